@@ -1,0 +1,138 @@
+// Package cli holds hostctl's subcommands, one file each. Main runs them
+// in-process (tests call it with their own streams and context) and is the
+// one place that maps errors to exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+)
+
+// Exit codes, documented in --help.
+const (
+	ExitOK      = 0 // every job succeeded
+	ExitFailed  = 1 // at least one job failed (or the command failed)
+	ExitUsage   = 2 // bad command line or configuration
+	ExitPartial = 3 // some jobs were skipped (e.g. domain shut off and offline_ok = false), none failed
+	ExitLocked  = 4 // another run holds the lock
+)
+
+const exitCodeHelp = `Exit codes:
+  0  success (every job succeeded)
+  1  failure (at least one job failed, or the command failed)
+  2  bad command line or configuration (the message names file, line and key)
+  3  some jobs were skipped, none failed
+  4  another hostctl run holds the lock
+`
+
+// UsageError is an error in what the user gave us: exit code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ExitError carries a specific exit code for an error already reported.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Globals are the options every subcommand shares.
+type Globals struct {
+	ConfigPath string
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// LoadConfig loads the configuration named by --config; its errors are usage errors.
+func (g *Globals) LoadConfig() (*config.Config, error) {
+	cfg, err := config.Load(g.ConfigPath)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return cfg, nil
+}
+
+// Main runs hostctl with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintln(stderr, "hostctl:", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(stderr, "hostctl:", err)
+	var ue *UsageError
+	if errors.As(err, &ue) || isFlagError(err) {
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// flagError marks cobra's own argument/flag errors.
+type flagError struct{ error }
+
+func isFlagError(err error) bool {
+	var fe flagError
+	return errors.As(err, &fe)
+}
+
+func newRoot(g *Globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hostctl",
+		Short: "Back up libvirt VMs and this hypervisor through a throwaway backup appliance",
+		Long: `hostctl snapshots the disks of libvirt VMs (and LVs of this host), boots a throwaway
+backup appliance VM with the snapshots attached, and lets it back them up with
+borg to the client's profile target. Restores go through the same appliance.
+
+Configuration: ` + config.DefaultPath + ` (host), profiles/*.toml and clients/*.toml
+next to it; --config points elsewhere.
+
+` + exitCodeHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.ConfigPath, "config", "c", config.DefaultPath, "host configuration file")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError{err} })
+	for _, add := range subcommands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// subcommands is filled by each cmd_*.go file's init, so that adding a
+// subcommand touches only its own file.
+var subcommands []func(*Globals) *cobra.Command
+
+func register(f func(*Globals) *cobra.Command) { subcommands = append(subcommands, f) }
+
+// exactArgs is cobra.ExactArgs with errors marked as usage errors.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return flagError{err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,175 @@
+// Package job is the contract between hostctl (on the hypervisor) and the
+// supervisor (PID 1 of the backup appliance): the job descriptor that the host
+// writes to the job disk as job.toml, the result records the appliance writes
+// back, and the names (virtio serials, 9p tags, file names) both sides use to
+// find things. Both binaries import this one package so the two ends cannot
+// drift apart.
+package job
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Version is bumped whenever Job or Record change incompatibly. The
+// supervisor refuses a job whose version it does not know.
+const Version = 1
+
+// Virtio serials by which the supervisor finds its disks. Guest device names
+// (vda, vdb, …) depend on PCI order and are never relied upon. A virtio-blk
+// serial holds at most 20 bytes.
+const (
+	SerialAppliance = "sb-appliance" // the appliance image: p1 ESP, p2 squashfs root
+	SerialCache     = "sb-cache"     // persistent cache volume (vdy)
+	SerialJob       = "sb-job"       // this job's FAT32 job disk
+	SerialRestore   = "sb-restore"   // restore destination disk (mode restore, RestoreDisk)
+	// Snapshot disks are DiskSerialPrefix + index: sb-disk0, sb-disk1, …
+	DiskSerialPrefix = "sb-disk"
+)
+
+// 9p mount tags of host directories handed to the appliance.
+const (
+	TagTarget  = "sbtarget"  // a file:// backup target directory
+	TagRestore = "sbrestore" // restore destination directory on the host
+)
+
+// Files on the job disk.
+const (
+	FileJob    = "job.toml"
+	FileResult = "result.jsonl" // Record per line; valid only when the last is a "done" record
+	FileLog    = "job.log"      // the supervisor's and the backend's output
+	DirSecrets = "secrets"      // this client's secrets only, e.g. secrets/passphrase
+)
+
+// Kernel command-line keys the supervisor understands. Nothing secret ever
+// goes on the command line.
+const (
+	CmdlineMode = "sb.mode" // "job" (default) or "shell"
+)
+
+// VirtioPortProgress is the name of the virtio-serial port on which the
+// supervisor streams Record lines while it works (/dev/virtio-ports/NAME).
+const VirtioPortProgress = "org.snapshot-backup.progress"
+
+// Modes of a job.
+const (
+	ModeBackup  = "backup"
+	ModeRestore = "restore"
+	ModeShell   = "shell"
+)
+
+// Job is what one appliance boot has to do. It is written by hostctl and read
+// by the supervisor; it contains no secret, only paths to secret files on the
+// job disk.
+type Job struct {
+	Version   int      `toml:"version"`
+	Mode      string   `toml:"mode"`
+	Client    string   `toml:"client"`
+	RunID     string   `toml:"run_id"`
+	TimeLimit Duration `toml:"time_limit"`
+	// Archive is the archive name to create (backup) or to restore ("" = latest).
+	Archive string `toml:"archive"`
+	// Nice and IONiceClass apply to the backend process ("idle", "best-effort", "realtime").
+	Nice        int    `toml:"nice"`
+	IONiceClass string `toml:"ionice_class"`
+
+	Disks   []Disk  `toml:"disks"`
+	Backup  Backup  `toml:"backup"`
+	Repo    Repo    `toml:"repo"`
+	Restore Restore `toml:"restore"`
+}
+
+// Disk is one snapshot (or offline) disk of the client, attached with Serial.
+type Disk struct {
+	Serial string `toml:"serial"`
+	// Target is the disk's name in the client domain (vda, sdb, …), so that
+	// backup.mount = "vda2" means the same thing on both sides.
+	Target string `toml:"target"`
+}
+
+// Backup says which filesystem to mount and what to take from it.
+type Backup struct {
+	// Mount selects the filesystem: "" or "auto" (the only filesystem found,
+	// or the first disk's largest), "vda" (whole disk), "vda2" (partition),
+	// "LABEL=x", "UUID=x".
+	Mount string `toml:"mount"`
+	// Source are absolute paths inside the client's filesystem; default "/".
+	Source []string `toml:"source"`
+	// Exclude are absolute paths (or shell patterns) inside the client's filesystem.
+	Exclude []string `toml:"exclude"`
+}
+
+// Repo is where the backend repository lives and how it is protected.
+type Repo struct {
+	Backend string `toml:"backend"` // "borg"
+	// URL as the profile wrote it, for the record (file:///srv/backup/web).
+	URL string `toml:"url"`
+	// Tag9p is set for file:// targets: the host directory is the 9p share with
+	// this tag, and Path is the repository path below it ("" = the share itself).
+	Tag9p string `toml:"tag_9p"`
+	Path  string `toml:"path"`
+	// Encryption: "none" or "repokey" (borg).
+	Encryption string `toml:"encryption"`
+	// PassphraseFile is relative to the job disk, e.g. "secrets/passphrase".
+	PassphraseFile string `toml:"passphrase_file"`
+	Compression    string `toml:"compression"`
+}
+
+// Restore says where a restore goes.
+type Restore struct {
+	// To is "dir" (9p share TagRestore) or "disk" (disk SerialRestore, its
+	// filesystem selected like Backup.Mount).
+	To    string `toml:"to"`
+	Mount string `toml:"mount"`
+}
+
+// Duration is a time.Duration that reads and writes as "90m", "2h", "30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Marshal renders the job as TOML.
+func (j *Job) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(j); err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Parse reads a job descriptor strictly: unknown keys and unknown versions
+// are errors, because a supervisor that ignored part of its job would do the
+// wrong thing silently.
+func Parse(data []byte) (*Job, error) {
+	var j Job
+	md, err := toml.Decode(string(data), &j)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", FileJob, err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		return nil, fmt.Errorf("parse %s: unknown key %q", FileJob, u[0].String())
+	}
+	if j.Version != Version {
+		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
+	}
+	switch j.Mode {
+	case ModeBackup, ModeRestore, ModeShell:
+	default:
+		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
+	}
+	return &j, nil
+}

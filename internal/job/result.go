@@ -1,0 +1,114 @@
+package job
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record types in result.jsonl and on the progress port.
+const (
+	RecStep     = "step"     // a step started (Step) or ended (Step + Error/Elapsed)
+	RecProgress = "progress" // backend progress: Files, Bytes
+	RecStats    = "stats"    // backend statistics after the backup/restore
+	RecDone     = "done"     // final record: Status is "ok" or "failed"
+)
+
+// Status values of the done record.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// Record is one line of the result file and of the progress stream.
+type Record struct {
+	Type    string        `json:"type"`
+	Time    time.Time     `json:"time"`
+	Step    string        `json:"step,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Message string        `json:"message,omitempty"`
+
+	// progress
+	Files int64  `json:"files,omitempty"`
+	Bytes int64  `json:"bytes,omitempty"`
+	Path  string `json:"path,omitempty"`
+
+	// stats and done
+	Archive        string `json:"archive,omitempty"`
+	OriginalSize   int64  `json:"original_size,omitempty"`
+	CompressedSize int64  `json:"compressed_size,omitempty"`
+	DedupSize      int64  `json:"deduplicated_size,omitempty"`
+	Status         string `json:"status,omitempty"`
+	// BackendElapsed is the time spent in the backup tool itself, so that the
+	// per-job overhead (boot, mount, power-off) can be told apart.
+	BackendElapsed time.Duration `json:"backend_elapsed_ns,omitempty"`
+	// ReadyAt is when the supervisor finished booting (for "done" records),
+	// as the appliance's monotonic clock since kernel start.
+	ReadyAfter time.Duration `json:"ready_after_ns,omitempty"`
+}
+
+// Result is the parsed result file.
+type Result struct {
+	Records []Record
+	Done    Record // the final record
+}
+
+// ErrNoDone means the appliance stopped without writing its final record:
+// it crashed, was killed or ran out of time. Such a job failed.
+var ErrNoDone = errors.New("appliance stopped without a final done record")
+
+// ParseResult reads result.jsonl. A missing final done record is ErrNoDone;
+// the records read so far are returned with it, for the report.
+func ParseResult(data []byte) (*Result, error) {
+	var r Result
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			// A torn last line is what a killed appliance leaves.
+			return &r, fmt.Errorf("%s line %d: %w (%w)", FileResult, line, err, ErrNoDone)
+		}
+		r.Records = append(r.Records, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return &r, fmt.Errorf("read %s: %w", FileResult, err)
+	}
+	if len(r.Records) == 0 || r.Records[len(r.Records)-1].Type != RecDone {
+		return &r, ErrNoDone
+	}
+	r.Done = r.Records[len(r.Records)-1]
+	return &r, nil
+}
+
+// Stats returns the last stats record, if any.
+func (r *Result) Stats() (Record, bool) {
+	for i := len(r.Records) - 1; i >= 0; i-- {
+		if r.Records[i].Type == RecStats {
+			return r.Records[i], true
+		}
+	}
+	return Record{}, false
+}
+
+// LastError returns the error of the done record or else of the last failed step.
+func (r *Result) LastError() string {
+	if r.Done.Error != "" {
+		return r.Done.Error
+	}
+	for i := len(r.Records) - 1; i >= 0; i-- {
+		if r.Records[i].Error != "" {
+			return r.Records[i].Step + ": " + r.Records[i].Error
+		}
+	}
+	return ""
+}
