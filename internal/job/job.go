@@ -41,7 +41,10 @@ const (
 	FileJob    = "job.toml"
 	FileResult = "result.jsonl" // Record per line; valid only when the last is a "done" record
 	FileLog    = "job.log"      // the supervisor's and the backend's output
-	DirSecrets = "secrets"      // this client's secrets only, e.g. secrets/passphrase
+	// SecretPrefix starts the names of this client's secret files (e.g.
+	// secret-passphrase). They sit at the top level: go-diskfs 1.9.4 writes
+	// FAT32 subdirectories that fsck.vfat rejects.
+	SecretPrefix = "secret-"
 )
 
 // Kernel command-line keys the supervisor understands. Nothing secret ever
@@ -113,7 +116,7 @@ type Repo struct {
 	Path  string `toml:"path"`
 	// Encryption: "none" or "repokey" (borg).
 	Encryption string `toml:"encryption"`
-	// PassphraseFile is relative to the job disk, e.g. "secrets/passphrase".
+	// PassphraseFile is relative to the job disk, e.g. "secret-passphrase".
 	PassphraseFile string `toml:"passphrase_file"`
 	Compression    string `toml:"compression"`
 }
