@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
+)
+
+type runOptions struct {
+	JSON bool
+}
+
+func init() { register(newRunCmd) }
+
+func newRunCmd(g *Globals) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [CLIENT…]",
+		Short: "Back up every configured client (or the ones named), one after another",
+		Long: `Back up clients: for each, snapshot its disks (external libvirt snapshot while
+the domain runs; the disks as they are when it is shut off and offline_ok allows),
+boot a throwaway appliance with them, let it run the profile's backend, and remove
+snapshots, overlays, the job disk and the appliance afterwards, also on failure or
+SIGINT/SIGTERM. Leftovers of a crashed run are removed first.
+
+Only one run at a time: a second one exits with code 4.
+
+` + exitCodeHelp,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd, g, o, args)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error {
+	ctx := cmd.Context()
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	clients, err := cfg.SelectClients(names)
+	if err != nil {
+		return &UsageError{err}
+	}
+	s, err := openSession(ctx, cfg, g.Stderr, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	var reports []*runner.Report
+	for _, c := range clients {
+		if ctx.Err() != nil {
+			reports = append(reports, &runner.Report{Client: c.Name, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+			continue
+		}
+		fmt.Fprintf(g.Stderr, "%s: backup of domain %s\n", c.Name, c.Domain)
+		rep := s.runner.Backup(ctx, c)
+		fmt.Fprintf(g.Stderr, "%s: %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
+		reports = append(reports, rep)
+	}
+	if o.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.Stdout, reports)
+	}
+	return exitFor(reports)
+}
+
+// exitFor maps job outcomes to the exit code: any failure is 1, skips
+// without failure 3.
+func exitFor(reports []*runner.Report) error {
+	failed, skipped := 0, 0
+	for _, r := range reports {
+		switch r.Status {
+		case runner.StatusFailed:
+			failed++
+		case runner.StatusSkipped:
+			skipped++
+		}
+	}
+	switch {
+	case failed > 0:
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d job(s) failed", failed, len(reports))}
+	case skipped > 0:
+		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("%d of %d job(s) skipped", skipped, len(reports))}
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, reports []*runner.Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tSTATUS\tTIME\tFILES\tSIZE\tDEDUP\tARCHIVE / ERROR")
+	for _, r := range reports {
+		files, size, dedup := "-", "-", "-"
+		if r.Stats != nil {
+			files = fmt.Sprint(r.Stats.Files)
+			size = units.Bytes(r.Stats.OriginalSize)
+			dedup = units.Bytes(r.Stats.DedupSize)
+		}
+		detail := r.Archive
+		if r.Error != "" {
+			detail = r.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Client, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+)
+
+// session is what run, restore and cleanup share: the run lock, libvirt,
+// the ledger, and the leftovers of crashed runs already removed.
+type session struct {
+	runner *runner.Runner
+	lock   *runner.Lock
+	lv     *virt.Libvirt
+}
+
+// openSession takes the run lock, connects to libvirt and reconciles the
+// ledger. needImage is false for commands that boot no appliance.
+func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool) (*session, error) {
+	lock, err := runner.AcquireLock(cfg.Host.StateDir)
+	if err != nil {
+		if errors.Is(err, runner.ErrLocked) {
+			return nil, &ExitError{Code: ExitLocked, Err: err}
+		}
+		return nil, err
+	}
+	s := &session{lock: lock}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	s.lv, err = virt.NewLibvirt(cfg.Host.LibvirtURI)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger"))
+	if err != nil {
+		return nil, err
+	}
+	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, RunID: runner.NewRunID(time.Now())}
+	if n, err := runner.Reconcile(ctx, s.lv, l, out); err != nil {
+		return nil, fmt.Errorf("leftovers of an earlier run could not be removed (they stay recorded in %s): %w", filepath.Join(cfg.Host.StateDir, "ledger"), err)
+	} else if n > 0 {
+		fmt.Fprintf(out, "cleanup: removed %d leftover(s) of earlier runs\n", n)
+	}
+	if needImage {
+		if r.Image, err = runner.ImageIn(cfg.Host.ImageDir); err != nil {
+			return nil, err
+		}
+		if r.Accel, err = accelFor(ctx, cfg, r.Image.Kernel); err != nil {
+			return nil, err
+		}
+	}
+	s.runner = r
+	ok = true
+	return s, nil
+}
+
+func accelFor(ctx context.Context, cfg *config.Config, kernel string) (string, error) {
+	switch a := cfg.Host.Appliance.Accel; a {
+	case "kvm", "tcg":
+		return a, nil
+	default:
+		return virt.ProbeAccel(ctx, kernel, filepath.Join(cfg.Host.StateDir, "accel"))
+	}
+}
+
+func (s *session) close() {
+	if s.lv != nil {
+		s.lv.Close()
+	}
+	s.lock.Release()
+}

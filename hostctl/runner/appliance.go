@@ -1,0 +1,229 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// applianceJob is one appliance boot: the job, its secrets and what to attach.
+type applianceJob struct {
+	dir     string // job directory (temporary files and kept logs)
+	job     *job.Job
+	secrets map[string][]byte
+	disks   []virt.DiskSpec // client disks (snapshots, restore destination)
+	shares  []virt.ShareSpec
+}
+
+// bootGrace is how long the host waits past the job's time limit before it
+// destroys the appliance itself: the supervisor's watchdog should have
+// powered off first, with a proper failure record.
+const bootGrace = 3 * time.Minute
+
+// pollInterval is how often the host looks at the appliance domain and its
+// progress stream.
+const pollInterval = 500 * time.Millisecond
+
+// outcome is what came back from one appliance boot.
+type outcome struct {
+	result  *job.Result
+	log     []byte
+	elapsed time.Duration // domain start to gone
+}
+
+// runAppliance boots a transient appliance for aj, waits for it to power
+// off and reads the result back from the job disk. Every resource it creates
+// goes through rv, so the caller's undoAll removes it.
+func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob) (*outcome, error) {
+	cache, err := r.ensureCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jobImg := filepath.Join(aj.dir, "job.img")
+	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: jobImg}); err != nil {
+		return nil, err
+	}
+	if err := jobdisk.Create(jobImg, aj.job, aj.secrets); err != nil {
+		return nil, err
+	}
+	disks := []virt.DiskSpec{
+		{Path: r.Image.Disk, Format: "raw", Serial: job.SerialAppliance, Target: "vda", ReadOnly: true},
+		{Path: jobImg, Format: "raw", Serial: job.SerialJob, Target: "vdb"},
+	}
+	for i, d := range aj.disks {
+		d.Target = "vd" + string(rune('c'+i))
+		disks = append(disks, d)
+	}
+	disks = append(disks, cache)
+	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.RunID)
+	progress := filepath.Join(aj.dir, "progress.jsonl")
+	spec := virt.ApplianceSpec{
+		Name:         name,
+		Accel:        r.Accel,
+		MemoryMiB:    r.Cfg.Host.Appliance.MemoryMiB,
+		VCPUs:        r.Cfg.Host.Appliance.VCPUs,
+		Kernel:       r.Image.Kernel,
+		Initrd:       r.Image.Initrd,
+		Cmdline:      virt.Cmdline("", true),
+		Disks:        disks,
+		Shares:       aj.shares,
+		ConsoleLog:   filepath.Join(aj.dir, "console.log"),
+		ProgressFile: progress,
+		ProgressPort: job.VirtioPortProgress,
+	}
+	xml, err := virt.ApplianceXML(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindDomain, Name: name}); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := r.Virt.StartTransient(ctx, xml); err != nil {
+		return nil, fmt.Errorf("start appliance %s: %w", name, err)
+	}
+	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.Accel)
+	if err := r.waitAppliance(ctx, name, progress, aj.job); err != nil {
+		return nil, err
+	}
+	out := &outcome{elapsed: time.Since(start)}
+	contents, err := jobdisk.Read(jobImg)
+	if err != nil {
+		return nil, err
+	}
+	out.log = contents.Log
+	keep(aj.dir, job.FileLog, contents.Log)
+	keep(aj.dir, job.FileResult, contents.Result)
+	out.result, err = job.ParseResult(contents.Result)
+	if err != nil {
+		if errors.Is(err, job.ErrNoDone) {
+			return out, fmt.Errorf("appliance %s: %w; console log: %s", name, err, filepath.Join(aj.dir, "console.log"))
+		}
+		return out, err
+	}
+	return out, nil
+}
+
+// waitAppliance waits until the domain is gone, printing progress. On
+// cancellation or past the time limit it destroys the domain.
+func (r *Runner) waitAppliance(ctx context.Context, name, progressFile string, j *job.Job) error {
+	deadline := time.Now().Add(j.TimeLimit.Duration + bootGrace)
+	pr := newProgressPrinter(r.Out, j.Client)
+	var offset int64
+	for {
+		offset = pr.follow(progressFile, offset)
+		exists, err := r.Virt.Exists(ctx, name)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("watch appliance %s: %w", name, err)
+		}
+		if !exists && err == nil {
+			pr.follow(progressFile, offset)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = r.Virt.Destroy(dctx, name)
+			return fmt.Errorf("appliance %s stopped: %w", name, ctx.Err())
+		case <-time.After(pollInterval):
+		}
+		if time.Now().After(deadline) {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = r.Virt.Destroy(dctx, name)
+			return fmt.Errorf("appliance %s did not power off within the time limit %s (+%s): destroyed", name, j.TimeLimit.Duration, bootGrace)
+		}
+	}
+}
+
+// keep saves a file read back from the job disk next to the job's logs.
+func keep(dir, name string, data []byte) {
+	if data != nil {
+		_ = os.WriteFile(filepath.Join(dir, name), data, 0o600)
+	}
+}
+
+// ensureCache returns the persistent cache volume, creating it on first use.
+// It lives across runs (borg's caches) and is not a ledger resource.
+func (r *Runner) ensureCache(ctx context.Context) (virt.DiskSpec, error) {
+	c := r.Cfg.Host.Cache
+	spec := virt.DiskSpec{Serial: job.SerialCache, Target: "vdy", Format: "qcow2", Path: c.Path}
+	switch c.Type {
+	case "lvm":
+		vg, lv, ok := strings.Cut(c.Path, "/")
+		if !ok {
+			return spec, fmt.Errorf("cache volume %q: want vg/lv", c.Path)
+		}
+		spec.Path, spec.Format, spec.Block = "/dev/"+vg+"/"+lv, "raw", true
+		if _, err := os.Stat(spec.Path); err == nil {
+			return spec, nil
+		}
+		r.logf("creating cache volume %s (%d bytes)", c.Path, c.Size)
+		if _, err := execx.Output(ctx, "lvcreate", "--yes", "-n", lv, "-L", fmt.Sprintf("%db", c.Size), vg); err != nil {
+			return spec, fmt.Errorf("create cache volume %s: %w", c.Path, err)
+		}
+		return spec, nil
+	default:
+		if _, err := os.Stat(c.Path); err == nil {
+			return spec, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
+			return spec, err
+		}
+		r.logf("creating cache volume %s (%d bytes, sparse)", c.Path, c.Size)
+		tmp := c.Path + ".new"
+		if err := createQcow2(ctx, tmp, int64(c.Size)); err != nil {
+			return spec, err
+		}
+		return spec, os.Rename(tmp, c.Path)
+	}
+}
+
+// clientRepo turns a profile's target for a client into the job's repo
+// description and the host directory shared with the appliance.
+func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
+	u, err := p.TargetFor(client)
+	if err != nil {
+		return job.Repo{}, virt.ShareSpec{}, err
+	}
+	if u.Scheme != "file" {
+		return job.Repo{}, virt.ShareSpec{}, fmt.Errorf("profile %s: target scheme %q is not supported yet", p.Name, u.Scheme)
+	}
+	repo := job.Repo{
+		Backend:     p.Backend,
+		URL:         u.String(),
+		Tag9p:       job.TagTarget,
+		Encryption:  p.Encryption.Mode,
+		Compression: p.Borg.Compression,
+	}
+	if p.Encryption.Mode != "none" {
+		repo.PassphraseFile = job.SecretPrefix + "passphrase"
+	}
+	// Only this client's repository directory is shared, never its parent:
+	// an appliance must not see other clients' backups.
+	return repo, virt.ShareSpec{Dir: u.Path, Tag: job.TagTarget}, nil
+}
+
+// clientSecrets reads the secret files a profile names, for the job disk.
+func clientSecrets(p *config.Profile) (map[string][]byte, error) {
+	if p.Encryption.Mode == "none" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(p.Encryption.PassphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: passphrase: %w", p.Name, err)
+	}
+	return map[string][]byte{job.SecretPrefix + "passphrase": data}, nil
+}

@@ -1,0 +1,194 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Job outcomes.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Report is the outcome of one client job.
+type Report struct {
+	Client   string        `json:"client"`
+	Status   string        `json:"status"`
+	Error    string        `json:"error,omitempty"`
+	Archive  string        `json:"archive,omitempty"`
+	Mode     string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"
+	Started  time.Time     `json:"started"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Stats    *job.Record   `json:"stats,omitempty"`
+	LogDir   string        `json:"log_dir"`
+	Appl     time.Duration `json:"appliance_ns"`         // domain start to gone
+	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
+	ReadyIn  time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
+	Cleanups []string      `json:"cleanup_errors,omitempty"`
+}
+
+// Backup runs one client's backup job from snapshot to cleanup. It never
+// returns with a resource of its own still in place, unless removing it
+// failed, which the report says (and the ledger keeps for the next run).
+func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
+	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
+	rv := &reverter{hv: r.Virt, l: r.Ledger}
+	err := r.backup(ctx, c, rv, rep)
+	if cerr := rv.undoAll(ctx); cerr != nil {
+		rep.Cleanups = append(rep.Cleanups, cerr.Error())
+		if err == nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	var skip *skipError
+	switch {
+	case errors.As(err, &skip):
+		rep.Status, rep.Error = StatusSkipped, skip.reason
+	case err != nil:
+		rep.Status, rep.Error = StatusFailed, err.Error()
+	default:
+		rep.Status = StatusOK
+	}
+	return rep
+}
+
+type skipError struct{ reason string }
+
+func (s *skipError) Error() string { return s.reason }
+
+func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
+	if c.Type != config.TypeLVMLibvirt {
+		return fmt.Errorf("client type %q is not supported yet", c.Type)
+	}
+	prof := r.Cfg.ProfileFor(c)
+	if prof == nil {
+		return fmt.Errorf("client %s: no profile", c.Name)
+	}
+	domXML, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	if err != nil {
+		return err
+	}
+	disks, err := virt.ClientDisks(domXML)
+	if err != nil {
+		return err
+	}
+	if len(disks) == 0 {
+		return fmt.Errorf("domain %s has no disk to back up", c.Domain)
+	}
+	if !running && c.OfflineOK != nil && !*c.OfflineOK {
+		return &skipError{fmt.Sprintf("domain %s is shut off and offline_ok = false", c.Domain)}
+	}
+	dir := r.jobDir(c.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// The frozen images the appliance reads: for a running domain the bases
+	// under fresh external snapshots, for a shut-off one its disks as they are.
+	bases := disks
+	rep.Mode = "offline"
+	if running {
+		rep.Mode = "live-snapshot"
+		if err := r.snapshotLive(ctx, rv, c.Domain, dir, disks); err != nil {
+			return err
+		}
+	}
+	var attached []virt.DiskSpec
+	var jobDisks []job.Disk
+	for i, d := range bases {
+		if d.Block {
+			return fmt.Errorf("domain %s disk %s: block-backed (LVM) disks are not supported yet", c.Domain, d.Target)
+		}
+		// A throwaway overlay per disk: whatever the appliance writes
+		// (journal replay) lands there, never on the base.
+		ov := filepath.Join(dir, d.Target+".appliance.qcow2")
+		if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: ov}); err != nil {
+			return err
+		}
+		if err := createOverlay(ctx, ov, d.Path, d.Format); err != nil {
+			return err
+		}
+		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
+		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
+		jobDisks = append(jobDisks, job.Disk{Serial: serial, Target: d.Target})
+	}
+	repo, share, err := clientRepo(prof, c.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(share.Dir, 0o700); err != nil {
+		return fmt.Errorf("target directory: %w", err)
+	}
+	secrets, err := clientSecrets(prof)
+	if err != nil {
+		return err
+	}
+	rep.Archive = c.Name + "-" + r.RunID
+	j := &job.Job{
+		Version:     job.Version,
+		Mode:        job.ModeBackup,
+		Client:      c.Name,
+		RunID:       r.RunID,
+		TimeLimit:   c.TimeLimit,
+		Archive:     rep.Archive,
+		Nice:        r.Cfg.Host.Nice,
+		IONiceClass: r.Cfg.Host.IONice,
+		Disks:       jobDisks,
+		Backup:      job.Backup{Mount: c.Backup.Mount, Source: c.Backup.Source, Exclude: c.Backup.Exclude},
+		Repo:        repo,
+	}
+	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: []virt.ShareSpec{share}})
+	if out != nil {
+		rep.Appl = out.elapsed
+	}
+	if err != nil {
+		return err
+	}
+	if s, ok := out.result.Stats(); ok {
+		rep.Stats = &s
+	}
+	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
+	if out.result.Done.Status != job.StatusOK {
+		return fmt.Errorf("backup failed in the appliance: %s (log: %s)", out.result.LastError(), filepath.Join(dir, job.FileLog))
+	}
+	return nil
+}
+
+// snapshotLive takes one atomic external disk-only snapshot of every
+// writable disk of a running domain. The domain then writes to overlays in
+// dir and its original images are frozen until the overlays are committed
+// back (by the reverter, through the ledger).
+func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, domain, dir string, disks []virt.ClientDisk) error {
+	overlays := map[string]string{}
+	for _, d := range disks {
+		if d.ReadOnly {
+			continue // unchanging: consistent without a snapshot
+		}
+		if d.Block {
+			return fmt.Errorf("domain %s disk %s: block-backed (LVM) disks are not supported yet", domain, d.Target)
+		}
+		ov := filepath.Join(dir, d.Target+".snapshot.qcow2")
+		overlays[d.Target] = ov
+		if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindSnapshot, Domain: domain,
+			Disk: d.Target, Path: ov, Base: d.Path, BaseFormat: d.Format}); err != nil {
+			return err
+		}
+	}
+	snapXML, err := virt.SnapshotXML("hostctl-"+r.RunID, disks, overlays)
+	if err != nil {
+		return err
+	}
+	r.logf("%s: snapshot of %d disk(s)", domain, len(overlays))
+	return r.Virt.SnapshotDiskOnly(ctx, domain, snapXML)
+}

@@ -1,0 +1,129 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// RestoreOptions say what to restore where.
+type RestoreOptions struct {
+	Archive string // "" = the latest
+	// Exactly one of Dir (an empty host directory) and Disk (a disk image
+	// whose filesystem receives the tree) is set.
+	Dir  string
+	Disk string
+	// Mount selects the filesystem on Disk, like backup.mount.
+	Mount string
+}
+
+// Restore extracts a client's backup through the appliance.
+func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions) *Report {
+	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "restore"}
+	rv := &reverter{hv: r.Virt, l: r.Ledger}
+	err := r.restore(ctx, c, o, rv, rep)
+	if cerr := rv.undoAll(ctx); cerr != nil {
+		rep.Cleanups = append(rep.Cleanups, cerr.Error())
+		if err == nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	rep.Status = StatusOK
+	if err != nil {
+		rep.Status, rep.Error = StatusFailed, err.Error()
+	}
+	return rep
+}
+
+func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions, rv *reverter, rep *Report) error {
+	prof := r.Cfg.ProfileFor(c)
+	if prof == nil {
+		return fmt.Errorf("client %s: no profile", c.Name)
+	}
+	repo, share, err := clientRepo(prof, c.Name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(share.Dir); err != nil {
+		return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+	}
+	secrets, err := clientSecrets(prof)
+	if err != nil {
+		return err
+	}
+	dir := r.jobDir(c.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	aj := applianceJob{dir: dir, secrets: secrets, shares: []virt.ShareSpec{share}}
+	j := &job.Job{
+		Version:   job.Version,
+		Mode:      job.ModeRestore,
+		Client:    c.Name,
+		RunID:     r.RunID,
+		TimeLimit: c.TimeLimit,
+		Archive:   o.Archive,
+		Nice:      r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
+		Repo: repo,
+	}
+	switch {
+	case o.Dir != "" && o.Disk != "":
+		return fmt.Errorf("restore: give a directory or a disk, not both")
+	case o.Dir != "":
+		abs, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return err
+		}
+		if err := emptyDir(abs); err != nil {
+			return err
+		}
+		j.Restore = job.Restore{To: "dir"}
+		aj.shares = append(aj.shares, virt.ShareSpec{Dir: abs, Tag: job.TagRestore})
+	case o.Disk != "":
+		info, err := qemuImgInfo(ctx, o.Disk)
+		if err != nil {
+			return err
+		}
+		j.Restore = job.Restore{To: "disk", Mount: o.Mount}
+		aj.disks = []virt.DiskSpec{{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore}}
+	default:
+		return fmt.Errorf("restore: --to is required")
+	}
+	aj.job = j
+	out, err := r.runAppliance(ctx, rv, aj)
+	if out != nil {
+		rep.Appl = out.elapsed
+	}
+	if err != nil {
+		return err
+	}
+	rep.Archive = out.result.Done.Archive
+	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
+	if out.result.Done.Status != job.StatusOK {
+		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), filepath.Join(dir, job.FileLog))
+	}
+	return nil
+}
+
+// emptyDir makes sure p is an empty directory (creating it): a restore
+// never mixes into existing files.
+func emptyDir(p string) error {
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return fmt.Errorf("restore directory %s: %w", p, err)
+	}
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return fmt.Errorf("restore directory %s: %w", p, err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("restore directory %s is not empty", p)
+	}
+	return nil
+}
