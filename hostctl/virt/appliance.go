@@ -69,6 +69,7 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 			Initrd:  spec.Initrd,
 			Cmdline: spec.Cmdline,
 		},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}},
 		OnPoweroff: onEnd,
 		OnReboot:   onEnd,
 		OnCrash:    onEnd,
@@ -85,7 +86,7 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 		used[d.Target] = true
 		disk := libvirtxml.DomainDisk{
 			Device: "disk",
-			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: d.Format, Cache: "none", IO: "native"},
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: d.Format},
 			Target: &libvirtxml.DomainDiskTarget{Dev: d.Target, Bus: "virtio"},
 			Serial: d.Serial,
 		}
