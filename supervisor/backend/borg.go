@@ -1,0 +1,147 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+)
+
+// Borg is borg 1.2 as found in the appliance userland.
+type Borg struct {
+	Run  Runner
+	Sink Sink
+	// ProgressEvery throttles progress records (default 2 s).
+	ProgressEvery time.Duration
+}
+
+var _ Backend = (*Borg)(nil)
+
+// Backup creates the repository when it does not exist yet, then the archive.
+func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
+	j := req.Job
+	if err := b.ensureRepo(ctx, req); err != nil {
+		return job.Record{}, err
+	}
+	argv, err := BorgCreateArgs(CreateOpts{Repo: req.Repo, Archive: j.Archive, Compression: j.Repo.Compression,
+		Source: j.Backup.Source, Exclude: j.Backup.Exclude})
+	if err != nil {
+		return job.Record{}, err
+	}
+	out, err := b.borg(ctx, req, argv, SnapshotDir, true)
+	if err != nil {
+		return job.Record{}, err
+	}
+	return ParseBorgCreate(out)
+}
+
+// Restore extracts the archive (the latest when Job.Archive is empty).
+func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
+	archive := req.Job.Archive
+	if archive == "" {
+		out, err := b.borg(ctx, req, BorgLastArgs(req.Repo), "/", false)
+		if err != nil {
+			return "", err
+		}
+		if archive, err = ParseBorgLast(out); err != nil {
+			return "", fmt.Errorf("latest archive in %s: %w", req.Repo, err)
+		}
+		b.Sink.Logf("restoring latest archive %s", archive)
+	}
+	_, err := b.borg(ctx, req, BorgExtractArgs(req.Repo, archive), RestoreDir, true)
+	return archive, err
+}
+
+// ensureRepo runs borg init when Repo holds no repository. A directory with
+// other content is left alone: borg init refuses it with a clear message.
+func (b *Borg) ensureRepo(ctx context.Context, req Request) error {
+	host := filepath.Join(req.Root, req.Repo)
+	if _, err := os.Stat(filepath.Join(host, "config")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(host), 0o700); err != nil {
+		return fmt.Errorf("create repository parent: %w", err)
+	}
+	argv, err := BorgInitArgs(req.Repo, req.Job.Repo.Encryption)
+	if err != nil {
+		return err
+	}
+	b.Sink.Logf("initialising borg repository %s (%s)", req.Repo, req.Job.Repo.Encryption)
+	_, err = b.borg(ctx, req, argv, "/", false)
+	return err
+}
+
+// borg runs one borg command. Exit status 1 (warnings, e.g. a file changed
+// while read) is success with a logged warning; 2 and up are errors whose
+// text is borg's own last messages.
+func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string, priority bool) ([]byte, error) {
+	env := BorgEnv(req.Job.Client)
+	var extra []*os.File
+	if req.Passphrase != nil {
+		r, err := passPipe(req.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		extra = []*os.File{r}
+		env = append(env, PassphraseEnv())
+	}
+	for _, d := range []string{"borg", "tmp"} {
+		_ = os.MkdirAll(filepath.Join(req.Root, CacheDir, d), 0o700)
+	}
+	every := b.ProgressEvery
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	st := &borgStderr{sink: b.Sink, every: every}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() { st.consume(pr); close(done) }()
+	out, err := b.Run.Run(ctx, chroot.Cmd{Argv: argv, Dir: dir, Env: env, Stderr: pw, ExtraFiles: extra, Priority: priority})
+	pw.Close()
+	<-done
+	name := "borg " + argv[1]
+	var ee *execx.Error
+	if err != nil && errors.As(err, &ee) && ee.ExitCode() == 1 {
+		b.Sink.Logf("%s finished with warnings: %s", name, st.tail())
+		return out, nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		code := -1
+		if ee != nil {
+			code = ee.ExitCode()
+		}
+		if t := st.tail(); t != "" {
+			return out, fmt.Errorf("%s: exit status %d: %s", name, code, t)
+		}
+		return out, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
+
+// passPipe returns the read end of a pipe that holds the passphrase, one
+// line, so it reaches borg neither through argv nor the environment.
+func passPipe(p []byte) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("passphrase pipe: %w", err)
+	}
+	defer w.Close()
+	line := append([]byte(strings.TrimRight(string(p), "\r\n")), '\n')
+	if _, err := w.Write(line); err != nil { // far below the pipe buffer
+		r.Close()
+		return nil, fmt.Errorf("passphrase pipe: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,155 @@
+package backend
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// BorgEnv is the environment of every borg run. The base dir (cache,
+// security dir, keys) is per client on the persistent cache volume, so the
+// files cache hits and repeated backups only read changed files.
+func BorgEnv(client string) []string {
+	return []string{
+		"BORG_BASE_DIR=" + path.Join(CacheDir, "borg", safeName(client)),
+		"TMPDIR=" + path.Join(CacheDir, "tmp"),
+		"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes",
+		"BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes",
+		"BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO",
+		"BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=NO",
+		"BORG_HOSTNAME_IS_UNIQUE=yes",
+	}
+}
+
+// passFD is the fd number of the passphrase pipe (ExtraFiles[0]).
+const passFD = 3
+
+// PassphraseEnv tells borg where to read the passphrase.
+func PassphraseEnv() string { return fmt.Sprintf("BORG_PASSPHRASE_FD=%d", passFD) }
+
+func safeName(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// SourceArgs maps the client's absolute source paths to borg arguments
+// relative to SnapshotDir (borg runs with cwd there): "/" → ".",
+// "/srv/data" → "srv/data". Archives then hold the client's paths without
+// the leading slash, whatever the appliance's mount point.
+func SourceArgs(sources []string) ([]string, error) {
+	if len(sources) == 0 {
+		return []string{"."}, nil
+	}
+	var out []string
+	for _, s := range sources {
+		if !strings.HasPrefix(s, "/") {
+			return nil, fmt.Errorf("backup source %q: must be an absolute path", s)
+		}
+		c := path.Clean(s)
+		if strings.Contains(c, "/../") || strings.HasSuffix(c, "/..") {
+			return nil, fmt.Errorf("backup source %q: must not contain ..", s)
+		}
+		if c == "/" {
+			out = append(out, ".")
+		} else {
+			out = append(out, strings.TrimPrefix(c, "/"))
+		}
+	}
+	return out, nil
+}
+
+// ExcludePatterns maps the client's excludes to borg patterns matching the
+// stored (relative) paths:
+//
+//	/var/cache     → pp:var/cache    (the directory and all below)
+//	/home/*/.cache → sh:home/*/.cache
+//	*.tmp          → sh:**/*.tmp     (anywhere)
+func ExcludePatterns(excludes []string) ([]string, error) {
+	var out []string
+	for _, e := range excludes {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		glob := strings.ContainsAny(e, "*?[")
+		if !strings.HasPrefix(e, "/") {
+			if !glob && strings.Contains(e, "/") {
+				return nil, fmt.Errorf("backup exclude %q: a path must be absolute", e)
+			}
+			out = append(out, "sh:**/"+strings.TrimPrefix(e, "./"))
+			continue
+		}
+		c := strings.TrimPrefix(path.Clean(e), "/")
+		if c == "" {
+			return nil, fmt.Errorf("backup exclude %q: excludes everything", e)
+		}
+		if glob {
+			out = append(out, "sh:"+c)
+		} else {
+			out = append(out, "pp:"+c)
+		}
+	}
+	return out, nil
+}
+
+// CreateOpts are the inputs of BorgCreateArgs.
+type CreateOpts struct {
+	Repo        string
+	Archive     string
+	Compression string
+	Source      []string
+	Exclude     []string
+}
+
+// BorgCreateArgs builds the borg create argv (run with cwd SnapshotDir).
+func BorgCreateArgs(o CreateOpts) ([]string, error) {
+	if o.Archive == "" {
+		return nil, fmt.Errorf("borg create: no archive name")
+	}
+	src, err := SourceArgs(o.Source)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := ExcludePatterns(o.Exclude)
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{"borg", "create", "--log-json", "--progress", "--json", "--numeric-ids"}
+	if o.Compression != "" {
+		argv = append(argv, "--compression", o.Compression)
+	}
+	for _, p := range ex {
+		argv = append(argv, "--exclude", p)
+	}
+	argv = append(argv, "--", o.Repo+"::"+o.Archive)
+	return append(argv, src...), nil
+}
+
+// BorgInitArgs builds the borg init argv.
+func BorgInitArgs(repo, encryption string) ([]string, error) {
+	switch encryption {
+	case "none", "repokey", "repokey-blake2", "authenticated", "authenticated-blake2":
+	case "":
+		encryption = "repokey"
+	default:
+		return nil, fmt.Errorf("borg init: unsupported encryption %q", encryption)
+	}
+	return []string{"borg", "init", "--log-json", "--encryption=" + encryption, "--", repo}, nil
+}
+
+// BorgLastArgs lists the newest archive as JSON.
+func BorgLastArgs(repo string) []string {
+	return []string{"borg", "list", "--log-json", "--json", "--last", "1", "--", repo}
+}
+
+// BorgExtractArgs builds the borg extract argv (run with cwd RestoreDir).
+func BorgExtractArgs(repo, archive string) []string {
+	return []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", repo + "::" + archive}
+}

@@ -1,0 +1,146 @@
+package backend
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// borgLine is one line of borg --log-json output on stderr.
+type borgLine struct {
+	Type      string   `json:"type"`
+	Message   string   `json:"message"`
+	Levelname string   `json:"levelname"`
+	Msgid     string   `json:"msgid"`
+	Finished  bool     `json:"finished"`
+	NFiles    int64    `json:"nfiles"`
+	Original  int64    `json:"original_size"`
+	Path      string   `json:"path"`
+	Current   int64    `json:"current"`
+	Total     int64    `json:"total"`
+	Info      []string `json:"info"`
+}
+
+// ParseBorgLine turns one stderr line into a progress record (ok) or a log
+// message (msg, level). Lines that are not JSON are returned as messages.
+func ParseBorgLine(line string) (rec job.Record, isProgress bool, msg, level string) {
+	var l borgLine
+	if err := json.Unmarshal([]byte(line), &l); err != nil || l.Type == "" {
+		return job.Record{}, false, strings.TrimSpace(line), ""
+	}
+	switch l.Type {
+	case "archive_progress":
+		if l.Finished {
+			return job.Record{}, false, "", ""
+		}
+		return job.Record{Type: job.RecProgress, Files: l.NFiles, Bytes: l.Original, Path: l.Path}, true, "", ""
+	case "progress_percent":
+		if l.Finished || l.Total == 0 {
+			return job.Record{}, false, "", ""
+		}
+		r := job.Record{Type: job.RecProgress, Bytes: l.Current,
+			Message: fmt.Sprintf("%.1f%%", 100*float64(l.Current)/float64(l.Total))}
+		if len(l.Info) > 0 {
+			r.Path = l.Info[len(l.Info)-1]
+		}
+		return r, true, "", ""
+	case "log_message":
+		return job.Record{}, false, l.Message, l.Levelname
+	case "file_status":
+		return job.Record{}, false, "", ""
+	}
+	return job.Record{}, false, l.Message, ""
+}
+
+// borgStderr consumes borg's stderr: progress becomes (throttled) records,
+// messages go to the job log, and warnings/errors are kept for the error.
+type borgStderr struct {
+	sink     Sink
+	every    time.Duration
+	mu       sync.Mutex
+	last     time.Time
+	problems []string
+}
+
+func (b *borgStderr) consume(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	log := b.sink.LogWriter()
+	for sc.Scan() {
+		rec, prog, msg, level := ParseBorgLine(sc.Text())
+		if prog {
+			if now := time.Now(); now.Sub(b.last) >= b.every {
+				b.last = now
+				_ = b.sink.Record(rec)
+			}
+			continue
+		}
+		if msg == "" {
+			continue
+		}
+		fmt.Fprintf(log, "borg: %s\n", msg)
+		if level == "ERROR" || level == "CRITICAL" || level == "WARNING" || level == "" {
+			b.mu.Lock()
+			b.problems = append(b.problems, msg)
+			if len(b.problems) > 5 {
+				b.problems = b.problems[1:]
+			}
+			b.mu.Unlock()
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+// tail is the last few warnings and errors, for the done record.
+func (b *borgStderr) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.problems, "; ")
+}
+
+// CreateStats is the part of borg create --json we keep.
+type createJSON struct {
+	Archive struct {
+		Name     string  `json:"name"`
+		Duration float64 `json:"duration"`
+		Stats    struct {
+			Compressed   int64 `json:"compressed_size"`
+			Deduplicated int64 `json:"deduplicated_size"`
+			NFiles       int64 `json:"nfiles"`
+			Original     int64 `json:"original_size"`
+		} `json:"stats"`
+	} `json:"archive"`
+}
+
+// ParseBorgCreate turns borg create --json output into a stats record.
+func ParseBorgCreate(out []byte) (job.Record, error) {
+	var c createJSON
+	if err := json.Unmarshal(out, &c); err != nil {
+		return job.Record{}, fmt.Errorf("parse borg create --json: %w", err)
+	}
+	s := c.Archive.Stats
+	return job.Record{Type: job.RecStats, Archive: c.Archive.Name, OriginalSize: s.Original,
+		CompressedSize: s.Compressed, DedupSize: s.Deduplicated, Files: s.NFiles}, nil
+}
+
+// ParseBorgLast returns the newest archive's name from borg list --json --last 1.
+func ParseBorgLast(out []byte) (string, error) {
+	var l struct {
+		Archives []struct {
+			Name string `json:"name"`
+		} `json:"archives"`
+	}
+	if err := json.Unmarshal(out, &l); err != nil {
+		return "", fmt.Errorf("parse borg list --json: %w", err)
+	}
+	if len(l.Archives) == 0 {
+		return "", fmt.Errorf("repository has no archives")
+	}
+	return l.Archives[0].Name, nil
+}

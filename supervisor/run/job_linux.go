@@ -1,0 +1,167 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
+)
+
+// errTimeLimit is the cause of the watchdog's cancellation.
+var errTimeLimit = errors.New("time limit exceeded")
+
+// runJob runs a backup or restore under the watchdog and returns the
+// (partial) done record.
+func (s *supervisor) runJob() (job.Record, error) {
+	j := s.job
+	limit := j.TimeLimit.Duration
+	if limit <= 0 {
+		limit = DefaultTimeLimit
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), limit, errTimeLimit)
+	defer cancel()
+	// The backstop: whatever hangs (a D-state mount, a tool ignoring
+	// SIGKILL in the kernel), the machine goes off.
+	hard := time.AfterFunc(limit+backstop, func() {
+		s.rep.Logf("hard time limit: powering off now")
+		s.finishHard()
+	})
+	defer hard.Stop()
+
+	s.runner.Nice, s.runner.IOClass = j.Nice, j.IONiceClass
+	rec := job.Record{}
+	var err error
+	switch j.Mode {
+	case job.ModeBackup:
+		rec, err = s.backup(ctx)
+	case job.ModeRestore:
+		rec, err = s.restore(ctx)
+	default:
+		err = fmt.Errorf("mode %q is not a job", j.Mode)
+	}
+	if err != nil && context.Cause(ctx) == errTimeLimit {
+		err = fmt.Errorf("%w (%v): %w", errTimeLimit, limit, err)
+	}
+	return rec, err
+}
+
+// finishHard writes a failed done record and powers off without unmounting.
+func (s *supervisor) finishHard() {
+	if !s.rep.IsDone() {
+		_ = s.rep.Done(job.Record{ReadyAfter: s.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
+	}
+	s.finish(job.Record{}, nil)
+	boot.PowerOff()
+}
+
+// prepare mounts the cache and the repository target and reads the
+// passphrase: everything a backend needs besides the data.
+func (s *supervisor) prepare(ctx context.Context) (backend.Request, error) {
+	j := s.job
+	req := backend.Request{Job: j, Root: Sysroot}
+	if j.Repo.Backend != "" && j.Repo.Backend != "borg" {
+		return req, fmt.Errorf("backend %q is not supported by this appliance", j.Repo.Backend)
+	}
+	if err := s.rep.Step("mount cache")(s.mountCache(ctx)); err != nil {
+		return req, err
+	}
+	if j.Repo.Tag9p == "" {
+		return req, fmt.Errorf("repository %s: only file targets (9p) are supported so far", j.Repo.URL)
+	}
+	if err := s.rep.Step("mount target")(s.mount9p(j.Repo.Tag9p, backend.TargetDir)); err != nil {
+		return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", j.Repo.Tag9p, strings.Join(ninePTags(), " "), err)
+	}
+	req.Repo = path.Join(backend.TargetDir, path.Clean("/"+j.Repo.Path))
+	if j.Repo.Encryption != "none" {
+		p, err := s.readSecret(j.Repo.PassphraseFile)
+		if err != nil {
+			return req, err
+		}
+		req.Passphrase = p
+	}
+	return req, nil
+}
+
+// readSecret reads a file from the job disk's secrets.
+func (s *supervisor) readSecret(rel string) ([]byte, error) {
+	if rel == "" {
+		return nil, fmt.Errorf("repository encryption %q needs a passphrase file", s.job.Repo.Encryption)
+	}
+	clean := filepath.Clean("/" + rel)
+	b, err := os.ReadFile(filepath.Join(jobDir, clean))
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase file %s from the job disk: %w", clean, err)
+	}
+	return b, nil
+}
+
+func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
+	j := s.job
+	done := job.Record{Archive: j.Archive}
+	if len(j.Disks) == 0 {
+		return done, fmt.Errorf("backup job has no disks")
+	}
+	end := s.rep.Step("mount snapshot")
+	if _, err := s.mountSelected(ctx, j.Backup.Mount, j.Disks, backend.SnapshotDir, false); err != nil {
+		return done, end(err)
+	}
+	end(nil)
+	req, err := s.prepare(ctx)
+	if err != nil {
+		return done, err
+	}
+	b := &backend.Borg{Run: s.runner, Sink: s.rep}
+	end = s.rep.Step("backup")
+	start := time.Now()
+	stats, err := b.Backup(ctx, req)
+	done.BackendElapsed = time.Since(start)
+	if err := end(err); err != nil {
+		return done, err
+	}
+	_ = s.rep.Record(stats)
+	return done, nil
+}
+
+func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
+	j := s.job
+	done := job.Record{Archive: j.Archive}
+	end := s.rep.Step("mount restore destination")
+	switch j.Restore.To {
+	case "dir", "":
+		if err := s.mount9p(job.TagRestore, backend.RestoreDir); err != nil {
+			return done, end(fmt.Errorf("mount 9p share %q (offered: %s): %w", job.TagRestore, strings.Join(ninePTags(), " "), err))
+		}
+	case "disk":
+		disks := restoreDisk
+		if sp, err := blockdev.ParseSpec(j.Restore.Mount); err == nil && (sp.Kind == "disk" || sp.Kind == "part") {
+			// "vda2" names partition 2 of the restore disk.
+			disks = []job.Disk{{Serial: job.SerialRestore, Target: sp.Value}}
+		}
+		if _, err := s.mountSelected(ctx, j.Restore.Mount, disks, backend.RestoreDir, true); err != nil {
+			return done, end(err)
+		}
+	default:
+		return done, end(fmt.Errorf("restore to %q: want dir or disk", j.Restore.To))
+	}
+	end(nil)
+	req, err := s.prepare(ctx)
+	if err != nil {
+		return done, err
+	}
+	b := &backend.Borg{Run: s.runner, Sink: s.rep}
+	end = s.rep.Step("restore")
+	start := time.Now()
+	archive, err := b.Restore(ctx, req)
+	done.BackendElapsed = time.Since(start)
+	done.Archive = archive
+	return done, end(err)
+}
