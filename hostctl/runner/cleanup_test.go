@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+)
+
+// fakeHV is a Hypervisor with domains as XML strings.
+type fakeHV struct {
+	live     map[string]string // running domains' live XML
+	inactive map[string]string // persistent definitions
+	base     string // what a block commit pivots the live disk back to
+	commits  []string
+	calls    []string
+}
+
+var _ virt.Hypervisor = (*fakeHV)(nil)
+
+func newFakeHV() *fakeHV {
+	return &fakeHV{live: map[string]string{}, inactive: map[string]string{}}
+}
+
+func (f *fakeHV) DomainXML(_ context.Context, name string) (string, bool, error) {
+	if x, ok := f.live[name]; ok {
+		return x, true, nil
+	}
+	if x, ok := f.inactive[name]; ok {
+		return x, false, nil
+	}
+	return "", false, fmt.Errorf("domain %s: %w", name, virt.ErrNoDomain)
+}
+
+func (f *fakeHV) InactiveXML(_ context.Context, name string) (string, error) {
+	if x, ok := f.inactive[name]; ok {
+		return x, nil
+	}
+	return "", virt.ErrNoDomain
+}
+
+func (f *fakeHV) Define(_ context.Context, x string) error {
+	name := x[strings.Index(x, "<name>")+6 : strings.Index(x, "</name>")]
+	f.inactive[name] = x
+	f.calls = append(f.calls, "define "+name)
+	return nil
+}
+
+func (f *fakeHV) StartTransient(_ context.Context, x string) error { return nil }
+
+func (f *fakeHV) Destroy(_ context.Context, name string) error {
+	f.calls = append(f.calls, "destroy "+name)
+	delete(f.live, name)
+	return nil
+}
+
+func (f *fakeHV) Exists(_ context.Context, name string) (bool, error) {
+	_, a := f.live[name]
+	_, b := f.inactive[name]
+	return a || b, nil
+}
+
+func (f *fakeHV) SnapshotDiskOnly(context.Context, string, string) error { return nil }
+
+func (f *fakeHV) BlockCommitActive(_ context.Context, domain, disk string) error {
+	f.commits = append(f.commits, domain+" "+disk)
+	// Like libvirt: the live definition pivots back to the base.
+	f.live[domain] = domXML(f.base)
+	return nil
+}
+
+func domXML(disk string) string {
+	return `<domain type="qemu"><name>web</name><devices><disk type="file" device="disk">` +
+		`<driver name="qemu" type="qcow2"/><source file="` + disk + `"/><target dev="vda" bus="virtio"/></disk></devices></domain>`
+}
+
+func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "ledger"))
+	require.NoError(t, err)
+	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
+	require.NoError(t, os.WriteFile(overlay, nil, 0o600))
+
+	hv := newFakeHV()
+	hv.base = "/vms/web.qcow2"
+	hv.live["web"] = domXML(overlay)
+	hv.inactive["web"] = domXML(overlay) // the persistent config may still name the overlay
+	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
+		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
+	require.NoError(t, err)
+
+	require.NoError(t, Undo(context.Background(), hv, l, e))
+	require.Equal(t, []string{"web vda"}, hv.commits)
+	require.Contains(t, hv.inactive["web"], "/vms/web.qcow2", "persistent config points at the base again")
+	require.NoFileExists(t, overlay)
+	left, err := l.List()
+	require.NoError(t, err)
+	require.Empty(t, left)
+}
+
+func TestUndoKeepsOverlayOfVanishedDomain(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(dir)
+	require.NoError(t, err)
+	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
+	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
+	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda", Path: overlay, Base: "/b", BaseFormat: "raw"})
+	require.NoError(t, err)
+	err = Undo(context.Background(), newFakeHV(), l, e)
+	require.ErrorContains(t, err, "merge it by hand")
+	require.FileExists(t, overlay, "guest data is never deleted")
+	left, _ := l.List()
+	require.Len(t, left, 1, "the entry stays for the operator")
+}
+
+func TestReconcileNewestFirst(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "ledger"))
+	require.NoError(t, err)
+	jobImg := filepath.Join(dir, "job.img")
+	require.NoError(t, os.WriteFile(jobImg, nil, 0o600))
+	_, err = l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindFile, Path: jobImg})
+	require.NoError(t, err)
+	_, err = l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindDomain, Name: "hostctl-backup-web-r"})
+	require.NoError(t, err)
+	hv := newFakeHV()
+	hv.live["hostctl-backup-web-r"] = "<domain/>"
+	n, err := Reconcile(context.Background(), hv, l, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"destroy hostctl-backup-web-r"}, hv.calls)
+	require.NoFileExists(t, jobImg)
+}
