@@ -1,7 +1,210 @@
 package config
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
-// Load reads the host config at path and the profiles and clients next to it.
-// TODO(config helper): implement strictly as described in the package doc.
-func Load(path string) (*Config, error) { return nil, errors.New("config.Load: not implemented yet") }
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Defaults documented in types.go.
+const (
+	DefaultLibvirtURI  = "qemu:///system"
+	DefaultNice        = 19
+	DefaultIONice      = "idle"
+	DefaultTimeLimit   = 6 * time.Hour
+	DefaultMemoryMiB   = 1024
+	DefaultVCPUs       = 2
+	DefaultAccel       = "auto"
+	DefaultCacheType   = "file"
+	DefaultCacheSize   = 8 << 30
+	DefaultCompression = "lz4"
+	DefaultMount       = "auto"
+)
+
+// Load reads the host config at path, then every profiles/*.toml and
+// clients/*.toml, applies the defaults and validates the whole. Relative
+// paths in any of the files (profiles_dir, state_dir, passphrase_file, …)
+// are relative to the directory of the host config. A missing clients
+// directory means no clients; a missing profiles directory means no
+// profiles (and an error for every client that needs one).
+//
+// Every problem found is reported, as Errors: one *ConfigError per problem,
+// each naming file, line and key.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("host config %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("host config %s does not exist (use --config FILE to name another one)", abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read host config: %w", err)
+	}
+	c := &Config{
+		Path:     abs,
+		Profiles: map[string]*Profile{},
+		Clients:  map[string]*Client{},
+		lines:    map[string]keyLines{},
+	}
+	lines, errs := decodeFile(abs, data, &c.Host)
+	c.lines[abs] = lines
+	c.hostDefaults()
+
+	for _, f := range c.tomlFiles(&errs, "profiles_dir", c.Host.ProfilesDir) {
+		p := &Profile{Name: f.name, File: f.path}
+		kl, es := decodeFile(f.path, f.data, p)
+		errs = append(errs, es...)
+		c.lines[f.path] = kl
+		c.profileDefaults(p)
+		c.Profiles[p.Name] = p
+	}
+	for _, f := range c.tomlFiles(&errs, "clients_dir", c.Host.ClientsDir) {
+		cl := &Client{Name: f.name, File: f.path}
+		kl, es := decodeFile(f.path, f.data, cl)
+		errs = append(errs, es...)
+		c.lines[f.path] = kl
+		c.clientDefaults(cl, kl)
+		c.Clients[cl.Name] = cl
+	}
+
+	// Validate even after decode errors, so that the operator sees every
+	// problem at once, but do not repeat a key that already failed to decode
+	// (its zero value would fail validation a second time).
+	failed := map[[2]string]bool{}
+	for _, e := range errs {
+		failed[[2]string{e.File, e.Key}] = true
+		if c.lines[e.File] == nil { // a syntax error: nothing of the file is known
+			failed[[2]string{e.File, "*"}] = true
+		}
+	}
+	// With a syntax error in the host config, its defaults (dirs, default
+	// profile) are guesses: validating against them would only add noise.
+	var verrs Errors
+	if err := c.Validate(); err != nil && lines != nil {
+		verrs = err.(Errors)
+	}
+	for _, e := range verrs {
+		if !failed[[2]string{e.File, e.Key}] && !failed[[2]string{e.File, "*"}] {
+			errs = append(errs, e)
+		}
+	}
+	if err := errs.errOrNil(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dir is the directory relative paths in the configuration start from.
+func (c *Config) dir() string { return filepath.Dir(c.Path) }
+
+// resolve makes p absolute relative to the host config's directory.
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir(), p)
+}
+
+func (c *Config) hostDefaults() {
+	h, set := &c.Host, c.lines[c.Path].has
+	if h.LibvirtURI == "" {
+		h.LibvirtURI = DefaultLibvirtURI
+	}
+	h.StateDir = c.resolve(or(h.StateDir, DefaultStateDir))
+	h.ProfilesDir = c.resolve(or(h.ProfilesDir, "profiles"))
+	h.ClientsDir = c.resolve(or(h.ClientsDir, "clients"))
+	h.ImageDir = c.resolve(or(h.ImageDir, filepath.Join(h.StateDir, "image")))
+	if !set("nice") {
+		h.Nice = DefaultNice
+	}
+	h.IONice = or(h.IONice, DefaultIONice)
+	if !set("time_limit") {
+		h.TimeLimit = job.Duration{Duration: DefaultTimeLimit}
+	}
+	if !set("appliance.memory_mib") {
+		h.Appliance.MemoryMiB = DefaultMemoryMiB
+	}
+	if !set("appliance.vcpus") {
+		h.Appliance.VCPUs = DefaultVCPUs
+	}
+	h.Appliance.Accel = or(h.Appliance.Accel, DefaultAccel)
+	h.Cache.Type = or(h.Cache.Type, DefaultCacheType)
+	if h.Cache.Type == "file" {
+		h.Cache.Path = c.resolve(or(h.Cache.Path, filepath.Join(h.StateDir, "cache.qcow2")))
+	}
+	if !set("cache.size") {
+		h.Cache.Size = DefaultCacheSize
+	}
+}
+
+func (c *Config) profileDefaults(p *Profile) {
+	if p.Encryption.Mode == "" && p.Encryption.PassphraseFile != "" {
+		p.Encryption.Mode = "repokey"
+	}
+	p.Encryption.PassphraseFile = c.resolve(p.Encryption.PassphraseFile)
+	p.Borg.Compression = or(p.Borg.Compression, DefaultCompression)
+}
+
+func (c *Config) clientDefaults(cl *Client, set keyLines) {
+	cl.Type = or(cl.Type, TypeLVMLibvirt)
+	cl.Domain = or(cl.Domain, cl.Name)
+	if cl.OfflineOK == nil {
+		t := true
+		cl.OfflineOK = &t
+	}
+	if !set.has("time_limit") {
+		cl.TimeLimit = c.Host.TimeLimit
+	}
+	cl.Backup.Mount = or(cl.Backup.Mount, DefaultMount)
+	if !set.has("backup.source") {
+		cl.Backup.Source = []string{"/"}
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+type tomlFile struct {
+	name, path string
+	data       []byte
+}
+
+// tomlFiles reads every *.toml in dir, sorted by name. Other files (a
+// README, an editor's backup) are ignored. A missing directory has no files.
+func (c *Config) tomlFiles(errs *Errors, key, dir string) []tomlFile {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		*errs = append(*errs, &ConfigError{File: c.Path, Line: c.lines[c.Path][key], Key: key, Msg: err.Error()})
+		return nil
+	}
+	var out []tomlFile
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".toml")
+		if !ok || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		if err != nil {
+			*errs = append(*errs, &ConfigError{File: p, Msg: err.Error()})
+			continue
+		}
+		out = append(out, tomlFile{name: name, path: p, data: data})
+	}
+	return out
+}

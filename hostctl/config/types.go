@@ -18,6 +18,10 @@ type Config struct {
 	Host     Host
 	Profiles map[string]*Profile // by name (file name without .toml)
 	Clients  map[string]*Client  // by name (file name without .toml)
+
+	// lines holds, per file, the line of every key that was set, for
+	// validation messages; nil for a Config built in code.
+	lines map[string]keyLines
 }
 
 // Host is hostctl.toml.

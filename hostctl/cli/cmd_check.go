@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+)
+
+func init() { register(newCheckCmd) }
+
+// DiskResolver finds the disks of a client (for lvm_libvirt: the block and
+// file disks of its domain), so that check can show what would be
+// snapshotted. The strings are shown as they are, one per line.
+type DiskResolver interface {
+	ClientDisks(ctx context.Context, c *config.Client) ([]string, error)
+}
+
+type checkOptions struct {
+	// Disks resolves client disks; nil means check does not look them up.
+	// TODO(lead): plug the libvirt resolver in here.
+	Disks DiskResolver
+}
+
+func newCheckCmd(g *Globals) *cobra.Command {
+	var opts checkOptions
+	return &cobra.Command{
+		Use:   "check [CLIENT...]",
+		Short: "Validate the configuration and show what would be backed up",
+		Long: `check loads the host configuration, the profiles and the clients, reports
+every problem (one per line, as FILE:LINE: key "…": what is wrong) and, when
+there is none, prints per client what a run would back up: domain, profile,
+backend, target, encryption, filesystem, paths and time limit. With CLIENT
+arguments only those clients are shown. check changes nothing.
+
+` + exitCodeHelp,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd.Context(), g, opts, args)
+		},
+	}
+}
+
+func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string) error {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	clients, err := cfg.SelectClients(names)
+	if err != nil {
+		return &UsageError{err}
+	}
+	return printPlan(ctx, g.Stdout, cfg, clients, opts.Disks)
+}
+
+// printPlan shows what a run would do for clients. disks may be nil: the
+// disks are then shown as not resolved. A client whose disks cannot be
+// resolved is shown with the error, and printPlan returns an error after
+// all clients are shown.
+func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*config.Client, disks DiskResolver) error {
+	p := &planPrinter{w: w}
+	h := cfg.Host
+	p.title("host config %s", cfg.Path)
+	p.field("libvirt", h.LibvirtURI)
+	p.field("state dir", h.StateDir)
+	p.field("image dir", h.ImageDir)
+	p.field("appliance", fmt.Sprintf("%d MiB, %d vCPUs, accel %s", h.Appliance.MemoryMiB, h.Appliance.VCPUs, h.Appliance.Accel))
+	p.field("cache", fmt.Sprintf("%s %s, %s", h.Cache.Type, h.Cache.Path, h.Cache.Size))
+	p.field("priority", fmt.Sprintf("nice %d, ionice %s", h.Nice, h.IONice))
+	p.field("profiles", h.ProfilesDir)
+	p.field("clients", h.ClientsDir)
+
+	failed := 0
+	for _, cl := range clients {
+		if err := p.client(ctx, cfg, cl, disks); err != nil {
+			failed++
+		}
+	}
+	fmt.Fprintln(w)
+	if len(cfg.Clients) == 0 {
+		fmt.Fprintf(w, "no clients: nothing would be backed up (add clients/NAME.toml in %s)\n", h.ClientsDir)
+	} else {
+		fmt.Fprintf(w, "%s, %s: configuration OK\n", plural(len(clients), "client"), plural(len(cfg.Profiles), "profile"))
+	}
+	if p.err != nil {
+		return fmt.Errorf("write: %w", p.err)
+	}
+	if failed > 0 {
+		return fmt.Errorf("the disks of %s could not be resolved", plural(failed, "client"))
+	}
+	return nil
+}
+
+func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config.Client, disks DiskResolver) error {
+	p.title("client %s (%s)", cl.Name, cl.File)
+	p.field("type", cl.Type)
+	domain := cl.Domain
+	if cl.OfflineOK != nil && !*cl.OfflineOK {
+		domain += " (skipped when shut off)"
+	}
+	p.field("domain", domain)
+	prof := cfg.ProfileFor(cl)
+	if prof == nil {
+		p.field("profile", "none")
+	} else {
+		from := ""
+		if cl.Profile == "" {
+			from = ", the host's default_profile"
+		}
+		p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
+		p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
+		if u, err := prof.TargetFor(cl.Name); err != nil {
+			p.field("target", "error: "+err.Error())
+		} else {
+			p.field("target", u.String())
+		}
+		enc := prof.Encryption.Mode
+		if prof.Encryption.PassphraseFile != "" {
+			enc += ", passphrase file " + prof.Encryption.PassphraseFile
+		}
+		p.field("encryption", enc)
+	}
+	p.field("mount", cl.Backup.Mount)
+	p.field("source", cl.Backup.Source...)
+	if len(cl.Backup.Exclude) == 0 {
+		p.field("exclude", "nothing")
+	} else {
+		p.field("exclude", cl.Backup.Exclude...)
+	}
+	p.field("time limit", fmtDuration(cl.TimeLimit.Duration))
+	if disks == nil {
+		p.field("disks", "not resolved (check does not ask libvirt)")
+		return nil
+	}
+	ds, err := disks.ClientDisks(ctx, cl)
+	if err != nil {
+		p.field("disks", "error: "+err.Error())
+		return err
+	}
+	if len(ds) == 0 {
+		p.field("disks", "none found")
+		return nil
+	}
+	p.field("disks", ds...)
+	return nil
+}
+
+// planPrinter writes aligned "label: value" blocks and keeps the first
+// write error.
+type planPrinter struct {
+	w   io.Writer
+	err error
+}
+
+func (p *planPrinter) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *planPrinter) title(format string, args ...any) {
+	p.printf("\n"+format+"\n", args...)
+}
+
+// field prints label and the first value on one line, further values
+// aligned below it.
+func (p *planPrinter) field(label string, values ...string) {
+	if len(values) == 0 {
+		values = []string{""}
+	}
+	p.printf("  %-12s %s\n", label+":", values[0])
+	for _, v := range values[1:] {
+		p.printf("  %-12s %s\n", "", v)
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// fmtDuration writes 2h instead of 2h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

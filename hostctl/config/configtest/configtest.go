@@ -1,0 +1,56 @@
+// Package configtest gives tests a loadable copy of the shipped example
+// configuration, with the secret files it refers to created (they are not
+// in the source tree: a secret's mode cannot be kept by git).
+package configtest
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Passphrase is the content of the example's passphrase file.
+const Passphrase = "example passphrase, not secret"
+
+// Example copies hostctl/config/example and profiles/ of the source tree
+// into a temporary directory with the same layout (the example refers to the
+// profiles by a relative path), creates secrets/local-borg.passphrase with
+// mode 0600, and returns the path of the copied hostctl.toml.
+func Example(t testing.TB) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("configtest: cannot find the source tree")
+	}
+	root := filepath.Join(filepath.Dir(self), "..", "..", "..")
+	tmp := t.TempDir()
+	for _, dir := range []string{filepath.Join("hostctl", "config", "example"), "profiles"} {
+		if err := os.CopyFS(filepath.Join(tmp, dir), os.DirFS(filepath.Join(root, dir))); err != nil {
+			t.Fatalf("configtest: copy %s: %v", dir, err)
+		}
+	}
+	example := filepath.Join(tmp, "hostctl", "config", "example")
+	// The copy is read-only where the tree is (a module cache); tests edit it.
+	if err := filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(p, mode)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	secrets := filepath.Join(example, "secrets")
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secrets, "local-borg.passphrase"), []byte(Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(example, "hostctl.toml")
+}
