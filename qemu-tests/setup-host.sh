@@ -18,7 +18,7 @@ packages=(
   # appliance image build
   mmdebstrap squashfs-tools dosfstools mtools e2fsprogs gdisk
   # tests: the backup tool on the host (to read the repositories), cgo
-  borgbackup gcc pkg-config ca-certificates
+  borgbackup gcc pkg-config ca-certificates make git curl
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,10 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
-  export PATH=$PATH:/usr/local/go/bin
+# Go: the version go.mod names, from go.dev into /usr/local/go when missing
+# (Debian 12's golang is too old).
+export PATH=$PATH:/usr/local/go/bin
+gover=$(awk '/^go / {print $2}' "$(dirname "$0")/../go.mod")
+if ! go version 2>/dev/null | grep -q "go$gover"; then
+  if ! command -v go >/dev/null || [ "$(printf '%s\n' "$gover" "$(go env GOVERSION | sed 's/^go//')" | sort -V | head -1)" != "$gover" ]; then
+    echo "setup-host.sh: installing Go $gover into /usr/local/go"
+    rm -rf /usr/local/go && curl -fsSL "https://go.dev/dl/go$gover.linux-amd64.tar.gz" | tar -C /usr/local -xz
+  fi
 fi
-command -v go >/dev/null || { echo "setup-host.sh: Go (1.26+) is needed: https://go.dev/dl/" >&2; exit 1; }
 
 # libvirt's QEMU driver: run QEMU as root without a security driver or
 # cgroups, which containers and CI machines often lack.
