@@ -68,6 +68,7 @@ type Spec struct {
 // ParseSpec parses "" / "auto", "vda", "vda2", "LABEL=x", "UUID=x". A
 // "vg/lv" form is reserved for guest LVM, which is not supported yet.
 func ParseSpec(s string) (Spec, error) {
+	s = strings.TrimPrefix(s, "/dev/")
 	switch {
 	case s == "" || s == "auto":
 		return Spec{Kind: "auto"}, nil

@@ -1,0 +1,116 @@
+package blockdev
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseSpec(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Spec
+		err  string
+	}{
+		{"", Spec{Kind: "auto"}, ""},
+		{"auto", Spec{Kind: "auto"}, ""},
+		{"vda", Spec{Kind: "disk", Value: "vda"}, ""},
+		{"vda2", Spec{Kind: "part", Value: "vda", Part: 2}, ""},
+		{"sdb10", Spec{Kind: "part", Value: "sdb", Part: 10}, ""},
+		{"nvme0n1", Spec{Kind: "disk", Value: "nvme0n1"}, ""},
+		{"nvme0n1p3", Spec{Kind: "part", Value: "nvme0n1", Part: 3}, ""},
+		{"LABEL=root fs", Spec{Kind: "label", Value: "root fs"}, ""},
+		{"UUID=ab-cd", Spec{Kind: "uuid", Value: "ab-cd"}, ""},
+		{"vg0/root", Spec{}, "LVM"},
+		{"vda0", Spec{}, "want auto"},
+		{"/dev/vda1", Spec{Kind: "part", Value: "vda", Part: 1}, ""},
+		{"Vda", Spec{}, "want auto"},
+	} {
+		got, err := ParseSpec(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseSpec(%q) error = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSpec(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	// Two client disks: vda (GPT: ESP, root, swap) and vdb (whole-disk xfs).
+	twoDisks := []Device{
+		{Dev: "vdd", Target: "vda", Disk: 0, Size: 10 << 30},
+		{Dev: "vdd1", Target: "vda", Part: 1, Disk: 0, FSType: "vfat", Label: "EFI", Size: 512 << 20},
+		{Dev: "vdd2", Target: "vda", Part: 2, Disk: 0, FSType: "ext4", Label: "root", UUID: "AAAA-1", Size: 8 << 30},
+		{Dev: "vdd3", Target: "vda", Part: 3, Disk: 0, FSType: "swap", Size: 1 << 30},
+		{Dev: "vde", Target: "vdb", Disk: 1, FSType: "xfs", Label: "data", Size: 100 << 30},
+	}
+	single := []Device{
+		{Dev: "vdd", Target: "vda", Size: 1 << 30},
+		{Dev: "vdd1", Target: "vda", Part: 1, FSType: "swap"},
+		{Dev: "vdd2", Target: "vda", Part: 2, FSType: "btrfs"},
+	}
+	for _, tc := range []struct {
+		name, spec string
+		devs       []Device
+		want       string // Dev
+		err        string
+	}{
+		{"auto single", "", single, "vdd2", ""},
+		{"auto largest on first disk", "auto", twoDisks, "vdd2", ""},
+		{"whole disk", "vdb", twoDisks, "vde", ""},
+		{"partition", "vda1", twoDisks, "vdd1", ""},
+		{"label", "LABEL=data", twoDisks, "vde", ""},
+		{"uuid case-insensitive", "UUID=aaaa-1", twoDisks, "vdd2", ""},
+		{"no such partition", "vda9", twoDisks, "", "no such filesystem"},
+		{"swap is not mountable", "vda3", twoDisks, "", "not a mountable filesystem"},
+		{"partition table only", "vda", twoDisks, "", "has no filesystem"},
+		{"nothing mountable", "", []Device{{Dev: "vdd", Target: "vda"}}, "", "no such filesystem"},
+		{"ambiguous label", "LABEL=x", []Device{{Dev: "a", Target: "vda", FSType: "ext4", Label: "x"}, {Dev: "b", Target: "vdb", FSType: "ext4", Label: "x"}}, "", "ambiguous"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Select(tc.spec, tc.devs)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got.Dev != tc.want {
+				t.Fatalf("Select = %v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMountOptions(t *testing.T) {
+	for _, tc := range []struct {
+		fs           string
+		rw, roDev    bool
+		wantFS, data string
+		ro           bool
+	}{
+		{"ext4", false, false, "ext4", "", true},
+		{"ext4", false, true, "ext4", "noload", true},
+		{"ext3", false, false, "ext4", "", true},
+		{"ext4", true, false, "ext4", "", false},
+		{"xfs", false, false, "xfs", "nouuid", true},
+		{"xfs", false, true, "xfs", "nouuid,norecovery", true},
+		{"btrfs", false, true, "btrfs", "rescue=nologreplay", true},
+		{"vfat", false, false, "vfat", "", true},
+	} {
+		fs, flags, data := MountOptions(Device{FSType: tc.fs}, tc.rw, tc.roDev)
+		if fs != tc.wantFS || data != tc.data || (flags&1 != 0) != tc.ro {
+			t.Errorf("MountOptions(%s rw=%v roDev=%v) = %s %#x %q", tc.fs, tc.rw, tc.roDev, fs, flags, data)
+		}
+	}
+}
+
+func TestParseBlkid(t *testing.T) {
+	m := ParseBlkid("DEVNAME=/dev/vdb2\nLABEL=my=label\nUUID=1234\nTYPE=ext4\n")
+	if m["TYPE"] != "ext4" || m["LABEL"] != "my=label" || m["UUID"] != "1234" {
+		t.Fatalf("ParseBlkid = %v", m)
+	}
+}

@@ -1,0 +1,64 @@
+package boot
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseCmdline(t *testing.T) {
+	c := ParseCmdline(`console=ttyS0 panic=-1 quiet sb.mode=shell foo="a b" bar=x=y` + "\n")
+	want := Cmdline{"console": "ttyS0", "panic": "-1", "quiet": "", "sb.mode": "shell", "foo": "a b", "bar": "x=y"}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("ParseCmdline = %v, want %v", c, want)
+	}
+	if !c.Shell() {
+		t.Error("Shell() = false")
+	}
+	if ParseCmdline("console=ttyS0 sb.mode=job").Shell() {
+		t.Error("sb.mode=job is not shell")
+	}
+}
+
+func TestParseUptime(t *testing.T) {
+	d, err := ParseUptime("12.34 40.00\n")
+	if err != nil || d != 12340*time.Millisecond {
+		t.Fatalf("ParseUptime = %v, %v", d, err)
+	}
+	if _, err := ParseUptime(""); err == nil {
+		t.Error("empty uptime: no error")
+	}
+}
+
+func TestParseModuleList(t *testing.T) {
+	got := ParseModuleList("# load order\nvirtio_pci\n\n virtio_blk # disks\nnls_iso8859-1\n")
+	want := []string{"virtio_pci", "virtio_blk", "nls_iso8859-1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ParseModuleList = %q", got)
+	}
+}
+
+func TestSerials(t *testing.T) {
+	dir := t.TempDir()
+	for name, serial := range map[string]string{"vda": "sb-appliance\n", "vdb": "sb-job", "vdc": "", "sda": "x"} {
+		os.MkdirAll(filepath.Join(dir, name), 0o755)
+		os.WriteFile(filepath.Join(dir, name, "serial"), []byte(serial), 0o644)
+	}
+	got, err := Serials(dir)
+	want := map[string]string{"sb-appliance": "vda", "sb-job": "vdb"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Serials = %v, %v", got, err)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	state, ppid, pgid, ok := parseStat("4242 (borg (worker) x) Z 1 4200 4200 0 -1")
+	if !ok || state != "Z" || ppid != 1 || pgid != 4200 {
+		t.Fatalf("parseStat = %q %d %d %v", state, ppid, pgid, ok)
+	}
+	if _, _, _, ok := parseStat("garbage"); ok {
+		t.Error("garbage parsed")
+	}
+}
