@@ -37,6 +37,11 @@ func (s *supervisor) runJob() (job.Record, error) {
 	})
 	defer hard.Stop()
 
+	switch j.IONiceClass {
+	case "", "idle", "best-effort", "realtime":
+	default:
+		return job.Record{}, fmt.Errorf("ionice_class %q: want idle, best-effort or realtime", j.IONiceClass)
+	}
 	s.runner.Nice, s.runner.IOClass = j.Nice, j.IONiceClass
 	rec := job.Record{}
 	var err error
