@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
 func init() { register(newCheckCmd) }
@@ -22,14 +23,16 @@ type DiskResolver interface {
 }
 
 type checkOptions struct {
-	// Disks resolves client disks; nil means check does not look them up.
-	// TODO(lead): plug the libvirt resolver in here.
+	// Disks resolves client disks; nil means check does not look them up
+	// (tests set a fake; the command uses libvirt when it answers).
 	Disks DiskResolver
+	// Offline skips libvirt: only the configuration is checked.
+	Offline bool
 }
 
 func newCheckCmd(g *Globals) *cobra.Command {
 	var opts checkOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "check [CLIENT...]",
 		Short: "Validate the configuration and show what would be backed up",
 		Long: `check loads the host configuration, the profiles and the clients, reports
@@ -43,6 +46,8 @@ arguments only those clients are shown. check changes nothing.
 			return runCheck(cmd.Context(), g, opts, args)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "do not ask libvirt for the clients' disks")
+	return cmd
 }
 
 func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string) error {
@@ -54,7 +59,40 @@ func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string
 	if err != nil {
 		return &UsageError{err}
 	}
-	return printPlan(ctx, g.Stdout, cfg, clients, opts.Disks)
+	disks := opts.Disks
+	if disks == nil && !opts.Offline {
+		lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
+		if err != nil {
+			fmt.Fprintf(g.Stderr, "hostctl: disks not resolved: %v\n", err)
+		} else {
+			defer lv.Close()
+			disks = libvirtDisks{lv}
+		}
+	}
+	return printPlan(ctx, g.Stdout, cfg, clients, disks)
+}
+
+// libvirtDisks resolves a client's disks from its domain XML.
+type libvirtDisks struct{ hv virt.Hypervisor }
+
+func (l libvirtDisks) ClientDisks(ctx context.Context, c *config.Client) ([]string, error) {
+	x, running, err := l.hv.DomainXML(ctx, c.Domain)
+	if err != nil {
+		return nil, err
+	}
+	disks, err := virt.ClientDisks(x)
+	if err != nil {
+		return nil, err
+	}
+	state := "shut off"
+	if running {
+		state = "running: live snapshot"
+	}
+	var out []string
+	for _, d := range disks {
+		out = append(out, fmt.Sprintf("%s %s (%s, %s)", d.Target, d.Path, d.Format, state))
+	}
+	return out, nil
 }
 
 // printPlan shows what a run would do for clients. disks may be nil: the

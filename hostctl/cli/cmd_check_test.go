@@ -26,7 +26,7 @@ func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestCheckExample(t *testing.T) {
 	path := configtest.Example(t)
-	code, out, stderr := runMain(t, "check", "--config", path)
+	code, out, stderr := runMain(t, "check", "--offline", "--config", path)
 	require.Equal(t, ExitOK, code, "stderr: %s", stderr)
 	assert.Empty(t, stderr)
 	dir := filepath.Dir(path)
@@ -55,7 +55,7 @@ func TestCheckBrokenConfig(t *testing.T) {
 	dir := t.TempDir()
 	host := filepath.Join(dir, "hostctl.toml")
 	require.NoError(t, os.WriteFile(host, []byte("# broken\nionce = \"idle\"\n[appliance]\naccel = \"xen\"\n"), 0o644))
-	code, out, stderr := runMain(t, "check", "-c", host)
+	code, out, stderr := runMain(t, "check", "--offline", "-c", host)
 	assert.Equal(t, ExitUsage, code)
 	assert.Empty(t, out)
 	assert.Contains(t, stderr, host+`:2: key "ionce": unknown key`)
@@ -64,14 +64,14 @@ func TestCheckBrokenConfig(t *testing.T) {
 
 func TestCheckMissingConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hostctl.toml")
-	code, _, stderr := runMain(t, "check", "--config", path)
+	code, _, stderr := runMain(t, "check", "--offline", "--config", path)
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, stderr, path)
 	assert.Contains(t, stderr, "--config")
 }
 
 func TestCheckUnknownClient(t *testing.T) {
-	code, _, stderr := runMain(t, "check", "--config", configtest.Example(t), "web", "mail")
+	code, _, stderr := runMain(t, "check", "--offline", "--config", configtest.Example(t), "web", "mail")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, stderr, `unknown client "mail" (known: web)`)
 }

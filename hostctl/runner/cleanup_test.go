@@ -19,7 +19,7 @@ import (
 type fakeHV struct {
 	live     map[string]string // running domains' live XML
 	inactive map[string]string // persistent definitions
-	base     string // what a block commit pivots the live disk back to
+	base     string            // what a block commit pivots the live disk back to
 	commits  []string
 	calls    []string
 }
