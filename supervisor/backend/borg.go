@@ -116,7 +116,7 @@ func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string,
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return out, fmt.Errorf("%s: %w", name, ctx.Err())
+			return out, fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
 		}
 		code := -1
 		if ee != nil {

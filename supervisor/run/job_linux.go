@@ -53,8 +53,12 @@ func (s *supervisor) runJob() (job.Record, error) {
 	default:
 		err = fmt.Errorf("mode %q is not a job", j.Mode)
 	}
-	if err != nil && context.Cause(ctx) == errTimeLimit {
-		err = fmt.Errorf("%w (%v): %w", errTimeLimit, limit, err)
+	switch {
+	case err == nil:
+	case errors.Is(err, errTimeLimit):
+		err = fmt.Errorf("%w (limit %v)", err, limit)
+	case context.Cause(ctx) == errTimeLimit:
+		err = fmt.Errorf("%w (limit %v): %w", errTimeLimit, limit, err)
 	}
 	return rec, err
 }
