@@ -193,7 +193,7 @@ func (s *supervisor) finish(rec job.Record, err error) {
 	}
 	if !s.rep.IsDone() {
 		rec.ReadyAfter = s.ready
-		if s.job != nil && rec.Archive == "" && s.job.Mode == job.ModeBackup {
+		if s.job != nil && rec.Archive == "" && s.job.Mode == job.ModeBackup && !s.shellWanted() {
 			rec.Archive = s.job.Archive
 		}
 		if e := s.rep.Done(rec, err); e != nil {

@@ -28,7 +28,7 @@ func (s *supervisor) shell() {
 		notes = append(notes, "/cache     the persistent cache volume (borg caches under /cache/borg/<client>)")
 	}
 	if s.jobOK {
-		notes = append(notes, "/job       the job disk (job.toml, secrets/, result.jsonl, job.log)")
+		notes = append(notes, "/job       the job disk (job.toml, secret-* files, result.jsonl, job.log)")
 	}
 	if s.job != nil && len(s.job.Disks) > 0 {
 		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, false); err != nil {
