@@ -128,7 +128,18 @@ func readFile(fsys filesystem.FileSystem, name string) ([]byte, error) {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
+	// One Read of exactly the file's size: go-diskfs 1.9.4 returns bytes
+	// past the end of the file when a Read starts inside a cluster, so the
+	// small reads of io.ReadAll would bring back NULs after the data.
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("size of %s: %w", name, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	data := make([]byte, size)
+	_, err = io.ReadFull(f, data)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}

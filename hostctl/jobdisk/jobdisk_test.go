@@ -1,10 +1,14 @@
 package jobdisk
 
 import (
+	"strings"
+
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	diskfs "github.com/diskfs/go-diskfs"
 
 	"github.com/stretchr/testify/require"
 
@@ -66,4 +70,26 @@ func TestReadWrittenByLinux(t *testing.T) {
 	r, err := job.ParseResult(c.Result)
 	require.NoError(t, err)
 	require.Equal(t, job.StatusOK, r.Done.Status)
+}
+
+// TestReadSpansClusters reads back a result larger than several clusters
+// and not a whole number of them (go-diskfs returned NULs past the end).
+func TestReadSpansClusters(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "job.img")
+	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	require.NoError(t, Create(p, j, nil))
+	var want []byte
+	for i := 0; len(want) < 5000; i++ {
+		want = append(want, []byte(`{"type":"step","step":"s","message":"`+strings.Repeat("x", i%50)+`"}`+"\n")...)
+	}
+	want = append(want, []byte(`{"type":"done","status":"ok"}`+"\n")...)
+	d, err := diskfs.Open(p)
+	require.NoError(t, err)
+	fsys, err := d.GetFilesystem(0)
+	require.NoError(t, err)
+	require.NoError(t, writeFile(fsys, "/"+job.FileResult, want))
+	require.NoError(t, d.Close())
+	c, err := Read(p)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(c.Result))
 }
