@@ -1,0 +1,135 @@
+package qemutests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBackupAndRestore is the walking skeleton end to end: back up a client
+// VM shut off and running, read the backups with borg on the host, restore
+// through the appliance into a directory and into a blank disk.
+func TestBackupAndRestore(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	c := newClient(t, e, "web", "qcow2")
+
+	t.Run("offline", func(t *testing.T) {
+		code, out, _ := hostctl(t, ctx, "run", "-c", c.config)
+		require.Equal(t, 0, code)
+		require.Contains(t, out, "web")
+		require.Len(t, c.archives(t), 1)
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("extract-on-host", func(t *testing.T) {
+		arch := c.archives(t)
+		dst := t.TempDir()
+		borg(t, c.pass, dst, "extract", c.repo+"::"+arch[0])
+		c.requireTree(t, dst)
+		list := borg(t, c.pass, dst, "list", "--format", "{path}{NL}", c.repo+"::"+arch[0])
+		require.NotContains(t, list, "data/cache", "excluded directory in the archive")
+		require.Contains(t, list, "data/big.bin")
+	})
+
+	t.Run("running", func(t *testing.T) {
+		c.start(t)
+		code, _, _ := hostctl(t, ctx, "run", "-c", c.config)
+		require.Equal(t, 0, code)
+		require.True(t, c.running(t), "the client keeps running through its backup")
+		arch := c.archives(t)
+		require.Len(t, arch, 2)
+		c.requireNothingLeft(t)
+		dst := t.TempDir()
+		borg(t, c.pass, dst, "extract", c.repo+"::"+arch[1])
+		c.requireTree(t, dst)
+	})
+
+	t.Run("restore-to-dir", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "restored")
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to", dst)
+		require.Equal(t, 0, code)
+		c.requireTree(t, dst)
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("restore-to-disk", func(t *testing.T) {
+		dir := t.TempDir()
+		blank := filepath.Join(dir, "blank.raw")
+		out, err := exec.Command("mkfs.ext4", "-q", "-L", "restored", blank, "400M").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to", blank)
+		require.Equal(t, 0, code)
+		mnt := filepath.Join(dir, "mnt")
+		require.NoError(t, os.Mkdir(mnt, 0o755))
+		out, err = exec.Command("mount", "-o", "loop,ro", blank, mnt).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		defer exec.Command("umount", mnt).Run()
+		c.requireTree(t, mnt)
+		c.requireNothingLeft(t)
+	})
+}
+
+// TestInterruptedRun kills hostctl while its appliance runs: SIGTERM makes
+// hostctl clean up before it exits; after SIGKILL the next `hostctl
+// cleanup` removes what was left. Either way the running client ends on its
+// original disk with no snapshot, overlay or appliance left.
+func TestInterruptedRun(t *testing.T) {
+	e := needEnv(t)
+	c := newClient(t, e, "db", "raw")
+	c.start(t)
+	hostctlBin := filepath.Join(e.bin, "hostctl")
+
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(hostctlBin, "run", "-c", c.config)
+			logf, err := os.Create(filepath.Join(c.dir, "run-"+sig.String()+".log"))
+			require.NoError(t, err)
+			defer logf.Close()
+			cmd.Stdout, cmd.Stderr = logf, logf
+			require.NoError(t, cmd.Start())
+			waitForAppliance(t, 3*time.Minute)
+			require.NoError(t, cmd.Process.Signal(sig))
+			err = cmd.Wait()
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("hostctl after %s: %v\n%s", sig, err, log)
+			if sig == syscall.SIGKILL {
+				// The appliance and the snapshot are still there.
+				require.Contains(t, virsh(t, "list", "--name"), "hostctl-backup-db-")
+				code, _, _ := hostctl(t, context.Background(), "cleanup", "-c", c.config)
+				require.Equal(t, 0, code)
+			} else {
+				require.Error(t, err, "an interrupted run does not exit 0")
+			}
+			require.True(t, c.running(t))
+			c.requireNothingLeft(t)
+		})
+	}
+	// And the next run succeeds.
+	code, _, _ := hostctl(t, context.Background(), "run", "-c", c.config)
+	require.Equal(t, 0, code)
+	c.requireNothingLeft(t)
+}
+
+// waitForAppliance waits until an appliance domain is running.
+func waitForAppliance(t *testing.T, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		for _, n := range strings.Fields(virsh(t, "list", "--name")) {
+			if strings.HasPrefix(n, "hostctl-backup-") {
+				time.Sleep(3 * time.Second) // let it get into the backup
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("no appliance domain started")
+}

@@ -1,0 +1,121 @@
+package qemutests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+// client is one test client: a VM with the known tree on its disk, and a
+// hostctl configuration that backs it up to a borg repository.
+type client struct {
+	name, domain string
+	dir          string // everything of this test
+	tree         string // the tree on the client's disk
+	disk, format string
+	config       string // hostctl.toml
+	stateDir     string
+	repo         string
+	pass         string
+}
+
+func newClient(t *testing.T, e *env, name, format string) *client {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := &client{
+		name: name, domain: "sbtest-" + name, dir: dir,
+		tree: filepath.Join(dir, "tree"), disk: filepath.Join(dir, "client."+format), format: format,
+		stateDir: filepath.Join(dir, "state"), pass: "correct horse battery staple",
+	}
+	c.repo = filepath.Join(dir, "backup", name)
+	require.NoError(t, os.MkdirAll(c.tree, 0o755))
+	require.NoError(t, fixture.MakeTree(c.tree))
+	require.NoError(t, fixture.MakeClientDisk(ctx, c.tree, c.disk, format, 400))
+	x, err := fixture.ClientDomain{Name: c.domain, Kernel: e.kernel, Initrd: e.idle, Disk: c.disk,
+		DiskFormat: format, ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
+	require.NoError(t, err)
+	xf := filepath.Join(dir, "client.xml")
+	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
+	exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
+	virsh(t, "define", xf)
+	t.Cleanup(func() {
+		exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
+		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
+	})
+	c.config, err = fixture.Config{
+		StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+		Client: name, Domain: c.domain, Exclude: []string{fixture.Excluded}, Passphrase: c.pass,
+	}.Write(filepath.Join(dir, "etc"))
+	require.NoError(t, err)
+	return c
+}
+
+// want is the expected backup content: the tree minus the excluded dir.
+func (c *client) want(t *testing.T) map[string]fixture.Entry {
+	w, err := fixture.Scan(c.tree, strings.TrimPrefix(fixture.Excluded, "/"))
+	require.NoError(t, err)
+	return w
+}
+
+// requireTree compares a restored or extracted tree with the expected one.
+// lost+found is the client filesystem's own, not part of the fixture.
+func (c *client) requireTree(t *testing.T, got string) {
+	t.Helper()
+	g, err := fixture.Scan(got, "lost+found")
+	require.NoError(t, err)
+	require.Empty(t, fixture.Diff(c.want(t), g), "tree at %s differs from the client's", got)
+}
+
+// archives lists the repository's archives (borg on the host).
+func (c *client) archives(t *testing.T) []string {
+	out := borg(t, c.pass, c.dir, "list", "--short", c.repo)
+	return strings.Fields(out)
+}
+
+// requireNothingLeft checks that no run left an appliance, snapshot,
+// overlay, job disk or ledger entry, and that the client domain uses its
+// original disk in both its live and persistent definitions.
+func (c *client) requireNothingLeft(t *testing.T) {
+	t.Helper()
+	names := virsh(t, "list", "--all", "--name")
+	for _, n := range strings.Fields(names) {
+		require.False(t, strings.HasPrefix(n, "hostctl-"), "appliance domain left: %s", n)
+	}
+	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
+	if err == nil {
+		require.Empty(t, entries, "ledger entries left")
+	}
+	filepath.WalkDir(filepath.Join(c.stateDir, "runs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			require.False(t, strings.HasSuffix(p, ".qcow2") || strings.HasSuffix(p, ".img"), "file left: %s", p)
+		}
+		return nil
+	})
+	for _, flags := range [][]string{{"dumpxml", c.domain}, {"dumpxml", "--inactive", c.domain}} {
+		disks, err := virt.ClientDisks(virsh(t, flags...))
+		require.NoError(t, err)
+		require.Len(t, disks, 1)
+		require.Equal(t, c.disk, disks[0].Path, "%v: domain disk", flags)
+		require.Equal(t, c.format, disks[0].Format)
+	}
+	out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", c.disk).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NotContains(t, string(out), "backing file", "client disk must not have grown a backing chain")
+}
+
+func (c *client) start(t *testing.T) {
+	virsh(t, "start", c.domain)
+}
+
+func (c *client) running(t *testing.T) bool {
+	return strings.Contains(virsh(t, "domstate", c.domain), "running")
+}

@@ -1,0 +1,139 @@
+// Package qemutests runs hostctl end to end: real libvirtd and QEMU (TCG
+// where KVM does not work), the real appliance image, borg, and a client VM.
+// Needs root; run through `qemu-tests/run.sh test`, which installs and
+// starts what is needed. Without root or libvirtd the tests skip with the
+// reason, and fail instead when CI is set.
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/cli"
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+// env is what every test shares: built binaries and the appliance image.
+type env struct {
+	bin      string // directory with hostctl and supervisor
+	imageDir string
+	idle     string // the idle client VM's initramfs
+	kernel   string
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *env
+	sharedErr  error
+)
+
+// skipOrFail skips with reason, or fails when CI is set: in CI a skipped
+// end-to-end test would be a silent pass.
+func skipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI: cannot run: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// needEnv checks the preconditions and builds (once) the binaries and the
+// appliance image, which build-image caches by content hash.
+func needEnv(t testing.TB) *env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root (libvirt qemu:///system, loop mounts)")
+	}
+	if err := exec.Command("virsh", "-c", "qemu:///system", "version").Run(); err != nil {
+		skipOrFail(t, "libvirtd is not answering on qemu:///system: run qemu-tests/setup-host.sh")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "mkfs.ext4", "borg", "mmdebstrap", "mksquashfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" is not installed: run qemu-tests/setup-host.sh")
+		}
+	}
+	sharedOnce.Do(func() { shared, sharedErr = buildEnv() })
+	require.NoError(t, sharedErr)
+	return shared
+}
+
+func buildEnv() (*env, error) {
+	ctx := context.Background()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{bin: filepath.Join(root, "bin", "qemu-tests")}
+	e.imageDir = os.Getenv("SB_TEST_IMAGE_DIR")
+	if e.imageDir == "" {
+		e.imageDir = "/var/cache/snapshot-backup/test-image"
+	}
+	if err := os.MkdirAll(e.bin, 0o755); err != nil {
+		return nil, err
+	}
+	for _, b := range []struct{ out, pkg, cgo string }{
+		{"hostctl", "./hostctl", "1"}, {"supervisor", "./supervisor", "0"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(e.bin, b.out), b.pkg)
+		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build %s: %v: %s", b.pkg, err, out)
+		}
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "hostctl"), "build-image", "--out", e.imageDir,
+		"--cache", filepath.Join(filepath.Dir(e.imageDir), "rootfs-cache"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("hostctl build-image: %v:\n%s", err, out.String())
+	}
+	fmt.Printf("appliance image ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), e.imageDir)
+	e.kernel = filepath.Join(e.imageDir, "vmlinuz")
+	e.idle = filepath.Join(e.bin, "idlevm.cpio")
+	if err := fixture.IdleInitramfs(ctx, filepath.Join(root, "qemu-tests", "idlevm"), e.idle); err != nil {
+		return nil, fmt.Errorf("idle VM initramfs: %w", err)
+	}
+	return e, nil
+}
+
+// hostctl runs the CLI in-process with its own streams.
+func hostctl(t testing.TB, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Main(ctx, args, strings.NewReader(""), &out, &errb)
+	t.Logf("hostctl %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+func virsh(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	require.NoError(t, err, "virsh %v: %s", args, out)
+	return string(out)
+}
+
+// borgEnv is the environment for running borg on the host against a test repository.
+func borgEnv(t testing.TB, pass string) []string {
+	return append(os.Environ(), "BORG_PASSPHRASE="+pass, "BORG_BASE_DIR="+t.TempDir(),
+		"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes")
+}
+
+func borg(t testing.TB, pass, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("borg", args...)
+	cmd.Env, cmd.Dir = borgEnv(t, pass), dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "borg %v: %s", args, out)
+	return string(out)
+}
