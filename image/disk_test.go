@@ -100,7 +100,6 @@ func TestWriteDisk(t *testing.T) {
 	}
 }
 
-
 // checkDisk verifies an appliance image: GPT per sfdisk, FAT32 per fsck.vfat,
 // ESP files and root bytes per go-diskfs.
 func checkDisk(t *testing.T, img string, l Layout, espFiles map[string]string, root []byte) {
