@@ -23,6 +23,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
+// rescueDomain is the tests' rescue appliance (build-image defines it).
+const rescueDomain = "sbtest-rescue"
+
 // env is what every test shares: built binaries and the appliance image.
 type env struct {
 	bin      string // directory with hostctl and supervisor
@@ -92,7 +95,7 @@ func buildEnv() (*env, error) {
 	}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "hostctl"), "build-image", "--out", e.imageDir,
-		"--cache", filepath.Join(filepath.Dir(e.imageDir), "rootfs-cache"))
+		"--cache", filepath.Join(filepath.Dir(e.imageDir), "rootfs-cache"), "--rescue-domain", rescueDomain)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

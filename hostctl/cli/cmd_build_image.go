@@ -17,8 +17,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
-func init() { register(newBuildImageCmd) }
-
 // buildImageOptions are build-image's flags.
 type buildImageOptions struct {
 	Kernel     string
@@ -30,6 +28,9 @@ type buildImageOptions struct {
 	Security   string
 	Force      bool
 	Verbose    bool
+	// RescueDomain names the persistent libvirt domain that boots the
+	// image into the rescue shell; "" defines none.
+	RescueDomain string
 }
 
 func (o *buildImageOptions) AddFlags(c *cobra.Command) {
@@ -43,6 +44,7 @@ func (o *buildImageOptions) AddFlags(c *cobra.Command) {
 	f.StringVar(&o.Security, "security-mirror", "", "Debian security archive URI (default: the host's APT sources)")
 	f.BoolVar(&o.Force, "force", false, "rebuild everything, the userland included (e.g. for security updates)")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "show mmdebstrap's and mksquashfs's output")
+	f.StringVar(&o.RescueDomain, "rescue-domain", RescueDomain, `persistent libvirt domain booting the image into the rescue shell ("" for none)`)
 }
 
 func newBuildImageCmd(g *Globals) *cobra.Command {
@@ -96,21 +98,19 @@ func runBuildImage(ctx context.Context, g *Globals, o *buildImageOptions) error 
 		return err
 	}
 	printImageSummary(g.Stdout, out, m, time.Since(start))
-	// Hook for the lead: (re)define the persistent libvirt rescue domain so
-	// that it boots this image. Called after every successful build,
-	// including cache hits.
-	if afterImageBuilt != nil {
-		if err := afterImageBuilt(ctx, g, out, m); err != nil {
-			return fmt.Errorf("image built, but defining the rescue domain failed: %w", err)
-		}
+	if o.RescueDomain == "" {
+		return nil
 	}
+	uri := config.DefaultLibvirtURI
+	if cfg, err := config.Load(g.ConfigPath); err == nil {
+		uri = cfg.Host.LibvirtURI
+	}
+	if err := defineRescueDomain(ctx, uri, o.RescueDomain, out); err != nil {
+		return fmt.Errorf("image built, but defining the rescue domain failed: %w", err)
+	}
+	fmt.Fprintf(g.Stdout, "  rescue     libvirt domain %s: virsh start %s && virsh console %s\n", o.RescueDomain, o.RescueDomain, o.RescueDomain)
 	return nil
 }
-
-// afterImageBuilt, when set by the orchestration code (an init in its own
-// cmd_*.go file), runs after a successful build-image with the output
-// directory and manifest. Nil means no rescue domain is defined.
-var afterImageBuilt func(ctx context.Context, g *Globals, outDir string, m *image.Manifest) error
 
 // imageDirs picks the output and cache directories: flags first, then the
 // host config, then the defaults below DefaultStateDir when there is no

@@ -13,8 +13,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
-func init() { register(newCheckCmd) }
-
 // DiskResolver finds the disks of a client (for lvm_libvirt: the block and
 // file disks of its domain), so that check can show what would be
 // snapshotted. The strings are shown as they are, one per line.

@@ -6,8 +6,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCleanupCmd) }
-
 func newCleanupCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cleanup",

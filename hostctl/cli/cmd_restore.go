@@ -16,8 +16,6 @@ type restoreOptions struct {
 	Mount   string
 }
 
-func init() { register(newRestoreCmd) }
-
 func newRestoreCmd(g *Globals) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{

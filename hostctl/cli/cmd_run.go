@@ -17,8 +17,6 @@ type runOptions struct {
 	JSON bool
 }
 
-func init() { register(newRunCmd) }
-
 func newRunCmd(g *Globals) *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{

@@ -115,17 +115,15 @@ next to it; --config points elsewhere.
 	}
 	root.PersistentFlags().StringVarP(&g.ConfigPath, "config", "c", config.DefaultPath, "host configuration file")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError{err} })
-	for _, add := range subcommands {
-		root.AddCommand(add(g))
-	}
+	root.AddCommand(
+		newBuildImageCmd(g),
+		newCheckCmd(g),
+		newRunCmd(g),
+		newRestoreCmd(g),
+		newCleanupCmd(g),
+	)
 	return root
 }
-
-// subcommands is filled by each cmd_*.go file's init, so that adding a
-// subcommand touches only its own file.
-var subcommands []func(*Globals) *cobra.Command
-
-func register(f func(*Globals) *cobra.Command) { subcommands = append(subcommands, f) }
 
 // exactArgs is cobra.ExactArgs with errors marked as usage errors.
 func exactArgs(n int) cobra.PositionalArgs {
