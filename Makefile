@@ -9,7 +9,7 @@ export SB_TEST_IMAGE_DIR ?= /var/cache/snapshot-backup/test-image
 
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /qemu-tests)
 
-.PHONY: build image test test-unit test-qemu demo bench lint clean
+.PHONY: build image test test-unit test-qemu test-image demo bench lint clean
 
 build:
 	$(GO) build -o $(BIN)/hostctl ./hostctl
@@ -18,19 +18,28 @@ build:
 image: build
 	$(BIN)/hostctl build-image --out $(IMAGE_DIR)
 
-test: lint test-unit test-qemu
+# test: everything, the VM tests included. The test appliance image is built
+# (or found in the content-hash cache) first; packages then run in parallel.
+test: lint test-image
+	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 60m ./...
 
+# test-unit: table tests and fakes only (-short skips the tests that build
+# images or boot VMs).
 test-unit:
-	$(GO) test -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -short $(UNIT_PKGS)
 
-test-qemu: build
-	$(GO) test -count=1 -timeout 45m -v ./qemu-tests/...
+test-qemu: test-image
+	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 45m -v ./qemu-tests/... ./supervisor/...
+
+test-image: build
+	$(BIN)/hostctl build-image --out $(SB_TEST_IMAGE_DIR) --cache $(dir $(SB_TEST_IMAGE_DIR))rootfs-cache \
+		--supervisor $(BIN)/supervisor --rescue-domain sbtest-rescue
 
 demo: build
 	$(GO) run ./qemu-tests/cmd/demo
 
-bench: build
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 40m ./qemu-tests/...
+bench: test-image
+	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 40m ./qemu-tests/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

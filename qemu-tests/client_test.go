@@ -27,7 +27,7 @@ type client struct {
 	pass         string
 }
 
-func newClient(t *testing.T, e *env, name, format string) *client {
+func newClient(t testing.TB, e *env, name, format string) *client {
 	ctx := context.Background()
 	dir := t.TempDir()
 	c := &client{
@@ -60,7 +60,7 @@ func newClient(t *testing.T, e *env, name, format string) *client {
 }
 
 // want is the expected backup content: the tree minus the excluded dir.
-func (c *client) want(t *testing.T) map[string]fixture.Entry {
+func (c *client) want(t testing.TB) map[string]fixture.Entry {
 	w, err := fixture.Scan(c.tree, strings.TrimPrefix(fixture.Excluded, "/"))
 	require.NoError(t, err)
 	return w
@@ -68,7 +68,7 @@ func (c *client) want(t *testing.T) map[string]fixture.Entry {
 
 // requireTree compares a restored or extracted tree with the expected one.
 // lost+found is the client filesystem's own, not part of the fixture.
-func (c *client) requireTree(t *testing.T, got string) {
+func (c *client) requireTree(t testing.TB, got string) {
 	t.Helper()
 	g, err := fixture.Scan(got, "lost+found")
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func (c *client) requireTree(t *testing.T, got string) {
 }
 
 // archives lists the repository's archives (borg on the host).
-func (c *client) archives(t *testing.T) []string {
+func (c *client) archives(t testing.TB) []string {
 	out := borg(t, c.pass, c.dir, "list", "--short", c.repo)
 	return strings.Fields(out)
 }
@@ -84,11 +84,13 @@ func (c *client) archives(t *testing.T) []string {
 // requireNothingLeft checks that no run left an appliance, snapshot,
 // overlay, job disk or ledger entry, and that the client domain uses its
 // original disk in both its live and persistent definitions.
-func (c *client) requireNothingLeft(t *testing.T) {
+func (c *client) requireNothingLeft(t testing.TB) {
 	t.Helper()
 	names := virsh(t, "list", "--all", "--name")
 	for _, n := range strings.Fields(names) {
-		require.False(t, strings.HasPrefix(n, "hostctl-"), "appliance domain left: %s", n)
+		for _, mode := range []string{"backup", "restore"} {
+			require.False(t, strings.HasPrefix(n, "hostctl-"+mode+"-"+c.name+"-"), "appliance domain left: %s", n)
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
 	if err == nil {
@@ -112,10 +114,10 @@ func (c *client) requireNothingLeft(t *testing.T) {
 	require.NotContains(t, string(out), "backing file", "client disk must not have grown a backing chain")
 }
 
-func (c *client) start(t *testing.T) {
+func (c *client) start(t testing.TB) {
 	virsh(t, "start", c.domain)
 }
 
-func (c *client) running(t *testing.T) bool {
+func (c *client) running(t testing.TB) bool {
 	return strings.Contains(virsh(t, "domstate", c.domain), "running")
 }

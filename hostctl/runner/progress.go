@@ -71,7 +71,11 @@ func (p *progressPrinter) print(rec job.Record) {
 			return
 		}
 		p.lastPrint = time.Now()
-		fmt.Fprintf(p.w, "%s: %d files, %s\n", p.client, rec.Files, units.Bytes(rec.Bytes))
+		if rec.Files > 0 {
+			fmt.Fprintf(p.w, "%s: %s, %d files\n", p.client, units.Bytes(rec.Bytes), rec.Files)
+		} else {
+			fmt.Fprintf(p.w, "%s: %s\n", p.client, units.Bytes(rec.Bytes))
+		}
 	case job.RecDone:
 		fmt.Fprintf(p.w, "%s: appliance done: %s\n", p.client, rec.Status)
 	}

@@ -1,0 +1,94 @@
+package qemutests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+)
+
+// BenchmarkImageBuild measures `hostctl build-image` cold (empty userland
+// cache) and cached, and the image size. Run with -benchtime 1x.
+func BenchmarkImageBuild(b *testing.B) {
+	e := needEnv(b)
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		build := func() time.Duration {
+			start := time.Now()
+			cmd := exec.Command(filepath.Join(e.bin, "hostctl"), "build-image", "--out", filepath.Join(dir, "image"),
+				"--cache", filepath.Join(dir, "cache"), "--supervisor", filepath.Join(e.bin, "supervisor"), "--rescue-domain", "")
+			out, err := cmd.CombinedOutput()
+			require.NoError(b, err, "%s", out)
+			return time.Since(start)
+		}
+		cold, cached := build(), build()
+		fi, err := os.Stat(filepath.Join(dir, "image", "appliance.img"))
+		require.NoError(b, err)
+		ini, err := os.Stat(filepath.Join(dir, "image", "initramfs.img"))
+		require.NoError(b, err)
+		b.ReportMetric(cold.Seconds(), "cold-s")
+		b.ReportMetric(cached.Seconds(), "cached-s")
+		b.ReportMetric(float64(fi.Size())/(1<<20), "image-MiB")
+		b.ReportMetric(float64(ini.Size())/(1<<20), "initramfs-MiB")
+		fmt.Printf("image build: cold %s, cached %s; appliance.img %.1f MiB, initramfs %.1f MiB\n",
+			cold.Round(100*time.Millisecond), cached.Round(time.Millisecond), float64(fi.Size())/(1<<20), float64(ini.Size())/(1<<20))
+	}
+}
+
+// BenchmarkBackupJob runs a first backup of the known tree (a shut-off
+// client) and reports the appliance's timings, the per-job overhead outside
+// borg and borg's throughput inside the appliance next to the same borg
+// command on the host over the same tree.
+func BenchmarkBackupJob(b *testing.B) {
+	e := needEnv(b)
+	for i := 0; i < b.N; i++ {
+		c := newClient(b, e, fmt.Sprintf("bench%d", i), "raw")
+		code, out, _ := hostctl(b, context.Background(), "run", "--json", "-c", c.config)
+		require.Equal(b, 0, code)
+		var reps []runner.Report
+		require.NoError(b, json.Unmarshal([]byte(out), &reps))
+		r := reps[0]
+		require.NotNil(b, r.Stats)
+		size := float64(r.Stats.OriginalSize) / (1 << 20)
+		inside := size / r.Backend.Seconds()
+
+		// The same borg create on the host, over the same tree, into a fresh repository.
+		repo := filepath.Join(b.TempDir(), "repo")
+		borg(b, c.pass, c.tree, "init", "--encryption=repokey", repo)
+		start := time.Now()
+		args := []string{"create", "--compression", "lz4", "--exclude", "pp:" + "data/cache", repo + "::bench", "."}
+		borg(b, c.pass, c.tree, args...)
+		host := size / time.Since(start).Seconds()
+
+		overhead := r.Elapsed - r.Backend
+		b.ReportMetric(r.ReadyIn.Seconds(), "ready-s")
+		b.ReportMetric(r.Appl.Seconds(), "appliance-s")
+		b.ReportMetric(overhead.Seconds(), "overhead-s")
+		b.ReportMetric(inside, "appliance-MiB/s")
+		b.ReportMetric(host, "host-MiB/s")
+		b.ReportMetric(inside/host, "ratio")
+		fmt.Printf("backup job (%s, %.0f MiB): kernel start to supervisor ready %s; domain start to power-off %s; job %s, of it borg %s, overhead %s\n",
+			accelUsed(c), size, r.ReadyIn.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond),
+			r.Elapsed.Round(100*time.Millisecond), r.Backend.Round(100*time.Millisecond), overhead.Round(100*time.Millisecond))
+		fmt.Printf("borg throughput: appliance %.1f MiB/s, host %.1f MiB/s, ratio %.2f\n", inside, host, inside/host)
+	}
+}
+
+// accelUsed reads which accelerator hostctl's probe chose (cached in the state dir).
+func accelUsed(c *client) string {
+	data, err := os.ReadFile(filepath.Join(c.stateDir, "accel"))
+	if err != nil {
+		return "tcg" // no /dev/kvm: nothing probed
+	}
+	f := strings.Fields(string(data))
+	return f[len(f)-1]
+}
