@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -44,6 +45,14 @@ func defineRescueDomain(ctx context.Context, uri, name, dir string) error {
 	}
 	defer lv.Close()
 	spec := rescueSpec(name, img)
+	// Redefining an existing domain must keep its UUID.
+	if old, err := lv.InactiveXML(ctx, name); err == nil {
+		if spec.UUID, err = virt.DomainUUID(old); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, virt.ErrNoDomain) {
+		return err
+	}
 	if spec.Accel, err = virt.ProbeAccel(ctx, img.Kernel, filepath.Join(dir, "accel")); err != nil {
 		return err
 	}

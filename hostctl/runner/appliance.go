@@ -75,7 +75,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		VCPUs:        r.Cfg.Host.Appliance.VCPUs,
 		Kernel:       r.Image.Kernel,
 		Initrd:       r.Image.Initrd,
-		Cmdline:      virt.Cmdline("", true),
+		Cmdline:      virt.Cmdline(job.CmdlineModeJob, true),
 		Disks:        disks,
 		Shares:       aj.shares,
 		ConsoleLog:   filepath.Join(aj.dir, "console.log"),

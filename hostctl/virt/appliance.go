@@ -12,6 +12,7 @@ import (
 // against golden files.
 type ApplianceSpec struct {
 	Name      string
+	UUID      string // "" lets libvirt choose; a redefinition must keep the old one
 	Accel     string // "kvm" or "tcg"
 	MemoryMiB int
 	VCPUs     int
@@ -60,6 +61,7 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 	dom := &libvirtxml.Domain{
 		Type:        domType,
 		Name:        spec.Name,
+		UUID:        spec.UUID,
 		Description: "snapshot-backup appliance (managed by hostctl; do not edit)",
 		Memory:      &libvirtxml.DomainMemory{Value: uint(spec.MemoryMiB), Unit: "MiB"},
 		VCPU:        &libvirtxml.DomainVCPU{Value: uint(spec.VCPUs)},

@@ -102,3 +102,12 @@ func ReplaceDiskSource(domainXML, target, path, format string) (string, error) {
 	}
 	return "", fmt.Errorf("domain %s has no disk %s", dom.Name, target)
 }
+
+// DomainUUID returns the UUID in a domain's XML.
+func DomainUUID(domainXML string) (string, error) {
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(domainXML); err != nil {
+		return "", fmt.Errorf("parse domain XML: %w", err)
+	}
+	return dom.UUID, nil
+}

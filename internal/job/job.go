@@ -50,7 +50,12 @@ const (
 // Kernel command-line keys the supervisor understands. Nothing secret ever
 // goes on the command line.
 const (
-	CmdlineMode = "sb.mode" // "job" (default) or "shell"
+	// CmdlineMode is "job" for the per-job appliances hostctl boots (a
+	// missing job disk is then a failure, never an interactive shell that
+	// would wait for nobody), "shell" for the rescue appliance; without it,
+	// no job disk means the rescue shell.
+	CmdlineMode    = "sb.mode"
+	CmdlineModeJob = "job"
 )
 
 // VirtioPortProgress is the name of the virtio-serial port on which the

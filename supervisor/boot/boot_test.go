@@ -20,6 +20,9 @@ func TestParseCmdline(t *testing.T) {
 	if ParseCmdline("console=ttyS0 sb.mode=job").Shell() {
 		t.Error("sb.mode=job is not shell")
 	}
+	if !ParseCmdline("console=ttyS0 sb.mode=job").JobExpected() || c.JobExpected() || ParseCmdline("quiet").JobExpected() {
+		t.Error("JobExpected only for sb.mode=job")
+	}
 }
 
 func TestParseUptime(t *testing.T) {

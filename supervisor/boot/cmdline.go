@@ -45,3 +45,7 @@ func ParseCmdline(s string) Cmdline {
 
 // Shell reports whether the operator asked for a rescue shell (sb.mode=shell).
 func (c Cmdline) Shell() bool { return c[job.CmdlineMode] == job.ModeShell }
+
+// JobExpected says hostctl booted this appliance for a job: without a job
+// disk it must fail and power off rather than wait at a shell.
+func (c Cmdline) JobExpected() bool { return c[job.CmdlineMode] == job.CmdlineModeJob }

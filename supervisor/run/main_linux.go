@@ -85,9 +85,10 @@ func Main() {
 	s.finish(rec, err)
 }
 
-// shellWanted: no job disk, mode shell in the job, or sb.mode=shell.
+// shellWanted: sb.mode=shell, mode shell in the job, or no job disk when
+// the host did not say it booted us for a job.
 func (s *supervisor) shellWanted() bool {
-	return s.cmdline.Shell() || !s.jobOK || s.job != nil && s.job.Mode == job.ModeShell
+	return s.cmdline.Shell() || !s.jobOK && !s.cmdline.JobExpected() || s.job != nil && s.job.Mode == job.ModeShell
 }
 
 // boot brings the appliance up to "ready": job read, userland mounted.
