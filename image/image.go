@@ -23,6 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
+
 	"github.com/google/uuid"
 
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
@@ -100,8 +103,8 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.logf("kernel %s (%s), supervisor %s (%s), %d modules", kernel.Version, humanSize(kernelInfo.Size),
-		opts.SupervisorPath, humanSize(supInfo.Size), len(mods.Load))
+	p.logf("kernel %s (%s), supervisor %s (%s), %d modules", kernel.Version, units.Bytes(kernelInfo.Size),
+		opts.SupervisorPath, units.Bytes(supInfo.Size), len(mods.Load))
 
 	runRootfs := opts.rootfs
 	rootfsKey := opts.rootfsKey
@@ -127,7 +130,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	unlock, err := lockDir(opts.OutDir, ".build.lock", p.logf)
+	unlock, err := fsutil.Lock(filepath.Join(opts.OutDir, ".build.lock"), func() { p.logf("waiting for another build into %s", opts.OutDir) })
 	if err != nil {
 		return nil, err
 	}
@@ -171,10 +174,10 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(opts.OutDir, ManifestFile), append(data, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(opts.OutDir, ManifestFile), append(data, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	p.logf("done: %s %s, sha256 %s…", ImageFile, humanSize(m.Image.Size), m.Image.SHA256[:16])
+	p.logf("done: %s %s, sha256 %s…", ImageFile, units.Bytes(m.Image.Size), m.Image.SHA256[:16])
 	return m, nil
 }
 
@@ -232,7 +235,7 @@ func writeOutputs(ctx context.Context, opts Options, k *Kernel, mods *ModuleSet,
 		return err
 	}
 	m.Initramfs.Name = InitramfsFile
-	p.logf("initramfs: %s (supervisor %s + %d modules)", humanSize(m.Initramfs.Size), humanSize(int64(len(supervisor))), len(mods.Load))
+	p.logf("initramfs: %s (supervisor %s + %d modules)", units.Bytes(m.Initramfs.Size), units.Bytes(int64(len(supervisor))), len(mods.Load))
 
 	// kernel copy
 	if err := writeWith(tmps[KernelFile], func(w io.Writer) error {
@@ -278,7 +281,7 @@ func writeOutputs(ctx context.Context, opts Options, k *Kernel, mods *ModuleSet,
 		return err
 	}
 	m.Image.Name = ImageFile
-	p.logf("disk: %s (ESP %s, root %s)", humanSize(m.Image.Size), humanSize(m.Layout.ESPSize), humanSize(m.Layout.RootSize))
+	p.logf("disk: %s (ESP %s, root %s)", units.Bytes(m.Image.Size), units.Bytes(m.Layout.ESPSize), units.Bytes(m.Layout.RootSize))
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -291,7 +294,7 @@ func writeOutputs(ctx context.Context, opts Options, k *Kernel, mods *ModuleSet,
 			return fmt.Errorf("image: %w", err)
 		}
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // writeWith creates path (0644), lets fill write it, and syncs it.
@@ -309,24 +312,6 @@ func writeWith(path string, fill func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	defer os.Remove(tmp)
-	if err := writeWith(tmp, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // guidFrom derives a stable GUID from the build's input hash, so the same
@@ -367,16 +352,4 @@ func (p *progress) logf(format string, args ...any) {
 		return
 	}
 	fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 )
 
@@ -132,7 +135,7 @@ func (p *Plan) Build(ctx context.Context) (*Result, error) {
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("rootfs cache: %w", err)
 	}
-	unlock, err := lockDir(opts.CacheDir, ".rootfs.lock", logf)
+	unlock, err := fsutil.Lock(filepath.Join(opts.CacheDir, ".rootfs.lock"), func() { logf("waiting for another build using the cache %s", opts.CacheDir) })
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +143,7 @@ func (p *Plan) Build(ctx context.Context) (*Result, error) {
 
 	if !opts.Force {
 		if r := lookup(opts.CacheDir, p.Key); r != nil {
-			logf("rootfs: cache hit, key %s… (%s)", p.Key[:12], humanSize(r.Size))
+			logf("rootfs: cache hit, key %s… (%s)", p.Key[:12], units.Bytes(r.Size))
 			return r, nil
 		}
 	}
@@ -179,7 +182,7 @@ func (p *Plan) Build(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("rootfs: package %s is not installed in the tree", name)
 		}
 	}
-	logf("rootfs: %d packages installed (%s), mksquashfs", len(installed), humanSize(treeSize(tree)))
+	logf("rootfs: %d packages installed (%s), mksquashfs", len(installed), units.Bytes(treeSize(tree)))
 
 	stem := filepath.Join(opts.CacheDir, cacheName(p.Key))
 	tmp := filepath.Join(opts.CacheDir, "."+cacheName(p.Key)+".tmp-"+fmt.Sprint(os.Getpid()))
@@ -204,11 +207,11 @@ func (p *Plan) Build(ctx context.Context) (*Result, error) {
 	if err := os.Rename(tmp, stem+".sqfs"); err != nil {
 		return nil, fmt.Errorf("rootfs cache: %w", err)
 	}
-	if err := writeFileAtomic(stem+".json", append(meta, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(stem+".json", append(meta, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("rootfs cache: %w", err)
 	}
 	r.Path = stem + ".sqfs"
-	logf("rootfs: squashfs %s in %.0fs", humanSize(size), r.BuildSeconds)
+	logf("rootfs: squashfs %s in %.0fs", units.Bytes(size), r.BuildSeconds)
 	return r, nil
 }
 
@@ -309,16 +312,4 @@ func treeSize(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -107,33 +107,6 @@ func lookup(dir, key string) *Result {
 	return &r
 }
 
-// writeFileAtomic writes data to path through a temp file in the same
-// directory and a rename, so readers see the old or the new file, never half.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // prune removes cache entries other than keep, oldest first, leaving at most
 // max entries, and temp files that a killed build left.
 func prune(dir, keep string, max int) error {

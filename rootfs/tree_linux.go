@@ -4,29 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// lockDir takes an exclusive flock on dir/name, so two builds sharing a
-// cache do not produce the same entry at once; it waits for the holder.
-func lockDir(dir, name string, logf func(string, ...any)) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		logf("waiting for another build holding %s", f.Name())
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
-		}
-	}
-	return func() { f.Close() }, nil
-}
 
 // removeTree removes the install tree. A killed mmdebstrap can leave proc,
 // sys or dev mounted inside it; those are detached first so that RemoveAll

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
+
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -190,9 +192,7 @@ func printImageSummary(w io.Writer, out string, m *image.Manifest, took time.Dur
 		label string
 		info  image.FileInfo
 	}{{"image", m.Image}, {"kernel", m.Kernel}, {"initramfs", m.Initramfs}, {"rootfs", m.Rootfs}} {
-		fmt.Fprintf(w, "  %-10s %s  %s  sha256 %s\n", f.label, f.info.Name, sizeMiB(f.info.Size), f.info.SHA256)
+		fmt.Fprintf(w, "  %-10s %s  %s  sha256 %s\n", f.label, f.info.Name, units.Bytes(f.info.Size), f.info.SHA256)
 	}
 	fmt.Fprintf(w, "  modules    %d, rootfs key %.16s, input hash %.16s\n", len(m.Modules), m.Inputs.RootfsKey, m.InputHash)
 }
-
-func sizeMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 )
 
 // Kinds of resources.
@@ -82,7 +84,7 @@ func (l *Ledger) Record(e Entry) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSync(e.file, data); err != nil {
+	if err := fsutil.WriteFileAtomic(e.file, data, 0o600); err != nil {
 		return nil, fmt.Errorf("record %s: %w", e.String(), err)
 	}
 	return &e, nil
@@ -93,7 +95,7 @@ func (l *Ledger) Forget(e *Entry) error {
 	if err := os.Remove(e.file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("forget %s: %w", e.String(), err)
 	}
-	return syncDir(l.dir)
+	return fsutil.SyncDir(l.dir)
 }
 
 // List returns all entries, oldest first. Unreadable entries are errors:
@@ -122,36 +124,4 @@ func (l *Ledger) List() ([]*Entry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
-}
-
-func writeSync(p string, data []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
