@@ -18,7 +18,7 @@ packages=(
   # appliance image build
   mmdebstrap squashfs-tools dosfstools mtools e2fsprogs gdisk
   # tests: the backup tool on the host (to read the repositories), cgo
-  borgbackup gcc pkg-config ca-certificates make git curl
+  borgbackup gcc pkg-config ca-certificates make git curl systemd
 )
 missing=()
 for p in "${packages[@]}"; do

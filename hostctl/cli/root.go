@@ -121,6 +121,7 @@ next to it; --config points elsewhere.
 		newRunCmd(g),
 		newRestoreCmd(g),
 		newCleanupCmd(g),
+		newInstallTimerCmd(g),
 	)
 	return root
 }

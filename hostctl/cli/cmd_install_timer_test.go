@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestTimerUnitsGolden(t *testing.T) {
+	o := installTimerOptions{OnCalendar: "*-*-* 01:30:00", Delay: "15m"}
+	service, timer, err := timerUnits("/usr/local/bin/hostctl", "/etc/hostctl/hostctl.toml", o)
+	require.NoError(t, err)
+	for name, got := range map[string]string{"hostctl-backup.service": service, "hostctl-backup.timer": timer} {
+		p := filepath.Join("testdata", name)
+		if *update {
+			require.NoError(t, os.WriteFile(p, []byte(got), 0o644))
+		}
+		want, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.Equal(t, string(want), got, name)
+	}
+}
+
+// TestInstallTimerVerifies writes the units through the CLI and has
+// systemd-analyze check them.
+func TestInstallTimerVerifies(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runMain(t, "install-timer", "--config", configtest.Example(t), "--unit-dir", dir, "--hostctl", "/bin/true")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "hostctl-backup.timer")
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze missing under CI")
+		}
+		t.Skip("systemd-analyze (systemd) not installed")
+	}
+	cmd := exec.Command(analyze, "verify", filepath.Join(dir, "hostctl-backup.service"), filepath.Join(dir, "hostctl-backup.timer"))
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	o, err := cmd.CombinedOutput()
+	require.NoError(t, err, "systemd-analyze verify: %s", o)
+	require.Empty(t, string(o), "systemd-analyze verify has remarks")
+}
+
+func TestInstallTimerRefusesBrokenConfig(t *testing.T) {
+	code, _, _ := runMain(t, "install-timer", "--config", filepath.Join(t.TempDir(), "missing.toml"), "--unit-dir", t.TempDir())
+	require.Equal(t, ExitUsage, code)
+}
