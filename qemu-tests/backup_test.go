@@ -2,6 +2,9 @@ package qemutests
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +25,10 @@ func TestBackupAndRestore(t *testing.T) {
 	c := newClient(t, e, "web", "qcow2")
 
 	t.Run("offline", func(t *testing.T) {
+		before := fileSHA256(t, c.disk)
 		code, out, _ := hostctl(t, ctx, "run", "-c", c.config)
 		require.Equal(t, 0, code)
+		require.Equal(t, before, fileSHA256(t, c.disk), "the backup wrote to the client's disk")
 		require.Contains(t, out, "web")
 		require.Len(t, c.archives(t), 1)
 		c.requireNothingLeft(t)
@@ -132,4 +137,14 @@ func waitForAppliance(t *testing.T, limit time.Duration) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("no appliance domain started")
+}
+
+func fileSHA256(t testing.TB, p string) string {
+	f, err := os.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
 }
