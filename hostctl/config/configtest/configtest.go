@@ -14,10 +14,10 @@ import (
 // Passphrase is the content of the example's passphrase file.
 const Passphrase = "example passphrase, not secret"
 
-// Example copies hostctl/config/example and profiles/ of the source tree
-// into a temporary directory with the same layout (the example refers to the
-// profiles by a relative path), creates secrets/local-borg.passphrase with
-// mode 0600, and returns the path of the copied hostctl.toml.
+// Example copies hostctl/config/example of the source tree into a temporary
+// directory with the shipped profiles/ next to its hostctl.toml (as they are
+// installed), creates secrets/local-borg.passphrase with mode 0600, and
+// returns the path of the copied hostctl.toml.
 func Example(t testing.TB) string {
 	t.Helper()
 	_, self, _, ok := runtime.Caller(0)
@@ -26,12 +26,15 @@ func Example(t testing.TB) string {
 	}
 	root := filepath.Join(filepath.Dir(self), "..", "..", "..")
 	tmp := t.TempDir()
-	for _, dir := range []string{filepath.Join("hostctl", "config", "example"), "profiles"} {
-		if err := os.CopyFS(filepath.Join(tmp, dir), os.DirFS(filepath.Join(root, dir))); err != nil {
-			t.Fatalf("configtest: copy %s: %v", dir, err)
+	example := filepath.Join(tmp, "example")
+	for _, c := range []struct{ src, dst string }{
+		{filepath.Join("hostctl", "config", "example"), example},
+		{"profiles", filepath.Join(example, "profiles")},
+	} {
+		if err := os.CopyFS(c.dst, os.DirFS(filepath.Join(root, c.src))); err != nil {
+			t.Fatalf("configtest: copy %s: %v", c.src, err)
 		}
 	}
-	example := filepath.Join(tmp, "hostctl", "config", "example")
 	// The copy is read-only where the tree is (a module cache); tests edit it.
 	if err := filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
