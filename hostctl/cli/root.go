@@ -116,6 +116,7 @@ next to it; --config points elsewhere.
 	root.PersistentFlags().StringVarP(&g.ConfigPath, "config", "c", config.DefaultPath, "host configuration file")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError{err} })
 	root.AddCommand(
+		newInitCmd(g),
 		newBuildImageCmd(g),
 		newCheckCmd(g),
 		newRunCmd(g),

@@ -199,3 +199,21 @@ func (l *Libvirt) BlockCommitActive(ctx context.Context, domain, disk string) er
 	}
 	return fmt.Errorf("blockcommit %s %s: pivot did not finish within a minute", domain, disk)
 }
+
+// ListDomains returns the names of all domains, defined or running.
+func (l *Libvirt) ListDomains(ctx context.Context) ([]string, error) {
+	doms, err := l.conn.ListAllDomains(0)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	names := make([]string, 0, len(doms))
+	for _, d := range doms {
+		n, err := d.GetName()
+		d.Free()
+		if err != nil {
+			return nil, fmt.Errorf("list domains: %w", err)
+		}
+		names = append(names, n)
+	}
+	return names, nil
+}
