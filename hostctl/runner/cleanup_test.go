@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,12 @@ func (f *fakeHV) Exists(_ context.Context, name string) (bool, error) {
 	_, b := f.inactive[name]
 	return a || b, nil
 }
+
+func (f *fakeHV) QemuAgentCommand(context.Context, string, string) (string, error) {
+	return "", errors.New("no agent")
+}
+func (f *fakeHV) FSFreeze(context.Context, string) error { return errors.New("no agent") }
+func (f *fakeHV) FSThaw(context.Context, string) error   { return errors.New("no agent") }
 
 func (f *fakeHV) SnapshotDiskOnly(context.Context, string, string) error { return nil }
 

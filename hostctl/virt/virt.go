@@ -34,4 +34,11 @@ type Hypervisor interface {
 	// BlockCommitActive merges a running domain's active overlay of disk
 	// (target name, e.g. "vda") into its backing file and pivots back to it.
 	BlockCommitActive(ctx context.Context, domain, disk string) error
+	// QemuAgentCommand sends one JSON command to the domain's QEMU guest
+	// agent and returns its JSON reply (bounded by a short timeout).
+	QemuAgentCommand(ctx context.Context, domain, cmd string) (string, error)
+	// FSFreeze freezes every guest filesystem through the guest agent.
+	FSFreeze(ctx context.Context, domain string) error
+	// FSThaw thaws them again.
+	FSThaw(ctx context.Context, domain string) error
 }

@@ -1,0 +1,163 @@
+package hooks
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Agent sends one QEMU guest agent command to a domain (virt.Hypervisor
+// has it).
+type Agent interface {
+	QemuAgentCommand(ctx context.Context, domain, cmd string) (string, error)
+}
+
+// AgentRunner runs hooks in a guest with guest-exec and polls
+// guest-exec-status until the hook exits or its time limit passes.
+type AgentRunner struct {
+	Agent  Agent
+	Domain string
+	// Poll is the first polling interval (it grows to 500ms); 0 = 50ms.
+	Poll time.Duration
+}
+
+var _ Runner = (*AgentRunner)(nil)
+
+// execStatus is guest-exec-status's reply.
+type execStatus struct {
+	Exited   bool   `json:"exited"`
+	ExitCode *int   `json:"exitcode"`
+	Signal   *int   `json:"signal"`
+	OutData  string `json:"out-data"`
+	ErrData  string `json:"err-data"`
+}
+
+// ExecCommand is the guest-exec request for h: /bin/sh -c, captured output,
+// the whole environment given.
+func ExecCommand(h Hook) string {
+	b, _ := json.Marshal(map[string]any{
+		"execute": "guest-exec",
+		"arguments": map[string]any{
+			"path":           "/bin/sh",
+			"arg":            []string{"-c", h.Command},
+			"env":            envList(h.Env),
+			"capture-output": true,
+		},
+	})
+	return string(b)
+}
+
+// StatusCommand is the guest-exec-status request for pid.
+func StatusCommand(pid int) string {
+	return fmt.Sprintf(`{"execute":"guest-exec-status","arguments":{"pid":%d}}`, pid)
+}
+
+// parsePID reads guest-exec's reply.
+func parsePID(reply string) (int, error) {
+	var r struct {
+		Return struct {
+			PID *int `json:"pid"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(reply), &r); err != nil || r.Return.PID == nil {
+		return 0, fmt.Errorf("guest-exec: unexpected reply %q", reply)
+	}
+	return *r.Return.PID, nil
+}
+
+// ParseStatus reads guest-exec-status's reply into done, exit code and
+// decoded output.
+func ParseStatus(reply string) (done bool, exit int, stdout, stderr []byte, err error) {
+	var r struct {
+		Return *execStatus `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(reply), &r); err != nil || r.Return == nil {
+		return false, 0, nil, nil, fmt.Errorf("guest-exec-status: unexpected reply %q", reply)
+	}
+	s := r.Return
+	if !s.Exited {
+		return false, 0, nil, nil, nil
+	}
+	exit = -1
+	if s.ExitCode != nil {
+		exit = *s.ExitCode
+	}
+	if s.Signal != nil {
+		exit = -1
+	}
+	if stdout, err = base64.StdEncoding.DecodeString(s.OutData); err != nil {
+		return true, exit, nil, nil, fmt.Errorf("guest-exec-status: out-data: %w", err)
+	}
+	if stderr, err = base64.StdEncoding.DecodeString(s.ErrData); err != nil {
+		return true, exit, nil, nil, fmt.Errorf("guest-exec-status: err-data: %w", err)
+	}
+	return true, exit, stdout, stderr, nil
+}
+
+func (a *AgentRunner) Run(ctx context.Context, h Hook) Result {
+	res := Result{Name: h.Name, Command: h.Command, Started: time.Now(), Exit: -1}
+	defer func() { res.Elapsed = time.Since(res.Started) }()
+	reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, ExecCommand(h))
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	pid, err := parsePID(reply)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	deadline := time.Now().Add(h.Timeout)
+	poll := a.Poll
+	if poll <= 0 {
+		poll = 50 * time.Millisecond
+	}
+	for {
+		reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, StatusCommand(pid))
+		if err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		done, exit, out, errb, err := ParseStatus(reply)
+		if err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		if done {
+			res.Exit, res.Stdout, res.Stderr = exit, tail(out), tail(errb)
+			return res
+		}
+		if h.Timeout > 0 && time.Now().After(deadline) {
+			res.TimedOut = true
+			a.kill(ctx, pid)
+			return res
+		}
+		select {
+		case <-ctx.Done():
+			res.Error = ctx.Err().Error()
+			a.kill(context.WithoutCancel(ctx), pid)
+			return res
+		case <-time.After(poll):
+		}
+		if poll < 500*time.Millisecond {
+			poll *= 2
+		}
+	}
+}
+
+// kill ends a hung hook's shell and its children, best effort: the guest
+// agent has no kill command of its own, so it is one more guest-exec.
+func (a *AgentRunner) kill(ctx context.Context, pid int) {
+	k := Hook{Command: fmt.Sprintf("pkill -KILL -P %d; kill -KILL %d", pid, pid)}
+	if reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, ExecCommand(k)); err == nil {
+		if kp, err := parsePID(reply); err == nil {
+			// Reap the killer's status so the agent forgets it.
+			time.Sleep(100 * time.Millisecond)
+			_, _ = a.Agent.QemuAgentCommand(ctx, a.Domain, StatusCommand(kp))
+		}
+	}
+	// Collect the killed hook's status too.
+	_, _ = a.Agent.QemuAgentCommand(ctx, a.Domain, StatusCommand(pid))
+}
