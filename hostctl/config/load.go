@@ -57,6 +57,7 @@ func Load(path string) (*Config, error) {
 	lines, errs := decodeFile(abs, data, &c.Host)
 	c.lines[abs] = lines
 	c.hostDefaults()
+	c.reportDefaults()
 
 	for _, f := range c.tomlFiles(&errs, "profiles_dir", c.Host.ProfilesDir) {
 		p := &Profile{Name: f.name, File: f.path}
@@ -72,6 +73,7 @@ func Load(path string) (*Config, error) {
 		errs = append(errs, es...)
 		c.lines[f.path] = kl
 		c.clientDefaults(cl, kl)
+		c.hooksDefaults(cl)
 		c.Clients[cl.Name] = cl
 	}
 

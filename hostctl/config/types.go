@@ -35,6 +35,8 @@ type Host struct {
 	Nice           int          `toml:"nice"`            // default 19
 	IONice         string       `toml:"ionice"`          // "idle" (default), "best-effort", "realtime"
 	TimeLimit      job.Duration `toml:"time_limit"`      // per job, default 6h
+	RunTimeLimit   job.Duration `toml:"run_time_limit"`  // whole run; default none
+	Report         Report       `toml:"report"`
 	Appliance      Appliance    `toml:"appliance"`
 	Cache          Cache        `toml:"cache"`
 }
@@ -93,6 +95,7 @@ type Client struct {
 	Profile   string       `toml:"profile"`
 	OfflineOK *bool        `toml:"offline_ok"` // default true
 	TimeLimit job.Duration `toml:"time_limit"` // default Host.TimeLimit
+	Hooks     Hooks        `toml:"hooks"`
 	Backup    ClientBackup `toml:"backup"`
 }
 

@@ -39,11 +39,13 @@ func (v *validator) set(file, key string) bool {
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.host()
+	v.report()
 	for _, name := range sortedKeys(c.Profiles) {
 		v.profile(c.Profiles[name])
 	}
 	for _, name := range sortedKeys(c.Clients) {
 		v.client(c.Clients[name])
+		v.hooks(c.Clients[name])
 	}
 	return v.errs.errOrNil()
 }

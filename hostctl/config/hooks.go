@@ -1,0 +1,106 @@
+package config
+
+import (
+	"slices"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Hook transports.
+const (
+	TransportAgent = "agent" // QEMU guest agent guest-exec (default for lvm_libvirt)
+	TransportSSH   = "ssh"   // ssh into the guest (guests without an agent)
+	TransportLocal = "local" // on this host (lvm_host, self, plain)
+)
+
+// Defaults of [hooks].
+const (
+	DefaultHookTimeLimit = 5 * time.Minute
+	PreFailureFail       = "fail"
+	PreFailureContinue   = "continue"
+)
+
+var (
+	transports  = []string{TransportAgent, TransportSSH, TransportLocal}
+	preFailures = []string{PreFailureFail, PreFailureContinue}
+)
+
+// Hooks are a client's snapshot hooks: shell commands run with /bin/sh -c
+// in the guest (or on the host for lvm_host clients).
+type Hooks struct {
+	PreSnapshot  string `toml:"pre_snapshot"`  // before the snapshot (flush, lock tables)
+	OnSnapshot   string `toml:"on_snapshot"`   // right after it; always runs once pre_snapshot ran
+	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|failed
+	// Transport: "agent" (default; "local" for client types without a
+	// guest), "ssh" or "local".
+	Transport string       `toml:"transport"`
+	TimeLimit job.Duration `toml:"time_limit"` // per hook, default 5m
+	// Freeze freezes the guest's filesystems (guest agent fsfreeze) just
+	// around the snapshot, after pre_snapshot; they are always thawed.
+	Freeze bool `toml:"freeze"`
+	// OnPreFailure: "fail" (default) skips the snapshot and fails the job
+	// when pre_snapshot fails; "continue" takes it anyway.
+	OnPreFailure string   `toml:"on_pre_failure"`
+	SSH          HooksSSH `toml:"ssh"`
+}
+
+// HooksSSH says how to reach the guest for transport = "ssh".
+type HooksSSH struct {
+	Host         string `toml:"host"` // required for ssh
+	User         string `toml:"user"` // default root
+	Port         int    `toml:"port"` // default 22
+	IdentityFile string `toml:"identity_file"`
+	KnownHosts   string `toml:"known_hosts"`
+}
+
+// Any says whether any hook is configured.
+func (h *Hooks) Any() bool { return h.PreSnapshot != "" || h.OnSnapshot != "" || h.PostSnapshot != "" }
+
+func (c *Config) hooksDefaults(cl *Client) {
+	h := &cl.Hooks
+	if h.Transport == "" {
+		h.Transport = TransportAgent
+		if cl.Type != TypeLVMLibvirt {
+			h.Transport = TransportLocal
+		}
+	}
+	if h.TimeLimit.Duration == 0 {
+		h.TimeLimit.Duration = DefaultHookTimeLimit
+	}
+	h.OnPreFailure = or(h.OnPreFailure, PreFailureFail)
+	if h.SSH.User == "" {
+		h.SSH.User = "root"
+	}
+	if h.SSH.IdentityFile != "" {
+		h.SSH.IdentityFile = c.resolve(h.SSH.IdentityFile)
+	}
+	if h.SSH.KnownHosts != "" {
+		h.SSH.KnownHosts = c.resolve(h.SSH.KnownHosts)
+	}
+}
+
+func (v *validator) hooks(cl *Client) {
+	h, f := &cl.Hooks, cl.File
+	if h.Transport != "" && !slices.Contains(transports, h.Transport) {
+		v.at(f, "hooks.transport", "unknown transport %q: want one of %s", h.Transport, quoted(transports))
+	}
+	if h.TimeLimit.Duration < 0 {
+		v.at(f, "hooks.time_limit", "%s: want a duration > 0", h.TimeLimit.Duration)
+	}
+	if h.OnPreFailure != "" && !slices.Contains(preFailures, h.OnPreFailure) {
+		v.at(f, "hooks.on_pre_failure", "unknown value %q: want one of %s", h.OnPreFailure, quoted(preFailures))
+	}
+	if h.Transport == TransportSSH && h.SSH.Host == "" {
+		v.at(f, "hooks.ssh.host", "missing: transport = \"ssh\" needs the guest's address")
+	}
+	if h.Transport != "" && h.Transport != TransportLocal && cl.Type != TypeLVMLibvirt && cl.Type != "" {
+		v.at(f, "hooks.transport", "%q: a %s client has no guest; its hooks run on this host (\"local\")", h.Transport, cl.Type)
+	}
+	if h.Freeze && h.Transport != "" && h.Transport != TransportAgent {
+		v.at(f, "hooks.freeze", "needs the guest agent (transport = \"agent\")")
+	}
+	if h.SSH.Port < 0 || h.SSH.Port > 65535 {
+		v.at(f, "hooks.ssh.port", "%d is not a port", h.SSH.Port)
+	}
+}
