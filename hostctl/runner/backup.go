@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -36,6 +37,12 @@ type Report struct {
 	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
 	ReadyIn  time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
 	Cleanups []string      `json:"cleanup_errors,omitempty"`
+	// Pause is the pause window: end of pre_snapshot to start of
+	// on_snapshot (the snapshot alone without hooks).
+	Pause  time.Duration  `json:"pause_ns,omitempty"`
+	Frozen time.Duration  `json:"frozen_ns,omitempty"` // filesystems frozen (freeze = true)
+	Hooks  []hooks.Result `json:"hooks,omitempty"`
+	hooks  *jobHooks      // for post_snapshot
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never
@@ -50,6 +57,9 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 		if err == nil {
 			err = fmt.Errorf("cleanup: %w", cerr)
 		}
+	}
+	if perr := r.runPost(ctx, c, rep, err); perr != nil && err == nil {
+		err = perr
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	var skip *skipError
@@ -100,7 +110,9 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	rep.Mode = "offline"
 	if running {
 		rep.Mode = "live-snapshot"
-		if err := r.snapshotLive(ctx, rv, c.Domain, dir, disks); err != nil {
+		if err := r.snapshotWithHooks(ctx, c, rep, func(ctx context.Context) error {
+			return r.snapshotLive(ctx, rv, c.Domain, dir, disks)
+		}); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+)
+
+// jobHooks is one job's hook plan and transport, kept between the snapshot
+// and the post_snapshot hook.
+type jobHooks struct {
+	plan hooks.Plan
+	run  hooks.Runner
+}
+
+// domainFreezer freezes one domain's filesystems through virt.Hypervisor.
+type domainFreezer struct {
+	hv     virt.Hypervisor
+	domain string
+}
+
+func (f domainFreezer) FSFreeze(ctx context.Context) error { return f.hv.FSFreeze(ctx, f.domain) }
+func (f domainFreezer) FSThaw(ctx context.Context) error   { return f.hv.FSThaw(ctx, f.domain) }
+
+// hooksFor returns the client's hooks, or nil when it has none (and no freeze).
+func (r *Runner) hooksFor(c *config.Client) *jobHooks {
+	h := c.Hooks
+	if !h.Any() && !h.Freeze {
+		return nil
+	}
+	limit := h.TimeLimit.Duration
+	if limit <= 0 {
+		limit = config.DefaultHookTimeLimit
+	}
+	jh := &jobHooks{plan: hooks.Plan{
+		Pre: h.PreSnapshot, On: h.OnSnapshot, Post: h.PostSnapshot,
+		Timeout: limit, Freeze: h.Freeze,
+		ContinueOnPreFailure: h.OnPreFailure == config.PreFailureContinue,
+		Env:                  map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain},
+	}}
+	switch h.Transport {
+	case config.TransportSSH:
+		jh.run = &hooks.SSHRunner{Host: h.SSH.Host, User: h.SSH.User, Port: h.SSH.Port,
+			IdentityFile: h.SSH.IdentityFile, KnownHosts: h.SSH.KnownHosts}
+	case config.TransportLocal:
+		jh.run = hooks.LocalRunner{}
+	default:
+		jh.run = &hooks.AgentRunner{Agent: r.Virt, Domain: c.Domain}
+	}
+	return jh
+}
+
+// snapshotWithHooks runs snapshot between the client's pre_snapshot and
+// on_snapshot hooks (and inside a freeze when configured), recording the
+// hooks and the pause window in rep.
+func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rep *Report, snapshot func(context.Context) error) error {
+	jh := r.hooksFor(c)
+	if jh == nil {
+		start := time.Now()
+		err := snapshot(ctx)
+		rep.Pause = time.Since(start)
+		return err
+	}
+	rep.hooks = jh
+	w, err := jh.plan.Sequence(ctx, jh.run, domainFreezer{hv: r.Virt, domain: c.Domain}, snapshot)
+	rep.Hooks, rep.Pause, rep.Frozen = w.Hooks, w.Pause, w.Frozen
+	for _, h := range w.Hooks {
+		r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(h), h.Elapsed.Round(time.Millisecond))
+	}
+	r.logf("%s: pause window %s", c.Name, w.Pause.Round(time.Millisecond))
+	return err
+}
+
+// runPost runs post_snapshot with the job's outcome, once the job is over
+// (cleanup included). Its failure fails the job.
+func (r *Runner) runPost(ctx context.Context, c *config.Client, rep *Report, jobErr error) error {
+	if rep.hooks == nil {
+		return nil
+	}
+	outcome, msg := "ok", ""
+	if jobErr != nil {
+		outcome, msg = "failed", jobErr.Error()
+	}
+	res := rep.hooks.plan.RunPost(ctx, rep.hooks.run, outcome, msg)
+	if res == nil {
+		return nil
+	}
+	rep.Hooks = append(rep.Hooks, *res)
+	r.logf("%s: hook %s: %s in %s", c.Name, res.Name, hookStatus(*res), res.Elapsed.Round(time.Millisecond))
+	return res.Err()
+}
+
+func hookStatus(h hooks.Result) string {
+	switch {
+	case h.OK():
+		return "ok"
+	case h.TimedOut:
+		return "timed out"
+	case h.Error != "":
+		return "error: " + h.Error
+	default:
+		return fmt.Sprintf("exit %d", h.Exit)
+	}
+}
