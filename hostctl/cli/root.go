@@ -121,6 +121,7 @@ next to it; --config points elsewhere.
 		newCheckCmd(g),
 		newRunCmd(g),
 		newRestoreCmd(g),
+		newRescueCmd(g),
 		newCleanupCmd(g),
 		newInstallTimerCmd(g),
 	)

@@ -24,6 +24,10 @@ type applianceJob struct {
 	secrets map[string][]byte
 	disks   []virt.DiskSpec // client disks (snapshots, restore destination)
 	shares  []virt.ShareSpec
+	// attach, when set, connects the operator to the running appliance (the
+	// rescue shell's console) and returns when the console closes; an error
+	// stops the appliance.
+	attach func(ctx context.Context, domain string) error
 }
 
 // bootGrace is how long the host waits past the job's time limit before it
@@ -94,6 +98,14 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return nil, fmt.Errorf("start appliance %s: %w", name, err)
 	}
 	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.Accel)
+	if aj.attach != nil {
+		if err := aj.attach(ctx, name); err != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = r.Virt.Destroy(dctx, name)
+			return nil, err
+		}
+	}
 	if err := r.waitAppliance(ctx, name, progress, aj.job); err != nil {
 		return nil, err
 	}

@@ -88,7 +88,15 @@ type Job struct {
 	Backup  Backup  `toml:"backup"`
 	Repo    Repo    `toml:"repo"`
 	Restore Restore `toml:"restore"`
+	// Rescue (mode shell): the client's disks are its real disks, attached
+	// writable; its filesystems are mounted read-write at RescueTarget for
+	// manual repair instead of read-only at /snapshot.
+	Rescue bool `toml:"rescue,omitempty"`
 }
+
+// RescueTarget is where a rescue shell mounts the client's filesystems
+// (inside the appliance's userland).
+const RescueTarget = "/mnt/target"
 
 // Disk is one snapshot (or offline) disk of the client, attached with Serial.
 type Disk struct {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +32,17 @@ func (s *supervisor) shell() {
 	if s.jobOK {
 		notes = append(notes, "/job       the job disk (job.toml, secret-* files, result.jsonl, job.log)")
 	}
-	if s.job != nil && len(s.job.Disks) > 0 {
+	switch {
+	case s.job != nil && s.job.Rescue && len(s.job.Disks) > 0:
+		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, true); err != nil {
+			notes = append(notes, "target: "+err.Error())
+		} else {
+			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
+		}
+		if err := writeChrootTarget(); err != nil {
+			notes = append(notes, "chroot-target: "+err.Error())
+		}
+	case s.job != nil && len(s.job.Disks) > 0:
 		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, false); err != nil {
 			notes = append(notes, "snapshot: "+err.Error())
 		} else {
@@ -77,4 +89,33 @@ func (s *supervisor) shell() {
 	}
 	// Everything the shell left running goes before unmounting.
 	_ = unix.Kill(-1, unix.SIGKILL)
+}
+
+// chrootTarget is the rescue shell's helper: it runs a command (default a
+// shell) inside the client's system with /dev, /proc, /sys and /run bound,
+// and removes the binds afterwards so the client's filesystem unmounts
+// cleanly at power-off.
+const chrootTarget = `#!/bin/sh
+# chroot-target [COMMAND [ARG...]]: run COMMAND (default /bin/sh) chrooted
+# into the client's system at ` + job.RescueTarget + `.
+t=` + job.RescueTarget + `
+bound=""
+for d in dev proc sys run; do
+	[ -d "$t/$d" ] || continue
+	mountpoint -q "$t/$d" && continue
+	mount --bind "/$d" "$t/$d" && bound="$t/$d $bound"
+done
+[ $# -gt 0 ] || set -- /bin/sh
+chroot "$t" "$@"
+rc=$?
+for m in $bound; do umount "$m"; done
+exit $rc
+`
+
+func writeChrootTarget() error {
+	p := filepath.Join(Sysroot, "usr/local/sbin/chroot-target")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(chrootTarget), 0o755)
 }
