@@ -42,6 +42,10 @@ type Options struct {
 	Log io.Writer
 	// HostRoot is where the host's /etc is read from; "" = "/" (tests set it).
 	HostRoot string
+	// PackageList replaces the embedded packages.txt (same format) and
+	// drops the appliance's overlay: another userland built the same way
+	// (the qemu-tests client VM with a guest agent). nil = the appliance.
+	PackageList []byte
 }
 
 // Plan is a resolved rootfs build: every input and its key. Making one is
@@ -84,20 +88,26 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 			m.Security = host.Security
 		}
 	}
-	pkgs, err := Packages()
+	pkgFile := PackagesFile()
+	if opts.PackageList != nil {
+		pkgFile = opts.PackageList
+	}
+	pkgs, err := ParsePackages(pkgFile)
 	if err != nil {
 		return nil, err
 	}
-	overlay, err := Overlay()
-	if err != nil {
-		return nil, err
+	var overlay []OverlayFile
+	if opts.PackageList == nil {
+		if overlay, err = Overlay(); err != nil {
+			return nil, err
+		}
 	}
 	tools, err := toolVersions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Suite: suite, AptLines: AptLines(m, suite), Packages: pkgs, opts: opts}
-	p.Inputs = KeyInputs{Packages: PackagesFile(), Overlay: overlay, Suite: suite, AptLines: p.AptLines, Tools: tools}
+	p.Inputs = KeyInputs{Packages: pkgFile, Overlay: overlay, Suite: suite, AptLines: p.AptLines, Tools: tools}
 	p.Key = Key(p.Inputs)
 	return p, nil
 }

@@ -92,6 +92,8 @@ type Job struct {
 	// writable; its filesystems are mounted read-write at RescueTarget for
 	// manual repair instead of read-only at /snapshot.
 	Rescue bool `toml:"rescue,omitempty"`
+	// Exec is mode exec's program.
+	Exec *Exec `toml:"exec,omitempty"`
 }
 
 // RescueTarget is where a rescue shell mounts the client's filesystems
@@ -110,8 +112,11 @@ type Disk struct {
 type Backup struct {
 	// Mount selects the filesystem: "" or "auto" (the only filesystem found,
 	// or the first disk's largest), "vda" (whole disk), "vda2" (partition),
-	// "LABEL=x", "UUID=x".
+	// "vg/lv" (guest LVM), "LABEL=x", "UUID=x", or MountFstab.
 	Mount string `toml:"mount"`
+	// Mounts, when set, is the client's tree as several filesystems, each
+	// selected like Mount; Mount is then ignored.
+	Mounts []MountPoint `toml:"mounts,omitempty"`
 	// Source are absolute paths inside the client's filesystem; default "/".
 	Source []string `toml:"source"`
 	// Exclude are absolute paths (or shell patterns) inside the client's filesystem.
@@ -183,7 +188,7 @@ func Parse(data []byte) (*Job, error) {
 		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
 	}
 	switch j.Mode {
-	case ModeBackup, ModeRestore, ModeShell:
+	case ModeBackup, ModeRestore, ModeShell, ModeExec:
 	default:
 		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
 	}

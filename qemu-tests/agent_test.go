@@ -1,0 +1,200 @@
+package qemutests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+var (
+	agentOnce sync.Once
+	agentVM   *fixture.AgentVM
+	agentErr  error
+)
+
+// needAgentVM builds (once; its userland is cached by content hash) the
+// initramfs of the client VM that runs qemu-guest-agent.
+func needAgentVM(t testing.TB, e *env) *fixture.AgentVM {
+	t.Helper()
+	agentOnce.Do(func() {
+		root, _ := filepath.Abs("..")
+		start := time.Now()
+		agentVM, agentErr = fixture.BuildAgentVM(context.Background(), root,
+			filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), filepath.Join(e.bin, "agentvm.cpio"),
+			func(f string, a ...any) { fmt.Printf("agentvm: "+f+"\n", a...) })
+		fmt.Printf("agent VM initramfs ready in %s\n", time.Since(start).Round(time.Millisecond))
+	})
+	require.NoError(t, agentErr)
+	return agentVM
+}
+
+// newAgentClient is newClient with the guest agent: ndisks ext4 disks
+// (the first holds the known tree), mounted in the guest at /mnt/vdX.
+func newAgentClient(t testing.TB, e *env, name string, ndisks int) *client {
+	vm := needAgentVM(t, e)
+	c := newClient(t, e, name, "qcow2")
+	var extra []string
+	for i := 1; i < ndisks; i++ {
+		d := filepath.Join(c.dir, fmt.Sprintf("data%d.qcow2", i))
+		tree := filepath.Join(c.dir, fmt.Sprintf("tree%d", i))
+		require.NoError(t, os.MkdirAll(tree, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(tree, "disk"), []byte(fmt.Sprint(i)), 0o644))
+		require.NoError(t, fixture.MakeClientDisk(context.Background(), tree, d, "qcow2", 64))
+		extra = append(extra, d)
+	}
+	x, err := fixture.ClientDomain{Name: c.domain, Kernel: vm.Kernel, Initrd: vm.Initramfs, Disk: c.disk,
+		DiskFormat: "qcow2", ConsoleLog: filepath.Join(c.dir, "client-console.log"),
+		ExtraDisks: extra, Agent: true, MemoryMiB: 512}.XML()
+	require.NoError(t, err)
+	xf := filepath.Join(c.dir, "client.xml")
+	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
+	virsh(t, "define", xf)
+	return c
+}
+
+// setHooks rewrites the client's configuration with a [hooks] table.
+func (c *client) setHooks(t testing.TB, hooksTOML string) {
+	f := filepath.Join(filepath.Dir(c.config), "clients", c.name+".toml")
+	data, err := os.ReadFile(f)
+	require.NoError(t, err)
+	base, _, _ := strings.Cut(string(data), "\n[hooks]")
+	require.NoError(t, os.WriteFile(f, []byte(base+"\n[hooks]\n"+hooksTOML), 0o600))
+}
+
+// guest runs a shell command in the client through its agent.
+func (c *client) guest(t testing.TB, cmd string) hooks.Result {
+	t.Helper()
+	lv, err := virt.NewLibvirt("qemu:///system")
+	require.NoError(t, err)
+	defer lv.Close()
+	r := (&hooks.AgentRunner{Agent: lv, Domain: c.domain}).Run(context.Background(), hooks.Hook{Name: "test", Command: cmd, Timeout: time.Minute})
+	require.Empty(t, r.Error, "guest-exec %q", cmd)
+	return r
+}
+
+// startAgent starts the client and waits until its guest agent answers.
+func (c *client) startAgent(t testing.TB) {
+	t.Helper()
+	c.start(t)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		out, err := exec.Command("virsh", "-c", "qemu:///system", "qemu-agent-command", c.domain, `{"execute":"guest-ping"}`).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			console, _ := os.ReadFile(filepath.Join(c.dir, "client-console.log"))
+			t.Fatalf("guest agent of %s did not answer: %s\nconsole:\n%s", c.domain, out, console)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestHooksInGuest: hooks run inside a running client through its QEMU
+// guest agent, in order and around a frozen snapshot; a failing and a
+// hanging pre_snapshot stop the job before the snapshot, on_snapshot still
+// runs, and nothing is left behind.
+func TestHooksInGuest(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	c := newAgentClient(t, e, "agent", 1)
+	c.startAgent(t)
+	// Each hook appends "NAME uptime" to a log in the guest's /run.
+	rec := func(name string) string {
+		return fmt.Sprintf(`echo "%s $(cut -d' ' -f1 /proc/uptime) $SB_OUTCOME" >> /run/hooks.log`, name)
+	}
+
+	t.Run("order-freeze-output", func(t *testing.T) {
+		c.setHooks(t, fmt.Sprintf(`pre_snapshot = %q
+on_snapshot = %q
+post_snapshot = %q
+freeze = true
+time_limit = "1m"
+`, rec("pre")+`; echo in-snapshot > /mnt/vda/pre-marker; sync; echo pre-out; echo pre-err >&2`,
+			rec("on")+`; echo after-snapshot > /mnt/vda/on-marker`,
+			rec("post")))
+		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		require.Equal(t, 0, code)
+		reps := parseReports(t, out)
+		require.Len(t, reps, 1)
+		r := reps[0]
+		require.Equal(t, "ok", r.Status)
+		var names []string
+		for _, h := range r.Hooks {
+			names = append(names, h.Name)
+			require.True(t, h.OK(), "%s: %+v", h.Name, h)
+		}
+		require.Equal(t, []string{hooks.PreSnapshot, hooks.OnSnapshot, hooks.PostSnapshot}, names)
+		require.Equal(t, "pre-out\n", r.Hooks[0].Stdout)
+		require.Equal(t, "pre-err\n", r.Hooks[0].Stderr)
+		require.Positive(t, r.Pause, "pause window")
+		require.Positive(t, r.Frozen, "filesystems were frozen and thawed")
+		require.Less(t, r.Frozen, r.Pause+time.Millisecond)
+		t.Logf("pause window %s, frozen %s", r.Pause, r.Frozen)
+
+		log := strings.Fields(c.guest(t, "cat /run/hooks.log").Stdout)
+		require.Equal(t, []string{"pre", "on", "post", "ok"}, []string{log[0], log[2], log[4], log[6]}, "hook order in the guest: %v", log)
+		require.LessOrEqual(t, log[1], log[3])
+		require.Equal(t, `{"return":{"status":"thawed"}}`, strings.TrimSpace(virsh(t, "qemu-agent-command", c.domain, `{"execute":"guest-fsfreeze-status"}`)))
+
+		arch := c.archives(t)
+		require.Len(t, arch, 1)
+		list := borg(t, c.pass, c.dir, "list", "--format", "{path}{NL}", c.repo+"::"+arch[0])
+		require.Contains(t, list, "pre-marker", "pre_snapshot's write is in the snapshot")
+		require.NotContains(t, list, "on-marker", "on_snapshot ran after the snapshot")
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("failing-pre", func(t *testing.T) {
+		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\n",
+			`echo cannot lock >&2; exit 3`, `echo on-ran > /run/on-after-failure`))
+		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		require.Equal(t, 1, code)
+		r := parseReports(t, out)[0]
+		require.Equal(t, "failed", r.Status)
+		require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock")
+		require.Equal(t, 3, r.Hooks[0].Exit)
+		require.Equal(t, "cannot lock\n", r.Hooks[0].Stderr)
+		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-failure").Stdout, "on_snapshot runs after a failed pre_snapshot")
+		require.Len(t, c.archives(t), 1, "no backup without the snapshot")
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("hanging-pre", func(t *testing.T) {
+		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\ntime_limit = \"3s\"\n",
+			`sleep 600`, `echo on-ran > /run/on-after-hang`))
+		start := time.Now()
+		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		require.Equal(t, 1, code)
+		require.Less(t, time.Since(start), time.Minute)
+		r := parseReports(t, out)[0]
+		require.True(t, r.Hooks[0].TimedOut)
+		require.Contains(t, r.Error, "abandoned")
+		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-hang").Stdout)
+		require.Empty(t, strings.TrimSpace(c.guest(t, "pgrep -x sleep || true").Stdout), "the hung hook was killed")
+		c.requireNothingLeft(t)
+	})
+}
+
+// parseReports reads `hostctl run --json` output.
+func parseReports(t testing.TB, out string) []*runner.Report {
+	t.Helper()
+	var reps []*runner.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &reps), "run --json output: %s", out)
+	return reps
+}
