@@ -25,12 +25,19 @@ type Device struct {
 	Label  string
 	UUID   string
 	Size   int64
-	// Disk is the index of the disk in the job's disk list.
+	// Disk is the index of the disk in the job's disk list (for a guest
+	// LVM volume: that of its first physical volume).
 	Disk int
+	// VG and LV name a guest LVM logical volume (activated in the
+	// appliance); Target and Part are then empty.
+	VG, LV string
 }
 
 // Name is the device's name as the client sees it: vda, vda2.
 func (d Device) Name() string {
+	if d.LV != "" {
+		return d.VG + "/" + d.LV
+	}
 	if d.Part == 0 {
 		return d.Target
 	}
@@ -58,16 +65,22 @@ func (d Device) Mountable() bool {
 	return false
 }
 
+// IsPV reports whether the device is a guest LVM physical volume.
+func (d Device) IsPV() bool { return d.FSType == "LVM2_member" }
+
 // Spec is a parsed mount selection.
 type Spec struct {
-	Kind  string // "auto", "disk", "part", "label", "uuid"
-	Value string // disk name (vda), LABEL or UUID value
+	Kind  string // "auto", "disk", "part", "label", "uuid", "lv"
+	Value string // disk name (vda), LABEL or UUID value, VG name
 	Part  int
+	LV    string // Kind "lv": the logical volume in VG Value
 }
 
-// ParseSpec parses "" / "auto", "vda", "vda2", "LABEL=x", "UUID=x". A
-// "vg/lv" form is reserved for guest LVM, which is not supported yet.
+// ParseSpec parses "" / "auto", "vda", "vda2", "LABEL=x", "UUID=x" and a
+// guest LVM volume "vg/lv", also in the forms a guest's fstab uses:
+// /dev/vg/lv, /dev/mapper/vg-lv, /dev/disk/by-uuid/X, /dev/disk/by-label/X.
 func ParseSpec(s string) (Spec, error) {
+	orig := s
 	s = strings.TrimPrefix(s, "/dev/")
 	switch {
 	case s == "" || s == "auto":
@@ -76,8 +89,22 @@ func ParseSpec(s string) (Spec, error) {
 		return Spec{Kind: "label", Value: strings.TrimPrefix(s, "LABEL=")}, nil
 	case strings.HasPrefix(s, "UUID="):
 		return Spec{Kind: "uuid", Value: strings.TrimPrefix(s, "UUID=")}, nil
+	case strings.HasPrefix(s, "disk/by-uuid/"):
+		return Spec{Kind: "uuid", Value: strings.TrimPrefix(s, "disk/by-uuid/")}, nil
+	case strings.HasPrefix(s, "disk/by-label/"):
+		return Spec{Kind: "label", Value: unhex(strings.TrimPrefix(s, "disk/by-label/"))}, nil
+	case strings.HasPrefix(s, "mapper/"):
+		vg, lv, ok := SplitDMName(strings.TrimPrefix(s, "mapper/"))
+		if !ok {
+			return Spec{}, fmt.Errorf("mount %q: not a guest LVM volume name (/dev/mapper/VG-LV)", orig)
+		}
+		return Spec{Kind: "lv", Value: vg, LV: lv}, nil
 	case strings.Contains(s, "/"):
-		return Spec{}, fmt.Errorf("mount %q: guest LVM volumes are not supported yet", s)
+		vg, lv, _ := strings.Cut(s, "/")
+		if !lvmName.MatchString(vg) || !lvmName.MatchString(lv) {
+			return Spec{}, fmt.Errorf("mount %q: want a guest LVM volume as vg/lv", orig)
+		}
+		return Spec{Kind: "lv", Value: vg, LV: lv}, nil
 	}
 	if m := numberedDisk.FindStringSubmatch(s); m != nil {
 		if m[2] == "" {
@@ -95,7 +122,49 @@ func ParseSpec(s string) (Spec, error) {
 			return Spec{Kind: "part", Value: m[1], Part: n}, nil
 		}
 	}
-	return Spec{}, fmt.Errorf("mount %q: want auto, a disk (vda), a partition (vda2), LABEL=… or UUID=…", s)
+	return Spec{}, fmt.Errorf("mount %q: want auto, a disk (vda), a partition (vda2), a guest LVM volume (vg/lv), LABEL=… or UUID=…", s)
+}
+
+// lvmName is what LVM allows in VG and LV names.
+var lvmName = regexp.MustCompile(`^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$`)
+
+// SplitDMName splits a device-mapper name of an LV ("vg-lv", with "-" in
+// either name doubled: "my--vg-root") into VG and LV.
+func SplitDMName(name string) (vg, lv string, ok bool) {
+	for i := 0; i < len(name); i++ {
+		if name[i] != '-' {
+			continue
+		}
+		if i+1 < len(name) && name[i+1] == '-' {
+			i++
+			continue
+		}
+		vg = strings.ReplaceAll(name[:i], "--", "-")
+		lv = strings.ReplaceAll(name[i+1:], "--", "-")
+		return vg, lv, vg != "" && lv != ""
+	}
+	return "", "", false
+}
+
+// DMName is the device-mapper name of VG/LV (the inverse of SplitDMName).
+func DMName(vg, lv string) string {
+	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
+}
+
+// unhex undoes udev's \x20 escaping in /dev/disk/by-label names.
+func unhex(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 var (
@@ -134,6 +203,10 @@ func Select(spec string, devs []Device) (Device, error) {
 			}
 		case "uuid":
 			if strings.EqualFold(d.UUID, sp.Value) {
+				hits = append(hits, d)
+			}
+		case "lv":
+			if d.VG == sp.Value && d.LV == sp.LV {
 				hits = append(hits, d)
 			}
 		}

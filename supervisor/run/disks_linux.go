@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,7 +59,34 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 			devs = append(devs, dev)
 		}
 	}
-	return devs, nil
+	lvs, err := s.layout().ActivateLVM(ctx, devs)
+	if err != nil {
+		return nil, err
+	}
+	return append(devs, lvs...), nil
+}
+
+// layout is the guest-layout code on the userland's tools.
+func (s *supervisor) layout() *layout.Layout {
+	return &layout.Layout{Run: chrootRunner{s.runner}, Logf: s.rep.Logf, SysBlock: boot.SysBlock}
+}
+
+// chrootRunner adapts the chroot runner to layout.Runner.
+type chrootRunner struct{ r *chroot.Runner }
+
+func (c chrootRunner) Output(ctx context.Context, argv ...string) ([]byte, error) {
+	return c.r.Run(ctx, chroot.Cmd{Argv: argv})
+}
+
+// mountTree mounts the client's tree (one filesystem, a mount table or the
+// guest's fstab) at target inside the userland.
+func (s *supervisor) mountTree(ctx context.Context, b job.Backup, disks []job.Disk, target string, rw bool) error {
+	devs, err := s.devices(ctx, disks)
+	if err != nil {
+		return err
+	}
+	_, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+target, rw)
+	return err
 }
 
 // sizeOf is the size in bytes of block device n from sysfs.

@@ -50,6 +50,8 @@ func (s *supervisor) runJob() (job.Record, error) {
 		rec, err = s.backup(ctx)
 	case job.ModeRestore:
 		rec, err = s.restore(ctx)
+	case job.ModeExec:
+		rec, err = s.exec(ctx)
 	default:
 		err = fmt.Errorf("mode %q is not a job", j.Mode)
 	}
@@ -120,7 +122,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 		return done, fmt.Errorf("backup job has no disks")
 	}
 	end := s.rep.Step("mount snapshot")
-	if _, err := s.mountSelected(ctx, j.Backup.Mount, j.Disks, backend.SnapshotDir, false); err != nil {
+	if err := s.mountTree(ctx, j.Backup, j.Disks, backend.SnapshotDir, false); err != nil {
 		return done, end(err)
 	}
 	end(nil)

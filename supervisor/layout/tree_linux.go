@@ -1,0 +1,157 @@
+package layout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
+)
+
+// Mounter mounts and unmounts filesystems (boot.Stack).
+type Mounter interface {
+	Mount(m boot.Mount) error
+	Unmount(target string) error
+}
+
+var _ Mounter = (*boot.Stack)(nil)
+
+// probeDir is where candidate root filesystems are looked into for an
+// /etc/fstab.
+const probeDir = "/run/sb/fstab-probe"
+
+// MountOne mounts device d at target: read-only (journals are not
+// replayed onto a read-only device) unless rw.
+func MountOne(mnt Mounter, d blockdev.Device, target string, rw bool, subvol string) error {
+	fstype, flags, data := blockdev.MountOptions(d, rw, boot.ReadOnly(d.Dev))
+	if subvol != "" {
+		data = strings.TrimPrefix(data+",subvol="+subvol, ",")
+	}
+	if err := mnt.Mount(boot.Mount{Source: "/dev/" + d.Dev, Target: target, FSType: fstype, Flags: flags, Data: data}); err != nil {
+		return fmt.Errorf("mount %s: %w", d.Name(), err)
+	}
+	return nil
+}
+
+// MountTree mounts the client's tree at target as b says: one filesystem
+// (b.Mount), several (b.Mounts), or the guest's fstab (b.Mount =
+// job.MountFstab). It returns a line per mounted filesystem.
+func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Backup, target string, rw bool) ([]string, error) {
+	var plan []blockdev.MountPoint
+	switch {
+	case len(b.Mounts) > 0:
+		for _, m := range b.Mounts {
+			plan = append(plan, blockdev.MountPoint{Where: m.Where, What: m.What})
+		}
+		var err error
+		if plan, err = blockdev.OrderMounts(plan); err != nil {
+			return nil, fmt.Errorf("backup.mount: %w", err)
+		}
+	case b.Mount == job.MountFstab:
+		root, fstab, err := l.findFstabRoot(mnt, devs)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := blockdev.ParseFstab(fstab)
+		if err != nil {
+			return nil, fmt.Errorf("%s: /etc/fstab: %w", root.Name(), err)
+		}
+		p, skipped, err := blockdev.FstabPlan(entries)
+		if err != nil {
+			return nil, fmt.Errorf("%s: /etc/fstab: %w", root.Name(), err)
+		}
+		for _, s := range skipped {
+			l.logf("fstab: leaving out %s", s)
+		}
+		// The root is the filesystem that holds the fstab, whatever its
+		// own "/" line calls it (a name from the guest's view of its disks).
+		plan = append([]blockdev.MountPoint{{Where: "/", What: root.Name()}}, p[1:]...)
+	default:
+		plan = []blockdev.MountPoint{{Where: "/", What: b.Mount}}
+	}
+	var done []string
+	for _, m := range plan {
+		d, err := blockdev.Select(m.What, devs)
+		if err != nil && m.Optional {
+			l.logf("fstab: %s on %s is nofail and not there: left out (%v)", m.What, m.Where, err)
+			continue
+		}
+		if err != nil {
+			return done, fmt.Errorf("%s: %w", m.Where, err)
+		}
+		dir := filepath.Join(target, m.Where)
+		if m.Where != "/" {
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return done, fmt.Errorf("mount point %s of %s does not exist in the filesystem above it", m.Where, d.Name())
+			}
+		}
+		if err := MountOne(mnt, d, dir, rw, m.Subvol); err != nil {
+			return done, err
+		}
+		line := fmt.Sprintf("%s on %s", d, m.Where)
+		l.logf("mounted %s", line)
+		done = append(done, line)
+	}
+	return done, nil
+}
+
+// findFstabRoot finds the client's root filesystem: the one mountable
+// filesystem with an /etc/fstab (several: the one its own fstab mounts on
+// "/"). It returns the device and the fstab's content.
+func (l *Layout) findFstabRoot(mnt Mounter, devs []blockdev.Device) (blockdev.Device, string, error) {
+	type cand struct {
+		d     blockdev.Device
+		fstab string
+	}
+	var cands []cand
+	var tried []string
+	for _, d := range devs {
+		if !d.Mountable() {
+			continue
+		}
+		tried = append(tried, d.Name())
+		if err := MountOne(mnt, d, probeDir, false, ""); err != nil {
+			l.logf("fstab: looking into %s: %v", d.Name(), err)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(probeDir, "etc", "fstab"))
+		if uerr := mnt.Unmount(probeDir); uerr != nil {
+			return blockdev.Device{}, "", uerr
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return blockdev.Device{}, "", fmt.Errorf("%s: read /etc/fstab: %w", d.Name(), err)
+		}
+		cands = append(cands, cand{d, string(b)})
+	}
+	switch len(cands) {
+	case 0:
+		return blockdev.Device{}, "", fmt.Errorf("backup.mount = \"fstab\": no filesystem with an /etc/fstab among %s", strings.Join(tried, ", "))
+	case 1:
+		return cands[0].d, cands[0].fstab, nil
+	}
+	var names []string
+	for _, c := range cands {
+		names = append(names, c.d.Name())
+		entries, err := blockdev.ParseFstab(c.fstab)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if path.Clean(e.File) == "/" {
+				if sel, err := blockdev.Select(e.Spec, devs); err == nil && sel.Dev == c.d.Dev {
+					return c.d, c.fstab, nil
+				}
+			}
+		}
+	}
+	return blockdev.Device{}, "", fmt.Errorf("backup.mount = \"fstab\": several filesystems hold an /etc/fstab (%s) and none mounts itself on \"/\": name the root with a backup.mount table", strings.Join(names, ", "))
+}
