@@ -17,7 +17,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
-	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
 	"golang.org/x/sys/unix"
 )
 
