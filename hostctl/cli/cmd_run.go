@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,9 @@ import (
 )
 
 type runOptions struct {
-	JSON bool
+	JSON        bool
+	Wait        bool
+	LockTimeout time.Duration
 }
 
 func newRunCmd(g *Globals) *cobra.Command {
@@ -28,7 +31,11 @@ boot a throwaway appliance with them, let it run the profile's backend, and remo
 snapshots, overlays, the job disk and the appliance afterwards, also on failure or
 SIGINT/SIGTERM. Leftovers of a crashed run are removed first.
 
-Only one run at a time: a second one exits with code 4.
+Only one run at a time: a second one exits with code 4 at once, or waits for
+the first with --wait (or --lock-timeout). run_time_limit in hostctl.toml bounds
+the whole run, time_limit each job: an overrunning appliance is destroyed and
+its snapshots are removed. Each run's report goes to <state_dir>/reports/
+(see hostctl status), and as configured in [report]: mail, journal, metrics.
 
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,6 +43,8 @@ Only one run at a time: a second one exits with code 4.
 		},
 	}
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
+	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
+	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
 	return cmd
 }
 
@@ -49,11 +58,21 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	if err != nil {
 		return &UsageError{err}
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
+	wait := o.LockTimeout
+	if o.Wait && wait == 0 {
+		wait = -1
+	}
+	s, err := openSession(ctx, cfg, g.Stderr, true, wait)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	started := time.Now()
+	if limit := cfg.Host.RunTimeLimit.Duration; limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, limit, fmt.Errorf("run_time_limit %s reached", limit))
+		defer cancel()
+	}
 	var reports []*runner.Report
 	for _, c := range clients {
 		if ctx.Err() != nil {
@@ -74,7 +93,9 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	} else {
 		printSummary(g.Stdout, reports)
 	}
-	return exitFor(reports)
+	runErr := exitFor(reports)
+	finishRun(ctx, cfg, s.runner.RunID, started, reports, runErr, g.Stderr)
+	return runErr
 }
 
 // exitFor maps job outcomes to the exit code: any failure is 1, skips

@@ -124,6 +124,7 @@ next to it; --config points elsewhere.
 		newRescueCmd(g),
 		newCleanupCmd(g),
 		newInstallTimerCmd(g),
+		newStatusCmd(g),
 	)
 	return root
 }

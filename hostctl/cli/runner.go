@@ -23,9 +23,19 @@ type session struct {
 }
 
 // openSession takes the run lock, connects to libvirt and reconciles the
-// ledger. needImage is false for commands that boot no appliance.
-func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool) (*session, error) {
-	lock, err := runner.AcquireLock(cfg.Host.StateDir)
+// ledger. needImage is false for commands that boot no appliance. With
+// lockWait, it waits that long for a running hostctl to finish (<0: forever).
+func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool, lockWait ...time.Duration) (*session, error) {
+	var wait time.Duration
+	if len(lockWait) > 0 {
+		wait = lockWait[0]
+		if wait < 0 {
+			wait = 100 * 365 * 24 * time.Hour
+		}
+	}
+	lock, err := runner.AcquireLockWait(ctx, cfg.Host.StateDir, wait, func(holder string) {
+		fmt.Fprintf(out, "waiting for the run lock (held by %s)\n", holder)
+	})
 	if err != nil {
 		if errors.Is(err, runner.ErrLocked) {
 			return nil, &ExitError{Code: ExitLocked, Err: err}

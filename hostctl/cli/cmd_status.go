@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
+)
+
+type statusOptions struct {
+	N    int
+	JSON bool
+}
+
+func newStatusCmd(g *Globals) *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the last runs: one line each, then the latest run's full report",
+		Long: `Show the reports of the last runs, read from <state_dir>/reports/ (one JSON file
+per run, written by every hostctl run). Exit code 0 when the latest run
+succeeded, 1 when it failed or none is recorded.
+
+` + exitCodeHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.LoadConfig()
+			if err != nil {
+				return err
+			}
+			runs, err := report.Last(cfg.Host.StateDir, o.N)
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(runs)
+			}
+			if len(runs) == 0 {
+				fmt.Fprintf(g.Stdout, "no runs recorded in %s\n", report.Dir(cfg.Host.StateDir))
+				return &ExitError{Code: ExitFailed}
+			}
+			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tFAILED\tSKIPPED")
+			for _, r := range runs {
+				ok, failed, skipped := r.Counts()
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), ok, failed, skipped)
+			}
+			tw.Flush()
+			fmt.Fprintln(g.Stdout)
+			fmt.Fprint(g.Stdout, report.Text(runs[0]))
+			if runs[0].Status() != "ok" {
+				return &ExitError{Code: ExitFailed}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&o.N, "last", "n", 10, "how many runs to list")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the reports as JSON")
+	return cmd
+}

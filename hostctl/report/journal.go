@@ -1,0 +1,62 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+)
+
+// JournalEntry is one job as a journal message with structured fields
+// (SB_CLIENT, SB_STATUS, …), so `journalctl SB_STATUS=failed` finds failures.
+func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Priority, fields map[string]string) {
+	prio = journal.PriInfo
+	msg = fmt.Sprintf("hostctl: %s: backup %s in %s", j.Client, j.Status, dur(j.Elapsed))
+	switch j.Status {
+	case runner.StatusFailed:
+		prio = journal.PriErr
+		msg += ": " + j.Error
+	case runner.StatusSkipped:
+		prio = journal.PriWarning
+		msg += ": " + j.Error
+	}
+	fields = map[string]string{
+		"SYSLOG_IDENTIFIER": "hostctl",
+		"SB_RUN_ID":         runID,
+		"SB_CLIENT":         j.Client,
+		"SB_STATUS":         j.Status,
+		"SB_DURATION_SEC":   fmt.Sprintf("%.3f", j.Elapsed.Seconds()),
+	}
+	if j.Error != "" {
+		fields["SB_ERROR"] = j.Error
+	}
+	if j.Archive != "" && j.Status == runner.StatusOK {
+		fields["SB_ARCHIVE"] = j.Archive
+	}
+	if j.Pause > 0 {
+		fields["SB_PAUSE_SEC"] = fmt.Sprintf("%.3f", j.Pause.Seconds())
+	}
+	if s := j.Stats; s != nil {
+		fields["SB_FILES"] = fmt.Sprint(s.Files)
+		fields["SB_READ_BYTES"] = fmt.Sprint(s.OriginalSize)
+		fields["SB_WRITTEN_BYTES"] = fmt.Sprint(s.CompressedSize)
+		fields["SB_DEDUP_BYTES"] = fmt.Sprint(s.DedupSize)
+	}
+	return msg, prio, fields
+}
+
+// Journal sends one entry per job when journald is there; it reports
+// whether it did (no journald: nothing sent, no error).
+func Journal(r *Run) (bool, error) {
+	if !journal.Enabled() {
+		return false, nil
+	}
+	for _, j := range r.Jobs {
+		msg, prio, fields := JournalEntry(r.ID, j)
+		if err := journal.Send(msg, prio, fields); err != nil {
+			return true, fmt.Errorf("journal: %w", err)
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,104 @@
+package report
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+)
+
+// Metrics renders node_exporter textfile metrics for the latest run, with
+// the last success time of every client found in history (newest first;
+// the latest run included).
+func Metrics(latest *Run, history []*Run) string {
+	var b strings.Builder
+	help := func(name, typ, text string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ) }
+	help("hostctl_run_timestamp_seconds", "gauge", "Start of the last hostctl run.")
+	fmt.Fprintf(&b, "hostctl_run_timestamp_seconds %d\n", latest.Started.Unix())
+	help("hostctl_run_duration_seconds", "gauge", "Duration of the last hostctl run.")
+	fmt.Fprintf(&b, "hostctl_run_duration_seconds %.3f\n", latest.Elapsed.Seconds())
+	help("hostctl_run_exit_code", "gauge", "Exit code of the last hostctl run.")
+	fmt.Fprintf(&b, "hostctl_run_exit_code %d\n", latest.ExitCode)
+
+	jobs := append([]*runner.Report(nil), latest.Jobs...)
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Client < jobs[j].Client })
+	type gauge struct {
+		name, help string
+		val        func(*runner.Report) (float64, bool)
+	}
+	for _, g := range []gauge{
+		{"hostctl_job_success", "1 if the client's last job succeeded.", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
+		{"hostctl_job_duration_seconds", "Duration of the client's last job.", func(j *runner.Report) (float64, bool) { return j.Elapsed.Seconds(), true }},
+		{"hostctl_job_pause_seconds", "Pause window of the client's last job (end of pre_snapshot to start of on_snapshot).", func(j *runner.Report) (float64, bool) { return j.Pause.Seconds(), j.Pause > 0 }},
+		{"hostctl_job_files", "Files in the client's last backup.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
+		{"hostctl_job_read_bytes", "Bytes read by the client's last backup (original size).", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
+		{"hostctl_job_written_bytes", "Bytes written by the client's last backup (compressed).", func(j *runner.Report) (float64, bool) {
+			return stat(j, func(s statsT) int64 { return s.CompressedSize })
+		}},
+		{"hostctl_job_deduplicated_bytes", "New bytes in the repository after deduplication.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.DedupSize }) }},
+	} {
+		help(g.name, "gauge", g.help)
+		for _, j := range jobs {
+			if v, ok := g.val(j); ok {
+				fmt.Fprintf(&b, "%s{client=%q} %s\n", g.name, j.Client, num(v))
+			}
+		}
+	}
+	last := map[string]int64{}
+	for _, r := range append([]*Run{latest}, history...) {
+		for _, j := range r.Jobs {
+			if j.Status == runner.StatusOK && last[j.Client] == 0 {
+				last[j.Client] = j.Started.Add(j.Elapsed).Unix()
+			}
+		}
+	}
+	help("hostctl_last_success_timestamp_seconds", "gauge", "End of the client's last successful backup.")
+	clients := make([]string, 0, len(last))
+	for c := range last {
+		clients = append(clients, c)
+	}
+	sort.Strings(clients)
+	for _, c := range clients {
+		fmt.Fprintf(&b, "hostctl_last_success_timestamp_seconds{client=%q} %d\n", c, last[c])
+	}
+	return b.String()
+}
+
+type statsT = struct {
+	Files, OriginalSize, CompressedSize, DedupSize int64
+}
+
+func stat(j *runner.Report, f func(statsT) int64) (float64, bool) {
+	if j.Stats == nil {
+		return 0, false
+	}
+	s := j.Stats
+	return float64(f(statsT{s.Files, s.OriginalSize, s.CompressedSize, s.DedupSize})), true
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func num(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprint(int64(v))
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// WriteMetrics writes the textfile atomically (node_exporter must never
+// read half a file).
+func WriteMetrics(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, []byte(content), 0o644)
+}

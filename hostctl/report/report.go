@@ -1,0 +1,146 @@
+// Package report turns one hostctl run into what the operator reads: a JSON
+// record in the state dir (`hostctl status`), a mail, journal entries and
+// Prometheus textfile metrics. Rendering is pure functions of a Run, checked
+// against golden files; sending and writing are thin wrappers around them.
+package report
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
+)
+
+// Run is one hostctl run: its jobs' reports and its outcome.
+type Run struct {
+	ID       string           `json:"id"`
+	Host     string           `json:"host"`
+	Started  time.Time        `json:"started"`
+	Elapsed  time.Duration    `json:"elapsed_ns"`
+	ExitCode int              `json:"exit_code"`
+	Jobs     []*runner.Report `json:"jobs"`
+	// LogTails holds, per failed client, the end of its backend log.
+	LogTails map[string]string `json:"log_tails,omitempty"`
+}
+
+// Counts returns how many jobs ended ok, failed and skipped.
+func (r *Run) Counts() (ok, failed, skipped int) {
+	for _, j := range r.Jobs {
+		switch j.Status {
+		case runner.StatusOK:
+			ok++
+		case runner.StatusSkipped:
+			skipped++
+		default:
+			failed++
+		}
+	}
+	return
+}
+
+// Status is "ok", "failed" or "partial" (skips, no failure).
+func (r *Run) Status() string {
+	_, failed, skipped := r.Counts()
+	switch {
+	case failed > 0:
+		return "failed"
+	case skipped > 0:
+		return "partial"
+	}
+	return "ok"
+}
+
+// Subject is the mail subject: outcome first, so it sorts and filters well.
+func Subject(r *Run) string {
+	ok, failed, skipped := r.Counts()
+	s := fmt.Sprintf("[hostctl %s] %s: %d ok", strings.ToUpper(r.Status()), r.Host, ok)
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+	}
+	if skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", skipped)
+	}
+	return s + " (run " + r.ID + ")"
+}
+
+// Text is the human-readable report: a table per client, then the details
+// of every job that did not succeed.
+func Text(r *Run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostctl run %s on %s: %s, exit code %d\n", r.ID, r.Host, r.Status(), r.ExitCode)
+	fmt.Fprintf(&b, "started %s, took %s\n\n", r.Started.UTC().Format(time.RFC3339), dur(r.Elapsed))
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tSTATUS\tTIME\tPAUSE\tFILES\tREAD\tWRITTEN\tDEDUP")
+	for _, j := range r.Jobs {
+		files, read, written, dedup := "-", "-", "-", "-"
+		if s := j.Stats; s != nil {
+			files = fmt.Sprint(s.Files)
+			read, written, dedup = units.Bytes(s.OriginalSize), units.Bytes(s.CompressedSize), units.Bytes(s.DedupSize)
+		}
+		pause := "-"
+		if j.Pause > 0 {
+			pause = dur(j.Pause)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Client, j.Status, dur(j.Elapsed), pause, files, read, written, dedup)
+	}
+	tw.Flush()
+	for _, j := range r.Jobs {
+		if j.Status == runner.StatusOK && len(j.Cleanups) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n--- %s: %s\n", j.Client, j.Status)
+		if j.Error != "" {
+			fmt.Fprintf(&b, "reason: %s\n", j.Error)
+		}
+		for _, c := range j.Cleanups {
+			fmt.Fprintf(&b, "cleanup: %s\n", c)
+		}
+		for _, h := range j.Hooks {
+			if h.OK() {
+				continue
+			}
+			switch {
+			case h.TimedOut:
+				fmt.Fprintf(&b, "hook %s: still running after %s: abandoned\n", h.Name, dur(h.Elapsed))
+			case h.Error != "":
+				fmt.Fprintf(&b, "hook %s: %s\n", h.Name, h.Error)
+			default:
+				fmt.Fprintf(&b, "hook %s: exit code %d after %s\n", h.Name, h.Exit, dur(h.Elapsed))
+			}
+			if s := strings.TrimSpace(h.Stderr); s != "" {
+				fmt.Fprintf(&b, "  stderr: %s\n", indent(s))
+			}
+		}
+		if t := strings.TrimSpace(r.LogTails[j.Client]); t != "" {
+			fmt.Fprintf(&b, "backend log (last lines):\n  %s\n", indent(t))
+		}
+		if j.LogDir != "" {
+			fmt.Fprintf(&b, "logs: %s\n", j.LogDir)
+		}
+	}
+	return b.String()
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
+
+// dur rounds for people: ms below 10s, s below an hour.
+func dur(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
