@@ -160,7 +160,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		}
 		p.field("encryption", enc)
 	}
-	p.field("mount", cl.Backup.Mount)
+	p.field("mount", cl.Backup.MountDesc())
 	p.field("source", cl.Backup.Source...)
 	if len(cl.Backup.Exclude) == 0 {
 		p.field("exclude", "nothing")

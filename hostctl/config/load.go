@@ -165,7 +165,12 @@ func (c *Config) clientDefaults(cl *Client, set keyLines) {
 	if !set.has("time_limit") {
 		cl.TimeLimit = c.Host.TimeLimit
 	}
-	cl.Backup.Mount = or(cl.Backup.Mount, DefaultMount)
+	if cl.Backup.MountSpec.set {
+		cl.Backup.Mount, cl.Backup.Mounts = cl.Backup.MountSpec.Single, cl.Backup.MountSpec.Table
+	}
+	if len(cl.Backup.Mounts) == 0 {
+		cl.Backup.Mount = or(cl.Backup.Mount, DefaultMount)
+	}
 	if !set.has("backup.source") {
 		cl.Backup.Source = []string{"/"}
 	}

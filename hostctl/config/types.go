@@ -101,7 +101,12 @@ type Client struct {
 
 // ClientBackup says what of the client is backed up.
 type ClientBackup struct {
-	Mount   string   `toml:"mount"`   // "auto" (default), "vda", "vda2", "LABEL=…", "UUID=…"
+	// Mount and Mounts are what backup.mount says (MountSpec): one
+	// selector ("auto" (default), "vda", "vda2", "vg/lv", "LABEL=…",
+	// "UUID=…", "fstab") or a table of mount point = selector.
+	Mount     string           `toml:"-"`
+	Mounts    []job.MountPoint `toml:"-"`
+	MountSpec MountSpec        `toml:"mount"`
 	Source  []string `toml:"source"`  // absolute paths, default ["/"]
 	Exclude []string `toml:"exclude"` // absolute paths or patterns
 }

@@ -222,7 +222,11 @@ func (v *validator) client(cl *Client) {
 	if v.set(f, "time_limit") && cl.TimeLimit.Duration <= 0 {
 		v.at(f, "time_limit", "%s: want a duration > 0", cl.TimeLimit.Duration)
 	}
-	if err := checkMount(cl.Backup.Mount); err != nil {
+	if len(cl.Backup.Mounts) > 0 {
+		if err := checkMountTable(cl.Backup.Mounts); err != nil {
+			v.at(f, "backup.mount", "%v", err)
+		}
+	} else if err := checkMount(cl.Backup.Mount); err != nil {
 		v.at(f, "backup.mount", "%v", err)
 	}
 	if len(cl.Backup.Source) == 0 {
@@ -253,7 +257,7 @@ func (v *validator) noProfile(name string) string {
 // partition ("vda2", "sdb1"), "LABEL=…" or "UUID=…".
 func checkMount(m string) error {
 	switch {
-	case m == "" || m == "auto" || mountDisk.MatchString(m):
+	case m == "" || m == "auto" || m == MountFstab || mountDisk.MatchString(m) || lvName.MatchString(m):
 		return nil
 	case strings.HasPrefix(m, "LABEL="):
 		if l := m[len("LABEL="):]; l == "" || strings.ContainsAny(l, "\x00\n/") {
@@ -266,7 +270,7 @@ func checkMount(m string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf(`%q: want "auto", a disk ("vda"), a partition ("vda2", "sdb1"), "LABEL=…" or "UUID=…"`, m)
+	return fmt.Errorf(`%q: want "auto", "fstab", a disk ("vda"), a partition ("vda2", "sdb1"), a guest LVM volume ("vg0/root"), "LABEL=…", "UUID=…" or a table of mount point = filesystem`, m)
 }
 
 // checkGuestPath checks a path inside the client's filesystem (patterns

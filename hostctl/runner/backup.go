@@ -157,7 +157,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 		Nice:        r.Cfg.Host.Nice,
 		IONiceClass: r.Cfg.Host.IONice,
 		Disks:       jobDisks,
-		Backup:      job.Backup{Mount: c.Backup.Mount, Source: c.Backup.Source, Exclude: c.Backup.Exclude},
+		Backup:      job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude},
 		Repo:        repo,
 	}
 	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: []virt.ShareSpec{share}})
