@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/spf13/cobra"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 )
 
@@ -21,6 +24,7 @@ type installTimerOptions struct {
 	Delay      string
 	UnitDir    string
 	Hostctl    string
+	Print      bool
 }
 
 func newInstallTimerCmd(g *Globals) *cobra.Command {
@@ -36,7 +40,7 @@ Runs never overlap: "hostctl run" holds a lock and the service is a oneshot.
 ` + exitCodeHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runInstallTimer(g, o)
+			return runInstallTimer(cmd.Context(), g, o)
 		},
 	}
 	f := cmd.Flags()
@@ -44,7 +48,51 @@ Runs never overlap: "hostctl run" holds a lock and the service is a oneshot.
 	f.StringVar(&o.Delay, "randomized-delay", "15m", "random delay added to each start (RandomizedDelaySec)")
 	f.StringVar(&o.UnitDir, "unit-dir", "/etc/systemd/system", "where the unit files go")
 	f.StringVar(&o.Hostctl, "hostctl", "", "hostctl binary the service runs (default: this one)")
+	f.BoolVar(&o.Print, "print", false, "print the units instead of installing them")
 	return cmd
+}
+
+func newUninstallTimerCmd(g *Globals) *cobra.Command {
+	var unitDir string
+	cmd := &cobra.Command{
+		Use:   "uninstall-timer",
+		Short: "Stop, disable and remove the units install-timer wrote",
+		Long: `uninstall-timer disables and stops ` + timerUnit + `.timer where systemd runs (a backup
+in progress finishes), then removes ` + timerUnit + `.service and .timer from the unit directory.
+
+` + exitCodeHelp,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if systemdRuns() {
+				if _, err := execx.Output(ctx, "systemctl", "disable", "--now", timerUnit+".timer"); err != nil {
+					return err
+				}
+			}
+			for _, name := range []string{timerUnit + ".timer", timerUnit + ".service"} {
+				p := filepath.Join(unitDir, name)
+				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				} else if err == nil {
+					fmt.Fprintf(g.Stdout, "removed %s\n", p)
+				}
+			}
+			if systemdRuns() {
+				if _, err := execx.Output(ctx, "systemctl", "daemon-reload"); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&unitDir, "unit-dir", "/etc/systemd/system", "where the unit files are")
+	return cmd
+}
+
+// systemdRuns says whether systemd is PID 1 here (sd_booted's test).
+func systemdRuns() bool {
+	_, err := os.Stat("/run/systemd/system")
+	return err == nil
 }
 
 // timerUnits renders the service and the timer; a pure function, checked
@@ -65,6 +113,11 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 			{Name: "TimeoutStartSec", Value: "infinity"},
 			{Name: "KillMode", Value: "mixed"},
 			{Name: "TimeoutStopSec", Value: "10min"},
+			// hostctl itself at low priority; the backends inside the
+			// appliance get the configured nice/ionice from the supervisor.
+			{Name: "Nice", Value: "19"},
+			{Name: "IOSchedulingClass", Value: "idle"},
+			{Name: "CPUSchedulingPolicy", Value: "batch"},
 		}},
 	}
 	tim := []*unit.UnitSection{
@@ -92,7 +145,7 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 	return string(s), string(t), nil
 }
 
-func runInstallTimer(g *Globals, o installTimerOptions) error {
+func runInstallTimer(ctx context.Context, g *Globals, o installTimerOptions) error {
 	if _, err := g.LoadConfig(); err != nil {
 		return err // never schedule a configuration that does not load
 	}
@@ -110,6 +163,10 @@ func runInstallTimer(g *Globals, o installTimerOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Print {
+		fmt.Fprintf(g.Stdout, "# %s\n%s\n# %s\n%s", timerUnit+".service", service, timerUnit+".timer", timer)
+		return nil
+	}
 	if err := os.MkdirAll(o.UnitDir, 0o755); err != nil {
 		return err
 	}
@@ -120,13 +177,13 @@ func runInstallTimer(g *Globals, o installTimerOptions) error {
 		}
 		fmt.Fprintf(g.Stdout, "wrote %s\n", p)
 	}
-	if _, err := os.Stat("/run/systemd/system"); err != nil {
+	if !systemdRuns() {
 		fmt.Fprintf(g.Stdout, "systemd is not running here: enable later with\n  systemctl daemon-reload && systemctl enable --now %s.timer\n", timerUnit)
 		return nil
 	}
 	for _, argv := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", "--now", timerUnit + ".timer"}} {
-		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %w: %s", argv, err, out)
+		if _, err := execx.Output(ctx, argv...); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(g.Stdout, "enabled %s.timer (%s); see: systemctl list-timers %s.timer\n", timerUnit, o.OnCalendar, timerUnit)

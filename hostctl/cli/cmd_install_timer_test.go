@@ -54,3 +54,24 @@ func TestInstallTimerRefusesBrokenConfig(t *testing.T) {
 	code, _, _ := runMain(t, "install-timer", "--config", filepath.Join(t.TempDir(), "missing.toml"), "--unit-dir", t.TempDir())
 	require.Equal(t, ExitUsage, code)
 }
+
+func TestInstallTimerPrintAndUninstall(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runMain(t, "install-timer", "--print", "--on-calendar", "03:30", "--config", configtest.Example(t), "--unit-dir", dir, "--hostctl", "/bin/true")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "# hostctl-backup.service\n[Unit]")
+	require.Contains(t, out, "OnCalendar=03:30\n")
+	require.Contains(t, out, "IOSchedulingClass=idle\n")
+	entries, _ := os.ReadDir(dir)
+	require.Empty(t, entries, "--print writes nothing")
+
+	code, _, stderr = runMain(t, "install-timer", "--config", configtest.Example(t), "--unit-dir", dir, "--hostctl", "/bin/true")
+	require.Equal(t, 0, code, stderr)
+	code, out, stderr = runMain(t, "uninstall-timer", "--unit-dir", dir)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "removed "+filepath.Join(dir, "hostctl-backup.timer"))
+	entries, _ = os.ReadDir(dir)
+	require.Empty(t, entries)
+	code, _, stderr = runMain(t, "uninstall-timer", "--unit-dir", dir)
+	require.Equal(t, 0, code, "a second uninstall is fine: %s", stderr)
+}

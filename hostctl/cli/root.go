@@ -125,6 +125,7 @@ next to it; --config points elsewhere.
 		newCleanupCmd(g),
 		newInstallTimerCmd(g),
 		newStatusCmd(g),
+		newUninstallTimerCmd(g),
 	)
 	return root
 }
