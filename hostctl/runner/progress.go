@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
 // progressPrinter turns the appliance's progress records into lines for the
@@ -18,13 +17,31 @@ type progressPrinter struct {
 	w         io.Writer
 	client    string
 	lastPrint time.Time
+	// tty: redraw one status line (bar, rate, ETA) instead of printing
+	// periodic lines; chosen when w is a terminal.
+	tty      bool
+	barShown bool
+	start    time.Time
+	// total is the expected byte count (ETA); 0 = unknown.
+	total int64
 }
 
 // progressEvery throttles backend progress lines.
 const progressEvery = 5 * time.Second
 
+// barEvery throttles terminal redraws.
+const barEvery = 250 * time.Millisecond
+
 func newProgressPrinter(w io.Writer, client string) *progressPrinter {
-	return &progressPrinter{w: w, client: client}
+	return &progressPrinter{w: w, client: client, tty: isTerminal(w), start: time.Now()}
+}
+
+// clearBar removes the status line before a normal line is printed.
+func (p *progressPrinter) clearBar() {
+	if p.barShown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.barShown = false
+	}
 }
 
 // follow prints the complete lines of file past offset and returns the new
@@ -56,6 +73,9 @@ func (p *progressPrinter) print(rec job.Record) {
 	if p.w == nil {
 		return
 	}
+	if rec.Type != job.RecProgress {
+		p.clearBar()
+	}
 	switch rec.Type {
 	case job.RecStep:
 		switch {
@@ -67,14 +87,20 @@ func (p *progressPrinter) print(rec job.Record) {
 			fmt.Fprintf(p.w, "%s: %s…\n", p.client, rec.Step)
 		}
 	case job.RecProgress:
-		if time.Since(p.lastPrint) < progressEvery {
+		every := progressEvery
+		if p.tty {
+			every = barEvery
+		}
+		if time.Since(p.lastPrint) < every {
 			return
 		}
 		p.lastPrint = time.Now()
-		if rec.Files > 0 {
-			fmt.Fprintf(p.w, "%s: %s, %d files\n", p.client, units.Bytes(rec.Bytes), rec.Files)
+		line := statusLine(p.client, rec.Bytes, rec.Files, p.total, time.Since(p.start), rec.Path)
+		if p.tty {
+			fmt.Fprintf(p.w, "\r\033[K%s", truncate(line, 120))
+			p.barShown = true
 		} else {
-			fmt.Fprintf(p.w, "%s: %s\n", p.client, units.Bytes(rec.Bytes))
+			fmt.Fprintln(p.w, line)
 		}
 	case job.RecDone:
 		fmt.Fprintf(p.w, "%s: appliance done: %s\n", p.client, rec.Status)
