@@ -59,11 +59,16 @@ var placeholder = regexp.MustCompile(`\{[^}]*\}`)
 
 // Target URL schemes the design has in mind but this version does not
 // implement yet.
-var schemesLater = []string{"sftp", "ssh", "ftp", "ftps", "s3", "b2", "rest", "rclone", "scp"}
+var schemesLater = []string{"b2", "rest", "rclone", "scp"}
+
+// NetworkSchemes are the target schemes that need the appliance's network.
+var NetworkSchemes = []string{"sftp", "ssh", "ftp", "ftps", "s3"}
 
 // TargetFor returns the profile's target URL for client, with {client}
-// replaced by the client's name. Only file:// targets with an absolute path
-// are supported in this version.
+// replaced by the client's name: file:///path (a directory of this host),
+// sftp://[user@]host[:port]/path and ssh://… (the same: an ssh server; borg
+// needs borg on it), ftp:// and ftps://[user@]host[:port]/path, and
+// s3://bucket/prefix. Passwords never go into the URL: they come from files.
 func (p *Profile) TargetFor(client string) (*url.URL, error) {
 	if err := checkName(client); err != nil {
 		return nil, fmt.Errorf("client name %q: %w", client, err)
@@ -82,17 +87,36 @@ func (p *Profile) TargetFor(client string) (*url.URL, error) {
 	case u.Scheme == "":
 		return nil, fmt.Errorf("%q has no scheme: want e.g. \"file:///srv/backup/{client}\"", p.Target)
 	case slices.Contains(schemesLater, u.Scheme):
-		return nil, fmt.Errorf("%q: %s:// targets are not supported yet: this version implements file:// only", p.Target, u.Scheme)
-	case u.Scheme != "file":
-		return nil, fmt.Errorf("%q: unknown scheme %q: this version implements file:// only", p.Target, u.Scheme)
+		return nil, fmt.Errorf("%q: %s:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps and s3", p.Target, u.Scheme)
+	case u.Scheme != "file" && !slices.Contains(NetworkSchemes, u.Scheme):
+		return nil, fmt.Errorf("%q: unknown scheme %q: want file, sftp, ssh, ftp, ftps or s3", p.Target, u.Scheme)
+	case slices.Contains(strings.Split(u.Path, "/"), ".."):
+		return nil, fmt.Errorf("%q: the path must not contain \"..\"", p.Target)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%q: a target takes no query or fragment", p.Target)
+	}
+	if u.Scheme != "file" {
+		if _, ok := u.User.Password(); ok {
+			return nil, fmt.Errorf("%q: no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)", p.Target)
+		}
+		if u.Host == "" || u.Opaque != "" {
+			return nil, fmt.Errorf("%q: want %s://[user@]host[:port]/path", p.Target, u.Scheme)
+		}
+		if u.Scheme == "s3" && strings.Trim(u.Path, "/") == "" {
+			return nil, fmt.Errorf("%q: want s3://bucket/prefix (a prefix per client keeps repositories apart)", p.Target)
+		}
+		if !path.IsAbs(u.Path) {
+			return nil, fmt.Errorf("%q: want a path after the host", p.Target)
+		}
+		return u, nil
+	}
+	switch {
 	case u.Opaque != "" || !path.IsAbs(u.Path):
 		return nil, fmt.Errorf("%q: the path must be absolute, as in \"file:///srv/backup/{client}\" (three slashes)", p.Target)
 	case u.Host != "" && u.Host != "localhost":
 		return nil, fmt.Errorf("%q: a file:// target is on this host; host %q is not allowed (three slashes: file:///path)", p.Target, u.Host)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+	case u.User != nil:
 		return nil, fmt.Errorf("%q: a file:// target takes no user, query or fragment", p.Target)
-	case slices.Contains(strings.Split(u.Path, "/"), ".."):
-		return nil, fmt.Errorf("%q: the path must not contain \"..\"", p.Target)
 	}
 	u.Host = ""
 	return u, nil

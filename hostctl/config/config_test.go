@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"strings"
+
 	"path/filepath"
 	"testing"
 
@@ -21,9 +23,12 @@ func TestTargetFor(t *testing.T) {
 		{"file:///srv/{client}", "../etc", "", "client name"},
 		{"file:///srv/{client}", "", "", "client name"},
 		{"file:///srv/{name}", "web", "", "unknown placeholder {name}"},
-		{"sftp://nas/{client}", "web", "", "not supported yet"},
+		{"sftp://backup@nas:2222/srv/{client}", "web", "sftp://backup@nas:2222/srv/web", ""},
+		{"sftp://backup:pw@nas/srv/{client}", "web", "", "no password in the URL"},
+		{"s3://bucket", "web", "", "want s3://bucket/prefix"},
+		{"b2://bucket/{client}", "web", "", "not supported yet"},
 		{"file:///srv/../etc/{client}", "web", "", `".."`},
-		{"file:///srv/{client}?x=1", "web", "", "no user, query or fragment"},
+		{"file:///srv/{client}?x=1", "web", "", "no query or fragment"},
 		{"srv/{client}", "web", "", "no scheme"},
 	}
 	for _, tc := range tests {
@@ -36,7 +41,7 @@ func TestTargetFor(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, u.String())
-			assert.Equal(t, "file", u.Scheme)
+			assert.Equal(t, tc.want[:strings.Index(tc.want, ":")], u.Scheme)
 		})
 	}
 }

@@ -24,7 +24,12 @@ const (
 	DefaultCacheType   = "file"
 	DefaultCacheSize   = 8 << 30
 	DefaultCompression = "lz4"
-	DefaultMount       = "auto"
+	// libvirt user-mode networking's fixed guest address, gateway (the
+	// host) and DNS forwarder.
+	DefaultNetAddress = "10.0.2.15/24"
+	DefaultNetGateway = "10.0.2.2"
+	DefaultNetDNS     = "10.0.2.3"
+	DefaultMount      = "auto"
 )
 
 // Load reads the host config at path, then every profiles/*.toml and
@@ -145,13 +150,30 @@ func (c *Config) hostDefaults() {
 	if !set("cache.size") {
 		h.Cache.Size = DefaultCacheSize
 	}
+	h.Network.Address = or(h.Network.Address, DefaultNetAddress)
+	h.Network.Gateway = or(h.Network.Gateway, DefaultNetGateway)
+	if !set("network.dns") {
+		h.Network.DNS = []string{DefaultNetDNS}
+	}
 }
 
 func (c *Config) profileDefaults(p *Profile) {
-	if p.Encryption.Mode == "" && p.Encryption.PassphraseFile != "" {
+	switch {
+	case p.Encryption.Mode != "":
+	case len(p.Encryption.EncryptKeys) > 0:
+		p.Encryption.Mode = "gpg"
+	case p.Encryption.PassphraseFile != "":
 		p.Encryption.Mode = "repokey"
 	}
 	p.Encryption.PassphraseFile = c.resolve(p.Encryption.PassphraseFile)
+	for i, f := range p.Encryption.KeyFiles {
+		p.Encryption.KeyFiles[i] = c.resolve(f)
+	}
+	p.SSH.IdentityFile = c.resolve(p.SSH.IdentityFile)
+	p.SSH.KnownHosts = c.resolve(p.SSH.KnownHosts)
+	p.S3.AccessKeyFile = c.resolve(p.S3.AccessKeyFile)
+	p.S3.SecretKeyFile = c.resolve(p.S3.SecretKeyFile)
+	p.FTP.PasswordFile = c.resolve(p.FTP.PasswordFile)
 	p.Borg.Compression = or(p.Borg.Compression, DefaultCompression)
 }
 

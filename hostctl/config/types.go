@@ -38,6 +38,7 @@ type Host struct {
 	RunTimeLimit   job.Duration `toml:"run_time_limit"`  // whole run; default none
 	Report         Report       `toml:"report"`
 	Appliance      Appliance    `toml:"appliance"`
+	Network        Network      `toml:"network"`
 	Cache          Cache        `toml:"cache"`
 }
 
@@ -46,6 +47,16 @@ type Appliance struct {
 	MemoryMiB int    `toml:"memory_mib"` // default 1024
 	VCPUs     int    `toml:"vcpus"`      // default 2
 	Accel     string `toml:"accel"`      // "auto" (default: KVM if it works, else TCG), "kvm", "tcg"
+}
+
+// Network is the appliance's address for targets that need a network
+// (sftp, ftp, s3). The appliance gets a virtio NIC on libvirt user-mode
+// networking (outgoing connections only, NATed by QEMU); file:// targets
+// get no NIC at all.
+type Network struct {
+	Address string   `toml:"address"` // CIDR, default "10.0.2.15/24"
+	Gateway string   `toml:"gateway"` // default "10.0.2.2" (QEMU's user-mode gateway: the host)
+	DNS     []string `toml:"dns"`     // default ["10.0.2.3"]
 }
 
 // Cache is the persistent cache volume given to every appliance as vdy.
@@ -61,16 +72,76 @@ type Cache struct {
 type Profile struct {
 	Name       string     `toml:"-"`
 	File       string     `toml:"-"`
-	Backend    string     `toml:"backend"` // required: "borg" ("duplicity", "restic" later)
+	Backend    string     `toml:"backend"` // required: "borg", "duplicity" or "restic"
 	Target     string     `toml:"target"`  // required: file:///srv/backup/{client}; {client} is replaced
 	Encryption Encryption `toml:"encryption"`
+	Retention  Retention  `toml:"retention"`
+	SSH        SSH        `toml:"ssh"`
+	S3         S3         `toml:"s3"`
+	FTP        FTP        `toml:"ftp"`
 	Borg       Borg       `toml:"borg"`
+	Duplicity  Duplicity  `toml:"duplicity"`
+	// CheckEvery runs borg check / restic check / duplicity verify after
+	// every Nth backup of a client; 0 (default) never.
+	CheckEvery int `toml:"check_every"`
+	// BandwidthLimit caps the upload rate in bytes per second ("2M"); 0 unlimited.
+	BandwidthLimit Size `toml:"bandwidth_limit"`
+	// ExtraOptions are appended to the backend's backup command.
+	ExtraOptions []string `toml:"extra_options"`
 }
 
 // Encryption of the repository.
 type Encryption struct {
-	Mode           string `toml:"mode"`            // "none" or "repokey" (default "repokey" when passphrase_file is set)
-	PassphraseFile string `toml:"passphrase_file"` // required for repokey; must be mode 0600 or stricter
+	// "none", "repokey" (borg, restic; default when passphrase_file is set)
+	// or "gpg" (duplicity; default when encrypt_keys is set).
+	Mode string `toml:"mode"`
+	// PassphraseFile: the repository passphrase (repokey), or for gpg the
+	// signing key's passphrase (optional). Must be mode 0600 or stricter.
+	PassphraseFile string `toml:"passphrase_file"`
+	// gpg: recipients, signer, and key files imported into the appliance's
+	// ephemeral keyring (public keys of the recipients; the signing secret
+	// key; a recipient's secret key when restores or verify should work).
+	EncryptKeys []string `toml:"encrypt_keys"`
+	SignKey     string   `toml:"sign_key"`
+	KeyFiles    []string `toml:"key_files"`
+}
+
+// Retention is what survives after each backup; unset keeps everything.
+type Retention struct {
+	MaxAge            string `toml:"max_age"` // "2M", "30D", "1Y", "12h" (s m h D W M Y)
+	MaxFullBackups    int    `toml:"max_fullbackups"`
+	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs"`
+	KeepLast          int    `toml:"keep_last"`
+	KeepDaily         int    `toml:"keep_daily"`
+	KeepWeekly        int    `toml:"keep_weekly"`
+	KeepMonthly       int    `toml:"keep_monthly"`
+}
+
+// SSH options for sftp:// and ssh:// targets.
+type SSH struct {
+	IdentityFile string `toml:"identity_file"` // required; mode 0600
+	KnownHosts   string `toml:"known_hosts"`   // required: the pinned host key(s)
+	ProxyCommand string `toml:"proxy_command"` // optional, as in ssh_config (%h, %p)
+}
+
+// S3 options for s3://BUCKET/PREFIX targets.
+type S3 struct {
+	Endpoint      string `toml:"endpoint"` // "http(s)://host:port"; empty for AWS
+	Region        string `toml:"region"`
+	PathStyle     bool   `toml:"path_style"`      // bucket in the path (self-hosted S3)
+	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600
+	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600
+}
+
+// FTP options for ftp:// and ftps:// targets.
+type FTP struct {
+	PasswordFile string `toml:"password_file"` // required; mode 0600
+}
+
+// Duplicity options.
+type Duplicity struct {
+	FullIfOlderThan string `toml:"full_if_older_than"` // e.g. "1M": a full backup when the last is older
+	Verify          bool   `toml:"verify"`             // duplicity verify after every backup
 }
 
 // Borg options.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -20,6 +21,16 @@ type validator struct {
 
 func (v *validator) at(file, key, format string, args ...any) {
 	v.errs = append(v.errs, &ConfigError{File: file, Line: v.c.lines[file][key], Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// atOr is at for a key that may be missing: the line is that of key, or of
+// near when key was not written.
+func (v *validator) atOr(file, key, near, format string, args ...any) {
+	line := v.c.lines[file][key]
+	if line == 0 {
+		line = v.c.lines[file][near]
+	}
+	v.errs = append(v.errs, &ConfigError{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // set says whether key was written in file; for a Config built in code
@@ -104,15 +115,39 @@ func (v *validator) host() {
 	default:
 		v.at(f, "cache.type", "unknown cache type %q: want one of %s", h.Cache.Type, quoted(cacheTypes))
 	}
+	if _, _, err := net.ParseCIDR(h.Network.Address); err != nil && h.Network.Address != "" {
+		v.at(f, "network.address", "%q: want an address with prefix length, e.g. \"10.0.2.15/24\"", h.Network.Address)
+	}
+	for _, ip := range append([]string{h.Network.Gateway}, h.Network.DNS...) {
+		if ip != "" && net.ParseIP(ip) == nil {
+			v.at(f, "network", "%q is not an IP address", ip)
+		}
+	}
 	if h.Cache.Size <= 0 {
 		v.at(f, "cache.size", "%d: want a size > 0", h.Cache.Size)
 	}
 }
 
 var (
-	backends      = []string{"borg"}
-	backendsLater = []string{"duplicity", "restic"}
+	backends      = []string{"borg", "duplicity", "restic"}
+	backendsLater = []string{}
 	compressions  = []string{"none", "lz4", "zstd", "zlib", "lzma", "auto", "obfuscate"}
+	// Which target schemes each backend can write to. borg needs borg on
+	// an ssh server (borg serve); restic speaks sftp and S3 itself;
+	// duplicity's S3 backend needs python3-boto3, which the appliance
+	// leaves out (90 MB).
+	backendSchemes = map[string][]string{
+		"borg":      {"file", "ssh", "sftp"},
+		"restic":    {"file", "ssh", "sftp", "s3"},
+		"duplicity": {"file", "ssh", "sftp", "ftp", "ftps"},
+	}
+	encryptionModes = map[string][]string{
+		"borg":      {"repokey", "none"},
+		"restic":    {"repokey"}, // restic always encrypts
+		"duplicity": {"gpg", "repokey", "none"},
+	}
+	// maxAge is duplicity's interval syntax, also used for borg and restic.
+	maxAge = regexp.MustCompile(`^([0-9]+[smhDWMY])+$`)
 )
 
 func (v *validator) profile(p *Profile) {
@@ -130,23 +165,57 @@ func (v *validator) profile(p *Profile) {
 	}
 	if p.Target == "" {
 		v.at(f, "target", "missing (required): want e.g. \"file:///srv/backup/{client}\"")
-	} else if _, err := p.TargetFor("client"); err != nil {
+	} else if u, err := p.TargetFor("client"); err != nil {
 		v.at(f, "target", "%v", err)
-	} else if !strings.Contains(p.Target, "{client}") {
-		var users []string
-		for _, name := range sortedKeys(v.c.Clients) {
-			if v.c.ProfileFor(v.c.Clients[name]) == p {
-				users = append(users, name)
+	} else {
+		if ok := backendSchemes[p.Backend]; ok != nil && !slices.Contains(ok, u.Scheme) {
+			v.at(f, "target", "backend %q cannot write to %s:// targets: want %s", p.Backend, u.Scheme, quoted(ok))
+		}
+		v.targetOptions(p, u.Scheme)
+		if !strings.Contains(p.Target, "{client}") {
+			var users []string
+			for _, name := range sortedKeys(v.c.Clients) {
+				if v.c.ProfileFor(v.c.Clients[name]) == p {
+					users = append(users, name)
+				}
+			}
+			if len(users) > 1 {
+				v.at(f, "target", "has no {client} placeholder but clients %s use this profile: they would share one repository", strings.Join(users, ", "))
 			}
 		}
-		if len(users) > 1 {
-			v.at(f, "target", "has no {client} placeholder but clients %s use this profile: they would share one repository", strings.Join(users, ", "))
-		}
 	}
-	e := p.Encryption
+	v.encryption(p)
+	v.retention(p)
+	algo, _, _ := strings.Cut(p.Borg.Compression, ",")
+	if !slices.Contains(compressions, algo) {
+		v.at(f, "borg.compression", "unknown compression %q: want borg's syntax, e.g. \"lz4\", \"zstd,6\", \"none\"", p.Borg.Compression)
+	}
+	if d := p.Duplicity.FullIfOlderThan; d != "" && !maxAge.MatchString(d) {
+		v.at(f, "duplicity.full_if_older_than", "%q: want a count and unit, e.g. \"7D\", \"1M\" (units s m h D W M Y)", d)
+	}
+	if p.CheckEvery < 0 {
+		v.at(f, "check_every", "%d: want 0 (never) or a number of backups", p.CheckEvery)
+	}
+	if p.BandwidthLimit < 0 {
+		v.at(f, "bandwidth_limit", "%d: want a rate in bytes per second, e.g. \"2M\"", p.BandwidthLimit)
+	}
+}
+
+func (v *validator) encryption(p *Profile) {
+	f, e := p.File, p.Encryption
+	modes := encryptionModes[p.Backend]
+	switch {
+	case e.Mode == "":
+		v.at(f, "encryption.mode", `missing (required): set passphrase_file for "repokey" (or encrypt_keys for duplicity's "gpg"), or mode = "none" to store backups unencrypted`)
+		return
+	case !slices.Contains([]string{"none", "repokey", "gpg"}, e.Mode):
+		v.at(f, "encryption.mode", `unknown mode %q: want "repokey", "gpg" or "none"`, e.Mode)
+		return
+	case modes != nil && !slices.Contains(modes, e.Mode):
+		v.at(f, "encryption.mode", "mode %q is not available with backend %q: want %s", e.Mode, p.Backend, quoted(modes))
+		return
+	}
 	switch e.Mode {
-	case "":
-		v.at(f, "encryption.mode", `missing (required): set passphrase_file for "repokey", or mode = "none" to store backups unencrypted`)
 	case "none":
 		if e.PassphraseFile != "" {
 			v.at(f, "encryption.passphrase_file", `set, but encryption.mode is "none": remove one of them`)
@@ -157,12 +226,82 @@ func (v *validator) profile(p *Profile) {
 		} else if err := checkSecretFile(e.PassphraseFile); err != nil {
 			v.at(f, "encryption.passphrase_file", "%v", err)
 		}
+	case "gpg":
+		if len(e.EncryptKeys) == 0 {
+			v.at(f, "encryption.encrypt_keys", `missing: mode "gpg" needs at least one recipient key id`)
+		}
+		if len(e.KeyFiles) == 0 {
+			v.at(f, "encryption.key_files", `missing: mode "gpg" needs the recipients' public keys (and the signing secret key) as files`)
+		}
+		for _, kf := range e.KeyFiles {
+			if err := checkSecretFile(kf); err != nil {
+				v.at(f, "encryption.key_files", "%v", err)
+			}
+		}
+		if e.PassphraseFile != "" {
+			if err := checkSecretFile(e.PassphraseFile); err != nil {
+				v.at(f, "encryption.passphrase_file", "%v", err)
+			}
+		}
 	default:
-		v.at(f, "encryption.mode", `unknown mode %q: want "repokey" or "none"`, e.Mode)
+		v.at(f, "encryption.mode", `unknown mode %q: want "repokey", "gpg" or "none"`, e.Mode)
 	}
-	algo, _, _ := strings.Cut(p.Borg.Compression, ",")
-	if !slices.Contains(compressions, algo) {
-		v.at(f, "borg.compression", "unknown compression %q: want borg's syntax, e.g. \"lz4\", \"zstd,6\", \"none\"", p.Borg.Compression)
+	if e.Mode != "gpg" && (len(e.EncryptKeys) > 0 || e.SignKey != "" || len(e.KeyFiles) > 0) {
+		v.at(f, "encryption.mode", `encrypt_keys, sign_key and key_files need mode "gpg" (duplicity)`)
+	}
+}
+
+func (v *validator) retention(p *Profile) {
+	f, r := p.File, p.Retention
+	if r.MaxAge != "" && !maxAge.MatchString(r.MaxAge) {
+		v.at(f, "retention.max_age", "%q: want a count and unit, e.g. \"30D\", \"2M\", \"1Y\" (units s m h D W M Y)", r.MaxAge)
+	}
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"max_fullbackups", r.MaxFullBackups}, {"max_fulls_with_incrs", r.MaxFullsWithIncrs}, {"keep_last", r.KeepLast},
+		{"keep_daily", r.KeepDaily}, {"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}} {
+		if k.n < 0 {
+			v.at(f, "retention."+k.key, "%d: want a count >= 0", k.n)
+		}
+	}
+	duplicityOnly := r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0
+	keeps := r.KeepLast > 0 || r.KeepDaily > 0 || r.KeepWeekly > 0 || r.KeepMonthly > 0
+	switch {
+	case p.Backend == "duplicity" && keeps:
+		v.at(f, "retention", "keep_last/daily/weekly/monthly are borg and restic policies: duplicity keeps chains, use max_age, max_fullbackups or max_fulls_with_incrs")
+	case p.Backend != "duplicity" && duplicityOnly:
+		v.at(f, "retention", "max_fullbackups and max_fulls_with_incrs are duplicity policies: for %s use keep_last/daily/weekly/monthly or max_age", p.Backend)
+	}
+}
+
+// targetOptions checks that a network target has what it needs to log in.
+func (v *validator) targetOptions(p *Profile, scheme string) {
+	f := p.File
+	secret := func(key, file, why string) {
+		if file == "" {
+			v.atOr(f, key, "target", "missing: required for %s:// targets (%s)", scheme, why)
+		} else if err := checkSecretFile(file); err != nil {
+			v.at(f, key, "%v", err)
+		}
+	}
+	switch scheme {
+	case "sftp", "ssh":
+		secret("ssh.identity_file", p.SSH.IdentityFile, "the private key the appliance logs in with")
+		secret("ssh.known_hosts", p.SSH.KnownHosts, "the pinned host key: the appliance never trusts an unknown host")
+	case "ftp", "ftps":
+		secret("ftp.password_file", p.FTP.PasswordFile, "the ftp password")
+	case "s3":
+		secret("s3.access_key_file", p.S3.AccessKeyFile, "the access key id")
+		secret("s3.secret_key_file", p.S3.SecretKeyFile, "the secret access key")
+		if e := p.S3.Endpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				v.at(f, "s3.endpoint", "%q: want http(s)://host[:port]", e)
+			}
+		}
+	}
+	if scheme == "file" && (p.SSH != (SSH{}) || p.S3 != (S3{}) || p.FTP != (FTP{})) {
+		v.at(f, "target", "ssh, s3 and ftp options are set but the target is a file:// directory")
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -82,6 +81,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		Cmdline:      virt.Cmdline(job.CmdlineModeJob, true),
 		Disks:        disks,
 		Shares:       aj.shares,
+		Network:      aj.job.Net != nil,
 		ConsoleLog:   filepath.Join(aj.dir, "console.log"),
 		ProgressFile: progress,
 		ProgressPort: job.VirtioPortProgress,
@@ -201,41 +201,4 @@ func (r *Runner) ensureCache(ctx context.Context) (virt.DiskSpec, error) {
 		}
 		return spec, os.Rename(tmp, c.Path)
 	}
-}
-
-// clientRepo turns a profile's target for a client into the job's repo
-// description and the host directory shared with the appliance.
-func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
-	u, err := p.TargetFor(client)
-	if err != nil {
-		return job.Repo{}, virt.ShareSpec{}, err
-	}
-	if u.Scheme != "file" {
-		return job.Repo{}, virt.ShareSpec{}, fmt.Errorf("profile %s: target scheme %q is not supported yet", p.Name, u.Scheme)
-	}
-	repo := job.Repo{
-		Backend:     p.Backend,
-		URL:         u.String(),
-		Tag9p:       job.TagTarget,
-		Encryption:  p.Encryption.Mode,
-		Compression: p.Borg.Compression,
-	}
-	if p.Encryption.Mode != "none" {
-		repo.PassphraseFile = job.SecretPrefix + "passphrase"
-	}
-	// Only this client's repository directory is shared, never its parent:
-	// an appliance must not see other clients' backups.
-	return repo, virt.ShareSpec{Dir: u.Path, Tag: job.TagTarget}, nil
-}
-
-// clientSecrets reads the secret files a profile names, for the job disk.
-func clientSecrets(p *config.Profile) (map[string][]byte, error) {
-	if p.Encryption.Mode == "none" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(p.Encryption.PassphraseFile)
-	if err != nil {
-		return nil, fmt.Errorf("profile %s: passphrase: %w", p.Name, err)
-	}
-	return map[string][]byte{job.SecretPrefix + "passphrase": data}, nil
 }

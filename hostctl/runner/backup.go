@@ -139,8 +139,12 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(share.Dir, 0o700); err != nil {
-		return fmt.Errorf("target directory: %w", err)
+	var shares []virt.ShareSpec
+	if share.Dir != "" {
+		if err := os.MkdirAll(share.Dir, 0o700); err != nil {
+			return fmt.Errorf("target directory: %w", err)
+		}
+		shares = append(shares, share)
 	}
 	secrets, err := clientSecrets(prof)
 	if err != nil {
@@ -159,8 +163,10 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 		Disks:       jobDisks,
 		Backup:      job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude},
 		Repo:        repo,
+		Time:        r.BackupTime,
+		Net:         jobNet(r.Cfg.Host, repo),
 	}
-	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: []virt.ShareSpec{share}})
+	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: shares})
 	if out != nil {
 		rep.Appl = out.elapsed
 	}

@@ -51,8 +51,12 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(share.Dir); err != nil {
-		return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+	var shares []virt.ShareSpec
+	if share.Dir != "" {
+		if _, err := os.Stat(share.Dir); err != nil {
+			return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+		}
+		shares = append(shares, share)
 	}
 	secrets, err := clientSecrets(prof)
 	if err != nil {
@@ -62,7 +66,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	aj := applianceJob{dir: dir, secrets: secrets, shares: []virt.ShareSpec{share}}
+	aj := applianceJob{dir: dir, secrets: secrets, shares: shares}
 	j := &job.Job{
 		Version:   job.Version,
 		Mode:      job.ModeRestore,
@@ -72,6 +76,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 		Archive:   o.Archive,
 		Nice:      r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
 		Repo: repo,
+		Net:  jobNet(r.Cfg.Host, repo),
 	}
 	switch {
 	case o.Dir != "" && o.Disk != "":

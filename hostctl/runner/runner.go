@@ -50,6 +50,9 @@ type Runner struct {
 	RunID  string
 	// Out receives progress lines for the operator.
 	Out io.Writer
+	// BackupTime, when set, is the time the backends record for the
+	// backups of this run (tests of retention, imports); zero means now.
+	BackupTime time.Time
 }
 
 // NewRunID returns a run id: sortable, readable, unique per second (the

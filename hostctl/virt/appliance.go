@@ -23,6 +23,10 @@ type ApplianceSpec struct {
 	// by its Serial, never by its position.
 	Disks  []DiskSpec
 	Shares []ShareSpec
+	// Network attaches one virtio NIC on libvirt user-mode networking:
+	// outgoing connections only, NATed by QEMU, the host reachable as
+	// 10.0.2.2. Only jobs whose target is on the network get it.
+	Network bool
 	// ConsoleLog receives the serial console (the supervisor's log); the
 	// console stays reachable as a pty for `virsh console`.
 	ConsoleLog string
@@ -133,7 +137,13 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 			Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: spec.ProgressPort}},
 		}}
 	}
-	// No network, no graphics, no USB: the appliance needs none of them, and
+	if spec.Network {
+		dom.Devices.Interfaces = []libvirtxml.DomainInterface{{
+			Source: &libvirtxml.DomainInterfaceSource{User: &libvirtxml.DomainInterfaceSourceUser{}},
+			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		}}
+	}
+	// No graphics, no USB (and a network only when the target needs it):
 	// every device is attack surface and boot time.
 	dom.Devices.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "none"}
 	dom.Devices.Controllers = []libvirtxml.DomainController{{Type: "usb", Model: "none"}}

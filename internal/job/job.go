@@ -88,6 +88,14 @@ type Job struct {
 	Backup  Backup  `toml:"backup"`
 	Repo    Repo    `toml:"repo"`
 	Restore Restore `toml:"restore"`
+
+	// Time, when set, is the backup's time as the backend records it
+	// (borg --timestamp, restic --time, duplicity --current-time): for
+	// imports and for tests of retention. Zero means now.
+	Time time.Time `toml:"time,omitempty"`
+	// Net configures the appliance's network; nil means no network (file://
+	// targets). Only a network target gets a network interface.
+	Net *Net `toml:"net,omitempty"`
 	// Rescue (mode shell): the client's disks are its real disks, attached
 	// writable; its filesystems are mounted read-write at RescueTarget for
 	// manual repair instead of read-only at /snapshot.
@@ -99,6 +107,15 @@ type Job struct {
 // RescueTarget is where a rescue shell mounts the client's filesystems
 // (inside the appliance's userland).
 const RescueTarget = "/mnt/target"
+
+// Net is the appliance's network configuration. The host attaches one
+// virtio NIC; the supervisor configures it with ip(8) from the userland.
+type Net struct {
+	// Address in CIDR form, e.g. "10.0.2.15/24" (libvirt user networking).
+	Address string   `toml:"address"`
+	Gateway string   `toml:"gateway"`
+	DNS     []string `toml:"dns"`
+}
 
 // Disk is one snapshot (or offline) disk of the client, attached with Serial.
 type Disk struct {
@@ -125,19 +142,84 @@ type Backup struct {
 
 // Repo is where the backend repository lives and how it is protected.
 type Repo struct {
-	Backend string `toml:"backend"` // "borg"
+	Backend string `toml:"backend"` // "borg", "duplicity" or "restic"
 	// URL as the profile wrote it, for the record (file:///srv/backup/web).
 	URL string `toml:"url"`
 	// Tag9p is set for file:// targets: the host directory is the 9p share with
 	// this tag, and Path is the repository path below it ("" = the share itself).
 	Tag9p string `toml:"tag_9p"`
 	Path  string `toml:"path"`
-	// Encryption: "none" or "repokey" (borg).
+	// Encryption: "none", "repokey" (borg, restic) or "gpg" (duplicity).
 	Encryption string `toml:"encryption"`
 	// PassphraseFile is relative to the job disk, e.g. "secret-passphrase".
 	PassphraseFile string `toml:"passphrase_file"`
 	Compression    string `toml:"compression"`
+
+	// Network targets: the URL's scheme is sftp, ssh, ftp, ftps or s3.
+	// SSH holds the ssh/sftp client settings; secret files are names on
+	// the job disk (secret-…), never their contents.
+	SSH SSH `toml:"ssh,omitempty"`
+	S3  S3  `toml:"s3,omitempty"`
+	// PasswordFile is the ftp(s) password on the job disk.
+	PasswordFile string `toml:"password_file,omitempty"`
+
+	// GPG (duplicity): recipients, signer and the key files to import into
+	// an ephemeral keyring.
+	GPG GPG `toml:"gpg,omitempty"`
+
+	Retention Retention `toml:"retention,omitempty"`
+	// FullIfOlderThan is duplicity's --full-if-older-than ("1M", "7D").
+	FullIfOlderThan string `toml:"full_if_older_than,omitempty"`
+	// Verify runs duplicity verify (borg/restic: check) after the backup.
+	Verify bool `toml:"verify,omitempty"`
+	// CheckEvery runs the backend's consistency check every N backups
+	// (counted on the cache volume); 0 never.
+	CheckEvery int `toml:"check_every,omitempty"`
+	// BandwidthLimit in bytes per second towards the target; 0 unlimited.
+	BandwidthLimit int64 `toml:"bandwidth_limit,omitempty"`
+	// ExtraOptions are appended to the backend's backup command as given.
+	ExtraOptions []string `toml:"extra_options,omitempty"`
 }
+
+// SSH client settings for sftp/ssh targets.
+type SSH struct {
+	IdentityFile   string `toml:"identity_file,omitempty"`    // on the job disk
+	KnownHostsFile string `toml:"known_hosts_file,omitempty"` // on the job disk
+	ProxyCommand   string `toml:"proxy_command,omitempty"`
+}
+
+// S3 settings for s3:// targets (s3://BUCKET/PREFIX).
+type S3 struct {
+	Endpoint      string `toml:"endpoint,omitempty"` // e.g. "https://s3.example.net"; "" = AWS
+	Region        string `toml:"region,omitempty"`
+	PathStyle     bool   `toml:"path_style,omitempty"`
+	AccessKeyFile string `toml:"access_key_file,omitempty"` // on the job disk
+	SecretKeyFile string `toml:"secret_key_file,omitempty"` // on the job disk
+}
+
+// GPG is duplicity's public-key encryption and signing.
+type GPG struct {
+	EncryptKeys []string `toml:"encrypt_keys,omitempty"`
+	SignKey     string   `toml:"sign_key,omitempty"`
+	KeyFiles    []string `toml:"key_files,omitempty"` // on the job disk
+}
+
+// Retention is the policy applied after a successful backup. Zero values
+// keep everything.
+type Retention struct {
+	// MaxAge removes backups older than this ("2M", "30D", "1Y"; duplicity
+	// syntax, also understood for borg and restic).
+	MaxAge            string `toml:"max_age,omitempty"`
+	MaxFullBackups    int    `toml:"max_fullbackups,omitempty"`
+	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs,omitempty"`
+	KeepLast          int    `toml:"keep_last,omitempty"`
+	KeepDaily         int    `toml:"keep_daily,omitempty"`
+	KeepWeekly        int    `toml:"keep_weekly,omitempty"`
+	KeepMonthly       int    `toml:"keep_monthly,omitempty"`
+}
+
+// Empty says whether the policy keeps everything.
+func (r Retention) Empty() bool { return r == (Retention{}) }
 
 // Restore says where a restore goes.
 type Restore struct {

@@ -6,7 +6,10 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"path"
+	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
@@ -35,24 +38,104 @@ type Sink interface {
 	LogWriter() io.Writer
 }
 
+// Dirs are the directories a backend works with, as the tool sees them
+// (inside the chroot). The zero value means the appliance layout; the
+// conformance tests point them at temporary directories on the host.
+type Dirs struct {
+	Snapshot string // what to back up (read-only)
+	Restore  string // restore destination
+	Cache    string // persistent caches (borg base dir, restic cache, duplicity archive dir), temp
+	Work     string // per-boot tmpfs: ssh config, gpg keyring, credentials
+	Secrets  string // the job disk's secret files (job.SecretPrefix…)
+}
+
+// WorkDir is where the supervisor keeps per-boot backend files: on the
+// /run tmpfs, which the chroot shares, so never on a disk.
+const WorkDir = "/run/sb/backend"
+
+// SecretsDir is where the job disk appears inside the chroot.
+const SecretsDir = "/job"
+
+func (d Dirs) withDefaults() Dirs {
+	if d.Snapshot == "" {
+		d.Snapshot = SnapshotDir
+	}
+	if d.Restore == "" {
+		d.Restore = RestoreDir
+	}
+	if d.Cache == "" {
+		d.Cache = CacheDir
+	}
+	if d.Work == "" {
+		d.Work = WorkDir
+	}
+	if d.Secrets == "" {
+		d.Secrets = SecretsDir
+	}
+	return d
+}
+
 // Request is what one backup or restore needs, resolved by the supervisor.
 type Request struct {
 	Job *job.Job
-	// Repo is the repository location as the tool sees it (inside the chroot).
+	// Repo is the repository location as the tool sees it (inside the
+	// chroot) for a file target; "" for network targets, whose location
+	// the backend derives from Job.Repo.URL.
 	Repo string
 	// Passphrase is the repository passphrase (nil for none). It reaches the
-	// tool only through a pipe.
+	// tool only through a pipe or a file on the job disk.
 	Passphrase []byte
 	// Root is the chroot directory, for checks the supervisor makes itself.
 	Root string
+	Dirs Dirs
+}
+
+// D returns the request's directories with defaults filled in.
+func (r Request) D() Dirs { return r.Dirs.withDefaults() }
+
+// secret is the path (inside the chroot) of a secret file on the job disk.
+func (r Request) secret(name string) string {
+	if name == "" {
+		return ""
+	}
+	return path.Join(r.D().Secrets, path.Clean("/"+name))
 }
 
 // Backend is a backup tool.
 type Backend interface {
-	// Backup stores SnapshotDir's content as archive Job.Archive and returns
-	// the stats record.
+	// Backup stores the snapshot's content as archive Job.Archive (at
+	// Job.Time when set) and returns the stats record. It creates the
+	// repository on first use.
 	Backup(ctx context.Context, req Request) (job.Record, error)
-	// Restore extracts Job.Archive (or the latest) into RestoreDir and
+	// Restore extracts Job.Archive (or the latest) into the restore dir and
 	// returns the archive name restored.
 	Restore(ctx context.Context, req Request) (string, error)
+	// Retain applies Job.Repo.Retention (a no-op for an empty policy) and
+	// frees the space of what it removed.
+	Retain(ctx context.Context, req Request) error
+	// Check verifies the repository's consistency (borg check, restic
+	// check, duplicity verify against the snapshot).
+	Check(ctx context.Context, req Request) error
+	// Snapshots lists the backups in the repository, oldest first.
+	Snapshots(ctx context.Context, req Request) ([]Snapshot, error)
+}
+
+// Snapshot is one backup in a repository as the backend lists it.
+type Snapshot struct {
+	ID   string    // archive name, snapshot id, or chain time
+	Time time.Time // when it was taken
+	Full bool      // duplicity: a full backup (borg and restic: always)
+}
+
+// New returns the backend named in a job.
+func New(name string, run Runner, sink Sink) (Backend, error) {
+	switch name {
+	case "borg", "":
+		return &Borg{Run: run, Sink: sink}, nil
+	case "restic":
+		return &Restic{Run: run, Sink: sink}, nil
+	case "duplicity":
+		return &Duplicity{Run: run, Sink: sink}, nil
+	}
+	return nil, fmt.Errorf("backend %q is not supported by this appliance", name)
 }

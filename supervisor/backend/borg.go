@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,15 +29,19 @@ var _ Backend = (*Borg)(nil)
 // Backup creates the repository when it does not exist yet, then the archive.
 func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
 	j := req.Job
+	req, err := b.resolve(req)
+	if err != nil {
+		return job.Record{}, err
+	}
 	if err := b.ensureRepo(ctx, req); err != nil {
 		return job.Record{}, err
 	}
 	argv, err := BorgCreateArgs(CreateOpts{Repo: req.Repo, Archive: j.Archive, Compression: j.Repo.Compression,
-		Source: j.Backup.Source, Exclude: j.Backup.Exclude})
+		Source: j.Backup.Source, Exclude: j.Backup.Exclude, Time: j.Time, RateLimit: j.Repo.BandwidthLimit, Extra: j.Repo.ExtraOptions})
 	if err != nil {
 		return job.Record{}, err
 	}
-	out, err := b.borg(ctx, req, argv, SnapshotDir, true)
+	out, err := b.borg(ctx, req, argv, req.D().Snapshot, true)
 	if err != nil {
 		return job.Record{}, err
 	}
@@ -45,6 +50,10 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
 
 // Restore extracts the archive (the latest when Job.Archive is empty).
 func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
+	req, err := b.resolve(req)
+	if err != nil {
+		return "", err
+	}
 	archive := req.Job.Archive
 	if archive == "" {
 		out, err := b.borg(ctx, req, BorgLastArgs(req.Repo), "/", false)
@@ -56,26 +65,35 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 		}
 		b.Sink.Logf("restoring latest archive %s", archive)
 	}
-	_, err := b.borg(ctx, req, BorgExtractArgs(req.Repo, archive), RestoreDir, true)
+	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive), req.D().Restore, true)
 	return archive, err
 }
 
 // ensureRepo runs borg init when Repo holds no repository. A directory with
 // other content is left alone: borg init refuses it with a clear message.
+// On an ssh server borg init is tried and "already exists" is fine.
 func (b *Borg) ensureRepo(ctx context.Context, req Request) error {
-	host := filepath.Join(req.Root, req.Repo)
-	if _, err := os.Stat(filepath.Join(host, "config")); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(host), 0o700); err != nil {
-		return fmt.Errorf("create repository parent: %w", err)
+	remote := strings.HasPrefix(req.Repo, "ssh://")
+	if !remote {
+		host := filepath.Join(req.Root, req.Repo)
+		if _, err := os.Stat(filepath.Join(host, "config")); err == nil {
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(host), 0o700); err != nil {
+			return fmt.Errorf("create repository parent: %w", err)
+		}
 	}
 	argv, err := BorgInitArgs(req.Repo, req.Job.Repo.Encryption)
 	if err != nil {
 		return err
 	}
-	b.Sink.Logf("initialising borg repository %s (%s)", req.Repo, req.Job.Repo.Encryption)
+	if !remote {
+		b.Sink.Logf("initialising borg repository %s (%s)", req.Repo, req.Job.Repo.Encryption)
+	}
 	_, err = b.borg(ctx, req, argv, "/", false)
+	if remote && err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil
+	}
 	return err
 }
 
@@ -83,7 +101,11 @@ func (b *Borg) ensureRepo(ctx context.Context, req Request) error {
 // while read) is success with a logged warning; 2 and up are errors whose
 // text is borg's own last messages.
 func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string, priority bool) ([]byte, error) {
-	env := BorgEnv(req.Job.Client)
+	d := req.D()
+	env := BorgEnv(req.Job.Client, d.Cache)
+	if strings.HasPrefix(req.Repo, "ssh://") {
+		env = append(env, "BORG_RSH=ssh -F "+d.SSHConfigPath())
+	}
 	var extra []*os.File
 	if req.Passphrase != nil {
 		r, err := passPipe(req.Passphrase)
@@ -94,9 +116,7 @@ func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string,
 		extra = []*os.File{r}
 		env = append(env, PassphraseEnv())
 	}
-	for _, d := range []string{"borg", "tmp"} {
-		_ = os.MkdirAll(filepath.Join(req.Root, CacheDir, d), 0o700)
-	}
+	mkdirs(req.Root, path.Join(d.Cache, "borg"), path.Join(d.Cache, "tmp"))
 	every := b.ProgressEvery
 	if every == 0 {
 		every = 2 * time.Second

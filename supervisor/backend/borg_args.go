@@ -3,16 +3,18 @@ package backend
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // BorgEnv is the environment of every borg run. The base dir (cache,
 // security dir, keys) is per client on the persistent cache volume, so the
 // files cache hits and repeated backups only read changed files.
-func BorgEnv(client string) []string {
+func BorgEnv(client, cacheDir string) []string {
 	return []string{
-		"BORG_BASE_DIR=" + path.Join(CacheDir, "borg", safeName(client)),
-		"TMPDIR=" + path.Join(CacheDir, "tmp"),
+		"BORG_BASE_DIR=" + path.Join(cacheDir, "borg", safeName(client)),
+		"TMPDIR=" + path.Join(cacheDir, "tmp"),
 		"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes",
 		"BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes",
 		"BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO",
@@ -106,6 +108,9 @@ type CreateOpts struct {
 	Compression string
 	Source      []string
 	Exclude     []string
+	Time        time.Time // --timestamp; zero: now
+	RateLimit   int64     // bytes/s towards a remote repository; 0 unlimited
+	Extra       []string  // the profile's extra_options
 }
 
 // BorgCreateArgs builds the borg create argv (run with cwd SnapshotDir).
@@ -128,6 +133,13 @@ func BorgCreateArgs(o CreateOpts) ([]string, error) {
 	for _, p := range ex {
 		argv = append(argv, "--exclude", p)
 	}
+	if !o.Time.IsZero() {
+		argv = append(argv, "--timestamp", o.Time.UTC().Format("2006-01-02T15:04:05"))
+	}
+	if o.RateLimit > 0 && strings.HasPrefix(o.Repo, "ssh://") {
+		argv = append(argv, "--upload-ratelimit", strconv.FormatInt(max(1, o.RateLimit/1024), 10))
+	}
+	argv = append(argv, o.Extra...)
 	argv = append(argv, "--", o.Repo+"::"+o.Archive)
 	return append(argv, src...), nil
 }

@@ -75,7 +75,7 @@ func TestBorgInitExtractArgs(t *testing.T) {
 }
 
 func TestBorgEnvHasNoSecret(t *testing.T) {
-	env := BorgEnv("web/../x")
+	env := BorgEnv("web/../x", CacheDir)
 	joined := strings.Join(env, "\n")
 	for _, want := range []string{"BORG_BASE_DIR=/cache/borg/web_.._x", "TMPDIR=/cache/tmp",
 		"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes"} {

@@ -79,25 +79,36 @@ func (s *supervisor) finishHard() {
 func (s *supervisor) prepare(ctx context.Context) (backend.Request, error) {
 	j := s.job
 	req := backend.Request{Job: j, Root: Sysroot}
-	if j.Repo.Backend != "" && j.Repo.Backend != "borg" {
-		return req, fmt.Errorf("backend %q is not supported by this appliance", j.Repo.Backend)
+	if _, err := backend.New(j.Repo.Backend, s.runner, s.rep); err != nil {
+		return req, err
 	}
 	if err := s.rep.Step("mount cache")(s.mountCache(ctx)); err != nil {
 		return req, err
 	}
-	if j.Repo.Tag9p == "" {
-		return req, fmt.Errorf("repository %s: only file targets (9p) are supported so far", j.Repo.URL)
+	if err := os.MkdirAll(backend.WorkDir, 0o700); err != nil {
+		return req, err
 	}
-	if err := s.rep.Step("mount target")(s.mount9p(j.Repo.Tag9p, backend.TargetDir)); err != nil {
-		return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", j.Repo.Tag9p, strings.Join(ninePTags(), " "), err)
+	if j.Net != nil {
+		if err := s.rep.Step("network")(s.setupNetwork(ctx, j.Net)); err != nil {
+			return req, err
+		}
+	} else if j.Repo.Tag9p == "" {
+		return req, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.URL)
 	}
-	req.Repo = path.Join(backend.TargetDir, path.Clean("/"+j.Repo.Path))
-	if j.Repo.Encryption != "none" {
+	if j.Repo.Tag9p != "" {
+		if err := s.rep.Step("mount target")(s.mount9p(j.Repo.Tag9p, backend.TargetDir)); err != nil {
+			return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", j.Repo.Tag9p, strings.Join(ninePTags(), " "), err)
+		}
+		req.Repo = path.Join(backend.TargetDir, path.Clean("/"+j.Repo.Path))
+	}
+	if j.Repo.PassphraseFile != "" {
 		p, err := s.readSecret(j.Repo.PassphraseFile)
 		if err != nil {
 			return req, err
 		}
 		req.Passphrase = p
+	} else if j.Repo.Encryption == "repokey" {
+		return req, fmt.Errorf("repository encryption %q needs a passphrase file", j.Repo.Encryption)
 	}
 	return req, nil
 }
@@ -130,7 +141,10 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
-	b := &backend.Borg{Run: s.runner, Sink: s.rep}
+	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	if err != nil {
+		return done, err
+	}
 	end = s.rep.Step("backup")
 	start := time.Now()
 	stats, err := b.Backup(ctx, req)
@@ -139,7 +153,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 		return done, err
 	}
 	_ = s.rep.Record(stats)
-	return done, nil
+	return done, s.maintain(ctx, b, req)
 }
 
 func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
@@ -168,7 +182,10 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
-	b := &backend.Borg{Run: s.runner, Sink: s.rep}
+	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	if err != nil {
+		return done, err
+	}
 	end = s.rep.Step("restore")
 	start := time.Now()
 	archive, err := b.Restore(ctx, req)

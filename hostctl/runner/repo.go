@@ -1,0 +1,115 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Names of the secret files on the job disk (job.SecretPrefix + …).
+const (
+	secretPassphrase = job.SecretPrefix + "passphrase"
+	secretIdentity   = job.SecretPrefix + "ssh-identity"
+	secretKnownHosts = job.SecretPrefix + "ssh-known-hosts"
+	secretFTP        = job.SecretPrefix + "ftp-password"
+	secretS3Access   = job.SecretPrefix + "s3-access-key"
+	secretS3Secret   = job.SecretPrefix + "s3-secret-key"
+	secretGPGKey     = job.SecretPrefix + "gpg-key-" // + index
+)
+
+// clientRepo turns a profile's target for a client into the job's repo
+// description and, for a file:// target, the host directory shared with the
+// appliance (a zero ShareSpec for network targets).
+func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
+	u, err := p.TargetFor(client)
+	if err != nil {
+		return job.Repo{}, virt.ShareSpec{}, err
+	}
+	repo := job.Repo{
+		Backend:         p.Backend,
+		URL:             u.String(),
+		Encryption:      p.Encryption.Mode,
+		Compression:     p.Borg.Compression,
+		Retention:       job.Retention(p.Retention),
+		FullIfOlderThan: p.Duplicity.FullIfOlderThan,
+		Verify:          p.Duplicity.Verify,
+		CheckEvery:      p.CheckEvery,
+		BandwidthLimit:  int64(p.BandwidthLimit),
+		ExtraOptions:    p.ExtraOptions,
+	}
+	if p.Encryption.PassphraseFile != "" {
+		repo.PassphraseFile = secretPassphrase
+	}
+	if p.Encryption.Mode == "gpg" {
+		repo.GPG = job.GPG{EncryptKeys: p.Encryption.EncryptKeys, SignKey: p.Encryption.SignKey}
+		for i := range p.Encryption.KeyFiles {
+			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, fmt.Sprintf("%s%d", secretGPGKey, i))
+		}
+	}
+	switch u.Scheme {
+	case "file":
+		repo.Tag9p = job.TagTarget
+		// Only this client's repository directory is shared, never its
+		// parent: an appliance must not see other clients' backups.
+		return repo, virt.ShareSpec{Dir: u.Path, Tag: job.TagTarget}, nil
+	case "sftp", "ssh":
+		repo.SSH = job.SSH{IdentityFile: secretIdentity, KnownHostsFile: secretKnownHosts, ProxyCommand: p.SSH.ProxyCommand}
+	case "ftp", "ftps":
+		repo.PasswordFile = secretFTP
+	case "s3":
+		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle,
+			AccessKeyFile: secretS3Access, SecretKeyFile: secretS3Secret}
+	}
+	return repo, virt.ShareSpec{}, nil
+}
+
+// needsNetwork says whether a profile's target is reached over the network.
+func needsNetwork(repo job.Repo) bool { return repo.Tag9p == "" }
+
+// jobNet is the appliance's network for a job whose target needs one.
+func jobNet(h config.Host, repo job.Repo) *job.Net {
+	if !needsNetwork(repo) {
+		return nil
+	}
+	n := h.Network
+	return &job.Net{Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
+}
+
+// clientSecrets reads the secret files a profile names, for the job disk:
+// only what this profile's target and encryption need.
+func clientSecrets(p *config.Profile) (map[string][]byte, error) {
+	files := map[string]string{}
+	if p.Encryption.Mode != "none" && p.Encryption.PassphraseFile != "" {
+		files[secretPassphrase] = p.Encryption.PassphraseFile
+	}
+	if p.Encryption.Mode == "gpg" {
+		for i, f := range p.Encryption.KeyFiles {
+			files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
+		}
+	}
+	u, err := p.TargetFor("client")
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "sftp", "ssh":
+		files[secretIdentity], files[secretKnownHosts] = p.SSH.IdentityFile, p.SSH.KnownHosts
+	case "ftp", "ftps":
+		files[secretFTP] = p.FTP.PasswordFile
+	case "s3":
+		files[secretS3Access], files[secretS3Secret] = p.S3.AccessKeyFile, p.S3.SecretKeyFile
+	}
+	out := map[string][]byte{}
+	for name, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: secret for the job disk: %w", p.Name, err)
+		}
+		out[name] = data
+	}
+	return out, nil
+}

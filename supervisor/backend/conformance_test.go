@@ -1,0 +1,128 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+)
+
+// hostRunner runs the tools on the test host instead of in the appliance's
+// chroot: the conformance suite checks the backends against the real tools
+// without booting anything.
+type hostRunner struct{}
+
+func (hostRunner) Run(ctx context.Context, c chroot.Cmd) ([]byte, error) {
+	return execx.Run(ctx, execx.Cmd{Argv: c.Argv, Dir: c.Dir, Env: append(append([]string(nil), chroot.Env...), c.Env...),
+		In: c.In, Stdout: c.Stdout, Stderr: c.Stderr,
+		Setup: func(cmd *exec.Cmd) { cmd.ExtraFiles = c.ExtraFiles }})
+}
+
+type testSink struct{ log bytes.Buffer }
+
+func (s *testSink) Record(job.Record) error         { return nil }
+func (s *testSink) Logf(format string, args ...any) { fmt.Fprintf(&s.log, format+"\n", args...) }
+func (s *testSink) LogWriter() io.Writer            { return &s.log }
+func (s *testSink) String() string                  { return s.log.String() }
+func skipOrFailConf(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI: cannot run: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// TestConformance runs the same sequence against every backend: back up,
+// back up again at a later time, list, restore and compare, apply a
+// retention that keeps one backup, check.
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		tools      []string
+		encryption string
+		retention  job.Retention
+	}{
+		{"borg", []string{"borg"}, "repokey", job.Retention{KeepLast: 1}},
+		{"restic", []string{"restic"}, "repokey", job.Retention{KeepLast: 1}},
+		{"duplicity", []string{"duplicity", "gpg"}, "repokey", job.Retention{MaxFullBackups: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, tool := range tc.tools {
+				if _, err := exec.LookPath(tool); err != nil {
+					skipOrFailConf(t, tool+" is not installed: run qemu-tests/setup-host.sh")
+				}
+			}
+			dir := t.TempDir()
+			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
+				Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
+			for _, p := range []string{d.Snapshot + "/etc", d.Restore, d.Cache, d.Work, d.Secrets} {
+				if err := os.MkdirAll(p, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			os.WriteFile(filepath.Join(d.Snapshot, "etc", "hostname"), []byte("web\n"), 0o644)
+			os.WriteFile(filepath.Join(d.Snapshot, "data.bin"), bytes.Repeat([]byte("x"), 100000), 0o600)
+			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
+			repo := filepath.Join(dir, "repo")
+			j := &job.Job{Client: "web", Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
+				Repo: job.Repo{Backend: tc.name, URL: "file://" + repo, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
+					Compression: "lz4", Retention: tc.retention}}
+			sink := &testSink{}
+			b, err := New(tc.name, hostRunner{}, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
+			ctx := context.Background()
+			fail := func(step string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v\nlog:\n%s", step, err, sink)
+				}
+			}
+			_, err = b.Backup(ctx, req)
+			fail("first backup", err)
+			os.WriteFile(filepath.Join(d.Snapshot, "etc", "motd"), []byte("second\n"), 0o644)
+			j.Archive, j.Time = "web-2", j.Time.Add(48*time.Hour)
+			_, err = b.Backup(ctx, req)
+			fail("second backup", err)
+			snaps, err := b.Snapshots(ctx, req)
+			fail("snapshots", err)
+			if len(snaps) != 2 {
+				t.Fatalf("snapshots after two backups: %+v", snaps)
+			}
+			j.Archive = ""
+			_, err = b.Restore(ctx, req)
+			fail("restore", err)
+			for _, f := range []string{"etc/hostname", "etc/motd", "data.bin"} {
+				want, _ := os.ReadFile(filepath.Join(d.Snapshot, f))
+				got, err := os.ReadFile(filepath.Join(d.Restore, f))
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("restored %s: %v", f, err)
+				}
+			}
+			if tc.name == "duplicity" {
+				// max_fullbackups counts chains: start a second one.
+				j.Repo.FullIfOlderThan, j.Time = "1D", j.Time.Add(72*time.Hour)
+				_, err = b.Backup(ctx, req)
+				fail("third (full) backup", err)
+			}
+			fail("retain", b.Retain(ctx, req))
+			snaps, err = b.Snapshots(ctx, req)
+			fail("snapshots after retain", err)
+			if len(snaps) != 1 || !snaps[0].Full {
+				t.Fatalf("after retention that keeps one backup: %+v", snaps)
+			}
+			fail("check", b.Check(ctx, req))
+		})
+	}
+}

@@ -1,0 +1,237 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Duplicity is duplicity 0.8 as found in the appliance userland.
+type Duplicity struct {
+	Run  Runner
+	Sink Sink
+}
+
+var _ Backend = (*Duplicity)(nil)
+
+// dupSession is what one duplicity operation needs: URL, common options,
+// environment, and the relay to stop afterwards.
+type dupSession struct {
+	url    string
+	common []string
+	env    []string
+	stop   func()
+}
+
+// open prepares the keyring, ssh files and (for a ProxyCommand) the relay.
+func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) {
+	j, d := req.Job, req.D()
+	if err := prepareTarget(req); err != nil {
+		return nil, err
+	}
+	mkdirs(req.Root, path.Join(d.Cache, "tmp"), path.Join(d.Cache, "duplicity"))
+	s := &dupSession{stop: func() {}}
+	if err := b.keyring(ctx, req); err != nil {
+		return nil, err
+	}
+	t, err := ParseTarget(j.Repo.URL)
+	if err != nil {
+		return nil, err
+	}
+	relay, knownHosts := "", ""
+	if t.Scheme == "sftp" || t.Scheme == "ssh" {
+		knownHosts = req.secret(j.Repo.SSH.KnownHostsFile)
+		if j.Repo.SSH.ProxyCommand != "" {
+			// paramiko ignores ProxyCommand: the supervisor runs it behind
+			// a local relay, and the pinned host key is re-labelled for
+			// the relay's address so it is still checked.
+			addr, stop, err := startRelay(ctx, b.Run, b.Sink, j.Repo.SSH.ProxyCommand, t.Host, t.SSHPort(), []string{"HOME=" + d.Home()})
+			if err != nil {
+				return nil, err
+			}
+			s.stop = stop
+			relay = addr
+			data, err := os.ReadFile(filepath.Join(req.Root, knownHosts))
+			if err != nil {
+				stop()
+				return nil, fmt.Errorf("known_hosts: %w", err)
+			}
+			host, port := splitRelay(addr)
+			alias, err := AliasKnownHosts(data, t.Host, t.SSHPort(), "["+host+"]:"+port)
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			knownHosts = path.Join(d.Work, "known_hosts.relay")
+			if err := os.WriteFile(filepath.Join(req.Root, knownHosts), alias, 0o600); err != nil {
+				stop()
+				return nil, err
+			}
+		}
+	}
+	if s.url, err = DuplicityURL(j.Repo, req.Repo, relay); err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.common = DuplicityCommon(j, d, knownHosts)
+	pass := ""
+	if req.Passphrase != nil {
+		pass = strings.TrimRight(string(req.Passphrase), "\r\n")
+	}
+	// duplicity takes passphrases only from its environment (or a tty);
+	// the environment of this one process, inside the appliance, never
+	// logged.
+	s.env = []string{"HOME=" + d.Home(), "TMPDIR=" + path.Join(d.Cache, "tmp"), "GNUPGHOME=" + d.GnuPGHome(), "PASSPHRASE=" + pass}
+	if j.Repo.PasswordFile != "" {
+		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(j.Repo.PasswordFile)))
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("ftp password: %w", err)
+		}
+		s.env = append(s.env, "FTP_PASSWORD="+strings.TrimRight(string(pw), "\r\n"))
+	}
+	return s, nil
+}
+
+// keyring creates the ephemeral GnuPG home and imports the job's keys.
+func (b *Duplicity) keyring(ctx context.Context, req Request) error {
+	d := req.D()
+	home := filepath.Join(req.Root, d.GnuPGHome())
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("gnupg home: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "gpg.conf"), []byte("batch\nno-tty\npinentry-mode loopback\ntrust-model always\n"), 0o600); err != nil {
+		return err
+	}
+	for _, kf := range req.Job.Repo.GPG.KeyFiles {
+		argv := []string{"gpg", "--homedir", d.GnuPGHome(), "--batch", "--import", req.secret(kf)}
+		if _, err := runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: []string{"HOME=" + d.Home()}, dir: "/"}); err != nil {
+			return fmt.Errorf("import gpg key %s: %w", kf, err)
+		}
+	}
+	// A key id that is not in the keyring fails here, in one line, not
+	// deep in a duplicity traceback.
+	ids := append([]string(nil), req.Job.Repo.GPG.EncryptKeys...)
+	if req.Job.Repo.GPG.SignKey != "" {
+		ids = append(ids, req.Job.Repo.GPG.SignKey)
+	}
+	for _, id := range ids {
+		argv := []string{"gpg", "--homedir", d.GnuPGHome(), "--batch", "--list-keys", id}
+		if _, err := runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: []string{"HOME=" + d.Home()}, dir: "/"}); err != nil {
+			return fmt.Errorf("gpg key %s is not in the job's key files", id)
+		}
+	}
+	return nil
+}
+
+func (b *Duplicity) run(ctx context.Context, s *dupSession, dir string, argv []string) ([]byte, error) {
+	return runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: s.env, dir: dir, priority: true})
+}
+
+// Backup implements Backend.
+func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error) {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return job.Record{}, err
+	}
+	defer s.stop()
+	d := req.D()
+	argv, err := DuplicityBackupArgs(s.common, req.Job, d.Snapshot, s.url)
+	if err != nil {
+		return job.Record{}, err
+	}
+	out, err := b.run(ctx, s, d.Snapshot, argv)
+	if err != nil {
+		return job.Record{}, err
+	}
+	rec, err := ParseDuplicityStats(out)
+	if err != nil {
+		b.Sink.Logf("%v", err)
+	}
+	rec.Archive = req.Job.Archive
+	if req.Job.Repo.Verify {
+		if err := b.verify(ctx, req, s); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// Restore implements Backend: the latest backup, or the one at Job.Archive
+// when that is a time duplicity understands.
+func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	defer s.stop()
+	argv := append([]string{"duplicity", "restore"}, s.common...)
+	name := "latest"
+	if a := req.Job.Archive; a != "" {
+		argv = append(argv, "--time", a)
+		name = a
+	}
+	argv = append(argv, "--force", s.url, req.D().Restore)
+	_, err = b.run(ctx, s, "/", argv)
+	return name, err
+}
+
+// Retain implements Backend.
+func (b *Duplicity) Retain(ctx context.Context, req Request) error {
+	cmds, err := DuplicityRetentionArgs(nil, req.Job.Repo.Retention, "")
+	if err != nil || len(cmds) == 0 {
+		return err
+	}
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	cmds, _ = DuplicityRetentionArgs(s.common, req.Job.Repo.Retention, s.url)
+	for _, argv := range cmds {
+		if _, err := b.run(ctx, s, "/", argv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Check implements Backend: duplicity verify against the snapshot.
+func (b *Duplicity) Check(ctx context.Context, req Request) error {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	return b.verify(ctx, req, s)
+}
+
+func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) error {
+	d := req.D()
+	sel, err := DuplicitySelection(req.Job.Backup, d.Snapshot)
+	if err != nil {
+		return err
+	}
+	argv := append(append(append([]string{"duplicity", "verify"}, s.common...), sel...), s.url, d.Snapshot)
+	_, err = b.run(ctx, s, "/", argv)
+	return err
+}
+
+// Snapshots implements Backend.
+func (b *Duplicity) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	out, err := b.run(ctx, s, "/", append(append([]string{"duplicity", "collection-status"}, s.common...), s.url))
+	if err != nil {
+		return nil, err
+	}
+	return ParseDuplicityStatus(out)
+}

@@ -1,0 +1,156 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Restic is restic 0.14 as found in the appliance userland.
+type Restic struct {
+	Run  Runner
+	Sink Sink
+}
+
+var _ Backend = (*Restic)(nil)
+
+// cmd returns the global argv and env of one restic run for req.
+func (r *Restic) setup(req Request) ([]string, []string, error) {
+	d := req.D()
+	repo, opts, err := ResticRepo(req.Job.Repo, req.Repo, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := prepareTarget(req); err != nil {
+		return nil, nil, err
+	}
+	mkdirs(req.Root, path.Join(d.Cache, "tmp"), path.Join(d.Cache, "restic"))
+	return ResticGlobal(repo, opts, req.Job.Repo), ResticEnv(req.Job.Client, req.secret(req.Job.Repo.PassphraseFile), d), nil
+}
+
+func (r *Restic) run(ctx context.Context, env []string, dir string, priority bool, argv ...string) ([]byte, error) {
+	// Exit code 3 (restic 0.14: "some source files could not be read") is
+	// a warning like borg's 1.
+	return runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: dir, priority: priority, okCodes: []int{3}})
+}
+
+// ensureRepo initialises the repository unless it exists. Only "there is no
+// repository" leads to init: a wrong password or an unreachable server is
+// an error, never a reason to create a second repository.
+func (r *Restic) ensureRepo(ctx context.Context, g, env []string) error {
+	_, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: append(append([]string(nil), g...), "cat", "config"), env: env, dir: "/"})
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "Is there a repository at the following location") &&
+		!strings.Contains(msg, "unable to open config file") {
+		return err
+	}
+	r.Sink.Logf("initialising restic repository")
+	_, err = r.run(ctx, env, "/", false, append(append([]string(nil), g...), "init")...)
+	return err
+}
+
+// Backup implements Backend.
+func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return job.Record{}, err
+	}
+	if err := r.ensureRepo(ctx, g, env); err != nil {
+		return job.Record{}, err
+	}
+	// A backup killed mid-way leaves a stale lock; restic removes only
+	// locks of dead processes on this host (the appliance's hostname is
+	// constant), so this never breaks a concurrent run elsewhere.
+	if _, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "unlock")...); err != nil {
+		return job.Record{}, err
+	}
+	d := req.D()
+	argv, err := ResticBackupArgs(g, req.Job, d.Snapshot)
+	if err != nil {
+		return job.Record{}, err
+	}
+	out, err := r.run(ctx, env, d.Snapshot, true, argv...)
+	if err != nil {
+		return job.Record{}, err
+	}
+	return ParseResticBackup(out)
+}
+
+// Restore implements Backend: restic 0.14 restores the stored absolute
+// paths, so it restores into a staging directory on the destination and
+// the snapshot mount point's content is moved up into place.
+func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return "", err
+	}
+	id := req.Job.Archive
+	if id == "" {
+		id = "latest"
+	}
+	d := req.D()
+	stage := path.Join(d.Restore, ".snapshot-backup-restore")
+	argv := append(append([]string(nil), g...), "restore", id, "--host", req.Job.Client, "--target", stage)
+	if _, err := r.run(ctx, env, "/", true, argv...); err != nil {
+		return "", err
+	}
+	from := filepath.Join(req.Root, stage, d.Snapshot)
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return "", fmt.Errorf("restic restore: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(req.Root, d.Restore, e.Name())); err != nil {
+			return "", fmt.Errorf("restic restore: move into place: %w", err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(req.Root, stage)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Retain implements Backend: forget --prune with the policy.
+func (r *Restic) Retain(ctx context.Context, req Request) error {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return err
+	}
+	argv, err := ResticForgetArgs(g, req.Job.Client, req.Job.Repo.Retention)
+	if err != nil || argv == nil {
+		return err
+	}
+	_, err = r.run(ctx, env, "/", true, argv...)
+	return err
+}
+
+// Check implements Backend.
+func (r *Restic) Check(ctx context.Context, req Request) error {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return err
+	}
+	_, err = r.run(ctx, env, "/", true, append(append([]string(nil), g...), "check")...)
+	return err
+}
+
+// Snapshots implements Backend.
+func (r *Restic) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "snapshots", "--json", "--host", req.Job.Client)...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResticSnapshots(out)
+}

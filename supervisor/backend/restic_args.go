@@ -1,0 +1,169 @@
+package backend
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// ResticRepo is the restic repository location for a job, plus the -o
+// options it needs (sftp command, S3 addressing).
+func ResticRepo(r job.Repo, local string, d Dirs) (string, []string, error) {
+	t, err := ParseTarget(r.URL)
+	if err != nil {
+		return "", nil, err
+	}
+	switch t.Scheme {
+	case "file":
+		return local, nil, nil
+	case "sftp", "ssh":
+		// restic takes host and path from the repository string; user,
+		// port, keys, known_hosts and a ProxyCommand from the ssh config.
+		cmd := fmt.Sprintf("ssh -F %s %s -s sftp", d.SSHConfigPath(), t.Host)
+		return "sftp:" + t.Host + ":" + t.Path, []string{"-o", "sftp.command=" + cmd}, nil
+	case "s3":
+		endpoint := "s3.amazonaws.com"
+		if r.S3.Endpoint != "" {
+			endpoint = r.S3.Endpoint
+		}
+		opts := []string{}
+		if r.S3.PathStyle {
+			opts = append(opts, "-o", "s3.bucket-lookup=path")
+		}
+		if r.S3.Region != "" {
+			opts = append(opts, "-o", "s3.region="+r.S3.Region)
+		}
+		return "s3:" + strings.TrimSuffix(endpoint, "/") + "/" + t.Host + t.Path, opts, nil
+	}
+	return "", nil, fmt.Errorf("restic cannot write to %s:// targets", t.Scheme)
+}
+
+// ResticEnv is the environment of every restic run: the password from its
+// file on the job disk (restic reads the file; its content is never in the
+// environment), the cache per client on the cache volume, S3 credentials
+// from a file in the work dir.
+func ResticEnv(client, passFile string, d Dirs) []string {
+	env := []string{
+		"RESTIC_CACHE_DIR=" + path.Join(d.Cache, "restic", safeName(client)),
+		"TMPDIR=" + path.Join(d.Cache, "tmp"),
+		"HOME=" + d.Home(),
+		"AWS_SHARED_CREDENTIALS_FILE=" + path.Join(d.Work, "aws-credentials"),
+		"RESTIC_PROGRESS_FPS=0.5",
+	}
+	if passFile != "" {
+		env = append(env, "RESTIC_PASSWORD_FILE="+passFile)
+	}
+	return env
+}
+
+// ResticGlobal are the options before the subcommand.
+func ResticGlobal(repo string, opts []string, r job.Repo) []string {
+	argv := []string{"restic", "--repo", repo}
+	if r.BandwidthLimit > 0 {
+		argv = append(argv, "--limit-upload", strconv.FormatInt(max(1, r.BandwidthLimit/1024), 10))
+	}
+	return append(argv, opts...)
+}
+
+// ResticBackupArgs builds restic backup (run with cwd at the snapshot).
+// Paths are given absolute below the snapshot mount: restic 0.14 stores
+// absolute paths, and the restore strips the mount point again.
+func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, error) {
+	src, err := SourceArgs(j.Backup.Source)
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", "snapshot-backup")
+	if !j.Time.IsZero() {
+		argv = append(argv, "--time", j.Time.UTC().Format("2006-01-02 15:04:05"))
+	}
+	for _, e := range j.Backup.Exclude {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "":
+		case strings.HasPrefix(e, "/"):
+			argv = append(argv, "--exclude", path.Join(snapshot, e))
+		default:
+			argv = append(argv, "--exclude", e) // a basename pattern: anywhere
+		}
+	}
+	argv = append(argv, j.Repo.ExtraOptions...)
+	argv = append(argv, "--")
+	for _, s := range src {
+		argv = append(argv, path.Join(snapshot, s))
+	}
+	return argv, nil
+}
+
+// ResticForgetArgs builds restic forget --prune for a retention policy
+// (nil when the policy keeps everything).
+func ResticForgetArgs(global []string, client string, r job.Retention) ([]string, error) {
+	if r.Empty() {
+		return nil, nil
+	}
+	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client)
+	for _, k := range []struct {
+		flag string
+		n    int
+	}{{"--keep-last", r.KeepLast}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
+		if k.n > 0 {
+			argv = append(argv, k.flag, strconv.Itoa(k.n))
+		}
+	}
+	if r.MaxAge != "" {
+		d, err := MaxAgeDuration(r.MaxAge)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, "--keep-within", fmt.Sprintf("%dh", hoursAtLeast(d)))
+	}
+	if r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0 {
+		return nil, fmt.Errorf("restic: max_fullbackups and max_fulls_with_incrs are duplicity policies")
+	}
+	return argv, nil
+}
+
+// resticSummary is restic backup --json's last line.
+type resticSummary struct {
+	MessageType string  `json:"message_type"`
+	FilesNew    int64   `json:"files_new"`
+	DataAdded   int64   `json:"data_added"`
+	Files       int64   `json:"total_files_processed"`
+	Bytes       int64   `json:"total_bytes_processed"`
+	SnapshotID  string  `json:"snapshot_id"`
+	Duration    float64 `json:"total_duration"`
+}
+
+// ParseResticBackup finds the summary in restic backup --json output.
+func ParseResticBackup(out []byte) (job.Record, error) {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var s resticSummary
+		if json.Unmarshal([]byte(lines[i]), &s) == nil && s.MessageType == "summary" {
+			return job.Record{Type: job.RecStats, Archive: s.SnapshotID, OriginalSize: s.Bytes,
+				DedupSize: s.DataAdded, Files: s.Files}, nil
+		}
+	}
+	return job.Record{}, fmt.Errorf("restic backup --json: no summary in the output")
+}
+
+// ParseResticSnapshots reads restic snapshots --json.
+func ParseResticSnapshots(out []byte) ([]Snapshot, error) {
+	var l []struct {
+		ID   string    `json:"id"`
+		Time time.Time `json:"time"`
+	}
+	if err := json.Unmarshal(out, &l); err != nil {
+		return nil, fmt.Errorf("parse restic snapshots --json: %w", err)
+	}
+	var s []Snapshot
+	for _, x := range l {
+		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true})
+	}
+	return s, nil
+}

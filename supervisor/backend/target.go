@@ -1,0 +1,183 @@
+package backend
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// Target is a network target's URL taken apart.
+type Target struct {
+	Scheme string // sftp, ssh, ftp, ftps, s3, file
+	User   string
+	Host   string
+	Port   int // 0: the scheme's default
+	Path   string
+}
+
+// ParseTarget splits a job's repository URL.
+func ParseTarget(raw string) (Target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Target{}, fmt.Errorf("repository URL %q: %w", raw, err)
+	}
+	t := Target{Scheme: u.Scheme, User: u.User.Username(), Host: u.Hostname(), Path: u.Path}
+	if p := u.Port(); p != "" {
+		if t.Port, err = strconv.Atoi(p); err != nil {
+			return Target{}, fmt.Errorf("repository URL %q: port: %w", raw, err)
+		}
+	}
+	return t, nil
+}
+
+// SSHPort is the target's port, 22 by default.
+func (t Target) SSHPort() int {
+	if t.Port == 0 {
+		return 22
+	}
+	return t.Port
+}
+
+// SSHConfigPath is the ssh client configuration every ssh-based backend
+// uses (ssh -F; duplicity's paramiko reads it as ~/.ssh/config).
+func (d Dirs) SSHConfigPath() string { return path.Join(d.Work, "home", ".ssh", "config") }
+
+// Home is HOME for the tools: on the work tmpfs.
+func (d Dirs) Home() string { return path.Join(d.Work, "home") }
+
+// SSHConfig renders the ssh client configuration for a target: the pinned
+// known_hosts only (an unknown or changed host key is a failure, never a
+// question), the job's identity, no agent, no password prompts, and
+// keepalives so a dead link fails the job instead of hanging it.
+func SSHConfig(t Target, s job.SSH, identity, knownHosts string) string {
+	var b strings.Builder
+	b.WriteString("# written by the snapshot-backup supervisor for this job only\nHost *\n")
+	if t.User != "" {
+		fmt.Fprintf(&b, "  User %s\n", t.User)
+	}
+	fmt.Fprintf(&b, "  Port %d\n", t.SSHPort())
+	fmt.Fprintf(&b, "  IdentityFile %s\n", identity)
+	b.WriteString("  IdentitiesOnly yes\n  IdentityAgent none\n")
+	fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", knownHosts)
+	b.WriteString("  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  UpdateHostKeys no\n")
+	b.WriteString("  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n")
+	b.WriteString("  ConnectTimeout 30\n  ServerAliveInterval 15\n  ServerAliveCountMax 4\n")
+	if s.ProxyCommand != "" {
+		fmt.Fprintf(&b, "  ProxyCommand %s\n", s.ProxyCommand)
+	}
+	return b.String()
+}
+
+// writeSSHConfig writes the ssh configuration (and a HOME holding it) into
+// the work dir under root.
+func writeSSHConfig(root string, req Request) error {
+	t, err := ParseTarget(req.Job.Repo.URL)
+	if err != nil {
+		return err
+	}
+	d := req.D()
+	cfg := SSHConfig(t, req.Job.Repo.SSH, req.secret(req.Job.Repo.SSH.IdentityFile), req.secret(req.Job.Repo.SSH.KnownHostsFile))
+	p := filepath.Join(root, d.SSHConfigPath())
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("ssh config: %w", err)
+	}
+	return os.WriteFile(p, []byte(cfg), 0o600)
+}
+
+// AliasKnownHosts returns the lines of a known_hosts file that match
+// host:port, re-labelled for alias (e.g. "[127.0.0.1]:40022"), so a client
+// that reaches the host through a local relay still checks the pinned key.
+// Hashed entries (|1|salt|hash) are matched too.
+func AliasKnownHosts(data []byte, host string, port int, alias string) ([]byte, error) {
+	name := host
+	if port != 22 && port != 0 {
+		name = "[" + host + "]:" + strconv.Itoa(port)
+	}
+	var out strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], "@") {
+			continue
+		}
+		if knownHostMatch(f[0], name) {
+			fmt.Fprintf(&out, "%s %s\n", alias, strings.Join(f[1:], " "))
+		}
+	}
+	if out.Len() == 0 {
+		return nil, fmt.Errorf("known_hosts has no key for %s: the host key must be pinned", name)
+	}
+	return []byte(out.String()), nil
+}
+
+func knownHostMatch(field, name string) bool {
+	for _, h := range strings.Split(field, ",") {
+		if strings.HasPrefix(h, "|1|") {
+			parts := strings.Split(h, "|")
+			if len(parts) != 4 {
+				continue
+			}
+			salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+			want, err2 := base64.StdEncoding.DecodeString(parts[3])
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			m := hmac.New(sha1.New, salt)
+			m.Write([]byte(name))
+			if hmac.Equal(m.Sum(nil), want) {
+				return true
+			}
+			continue
+		}
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
+var interval = regexp.MustCompile(`([0-9]+)([smhDWMY])`)
+
+// MaxAgeDuration turns duplicity's interval ("2M", "1Y6M", "36h") into a
+// duration (a month is 30 days, a year 365), for borg and restic.
+func MaxAgeDuration(s string) (time.Duration, error) {
+	if s == "" || interval.ReplaceAllString(s, "") != "" {
+		return 0, fmt.Errorf("max_age %q: want e.g. \"30D\", \"2M\", \"1Y\"", s)
+	}
+	var d time.Duration
+	for _, m := range interval.FindAllStringSubmatch(s, -1) {
+		n, _ := strconv.Atoi(m[1])
+		unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "D": 24 * time.Hour,
+			"W": 7 * 24 * time.Hour, "M": 30 * 24 * time.Hour, "Y": 365 * 24 * time.Hour}[m[2]]
+		d += time.Duration(n) * unit
+	}
+	return d, nil
+}
+
+// hoursAtLeast renders d as whole hours, rounded up, at least 1.
+func hoursAtLeast(d time.Duration) int {
+	h := int((d + time.Hour - 1) / time.Hour)
+	if h < 1 {
+		h = 1
+	}
+	return h
+}
+
+// hostPort joins host and port for URLs.
+func hostPort(host string, port int) string {
+	if port == 0 {
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}

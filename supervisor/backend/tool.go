@@ -1,0 +1,125 @@
+package backend
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+)
+
+// toolCmd is one run of restic or duplicity.
+type toolCmd struct {
+	argv     []string
+	env      []string
+	dir      string
+	priority bool
+	// okCodes are exit codes that mean success with warnings.
+	okCodes []int
+}
+
+// runTool runs a backup tool, copying its stderr to the job log and keeping
+// the last lines for the error, which is one line: the tool's own last
+// words, not a Python traceback.
+func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, error) {
+	tail := &lineTail{max: 4}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	name := c.argv[0]
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		log := sink.LogWriter()
+		for sc.Scan() {
+			l := sc.Text()
+			fmt.Fprintf(log, "%s: %s\n", name, l)
+			tail.add(l)
+		}
+		_, _ = io.Copy(io.Discard, pr)
+		close(done)
+	}()
+	out, err := run.Run(ctx, chroot.Cmd{Argv: c.argv, Dir: c.dir, Env: c.env, Stderr: pw, Priority: c.priority})
+	pw.Close()
+	<-done
+	sub := name
+	if len(c.argv) > 1 {
+		sub = name + " " + subcommand(c.argv)
+	}
+	if err == nil {
+		return out, nil
+	}
+	var ee *execx.Error
+	if errors.As(err, &ee) {
+		for _, ok := range c.okCodes {
+			if ee.ExitCode() == ok {
+				sink.Logf("%s finished with warnings: %s", sub, tail.String())
+				return out, nil
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("%s stopped: %w", sub, context.Cause(ctx))
+	}
+	code := -1
+	if ee != nil {
+		code = ee.ExitCode()
+	}
+	if t := tail.String(); t != "" {
+		return out, fmt.Errorf("%s: exit status %d: %s", sub, code, t)
+	}
+	return out, fmt.Errorf("%s: %w", sub, err)
+}
+
+// subcommand is the first argv word after the options that is not an
+// option value: good enough to name "restic backup" in errors.
+func subcommand(argv []string) string {
+	known := map[string]bool{"backup": true, "restore": true, "init": true, "forget": true, "check": true, "snapshots": true,
+		"cat": true, "full": true, "incremental": true, "verify": true, "collection-status": true, "cleanup": true,
+		"remove-older-than": true, "remove-all-but-n-full": true, "remove-all-inc-of-but-n-full": true, "unlock": true}
+	for _, a := range argv[1:] {
+		if known[a] {
+			return a
+		}
+	}
+	return ""
+}
+
+// lineTail keeps the last meaningful stderr lines.
+type lineTail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (t *lineTail) add(l string) {
+	l = strings.TrimSpace(l)
+	if l == "" || strings.HasPrefix(l, "{") || strings.HasPrefix(l, "File \"") || strings.HasPrefix(l, "Traceback") {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, l)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *lineTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "; ")
+}
+
+// mkdirs creates directories (paths inside root) for a tool.
+func mkdirs(root string, dirs ...string) {
+	for _, d := range dirs {
+		_ = os.MkdirAll(filepath.Join(root, d), 0o700)
+	}
+}

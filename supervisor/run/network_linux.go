@@ -1,0 +1,66 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+)
+
+// setupNetwork brings up the appliance's one NIC with the job's static
+// address (libvirt user-mode networking: 10.0.2.15/24 via 10.0.2.2 by
+// default) using ip(8) from the userland, and writes resolv.conf.
+func (s *supervisor) setupNetwork(ctx context.Context, n *job.Net) error {
+	dev, err := firstNIC("/sys/class/net")
+	if err != nil {
+		return err
+	}
+	for _, argv := range NetworkCommands(dev, n) {
+		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv}); err != nil {
+			return fmt.Errorf("network %s: %w", dev, err)
+		}
+	}
+	var rc strings.Builder
+	for _, d := range n.DNS {
+		fmt.Fprintf(&rc, "nameserver %s\n", d)
+	}
+	etc := filepath.Join(Sysroot, "etc")
+	_ = os.Remove(filepath.Join(etc, "resolv.conf")) // may be a dangling symlink
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte(rc.String()), 0o644); err != nil {
+		return err
+	}
+	s.rep.Logf("network: %s %s via %s", dev, n.Address, n.Gateway)
+	return nil
+}
+
+// NetworkCommands are the ip(8) invocations for a static configuration.
+func NetworkCommands(dev string, n *job.Net) [][]string {
+	cmds := [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		{"ip", "link", "set", dev, "up"},
+		{"ip", "address", "add", n.Address, "dev", dev},
+	}
+	if n.Gateway != "" {
+		cmds = append(cmds, []string{"ip", "route", "add", "default", "via", n.Gateway, "dev", dev})
+	}
+	return cmds
+}
+
+// firstNIC is the first network interface besides lo (the kernel names
+// it; there is no udev to rename it).
+func firstNIC(sys string) (string, error) {
+	entries, err := os.ReadDir(sys)
+	if err != nil {
+		return "", fmt.Errorf("network interfaces: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() != "lo" {
+			return e.Name(), nil
+		}
+	}
+	return "", fmt.Errorf("no network interface: virtio_net not loaded, or the appliance has no NIC")
+}
