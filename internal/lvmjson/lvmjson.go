@@ -1,7 +1,7 @@
 // Package lvmjson parses LVM's machine-readable reports (`lvs`, `vgs`,
 // `pvs` with --reportformat json --units b), the only LVM output either
 // side reads: the host's LVM snapshot code and the appliance's guest LVM
-// activation.
+// activation — and maps LV names to device-mapper names and back.
 package lvmjson
 
 import (
@@ -55,3 +55,27 @@ func Percent(s string) (float64, error) {
 	}
 	return v, nil
 }
+
+// SplitDMName splits a device-mapper name of an LV ("vg-lv", with "-" in
+// either name doubled: "my--vg-root") into VG and LV.
+func SplitDMName(name string) (vg, lv string, ok bool) {
+	for i := 0; i < len(name); i++ {
+		if name[i] != '-' {
+			continue
+		}
+		if i+1 < len(name) && name[i+1] == '-' {
+			i++
+			continue
+		}
+		vg = strings.ReplaceAll(name[:i], "--", "-")
+		lv = strings.ReplaceAll(name[i+1:], "--", "-")
+		return vg, lv, vg != "" && lv != ""
+	}
+	return "", "", false
+}
+
+// DMName is the device-mapper name of VG/LV (the inverse of SplitDMName).
+func DMName(vg, lv string) string {
+	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
+}
+

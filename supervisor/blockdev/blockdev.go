@@ -6,6 +6,7 @@ package blockdev
 
 import (
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
 	"regexp"
 	"sort"
 	"strconv"
@@ -128,28 +129,11 @@ func ParseSpec(s string) (Spec, error) {
 // lvmName is what LVM allows in VG and LV names.
 var lvmName = regexp.MustCompile(`^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$`)
 
-// SplitDMName splits a device-mapper name of an LV ("vg-lv", with "-" in
-// either name doubled: "my--vg-root") into VG and LV.
-func SplitDMName(name string) (vg, lv string, ok bool) {
-	for i := 0; i < len(name); i++ {
-		if name[i] != '-' {
-			continue
-		}
-		if i+1 < len(name) && name[i+1] == '-' {
-			i++
-			continue
-		}
-		vg = strings.ReplaceAll(name[:i], "--", "-")
-		lv = strings.ReplaceAll(name[i+1:], "--", "-")
-		return vg, lv, vg != "" && lv != ""
-	}
-	return "", "", false
-}
+// SplitDMName splits a device-mapper name of an LV into VG and LV.
+func SplitDMName(name string) (vg, lv string, ok bool) { return lvmjson.SplitDMName(name) }
 
-// DMName is the device-mapper name of VG/LV (the inverse of SplitDMName).
-func DMName(vg, lv string) string {
-	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
-}
+// DMName is the device-mapper name of VG/LV.
+func DMName(vg, lv string) string { return lvmjson.DMName(vg, lv) }
 
 // unhex undoes udev's \x20 escaping in /dev/disk/by-label names.
 func unhex(s string) string {
