@@ -78,4 +78,3 @@ func SplitDMName(name string) (vg, lv string, ok bool) {
 func DMName(vg, lv string) string {
 	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
 }
-
