@@ -19,6 +19,10 @@ packages=(
   mmdebstrap squashfs-tools dosfstools mtools e2fsprogs gdisk
   # tests: the backup tool on the host (to read the repositories), cgo
   borgbackup gcc pkg-config ca-certificates make git curl systemd
+  # tests of the backends and targets: the tools on the host to read the
+  # repositories, gpg for the signature checks, an sshd and an ftp server
+  # started by the tests on 127.0.0.1
+  restic duplicity gnupg openssh-server python3-pyftpdlib python3-paramiko
 )
 missing=()
 for p in "${packages[@]}"; do
