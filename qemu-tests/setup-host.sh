@@ -19,6 +19,9 @@ packages=(
   mmdebstrap squashfs-tools dosfstools mtools e2fsprogs gdisk
   # tests: the backup tool on the host (to read the repositories), cgo
   borgbackup gcc pkg-config ca-certificates make git curl systemd
+  # tests of guest layouts: client disks with guest LVM (metadata only:
+  # the host kernel may lack device-mapper) and XFS
+  lvm2 xfsprogs fdisk
   # tests of the backends and targets: the tools on the host to read the
   # repositories, gpg for the signature checks, an sshd and an ftp server
   # started by the tests on 127.0.0.1

@@ -1,0 +1,95 @@
+package qemutests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+// TestGuestLayoutFstab backs up a shut-off client whose / and /var are
+// logical volumes of the guest's own LVM on a GPT partition and whose
+// /srv/data is a second disk with XFS, with backup.mount = "fstab": the
+// appliance activates the guest's volume group, reads /etc/fstab from the
+// root LV and assembles the tree. The archive holds that whole tree and
+// neither disk changed by a single bit.
+func TestGuestLayoutFstab(t *testing.T) {
+	e := needEnv(t)
+	for _, tool := range []string{"lvm", "mkfs.xfs", "sfdisk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" is not installed: run qemu-tests/setup-host.sh")
+		}
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	lay, err := fixture.MakeLayout(ctx, dir)
+	require.NoError(t, err)
+
+	name, domain := "layout", "sbtest-layout"
+	x, err := fixture.ClientDomain{Name: domain, Kernel: e.kernel, Initrd: e.idle, Disk: lay.Disks[0],
+		DiskFormat: "raw", ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
+	require.NoError(t, err)
+	x, err = fixture.AddDisks(x, lay.Disks[1])
+	require.NoError(t, err)
+	xf := filepath.Join(dir, "client.xml")
+	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run()
+	virsh(t, "define", xf)
+	t.Cleanup(func() { exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run() })
+
+	pass := "layout passphrase"
+	stateDir := filepath.Join(dir, "state")
+	cfg, err := fixture.Config{StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+		Client: name, Domain: domain, Exclude: []string{fixture.Excluded}, Passphrase: pass}.Write(filepath.Join(dir, "etc"))
+	require.NoError(t, err)
+	clientFile := filepath.Join(dir, "etc", "clients", name+".toml")
+	f, err := os.OpenFile(clientFile, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("mount = \"fstab\"\n") // the file ends in [backup]
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	before := []string{fileSHA256(t, lay.Disks[0]), fileSHA256(t, lay.Disks[1])}
+	code, out, _ := hostctl(t, ctx, "check", "-c", cfg, name)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "fstab")
+	code, _, _ = hostctl(t, ctx, "run", "-c", cfg)
+	jobLog, _ := filepath.Glob(filepath.Join(stateDir, "runs", "*", name, "job.log"))
+	for _, l := range jobLog {
+		b, _ := os.ReadFile(l)
+		t.Logf("%s:\n%s", l, b)
+	}
+	require.Equal(t, 0, code)
+	require.Equal(t, before, []string{fileSHA256(t, lay.Disks[0]), fileSHA256(t, lay.Disks[1])}, "the backup wrote to a client disk")
+	entries, err := os.ReadDir(filepath.Join(stateDir, "ledger"))
+	require.NoError(t, err)
+	require.Empty(t, entries, "ledger entries left")
+	require.NotContains(t, virsh(t, "list", "--all", "--name"), "hostctl-backup-"+name+"-")
+
+	repo := filepath.Join(dir, "backup", name)
+	arch := strings.Fields(borg(t, pass, dir, "list", "--short", repo))
+	require.Len(t, arch, 1)
+	dst := t.TempDir()
+	borg(t, pass, dst, "extract", repo+"::"+arch[0])
+	// Mount point directories show the mounted filesystem's root (its
+	// mtime, not the fixture's); lost+found belongs to the ext4s.
+	skip := []string{"lost+found", "var/lost+found", strings.TrimPrefix(fixture.Excluded, "/")}
+	want, err := fixture.Scan(lay.Want, skip...)
+	require.NoError(t, err)
+	got, err := fixture.Scan(dst, skip...)
+	require.NoError(t, err)
+	for _, mp := range []string{"var", "srv/data"} {
+		require.Contains(t, got, mp)
+		delete(want, mp)
+		delete(got, mp)
+	}
+	require.Empty(t, fixture.Diff(want, got), "the archive is not the guest's assembled tree")
+	require.FileExists(t, filepath.Join(dst, "var/lib/app/state.db"))
+	require.FileExists(t, filepath.Join(dst, "srv/data/reports/2026-11.csv"))
+}
