@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotLV means a block device is not an LVM logical volume.
@@ -52,7 +53,7 @@ func (l *LV) Invalid() bool { return len(l.Attr) > 4 && (l.Attr[4] == 'I' || l.A
 // Manager is what hostctl does with LVM.
 type Manager interface {
 	// Lookup finds the LV behind a block device path (/dev/vg/lv,
-	// /dev/mapper/vg-lv, /dev/dm-3) or a "vg/lv" name; ErrNotLV when
+	// /dev/mapper/vg-lv, /dev/dm-3: by device number) or a "vg/lv" name; ErrNotLV when
 	// the device is something else.
 	Lookup(ctx context.Context, dev string) (*LV, error)
 	// Get reports vg/name; ErrNoLV when it does not exist.
@@ -73,8 +74,8 @@ type CLI struct {
 	// Config is passed as --config to every command ("" none); the tests
 	// confine LVM to their own devices with a filter.
 	Config string
-	// SysBlock is /sys/block (to map dm-N to names).
-	SysBlock string
+	// SysDev is /sys/dev/block (device numbers to device-mapper names).
+	SysDev string
 }
 
 var _ Manager = (*CLI)(nil)
@@ -145,22 +146,24 @@ func (c *CLI) Lookup(ctx context.Context, dev string) (*LV, error) {
 		}
 		return c.Get(ctx, vg, name)
 	}
-	real, err := filepath.EvalSymlinks(dev)
-	if err != nil {
+	// By device number: without udev /dev/VG/LV and /dev/mapper/… may
+	// be nodes of their own rather than links to dm-N.
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w", dev, err)
 	}
-	base := filepath.Base(real)
-	if !strings.HasPrefix(base, "dm-") {
-		return nil, fmt.Errorf("%s (%s): %w", dev, real, ErrNotLV)
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return nil, fmt.Errorf("%s: not a block device: %w", dev, ErrNotLV)
 	}
-	sb := c.SysBlock
-	if sb == "" {
-		sb = "/sys/block"
+	sysDev := c.SysDev
+	if sysDev == "" {
+		sysDev = "/sys/dev/block"
 	}
-	uuid, _ := os.ReadFile(filepath.Join(sb, base, "dm", "uuid"))
-	name, err := os.ReadFile(filepath.Join(sb, base, "dm", "name"))
+	dmDir := filepath.Join(sysDev, fmt.Sprintf("%d:%d", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev))), "dm")
+	uuid, _ := os.ReadFile(filepath.Join(dmDir, "uuid"))
+	name, err := os.ReadFile(filepath.Join(dmDir, "name"))
 	if err != nil || !strings.HasPrefix(string(uuid), "LVM-") {
-		return nil, fmt.Errorf("%s (%s): %w", dev, real, ErrNotLV)
+		return nil, fmt.Errorf("%s: %w", dev, ErrNotLV)
 	}
 	vg, lv, ok := lvmjson.SplitDMName(strings.TrimSpace(string(name)))
 	if !ok {
