@@ -87,6 +87,11 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 	// the environment of this one process, inside the appliance, never
 	// logged.
 	s.env = []string{"HOME=" + d.Home(), "TMPDIR=" + path.Join(d.Cache, "tmp"), "GNUPGHOME=" + d.GnuPGHome(), "PASSPHRASE=" + pass}
+	if j.Repo.GPG.SignKey != "" {
+		// The signing key's passphrase (empty for a key without one):
+		// without it duplicity asks on a terminal there is none of.
+		s.env = append(s.env, "SIGN_PASSPHRASE="+pass)
+	}
 	if j.Repo.PasswordFile != "" {
 		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(j.Repo.PasswordFile)))
 		if err != nil {

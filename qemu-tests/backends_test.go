@@ -1,0 +1,268 @@
+package qemutests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+// TestBackends runs restic and duplicity end to end against one shut-off
+// client: file:// targets, sftp through a ProxyCommand (a SOCKS proxy, as
+// for tor), gpg encryption and signing checked on the host, and retention
+// over backups at controlled times.
+func TestBackends(t *testing.T) {
+	e := needEnv(t)
+	for _, tool := range []string{"restic", "duplicity", "gpg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
+		}
+	}
+	ctx := context.Background()
+	c := newClient(t, e, "bk", "qcow2")
+	etc := filepath.Join(c.dir, "etc")
+	secret := func(name, content string) string {
+		p := filepath.Join(etc, "secrets", name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	pass := secret("restic.pass", "restic secret\n")
+	profile := func(body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "local.toml"), []byte(body), 0o600))
+	}
+	run := func(t *testing.T, at string) {
+		t.Helper()
+		args := []string{"run", "-c", c.config}
+		if at != "" {
+			args = append(args, "--backup-time", at)
+		}
+		start := time.Now()
+		code, _, _ := hostctl(t, ctx, args...)
+		if code != 0 {
+			dumpJobLog(t, c)
+		}
+		require.Equal(t, 0, code)
+		t.Logf("backup took %s", time.Since(start).Round(time.Second))
+	}
+
+	t.Run("restic-file-retention", func(t *testing.T) {
+		repo := filepath.Join(c.dir, "restic")
+		profile(fmt.Sprintf(`backend = "restic"
+target = "file://%s/{client}"
+check_every = 2
+[encryption]
+passphrase_file = %q
+[retention]
+keep_daily = 2
+`, repo, pass))
+		for _, day := range []string{"2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z", "2026-03-04T10:00:00Z"} {
+			run(t, day)
+		}
+		snaps := resticSnapshots(t, filepath.Join(repo, "bk"), pass)
+		require.Equal(t, []string{"2026-03-02", "2026-03-04"}, snaps, "keep_daily = 2 keeps the two newest days")
+		dst := t.TempDir()
+		resticHost(t, filepath.Join(repo, "bk"), pass, "restore", "latest", "--target", dst)
+		c.requireTree(t, filepath.Join(dst, "snapshot"))
+		resticHost(t, filepath.Join(repo, "bk"), pass, "check")
+
+		restored := filepath.Join(t.TempDir(), "restored")
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
+		require.Equal(t, 0, code)
+		c.requireTree(t, restored)
+		c.requireNothingLeft(t)
+	})
+
+	gk := newGPGKeys(t)
+	t.Run("duplicity-gpg-file-retention", func(t *testing.T) {
+		target := filepath.Join(c.dir, "dup")
+		profile(fmt.Sprintf(`backend = "duplicity"
+target = "file://%s/{client}"
+[encryption]
+encrypt_keys = [%q]
+sign_key = %q
+key_files = [%q, %q]
+[retention]
+max_fullbackups = 1
+[duplicity]
+full_if_older_than = "2D"
+`, target, gk.enc, gk.sign, secret("enc.asc", gk.encKey), secret("sign.asc", gk.signKey)))
+		// full, incremental, then a new full (older than 2D) after which
+		// retention leaves only the newest chain.
+		for _, at := range []string{"2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z", "2026-03-05T10:00:00Z"} {
+			run(t, at)
+		}
+		dir := filepath.Join(target, "bk")
+		var fulls, incs []string
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, en := range entries {
+			switch {
+			case strings.HasPrefix(en.Name(), "duplicity-full.") && strings.HasSuffix(en.Name(), ".difftar.gpg"):
+				fulls = append(fulls, en.Name())
+			case strings.HasPrefix(en.Name(), "duplicity-inc."):
+				incs = append(incs, en.Name())
+			}
+		}
+		require.Len(t, fulls, 1, "max_fullbackups = 1: one chain left: %v", entries)
+		require.Contains(t, fulls[0], "20260305T", "the newest chain survives")
+		require.Empty(t, incs, "the old chain's incrementals are gone")
+		// Encrypted to the recipient and signed by the signing key.
+		status := gk.decryptStatus(t, filepath.Join(dir, fulls[0]))
+		require.Contains(t, status, "ENC_TO "+gk.encSub)
+		require.Contains(t, status, "VALIDSIG ")
+		require.Contains(t, status, gk.signFpr)
+
+		restored := filepath.Join(t.TempDir(), "restored")
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
+		require.Equal(t, 0, code)
+		requireDuplicityTree(t, c, restored)
+	})
+
+	ssh := startSSHD(t)
+	proxy := startSOCKS(t)
+	sshOpts := func() string {
+		return fmt.Sprintf(`[ssh]
+identity_file = %q
+known_hosts = %q
+proxy_command = "nc -X 5 -x %s:%d %%h %%p"
+`, ssh.identity, ssh.knownHosts, guestHost, proxy.port)
+	}
+	t.Run("restic-sftp-proxycommand", func(t *testing.T) {
+		before := proxy.conns.Load()
+		profile(fmt.Sprintf(`backend = "restic"
+target = "sftp://root@%s:%d%s/{client}"
+[encryption]
+passphrase_file = %q
+`, guestHost, ssh.port, ssh.root+"/restic", pass) + sshOpts())
+		run(t, "")
+		require.Greater(t, proxy.conns.Load(), before, "the connection went through the ProxyCommand")
+		require.Len(t, resticSnapshots(t, filepath.Join(ssh.root, "restic", "bk"), pass), 1)
+	})
+	t.Run("duplicity-sftp-paramiko-proxycommand", func(t *testing.T) {
+		before := proxy.conns.Load()
+		profile(fmt.Sprintf(`backend = "duplicity"
+target = "sftp://root@%s:%d%s/{client}"
+[encryption]
+encrypt_keys = [%q]
+key_files = [%q]
+`, guestHost, ssh.port, ssh.root+"/dup", gk.enc, secret("enc2.asc", gk.encKey)) + sshOpts())
+		run(t, "")
+		require.Greater(t, proxy.conns.Load(), before, "paramiko went through the ProxyCommand relay")
+		m, _ := filepath.Glob(filepath.Join(ssh.root, "dup", "bk", "duplicity-full.*.manifest.gpg"))
+		require.Len(t, m, 1)
+		restored := filepath.Join(t.TempDir(), "restored")
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
+		require.Equal(t, 0, code)
+		requireDuplicityTree(t, c, restored)
+		c.requireNothingLeft(t)
+	})
+}
+
+// requireDuplicityTree compares a duplicity restore with the client's tree
+// as far as duplicity's format goes: it stores hard links as separate files
+// and does not restore symlink mtimes.
+func requireDuplicityTree(t *testing.T, c *client, got string) {
+	t.Helper()
+	g, err := fixture.Scan(got, "lost+found")
+	require.NoError(t, err)
+	w := c.want(t)
+	for _, m := range []map[string]fixture.Entry{g, w} {
+		for k, e := range m {
+			e.HardlinkGroup = ""
+			if e.Type == "symlink" {
+				e.Mtime = 0
+			}
+			m[k] = e
+		}
+	}
+	require.Empty(t, fixture.Diff(w, g), "tree at %s differs from the client's", got)
+}
+
+func dumpJobLog(t *testing.T, c *client) {
+	logs, _ := filepath.Glob(filepath.Join(c.stateDir, "runs", "*", "*", "job.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		t.Logf("%s:\n%s", l, b)
+	}
+}
+
+func resticHost(t *testing.T, repo, passFile string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("restic", append([]string{"--repo", repo, "--password-file", passFile, "--cache-dir", t.TempDir()}, args...)...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "restic %v: %s", args, out)
+	return string(out)
+}
+
+// resticSnapshots lists the days of the repository's snapshots.
+func resticSnapshots(t *testing.T, repo, passFile string) []string {
+	var snaps []struct {
+		Time time.Time `json:"time"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resticHost(t, repo, passFile, "snapshots", "--json")), &snaps))
+	var days []string
+	for _, s := range snaps {
+		days = append(days, s.Time.UTC().Format("2006-01-02"))
+	}
+	return days
+}
+
+// gpgKeys are an encryption and a signing key made on the host.
+type gpgKeys struct {
+	home            string
+	enc, sign       string // key ids (fingerprints)
+	encSub, signFpr string // the encryption subkey's long id, the signing key's fingerprint
+	encKey, signKey string // armored exports (enc: public + secret; sign: secret)
+}
+
+func newGPGKeys(t *testing.T) *gpgKeys {
+	t.Helper()
+	g := &gpgKeys{home: t.TempDir()}
+	gpg := func(args ...string) string {
+		cmd := exec.Command("gpg", append([]string{"--homedir", g.home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+		out, err := cmd.Output()
+		require.NoError(t, err, "gpg %v", args)
+		return string(out)
+	}
+	gpg("--quick-gen-key", "backup-enc <enc@test>", "rsa2048", "encr", "never")
+	gpg("--quick-gen-key", "backup-sign <sign@test>", "rsa2048", "sign", "never")
+	for _, l := range strings.Split(gpg("--with-colons", "--list-keys"), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) < 10 {
+			continue
+		}
+		switch {
+		case f[0] == "pub" && len(f) > 11 && strings.Contains(f[11], "E"):
+			g.enc = f[4]
+			g.encSub = f[4]
+		case f[0] == "pub" && len(f) > 11 && strings.Contains(f[11], "S"):
+			g.sign = f[4]
+		case f[0] == "fpr" && g.sign != "" && g.signFpr == "" && strings.HasSuffix(f[9], g.sign):
+			g.signFpr = f[9]
+		}
+	}
+	require.NotEmpty(t, g.enc)
+	require.NotEmpty(t, g.signFpr)
+	g.encKey = gpg("--armor", "--export-secret-keys", g.enc) + gpg("--armor", "--export", g.enc)
+	g.signKey = gpg("--armor", "--export-secret-keys", g.sign)
+	return g
+}
+
+// decryptStatus decrypts a file with the host keyring and returns gpg's
+// machine-readable status lines (ENC_TO, VALIDSIG, …).
+func (g *gpgKeys) decryptStatus(t *testing.T, file string) string {
+	cmd := exec.Command("gpg", "--homedir", g.home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+		"--status-fd", "1", "--output", "/dev/null", "--decrypt", file)
+	out, err := cmd.Output()
+	require.NoError(t, err, "gpg --decrypt %s: %s", file, out)
+	return string(out)
+}
