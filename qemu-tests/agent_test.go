@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
@@ -76,6 +78,15 @@ func (c *client) setHooks(t testing.TB, hooksTOML string) {
 	require.NoError(t, os.WriteFile(f, []byte(base+"\n[hooks]\n"+hooksTOML), 0o600))
 }
 
+// appendHostConfig adds TOML to the client's hostctl.toml.
+func (c *client) appendHostConfig(t testing.TB, toml string) {
+	f, err := os.OpenFile(c.config, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(toml)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
 // guest runs a shell command in the client through its agent.
 func (c *client) guest(t testing.TB, cmd string) hooks.Result {
 	t.Helper()
@@ -113,6 +124,21 @@ func TestHooksInGuest(t *testing.T) {
 	e := needEnv(t)
 	ctx := context.Background()
 	c := newAgentClient(t, e, "agent", 1)
+	sink, err := smtptest.Start()
+	require.NoError(t, err)
+	defer sink.Close()
+	metrics := filepath.Join(c.dir, "textfile", "hostctl.prom")
+	c.appendHostConfig(t, fmt.Sprintf(`
+[report]
+email = "always"
+to = ["ops@example.org"]
+from = "hostctl@test.example"
+metrics_file = %q
+[report.smtp]
+host = "127.0.0.1"
+port = %d
+starttls = false
+`, metrics, sink.Port))
 	c.startAgent(t)
 	// Each hook appends "NAME uptime" to a log in the guest's /run.
 	rec := func(name string) string {
@@ -150,7 +176,7 @@ time_limit = "1m"
 		log := strings.Fields(c.guest(t, "cat /run/hooks.log").Stdout)
 		require.Equal(t, []string{"pre", "on", "post", "ok"}, []string{log[0], log[2], log[4], log[6]}, "hook order in the guest: %v", log)
 		require.LessOrEqual(t, log[1], log[3])
-		require.Equal(t, `{"return":{"status":"thawed"}}`, strings.TrimSpace(virsh(t, "qemu-agent-command", c.domain, `{"execute":"guest-fsfreeze-status"}`)))
+		require.Equal(t, `{"return":"thawed"}`, strings.TrimSpace(virsh(t, "qemu-agent-command", c.domain, `{"execute":"guest-fsfreeze-status"}`)))
 
 		arch := c.archives(t)
 		require.Len(t, arch, 1)
@@ -158,6 +184,16 @@ time_limit = "1m"
 		require.Contains(t, list, "pre-marker", "pre_snapshot's write is in the snapshot")
 		require.NotContains(t, list, "on-marker", "on_snapshot ran after the snapshot")
 		c.requireNothingLeft(t)
+
+		mail := <-sink.Mails
+		require.Equal(t, []string{"ops@example.org"}, mail.To)
+		require.Contains(t, mail.Data, "Subject: [hostctl OK] ")
+		require.Regexp(t, `agent +ok +\S+ +\S+ +\d+ +`, mail.Data, "the client's line with pause and files")
+		prom, err := os.ReadFile(metrics)
+		require.NoError(t, err)
+		require.Contains(t, string(prom), `hostctl_job_success{client="agent"} 1`)
+		require.Contains(t, string(prom), `hostctl_job_pause_seconds{client="agent"}`)
+		require.Contains(t, string(prom), `hostctl_last_success_timestamp_seconds{client="agent"}`)
 	})
 
 	t.Run("failing-pre", func(t *testing.T) {
@@ -173,6 +209,15 @@ time_limit = "1m"
 		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-failure").Stdout, "on_snapshot runs after a failed pre_snapshot")
 		require.Len(t, c.archives(t), 1, "no backup without the snapshot")
 		c.requireNothingLeft(t)
+
+		mail := <-sink.Mails
+		require.Contains(t, mail.Data, "Subject: [hostctl FAILED] ")
+		require.Contains(t, mail.Data, "reason: pre_snapshot failed")
+		require.Contains(t, mail.Data, "stderr: cannot lock")
+		code, out, _ = hostctl(t, ctx, "status", "-c", c.config)
+		require.Equal(t, 1, code)
+		require.Regexp(t, `(?m)^\d{8}T\d{6}Z +failed +1 `, out)
+		require.Regexp(t, `(?m)^\d{8}T\d{6}Z +ok +0 `, out)
 	})
 
 	t.Run("hanging-pre", func(t *testing.T) {
@@ -188,6 +233,44 @@ time_limit = "1m"
 		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-hang").Stdout)
 		require.Empty(t, strings.TrimSpace(c.guest(t, "pgrep -x sleep || true").Stdout), "the hung hook was killed")
 		c.requireNothingLeft(t)
+		<-sink.Mails
+	})
+
+	// One run at a time: a second run is refused while the first holds the
+	// lock (or waits, and gives up); a killed run's lock does not block the next.
+	t.Run("lock", func(t *testing.T) {
+		c.setHooks(t, "pre_snapshot = \"sleep 60\"\ntime_limit = \"90s\"\n")
+		first := exec.Command(filepath.Join(e.bin, "hostctl"), "run", "-c", c.config)
+		first.Stdout, first.Stderr = os.Stdout, os.Stdout
+		require.NoError(t, first.Start())
+		defer first.Process.Kill()
+		require.Eventually(t, func() bool {
+			b, _ := os.ReadFile(filepath.Join(c.stateDir, "run.lock"))
+			return strings.Contains(string(b), fmt.Sprintf("pid %d ", first.Process.Pid))
+		}, 30*time.Second, 100*time.Millisecond)
+
+		start := time.Now()
+		code, _, errOut := hostctl(t, ctx, "run", "-c", c.config)
+		require.Equal(t, 4, code)
+		require.Less(t, time.Since(start), 5*time.Second, "refused at once")
+		require.Contains(t, errOut, fmt.Sprintf("another hostctl run is in progress (held by pid %d ", first.Process.Pid))
+
+		code, _, errOut = hostctl(t, ctx, "run", "--lock-timeout", "2s", "-c", c.config)
+		require.Equal(t, 4, code)
+		require.Contains(t, errOut, "waiting for the run lock")
+		require.Contains(t, errOut, "gave up after waiting 2s")
+
+		require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+		_ = first.Wait()
+		// The next run gets the lock (its pre_snapshot ends the killed
+		// run's hook and fails, to keep this quick).
+		c.setHooks(t, "pre_snapshot = \"pkill -x sleep; exit 5\"\n")
+		code, out, _ := hostctl(t, ctx, "run", "-c", c.config)
+		require.Equal(t, 1, code, "the killed run's lock is gone")
+		require.Contains(t, out, "exit code 5")
+		c.requireNothingLeft(t)
+		mail := <-sink.Mails // the refused runs mailed nothing: they never started
+		require.Contains(t, mail.Data, "exit code 5")
 	})
 }
 

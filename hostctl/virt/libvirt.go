@@ -186,8 +186,19 @@ func (l *Libvirt) BlockCommitActive(ctx context.Context, domain, disk string) er
 		case <-time.After(blockJobPoll):
 		}
 	}
-	if err := d.BlockJobAbort(disk, libvirt.DOMAIN_BLOCK_JOB_ABORT_PIVOT); err != nil {
-		return fmt.Errorf("blockcommit %s %s: pivot: %w", domain, disk, err)
+	// cur == end can show before QEMU declares the job ready; the pivot is
+	// then refused with "not ready for pivot yet" (seen with 3 disks under
+	// TCG): retry for a while.
+	for tries := 0; ; tries++ {
+		err := d.BlockJobAbort(disk, libvirt.DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+		if err == nil {
+			break
+		}
+		var lerr libvirt.Error
+		if !errors.As(err, &lerr) || lerr.Code != libvirt.ERR_BLOCK_COPY_ACTIVE || tries >= 150 || ctx.Err() != nil {
+			return fmt.Errorf("blockcommit %s %s: pivot: %w", domain, disk, err)
+		}
+		time.Sleep(blockJobPoll)
 	}
 	// The pivot completes asynchronously; wait for the job to disappear.
 	for i := 0; i < 300; i++ {
