@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // TestBackupAndRestore is the walking skeleton end to end: back up a client
@@ -55,6 +58,20 @@ func TestBackupAndRestore(t *testing.T) {
 		dst := t.TempDir()
 		borg(t, c.pass, dst, "extract", c.repo+"::"+arch[1])
 		c.requireTree(t, dst)
+	})
+
+	t.Run("list", func(t *testing.T) {
+		code, out, _ := hostctl(t, ctx, "list", "-c", c.config, "web", "--json")
+		require.Equal(t, 0, code)
+		var snaps []job.Record
+		require.NoError(t, json.Unmarshal([]byte(out), &snaps))
+		var ids []string
+		for _, s := range snaps {
+			ids = append(ids, s.Archive)
+			require.False(t, s.SnapshotTime.IsZero(), "snapshot %s has no time", s.Archive)
+		}
+		require.Equal(t, c.archives(t), ids, "hostctl list agrees with borg list on the host")
+		c.requireNothingLeft(t)
 	})
 
 	t.Run("restore-to-dir", func(t *testing.T) {

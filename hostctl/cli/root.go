@@ -120,6 +120,7 @@ next to it; --config points elsewhere.
 		newBuildImageCmd(g),
 		newCheckCmd(g),
 		newRunCmd(g),
+		newListCmd(g),
 		newRestoreCmd(g),
 		newRescueCmd(g),
 		newCleanupCmd(g),

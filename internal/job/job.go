@@ -270,7 +270,7 @@ func Parse(data []byte) (*Job, error) {
 		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
 	}
 	switch j.Mode {
-	case ModeBackup, ModeRestore, ModeShell, ModeExec:
+	case ModeBackup, ModeRestore, ModeShell, ModeExec, ModeList:
 	default:
 		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
 	}

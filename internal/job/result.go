@@ -49,6 +49,10 @@ type Record struct {
 	// ReadyAt is when the supervisor finished booting (for "done" records),
 	// as the appliance's monotonic clock since kernel start.
 	ReadyAfter time.Duration `json:"ready_after_ns,omitempty"`
+
+	// snapshot records (mode list): Archive is the backend's id
+	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+	Full         bool      `json:"full,omitempty"`
 }
 
 // Result is the parsed result file.

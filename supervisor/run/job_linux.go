@@ -52,6 +52,8 @@ func (s *supervisor) runJob() (job.Record, error) {
 		rec, err = s.restore(ctx)
 	case job.ModeExec:
 		rec, err = s.exec(ctx)
+	case job.ModeList:
+		rec, err = s.list(ctx)
 	default:
 		err = fmt.Errorf("mode %q is not a job", j.Mode)
 	}
