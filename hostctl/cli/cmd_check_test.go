@@ -44,7 +44,7 @@ func TestCheckExample(t *testing.T) {
 		"  exclude:     /tmp\n               /var/tmp\n",
 		"  time limit:  2h\n",
 		"  disks:       not resolved",
-		"1 client, 1 profile: configuration OK",
+		fmt.Sprintf("1 client, %d profiles: configuration OK", shippedProfiles(t)),
 	} {
 		assert.Contains(t, out, want)
 	}
@@ -113,4 +113,12 @@ func TestFmtDuration(t *testing.T) {
 		require.NoError(t, d.TimeLimit.UnmarshalText([]byte(in)))
 		assert.Equal(t, want, fmtDuration(d.TimeLimit.Duration))
 	}
+}
+
+// shippedProfiles counts the example profiles in the source tree's profiles/.
+func shippedProfiles(t *testing.T) int {
+	files, err := filepath.Glob(filepath.Join("..", "..", "profiles", "*.toml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return len(files)
 }

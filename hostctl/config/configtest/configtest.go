@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"testing"
 )
@@ -55,5 +56,39 @@ func Example(t testing.TB) string {
 	if err := os.WriteFile(filepath.Join(secrets, "local-borg.passphrase"), []byte(Passphrase+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The other shipped profiles name more secret files (keys, identities,
+	// credentials); placeholders stand in for them.
+	for _, name := range secretNames(t, filepath.Join(example, "profiles")) {
+		p := filepath.Join(secrets, name)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("placeholder for "+name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return filepath.Join(example, "hostctl.toml")
+}
+
+// secretRef matches a "secrets/NAME" path in a profile.
+var secretRef = regexp.MustCompile(`"secrets/([^"/]+)"`)
+
+// secretNames lists the secret file names the profiles in dir refer to.
+func secretNames(t testing.TB, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range secretRef.FindAllSubmatch(data, -1) {
+			names = append(names, string(m[1]))
+		}
+	}
+	return names
 }
