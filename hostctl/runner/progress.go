@@ -87,6 +87,12 @@ func (p *progressPrinter) print(rec job.Record) {
 			fmt.Fprintf(p.w, "%s: %s…\n", p.client, rec.Step)
 		}
 	case job.RecProgress:
+		if rec.Total > 0 {
+			p.total = rec.Total // announced before the backend starts
+			if rec.Bytes == 0 {
+				return
+			}
+		}
 		every := progressEvery
 		if p.tty {
 			every = barEvery

@@ -36,6 +36,9 @@ type Record struct {
 	Files int64  `json:"files,omitempty"`
 	Bytes int64  `json:"bytes,omitempty"`
 	Path  string `json:"path,omitempty"`
+	// Total is the expected byte count of the backup (the space its
+	// filesystems use), sent once before the backend starts: the host's ETA.
+	Total int64 `json:"total,omitempty"`
 
 	// stats and done
 	Archive        string `json:"archive,omitempty"`

@@ -139,6 +139,9 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 		return done, end(err)
 	}
 	end(nil)
+	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 {
+		_ = s.rep.Record(job.Record{Type: job.RecProgress, Total: total})
+	}
 	req, err := s.prepare(ctx)
 	if err != nil {
 		return done, err
