@@ -178,8 +178,8 @@ type ClientBackup struct {
 	Mount     string           `toml:"-"`
 	Mounts    []job.MountPoint `toml:"-"`
 	MountSpec MountSpec        `toml:"mount"`
-	Source  []string `toml:"source"`  // absolute paths, default ["/"]
-	Exclude []string `toml:"exclude"` // absolute paths or patterns
+	Source    []string         `toml:"source"`  // absolute paths, default ["/"]
+	Exclude   []string         `toml:"exclude"` // absolute paths or patterns
 }
 
 // Size is a byte count written as "512M", "8G", "1T" or a plain number of bytes.
