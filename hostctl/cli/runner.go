@@ -10,6 +10,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
@@ -58,7 +59,7 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needIma
 		return nil, err
 	}
 	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, RunID: runner.NewRunID(time.Now())}
-	if n, err := runner.Reconcile(ctx, s.lv, l, out); err != nil {
+	if n, err := runner.Reconcile(ctx, s.lv, &lvm.CLI{}, l, out); err != nil {
 		return nil, fmt.Errorf("leftovers of an earlier run could not be removed (they stay recorded in %s): %w", filepath.Join(cfg.Host.StateDir, "ledger"), err)
 	} else if n > 0 {
 		fmt.Fprintf(out, "cleanup: removed %d leftover(s) of earlier runs\n", n)

@@ -62,6 +62,7 @@ func Load(path string) (*Config, error) {
 	lines, errs := decodeFile(abs, data, &c.Host)
 	c.lines[abs] = lines
 	c.hostDefaults()
+	c.lvmDefaults()
 	c.reportDefaults()
 
 	for _, f := range c.tomlFiles(&errs, "profiles_dir", c.Host.ProfilesDir) {

@@ -40,6 +40,7 @@ type Host struct {
 	Appliance      Appliance    `toml:"appliance"`
 	Network        Network      `toml:"network"`
 	Cache          Cache        `toml:"cache"`
+	LVM            LVM          `toml:"lvm"`
 }
 
 // Appliance sizes the per-job appliance VM.
@@ -167,7 +168,9 @@ type Client struct {
 	OfflineOK *bool        `toml:"offline_ok"` // default true
 	TimeLimit job.Duration `toml:"time_limit"` // default Host.TimeLimit
 	Hooks     Hooks        `toml:"hooks"`
-	Backup    ClientBackup `toml:"backup"`
+	// SnapshotSize overrides [lvm] snapshot_size for this client's LVs.
+	SnapshotSize SnapshotSize `toml:"snapshot_size"`
+	Backup       ClientBackup `toml:"backup"`
 }
 
 // ClientBackup says what of the client is backed up.

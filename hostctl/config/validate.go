@@ -50,6 +50,7 @@ func (v *validator) set(file, key string) bool {
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.host()
+	v.lvm()
 	v.report()
 	for _, name := range sortedKeys(c.Profiles) {
 		v.profile(c.Profiles[name])

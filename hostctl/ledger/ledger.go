@@ -24,6 +24,9 @@ const (
 	KindDomain   = "domain"   // a transient appliance domain: Name
 	KindFile     = "file"     // a file hostctl created: Path (overlay, job disk, cache dir entries)
 	KindSnapshot = "snapshot" // an external snapshot: Domain, Disk, Path (overlay), Base, BaseFormat
+	// KindLVMSnapshot is an LVM snapshot of this host: VG, Name (the
+	// snapshot), Origin (the LV it must be a snapshot of to be removed).
+	KindLVMSnapshot = "lvm-snapshot"
 )
 
 // Entry is one recorded resource.
@@ -38,6 +41,8 @@ type Entry struct {
 	Path       string    `json:"path,omitempty"`
 	Base       string    `json:"base,omitempty"`
 	BaseFormat string    `json:"base_format,omitempty"`
+	VG         string    `json:"vg,omitempty"`
+	Origin     string    `json:"origin,omitempty"`
 	file       string
 }
 
@@ -47,6 +52,8 @@ func (e *Entry) String() string {
 		return "appliance domain " + e.Name
 	case KindSnapshot:
 		return fmt.Sprintf("external snapshot of %s %s (overlay %s)", e.Domain, e.Disk, e.Path)
+	case KindLVMSnapshot:
+		return fmt.Sprintf("LVM snapshot %s/%s of %s/%s", e.VG, e.Name, e.VG, e.Origin)
 	default:
 		return e.Kind + " " + e.Path
 	}

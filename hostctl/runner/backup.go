@@ -11,6 +11,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -50,7 +51,7 @@ type Report struct {
 // failed, which the report says (and the ledger keeps for the next run).
 func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
-	rv := &reverter{hv: r.Virt, l: r.Ledger}
+	rv := &reverter{hv: r.Virt, l: r.Ledger, lvm: r.lvmManager()}
 	err := r.backup(ctx, c, rv, rep)
 	if cerr := rv.undoAll(ctx); cerr != nil {
 		rep.Cleanups = append(rep.Cleanups, cerr.Error())
@@ -82,8 +83,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	if c.Type != config.TypeLVMLibvirt {
 		return fmt.Errorf("client type %q is not supported yet", c.Type)
 	}
-	prof := r.Cfg.ProfileFor(c)
-	if prof == nil {
+	if r.Cfg.ProfileFor(c) == nil {
 		return fmt.Errorf("client %s: no profile", c.Name)
 	}
 	domXML, running, err := r.Virt.DomainXML(ctx, c.Domain)
@@ -105,22 +105,48 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 		return err
 	}
 	// The frozen images the appliance reads: for a running domain the bases
-	// under fresh external snapshots, for a shut-off one its disks as they are.
-	bases := disks
+	// under fresh external snapshots and the LVM snapshots of its LVs, for
+	// a shut-off one its disks as they are.
 	rep.Mode = "offline"
+	snaps := map[string]*lvm.LV{} // by disk target
 	if running {
 		rep.Mode = "live-snapshot"
+		lvs, err := r.lookupLVs(ctx, c.Domain, disks)
+		if err != nil {
+			return err
+		}
 		if err := r.snapshotWithHooks(ctx, c, rep, func(ctx context.Context) error {
-			return r.snapshotLive(ctx, rv, c.Domain, dir, disks)
+			return r.snapshotLive(ctx, rv, c, dir, disks, lvs, snaps)
 		}); err != nil {
 			return err
 		}
 	}
+	var taken []*lvm.LV
+	for _, d := range disks {
+		if s := snaps[d.Target]; s != nil {
+			taken = append(taken, s)
+		}
+	}
+	// While the appliance reads them, the classic snapshots are watched:
+	// the guard cancels jctx before one overflows.
+	jctx, stopGuard := r.watchSnapshots(ctx, taken)
+	err = r.backupFrom(jctx, c, rv, rep, dir, disks, snaps)
+	if gerr := stopGuard(); gerr != nil && err != nil {
+		return gerr // the guard's verdict is why the job stopped
+	}
+	return err
+}
+
+// backupFrom backs up the frozen disks (LVs replaced by their snapshots in
+// snaps) through the appliance.
+func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV) error {
+	prof := r.Cfg.ProfileFor(c)
 	var attached []virt.DiskSpec
 	var jobDisks []job.Disk
-	for i, d := range bases {
-		if d.Block {
-			return fmt.Errorf("domain %s disk %s: block-backed (LVM) disks are not supported yet", c.Domain, d.Target)
+	for i, d := range disks {
+		base := d.Path
+		if s := snaps[d.Target]; s != nil {
+			base = s.Path
 		}
 		// A throwaway overlay per disk: whatever the appliance writes
 		// (journal replay) lands there, never on the base.
@@ -128,7 +154,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 		if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: ov}); err != nil {
 			return err
 		}
-		if err := createOverlay(ctx, ov, d.Path, d.Format); err != nil {
+		if err := createOverlay(ctx, ov, base, d.Format); err != nil {
 			return err
 		}
 		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
@@ -184,17 +210,18 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 }
 
 // snapshotLive takes one atomic external disk-only snapshot of every
-// writable disk of a running domain. The domain then writes to overlays in
-// dir and its original images are frozen until the overlays are committed
-// back (by the reverter, through the ledger).
-func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, domain, dir string, disks []virt.ClientDisk) error {
+// writable file disk of a running domain, and an LVM snapshot of each of
+// its LVs (lvs, by target; the snapshots go into snaps). The domain then
+// writes to overlays in dir and its original images are frozen until the
+// overlays are committed back (by the reverter, through the ledger). With
+// LVs and more than one snapshot to take, the domain is suspended around
+// them so that they are consistent with each other.
+func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Client, dir string, disks []virt.ClientDisk, lvs, snaps map[string]*lvm.LV) error {
+	domain := c.Domain
 	overlays := map[string]string{}
 	for _, d := range disks {
-		if d.ReadOnly {
-			continue // unchanging: consistent without a snapshot
-		}
-		if d.Block {
-			return fmt.Errorf("domain %s disk %s: block-backed (LVM) disks are not supported yet", domain, d.Target)
+		if d.ReadOnly || d.Block {
+			continue // unchanging: consistent without a snapshot; LVs: below
 		}
 		ov := filepath.Join(dir, d.Target+".snapshot.qcow2")
 		overlays[d.Target] = ov
@@ -203,10 +230,35 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, domain, dir str
 			return err
 		}
 	}
-	snapXML, err := virt.SnapshotXML("hostctl-"+r.RunID, disks, overlays)
-	if err != nil {
-		return err
+	take := func() error {
+		for _, d := range disks {
+			lv := lvs[d.Target]
+			if lv == nil {
+				continue
+			}
+			s, err := r.snapshotLV(ctx, rv, c, lv)
+			if err != nil {
+				return err
+			}
+			snaps[d.Target] = s
+		}
+		if len(overlays) == 0 {
+			return nil
+		}
+		snapXML, err := virt.SnapshotXML("hostctl-"+r.RunID, disks, overlays)
+		if err != nil {
+			return err
+		}
+		r.logf("%s: snapshot of %d disk(s)", domain, len(overlays))
+		return r.Virt.SnapshotDiskOnly(ctx, domain, snapXML)
 	}
-	r.logf("%s: snapshot of %d disk(s)", domain, len(overlays))
-	return r.Virt.SnapshotDiskOnly(ctx, domain, snapXML)
+	parts := len(lvs)
+	if len(overlays) > 0 {
+		parts++
+	}
+	if len(lvs) > 0 && parts > 1 {
+		r.logf("%s: suspended while its %d LV(s) and file disk(s) are snapshotted", domain, len(lvs))
+		return r.suspended(ctx, domain, take)
+	}
+	return take()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
@@ -19,7 +20,8 @@ const cleanupTimeout = 10 * time.Minute
 // Undo removes the resource e records and then forgets it. It is the single
 // place that knows how to undo each kind, used both at the end of every job
 // and when a later run reconciles what a crashed one left.
-func Undo(ctx context.Context, hv virt.Hypervisor, l *ledger.Ledger, e *ledger.Entry) error {
+// lm may be nil where no LVM snapshot can have been recorded.
+func Undo(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, e *ledger.Entry) error {
 	var err error
 	switch e.Kind {
 	case ledger.KindDomain:
@@ -31,6 +33,12 @@ func Undo(ctx context.Context, hv virt.Hypervisor, l *ledger.Ledger, e *ledger.E
 		}
 	case ledger.KindSnapshot:
 		err = undoSnapshot(ctx, hv, e)
+	case ledger.KindLVMSnapshot:
+		if lm == nil {
+			err = errors.New("no LVM manager to remove it with")
+		} else {
+			err = lvm.RemoveSnapshot(ctx, lm, e.VG, e.Name, e.Origin)
+		}
 	default:
 		err = fmt.Errorf("unknown kind %q", e.Kind)
 	}
@@ -121,7 +129,7 @@ func diskUses(domainXML, target, path string) (bool, error) {
 // Reconcile undoes everything the ledger still lists: leftovers of a run
 // that crashed or was killed. It reports each to w and returns the joined
 // errors of those it could not remove (they stay in the ledger).
-func Reconcile(ctx context.Context, hv virt.Hypervisor, l *ledger.Ledger, w io.Writer) (int, error) {
+func Reconcile(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, w io.Writer) (int, error) {
 	entries, err := l.List()
 	if err != nil {
 		return 0, err
@@ -133,7 +141,7 @@ func Reconcile(ctx context.Context, hv virt.Hypervisor, l *ledger.Ledger, w io.W
 		e := entries[i]
 		fmt.Fprintf(w, "cleanup: leftover of run %s: %s\n", e.RunID, e.String())
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		err := Undo(uctx, hv, l, e)
+		err := Undo(uctx, hv, lm, l, e)
 		cancel()
 		if err != nil {
 			errs = append(errs, err)
@@ -147,6 +155,7 @@ func Reconcile(ctx context.Context, hv virt.Hypervisor, l *ledger.Ledger, w io.W
 // reverter undoes, newest first, the resources one job created.
 type reverter struct {
 	hv      virt.Hypervisor
+	lvm     lvm.Manager // nil for jobs that take no LVM snapshot
 	l       *ledger.Ledger
 	entries []*ledger.Entry
 }
@@ -167,7 +176,7 @@ func (r *reverter) undoAll(ctx context.Context) error {
 	var errs []error
 	for i := len(r.entries) - 1; i >= 0; i-- {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := Undo(uctx, r.hv, r.l, r.entries[i]); err != nil {
+		if err := Undo(uctx, r.hv, r.lvm, r.l, r.entries[i]); err != nil {
 			errs = append(errs, err)
 		}
 		cancel()

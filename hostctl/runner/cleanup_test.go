@@ -23,6 +23,9 @@ type fakeHV struct {
 	base     string            // what a block commit pivots the live disk back to
 	commits  []string
 	calls    []string
+	// onStart, when set, is called with a transient domain's XML; the
+	// domain then runs (is listed) until destroyed.
+	onStart func(xml string) error
 }
 
 var _ virt.Hypervisor = (*fakeHV)(nil)
@@ -55,7 +58,15 @@ func (f *fakeHV) Define(_ context.Context, x string) error {
 	return nil
 }
 
-func (f *fakeHV) StartTransient(_ context.Context, x string) error { return nil }
+func (f *fakeHV) StartTransient(_ context.Context, x string) error {
+	if f.onStart == nil {
+		return nil // powers off at once
+	}
+	name := x[strings.Index(x, "<name>")+6 : strings.Index(x, "</name>")]
+	f.live[name] = x
+	f.calls = append(f.calls, "start "+name)
+	return f.onStart(x)
+}
 
 func (f *fakeHV) Destroy(_ context.Context, name string) error {
 	f.calls = append(f.calls, "destroy "+name)
@@ -75,7 +86,20 @@ func (f *fakeHV) QemuAgentCommand(context.Context, string, string) (string, erro
 func (f *fakeHV) FSFreeze(context.Context, string) error { return errors.New("no agent") }
 func (f *fakeHV) FSThaw(context.Context, string) error   { return errors.New("no agent") }
 
-func (f *fakeHV) SnapshotDiskOnly(context.Context, string, string) error { return nil }
+func (f *fakeHV) SnapshotDiskOnly(_ context.Context, domain, _ string) error {
+	f.calls = append(f.calls, "snapshot "+domain)
+	return nil
+}
+
+func (f *fakeHV) Suspend(_ context.Context, domain string) error {
+	f.calls = append(f.calls, "suspend "+domain)
+	return nil
+}
+
+func (f *fakeHV) Resume(_ context.Context, domain string) error {
+	f.calls = append(f.calls, "resume "+domain)
+	return nil
+}
 
 func (f *fakeHV) BlockCommitActive(_ context.Context, domain, disk string) error {
 	f.commits = append(f.commits, domain+" "+disk)
@@ -104,7 +128,7 @@ func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
 		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
 
-	require.NoError(t, Undo(context.Background(), hv, l, e))
+	require.NoError(t, Undo(context.Background(), hv, nil, l, e))
 	require.Equal(t, []string{"web vda"}, hv.commits)
 	require.Contains(t, hv.inactive["web"], "/vms/web.qcow2", "persistent config points at the base again")
 	require.NoFileExists(t, overlay)
@@ -121,7 +145,7 @@ func TestUndoKeepsOverlayOfVanishedDomain(t *testing.T) {
 	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
 	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda", Path: overlay, Base: "/b", BaseFormat: "raw"})
 	require.NoError(t, err)
-	err = Undo(context.Background(), newFakeHV(), l, e)
+	err = Undo(context.Background(), newFakeHV(), nil, l, e)
 	require.ErrorContains(t, err, "merge it by hand")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	left, _ := l.List()
@@ -140,7 +164,7 @@ func TestReconcileNewestFirst(t *testing.T) {
 	require.NoError(t, err)
 	hv := newFakeHV()
 	hv.live["hostctl-backup-web-r"] = "<domain/>"
-	n, err := Reconcile(context.Background(), hv, l, io.Discard)
+	n, err := Reconcile(context.Background(), hv, nil, l, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	require.Equal(t, []string{"destroy hostctl-backup-web-r"}, hv.calls)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
@@ -42,8 +43,10 @@ func ImageIn(dir string) (Image, error) {
 
 // Runner holds what every job of one hostctl invocation shares.
 type Runner struct {
-	Cfg    *config.Config
-	Virt   virt.Hypervisor
+	Cfg  *config.Config
+	Virt virt.Hypervisor
+	// LVM is the host's LVM; nil means the lvm2 tools (lvm.CLI).
+	LVM    lvm.Manager
 	Ledger *ledger.Ledger
 	Image  Image
 	Accel  string // "kvm" or "tcg"

@@ -228,3 +228,27 @@ func (l *Libvirt) ListDomains(ctx context.Context) ([]string, error) {
 	}
 	return names, nil
 }
+
+func (l *Libvirt) Suspend(ctx context.Context, name string) error {
+	d, err := l.lookup(name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := d.Suspend(); err != nil {
+		return fmt.Errorf("suspend domain %s: %w", name, err)
+	}
+	return nil
+}
+
+func (l *Libvirt) Resume(ctx context.Context, name string) error {
+	d, err := l.lookup(name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := d.Resume(); err != nil {
+		return fmt.Errorf("resume domain %s: %w", name, err)
+	}
+	return nil
+}

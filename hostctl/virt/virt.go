@@ -41,4 +41,9 @@ type Hypervisor interface {
 	FSFreeze(ctx context.Context, domain string) error
 	// FSThaw thaws them again.
 	FSThaw(ctx context.Context, domain string) error
+	// Suspend pauses a running domain's vCPUs (its disks stay quiet, so
+	// snapshots taken one after another are consistent with each other).
+	Suspend(ctx context.Context, domain string) error
+	// Resume lets a suspended domain run again.
+	Resume(ctx context.Context, domain string) error
 }

@@ -1,0 +1,342 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// fakeLVM is an lvm.Manager over a map; a snapshot's "device" is a small
+// file, and its fill level rises by step at every look.
+type fakeLVM struct {
+	mu     sync.Mutex
+	dir    string
+	lvs    map[string]*lvm.LV // by vg/name
+	byDev  map[string]string  // device path → vg/name
+	step   float64
+	l      *ledger.Ledger // to check that a snapshot is recorded before it is made
+	calls  []string
+	unseen []string // snapshots created without a ledger record
+}
+
+var _ lvm.Manager = (*fakeLVM)(nil)
+
+func newFakeLVM(t *testing.T, l *ledger.Ledger) *fakeLVM {
+	return &fakeLVM{dir: t.TempDir(), lvs: map[string]*lvm.LV{}, byDev: map[string]string{}, l: l}
+}
+
+func (f *fakeLVM) addLV(dev, vg, name, attr string, size int64) {
+	f.lvs[vg+"/"+name] = &lvm.LV{VG: vg, Name: name, Path: dev, Size: size, Attr: attr}
+	f.byDev[dev] = vg + "/" + name
+}
+
+func (f *fakeLVM) Lookup(ctx context.Context, dev string) (*lvm.LV, error) {
+	f.mu.Lock()
+	id, ok := f.byDev[dev]
+	f.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", dev, lvm.ErrNotLV)
+	}
+	vg, name, _ := strings.Cut(id, "/")
+	return f.Get(ctx, vg, name)
+}
+
+func (f *fakeLVM) Get(_ context.Context, vg, name string) (*lvm.LV, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lv, ok := f.lvs[vg+"/"+name]
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: %w", vg, name, lvm.ErrNoLV)
+	}
+	if lv.Origin != "" && !lv.Thin() {
+		lv.DataPercent += f.step
+	}
+	c := *lv
+	return &c, nil
+}
+
+func (f *fakeLVM) Snapshot(_ context.Context, origin *lvm.LV, name string, size int64) (*lvm.LV, error) {
+	entries, err := f.l.List()
+	if err != nil {
+		return nil, err
+	}
+	recorded := false
+	for _, e := range entries {
+		recorded = recorded || (e.Kind == ledger.KindLVMSnapshot && e.VG == origin.VG && e.Name == name && e.Origin == origin.Name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !recorded {
+		f.unseen = append(f.unseen, name)
+	}
+	dev := filepath.Join(f.dir, name)
+	if err := os.WriteFile(dev, make([]byte, 1<<20), 0o600); err != nil {
+		return nil, err
+	}
+	attr := "swi-a-s---"
+	if origin.Thin() {
+		attr, size = "Vwi-a-tz-k", 0
+	}
+	f.lvs[origin.VG+"/"+name] = &lvm.LV{VG: origin.VG, Name: name, Path: dev, Size: size, Attr: attr, Origin: origin.Name}
+	f.calls = append(f.calls, fmt.Sprintf("snapshot %s/%s of %s size %d", origin.VG, name, origin.Name, size))
+	return f.lvs[origin.VG+"/"+name], nil
+}
+
+func (f *fakeLVM) Remove(_ context.Context, vg, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if lv, ok := f.lvs[vg+"/"+name]; ok {
+		os.Remove(lv.Path)
+		delete(f.lvs, vg+"/"+name)
+	}
+	f.calls = append(f.calls, "remove "+vg+"/"+name)
+	return nil
+}
+
+// snapshots lists the snapshots that exist.
+func (f *fakeLVM) snapshots() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, lv := range f.lvs {
+		if lv.Origin != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// lvmJob is a runner with a fake hypervisor and a fake LVM, and a running
+// domain "web" with disks.
+type lvmJob struct {
+	r   *Runner
+	hv  *fakeHV
+	lm  *fakeLVM
+	l   *ledger.Ledger
+	c   *config.Client
+	dir string
+}
+
+func newLVMJob(t *testing.T, disksXML string) *lvmJob {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img is not installed (the overlays are real)")
+	}
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
+	require.NoError(t, err)
+	cfg := &config.Config{
+		Host: config.Host{StateDir: filepath.Join(dir, "state"), TimeLimit: job.Duration{Duration: time.Hour},
+			Cache: config.Cache{Type: "file", Path: filepath.Join(dir, "cache.qcow2"), Size: 64 << 20},
+			LVM:   config.LVM{AbortPercent: 80, PollInterval: job.Duration{Duration: 5 * time.Millisecond}}},
+		Profiles: map[string]*config.Profile{"p": {Name: "p", Backend: "borg", Target: "file://" + dir + "/backup/{client}",
+			Encryption: config.Encryption{Mode: "none"}}},
+		Clients: map[string]*config.Client{},
+	}
+	c := &config.Client{Name: "web", Domain: "web", Type: config.TypeLVMLibvirt, Profile: "p",
+		TimeLimit: job.Duration{Duration: time.Hour}, SnapshotSize: config.SnapshotSize{Percent: 50}}
+	cfg.Clients["web"] = c
+	hv := newFakeHV()
+	x := `<domain type="qemu"><name>web</name><devices>` + disksXML + `</devices></domain>`
+	hv.live["web"], hv.inactive["web"] = x, x
+	lm := newFakeLVM(t, l)
+	lm.addLV("/dev/vg0/web-root", "vg0", "web-root", "-wi-ao----", 4<<30)
+	lm.addLV("/dev/vg0/web-thin", "vg0", "web-thin", "Vwi-aotz--", 4<<30)
+	r := &Runner{Cfg: cfg, Virt: hv, LVM: lm, Ledger: l, RunID: "20261125T000000Z", Out: io.Discard}
+	return &lvmJob{r: r, hv: hv, lm: lm, l: l, c: c, dir: dir}
+}
+
+const (
+	lvDisk   = `<disk type="block" device="disk"><driver name="qemu" type="raw"/><source dev="/dev/vg0/web-root"/><target dev="vda" bus="virtio"/></disk>`
+	thinDisk = `<disk type="block" device="disk"><driver name="qemu" type="raw"/><source dev="/dev/vg0/web-thin"/><target dev="vdc" bus="virtio"/></disk>`
+)
+
+func fileDisk(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "data.raw")
+	require.NoError(t, os.WriteFile(p, make([]byte, 1<<20), 0o600))
+	return `<disk type="file" device="disk"><driver name="qemu" type="raw"/><source file="` + p + `"/><target dev="vdb" bus="virtio"/></disk>`
+}
+
+// requireNothingLeft: no ledger entry, no snapshot, no appliance.
+func (j *lvmJob) requireNothingLeft(t *testing.T) {
+	t.Helper()
+	left, err := j.l.List()
+	require.NoError(t, err)
+	require.Empty(t, left, "ledger entries left")
+	require.Empty(t, j.lm.snapshots(), "LVM snapshots left")
+	require.Empty(t, j.lm.unseen, "snapshots made before they were recorded")
+	for name := range j.hv.live {
+		require.False(t, strings.HasPrefix(name, "hostctl-"), "appliance left: %s", name)
+	}
+}
+
+func TestLVMSnapshotRemovedAfterFailure(t *testing.T) {
+	j := newLVMJob(t, lvDisk)
+	rep := j.r.Backup(context.Background(), j.c)
+	// The fake appliance powers off at once without a result.
+	require.Equal(t, StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "done record")
+	require.Equal(t, []string{
+		"snapshot vg0/web-root-hostctl-20261125T000000Z of web-root size 2147483648", // 50% of 4 GiB
+		"remove vg0/web-root-hostctl-20261125T000000Z",
+	}, j.lm.calls)
+	require.NotContains(t, j.hv.calls, "suspend web", "one LV alone needs no suspend")
+	j.requireNothingLeft(t)
+}
+
+func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
+	j := newLVMJob(t, lvDisk+thinDisk)
+	j.hv.onStart = func(x string) error {
+		// The appliance reads the snapshots: each overlay's base is one.
+		for _, tgt := range []string{"vda", "vdc"} {
+			out, err := exec.Command("qemu-img", "info", "-U", filepath.Join(j.r.jobDir("web"), tgt+".appliance.qcow2")).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			require.Contains(t, string(out), "-hostctl-20261125T000000Z")
+		}
+		require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), job.Record{Type: job.RecDone, Status: job.StatusOK}))
+		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
+		return nil
+	}
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Contains(t, j.lm.calls, "snapshot vg0/web-thin-hostctl-20261125T000000Z of web-thin size 0", "thin: no size")
+	require.Contains(t, j.hv.calls, "suspend web", "two LVs are snapshotted while the domain is suspended")
+	j.requireNothingLeft(t)
+}
+
+func TestLVMMixedDomainSuspendedAroundSnapshots(t *testing.T) {
+	j := newLVMJob(t, "")
+	x := `<domain type="qemu"><name>web</name><devices>` + lvDisk + fileDisk(t, j.dir) + `</devices></domain>`
+	j.hv.live["web"], j.hv.inactive["web"] = x, x
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusFailed, rep.Status) // no result from the fake appliance
+	var seq []string
+	for _, c := range j.hv.calls {
+		if strings.HasSuffix(c, " web") {
+			seq = append(seq, c)
+		}
+	}
+	require.Equal(t, []string{"suspend web", "snapshot web", "resume web"}, seq)
+	require.Len(t, j.lm.calls, 2, "LV snapshot taken and removed")
+	j.requireNothingLeft(t)
+}
+
+func TestLVMResumedWhenSnapshotFails(t *testing.T) {
+	j := newLVMJob(t, "")
+	x := `<domain type="qemu"><name>web</name><devices>` + lvDisk + fileDisk(t, j.dir) + `</devices></domain>`
+	j.hv.live["web"], j.hv.inactive["web"] = x, x
+	j.lm.dir = filepath.Join(j.dir, "missing") // the snapshot "device" cannot be made
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusFailed, rep.Status)
+	require.Contains(t, j.hv.calls, "resume web")
+	left, _ := j.l.List()
+	require.Empty(t, left)
+}
+
+func TestLVMGuardAbortsJob(t *testing.T) {
+	j := newLVMJob(t, lvDisk)
+	j.hv.onStart = func(string) error {
+		// The appliance runs until destroyed; meanwhile the snapshot fills
+		// up: 30, 60, 90 %, the third look is over the limit.
+		j.lm.mu.Lock()
+		j.lm.step = 30
+		j.lm.mu.Unlock()
+		return nil
+	}
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "LVM snapshot vg0/web-root-hostctl-20261125T000000Z is 90.0% full (limit 80%)")
+	require.Contains(t, j.hv.calls, "destroy hostctl-backup-web-20261125T000000Z")
+	j.requireNothingLeft(t)
+}
+
+func TestLVMSnapshotRemovedOnCancel(t *testing.T) {
+	j := newLVMJob(t, lvDisk)
+	ctx, cancel := context.WithCancel(context.Background())
+	j.hv.onStart = func(string) error { cancel(); return nil }
+	rep := j.r.Backup(ctx, j.c)
+	require.Equal(t, StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "context canceled")
+	j.requireNothingLeft(t)
+}
+
+func TestLVMBlockDeviceNotLV(t *testing.T) {
+	j := newLVMJob(t, strings.ReplaceAll(lvDisk, "/dev/vg0/web-root", "/dev/sdz"))
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "/dev/sdz is a block device but not an LVM logical volume")
+	require.Empty(t, j.lm.calls)
+}
+
+func TestReconcileRemovesLeftoverLVMSnapshot(t *testing.T) {
+	j := newLVMJob(t, lvDisk)
+	origin := j.lm.lvs["vg0/web-root"]
+	_, err := j.lm.Snapshot(context.Background(), origin, "web-root-hostctl-old", 1<<30)
+	require.NoError(t, err)
+	_, err = j.l.Record(ledger.Entry{RunID: "old", Kind: ledger.KindLVMSnapshot, VG: "vg0", Name: "web-root-hostctl-old", Origin: "web-root"})
+	require.NoError(t, err)
+	// A record naming an LV that is not a snapshot of its origin is refused.
+	_, err = j.l.Record(ledger.Entry{RunID: "old", Kind: ledger.KindLVMSnapshot, VG: "vg0", Name: "web-thin", Origin: "web-root"})
+	require.NoError(t, err)
+	n, err := Reconcile(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	require.ErrorContains(t, err, "not removing it")
+	require.Equal(t, 1, n)
+	require.Empty(t, j.lm.snapshots())
+	require.Contains(t, j.lm.lvs, "vg0/web-thin", "an operator's LV is never removed")
+	left, _ := j.l.List()
+	require.Len(t, left, 1)
+}
+
+func TestOfflineNotOKSkips(t *testing.T) {
+	j := newLVMJob(t, lvDisk)
+	delete(j.hv.live, "web") // shut off
+	no := false
+	j.c.OfflineOK = &no
+	rep := j.r.Backup(context.Background(), j.c)
+	require.Equal(t, StatusSkipped, rep.Status)
+	require.Contains(t, rep.Error, "shut off and offline_ok = false")
+	require.Empty(t, j.lm.calls)
+	j.requireNothingLeft(t)
+}
+
+// writeResult puts result.jsonl on a job disk, as the supervisor does.
+func writeResult(img string, recs ...job.Record) error {
+	d, err := diskfs.Open(img)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fsys, err := d.GetFilesystem(0)
+	if err != nil {
+		return err
+	}
+	f, err := fsys.OpenFile("/"+job.FileResult, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
