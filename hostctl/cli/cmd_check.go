@@ -134,11 +134,15 @@ func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*
 func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config.Client, disks DiskResolver) error {
 	p.title("client %s (%s)", cl.Name, cl.File)
 	p.field("type", cl.Type)
-	domain := cl.Domain
-	if cl.OfflineOK != nil && !*cl.OfflineOK {
-		domain += " (skipped when shut off)"
+	if d := cl.Describe(); d != "" {
+		p.field("backs up", d)
+	} else {
+		domain := cl.Domain
+		if cl.OfflineOK != nil && !*cl.OfflineOK {
+			domain += " (skipped when shut off)"
+		}
+		p.field("domain", domain)
 	}
-	p.field("domain", domain)
 	prof := cfg.ProfileFor(cl)
 	if prof == nil {
 		p.field("profile", "none")
@@ -168,6 +172,9 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		p.field("exclude", cl.Backup.Exclude...)
 	}
 	p.field("time limit", fmtDuration(cl.TimeLimit.Duration))
+	if cl.Type != config.TypeLVMLibvirt {
+		return nil // no libvirt domain, no disks to resolve
+	}
 	if disks == nil {
 		p.field("disks", "not resolved (check does not ask libvirt)")
 		return nil

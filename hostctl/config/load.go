@@ -80,6 +80,7 @@ func Load(path string) (*Config, error) {
 		c.lines[f.path] = kl
 		c.clientDefaults(cl, kl)
 		c.hooksDefaults(cl)
+		c.clientTypeDefaults(cl)
 		c.Clients[cl.Name] = cl
 	}
 

@@ -170,6 +170,11 @@ type Client struct {
 	Hooks     Hooks        `toml:"hooks"`
 	// SnapshotSize overrides [lvm] snapshot_size for this client's LVs.
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
+	// Settings of the other client types (clienttypes.go).
+	Paths        []string     `toml:"paths"`         // self
+	PlainDir     string       `toml:"plain_dir"`     // plain
+	HostDevice   string       `toml:"host_device"`   // lvm_host: "vg/lv"
+	TargetDevice string       `toml:"target_device"` // lvm_host: default "vda"
 	Backup       ClientBackup `toml:"backup"`
 }
 

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	}
 	for _, name := range sortedKeys(c.Clients) {
 		v.client(c.Clients[name])
+		v.clientType(c.Clients[name])
 		v.hooks(c.Clients[name])
 	}
 	return v.errs.errOrNil()
@@ -329,8 +330,9 @@ func checkSecretFile(name string) error {
 }
 
 var (
-	clientTypes      = []string{TypeLVMLibvirt}
-	clientTypesLater = []string{TypeLVMHost, TypeSelf, TypePlain}
+	clientTypes      = []string{TypeLVMLibvirt, TypeLVMHost, TypeSelf, TypePlain}
+	clientTypesLater = []string{}
+	wholeDisk        = regexp.MustCompile(`^(vd|sd|hd|xvd)[a-z]{1,3}$`)
 	// A disk of the client domain (target dev as in the domain XML), with
 	// an optional partition number.
 	mountDisk = regexp.MustCompile(`^(vd|sd|hd|xvd)[a-z]{1,3}([1-9][0-9]{0,2})?$`)

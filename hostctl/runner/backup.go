@@ -80,8 +80,14 @@ type skipError struct{ reason string }
 func (s *skipError) Error() string { return s.reason }
 
 func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
-	if c.Type != config.TypeLVMLibvirt {
-		return fmt.Errorf("client type %q is not supported yet", c.Type)
+	switch c.Type {
+	case config.TypeSelf, config.TypePlain:
+		return r.backupHostFiles(ctx, c, rv, rep)
+	case config.TypeLVMHost:
+		return r.backupHostLV(ctx, c, rv, rep)
+	case config.TypeLVMLibvirt:
+	default:
+		return fmt.Errorf("client type %q is not supported", c.Type)
 	}
 	if r.Cfg.ProfileFor(c) == nil {
 		return fmt.Errorf("client %s: no profile", c.Name)
@@ -130,7 +136,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	// While the appliance reads them, the classic snapshots are watched:
 	// the guard cancels jctx before one overflows.
 	jctx, stopGuard := r.watchSnapshots(ctx, taken)
-	err = r.backupFrom(jctx, c, rv, rep, dir, disks, snaps)
+	err = r.backupFrom(jctx, c, rv, rep, dir, disks, snaps, extraSources{})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr // the guard's verdict is why the job stopped
 	}
@@ -139,7 +145,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 
 // backupFrom backs up the frozen disks (LVs replaced by their snapshots in
 // snaps) through the appliance.
-func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV) error {
+func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
 	prof := r.Cfg.ProfileFor(c)
 	var attached []virt.DiskSpec
 	var jobDisks []job.Disk
@@ -172,6 +178,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		}
 		shares = append(shares, share)
 	}
+	shares = append(shares, x.shares...)
 	secrets, err := clientSecrets(prof)
 	if err != nil {
 		return err
@@ -192,6 +199,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		Time:        r.BackupTime,
 		Net:         jobNet(r.Cfg.Host, repo),
 	}
+	j.Backup.Shares, j.Backup.Plain = x.jobShares, x.plain
 	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: shares})
 	if out != nil {
 		rep.Appl = out.elapsed

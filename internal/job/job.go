@@ -138,6 +138,19 @@ type Backup struct {
 	Source []string `toml:"source"`
 	// Exclude are absolute paths (or shell patterns) inside the client's filesystem.
 	Exclude []string `toml:"exclude"`
+	// Shares (client type "self") are read-only virtio-9p shares of host
+	// directories, each mounted at its Path below the snapshot directory
+	// in place of disks: the host's paths, structure preserved.
+	Shares []Share `toml:"shares,omitempty"`
+	// Plain (client type "plain") is a directory on the appliance's cache
+	// volume, relative to it, backed up in place of disks.
+	Plain string `toml:"plain,omitempty"`
+}
+
+// Share is one read-only 9p share of a "self" client.
+type Share struct {
+	Tag  string `toml:"tag"`
+	Path string `toml:"path"` // absolute: where it appears in the backed-up tree
 }
 
 // Repo is where the backend repository lives and how it is protected.

@@ -131,11 +131,11 @@ func (s *supervisor) readSecret(rel string) ([]byte, error) {
 func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	j := s.job
 	done := job.Record{Archive: j.Archive}
-	if len(j.Disks) == 0 {
-		return done, fmt.Errorf("backup job has no disks")
+	if len(j.Disks) == 0 && len(j.Backup.Shares) == 0 && j.Backup.Plain == "" {
+		return done, fmt.Errorf("backup job has no disks, shares or plain directory")
 	}
 	end := s.rep.Step("mount snapshot")
-	if err := s.mountTree(ctx, j.Backup, j.Disks, backend.SnapshotDir, false); err != nil {
+	if err := s.mountSources(ctx); err != nil {
 		return done, end(err)
 	}
 	end(nil)
@@ -144,6 +144,9 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	}
 	req, err := s.prepare(ctx)
 	if err != nil {
+		return done, err
+	}
+	if err := s.mountPlain(); err != nil { // needs the cache, mounted by prepare
 		return done, err
 	}
 	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
