@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,13 +14,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/cli"
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
 // TestBackends runs restic and duplicity end to end against one shut-off
-// client: file:// targets, sftp through a ProxyCommand (a SOCKS proxy, as
-// for tor), gpg encryption and signing checked on the host, and retention
-// over backups at controlled times.
+// client with the Small tree: file:// targets, sftp through a ProxyCommand
+// (a SOCKS proxy, as for tor), s3 and ftp servers on 127.0.0.1, gpg
+// encryption and signing checked on the host, retention over backups at
+// controlled times, and an appliance killed in the middle of a backup.
 func TestBackends(t *testing.T) {
 	e := needEnv(t)
 	for _, tool := range []string{"restic", "duplicity", "gpg"} {
@@ -28,7 +32,7 @@ func TestBackends(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	c := newClient(t, e, "bk", "qcow2")
+	c := newClient(t, e, "bk", "qcow2", smallTree)
 	etc := filepath.Join(c.dir, "etc")
 	secret := func(name, content string) string {
 		p := filepath.Join(etc, "secrets", name)
@@ -53,31 +57,47 @@ func TestBackends(t *testing.T) {
 		require.Equal(t, 0, code)
 		t.Logf("backup took %s", time.Since(start).Round(time.Second))
 	}
-
-	t.Run("restic-file-retention", func(t *testing.T) {
-		repo := filepath.Join(c.dir, "restic")
-		profile(fmt.Sprintf(`backend = "restic"
-target = "file://%s/{client}"
-check_every = 2
-[encryption]
-passphrase_file = %q
-[retention]
-keep_daily = 2
-`, repo, pass))
-		for _, day := range []string{"2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z", "2026-03-04T10:00:00Z"} {
-			run(t, day)
-		}
-		snaps := resticSnapshots(t, filepath.Join(repo, "bk"), pass)
-		require.Equal(t, []string{"2026-03-02", "2026-03-04"}, snaps, "keep_daily = 2 keeps the two newest days")
-		dst := t.TempDir()
-		resticHost(t, filepath.Join(repo, "bk"), pass, "restore", "latest", "--target", dst)
-		c.requireTree(t, filepath.Join(dst, "snapshot"))
-		resticHost(t, filepath.Join(repo, "bk"), pass, "check")
-
+	restore := func(t *testing.T) string {
+		t.Helper()
 		restored := filepath.Join(t.TempDir(), "restored")
 		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
 		require.Equal(t, 0, code)
-		c.requireTree(t, restored)
+		return restored
+	}
+
+	t.Run("restic-file-kill-retention", func(t *testing.T) {
+		repo := filepath.Join(c.dir, "restic")
+		resticFile := func(extra string) {
+			profile(fmt.Sprintf(`backend = "restic"
+target = "file://%s/{client}"
+check_every = 2
+%s
+[encryption]
+passphrase_file = %q
+[retention]
+keep_daily = 1
+`, repo, extra, pass))
+		}
+		// The first backup into the new repository is slowed down so that
+		// the appliance is surely killed while restic writes.
+		resticFile(`bandwidth_limit = "128K"`)
+		code, stderr := runKilled(t, ctx, c, "2026-03-01T09:00:00Z")
+		require.NotEqual(t, 0, code, "a run whose appliance was killed fails:\n%s", stderr)
+		require.NotContains(t, stderr, "bk: backup done", "the appliance was killed while the backend ran")
+		c.requireNothingLeft(t)
+
+		// The next runs succeed (restic unlocks what the dead appliance
+		// held); keep_daily = 1 keeps only the newest day's snapshot.
+		resticFile("")
+		for _, day := range []string{"2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"} {
+			run(t, day)
+		}
+		r := resticRepo{repo: filepath.Join(repo, "bk"), pass: pass}
+		require.Equal(t, []string{"2026-03-02"}, r.snapshots(t), "keep_daily = 1 keeps the newest day")
+		r.run(t, "check")
+		dst := t.TempDir()
+		r.run(t, "restore", "latest", "--target", dst)
+		c.requireTree(t, filepath.Join(dst, "snapshot"))
 		c.requireNothingLeft(t)
 	})
 
@@ -120,11 +140,7 @@ full_if_older_than = "2D"
 		require.Contains(t, status, "ENC_TO "+gk.encSub)
 		require.Contains(t, status, "VALIDSIG ")
 		require.Contains(t, status, gk.signFpr)
-
-		restored := filepath.Join(t.TempDir(), "restored")
-		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
-		require.Equal(t, 0, code)
-		requireDuplicityTree(t, c, restored)
+		requireDuplicityTree(t, c, restore(t))
 	})
 
 	ssh := startSSHD(t)
@@ -145,7 +161,7 @@ passphrase_file = %q
 `, guestHost, ssh.port, ssh.root+"/restic", pass) + sshOpts())
 		run(t, "")
 		require.Greater(t, proxy.conns.Load(), before, "the connection went through the ProxyCommand")
-		require.Len(t, resticSnapshots(t, filepath.Join(ssh.root, "restic", "bk"), pass), 1)
+		require.Len(t, resticRepo{repo: filepath.Join(ssh.root, "restic", "bk"), pass: pass}.snapshots(t), 1)
 	})
 	t.Run("duplicity-sftp-paramiko-proxycommand", func(t *testing.T) {
 		before := proxy.conns.Load()
@@ -159,12 +175,84 @@ key_files = [%q]
 		require.Greater(t, proxy.conns.Load(), before, "paramiko went through the ProxyCommand relay")
 		m, _ := filepath.Glob(filepath.Join(ssh.root, "dup", "bk", "duplicity-full.*.manifest.gpg"))
 		require.Len(t, m, 1)
-		restored := filepath.Join(t.TempDir(), "restored")
-		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
-		require.Equal(t, 0, code)
-		requireDuplicityTree(t, c, restored)
+		requireDuplicityTree(t, c, restore(t))
 		c.requireNothingLeft(t)
 	})
+
+	t.Run("restic-s3", func(t *testing.T) {
+		s3 := startS3(t, e)
+		const access, secretKey = "sb-test-access", "sb-test-secret"
+		profile(fmt.Sprintf(`backend = "restic"
+target = "s3://%s/{client}"
+[encryption]
+passphrase_file = %q
+[s3]
+endpoint = "http://%s:%d"
+region = "us-east-1"
+path_style = true
+access_key_file = %q
+secret_key_file = %q
+`, s3Bucket, pass, guestHost, s3.port, secret("s3.access", access+"\n"), secret("s3.secret", secretKey+"\n")))
+		run(t, "")
+		// The repository is in the bucket, as restic on the host sees it.
+		r := resticRepo{repo: fmt.Sprintf("s3:http://127.0.0.1:%d/%s/bk", s3.port, s3Bucket), pass: pass,
+			opts: []string{"-o", "s3.bucket-lookup=path"},
+			env:  []string{"AWS_ACCESS_KEY_ID=" + access, "AWS_SECRET_ACCESS_KEY=" + secretKey}}
+		require.Len(t, r.snapshots(t), 1)
+		r.run(t, "check")
+		c.requireTree(t, restore(t))
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("duplicity-ftp", func(t *testing.T) {
+		ftp := startFTP(t)
+		profile(fmt.Sprintf(`backend = "duplicity"
+target = "ftp://%s@%s:%d/dup/{client}"
+[encryption]
+encrypt_keys = [%q]
+key_files = [%q]
+[ftp]
+password_file = %q
+`, ftp.user, guestHost, ftp.port, gk.enc, secret("enc3.asc", gk.encKey), secret("ftp.pass", ftp.password+"\n")))
+		run(t, "")
+		m, _ := filepath.Glob(filepath.Join(ftp.root, "dup", "bk", "duplicity-full.*.manifest.gpg"))
+		require.Len(t, m, 1, "the full backup's manifest is on the ftp server")
+		requireDuplicityTree(t, c, restore(t))
+		c.requireNothingLeft(t)
+	})
+}
+
+// runKilled starts a backup of c, destroys its appliance once the backend
+// has been running for a moment, and returns hostctl's exit code and stderr.
+func runKilled(t *testing.T, ctx context.Context, c *client, at string) (int, string) {
+	t.Helper()
+	marker := c.name + ": backup…"
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		var stdout bytes.Buffer
+		done <- cli.Main(ctx, []string{"run", "-c", c.config, "--backup-time", at}, strings.NewReader(""), &stdout, stderr)
+	}()
+	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(stderr.String(), marker); {
+		select {
+		case code := <-done:
+			t.Fatalf("the run ended (exit %d) before its backup started:\n%s", code, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "the backup did not start within 5 minutes:\n%s", stderr.String())
+	}
+	time.Sleep(3 * time.Second)
+	var domain string
+	for _, n := range strings.Fields(virsh(t, "list", "--name")) {
+		if strings.HasPrefix(n, "hostctl-backup-"+c.name+"-") {
+			domain = n
+		}
+	}
+	require.NotEmpty(t, domain, "no appliance running:\n%s", stderr.String())
+	virsh(t, "destroy", domain)
+	code := <-done
+	t.Logf("killed run → exit %d\nstderr:\n%s", code, stderr.String())
+	return code, stderr.String()
 }
 
 // requireDuplicityTree compares a duplicity restore with the client's tree
@@ -195,20 +283,26 @@ func dumpJobLog(t *testing.T, c *client) {
 	}
 }
 
-func resticHost(t *testing.T, repo, passFile string, args ...string) string {
+// resticRepo is a restic repository read with restic on the host.
+type resticRepo struct {
+	repo, pass string
+	opts, env  []string // extra options (-o …) and environment (S3 keys)
+}
+
+func (r resticRepo) run(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("restic", append([]string{"--repo", repo, "--password-file", passFile, "--cache-dir", t.TempDir()}, args...)...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "restic %v: %s", args, out)
+	argv := append([]string{"restic", "--repo", r.repo, "--password-file", r.pass, "--cache-dir", t.TempDir()}, r.opts...)
+	out, err := execx.Run(context.Background(), execx.Cmd{Argv: append(argv, args...), Env: r.env})
+	require.NoError(t, err)
 	return string(out)
 }
 
-// resticSnapshots lists the days of the repository's snapshots.
-func resticSnapshots(t *testing.T, repo, passFile string) []string {
+// snapshots lists the days of the repository's snapshots.
+func (r resticRepo) snapshots(t *testing.T) []string {
 	var snaps []struct {
 		Time time.Time `json:"time"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(resticHost(t, repo, passFile, "snapshots", "--json")), &snaps))
+	require.NoError(t, json.Unmarshal([]byte(r.run(t, "snapshots", "--json")), &snaps))
 	var days []string
 	for _, s := range snaps {
 		days = append(days, s.Time.UTC().Format("2006-01-02"))
@@ -224,7 +318,7 @@ type gpgKeys struct {
 	encKey, signKey string // armored exports (enc: public + secret; sign: secret)
 }
 
-func newGPGKeys(t *testing.T) *gpgKeys {
+func newGPGKeys(t testing.TB) *gpgKeys {
 	t.Helper()
 	g := &gpgKeys{home: t.TempDir()}
 	gpg := func(args ...string) string {

@@ -27,7 +27,23 @@ type client struct {
 	pass         string
 }
 
-func newClient(t testing.TB, e *env, name, format string) *client {
+// clientOption adjusts a test client.
+type clientOption func(*clientOptions)
+
+type clientOptions struct {
+	tree    fixture.Size
+	diskMiB int
+}
+
+// smallTree gives the client the Small fixture tree on a small disk: for
+// tests that run many backups (backends, targets, retention).
+func smallTree(o *clientOptions) { o.tree, o.diskMiB = fixture.Small, 64 }
+
+func newClient(t testing.TB, e *env, name, format string, opts ...clientOption) *client {
+	o := clientOptions{tree: fixture.Full, diskMiB: 400}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	c := &client{
@@ -37,8 +53,8 @@ func newClient(t testing.TB, e *env, name, format string) *client {
 	}
 	c.repo = filepath.Join(dir, "backup", name)
 	require.NoError(t, os.MkdirAll(c.tree, 0o755))
-	require.NoError(t, fixture.MakeTree(c.tree))
-	require.NoError(t, fixture.MakeClientDisk(ctx, c.tree, c.disk, format, 400))
+	require.NoError(t, fixture.MakeSizedTree(c.tree, o.tree))
+	require.NoError(t, fixture.MakeClientDisk(ctx, c.tree, c.disk, format, o.diskMiB))
 	x, err := fixture.ClientDomain{Name: c.domain, Kernel: e.kernel, Initrd: e.idle, Disk: c.disk,
 		DiskFormat: format, ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
 	require.NoError(t, err)
