@@ -139,7 +139,9 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 		return done, end(err)
 	}
 	end(nil)
-	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 {
+	// The used space of the client's own filesystems; a self or plain
+	// client's shares would report the host's or the cache's instead.
+	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 && len(j.Disks) > 0 {
 		_ = s.rep.Record(job.Record{Type: job.RecProgress, Total: total})
 	}
 	req, err := s.prepare(ctx)
