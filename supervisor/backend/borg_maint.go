@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -53,22 +52,11 @@ func BorgPruneArgs(repo, client string, r job.Retention) ([]string, error) {
 		return nil, fmt.Errorf("borg: max_fullbackups and max_fulls_with_incrs are duplicity policies")
 	}
 	argv := []string{"borg", "prune", "--log-json", "--list", "--glob-archives", client + "-*"}
-	for _, k := range []struct {
-		flag string
-		n    int
-	}{{"--keep-last", r.KeepLast}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
-		if k.n > 0 {
-			argv = append(argv, k.flag, strconv.Itoa(k.n))
-		}
+	keep, err := keepFlags(r, "H")
+	if err != nil {
+		return nil, err
 	}
-	if r.MaxAge != "" {
-		d, err := MaxAgeDuration(r.MaxAge)
-		if err != nil {
-			return nil, err
-		}
-		argv = append(argv, "--keep-within", fmt.Sprintf("%dH", hoursAtLeast(d)))
-	}
-	return append(argv, "--", repo), nil
+	return append(append(argv, keep...), "--", repo), nil
 }
 
 // Retain implements Backend: prune, then compact to free the space.

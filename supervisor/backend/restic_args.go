@@ -107,21 +107,11 @@ func ResticForgetArgs(global []string, client string, r job.Retention) ([]string
 		return nil, nil
 	}
 	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client)
-	for _, k := range []struct {
-		flag string
-		n    int
-	}{{"--keep-last", r.KeepLast}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
-		if k.n > 0 {
-			argv = append(argv, k.flag, strconv.Itoa(k.n))
-		}
+	keep, err := keepFlags(r, "h")
+	if err != nil {
+		return nil, err
 	}
-	if r.MaxAge != "" {
-		d, err := MaxAgeDuration(r.MaxAge)
-		if err != nil {
-			return nil, err
-		}
-		argv = append(argv, "--keep-within", fmt.Sprintf("%dh", hoursAtLeast(d)))
-	}
+	argv = append(argv, keep...)
 	if r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0 {
 		return nil, fmt.Errorf("restic: max_fullbackups and max_fulls_with_incrs are duplicity policies")
 	}

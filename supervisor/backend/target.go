@@ -165,6 +165,29 @@ func MaxAgeDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// keepFlags renders the keep-* part of a retention policy in the flags
+// borg prune and restic forget share; hourUnit is how each spells hours
+// in --keep-within ("H" for borg, "h" for restic).
+func keepFlags(r job.Retention, hourUnit string) ([]string, error) {
+	var argv []string
+	for _, k := range []struct {
+		flag string
+		n    int
+	}{{"--keep-last", r.KeepLast}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
+		if k.n > 0 {
+			argv = append(argv, k.flag, strconv.Itoa(k.n))
+		}
+	}
+	if r.MaxAge != "" {
+		d, err := MaxAgeDuration(r.MaxAge)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, "--keep-within", fmt.Sprintf("%d%s", hoursAtLeast(d), hourUnit))
+	}
+	return argv, nil
+}
+
 // hoursAtLeast renders d as whole hours, rounded up, at least 1.
 func hoursAtLeast(d time.Duration) int {
 	h := int((d + time.Hour - 1) / time.Hour)
