@@ -49,13 +49,9 @@ arguments only those clients are shown. check changes nothing.
 }
 
 func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string) error {
-	cfg, err := g.LoadConfig()
+	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
 		return err
-	}
-	clients, err := cfg.SelectClients(names)
-	if err != nil {
-		return &UsageError{err}
 	}
 	disks := opts.Disks
 	if disks == nil && !opts.Offline {

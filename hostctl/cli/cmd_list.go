@@ -28,13 +28,9 @@ The ids it prints are what "hostctl restore --archive" takes.
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.LoadConfig()
+			cfg, clients, err := g.LoadClients(args)
 			if err != nil {
 				return err
-			}
-			clients, err := cfg.SelectClients(args)
-			if err != nil {
-				return &UsageError{err}
 			}
 			s, err := openSession(cmd.Context(), cfg, g.Stderr, true)
 			if err != nil {

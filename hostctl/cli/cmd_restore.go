@@ -48,13 +48,9 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 	if o.To == "" {
 		return &UsageError{fmt.Errorf("restore: --to PATH|DISK is required")}
 	}
-	cfg, err := g.LoadConfig()
+	cfg, clients, err := g.LoadClients([]string{name})
 	if err != nil {
 		return err
-	}
-	clients, err := cfg.SelectClients([]string{name})
-	if err != nil {
-		return &UsageError{err}
 	}
 	ro := runner.RestoreOptions{Archive: o.Archive, Mount: o.Mount}
 	if fi, err := os.Stat(o.To); err == nil && fi.Mode().IsRegular() {

@@ -54,13 +54,9 @@ its snapshots are removed. Each run's report goes to <state_dir>/reports/
 
 func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error {
 	ctx := cmd.Context()
-	cfg, err := g.LoadConfig()
+	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
 		return err
-	}
-	clients, err := cfg.SelectClients(names)
-	if err != nil {
-		return &UsageError{err}
 	}
 	wait := o.LockTimeout
 	if o.Wait && wait == 0 {

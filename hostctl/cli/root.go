@@ -63,6 +63,20 @@ func (g *Globals) LoadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// LoadClients loads the configuration and selects the named clients (all
+// when names is empty); both kinds of error are usage errors.
+func (g *Globals) LoadClients(names []string) (*config.Config, []*config.Client, error) {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	clients, err := cfg.SelectClients(names)
+	if err != nil {
+		return nil, nil, &UsageError{err}
+	}
+	return cfg, clients, nil
+}
+
 // Main runs hostctl with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}
