@@ -242,13 +242,9 @@ func runKilled(t *testing.T, ctx context.Context, c *client, at string) (int, st
 		require.True(t, time.Now().Before(deadline), "the backup did not start within 5 minutes:\n%s", stderr.String())
 	}
 	time.Sleep(3 * time.Second)
-	var domain string
-	for _, n := range strings.Fields(virsh(t, "list", "--name")) {
-		if strings.HasPrefix(n, "hostctl-backup-"+c.name+"-") {
-			domain = n
-		}
-	}
-	require.NotEmpty(t, domain, "no appliance running:\n%s", stderr.String())
+	running := appliances(t, c.stateDir, true)
+	require.Len(t, running, 1, "no appliance running:\n%s", stderr.String())
+	domain := running[0]
 	virsh(t, "destroy", domain)
 	code := <-done
 	t.Logf("killed run → exit %d\nstderr:\n%s", code, stderr.String())

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -117,14 +116,14 @@ func TestInterruptedRun(t *testing.T) {
 			defer logf.Close()
 			cmd.Stdout, cmd.Stderr = logf, logf
 			require.NoError(t, cmd.Start())
-			waitForAppliance(t, 3*time.Minute)
+			waitForAppliance(t, c.stateDir, 3*time.Minute)
 			require.NoError(t, cmd.Process.Signal(sig))
 			err = cmd.Wait()
 			log, _ := os.ReadFile(logf.Name())
 			t.Logf("hostctl after %s: %v\n%s", sig, err, log)
 			if sig == syscall.SIGKILL {
 				// The appliance and the snapshot are still there.
-				require.Contains(t, virsh(t, "list", "--name"), "hostctl-backup-db-")
+				require.Len(t, appliances(t, c.stateDir, true), 1)
 				code, _, _ := hostctl(t, context.Background(), "cleanup", "-c", c.config)
 				require.Equal(t, 0, code)
 			} else {
@@ -141,15 +140,13 @@ func TestInterruptedRun(t *testing.T) {
 }
 
 // waitForAppliance waits until an appliance domain is running.
-func waitForAppliance(t *testing.T, limit time.Duration) {
+func waitForAppliance(t *testing.T, stateDir string, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		for _, n := range strings.Fields(virsh(t, "list", "--name")) {
-			if strings.HasPrefix(n, "hostctl-backup-") {
-				time.Sleep(3 * time.Second) // let it get into the backup
-				return
-			}
+		if len(appliances(t, stateDir, true)) > 0 {
+			time.Sleep(3 * time.Second) // let it get into the backup
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -47,7 +47,7 @@ func newClient(t testing.TB, e *env, name, format string, opts ...clientOption) 
 	ctx := context.Background()
 	dir := t.TempDir()
 	c := &client{
-		name: name, domain: "sbtest-" + name, dir: dir,
+		name: name, domain: testDomain(name), dir: dir,
 		tree: filepath.Join(dir, "tree"), disk: filepath.Join(dir, "client."+format), format: format,
 		stateDir: filepath.Join(dir, "state"), pass: "correct horse battery staple",
 	}
@@ -102,12 +102,7 @@ func (c *client) archives(t testing.TB) []string {
 // original disk in both its live and persistent definitions.
 func (c *client) requireNothingLeft(t testing.TB) {
 	t.Helper()
-	names := virsh(t, "list", "--all", "--name")
-	for _, n := range strings.Fields(names) {
-		for _, mode := range []string{"backup", "restore"} {
-			require.False(t, strings.HasPrefix(n, "hostctl-"+mode+"-"+c.name+"-"), "appliance domain left: %s", n)
-		}
-	}
+	require.Empty(t, appliances(t, c.stateDir, false), "appliance domain left")
 	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
 	if err == nil {
 		require.Empty(t, entries, "ledger entries left")

@@ -102,9 +102,7 @@ func TestSelfAndPlainClients(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(stateDir, "ledger"))
 	require.NoError(t, err)
 	require.Empty(t, entries, "ledger entries left")
-	names := virsh(t, "list", "--all", "--name")
-	require.NotContains(t, names, "hostctl-backup-hostdirs-")
-	require.NotContains(t, names, "hostctl-backup-cachedir-")
+	require.Empty(t, appliances(t, stateDir, false), "appliance domain left")
 	// The host directories are untouched.
 	data, err := os.ReadFile(filepath.Join(a, "app.conf"))
 	require.NoError(t, err)

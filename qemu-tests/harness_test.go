@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +24,45 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
+// runTag makes the libvirt names of this test process unique, so two test
+// runs on one machine (two developers, two worktrees) do not collide.
+var runTag = strconv.Itoa(os.Getpid())
+
 // rescueDomain is the tests' rescue appliance (build-image defines it).
-const rescueDomain = "sbtest-rescue"
+var rescueDomain = "sbtest-rescue-" + runTag
+
+// testDomain is the libvirt name of a test client VM.
+func testDomain(name string) string { return "sbtest-" + name + "-" + runTag }
+
+// TestMain removes the per-run rescue domain that build-image defined.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	exec.Command("virsh", "-c", "qemu:///system", "destroy", rescueDomain).Run()
+	exec.Command("virsh", "-c", "qemu:///system", "undefine", rescueDomain).Run()
+	os.Exit(code)
+}
+
+// appliances lists the appliance domains (all, or only running ones) of the
+// hostctl whose state dir is stateDir: their job disks live under it. Other
+// test runs on the same machine have their own state dirs.
+func appliances(t testing.TB, stateDir string, running bool) []string {
+	t.Helper()
+	args := []string{"list", "--all", "--name"}
+	if running {
+		args = []string{"list", "--name"}
+	}
+	var found []string
+	for _, n := range strings.Fields(virsh(t, args...)) {
+		if !strings.HasPrefix(n, "hostctl-") {
+			continue
+		}
+		x, err := exec.Command("virsh", "-c", "qemu:///system", "dumpxml", n).Output()
+		if err == nil && strings.Contains(string(x), stateDir+"/") {
+			found = append(found, n)
+		}
+	}
+	return found
+}
 
 // env is what every test shares: built binaries and the appliance image.
 type env struct {

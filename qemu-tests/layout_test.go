@@ -31,7 +31,7 @@ func TestGuestLayoutFstab(t *testing.T) {
 	lay, err := fixture.MakeLayout(ctx, dir)
 	require.NoError(t, err)
 
-	name, domain := "layout", "sbtest-layout"
+	name, domain := "layout", testDomain("layout")
 	x, err := fixture.ClientDomain{Name: domain, Kernel: e.kernel, Initrd: e.idle, Disk: lay.Disks[0],
 		DiskFormat: "raw", ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
 	require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestGuestLayoutFstab(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(stateDir, "ledger"))
 	require.NoError(t, err)
 	require.Empty(t, entries, "ledger entries left")
-	require.NotContains(t, virsh(t, "list", "--all", "--name"), "hostctl-backup-"+name+"-")
+	require.Empty(t, appliances(t, stateDir, false), "appliance domain left")
 
 	repo := filepath.Join(dir, "backup", name)
 	arch := strings.Fields(borg(t, pass, dir, "list", "--short", repo))

@@ -130,7 +130,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
 
-	name, domain := "lvguard", "sbtest-lvguard"
+	name, domain := "lvguard", testDomain("lvguard")
 	x, err := fixture.ClientDomain{Name: domain, Kernel: e.kernel, Initrd: e.idle, Disk: img, DiskFormat: "raw",
 		ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
 	require.NoError(t, err)
@@ -190,7 +190,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(stateDir, "ledger"))
 	require.NoError(t, err)
 	require.Empty(t, entries, "ledger entries left")
-	require.NotContains(t, virsh(t, "list", "--all", "--name"), "hostctl-backup-"+name+"-", "appliance domain left")
+	require.Empty(t, appliances(t, stateDir, false), "appliance domain left")
 	filepath.WalkDir(filepath.Join(stateDir, "runs"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			require.False(t, strings.HasSuffix(p, ".qcow2") || strings.HasSuffix(p, ".img"), "file left: %s", p)
