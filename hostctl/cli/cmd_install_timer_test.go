@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,23 +8,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
+
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestTimerUnitsGolden(t *testing.T) {
 	o := installTimerOptions{OnCalendar: "*-*-* 01:30:00", Delay: "15m"}
 	service, timer, err := timerUnits("/usr/local/bin/hostctl", "/etc/hostctl/hostctl.toml", o)
 	require.NoError(t, err)
 	for name, got := range map[string]string{"hostctl-backup.service": service, "hostctl-backup.timer": timer} {
-		p := filepath.Join("testdata", name)
-		if *update {
-			require.NoError(t, os.WriteFile(p, []byte(got), 0o644))
-		}
-		want, err := os.ReadFile(p)
-		require.NoError(t, err)
-		require.Equal(t, string(want), got, name)
+		testutil.Golden(t, name, got)
 	}
 }
 

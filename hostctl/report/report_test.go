@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,25 +10,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
+
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(p, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(p)
-	require.NoError(t, err)
-	require.Equal(t, string(want), got)
-}
 
 func sampleRun() *Run {
 	t0 := time.Date(2026, 11, 25, 3, 30, 0, 0, time.UTC)
@@ -53,7 +41,7 @@ func sampleRun() *Run {
 
 func TestText(t *testing.T) {
 	r := sampleRun()
-	golden(t, "report.txt", Text(r))
+	testutil.Golden(t, "report.txt", Text(r))
 	require.Equal(t, "[hostctl FAILED] hv1: 1 ok, 1 failed, 1 skipped (run 20261125T033000Z)", Subject(r))
 }
 
@@ -62,7 +50,7 @@ func TestMetrics(t *testing.T) {
 	older := &Run{ID: "20261124T033000Z", Jobs: []*runner.Report{
 		{Client: "db", Status: runner.StatusOK, Started: r.Started.Add(-24 * time.Hour), Elapsed: time.Minute},
 	}}
-	golden(t, "metrics.prom", Metrics(r, []*Run{older}))
+	testutil.Golden(t, "metrics.prom", Metrics(r, []*Run{older}))
 }
 
 func TestJournalEntry(t *testing.T) {

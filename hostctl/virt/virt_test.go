@@ -1,27 +1,13 @@
 package virt
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(p, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(p)
-	require.NoError(t, err, "run go test -update to create %s", p)
-	require.Equal(t, string(want), got)
-}
 
 func TestApplianceXMLGolden(t *testing.T) {
 	spec := ApplianceSpec{
@@ -41,7 +27,7 @@ func TestApplianceXMLGolden(t *testing.T) {
 	}
 	x, err := ApplianceXML(spec)
 	require.NoError(t, err)
-	golden(t, "appliance.xml", x)
+	testutil.Golden(t, "appliance.xml", x)
 
 	spec.Accel = "kvm"
 	x, err = ApplianceXML(spec)
@@ -92,7 +78,7 @@ func TestSnapshotXML(t *testing.T) {
 	require.NoError(t, err)
 	x, err := SnapshotXML("hostctl-r1", disks, map[string]string{"vda": "/state/vda.snapshot.qcow2"})
 	require.NoError(t, err)
-	golden(t, "snapshot.xml", x)
+	testutil.Golden(t, "snapshot.xml", x)
 }
 
 func TestReplaceDiskSource(t *testing.T) {
