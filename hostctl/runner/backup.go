@@ -51,14 +51,7 @@ type Report struct {
 // failed, which the report says (and the ledger keeps for the next run).
 func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
-	rv := &reverter{hv: r.Virt, l: r.Ledger, lvm: r.lvmManager()}
-	err := r.backup(ctx, c, rv, rep)
-	if cerr := rv.undoAll(ctx); cerr != nil {
-		rep.Cleanups = append(rep.Cleanups, cerr.Error())
-		if err == nil {
-			err = fmt.Errorf("cleanup: %w", cerr)
-		}
-	}
+	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return r.backup(ctx, c, rv, rep) })
 	if perr := r.runPost(ctx, c, rep, err); perr != nil && err == nil {
 		err = perr
 	}
@@ -146,7 +139,6 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 // backupFrom backs up the frozen disks (LVs replaced by their snapshots in
 // snaps) through the appliance.
 func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
-	prof := r.Cfg.ProfileFor(c)
 	var attached []virt.DiskSpec
 	var jobDisks []job.Disk
 	for i, d := range disks {
@@ -167,40 +159,20 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
 		jobDisks = append(jobDisks, job.Disk{Serial: serial, Target: d.Target})
 	}
-	repo, share, err := clientRepo(prof, c.Name)
+	aj, err := r.clientJob(c, job.ModeBackup, "", repoWrite)
 	if err != nil {
 		return err
 	}
-	var shares []virt.ShareSpec
-	if share.Dir != "" {
-		if err := os.MkdirAll(share.Dir, 0o700); err != nil {
-			return fmt.Errorf("target directory: %w", err)
-		}
-		shares = append(shares, share)
-	}
-	shares = append(shares, x.shares...)
-	secrets, err := clientSecrets(prof)
-	if err != nil {
-		return err
-	}
+	aj.shares = append(aj.shares, x.shares...)
+	aj.disks = attached
 	rep.Archive = c.Name + "-" + r.RunID
-	j := &job.Job{
-		Version:     job.Version,
-		Mode:        job.ModeBackup,
-		Client:      c.Name,
-		RunID:       r.RunID,
-		TimeLimit:   c.TimeLimit,
-		Archive:     rep.Archive,
-		Nice:        r.Cfg.Host.Nice,
-		IONiceClass: r.Cfg.Host.IONice,
-		Disks:       jobDisks,
-		Backup:      job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude},
-		Repo:        repo,
-		Time:        r.BackupTime,
-		Net:         jobNet(r.Cfg.Host, repo),
-	}
+	j := aj.job
+	j.Archive = rep.Archive
+	j.Disks = jobDisks
+	j.Backup = job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude}
+	j.Time = r.BackupTime
 	j.Backup.Shares, j.Backup.Plain = x.jobShares, x.plain
-	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, secrets: secrets, disks: attached, shares: shares})
+	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed
 	}
@@ -212,7 +184,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	}
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
 	if out.result.Done.Status != job.StatusOK {
-		return fmt.Errorf("backup failed in the appliance: %s (log: %s)", out.result.LastError(), filepath.Join(dir, job.FileLog))
+		return fmt.Errorf("backup failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
 	}
 	return nil
 }

@@ -184,3 +184,21 @@ func (r *reverter) undoAll(ctx context.Context) error {
 	r.entries = nil
 	return errors.Join(errs...)
 }
+
+// reverted runs f with a fresh reverter and then undoes everything f
+// recorded, whether f failed or not. It returns f's error, or else the
+// cleanup's; a cleanup error is also appended to cleanups when that is set
+// (job reports list them apart from the job's own error).
+func (r *Runner) reverted(ctx context.Context, cleanups *[]string, f func(rv *reverter) error) error {
+	rv := &reverter{hv: r.Virt, l: r.Ledger, lvm: r.lvmManager()}
+	err := f(rv)
+	if cerr := rv.undoAll(ctx); cerr != nil {
+		if cleanups != nil {
+			*cleanups = append(*cleanups, cerr.Error())
+		}
+		if err == nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}
+	return err
+}

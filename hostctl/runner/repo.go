@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -113,3 +114,72 @@ func clientSecrets(p *config.Profile) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// repoMode says how a job uses the client's repository.
+type repoMode int
+
+const (
+	// repoWrite creates a file:// target directory when missing (a backup
+	// starts a repository).
+	repoWrite repoMode = iota
+	// repoExisting requires the repository to exist (restore, list,
+	// verify): a missing one is the operator's mistake, not an empty list.
+	repoExisting
+)
+
+// clientJob resolves c's profile into a job for the appliance: the job
+// with the fields every mode shares (client, run, time limit, nice, repo,
+// network), the secrets for the job disk, the target share, and the job
+// directory (created) under name ("" = the client's name). Callers add
+// what their mode needs (disks, archive, restore destination).
+func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (applianceJob, error) {
+	prof := r.Cfg.ProfileFor(c)
+	if prof == nil {
+		return applianceJob{}, fmt.Errorf("client %s: no profile", c.Name)
+	}
+	repo, share, err := clientRepo(prof, c.Name)
+	if err != nil {
+		return applianceJob{}, err
+	}
+	var shares []virt.ShareSpec
+	if share.Dir != "" {
+		switch rm {
+		case repoWrite:
+			if err := os.MkdirAll(share.Dir, 0o700); err != nil {
+				return applianceJob{}, fmt.Errorf("target directory: %w", err)
+			}
+		case repoExisting:
+			if _, err := os.Stat(share.Dir); err != nil {
+				return applianceJob{}, fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+			}
+		}
+		// Writable even to read: borg takes its repository lock there.
+		shares = append(shares, share)
+	}
+	secrets, err := clientSecrets(prof)
+	if err != nil {
+		return applianceJob{}, err
+	}
+	if name == "" {
+		name = c.Name
+	}
+	dir := r.jobDir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return applianceJob{}, err
+	}
+	j := &job.Job{
+		Version:     job.Version,
+		Mode:        mode,
+		Client:      c.Name,
+		RunID:       r.RunID,
+		TimeLimit:   c.TimeLimit,
+		Nice:        r.Cfg.Host.Nice,
+		IONiceClass: r.Cfg.Host.IONice,
+		Repo:        repo,
+		Net:         jobNet(r.Cfg.Host, repo),
+	}
+	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares}, nil
+}
+
+// logPath is where the appliance's log of a job is kept on the host.
+func (aj applianceJob) logPath() string { return filepath.Join(aj.dir, job.FileLog) }

@@ -31,12 +31,7 @@ type RescueOptions struct {
 // writable (no snapshot, no overlay: repairs must reach the disks), and
 // cleans up once the appliance is gone.
 func (r *Runner) Rescue(ctx context.Context, o RescueOptions) error {
-	rv := &reverter{hv: r.Virt, l: r.Ledger}
-	err := r.rescue(ctx, o, rv)
-	if cerr := rv.undoAll(ctx); cerr != nil && err == nil {
-		err = fmt.Errorf("cleanup: %w", cerr)
-	}
-	return err
+	return r.reverted(ctx, nil, func(rv *reverter) error { return r.rescue(ctx, o, rv) })
 }
 
 func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) error {

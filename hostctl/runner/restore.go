@@ -26,14 +26,7 @@ type RestoreOptions struct {
 // Restore extracts a client's backup through the appliance.
 func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "restore"}
-	rv := &reverter{hv: r.Virt, l: r.Ledger}
-	err := r.restore(ctx, c, o, rv, rep)
-	if cerr := rv.undoAll(ctx); cerr != nil {
-		rep.Cleanups = append(rep.Cleanups, cerr.Error())
-		if err == nil {
-			err = fmt.Errorf("cleanup: %w", cerr)
-		}
-	}
+	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return r.restore(ctx, c, o, rv, rep) })
 	rep.Elapsed = time.Since(rep.Started)
 	rep.Status = StatusOK
 	if err != nil {
@@ -43,41 +36,12 @@ func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions
 }
 
 func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions, rv *reverter, rep *Report) error {
-	prof := r.Cfg.ProfileFor(c)
-	if prof == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
-	repo, share, err := clientRepo(prof, c.Name)
+	aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
 	if err != nil {
 		return err
 	}
-	var shares []virt.ShareSpec
-	if share.Dir != "" {
-		if _, err := os.Stat(share.Dir); err != nil {
-			return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
-		}
-		shares = append(shares, share)
-	}
-	secrets, err := clientSecrets(prof)
-	if err != nil {
-		return err
-	}
-	dir := r.jobDir(c.Name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	aj := applianceJob{dir: dir, secrets: secrets, shares: shares}
-	j := &job.Job{
-		Version:   job.Version,
-		Mode:      job.ModeRestore,
-		Client:    c.Name,
-		RunID:     r.RunID,
-		TimeLimit: c.TimeLimit,
-		Archive:   o.Archive,
-		Nice:      r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
-		Repo: repo,
-		Net:  jobNet(r.Cfg.Host, repo),
-	}
+	j := aj.job
+	j.Archive = o.Archive
 	switch {
 	case o.Dir != "" && o.Disk != "":
 		return fmt.Errorf("restore: give a directory or a disk, not both")
@@ -101,7 +65,6 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	default:
 		return fmt.Errorf("restore: --to is required")
 	}
-	aj.job = j
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed
@@ -112,7 +75,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	rep.Archive = out.result.Done.Archive
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
 	if out.result.Done.Status != job.StatusOK {
-		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), filepath.Join(dir, job.FileLog))
+		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
 	}
 	return nil
 }
