@@ -18,6 +18,10 @@ const (
 	PreSnapshot  = "pre_snapshot"
 	OnSnapshot   = "on_snapshot"
 	PostSnapshot = "post_snapshot"
+	// Recovery hooks (in-place restore).
+	PreRecovery  = "pre_recovery"
+	EndRecovery  = "end_recovery" // runs in the appliance, chrooted into the restored tree
+	PostRecovery = "post_recovery"
 )
 
 // maxOutput is how much of a hook's stdout and stderr is kept (the tail).

@@ -26,6 +26,9 @@ type fakeHV struct {
 	// onStart, when set, is called with a transient domain's XML; the
 	// domain then runs (is listed) until destroyed.
 	onStart func(xml string) error
+	// ignoreShutdown: a graceful shutdown request is ignored (a guest
+	// without ACPI handling or agent).
+	ignoreShutdown bool
 }
 
 var _ virt.Hypervisor = (*fakeHV)(nil)
@@ -98,6 +101,24 @@ func (f *fakeHV) Suspend(_ context.Context, domain string) error {
 
 func (f *fakeHV) Resume(_ context.Context, domain string) error {
 	f.calls = append(f.calls, "resume "+domain)
+	return nil
+}
+
+func (f *fakeHV) Shutdown(_ context.Context, domain string) error {
+	f.calls = append(f.calls, "shutdown "+domain)
+	if !f.ignoreShutdown {
+		delete(f.live, domain)
+	}
+	return nil
+}
+
+func (f *fakeHV) Start(_ context.Context, domain string) error {
+	x, ok := f.inactive[domain]
+	if !ok {
+		return virt.ErrNoDomain
+	}
+	f.calls = append(f.calls, "start-domain "+domain)
+	f.live[domain] = x
 	return nil
 }
 

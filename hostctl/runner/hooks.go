@@ -42,16 +42,22 @@ func (r *Runner) hooksFor(c *config.Client) *jobHooks {
 		ContinueOnPreFailure: h.OnPreFailure == config.PreFailureContinue,
 		Env:                  map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain},
 	}}
+	jh.run = r.hookRunner(c)
+	return jh
+}
+
+// hookRunner is the transport of a client's guest hooks.
+func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
+	h := c.Hooks
 	switch h.Transport {
 	case config.TransportSSH:
-		jh.run = &hooks.SSHRunner{Host: h.SSH.Host, User: h.SSH.User, Port: h.SSH.Port,
+		return &hooks.SSHRunner{Host: h.SSH.Host, User: h.SSH.User, Port: h.SSH.Port,
 			IdentityFile: h.SSH.IdentityFile, KnownHosts: h.SSH.KnownHosts}
 	case config.TransportLocal:
-		jh.run = hooks.LocalRunner{}
+		return hooks.LocalRunner{}
 	default:
-		jh.run = &hooks.AgentRunner{Agent: r.Virt, Domain: c.Domain}
+		return &hooks.AgentRunner{Agent: r.Virt, Domain: c.Domain}
 	}
-	return jh
 }
 
 // snapshotWithHooks runs snapshot between the client's pre_snapshot and

@@ -252,3 +252,27 @@ func (l *Libvirt) Resume(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+func (l *Libvirt) Shutdown(ctx context.Context, name string) error {
+	d, err := l.lookup(name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := d.ShutdownFlags(libvirt.DOMAIN_SHUTDOWN_DEFAULT); err != nil {
+		return fmt.Errorf("shut down domain %s: %w", name, err)
+	}
+	return nil
+}
+
+func (l *Libvirt) Start(ctx context.Context, name string) error {
+	d, err := l.lookup(name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := d.Create(); err != nil {
+		return fmt.Errorf("start domain %s: %w", name, err)
+	}
+	return nil
+}

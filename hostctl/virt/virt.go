@@ -46,4 +46,9 @@ type Hypervisor interface {
 	Suspend(ctx context.Context, domain string) error
 	// Resume lets a suspended domain run again.
 	Resume(ctx context.Context, domain string) error
+	// Shutdown asks a running domain to shut down (guest agent or ACPI
+	// power button, as the hypervisor chooses) and returns at once.
+	Shutdown(ctx context.Context, domain string) error
+	// Start boots a defined, shut-off domain.
+	Start(ctx context.Context, domain string) error
 }

@@ -236,10 +236,30 @@ func (r Retention) Empty() bool { return r == (Retention{}) }
 
 // Restore says where a restore goes.
 type Restore struct {
-	// To is "dir" (9p share TagRestore) or "disk" (disk SerialRestore, its
-	// filesystem selected like Backup.Mount).
+	// To is "dir" (9p share TagRestore), "disk" (disk SerialRestore, its
+	// filesystem selected like Backup.Mount) or RestoreToClient.
 	To    string `toml:"to"`
 	Mount string `toml:"mount"`
+	// MkFS (RestoreToClient): create the client's filesystems afresh
+	// (same type) instead of emptying the existing ones.
+	MkFS bool `toml:"mkfs,omitempty"`
+	// EndRecovery (RestoreToClient) runs chrooted into the restored tree
+	// with /dev, /proc and /sys bound, before it is unmounted.
+	EndRecovery *Hook `toml:"end_recovery,omitempty"`
+}
+
+// RestoreToClient as Restore.To is the in-place recovery of a client: its
+// own disks (Job.Disks) are attached writable, its filesystems are mounted
+// as Job.Backup says, emptied (or made anew), and receive the backup; the
+// filesystems then get the UUIDs and labels that the restored /etc/fstab
+// names, so the restored system finds its disks.
+const RestoreToClient = "client"
+
+// Hook is a shell command the supervisor runs (/bin/sh -c).
+type Hook struct {
+	Command   string   `toml:"command"`
+	Env       []string `toml:"env"`
+	TimeLimit Duration `toml:"time_limit"`
 }
 
 // Duration is a time.Duration that reads and writes as "90m", "2h", "30s".

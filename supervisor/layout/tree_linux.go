@@ -39,10 +39,28 @@ func MountOne(mnt Mounter, d blockdev.Device, target string, rw bool, subvol str
 	return nil
 }
 
+// Planned is one filesystem of a client's tree: the device, where it goes
+// (an absolute path inside the client) and its btrfs subvolume.
+type Planned struct {
+	Where  string
+	Dev    blockdev.Device
+	Subvol string
+}
+
 // MountTree mounts the client's tree at target as b says: one filesystem
 // (b.Mount), several (b.Mounts), or the guest's fstab (b.Mount =
 // job.MountFstab). It returns a line per mounted filesystem.
 func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Backup, target string, rw bool) ([]string, error) {
+	plan, err := l.PlanTree(mnt, devs, b)
+	if err != nil {
+		return nil, err
+	}
+	return l.MountPlan(mnt, plan, target, rw)
+}
+
+// PlanTree resolves b to the devices of the client's tree, shallowest
+// mount point first, without mounting anything but the fstab probes.
+func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Backup) ([]Planned, error) {
 	var plan []blockdev.MountPoint
 	switch {
 	case len(b.Mounts) > 0:
@@ -75,7 +93,7 @@ func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Dev
 	default:
 		plan = []blockdev.MountPoint{{Where: "/", What: b.Mount}}
 	}
-	var done []string
+	var out []Planned
 	for _, m := range plan {
 		d, err := blockdev.Select(m.What, devs)
 		if err != nil && m.Optional {
@@ -83,8 +101,18 @@ func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Dev
 			continue
 		}
 		if err != nil {
-			return done, fmt.Errorf("%s: %w", m.Where, err)
+			return nil, fmt.Errorf("%s: %w", m.Where, err)
 		}
+		out = append(out, Planned{Where: m.Where, Dev: d, Subvol: m.Subvol})
+	}
+	return out, nil
+}
+
+// MountPlan mounts a planned tree at target, in order.
+func (l *Layout) MountPlan(mnt Mounter, plan []Planned, target string, rw bool) ([]string, error) {
+	var done []string
+	for _, m := range plan {
+		d := m.Dev
 		dir := filepath.Join(target, m.Where)
 		if m.Where != "/" {
 			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {

@@ -168,6 +168,9 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 
 func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	j := s.job
+	if j.Restore.To == job.RestoreToClient {
+		return s.recoverClient(ctx)
+	}
 	done := job.Record{Archive: j.Archive}
 	end := s.rep.Step("mount restore destination")
 	switch j.Restore.To {

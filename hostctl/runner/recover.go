@@ -1,0 +1,432 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// RecoverOptions steer an in-place recovery (hostctl restore CLIENT).
+type RecoverOptions struct {
+	Archive string // "" = the latest
+	// MkFS creates the client's filesystems afresh (same type) instead of
+	// emptying the blank system's.
+	MkFS bool
+	// ShutdownTimeout is how long the client gets to shut down gracefully
+	// before it is forced off (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	// AgentTimeout bounds the wait for the restored client's guest agent
+	// before post_recovery (default DefaultAgentTimeout).
+	AgentTimeout time.Duration
+}
+
+// Defaults of RecoverOptions.
+const (
+	DefaultShutdownTimeout = 2 * time.Minute
+	DefaultAgentTimeout    = 5 * time.Minute
+)
+
+// Steps of an in-place recovery, in order.
+const (
+	StepPreRecovery  = "pre_recovery"
+	StepShutdown     = "shut down the client"
+	StepRestore      = "restore in the appliance"
+	StepStart        = "start the client"
+	StepWaitAgent    = "wait for the guest agent"
+	StepPostRecovery = "post_recovery"
+)
+
+// RecoverPlan is what an in-place recovery will do, for --dry-run and the
+// start of a real one.
+type RecoverPlan struct {
+	Client  string
+	Domain  string
+	Running bool
+	Disks   []virt.ClientDisk
+	Mount   string // backup.mount as configured
+	Archive string // "" = latest
+	Backend string
+	Target  string
+	MkFS    bool
+	Hooks   config.Hooks
+	opts    RecoverOptions
+	j       *job.Job
+}
+
+// Lines renders the plan as numbered steps for the operator.
+func (p *RecoverPlan) Lines() []string {
+	arch := p.Archive
+	if arch == "" {
+		arch = "the latest (chosen by the backend in the appliance)"
+	}
+	state := "shut off"
+	if p.Running {
+		state = "running"
+	}
+	var disks []string
+	for _, d := range p.Disks {
+		disks = append(disks, fmt.Sprintf("%s=%s (%s)", d.Target, d.Path, d.Format))
+	}
+	fs := "empty the existing filesystems (everything but lost+found)"
+	if p.MkFS {
+		fs = "create the filesystems afresh (same type; --mkfs)"
+	}
+	hook := func(name, cmd string) string {
+		if cmd == "" {
+			return name + ": none configured"
+		}
+		return fmt.Sprintf("%s: %q", name, cmd)
+	}
+	out := []string{
+		fmt.Sprintf("in-place recovery of client %s (domain %s, %s)", p.Client, p.Domain, state),
+		fmt.Sprintf("disks: %s", strings.Join(disks, ", ")),
+		fmt.Sprintf("backup: %s repository %s, archive %s", p.Backend, p.Target, arch),
+	}
+	steps := []string{}
+	if p.Running {
+		steps = append(steps, hook("run "+hooks.PreRecovery+" in the client", p.Hooks.PreRecovery),
+			fmt.Sprintf("shut the client down (forced off after %s)", p.opts.ShutdownTimeout))
+	} else {
+		steps = append(steps, "the client is shut off: pre_recovery and the shutdown are skipped")
+	}
+	steps = append(steps,
+		"boot the appliance with the client's disks attached writable",
+		fmt.Sprintf("mount the client's filesystems as backup.mount = %q says; %s", p.Mount, fs),
+		"restore the archive into them with "+p.Backend,
+		"give the filesystems the UUIDs and labels the restored /etc/fstab names",
+		hook("run "+hooks.EndRecovery+" chrooted into the restored tree", p.Hooks.EndRecovery),
+		"unmount, power the appliance off, detach the disks",
+		"start the client",
+		hook(fmt.Sprintf("wait for its guest agent (at most %s), run %s in it", p.opts.AgentTimeout, hooks.PostRecovery), p.Hooks.PostRecovery),
+	)
+	for i, s := range steps {
+		out = append(out, fmt.Sprintf("  %d. %s", i+1, s))
+	}
+	return out
+}
+
+// StepError is a failed recovery step with what the operator can do next.
+type StepError struct {
+	Step string
+	Err  error
+	// Hint says in what state the client is and how to continue.
+	Hint string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %q failed: %v. %s", e.Step, e.Err, e.Hint)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// PlanRecovery checks that client c can be recovered in place and returns
+// the plan. It changes nothing.
+func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOptions) (*RecoverPlan, error) {
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.AgentTimeout <= 0 {
+		o.AgentTimeout = DefaultAgentTimeout
+	}
+	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
+		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use --to PATH|DISK", c.Name, c.Type)
+	}
+	prof := r.Cfg.ProfileFor(c)
+	if prof == nil {
+		return nil, fmt.Errorf("client %s: no profile", c.Name)
+	}
+	x, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: the blank VM must exist with the backed-up disk layout: %w", c.Name, err)
+	}
+	disks, err := virt.ClientDisks(x)
+	if err != nil {
+		return nil, err
+	}
+	if len(disks) == 0 {
+		return nil, fmt.Errorf("domain %s has no disk to restore into", c.Domain)
+	}
+	for _, d := range disks {
+		if d.ReadOnly {
+			return nil, fmt.Errorf("domain %s disk %s is read-only in the domain: a recovery writes to it", c.Domain, d.Target)
+		}
+	}
+	repo, _, err := clientRepo(prof, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
+		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.URL,
+		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
+	if p.Mount == "" {
+		p.Mount = "auto"
+	}
+	j := &job.Job{
+		Version: job.Version, Mode: job.ModeRestore, Client: c.Name, RunID: r.RunID,
+		TimeLimit: c.TimeLimit, Archive: o.Archive,
+		Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
+		Backup:  job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
+		Repo:    repo,
+		Net:     jobNet(r.Cfg.Host, repo),
+		Restore: job.Restore{To: job.RestoreToClient, MkFS: o.MkFS},
+	}
+	if c.Hooks.EndRecovery != "" {
+		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
+			Env: []string{"SB_HOOK=" + hooks.EndRecovery, "SB_CLIENT=" + c.Name, "SB_RUN_ID=" + r.RunID, "SB_DOMAIN=" + c.Domain}}
+	}
+	for i, d := range disks {
+		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Target: d.Target})
+	}
+	p.j = j
+	return p, nil
+}
+
+// Recover runs an in-place recovery of client c: pre_recovery in the
+// blank VM, shutdown, restore through the appliance with the client's
+// disks, start, post_recovery. A failure leaves the client shut off with
+// its disks detached (the appliance gone), except that a failing
+// pre_recovery leaves it as it was, since nothing was changed yet; the
+// error is a *StepError saying how to continue.
+func (r *Runner) Recover(ctx context.Context, c *config.Client, o RecoverOptions) *Report {
+	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "recover"}
+	err := r.recover(ctx, c, o, rep)
+	rep.Elapsed = time.Since(rep.Started)
+	rep.Status = StatusOK
+	if err != nil {
+		rep.Status, rep.Error = StatusFailed, err.Error()
+	}
+	return rep
+}
+
+func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions, rep *Report) error {
+	p, err := r.PlanRecovery(ctx, c, o)
+	if err != nil {
+		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
+	}
+	o = p.opts
+	dir := r.jobDir(c.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, l := range p.Lines() {
+		r.logf("%s", l)
+	}
+	hrun := r.hookRunner(c)
+	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
+	runHook := func(name, cmd string, extra map[string]string) error {
+		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: map[string]string{"SB_HOOK": name}}
+		if h.Timeout <= 0 {
+			h.Timeout = config.DefaultHookTimeLimit
+		}
+		for k, v := range env {
+			h.Env[k] = v
+		}
+		for k, v := range extra {
+			h.Env[k] = v
+		}
+		res := hrun.Run(ctx, h)
+		rep.Hooks = append(rep.Hooks, res)
+		r.logf("%s: hook %s: %s in %s", c.Name, name, hookStatus(res), res.Elapsed.Round(time.Millisecond))
+		return res.Err()
+	}
+	logs := fmt.Sprintf("Logs: %s.", dir)
+	offHint := fmt.Sprintf("The client is shut off and its disks are detached (no appliance is left). %s", logs)
+
+	// 1. pre_recovery in the blank VM, 2. shut it down.
+	if p.Running {
+		if c.Hooks.PreRecovery != "" {
+			r.logf("%s: %s…", c.Name, StepPreRecovery)
+			if err := runHook(hooks.PreRecovery, c.Hooks.PreRecovery, nil); err != nil {
+				return &StepError{Step: StepPreRecovery, Err: err, Hint: fmt.Sprintf(
+					"Nothing was changed: the client %s is still running. Fix the hook (or the VM) and rerun.", c.Domain)}
+			}
+		}
+		r.logf("%s: %s…", c.Name, StepShutdown)
+		if err := r.shutdown(ctx, c.Domain, o.ShutdownTimeout); err != nil {
+			r.forceOff(ctx, c.Domain)
+			return &StepError{Step: StepShutdown, Err: err, Hint: fmt.Sprintf(
+				"Nothing was restored; check that domain %s is shut off (virsh domstate %s) and rerun. %s", c.Domain, c.Domain, logs)}
+		}
+	} else {
+		r.logf("%s: domain %s is shut off: no pre_recovery, no shutdown", c.Name, c.Domain)
+	}
+
+	// 3. the appliance restores into the client's disks.
+	r.logf("%s: %s…", c.Name, StepRestore)
+	if err := r.recoverDisks(ctx, c, p, dir, rep); err != nil {
+		r.forceOff(ctx, c.Domain)
+		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl restore %s`", c.Name)
+		if !o.MkFS {
+			next += " (with --mkfs when the client's filesystems are missing or damaged)"
+		}
+		next += fmt.Sprintf(", or look at its disks with `hostctl rescue %s`; its filesystems may hold a partial restore.", c.Name)
+		return &StepError{Step: StepRestore, Err: err, Hint: offHint + " " + next}
+	}
+
+	// 4. start it, 5. post_recovery once its agent answers.
+	r.logf("%s: %s…", c.Name, StepStart)
+	if err := r.Virt.Start(ctx, c.Domain); err != nil {
+		return &StepError{Step: StepStart, Err: err, Hint: fmt.Sprintf(
+			"The disks hold the restored system and are detached; start the domain by hand (virsh start %s). %s", c.Domain, logs)}
+	}
+	if c.Hooks.PostRecovery == "" {
+		return nil
+	}
+	extra := map[string]string{"SB_ARCHIVE": rep.Archive}
+	if c.Hooks.Transport == config.TransportAgent || c.Hooks.Transport == "" {
+		r.logf("%s: %s…", c.Name, StepWaitAgent)
+		if err := r.waitAgent(ctx, c.Domain, o.AgentTimeout); err != nil {
+			return &StepError{Step: StepWaitAgent, Err: err, Hint: fmt.Sprintf(
+				"The client is restored and was started, but post_recovery did not run: look at its console (virsh console %s) and run the hook by hand. %s", c.Domain, logs)}
+		}
+	}
+	r.logf("%s: %s…", c.Name, StepPostRecovery)
+	if err := runHook(hooks.PostRecovery, c.Hooks.PostRecovery, extra); err != nil {
+		return &StepError{Step: StepPostRecovery, Err: err, Hint: fmt.Sprintf(
+			"The client is restored and running; finish what the hook does by hand. %s", logs)}
+	}
+	return nil
+}
+
+// recoverDisks boots the appliance with the client's own disks (writable)
+// and removes it, whatever happened.
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, dir string, rep *Report) error {
+	prof := r.Cfg.ProfileFor(c)
+	_, share, err := clientRepo(prof, c.Name)
+	if err != nil {
+		return err
+	}
+	var shares []virt.ShareSpec
+	if share.Dir != "" {
+		if _, err := os.Stat(share.Dir); err != nil {
+			return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+		}
+		shares = append(shares, share)
+	}
+	secrets, err := clientSecrets(prof)
+	if err != nil {
+		return err
+	}
+	// The domain is off now; its disks are what its inactive definition
+	// names (a live snapshot's overlay would have been committed already).
+	var attached []virt.DiskSpec
+	for i, d := range p.Disks {
+		attached = append(attached, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: p.j.Disks[i].Serial})
+	}
+	rv := &reverter{hv: r.Virt, l: r.Ledger}
+	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: p.j, secrets: secrets, disks: attached, shares: shares})
+	if cerr := rv.undoAll(ctx); cerr != nil {
+		rep.Cleanups = append(rep.Cleanups, cerr.Error())
+		if err == nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}
+	if out != nil {
+		rep.Appl = out.elapsed
+	}
+	if err != nil {
+		return err
+	}
+	res := out.result
+	rep.Archive = res.Done.Archive
+	rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
+	if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
+		rep.Hooks = append(rep.Hooks, *h)
+	}
+	if res.Done.Status != job.StatusOK {
+		return fmt.Errorf("%s (appliance log: %s)", res.LastError(), filepath.Join(dir, job.FileLog))
+	}
+	return nil
+}
+
+// endRecoveryResult turns the appliance's end_recovery step records into
+// a hook result for the report; nil when it did not run.
+func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
+	var h *hooks.Result
+	for _, rec := range res.Records {
+		if rec.Type != job.RecStep || rec.Step != hooks.EndRecovery {
+			continue
+		}
+		if rec.Elapsed == 0 {
+			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time, Exit: -1, Error: "did not finish"}
+			continue
+		}
+		if h == nil {
+			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time.Add(-rec.Elapsed)}
+		}
+		h.Elapsed, h.Exit, h.Error = rec.Elapsed, 0, ""
+		if rec.Error != "" {
+			h.Exit, h.Error = -1, rec.Error
+		}
+	}
+	return h
+}
+
+// shutdown asks the domain to shut down and waits until it is off; past
+// limit it is forced off.
+func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duration) error {
+	if err := r.Virt.Shutdown(ctx, domain); err != nil {
+		r.logf("graceful shutdown of %s refused (%v): forcing it off", domain, err)
+		return r.Virt.Destroy(ctx, domain)
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		_, running, err := r.Virt.DomainXML(ctx, domain)
+		if err != nil {
+			return err
+		}
+		if !running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.logf("%s did not shut down within %s: forcing it off", domain, limit)
+			return r.Virt.Destroy(ctx, domain)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// forceOff makes sure the client is off after a failed step (on a context
+// that survives the cancellation that may have caused the failure).
+func (r *Runner) forceOff(ctx context.Context, domain string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := r.Virt.Destroy(dctx, domain); err != nil {
+		r.logf("could not force %s off: %v", domain, err)
+	}
+}
+
+// waitAgent waits until the domain's guest agent answers a ping.
+func (r *Runner) waitAgent(ctx context.Context, domain string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var last error
+	for {
+		if _, last = r.Virt.QemuAgentCommand(ctx, domain, `{"execute":"guest-ping"}`); last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guest agent of %s did not answer within %s: %w", domain, limit, last)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), last)
+		case <-time.After(agentPoll):
+		}
+	}
+}
+
+// agentPoll is how often waitAgent pings.
+const agentPoll = time.Second

@@ -1,0 +1,305 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
+)
+
+// recoverClient is the appliance's part of an in-place recovery: the
+// client's own disks are attached writable. Its filesystems (as
+// backup.mount describes them) are emptied, or made anew with MkFS, and
+// receive the backup; they then get the UUIDs and labels the restored
+// fstab names, end_recovery runs chrooted into the restored tree, and
+// everything is unmounted.
+func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
+	j := s.job
+	done := job.Record{Archive: j.Archive}
+	if len(j.Disks) == 0 {
+		return done, fmt.Errorf("recovery job has no client disks")
+	}
+	lay := s.layout()
+	end := s.rep.Step("find client filesystems")
+	devs, err := s.devices(ctx, j.Disks)
+	if err != nil {
+		return done, end(err)
+	}
+	plan, err := lay.PlanTree(&s.stack, devs, j.Backup)
+	if err != nil {
+		return done, end(fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err))
+	}
+	for _, p := range plan {
+		s.rep.Logf("client filesystem %s on %s", p.Dev, p.Where)
+	}
+	end(nil)
+	if j.Restore.MkFS {
+		end = s.rep.Step("create filesystems")
+		if err := end(s.mkfsPlan(ctx, plan)); err != nil {
+			return done, err
+		}
+	}
+	target := Sysroot + backend.RestoreDir
+	end = s.rep.Step("mount client filesystems")
+	if err := end(s.mountRecoverPlan(plan, target)); err != nil {
+		return done, err
+	}
+	if !j.Restore.MkFS {
+		end = s.rep.Step("empty client filesystems")
+		if err := end(emptyTree(target, plan)); err != nil {
+			return done, err
+		}
+	}
+	req, err := s.prepare(ctx)
+	if err != nil {
+		return done, err
+	}
+	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	if err != nil {
+		return done, err
+	}
+	end = s.rep.Step("restore")
+	start := time.Now()
+	archive, err := b.Restore(ctx, req)
+	done.BackendElapsed, done.Archive = time.Since(start), archive
+	if err := end(err); err != nil {
+		return done, err
+	}
+	end = s.rep.Step("set filesystem UUIDs and labels")
+	if plan, err = s.fixIDs(ctx, plan, target); err != nil {
+		return done, end(err)
+	}
+	end(nil)
+	if h := j.Restore.EndRecovery; h != nil && h.Command != "" {
+		end = s.rep.Step("end_recovery")
+		if err := end(s.endRecovery(ctx, *h, target)); err != nil {
+			return done, err
+		}
+	}
+	end = s.rep.Step("unmount client filesystems")
+	unix.Sync()
+	return done, end(s.stack.Unmount(target))
+}
+
+// mkfsPlan makes a fresh filesystem of the same type on each planned
+// device (once per device), keeping UUID and label.
+func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error {
+	seen := map[string]bool{}
+	for _, p := range plan {
+		if p.Subvol != "" {
+			return fmt.Errorf("%s on %s is btrfs subvolume %q: --mkfs cannot recreate subvolumes; create them (hostctl rescue) and restore without --mkfs", p.Dev.Name(), p.Where, p.Subvol)
+		}
+		if seen[p.Dev.Dev] {
+			continue
+		}
+		seen[p.Dev.Dev] = true
+		argv, err := mkfsArgv(p.Dev)
+		if err != nil {
+			return err
+		}
+		s.rep.Logf("creating %s on %s", p.Dev.FSType, p.Dev.Name())
+		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv}); err != nil {
+			return fmt.Errorf("create filesystem on %s: %w", p.Dev.Name(), err)
+		}
+	}
+	return nil
+}
+
+// mountRecoverPlan mounts the planned tree read-write, creating missing
+// mount points (a fresh filesystem has none).
+func (s *supervisor) mountRecoverPlan(plan []layout.Planned, target string) error {
+	for _, p := range plan {
+		dir := filepath.Join(target, p.Where)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("mount point %s: %w", p.Where, err)
+		}
+		if err := layout.MountOne(&s.stack, p.Dev, dir, true, p.Subvol); err != nil {
+			return err
+		}
+		s.rep.Logf("mounted %s on %s read-write", p.Dev, p.Where)
+	}
+	return nil
+}
+
+// emptyTree removes everything the blank system had on the mounted tree,
+// except lost+found and the mount points of the other filesystems (and
+// the directories leading to them): the restored tree is the backup's,
+// with nothing of the fresh install mixed in.
+func emptyTree(target string, plan []layout.Planned) error {
+	keep := map[string]bool{}
+	for _, p := range plan {
+		for d := path.Clean(p.Where); d != "/"; d = path.Dir(d) {
+			keep[d] = true
+		}
+	}
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		entries, err := os.ReadDir(filepath.Join(target, rel))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			p := path.Join(rel, e.Name())
+			switch {
+			case e.Name() == "lost+found":
+			case keep[p]:
+				if err := walk(p); err != nil {
+					return err
+				}
+			default:
+				if err := os.RemoveAll(filepath.Join(target, p)); err != nil {
+					return fmt.Errorf("empty %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	return walk("/")
+}
+
+// fixIDs gives the filesystems the UUIDs and labels that the restored
+// /etc/fstab names: the tree is unmounted, changed, and mounted again by
+// what the restored fstab says, which proves that the restored system
+// will find its disks. It returns the plan with the devices as they are now.
+func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target string) ([]layout.Planned, error) {
+	data, err := os.ReadFile(filepath.Join(target, "etc", "fstab"))
+	if errors.Is(err, os.ErrNotExist) {
+		s.rep.Logf("the restored tree has no /etc/fstab: filesystem UUIDs and labels left as they are")
+		return plan, nil
+	}
+	if err != nil {
+		return plan, err
+	}
+	entries, err := blockdev.ParseFstab(string(data))
+	if err != nil {
+		return plan, fmt.Errorf("restored /etc/fstab: %w", err)
+	}
+	mounted := map[string]blockdev.Device{}
+	for _, p := range plan {
+		mounted[path.Clean(p.Where)] = p.Dev
+	}
+	changes, err := blockdev.WantedIDs(entries, mounted)
+	if err != nil {
+		return plan, fmt.Errorf("restored /etc/fstab: %w", err)
+	}
+	if len(changes) == 0 {
+		s.rep.Logf("the restored fstab finds every filesystem as it is")
+		return plan, nil
+	}
+	unix.Sync()
+	if err := s.stack.Unmount(target); err != nil {
+		return plan, err
+	}
+	for _, c := range changes {
+		cmds, err := setIDArgvs(c)
+		if err != nil {
+			return plan, err
+		}
+		s.rep.Logf("setting %s", c)
+		for _, argv := range cmds {
+			_, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv})
+			var ee *execx.Error
+			if argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1 {
+				err = nil // errors corrected
+			}
+			if err != nil {
+				return plan, fmt.Errorf("set UUID/label of %s: %w", c.Dev.Name(), err)
+			}
+		}
+	}
+	// Probe again and mount by the names the restored fstab uses.
+	for i, p := range plan {
+		info, err := s.probe(ctx, p.Dev.Dev)
+		if err != nil {
+			return plan, err
+		}
+		p.Dev.UUID, p.Dev.Label = info["UUID"], info["LABEL"]
+		plan[i] = p
+	}
+	all := make([]blockdev.Device, 0, len(plan))
+	for _, p := range plan {
+		all = append(all, p.Dev)
+	}
+	for _, e := range entries {
+		d, ok := mounted[path.Clean(e.File)]
+		if !ok {
+			continue
+		}
+		if sp, err := blockdev.ParseSpec(e.Spec); err == nil && (sp.Kind == "uuid" || sp.Kind == "label") {
+			got, err := blockdev.Select(e.Spec, all)
+			if err != nil || got.Dev != d.Dev {
+				return plan, fmt.Errorf("restored fstab line %d (%s on %s) does not find %s after the change: %v", e.Line, e.Spec, e.File, d.Name(), err)
+			}
+		}
+	}
+	return plan, s.mountRecoverPlan(plan, target)
+}
+
+// endRecovery runs the end_recovery hook chrooted into the restored tree
+// with /dev, /proc and /sys bound; its output goes to the job log.
+func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string) error {
+	for _, d := range []string{"dev", "proc", "sys"} {
+		dir := filepath.Join(target, d)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		m := boot.Mount{Source: "/" + d, Target: dir, FSType: "none", Flags: unix.MS_BIND}
+		if d == "dev" {
+			m.Flags |= unix.MS_REC
+			m.Lazy = true
+		}
+		if err := s.stack.Mount(m); err != nil {
+			return err
+		}
+	}
+	defer s.stack.Unmount(filepath.Join(target, "dev"))
+	limit := h.TimeLimit.Duration
+	if limit <= 0 {
+		limit = 5 * time.Minute
+	}
+	hctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var stderr bytes.Buffer
+	r := &chroot.Runner{Root: target, Tracker: s.reaper}
+	_, err := r.Run(hctx, chroot.Cmd{Argv: []string{"/bin/sh", "-c", h.Command}, Dir: "/", Env: h.Env,
+		Stdout: s.rep.LogWriter(), Stderr: io.MultiWriter(s.rep.LogWriter(), &stderr)})
+	if hctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("hook end_recovery: still running after %s: stopped", limit)
+	}
+	var ee *execx.Error
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		msg := fmt.Sprintf("hook end_recovery: exit code %d", ee.ExitCode())
+		if l := lastLine(stderr.String()); l != "" {
+			msg += ": " + l
+		}
+		return errors.New(msg)
+	}
+	if err != nil {
+		return fmt.Errorf("hook end_recovery: %w", err)
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
