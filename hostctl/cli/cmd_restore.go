@@ -14,19 +14,21 @@ type restoreOptions struct {
 	To      string
 	Archive string
 	Mount   string
+	recoverOptions
 }
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore CLIENT --to PATH|DISK",
-		Short: "Restore a client's latest (or a chosen) backup into a directory or a disk image",
+		Use:   "restore CLIENT [--to PATH|DISK]",
+		Short: "Recover a client VM in place, or restore its backup into a directory or a disk image",
 		Long: `Restore a client's backup through the appliance.
 
+(no --to)   in-place recovery of the client VM: see "In-place recovery" below
 --to PATH   an empty (or new) directory on this host; the tree is extracted into it
 --to DISK   a disk image file; its filesystem (chosen with --mount, default: the only
             or largest one) receives the tree
-
+` + recoverHelp + `
 The backup repository is read with the client's profile; --archive picks an
 archive (default: the latest). The backups are plain borg repositories: without
 hostctl, "borg extract" restores them too (see the README).
@@ -40,13 +42,17 @@ hostctl, "borg extract" restores them too (see the README).
 	cmd.Flags().StringVar(&o.To, "to", "", "destination: a directory or a disk image (required)")
 	cmd.Flags().StringVar(&o.Archive, "archive", "", "archive to restore (default: the latest)")
 	cmd.Flags().StringVar(&o.Mount, "mount", "", `filesystem on a destination disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
+	o.recoverOptions.addFlags(cmd)
 	return cmd
 }
 
 func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
 	ctx := cmd.Context()
 	if o.To == "" {
-		return &UsageError{fmt.Errorf("restore: --to PATH|DISK is required")}
+		return runRecover(cmd, g, o.recoverOptions, o.Archive, name)
+	}
+	if err := o.recoverOptions.onlyInPlace(cmd); err != nil {
+		return err
 	}
 	cfg, clients, err := g.LoadClients([]string{name})
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -214,9 +212,6 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 	}
 	o = p.opts
 	dir := r.jobDir(c.Name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	for _, l := range p.Lines() {
 		r.logf("%s", l)
 	}
@@ -262,7 +257,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 
 	// 3. the appliance restores into the client's disks.
 	r.logf("%s: %s…", c.Name, StepRestore)
-	if err := r.recoverDisks(ctx, c, p, dir, rep); err != nil {
+	if err := r.recoverDisks(ctx, c, p, rep); err != nil {
 		r.forceOff(ctx, c.Domain)
 		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl restore %s`", c.Name)
 		if !o.MkFS {
@@ -299,53 +294,37 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 
 // recoverDisks boots the appliance with the client's own disks (writable)
 // and removes it, whatever happened.
-func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, dir string, rep *Report) error {
-	prof := r.Cfg.ProfileFor(c)
-	_, share, err := clientRepo(prof, c.Name)
-	if err != nil {
-		return err
-	}
-	var shares []virt.ShareSpec
-	if share.Dir != "" {
-		if _, err := os.Stat(share.Dir); err != nil {
-			return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report) error {
+	return r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
+		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
+		if err != nil {
+			return err
 		}
-		shares = append(shares, share)
-	}
-	secrets, err := clientSecrets(prof)
-	if err != nil {
-		return err
-	}
-	// The domain is off now; its disks are what its inactive definition
-	// names (a live snapshot's overlay would have been committed already).
-	var attached []virt.DiskSpec
-	for i, d := range p.Disks {
-		attached = append(attached, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: p.j.Disks[i].Serial})
-	}
-	rv := &reverter{hv: r.Virt, l: r.Ledger}
-	out, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: p.j, secrets: secrets, disks: attached, shares: shares})
-	if cerr := rv.undoAll(ctx); cerr != nil {
-		rep.Cleanups = append(rep.Cleanups, cerr.Error())
-		if err == nil {
-			err = fmt.Errorf("cleanup: %w", cerr)
+		j := aj.job
+		j.Archive, j.Backup, j.Restore, j.Disks = p.j.Archive, p.j.Backup, p.j.Restore, p.j.Disks
+		// The domain is off: its disks are its own files or LVs, attached
+		// writable, with no snapshot or overlay in between.
+		for i, d := range p.Disks {
+			aj.disks = append(aj.disks, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: j.Disks[i].Serial})
 		}
-	}
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
-	if err != nil {
-		return err
-	}
-	res := out.result
-	rep.Archive = res.Done.Archive
-	rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
-	if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
-		rep.Hooks = append(rep.Hooks, *h)
-	}
-	if res.Done.Status != job.StatusOK {
-		return fmt.Errorf("%s (appliance log: %s)", res.LastError(), filepath.Join(dir, job.FileLog))
-	}
-	return nil
+		out, err := r.runAppliance(ctx, rv, aj)
+		if out != nil {
+			rep.Appl = out.elapsed
+		}
+		if err != nil {
+			return err
+		}
+		res := out.result
+		rep.Archive = res.Done.Archive
+		rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
+		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
+			rep.Hooks = append(rep.Hooks, *h)
+		}
+		if res.Done.Status != job.StatusOK {
+			return fmt.Errorf("%s (appliance log: %s)", res.LastError(), aj.logPath())
+		}
+		return nil
+	})
 }
 
 // endRecoveryResult turns the appliance's end_recovery step records into
