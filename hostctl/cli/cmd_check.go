@@ -26,6 +26,10 @@ type checkOptions struct {
 	Disks DiskResolver
 	// Offline skips libvirt: only the configuration is checked.
 	Offline bool
+	// Connect also tests targets, keys, domains and disks (a table).
+	Connect bool
+	// ConnectTimeout bounds each target's checks.
+	ConnectTimeout time.Duration
 }
 
 func newCheckCmd(g *Globals) *cobra.Command {
@@ -39,12 +43,31 @@ there is none, prints per client what a run would back up: domain, profile,
 backend, target, encryption, filesystem, paths and time limit. With CLIENT
 arguments only those clients are shown. check changes nothing.
 
+--connect also tests, from this host, each profile the clients use and each
+client, and prints a table with one row per check, OK or FAIL and why:
+  keys           gpg key files hold the recipients and the signing secret
+                 key; the ssh identity parses; the passphrase file is there
+  reachable      the target answers (sftp/ssh: TCP + ssh handshake; s3: an
+                 HTTP HEAD; ftp: the greeting)
+  host key       the server's key matches ssh.known_hosts
+  authenticated  the identity logs in
+  writable       a test file can be written and removed in each client's
+                 directory (or its nearest existing parent)
+  repository     the directory holds the backend's repository, or is empty
+                 (the first backup initialises it)
+  domain, disk   the client's libvirt domain exists and its disks are there
+Each target's checks give up after --timeout. A target on the appliance's
+gateway (10.0.2.2) is this host and is reached on 127.0.0.1. Exit code 1 when
+a row fails.
+
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd.Context(), g, opts, args)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "do not ask libvirt for the clients' disks")
+	cmd.Flags().BoolVar(&opts.Connect, "connect", false, "also connect to every target and check keys, domains and disks (a table of OK/FAIL rows)")
+	cmd.Flags().DurationVar(&opts.ConnectTimeout, "timeout", 30*time.Second, "with --connect: time limit of each target's checks")
 	return cmd
 }
 
@@ -54,16 +77,35 @@ func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string
 		return err
 	}
 	disks := opts.Disks
-	if disks == nil && !opts.Offline {
+	var hv virt.Hypervisor
+	var hvErr error
+	if disks == nil && (!opts.Offline || opts.Connect) {
 		lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
 		if err != nil {
+			hvErr = err
 			fmt.Fprintf(g.Stderr, "hostctl: disks not resolved: %v\n", err)
 		} else {
 			defer lv.Close()
-			disks = libvirtDisks{lv}
+			hv = lv
+			if !opts.Offline {
+				disks = libvirtDisks{lv}
+			}
 		}
 	}
-	return printPlan(ctx, g.Stdout, cfg, clients, disks)
+	planErr := printPlan(ctx, g.Stdout, cfg, clients, disks)
+	if !opts.Connect {
+		return planErr
+	}
+	rows := checkConnect(ctx, cfg, clients, hv, hvErr, opts.ConnectTimeout)
+	failed, err := printConnectTable(g.Stdout, rows)
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d checks failed", failed, len(rows))}
+	}
+	fmt.Fprintf(g.Stdout, "\nall %d checks passed\n", len(rows))
+	return planErr
 }
 
 // libvirtDisks resolves a client's disks from its domain XML.

@@ -141,6 +141,8 @@ next to it; --config points elsewhere.
 		newInstallTimerCmd(g),
 		newStatusCmd(g),
 		newUninstallTimerCmd(g),
+		newKeygenCmd(g),
+		newTargetCmd(g),
 	)
 	return root
 }

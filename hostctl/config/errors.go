@@ -16,6 +16,9 @@ type ConfigError struct {
 	Line int
 	Key  string // dotted TOML key, e.g. "backup.mount"; "" for the file as a whole
 	Msg  string
+	// MissingFile marks a secret file that does not exist yet: the one
+	// problem LoadAllowMissing forgives.
+	MissingFile bool
 }
 
 // Error renders FILE:LINE: key "a.b": what is wrong, which editors and

@@ -42,6 +42,15 @@ const (
 // Every problem found is reported, as Errors: one *ConfigError per problem,
 // each naming file, line and key.
 func Load(path string) (*Config, error) {
+	c, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// load is Load that also returns the configuration when it has problems.
+func load(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("host config %s: %w", path, err)
@@ -106,6 +115,27 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	if err := errs.errOrNil(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// LoadAllowMissing is Load for the commands that create the secret files
+// (keygen, target setup): a secret file that does not exist yet is not an
+// error; every other problem is.
+func LoadAllowMissing(path string) (*Config, error) {
+	c, err := load(path)
+	var es Errors
+	if err == nil || !errors.As(err, &es) {
+		return c, err
+	}
+	var rest Errors
+	for _, e := range es {
+		if !e.MissingFile {
+			rest = append(rest, e)
+		}
+	}
+	if err := rest.errOrNil(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -238,4 +268,18 @@ func (c *Config) tomlFiles(errs *Errors, key, dir string) []tomlFile {
 		out = append(out, tomlFile{name: name, path: p, data: data})
 	}
 	return out
+}
+
+// LoadProfileFile decodes one profile file strictly (syntax, unknown keys,
+// types) without the rest of the configuration and without validating it.
+func LoadProfileFile(path string) (*Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := &Profile{File: path}
+	if _, errs := decodeFile(path, data, p); len(errs) > 0 {
+		return nil, errs.errOrNil()
+	}
+	return p, nil
 }

@@ -20,8 +20,26 @@ type validator struct {
 }
 
 func (v *validator) at(file, key, format string, args ...any) {
-	v.errs = append(v.errs, &ConfigError{File: file, Line: v.c.lines[file][key], Key: key, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &ConfigError{File: file, Line: v.c.lines[file][key], Key: key, Msg: fmt.Sprintf(format, args...), MissingFile: missingArg(args)})
 }
+
+// missingArg says whether one of args is a secret file that does not exist
+// (see LoadAllowMissing).
+func missingArg(args []any) bool {
+	for _, a := range args {
+		var m *missingFileError
+		if err, ok := a.(error); ok && errors.As(err, &m) {
+			return true
+		}
+	}
+	return false
+}
+
+// missingFileError is a secret file that does not exist (yet).
+type missingFileError struct{ name string }
+
+func (e *missingFileError) Error() string { return e.name + " does not exist" }
+func (e *missingFileError) Unwrap() error { return fs.ErrNotExist }
 
 // atOr is at for a key that may be missing: the line is that of key, or of
 // near when key was not written.
@@ -312,7 +330,7 @@ func (v *validator) targetOptions(p *Profile, scheme string) {
 func checkSecretFile(name string) error {
 	fi, err := os.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s does not exist", name)
+		return &missingFileError{name}
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/keygen"
+)
+
+func newKeygenCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keygen gpg|ssh PROFILE",
+		Short: "Create the keys a profile refers to: GnuPG encryption + signing keys, the ssh target identity",
+		Long: `keygen creates the key files a profile names, never overwriting one:
+
+  hostctl keygen gpg PROFILE   (duplicity, encryption.mode = "gpg")
+  hostctl keygen ssh PROFILE   (sftp:// and ssh:// targets)
+
+See "hostctl keygen gpg --help" and "hostctl keygen ssh --help".
+
+` + exitCodeHelp,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return flagError{fmt.Errorf("keygen needs a kind: gpg or ssh")}
+			}
+			return flagError{fmt.Errorf("keygen %q: unknown kind: want gpg or ssh", args[0])}
+		},
+	}
+	cmd.AddCommand(newKeygenGPGCmd(g), newKeygenSSHCmd(g))
+	return cmd
+}
+
+type keygenGPGOptions struct {
+	keygen.GPGOptions
+}
+
+func newKeygenGPGCmd(g *Globals) *cobra.Command {
+	var o keygenGPGOptions
+	cmd := &cobra.Command{
+		Use:   "gpg PROFILE",
+		Short: "Create (or take) the GnuPG encryption and signing keys of a duplicity profile",
+		Long: `keygen gpg makes two keys with gpg in a throwaway GNUPGHOME (removed
+afterwards), or takes existing ones (--encrypt-key/--sign-key, from --import
+files or --gnupghome), and exports them to the files of the profile's
+encryption.key_files, mode 0600:
+  key_files[0]   the recipient's PUBLIC key (encrypts the backups)
+  key_files[1]   the signing key's SECRET part (signs every volume;
+                 the appliance needs it; with one key file, both go there)
+and the recipient's SECRET key to --recipient-secret-out (default
+secrets/PROFILE-recipient-SECRET.asc next to the key files). That key is the
+only way to read the backups: print it or copy it to a password manager, keep
+it off this host (a stolen hypervisor should not be able to read its own
+backups) and delete the file here. Restores need it (gpg --import it on the
+machine that restores, or add it to key_files for hostctl restore).
+
+Then it sets encrypt_keys and sign_key in the profile to the new
+fingerprints (the one edit it makes to an existing file) and prints them.
+No existing file is overwritten: with a key file already there, keygen stops
+before making anything. The keys have no passphrase: the appliance signs
+unattended.
+
+` + exitCodeHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKeygenGPG(cmd, g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.EncryptKey, "encrypt-key", "", "use this existing key (fingerprint) as the recipient instead of a new one")
+	f.StringVar(&o.SignKey, "sign-key", "", "use this existing key (fingerprint) to sign instead of a new one")
+	f.StringArrayVar(&o.Import, "import", nil, "key file to take --encrypt-key/--sign-key from (repeatable)")
+	f.StringVar(&o.FromHome, "gnupghome", "", "GnuPG home to take --encrypt-key/--sign-key from (only read)")
+	f.StringVar(&o.UID, "uid", "", `user id of new keys (default "hostctl backup <host>")`)
+	f.StringVar(&o.RecipientSecretOut, "recipient-secret-out", "", "where the recipient's secret key goes (default secrets/PROFILE-recipient-SECRET.asc)")
+	return cmd
+}
+
+// loadProfile loads the configuration, secret files allowed to be missing,
+// and returns the named profile.
+func loadProfile(g *Globals, name string) (*config.Config, *config.Profile, error) {
+	cfg, err := config.LoadAllowMissing(g.ConfigPath)
+	if err != nil {
+		return nil, nil, &UsageError{err}
+	}
+	p := cfg.Profiles[name]
+	if p == nil {
+		var known []string
+		for n := range cfg.Profiles {
+			known = append(known, n)
+		}
+		return nil, nil, &UsageError{fmt.Errorf("no profile %q in %s (known: %s)", name, cfg.Host.ProfilesDir, strings.Join(known, ", "))}
+	}
+	return cfg, p, nil
+}
+
+func runKeygenGPG(cmd *cobra.Command, g *Globals, o keygenGPGOptions, name string) error {
+	_, p, err := loadProfile(g, name)
+	if err != nil {
+		return err
+	}
+	kf := p.Encryption.KeyFiles
+	switch {
+	case p.Encryption.Mode != "gpg":
+		return &UsageError{fmt.Errorf("%s: encryption.mode is %q: gpg keys are for duplicity profiles with mode \"gpg\"", p.File, p.Encryption.Mode)}
+	case len(kf) == 0 || len(kf) > 2:
+		return &UsageError{fmt.Errorf("%s: key \"encryption.key_files\": want one or two files (the recipient's public key, the signing secret key), not %d", p.File, len(kf))}
+	}
+	o.PublicOut, o.SignOut = kf[0], kf[len(kf)-1]
+	if o.RecipientSecretOut == "" {
+		o.RecipientSecretOut = filepath.Join(filepath.Dir(kf[0]), name+"-recipient-SECRET.asc")
+	}
+	if o.UID == "" {
+		host, _ := os.Hostname()
+		o.UID = "hostctl backup " + host
+	}
+	keys, err := keygen.GPG(cmd.Context(), o.GPGOptions)
+	if err != nil {
+		return err
+	}
+	w := g.Stdout
+	for _, f := range keys.Written {
+		fmt.Fprintf(w, "wrote  %s\n", f)
+	}
+	fmt.Fprintf(w, "\nencryption key (recipient): %s\nsigning key:                %s\n", keys.Encrypt, keys.Sign)
+	if err := setProfileKeys(p.File, keys.Encrypt, keys.Sign); err != nil {
+		fmt.Fprintf(w, "\n%s not updated (%v): set in its [encryption]\n  encrypt_keys = [%q]\n  sign_key = %q\n", p.File, err, keys.Encrypt, keys.Sign)
+	} else {
+		fmt.Fprintf(w, "\nupdated %s: encrypt_keys, sign_key\n", p.File)
+	}
+	secretWritten := false
+	for _, f := range keys.Written {
+		secretWritten = secretWritten || f == o.RecipientSecretOut
+	}
+	if secretWritten {
+		fmt.Fprintf(w, `
+IMPORTANT: %s is the recipient's SECRET key, the only way
+to read these backups. Make a paper backup (e.g. paperkey, or print the file)
+and/or store it in a password manager, then keep it OFF this host:
+  shred -u %s
+To restore, import it where you restore: gpg --import FILE.
+`, o.RecipientSecretOut, o.RecipientSecretOut)
+	} else {
+		fmt.Fprintf(w, "\nThe recipient's secret key is not here: keep it where it is; restores need it.\n")
+	}
+	return nil
+}
+
+var (
+	encryptKeysLine = regexp.MustCompile(`(?m)^(\s*encrypt_keys\s*=\s*)\[[^\]\n]*\](.*)$`)
+	signKeyLine     = regexp.MustCompile(`(?m)^(\s*sign_key\s*=\s*)"[^"\n]*"(.*)$`)
+	encryptionTable = regexp.MustCompile(`(?m)^\[encryption\][^\n]*\n`)
+)
+
+// setProfileKeys writes the fingerprints into the profile's encrypt_keys
+// and sign_key lines (one-line forms), adding sign_key after encrypt_keys
+// when it is missing; the rest of the file (comments) is kept.
+func setProfileKeys(file, enc, sign string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	if !encryptKeysLine.MatchString(s) {
+		if !encryptionTable.MatchString(s) {
+			return fmt.Errorf("no [encryption] table")
+		}
+		loc := encryptionTable.FindStringIndex(s)
+		s = s[:loc[1]] + fmt.Sprintf("encrypt_keys = [%q]\n", enc) + s[loc[1]:]
+	} else {
+		s = encryptKeysLine.ReplaceAllString(s, fmt.Sprintf("${1}[%q]${2}", enc))
+	}
+	if signKeyLine.MatchString(s) {
+		s = signKeyLine.ReplaceAllString(s, fmt.Sprintf("${1}%q${2}", sign))
+	} else {
+		loc := encryptKeysLine.FindStringIndex(s)
+		s = s[:loc[1]] + fmt.Sprintf("\nsign_key = %q", sign) + s[loc[1]:]
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	tmp := file + ".hostctl-tmp"
+	if err := os.WriteFile(tmp, []byte(s), fi.Mode().Perm()); err != nil {
+		return err
+	}
+	if _, err := config.LoadProfileFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("the edited profile would not load: %w", err)
+	}
+	return os.Rename(tmp, file)
+}
+
+func newKeygenSSHCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ssh PROFILE",
+		Short: "Create the ed25519 identity the appliance logs in to the profile's ssh target with",
+		Long: `keygen ssh writes a new ed25519 key to the profile's ssh.identity_file (mode
+0600, OpenSSH format, no passphrase: the appliance logs in unattended) and its
+public half to the same name + ".pub", and prints the fingerprint. Neither
+file may exist. "hostctl target setup PROFILE" then installs the public key
+on the target.
+
+` + exitCodeHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, p, err := loadProfile(g, args[0])
+			if err != nil {
+				return err
+			}
+			if p.SSH.IdentityFile == "" {
+				return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\" is not set: name the file the key should go to", p.File)}
+			}
+			host, _ := os.Hostname()
+			k, err := keygen.SSH(p.SSH.IdentityFile, "hostctl@"+host)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n\n%s  %s\nNext: hostctl target setup %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey), args[0])
+			return nil
+		},
+	}
+	return cmd
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
+)
+
+func newTargetCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "target setup PROFILE",
+		Short: "Prepare a profile's sftp/ssh target once with a password: key, pinned host key, directories, repositories",
+		Long: `target setup prepares the ssh server of a profile's sftp:// or ssh:// target.
+See "hostctl target setup --help".
+
+` + exitCodeHelp,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			return flagError{fmt.Errorf("target needs a subcommand: setup")}
+		},
+	}
+	cmd.AddCommand(newTargetSetupCmd(g))
+	return cmd
+}
+
+type targetSetupOptions struct {
+	PasswordFile       string
+	HostKeyFingerprint string
+	AcceptNewHostKey   bool
+	NoInit             bool
+}
+
+func newTargetSetupCmd(g *Globals) *cobra.Command {
+	var o targetSetupOptions
+	cmd := &cobra.Command{
+		Use:   "setup PROFILE",
+		Short: "Log in to the profile's ssh target with a password once and set it up for the appliance",
+		Long: `target setup logs in to the ssh server of the profile's target (sftp:// or
+ssh://USER@HOST[:PORT]/PATH) with the account's password, once, and:
+  1. appends the public half of ssh.identity_file (make it with
+     "hostctl keygen ssh PROFILE") to ~/.ssh/authorized_keys there
+     (.ssh mode 0700, the file 0600; a key already there is not added twice);
+  2. pins the server's host key in ssh.known_hosts under the target's
+     host[:port], after showing its fingerprint: compare it with the one the
+     server's administrator gives you (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub
+     on the server). A key pinned already must match;
+  3. logs in again with the identity and the pinned key only, as the
+     appliance will, and makes each client's directory (the target with
+     {client} replaced for every client using the profile);
+  4. for borg and restic, initialises each client's repository with the
+     borg or restic of this host when installed (borg needs borg on the
+     server too); otherwise the first backup does it.
+
+The password comes from --password-file (first line) or is asked for on the
+terminal; it is not stored. An unknown host key is accepted when it matches
+--host-key-fingerprint, with --accept-new-host-key, or when you answer "yes"
+on the terminal. The appliance's gateway ([network] gateway, 10.0.2.2) is
+this host: a target there is reached on 127.0.0.1 from here.
+Running setup again changes nothing that is in place.
+
+` + exitCodeHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTargetSetup(cmd, g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal")
+	f.StringVar(&o.HostKeyFingerprint, "host-key-fingerprint", "", "accept the server's host key if its fingerprint is this (SHA256:…)")
+	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "accept and pin an unknown host key without asking (trust on first use)")
+	f.BoolVar(&o.NoInit, "no-init", false, "do not initialise borg/restic repositories")
+	return cmd
+}
+
+func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name string) error {
+	cfg, p, err := loadProfile(g, name)
+	if err != nil {
+		return err
+	}
+	var clients []string
+	for _, cl := range sortedClientNames(cfg) {
+		if cfg.ProfileFor(cfg.Clients[cl]) == p {
+			clients = append(clients, cl)
+		}
+	}
+	u, err := p.TargetFor("client")
+	if err != nil {
+		return &UsageError{fmt.Errorf("%s: key \"target\": %w", p.File, err)}
+	}
+	if u.Scheme != "sftp" && u.Scheme != "ssh" {
+		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
+	}
+	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {
+		if v == "" {
+			return &UsageError{fmt.Errorf("%s: key %q is not set", p.File, key)}
+		}
+	}
+	if _, err := os.Stat(p.SSH.IdentityFile); err != nil {
+		return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\": %v (make it with: hostctl keygen ssh %s)", p.File, err, name)}
+	}
+	var dirs []string
+	for _, cl := range clients {
+		cu, err := p.TargetFor(cl)
+		if err != nil {
+			return err
+		}
+		dirs = append(dirs, cu.Path)
+	}
+	if len(dirs) == 0 {
+		dirs = []string{path.Dir(u.Path)}
+		if !strings.Contains(p.Target, "{client}") {
+			dirs = []string{u.Path}
+		}
+	}
+
+	in := bufio.NewReader(g.Stdin)
+	tty := isTerminal(g.Stdin)
+	password, err := readPassword(g, in, tty, o.PasswordFile, target.EndpointFor(u, cfg.Host.Network.Gateway))
+	if err != nil {
+		return err
+	}
+	accept := func(fpr string) bool {
+		switch {
+		case o.HostKeyFingerprint != "":
+			if fpr != o.HostKeyFingerprint {
+				fmt.Fprintf(g.Stdout, "it is not the expected %s: refused\n", o.HostKeyFingerprint)
+				return false
+			}
+			return true
+		case o.AcceptNewHostKey:
+			return true
+		case tty:
+			fmt.Fprintf(g.Stdout, "Is this the server's key? Type yes to pin it: ")
+			ans, _ := in.ReadString('\n')
+			return strings.TrimSpace(ans) == "yes"
+		default:
+			fmt.Fprintf(g.Stdout, "not on a terminal: give --host-key-fingerprint or --accept-new-host-key\n")
+			return false
+		}
+	}
+	e := target.EndpointFor(u, cfg.Host.Network.Gateway)
+	err = target.Setup(cmd.Context(), target.SetupOptions{
+		Endpoint: e, Password: password, Identity: p.SSH.IdentityFile, KnownHosts: p.SSH.KnownHosts,
+		AcceptHostKey: accept, Dirs: dirs, Log: g.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	if !o.NoInit && len(clients) > 0 && (p.Backend == "borg" || p.Backend == "restic") {
+		for _, d := range dirs {
+			ok, err := target.InitRepo(cmd.Context(), p, e, d)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintf(g.Stdout, "%s is not installed here: the first backup initialises %s\n", p.Backend, d)
+				break
+			}
+			fmt.Fprintf(g.Stdout, "%s repository %s ready\n", p.Backend, d)
+		}
+	}
+	fmt.Fprintf(g.Stdout, "\ntarget of profile %s is set up. Next: hostctl check --connect\n", name)
+	return nil
+}
+
+func sortedClientNames(cfg *config.Config) []string {
+	var out []string
+	all, _ := cfg.SelectClients(nil)
+	for _, cl := range all {
+		out = append(out, cl.Name)
+	}
+	return out
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.Endpoint) (string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", &UsageError{fmt.Errorf("--password-file: %w", err)}
+		}
+		pw, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimSuffix(pw, "\r"), nil
+	}
+	if !tty {
+		return "", &UsageError{fmt.Errorf("no terminal to ask for the password of %s: give --password-file", e)}
+	}
+	fmt.Fprintf(g.Stdout, "password of %s (used once, not stored): ", e)
+	pw, err := term.ReadPassword(int(g.Stdin.(*os.File).Fd()))
+	fmt.Fprintln(g.Stdout)
+	if err != nil {
+		return "", err
+	}
+	return string(pw), nil
+}
