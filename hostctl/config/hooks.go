@@ -54,11 +54,11 @@ type Hooks struct {
 
 // HooksSSH says how to reach the guest for transport = "ssh".
 type HooksSSH struct {
-	Host         string `toml:"host"` // required for ssh
-	User         string `toml:"user"` // default root
-	Port         int    `toml:"port"` // default 22
-	IdentityFile string `toml:"identity_file"`
-	KnownHosts   string `toml:"known_hosts"`
+	Host         string `toml:"host"`          // required for ssh
+	User         string `toml:"user"`          // default root
+	Port         int    `toml:"port"`          // default 22
+	IdentityFile string `toml:"identity_file"` // the private key for the guest (mode 0600)
+	KnownHosts   string `toml:"known_hosts"`   // the guest's pinned host key
 }
 
 // Any says whether any hook is configured.

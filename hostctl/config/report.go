@@ -27,7 +27,7 @@ var mailWhens = []string{MailNever, MailFailure, MailAlways}
 type Report struct {
 	// Email: "never" (default without to), "failure" (default with to) or "always".
 	Email string   `toml:"email"`
-	To    []string `toml:"to"`
+	To    []string `toml:"to"`   // recipients; setting it turns mail on
 	From  string   `toml:"from"` // default hostctl@<hostname>
 	SMTP  SMTP     `toml:"smtp"`
 	// MetricsFile is node_exporter's textfile collector file, e.g.
@@ -42,11 +42,12 @@ type Report struct {
 
 // SMTP is the mail relay.
 type SMTP struct {
-	Host     string `toml:"host"` // required for email
-	Port     int    `toml:"port"` // default 587
-	StartTLS *bool  `toml:"starttls"`
-	// Username and PasswordFile: SMTP AUTH PLAIN (only over TLS, or to localhost).
-	Username     string `toml:"username"`
+	Host     string `toml:"host"`     // required for email
+	Port     int    `toml:"port"`     // default 587
+	StartTLS *bool  `toml:"starttls"` // require STARTTLS; default true
+	// Username for SMTP AUTH PLAIN (only over TLS, or to localhost).
+	Username string `toml:"username"`
+	// PasswordFile holds the SMTP password (mode 0600).
 	PasswordFile string `toml:"password_file"`
 }
 

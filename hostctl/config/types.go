@@ -26,8 +26,8 @@ type Config struct {
 
 // Host is hostctl.toml.
 type Host struct {
-	LibvirtURI     string       `toml:"libvirt_uri"`     // default "qemu:///system"
-	StateDir       string       `toml:"state_dir"`       // default DefaultStateDir
+	LibvirtURI     string       `toml:"libvirt_uri"`     // the libvirt connection of the clients' domains
+	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the cache image
 	ProfilesDir    string       `toml:"profiles_dir"`    // default <dir of hostctl.toml>/profiles
 	ClientsDir     string       `toml:"clients_dir"`     // default <dir of hostctl.toml>/clients
 	ImageDir       string       `toml:"image_dir"`       // default <state_dir>/image
@@ -99,23 +99,27 @@ type Encryption struct {
 	// PassphraseFile: the repository passphrase (repokey), or for gpg the
 	// signing key's passphrase (optional). Must be mode 0600 or stricter.
 	PassphraseFile string `toml:"passphrase_file"`
-	// gpg: recipients, signer, and key files imported into the appliance's
-	// ephemeral keyring (public keys of the recipients; the signing secret
-	// key; a recipient's secret key when restores or verify should work).
+	// EncryptKeys are the gpg recipients (fingerprints) every volume is
+	// encrypted to (hostctl keygen gpg makes one).
 	EncryptKeys []string `toml:"encrypt_keys"`
-	SignKey     string   `toml:"sign_key"`
-	KeyFiles    []string `toml:"key_files"`
+	// SignKey is the fingerprint of the gpg key that signs every volume;
+	// its secret part must be in key_files.
+	SignKey string `toml:"sign_key"`
+	// KeyFiles are imported into the appliance's throwaway keyring (mode
+	// 0600 each): the recipients' public keys, the signing secret key, and
+	// a recipient's secret key when restores or verify should work.
+	KeyFiles []string `toml:"key_files"`
 }
 
 // Retention is what survives after each backup; unset keeps everything.
 type Retention struct {
-	MaxAge            string `toml:"max_age"` // "2M", "30D", "1Y", "12h" (s m h D W M Y)
-	MaxFullBackups    int    `toml:"max_fullbackups"`
-	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs"`
-	KeepLast          int    `toml:"keep_last"`
-	KeepDaily         int    `toml:"keep_daily"`
-	KeepWeekly        int    `toml:"keep_weekly"`
-	KeepMonthly       int    `toml:"keep_monthly"`
+	MaxAge            string `toml:"max_age"`              // remove backups older than this: "2M", "30D", "1Y", "12h" (s m h D W M Y)
+	MaxFullBackups    int    `toml:"max_fullbackups"`      // duplicity: keep this many full chains
+	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs"` // duplicity: keep incrementals of this many newest chains
+	KeepLast          int    `toml:"keep_last"`            // borg, restic: keep the newest N backups
+	KeepDaily         int    `toml:"keep_daily"`           // borg, restic: keep the last backup of each of N days
+	KeepWeekly        int    `toml:"keep_weekly"`          // borg, restic: … of N weeks
+	KeepMonthly       int    `toml:"keep_monthly"`         // borg, restic: … of N months
 }
 
 // SSH options for sftp:// and ssh:// targets.
@@ -127,8 +131,8 @@ type SSH struct {
 
 // S3 options for s3://BUCKET/PREFIX targets.
 type S3 struct {
-	Endpoint      string `toml:"endpoint"` // "http(s)://host:port"; empty for AWS
-	Region        string `toml:"region"`
+	Endpoint      string `toml:"endpoint"`        // "http(s)://host:port"; empty for AWS
+	Region        string `toml:"region"`          // e.g. "us-east-1"
 	PathStyle     bool   `toml:"path_style"`      // bucket in the path (self-hosted S3)
 	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600
 	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600
@@ -162,19 +166,19 @@ const (
 type Client struct {
 	Name      string       `toml:"-"`
 	File      string       `toml:"-"`
-	Type      string       `toml:"type"`   // default TypeLVMLibvirt
-	Domain    string       `toml:"domain"` // libvirt domain; default the client name
-	Profile   string       `toml:"profile"`
-	OfflineOK *bool        `toml:"offline_ok"` // default true
-	TimeLimit job.Duration `toml:"time_limit"` // default Host.TimeLimit
+	Type      string       `toml:"type"`       // "lvm_libvirt", "lvm_host", "self" or "plain"
+	Domain    string       `toml:"domain"`     // libvirt domain; default the client name
+	Profile   string       `toml:"profile"`    // the profile's name; default default_profile of hostctl.toml
+	OfflineOK *bool        `toml:"offline_ok"` // back up a shut-off domain from its disks; false skips it (exit 3)
+	TimeLimit job.Duration `toml:"time_limit"` // of the job; default time_limit of hostctl.toml
 	Hooks     Hooks        `toml:"hooks"`
 	// SnapshotSize overrides [lvm] snapshot_size for this client's LVs.
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
 	// Settings of the other client types (clienttypes.go).
-	Paths        []string     `toml:"paths"`         // self
-	PlainDir     string       `toml:"plain_dir"`     // plain
-	HostDevice   string       `toml:"host_device"`   // lvm_host: "vg/lv"
-	TargetDevice string       `toml:"target_device"` // lvm_host: default "vda"
+	Paths        []string     `toml:"paths"`         // self: absolute host directories, shared read-only
+	PlainDir     string       `toml:"plain_dir"`     // plain: a directory on the appliance's cache volume
+	HostDevice   string       `toml:"host_device"`   // lvm_host: the host's LV, "vg/lv"
+	TargetDevice string       `toml:"target_device"` // lvm_host: how the appliance sees it, default "vda"
 	Backup       ClientBackup `toml:"backup"`
 }
 
@@ -183,11 +187,14 @@ type ClientBackup struct {
 	// Mount and Mounts are what backup.mount says (MountSpec): one
 	// selector ("auto" (default), "vda", "vda2", "vg/lv", "LABEL=…",
 	// "UUID=…", "fstab") or a table of mount point = selector.
-	Mount     string           `toml:"-"`
-	Mounts    []job.MountPoint `toml:"-"`
-	MountSpec MountSpec        `toml:"mount"`
-	Source    []string         `toml:"source"`  // absolute paths, default ["/"]
-	Exclude   []string         `toml:"exclude"` // absolute paths or patterns
+	Mount  string           `toml:"-"`
+	Mounts []job.MountPoint `toml:"-"`
+	// MountSpec: which filesystem(s) of the client: "auto" (default), "vda",
+	// "vda2", "vg/lv", "LABEL=…", "UUID=…", "fstab", or a table of
+	// mount point = selector.
+	MountSpec MountSpec `toml:"mount"`
+	Source    []string  `toml:"source"`  // absolute paths, default ["/"]
+	Exclude   []string  `toml:"exclude"` // absolute paths or patterns
 }
 
 // Size is a byte count written as "512M", "8G", "1T" or a plain number of bytes.

@@ -50,8 +50,8 @@ func EndpointFor(u *url.URL, gateway string) Endpoint {
 		user = "root"
 	}
 	return Endpoint{
-		Name: knownhosts.Normalize(net.JoinHostPort(host, port)),
-		Dial: net.JoinHostPort(dialHost, port),
+		Name:   knownhosts.Normalize(net.JoinHostPort(host, port)),
+		Dial:   net.JoinHostPort(dialHost, port),
 		User:   user,
 		Mapped: dialHost != host,
 	}
