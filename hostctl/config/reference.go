@@ -277,8 +277,19 @@ func fieldDocs() (map[string]string, error) {
 			if !ok {
 				return false
 			}
+			// A doc comment above a run of uncommented fields describes
+			// the whole run.
+			group := ""
 			for _, fld := range st.Fields.List {
-				text := strings.TrimSpace(strings.Join(strings.Fields(fld.Doc.Text()+" "+fld.Comment.Text()), " "))
+				text := strings.Join(strings.Fields(fld.Doc.Text()+" "+fld.Comment.Text()), " ")
+				switch {
+				case fld.Doc != nil:
+					group = strings.Join(strings.Fields(fld.Doc.Text()), " ")
+				case text == "":
+					text = group
+				default:
+					group = ""
+				}
 				for _, id := range fld.Names {
 					docs[ts.Name.Name+"."+id.Name] = text
 				}
