@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -24,6 +25,7 @@ import (
 
 type initOptions struct {
 	LibvirtURI string
+	Domains    []string // only these domains; all when empty
 }
 
 func newInitCmd(g *Globals) *cobra.Command {
@@ -37,7 +39,8 @@ func newInitCmd(g *Globals) *cobra.Command {
   secrets/` + profiles.Default + `.passphrase      a new random passphrase (mode 0600): keep a copy elsewhere
   clients/<domain>.toml             one per libvirt domain, its disks listed
 Existing files are never overwritten: rerunning init only adds clients for new
-domains. Review the files, then run "hostctl check".
+domains. --domain NAME (repeatable) writes clients for those domains only.
+Review the files, then run "hostctl check".
 
 ` + exitCodeHelp,
 		Args: exactArgs(0),
@@ -46,6 +49,7 @@ domains. Review the files, then run "hostctl check".
 		},
 	}
 	cmd.Flags().StringVar(&o.LibvirtURI, "libvirt-uri", config.DefaultLibvirtURI, "libvirt connection whose domains become clients")
+	cmd.Flags().StringArrayVar(&o.Domains, "domain", nil, "only this libvirt domain becomes a client (repeatable; default all)")
 	return cmd
 }
 
@@ -62,7 +66,11 @@ func runInit(ctx context.Context, g *Globals, o initOptions) error {
 		return err
 	}
 	defer lv.Close()
-	files, err := initFiles(ctx, lv, o.LibvirtURI, filepath.Base(g.ConfigPath))
+	var src domainSource = lv
+	if len(o.Domains) > 0 {
+		src = onlyDomains{lv, o.Domains}
+	}
+	files, err := initFiles(ctx, src, o.LibvirtURI, filepath.Base(g.ConfigPath))
 	if err != nil {
 		return err
 	}
@@ -154,6 +162,26 @@ func initFiles(ctx context.Context, src domainSource, uri, hostName string) (map
 		files[filepath.Join("clients", name+".toml")] = initFile{data, 0o644}
 	}
 	return files, nil
+}
+
+// onlyDomains is a domainSource limited to the named domains, each of
+// which must exist.
+type onlyDomains struct {
+	domainSource
+	names []string
+}
+
+func (o onlyDomains) ListDomains(ctx context.Context) ([]string, error) {
+	all, err := o.domainSource.ListDomains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range o.names {
+		if !slices.Contains(all, n) {
+			return nil, &UsageError{fmt.Errorf("--domain %q: libvirt has no such domain", n)}
+		}
+	}
+	return o.names, nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -18,7 +18,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-//go:generate go test -run TestReadmeConfigReference -update .
+//go:generate go test -run TestReadmeConfigReference -update-readme .
 
 // sources are this package's own Go files: the reference takes each key's
 // description from the doc comment of its struct field, so the code is the

@@ -13,7 +13,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/profiles"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite the configuration reference in README.md")
+var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in README.md")
 
 // shippedProfiles are the example profiles, the examples of profile keys.
 func shippedProfiles(t *testing.T) [][]byte {
