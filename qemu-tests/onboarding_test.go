@@ -161,30 +161,14 @@ func startPasswordSSHD(t *testing.T) *passwordSSHD {
 	out, err = exec.Command("ssh-keygen", "-l", "-f", hostKey+".pub").Output()
 	require.NoError(t, err)
 	s.hostKeyFpr = strings.Fields(string(out))[1]
-	cfg := filepath.Join(dir, "sshd_config")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s
+	runSSHD(t, dir, s.port, fmt.Sprintf(`HostKey %s
 AllowUsers %s
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 UsePAM no
-PidFile %s
 Subsystem sftp internal-sftp
-`, s.port, hostKey, s.user, filepath.Join(dir, "sshd.pid"))), 0o600))
-	require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
-	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg)
-	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		log, _ := os.ReadFile(logf.Name())
-		t.Logf("sshd log:\n%s", log)
-	})
-	waitListen(t, s.port)
+`, hostKey, s.user))
 	return s
 }
 
@@ -349,5 +333,40 @@ known_hosts = "secrets/target.known_hosts"
 	require.True(t, strings.HasPrefix(connectRow(t, out, "profile local", "host key"), "OK "))
 	require.Contains(t, connectRow(t, out, "profile local", "authenticated"), "FAIL ")
 	require.Contains(t, connectRow(t, out, "profile local", "authenticated"), "unable to authenticate")
+
+	// borg and restic profiles: target setup also initialises the
+	// client's repository with the host's borg/restic over ssh, logging in
+	// with the identity and the pinned key; check --connect finds it.
+	pass := filepath.Join(etc, "secrets", "repo.pass")
+	require.NoError(t, os.WriteFile(pass, []byte("onboarding repo pass\n"), 0o600))
+	for _, backend := range []string{"borg", "restic"} {
+		if _, err := exec.LookPath(backend); err != nil {
+			skipOrFail(t, backend+" is not installed on the host: run qemu-tests/setup-host.sh")
+		}
+		dir := filepath.Join(srv.home, backend)
+		require.NoError(t, os.WriteFile(profileFile, []byte(fmt.Sprintf(`backend = %q
+target = "sftp://%s@%s:%d%s/{client}"
+[encryption]
+passphrase_file = %q
+[ssh]
+identity_file = "secrets/target_ed25519"
+known_hosts = "secrets/target.known_hosts"
+`, backend, srv.user, guestHost, srv.port, dir, pass)), 0o600))
+		code, out, _ = hostctl(t, ctx, setup...)
+		require.Equal(t, 0, code, backend)
+		require.Contains(t, out, backend+" repository "+filepath.Join(dir, "onb")+" ready")
+		code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", c.config)
+		require.Equal(t, 0, code, backend)
+		require.Contains(t, connectRow(t, out, "profile local", "repository"), "OK onb: "+filepath.Join(dir, "onb")+": "+backend+" repository")
+		if backend == "restic" {
+			r := resticRepo{repo: filepath.Join(dir, "onb"), pass: pass}
+			require.Empty(t, r.snapshots(t), "an initialised, empty repository")
+		} else {
+			borg(t, "onboarding repo pass", c.dir, "info", filepath.Join(dir, "onb"))
+		}
+		// Again: the existing repository is fine.
+		code, _, _ = hostctl(t, ctx, setup...)
+		require.Equal(t, 0, code, backend)
+	}
 	t.Logf("whole test %s", time.Since(start).Round(time.Second))
 }

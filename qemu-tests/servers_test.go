@@ -52,18 +52,25 @@ func startSSHD(t *testing.T) *sshServer {
 	f := strings.Fields(string(hostPub))
 	s.knownHosts = filepath.Join(dir, "known_hosts")
 	require.NoError(t, os.WriteFile(s.knownHosts, []byte(fmt.Sprintf("[%s]:%d %s %s\n", guestHost, s.port, f[0], f[1])), 0o600))
-	cfg := filepath.Join(dir, "sshd_config")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s
+	runSSHD(t, dir, s.port, fmt.Sprintf(`HostKey %s
 AuthorizedKeysFile %s
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
-PidFile %s
 Subsystem sftp internal-sftp
-`, s.port, hostKey, auth, filepath.Join(dir, "sshd.pid"))), 0o600))
+`, hostKey, auth))
+	return s
+}
+
+// runSSHD runs /usr/sbin/sshd on 127.0.0.1:port with config (ListenAddress
+// and PidFile are added) until the test ends, its log in dir.
+func runSSHD(t *testing.T, dir string, port int, config string) {
+	t.Helper()
+	cfg := filepath.Join(dir, "sshd_config")
+	config = fmt.Sprintf("ListenAddress 127.0.0.1:%d\nPidFile %s\n", port, filepath.Join(dir, "sshd.pid")) + config
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o600))
 	require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
 	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg)
 	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
@@ -76,8 +83,7 @@ Subsystem sftp internal-sftp
 		log, _ := os.ReadFile(logf.Name())
 		t.Logf("sshd log:\n%s", log)
 	})
-	waitListen(t, s.port)
-	return s
+	waitListen(t, port)
 }
 
 // socksProxy is a minimal SOCKS5 server (no auth, CONNECT only) on

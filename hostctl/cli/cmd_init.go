@@ -113,6 +113,7 @@ func runInit(ctx context.Context, g *Globals, o initOptions) error {
 		fmt.Fprintf(g.Stdout, "\nKeep a copy of %s somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n", pass)
 	}
 	fmt.Fprintf(g.Stdout, "\n%d file(s) written. Next: review them, then\n  hostctl --config %s check\n  hostctl --config %s build-image\n", wrote, g.ConfigPath, g.ConfigPath)
+	fmt.Fprintf(g.Stdout, "For an offsite profile: hostctl keygen gpg|ssh PROFILE, hostctl target setup PROFILE, hostctl check --connect.\n")
 	return nil
 }
 

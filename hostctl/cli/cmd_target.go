@@ -64,7 +64,8 @@ The password comes from --password-file (first line) or is asked for on the
 terminal; it is not stored. An unknown host key is accepted when it matches
 --host-key-fingerprint, with --accept-new-host-key, or when you answer "yes"
 on the terminal. The appliance's gateway ([network] gateway, 10.0.2.2) is
-this host: a target there is reached on 127.0.0.1 from here.
+this host: a target there is reached on 127.0.0.1 from here. proxy_command is
+the appliance's way out and is not used here: this host connects directly.
 Running setup again changes nothing that is in place.
 
 ` + exitCodeHelp,

@@ -118,10 +118,21 @@ func newRoot(g *Globals) *cobra.Command {
 		Short: "Back up libvirt VMs and this hypervisor through a throwaway backup appliance",
 		Long: `hostctl snapshots the disks of libvirt VMs (and LVs of this host), boots a throwaway
 backup appliance VM with the snapshots attached, and lets it back them up with
-borg to the client's profile target. Restores go through the same appliance.
+borg, restic or duplicity to the client's profile target. Restores go through
+the same appliance; the repositories also restore with the stock tools.
 
 Configuration: ` + config.DefaultPath + ` (host), profiles/*.toml and clients/*.toml
-next to it; --config points elsewhere.
+next to it; --config points elsewhere. Every key is in the README's
+configuration reference.
+
+Setting up a hypervisor:
+  hostctl init                      commented config, one client per domain
+  hostctl build-image               the appliance
+  hostctl keygen gpg|ssh PROFILE    the profile's keys (gpg: duplicity; ssh: sftp targets)
+  hostctl target setup PROFILE      an sftp target, once, with its password
+  hostctl check --connect           everything checked, a table of OK/FAIL rows
+  hostctl run                       a first backup
+  hostctl install-timer             nightly runs
 
 ` + exitCodeHelp,
 		SilenceUsage:  true,

@@ -63,7 +63,8 @@ func Probe(ctx context.Context, p *config.Profile, clients []string, gateway str
 	}
 	switch scheme {
 	case "file":
-		for cl, u := range targets {
+		for _, cl := range sortedClients(targets) {
+			u := targets[cl]
 			out = append(out, dirChecks(localFS{}, p.Backend, itemName(cl, u.Path), u.Path)...)
 		}
 	case "sftp", "ssh":
