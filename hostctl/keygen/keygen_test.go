@@ -78,6 +78,21 @@ func TestGPGNewKeys(t *testing.T) {
 	require.Equal(t, k.Sign, k2.Sign)
 	require.Equal(t, []string{filepath.Join(dir2, "both.asc")}, k2.Written)
 
+	// Existing keys, taken from a GnuPG home (which is only read).
+	home := t.TempDir()
+	out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", o.RecipientSecretOut, o.SignOut).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
+	dir3 := t.TempDir()
+	k3, err := GPG(context.Background(), GPGOptions{
+		EncryptKey: k.Encrypt, SignKey: k.Sign, FromHome: home,
+		PublicOut: filepath.Join(dir3, "pub.asc"), SignOut: filepath.Join(dir3, "sign.asc"), RecipientSecretOut: filepath.Join(dir3, "secret.asc"),
+	})
+	require.NoError(t, err)
+	require.Equal(t, k.Encrypt, k3.Encrypt)
+	require.Equal(t, k.Sign, k3.Sign)
+	require.Len(t, k3.Written, 3)
+
 	// A public-only key cannot sign for the appliance.
 	_, err = GPG(context.Background(), GPGOptions{
 		SignKey: k.Encrypt, Import: []string{o.PublicOut},
