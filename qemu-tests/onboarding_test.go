@@ -301,6 +301,7 @@ known_hosts = "secrets/target.known_hosts"
 	// Verified on the host with the generated keys only: the recipient's
 	// secret key decrypts, the signature is the generated signing key's.
 	home := t.TempDir()
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
 	gpg := func(args ...string) string {
 		out, err := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback"}, args...)...).CombinedOutput()
 		require.NoError(t, err, "gpg %v: %s", args, out)
@@ -310,7 +311,6 @@ known_hosts = "secrets/target.known_hosts"
 	status := gpg("--status-fd", "1", "--output", "/dev/null", "--decrypt", vols[0])
 	require.Contains(t, status, "VALIDSIG "+signFpr)
 	require.Contains(t, status, "DECRYPTION_OKAY")
-	exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 	c.requireNothingLeft(t)
 	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", c.config)
 	require.Equal(t, 0, code)
