@@ -107,6 +107,13 @@ func (v *validator) hooks(cl *Client) {
 	if h.Freeze && h.Transport != "" && h.Transport != TransportAgent {
 		v.at(f, "hooks.freeze", "needs the guest agent (transport = \"agent\")")
 	}
+	if cl.Type != TypeLVMLibvirt && cl.Type != "" {
+		for _, k := range []struct{ key, cmd string }{{"pre_recovery", h.PreRecovery}, {"end_recovery", h.EndRecovery}, {"post_recovery", h.PostRecovery}} {
+			if k.cmd != "" {
+				v.at(f, "hooks."+k.key, "a %s client is not recovered in place (only lvm_libvirt VMs are): its recovery hooks would never run", cl.Type)
+			}
+		}
+	}
 	if h.SSH.Port < 0 || h.SSH.Port > 65535 {
 		v.at(f, "hooks.ssh.port", "%d is not a port", h.SSH.Port)
 	}

@@ -26,6 +26,9 @@ pre_snapshot = "mysql -e 'FLUSH TABLES WITH READ LOCK'"
 on_snapshot = "true"
 freeze = true
 time_limit = "30s"
+pre_recovery = "test -f /etc/blank-install"
+end_recovery = "update-grub"
+post_recovery = "systemctl start app"
 `,
 	})
 	cfg, err := config.Load(filepath.Join(dir, "hostctl.toml"))
@@ -35,6 +38,7 @@ time_limit = "30s"
 	require.Equal(t, 30*time.Second, h.TimeLimit.Duration)
 	require.Equal(t, config.PreFailureFail, h.OnPreFailure)
 	require.True(t, h.Freeze)
+	require.Equal(t, []string{"test -f /etc/blank-install", "update-grub", "systemctl start app"}, []string{h.PreRecovery, h.EndRecovery, h.PostRecovery})
 	r := cfg.Host.Report
 	require.Equal(t, config.MailFailure, r.Email, "with recipients, mail on failure by default")
 	require.Equal(t, config.DefaultSMTPPort, r.SMTP.Port)

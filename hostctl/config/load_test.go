@@ -201,6 +201,8 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"clients/web.toml", 2, "paths", `"etc": want a clean absolute path`},
 				{"clients/web.toml", 2, "paths", `/nonexistent-sb: no such file or directory`},
 				{"clients/web.toml", 3, "snapshot_size", `type "self" takes no snapshot`}}},
+		{"recovery hooks of a self client", map[string]string{"clients/web.toml": "type = \"self\"\npaths = [\"/etc\"]\n[hooks]\nend_recovery = \"true\"\n"},
+			nil, []wantErr{{"clients/web.toml", 4, "hooks.end_recovery", `a self client is not recovered in place`}}},
 		{"self without paths", map[string]string{"clients/web.toml": "type = \"self\"\n"},
 			nil, []wantErr{{"clients/web.toml", 1, "paths", `missing (required for type "self")`}}},
 		{"plain dir and key of another type", map[string]string{"clients/web.toml": "type = \"plain\"\nplain_dir = \"../etc\"\nhost_device = \"vg/lv\"\n"},

@@ -319,6 +319,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 		rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
 		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
 			rep.Hooks = append(rep.Hooks, *h)
+			r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(*h), h.Elapsed.Round(time.Millisecond))
 		}
 		if res.Done.Status != job.StatusOK {
 			return fmt.Errorf("%s (appliance log: %s)", res.LastError(), aj.logPath())

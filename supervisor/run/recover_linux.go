@@ -55,6 +55,21 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 			return done, err
 		}
 	}
+	// The repository and the archive are checked before a disk is
+	// touched: a typo in --archive or a wrong passphrase must not cost the
+	// blank system.
+	req, err := s.prepare(ctx)
+	if err != nil {
+		return done, err
+	}
+	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	if err != nil {
+		return done, err
+	}
+	end = s.rep.Step("find the archive")
+	if err := end(s.checkArchive(ctx, b, req)); err != nil {
+		return done, err
+	}
 	target := Sysroot + backend.RestoreDir
 	end = s.rep.Step("mount client filesystems")
 	if err := end(s.mountRecoverPlan(plan, target)); err != nil {
@@ -65,14 +80,6 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 		if err := end(emptyTree(target, plan)); err != nil {
 			return done, err
 		}
-	}
-	req, err := s.prepare(ctx)
-	if err != nil {
-		return done, err
-	}
-	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
-	if err != nil {
-		return done, err
 	}
 	end = s.rep.Step("restore")
 	start := time.Now()
@@ -95,6 +102,34 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	end = s.rep.Step("unmount client filesystems")
 	unix.Sync()
 	return done, end(s.stack.Unmount(target))
+}
+
+// checkArchive lists the repository (which proves access and passphrase)
+// and finds the archive to restore in it. Duplicity's archive is a time
+// specification that only duplicity itself resolves.
+func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
+	snaps, err := b.Snapshots(ctx, req)
+	if err != nil {
+		return fmt.Errorf("list the repository %s: %w", req.Job.Repo.URL, err)
+	}
+	if len(snaps) == 0 {
+		return fmt.Errorf("the repository %s holds no backup", req.Job.Repo.URL)
+	}
+	want := req.Job.Archive
+	if want == "" || req.Job.Repo.Backend == "duplicity" {
+		return nil
+	}
+	var ids []string
+	for _, sn := range snaps {
+		if sn.ID == want || req.Job.Repo.Backend == "restic" && len(want) >= 8 && strings.HasPrefix(sn.ID, want) {
+			return nil
+		}
+		ids = append(ids, sn.ID)
+	}
+	if len(ids) > 5 {
+		ids = ids[len(ids)-5:]
+	}
+	return fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.URL, strings.Join(ids, ", "), req.Job.Client)
 }
 
 // mkfsPlan makes a fresh filesystem of the same type on each planned

@@ -1,0 +1,236 @@
+package qemutests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
+)
+
+var (
+	bootOnce sync.Once
+	bootVM   *fixture.BootVM
+	bootErr  error
+)
+
+// needBootVM builds (once) the bootable client's initramfs and init; its
+// userland is the agent VM's (cached by content hash).
+func needBootVM(t testing.TB, e *env) *fixture.BootVM {
+	t.Helper()
+	bootOnce.Do(func() {
+		root, _ := filepath.Abs("..")
+		start := time.Now()
+		bootVM, bootErr = fixture.BuildBootVM(context.Background(), root,
+			filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), e.bin,
+			func(f string, a ...any) { fmt.Printf("bootvm: "+f+"\n", a...) })
+		fmt.Printf("boot VM initramfs ready in %s\n", time.Since(start).Round(time.Millisecond))
+	})
+	require.NoError(t, bootErr)
+	return bootVM
+}
+
+// TestRecoverInPlace: a client that boots from its own disks (root by
+// label, /srv/data by UUID from its fstab) is backed up, lost, and
+// reinstalled blank (new filesystems, new UUIDs, no data); `hostctl
+// restore CLIENT` brings it back: hooks in order, the restored system
+// boots with its fstab finding both filesystems, and shows the marker
+// from the restored data. A restore of a missing archive afterwards fails
+// before any disk is touched and leaves the client off and detached.
+func TestRecoverInPlace(t *testing.T) {
+	e := needEnv(t)
+	vm := needBootVM(t, e)
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := &client{name: "recover", domain: testDomain("recover"), dir: dir, format: "qcow2",
+		stateDir: filepath.Join(dir, "state"), pass: "correct horse battery staple"}
+	c.repo = filepath.Join(dir, "backup", c.name)
+	disks := &fixture.BootDisks{Root: filepath.Join(dir, "root.qcow2"), Data: filepath.Join(dir, "data.qcow2")}
+	marker := "restored-" + fixture.NewUUID()[:8]
+	require.NoError(t, vm.MakeDisks(ctx, disks, marker))
+	orig := *disks
+	console := filepath.Join(dir, "client-console.log")
+	x, err := fixture.ClientDomain{Name: c.domain, Kernel: vm.Kernel, Initrd: vm.Initramfs, Disk: disks.Root,
+		DiskFormat: "qcow2", ConsoleLog: console, ExtraDisks: []string{disks.Data}, Agent: true, MemoryMiB: 384,
+		Cmdline: "root=LABEL=" + fixture.BootRootLabel}.XML()
+	require.NoError(t, err)
+	xf := filepath.Join(dir, "client.xml")
+	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	virsh(t, "define", xf)
+	t.Cleanup(func() {
+		exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
+		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
+	})
+	c.config, err = fixture.Config{StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+		Client: c.name, Domain: c.domain, Passphrase: c.pass}.Write(filepath.Join(dir, "etc"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "etc", "clients", c.name+".toml"), []byte(fmt.Sprintf(`domain = %q
+
+[backup]
+mount = "fstab"
+source = ["/"]
+
+[hooks]
+time_limit = "2m"
+pre_recovery = 'echo "HOOK pre_recovery $SB_CLIENT $(cat /srv/data/marker 2>/dev/null || echo blank)" > /dev/console'
+end_recovery = 'test -c /dev/null && test -r /proc/self/status && test -d /sys/block && echo "END_RECOVERY $SB_CLIENT $(cat /etc/hostname)" > /root/end-recovery'
+post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)" > /dev/console'
+`, c.domain)), 0o600))
+
+	c.startAgent(t)
+	requireConsole(t, console, 0, "bootvm: mounted UUID="+orig.DataUUID+" on /srv/data", "bootvm: MARKER "+marker)
+	code, _, _ := hostctl(t, ctx, "run", "-c", c.config)
+	require.Equal(t, 0, code)
+	require.Len(t, c.archives(t), 1)
+
+	// The VM is lost; a fresh install takes its place: same layout, new
+	// filesystems (other UUIDs), no data.
+	virsh(t, "destroy", c.domain)
+	require.NoError(t, vm.MakeDisks(ctx, disks, ""))
+	require.NotEqual(t, orig.DataUUID, disks.DataUUID)
+	off := consoleSize(t, console)
+	c.startAgent(t)
+	requireConsole(t, console, off, "bootvm: mounted UUID="+disks.DataUUID+" on /srv/data", "bootvm: MARKER (none)")
+
+	t.Run("dry-run", func(t *testing.T) {
+		code, out, _ := hostctl(t, ctx, "restore", "--dry-run", "-c", c.config, c.name)
+		require.Equal(t, 0, code)
+		for _, want := range []string{
+			fmt.Sprintf("in-place recovery of client recover (domain %s, running)", c.domain),
+			fmt.Sprintf("disks: vda=%s (qcow2), vdb=%s (qcow2)", disks.Root, disks.Data),
+			"archive the latest",
+			`run pre_recovery in the client: "echo \"HOOK pre_recovery`,
+			`backup.mount = "fstab" says; empty the existing filesystems`,
+			`run end_recovery chrooted into the restored tree: "test -c /dev/null`,
+			"dry run: nothing was changed",
+		} {
+			require.Contains(t, out, want)
+		}
+		require.True(t, c.running(t))
+		require.Empty(t, appliances(t, c.stateDir, false))
+		_, err := os.Stat(filepath.Join(c.stateDir, "ledger"))
+		require.ErrorIs(t, err, os.ErrNotExist, "a dry run opens no ledger")
+	})
+
+	t.Run("recover", func(t *testing.T) {
+		off := consoleSize(t, console)
+		start := time.Now()
+		code, out, errOut := hostctl(t, ctx, "restore", "--shutdown-timeout", "90s", "--agent-timeout", "3m", "-c", c.config, c.name)
+		require.Equal(t, 0, code)
+		t.Logf("in-place recovery took %s", time.Since(start).Round(time.Second))
+		require.Contains(t, out, "recovered recover from archive recover-")
+		require.NotContains(t, errOut, "forcing it off", "the agent shut the blank VM down gracefully")
+		requireOrder(t, errOut, "recover: hook pre_recovery: ok", "recover: shut down the client…",
+			"recover: restore in the appliance…", "recover: empty client filesystems done",
+			"recover: set filesystem UUIDs and labels done", "recover: hook end_recovery: ok",
+			"recover: start the client…", "recover: hook post_recovery: ok")
+		// The restored system booted: its root is the filesystem its fstab
+		// names by the original UUID, /srv/data was found by its original
+		// UUID, the marker is the backed-up one; the hooks ran in order.
+		requireConsole(t, console, off,
+			"HOOK pre_recovery recover blank",
+			"bootvm: root matches fstab UUID="+orig.RootUUID,
+			"bootvm: mounted UUID="+orig.DataUUID+" on /srv/data",
+			"bootvm: MARKER "+marker,
+			"HOOK post_recovery recover-",
+			"END_RECOVERY recover recover-client")
+		requireRecoverNothingLeft(t, c, disks)
+	})
+
+	t.Run("missing-archive", func(t *testing.T) {
+		code, _, errOut := hostctl(t, ctx, "restore", "--archive", "nope", "--shutdown-timeout", "90s", "-c", c.config, c.name)
+		require.Equal(t, 1, code)
+		for _, want := range []string{
+			`step "restore in the appliance" failed`,
+			`archive "nope" is not in the repository`,
+			"The client is shut off and its disks are detached (no appliance is left)",
+			"rerun `hostctl restore recover` (with --mkfs when",
+			"`hostctl rescue recover`",
+		} {
+			require.Contains(t, errOut, want)
+		}
+		require.False(t, c.running(t), "the client stays off")
+		requireRecoverNothingLeft(t, c, disks)
+	})
+}
+
+// consoleSize is the console log's current length: what a later check skips.
+func consoleSize(t testing.TB, path string) int64 {
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	return fi.Size()
+}
+
+// requireConsole waits (bounded) until the console log past off holds
+// every line start in wants, in this order.
+func requireConsole(t testing.TB, path string, off int64, wants ...string) {
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(time.Minute); ; {
+		b, _ := os.ReadFile(path)
+		if int64(len(b)) >= off {
+			text = strings.ReplaceAll(string(b[off:]), "\r", "")
+		}
+		all := true
+		for _, w := range wants {
+			all = all && strings.Contains(text, w)
+		}
+		if all || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	requireOrder(t, text, wants...)
+}
+
+// requireOrder checks that each of wants occurs in text after the one before.
+func requireOrder(t testing.TB, text string, wants ...string) {
+	t.Helper()
+	rest := text
+	for _, w := range wants {
+		i := strings.Index(rest, w)
+		require.GreaterOrEqual(t, i, 0, "%q missing (or out of order) in:\n%s", w, text)
+		rest = rest[i+len(w):]
+	}
+}
+
+// requireRecoverNothingLeft: no appliance, ledger entry or job disk, and
+// the client's definitions name its own two disks, without backing chains.
+func requireRecoverNothingLeft(t testing.TB, c *client, d *fixture.BootDisks) {
+	t.Helper()
+	require.Empty(t, appliances(t, c.stateDir, false), "appliance domain left")
+	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
+	if err == nil {
+		require.Empty(t, entries, "ledger entries left")
+	}
+	filepath.WalkDir(filepath.Join(c.stateDir, "runs"), func(p string, de os.DirEntry, err error) error {
+		if err == nil && !de.IsDir() {
+			require.False(t, strings.HasSuffix(p, ".qcow2") || strings.HasSuffix(p, ".img"), "file left: %s", p)
+		}
+		return nil
+	})
+	for _, flags := range [][]string{{"dumpxml", c.domain}, {"dumpxml", "--inactive", c.domain}} {
+		disks, err := virt.ClientDisks(virsh(t, flags...))
+		require.NoError(t, err)
+		require.Len(t, disks, 2)
+		require.Equal(t, d.Root, disks[0].Path, "%v", flags)
+		require.Equal(t, d.Data, disks[1].Path, "%v", flags)
+	}
+	for _, p := range []string{d.Root, d.Data} {
+		out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", p).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.NotContains(t, string(out), "backing file")
+	}
+}
