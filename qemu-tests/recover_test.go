@@ -102,6 +102,8 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	requireConsole(t, console, off, "bootvm: mounted UUID="+disks.DataUUID+" on /srv/data", "bootvm: MARKER (none)")
 
 	t.Run("dry-run", func(t *testing.T) {
+		runs, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
+		require.NoError(t, err)
 		code, out, _ := hostctl(t, ctx, "restore", "--dry-run", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		for _, want := range []string{
@@ -117,8 +119,9 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		}
 		require.True(t, c.running(t))
 		require.Empty(t, appliances(t, c.stateDir, false))
-		_, err := os.Stat(filepath.Join(c.stateDir, "ledger"))
-		require.ErrorIs(t, err, os.ErrNotExist, "a dry run opens no ledger")
+		after, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
+		require.NoError(t, err)
+		require.Len(t, after, len(runs), "a dry run makes no job directory")
 	})
 
 	t.Run("recover", func(t *testing.T) {
@@ -161,6 +164,30 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.False(t, c.running(t), "the client stays off")
 		requireRecoverNothingLeft(t, c, disks)
 	})
+
+	// The client is off now (as after a failed step): --mkfs makes its
+	// filesystems anew and restores again; no pre_recovery, no shutdown.
+	t.Run("mkfs-shut-off", func(t *testing.T) {
+		off := consoleSize(t, console)
+		code, _, errOut := hostctl(t, ctx, "restore", "--mkfs", "--agent-timeout", "3m", "-c", c.config, c.name)
+		require.Equal(t, 0, code)
+		require.Contains(t, errOut, "is shut off: no pre_recovery, no shutdown")
+		requireOrder(t, errOut, "recover: create filesystems done", "recover: restore done", "recover: hook post_recovery: ok")
+		require.NotContains(t, errOut, "empty client filesystems")
+		requireConsole(t, console, off,
+			"bootvm: root matches fstab UUID="+orig.RootUUID,
+			"bootvm: mounted UUID="+orig.DataUUID+" on /srv/data",
+			"bootvm: MARKER "+marker,
+			"HOOK post_recovery recover-")
+		require.NotContains(t, readFrom(t, console, off), "HOOK pre_recovery")
+		requireRecoverNothingLeft(t, c, disks)
+	})
+}
+
+func readFrom(t testing.TB, path string, off int64) string {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b[off:])
 }
 
 // consoleSize is the console log's current length: what a later check skips.
