@@ -142,9 +142,15 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 	if prof == nil {
 		return nil, fmt.Errorf("client %s: no profile", c.Name)
 	}
-	x, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	_, running, err := r.Virt.DomainXML(ctx, c.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: the blank VM must exist with the backed-up disk layout: %w", c.Name, err)
+	}
+	// The persistent definition is what boots after the restore, and its
+	// disks are the ones to restore into.
+	x, err := r.Virt.InactiveXML(ctx, c.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: domain %s must be defined (persistent) to be started again after the restore: %w", c.Name, c.Domain, err)
 	}
 	disks, err := virt.ClientDisks(x)
 	if err != nil {

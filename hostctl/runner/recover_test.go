@@ -176,6 +176,10 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 	_, err = os.Stat(j.r.jobDir("web"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no job directory")
 
+	delete(j.hv.inactive, "web") // a transient domain would be gone after the shutdown
+	_, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
+	require.ErrorContains(t, err, "domain web must be defined (persistent) to be started again after the restore")
+
 	j.c.Type = config.TypeSelf
 	_, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
 	require.ErrorContains(t, err, "only lvm_libvirt clients (a VM) are recovered in place; use --to PATH|DISK")
