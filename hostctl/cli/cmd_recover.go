@@ -34,7 +34,8 @@ In-place recovery (hostctl restore CLIENT, no --to)
        /etc/fstab), EMPTIES them (everything but lost+found; --mkfs: creates
        them afresh with the same type, label and UUID instead, for damaged
        ones), and restores the archive (--archive, default the latest) with
-       the client's backend (restic: a tree of one filesystem only)
+       the client's backend (restic stages the whole tree on the root
+       filesystem first: it needs room there)
     4. every filesystem gets the UUID and label that the restored /etc/fstab
        names for its mount point (tune2fs, xfs_admin, btrfstune, fatlabel):
        the restored fstab and boot configuration find their disks although

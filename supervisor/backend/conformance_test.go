@@ -100,6 +100,9 @@ func TestConformance(t *testing.T) {
 			if len(snaps) != 2 {
 				t.Fatalf("snapshots after two backups: %+v", snaps)
 			}
+			// Restores go into trees that hold directories already (an
+			// in-place recovery keeps lost+found and mount points).
+			os.MkdirAll(filepath.Join(d.Restore, "etc", "lost+found"), 0o700)
 			j.Archive = ""
 			_, err = b.Restore(ctx, req)
 			fail("restore", err)
@@ -109,6 +112,9 @@ func TestConformance(t *testing.T) {
 				if err != nil || !bytes.Equal(got, want) {
 					t.Errorf("restored %s: %v", f, err)
 				}
+			}
+			if _, err := os.Stat(filepath.Join(d.Restore, "etc", "lost+found")); err != nil {
+				t.Errorf("a directory that was there before the restore: %v", err)
 			}
 			if tc.name == "duplicity" {
 				// max_fullbackups counts chains: start a second one.

@@ -108,8 +108,16 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 		return "", fmt.Errorf("restic restore: %w", err)
 	}
 	for _, e := range entries {
-		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(req.Root, d.Restore, e.Name())); err != nil {
-			return "", fmt.Errorf("restic restore: move into place: %w", err)
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(req.Root, d.Restore, e.Name())); err == nil {
+			continue
+		}
+		// The destination holds that directory already (an in-place
+		// recovery keeps lost+found and the mount points of the client's
+		// other filesystems), or it is on another filesystem: copy it in,
+		// merging with what is there.
+		src := path.Join(stage, d.Snapshot, e.Name())
+		if _, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: []string{"cp", "-a", "--", src, d.Restore + "/"}, dir: "/", priority: true}); err != nil {
+			return "", fmt.Errorf("restic restore: copy %s into place: %w", e.Name(), err)
 		}
 	}
 	if err := os.RemoveAll(filepath.Join(req.Root, stage)); err != nil {
