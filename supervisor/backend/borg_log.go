@@ -88,7 +88,7 @@ func (b *borgStderr) consume(r io.Reader) {
 		if level == "ERROR" || level == "CRITICAL" || level == "WARNING" || level == "" {
 			b.mu.Lock()
 			b.problems = append(b.problems, msg)
-			if len(b.problems) > 5 {
+			if len(b.problems) > 8 {
 				b.problems = b.problems[1:]
 			}
 			b.mu.Unlock()
@@ -97,11 +97,12 @@ func (b *borgStderr) consume(r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
-// tail is the last few warnings and errors, for the done record.
+// tail is the one-line reason distilled from the last warnings and
+// errors, for the done record.
 func (b *borgStderr) tail() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return strings.Join(b.problems, "; ")
+	return Reason(b.problems)
 }
 
 // CreateStats is the part of borg create --json we keep.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,11 +92,28 @@ func TestConformance(t *testing.T) {
 			}
 			_, err = b.Backup(ctx, req)
 			fail("first backup", err)
+			// A wrong passphrase fails with a one-line reason and leaves
+			// the repository as it was.
+			os.WriteFile(filepath.Join(d.Secrets, "secret-wrong"), []byte("not pw\n"), 0o600)
+			wrong := req
+			wj := *j
+			wj.Archive, wj.Time, wj.Repo.PassphraseFile = "web-wrong", j.Time.Add(time.Hour), "secret-wrong"
+			wrong.Job, wrong.Passphrase = &wj, []byte("not pw\n")
+			_, err = b.Backup(ctx, wrong)
+			if err == nil || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("backup with a wrong passphrase: %v\nlog:\n%s", err, sink)
+			}
+			t.Logf("wrong passphrase: %v", err)
+			snaps, err := b.Snapshots(ctx, req)
+			fail("snapshots", err)
+			if len(snaps) != 1 {
+				t.Fatalf("snapshots after a backup with a wrong passphrase: %+v", snaps)
+			}
 			os.WriteFile(filepath.Join(d.Snapshot, "etc", "motd"), []byte("second\n"), 0o644)
 			j.Archive, j.Time = "web-2", j.Time.Add(48*time.Hour)
 			_, err = b.Backup(ctx, req)
 			fail("second backup", err)
-			snaps, err := b.Snapshots(ctx, req)
+			snaps, err = b.Snapshots(ctx, req)
 			fail("snapshots", err)
 			if len(snaps) != 2 {
 				t.Fatalf("snapshots after two backups: %+v", snaps)

@@ -145,6 +145,9 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 		return job.Record{}, err
 	}
 	defer s.stop()
+	if err := b.checkPassphrase(ctx, req); err != nil {
+		return job.Record{}, err
+	}
 	d := req.D()
 	argv, err := DuplicityBackupArgs(s.common, req.Job, d.Snapshot, s.url)
 	if err != nil {
@@ -152,6 +155,9 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 	}
 	out, err := b.run(ctx, s, d.Snapshot, argv)
 	if err != nil {
+		return job.Record{}, err
+	}
+	if err := b.writePassCheck(ctx, req); err != nil {
 		return job.Record{}, err
 	}
 	rec, err := ParseDuplicityStats(out)

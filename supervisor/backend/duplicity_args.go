@@ -52,8 +52,10 @@ func DuplicityCommon(j *job.Job, d Dirs, knownHosts string) []string {
 		"--allow-source-mismatch",
 		"--verbosity", "notice",
 		// A dead target must not hang the job: duplicity retries a few
-		// times, then gives up.
+		// times (5 s apart, not its default 30 s), then gives up; lftp
+		// gets the same timeout and retry count.
 		"--num-retries", "3",
+		"--backend-retry-delay", "5",
 		"--timeout", "60",
 	}
 	switch r.Encryption {

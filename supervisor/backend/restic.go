@@ -43,18 +43,31 @@ func (r *Restic) run(ctx context.Context, env []string, dir string, priority boo
 // repository" leads to init: a wrong password or an unreachable server is
 // an error, never a reason to create a second repository.
 func (r *Restic) ensureRepo(ctx context.Context, g, env []string) error {
-	_, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: append(append([]string(nil), g...), "cat", "config"), env: env, dir: "/"})
+	var stderr strings.Builder
+	_, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: append(append([]string(nil), g...), "cat", "config"), env: env, dir: "/", stderr: &stderr})
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if !strings.Contains(msg, "Is there a repository at the following location") &&
-		!strings.Contains(msg, "unable to open config file") {
+	if !NoResticRepo(stderr.String()) {
 		return err
 	}
 	r.Sink.Logf("initialising restic repository")
 	_, err = r.run(ctx, env, "/", false, append(append([]string(nil), g...), "init")...)
 	return err
+}
+
+// NoResticRepo says whether restic's stderr reports that the repository's
+// config does not exist (local: "no such file or directory", sftp: "file
+// does not exist", S3: "The specified key does not exist."), as opposed to
+// a target that cannot be reached or a wrong password.
+func NoResticRepo(stderr string) bool {
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(l, "unable to open config file") &&
+			(strings.Contains(l, "no such file or directory") || strings.Contains(l, "does not exist")) {
+			return true
+		}
+	}
+	return false
 }
 
 // Backup implements Backend.

@@ -23,13 +23,17 @@ type toolCmd struct {
 	priority bool
 	// okCodes are exit codes that mean success with warnings.
 	okCodes []int
+	// stderr, when set, gets a copy of the tool's stderr lines.
+	stderr io.Writer
+	// in is the tool's stdin (nil: none).
+	in io.Reader
 }
 
 // runTool runs a backup tool, copying its stderr to the job log and keeping
 // the last lines for the error, which is one line: the tool's own last
 // words, not a Python traceback.
 func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, error) {
-	tail := &lineTail{max: 4}
+	tail := &lineTail{max: 12}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	name := c.argv[0]
@@ -40,12 +44,15 @@ func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, err
 		for sc.Scan() {
 			l := sc.Text()
 			fmt.Fprintf(log, "%s: %s\n", name, l)
+			if c.stderr != nil {
+				fmt.Fprintln(c.stderr, l)
+			}
 			tail.add(l)
 		}
 		_, _ = io.Copy(io.Discard, pr)
 		close(done)
 	}()
-	out, err := run.Run(ctx, chroot.Cmd{Argv: c.argv, Dir: c.dir, Env: c.env, Stderr: pw, Priority: c.priority})
+	out, err := run.Run(ctx, chroot.Cmd{Argv: c.argv, Dir: c.dir, Env: c.env, In: c.in, Stderr: pw, Priority: c.priority})
 	pw.Close()
 	<-done
 	sub := name
@@ -91,20 +98,28 @@ func subcommand(argv []string) string {
 	return ""
 }
 
-// lineTail keeps the last meaningful stderr lines.
+// lineTail keeps the last stderr lines; String distils them (Reason).
 type lineTail struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
+	mu        sync.Mutex
+	max       int
+	lines     []string
+	traceback bool // inside a Python traceback's indented frames
 }
 
 func (t *lineTail) add(l string) {
-	l = strings.TrimSpace(l)
-	if l == "" || strings.HasPrefix(l, "{") || strings.HasPrefix(l, "File \"") || strings.HasPrefix(l, "Traceback") {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if strings.HasPrefix(l, "Traceback (most recent call last)") {
+		t.traceback = true
+		return
+	}
+	if t.traceback && strings.HasPrefix(l, " ") {
+		return // a frame or its source line
+	}
+	t.traceback = false
+	if cleanLine(l) == "" {
+		return
+	}
 	t.lines = append(t.lines, l)
 	if len(t.lines) > t.max {
 		t.lines = t.lines[1:]
@@ -114,7 +129,7 @@ func (t *lineTail) add(l string) {
 func (t *lineTail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.Join(t.lines, "; ")
+	return Reason(t.lines)
 }
 
 // mkdirs creates directories (paths inside root) for a tool.
