@@ -26,6 +26,7 @@ const (
 	DefaultCompression = "lz4"
 	// libvirt user-mode networking's fixed guest address, gateway (the
 	// host) and DNS forwarder.
+	DefaultNetMode    = "static"
 	DefaultNetAddress = "10.0.2.15/24"
 	DefaultNetGateway = "10.0.2.2"
 	DefaultNetDNS     = "10.0.2.3"
@@ -182,10 +183,13 @@ func (c *Config) hostDefaults() {
 	if !set("cache.size") {
 		h.Cache.Size = DefaultCacheSize
 	}
-	h.Network.Address = or(h.Network.Address, DefaultNetAddress)
-	h.Network.Gateway = or(h.Network.Gateway, DefaultNetGateway)
-	if !set("network.dns") {
-		h.Network.DNS = []string{DefaultNetDNS}
+	h.Network.Mode = or(h.Network.Mode, DefaultNetMode)
+	if h.Network.Mode == "static" {
+		h.Network.Address = or(h.Network.Address, DefaultNetAddress)
+		h.Network.Gateway = or(h.Network.Gateway, DefaultNetGateway)
+		if !set("network.dns") {
+			h.Network.DNS = []string{DefaultNetDNS}
+		}
 	}
 }
 

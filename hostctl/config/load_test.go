@@ -131,6 +131,10 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"hostctl.toml", 3, "appliance.accel", `unknown accelerator "xen"`}}},
 		{"appliance too small", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[appliance]\nmemory_mib = 64\nvcpus = 0\n"},
 			nil, []wantErr{{"hostctl.toml", 3, "appliance.memory_mib", "too small"}, {"hostctl.toml", 4, "appliance.vcpus", "at least 1"}}},
+		{"network mode", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[network]\nmode = \"bootp\"\n"},
+			nil, []wantErr{{"hostctl.toml", 3, "network.mode", `unknown mode "bootp": want "static", "dhcp"`}}},
+		{"dhcp with an address", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[network]\nmode = \"dhcp\"\naddress = \"10.0.2.15/24\"\n"},
+			nil, []wantErr{{"hostctl.toml", 4, "network.address", `network.mode is "dhcp"`}}},
 		{"cache type", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"zfs\"\n"},
 			nil, []wantErr{{"hostctl.toml", 3, "cache.type", `unknown cache type "zfs"`}}},
 		{"lvm cache path", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\npath = \"/dev/vg0/cache\"\n"},
@@ -315,6 +319,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 6*time.Hour, h.TimeLimit.Duration)
 	assert.Equal(t, config.Appliance{MemoryMiB: 1024, VCPUs: 2, Accel: "auto"}, h.Appliance)
 	assert.Equal(t, config.Cache{Type: "file", Path: filepath.Join(dir, "state", "cache.qcow2"), Size: 8 << 30}, h.Cache)
+	assert.Equal(t, config.Network{Mode: "static", Address: "10.0.2.15/24", Gateway: "10.0.2.2", DNS: []string{"10.0.2.3"}}, h.Network)
 
 	p := c.Profiles["p"]
 	require.NotNil(t, p)
@@ -340,6 +345,14 @@ func TestLoadDefaults(t *testing.T) {
 	assert.False(t, *db.OfflineOK)
 	assert.Equal(t, 90*time.Minute, db.TimeLimit.Duration)
 	assert.Equal(t, []string{"/srv"}, db.Backup.Source)
+}
+
+func TestLoadNetworkDHCP(t *testing.T) {
+	// dhcp: no static defaults; the lease fills them in the appliance.
+	dir := writeTree(t, map[string]string{"hostctl.toml": "default_profile = \"p\"\n[network]\nmode = \"dhcp\"\n"})
+	c, err := config.Load(filepath.Join(dir, "hostctl.toml"))
+	require.NoError(t, err)
+	assert.Equal(t, config.Network{Mode: "dhcp"}, c.Host.Network)
 }
 
 func TestLoadExplicitZeroIsKept(t *testing.T) {
@@ -396,7 +409,7 @@ func TestExampleKeysAreAllShown(t *testing.T) {
 	require.NoError(t, err)
 	for _, key := range []string{"libvirt_uri", "state_dir", "profiles_dir", "clients_dir", "image_dir",
 		"default_profile", "nice", "ionice", "time_limit", "[appliance]", "memory_mib", "vcpus", "accel",
-		"[cache]", "type", "path", "size"} {
+		"[cache]", "type", "path", "size", "[network]", "mode", "address", "gateway", "dns"} {
 		assert.Contains(t, string(data), key)
 	}
 }

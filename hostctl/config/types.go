@@ -55,9 +55,14 @@ type Appliance struct {
 // networking (outgoing connections only, NATed by QEMU); file:// targets
 // get no NIC at all.
 type Network struct {
-	Address string   `toml:"address"` // CIDR, default "10.0.2.15/24"
-	Gateway string   `toml:"gateway"` // default "10.0.2.2" (QEMU's user-mode gateway: the host)
-	DNS     []string `toml:"dns"`     // default ["10.0.2.3"]
+	// Mode "static" (default): Address, Gateway and DNS as given. "dhcp":
+	// the appliance asks the network's DHCP server (QEMU's user-mode
+	// networking has one built in) and takes address, gateway and DNS from
+	// the lease; DNS, when set, overrides the lease's name servers.
+	Mode    string   `toml:"mode"`
+	Address string   `toml:"address"` // CIDR, default "10.0.2.15/24" (static only)
+	Gateway string   `toml:"gateway"` // default "10.0.2.2" (QEMU's user-mode gateway: the host; static only)
+	DNS     []string `toml:"dns"`     // default ["10.0.2.3"] for static, the lease's for dhcp
 }
 
 // Cache is the persistent cache volume given to every appliance as vdy.

@@ -85,6 +85,7 @@ var (
 	ioniceClasses = []string{"idle", "best-effort", "realtime"}
 	accels        = []string{"auto", "kvm", "tcg"}
 	cacheTypes    = []string{"file", "lvm"}
+	networkModes  = []string{"static", "dhcp"}
 	lvName        = regexp.MustCompile(`^[A-Za-z0-9+_.-]+/[A-Za-z0-9+_.-]+$`)
 )
 
@@ -134,6 +135,18 @@ func (v *validator) host() {
 		}
 	default:
 		v.at(f, "cache.type", "unknown cache type %q: want one of %s", h.Cache.Type, quoted(cacheTypes))
+	}
+	switch h.Network.Mode {
+	case "", "static":
+	case "dhcp":
+		if h.Network.Address != "" {
+			v.at(f, "network.address", `set, but network.mode is "dhcp": the lease gives the address; remove one of them`)
+		}
+		if h.Network.Gateway != "" {
+			v.at(f, "network.gateway", `set, but network.mode is "dhcp": the lease gives the gateway; remove one of them`)
+		}
+	default:
+		v.at(f, "network.mode", "unknown mode %q: want %s", h.Network.Mode, quoted(networkModes))
 	}
 	if _, _, err := net.ParseCIDR(h.Network.Address); err != nil && h.Network.Address != "" {
 		v.at(f, "network.address", "%q: want an address with prefix length, e.g. \"10.0.2.15/24\"", h.Network.Address)

@@ -77,7 +77,11 @@ func jobNet(h config.Host, repo job.Repo) *job.Net {
 		return nil
 	}
 	n := h.Network
-	return &job.Net{Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
+	mode := n.Mode
+	if mode == "static" {
+		mode = "" // the job format's default
+	}
+	return &job.Net{Mode: mode, Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
 }
 
 // clientSecrets reads the secret files a profile names, for the job disk:

@@ -111,6 +111,10 @@ const RescueTarget = "/mnt/target"
 // Net is the appliance's network configuration. The host attaches one
 // virtio NIC; the supervisor configures it with ip(8) from the userland.
 type Net struct {
+	// Mode is "static" (or "") for Address/Gateway/DNS as given, "dhcp"
+	// for a lease from the network's DHCP server (DNS, when set, then
+	// overrides the lease's name servers).
+	Mode string `toml:"mode,omitempty"`
 	// Address in CIDR form, e.g. "10.0.2.15/24" (libvirt user networking).
 	Address string   `toml:"address"`
 	Gateway string   `toml:"gateway"`

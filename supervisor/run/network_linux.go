@@ -13,11 +13,28 @@ import (
 
 // setupNetwork brings up the appliance's one NIC with the job's static
 // address (libvirt user-mode networking: 10.0.2.15/24 via 10.0.2.2 by
-// default) using ip(8) from the userland, and writes resolv.conf.
+// default) or one leased by DHCP, using ip(8) from the userland, and
+// writes resolv.conf.
 func (s *supervisor) setupNetwork(ctx context.Context, n *job.Net) error {
 	dev, err := firstNIC("/sys/class/net")
 	if err != nil {
 		return err
+	}
+	how := "static"
+	if n.Mode == "dhcp" {
+		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"ip", "link", "set", dev, "up"}}); err != nil {
+			return fmt.Errorf("network %s: %w", dev, err)
+		}
+		lease, err := dhcpLease(ctx, dev)
+		if err != nil {
+			return fmt.Errorf("network %s: dhcp: %w", dev, err)
+		}
+		how = fmt.Sprintf("dhcp from %s, lease %s", lease.Server, lease.Time)
+		leased := lease.Net
+		if len(n.DNS) > 0 {
+			leased.DNS = n.DNS
+		}
+		n = &leased
 	}
 	for _, argv := range NetworkCommands(dev, n) {
 		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv}); err != nil {
@@ -33,7 +50,7 @@ func (s *supervisor) setupNetwork(ctx context.Context, n *job.Net) error {
 	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte(rc.String()), 0o644); err != nil {
 		return err
 	}
-	s.rep.Logf("network: %s %s via %s", dev, n.Address, n.Gateway)
+	s.rep.Logf("network: %s %s via %s, dns %s (%s)", dev, n.Address, n.Gateway, strings.Join(n.DNS, " "), how)
 	return nil
 }
 
