@@ -155,6 +155,14 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 6, "retention.max_age", "want a count and unit"}}},
 		{"ftp for borg", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "ftp://nas/srv", 1)},
 			nil, []wantErr{{"profiles/p.toml", 2, "target", `backend "borg" cannot write to ftp://`}, {"profiles/p.toml", 2, "ftp.password_file", "missing"}}},
+		{"s3 for borg", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "s3://bucket/srv", 1) +
+			"[s3]\naccess_key_file = \"k\"\nsecret_key_file = \"s\"\n"},
+			nil, []wantErr{{"profiles/p.toml", 2, "target", "borg serve` on an ssh server; for S3 or FTP use restic or duplicity"},
+				{"profiles/p.toml", 6, "s3.access_key_file", "does not exist"}, {"profiles/p.toml", 7, "s3.secret_key_file", "does not exist"}}},
+		{"s3 for duplicity", map[string]string{"profiles/p.toml": strings.Replace(strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "s3://bucket/srv", 1), "borg", "duplicity", 1) +
+			"[s3]\naccess_key_file = \"k\"\nsecret_key_file = \"s\"\n"},
+			nil, []wantErr{{"profiles/p.toml", 2, "target", "needs python3-boto3"},
+				{"profiles/p.toml", 6, "s3.access_key_file", "does not exist"}, {"profiles/p.toml", 7, "s3.secret_key_file", "does not exist"}}},
 		{"unknown backend", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "borg", "tar", 1)},
 			nil, []wantErr{{"profiles/p.toml", 1, "backend", `unknown backend "tar"`}}},
 		{"sftp target without ssh keys", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "sftp://backup@nas/srv", 1)},

@@ -174,6 +174,11 @@ var (
 		"restic":    {"file", "ssh", "sftp", "s3"},
 		"duplicity": {"file", "ssh", "sftp", "ftp", "ftps"},
 	}
+	// Why a backend lacks a scheme, for the error.
+	schemeWhy = map[string]string{
+		"borg":      " (borg stores only in a directory or through `borg serve` on an ssh server; for S3 or FTP use restic or duplicity)",
+		"duplicity": " (duplicity's S3 backend needs python3-boto3, which the appliance leaves out; restic writes to S3)",
+	}
 	encryptionModes = map[string][]string{
 		"borg":      {"repokey", "none"},
 		"restic":    {"repokey"}, // restic always encrypts
@@ -202,7 +207,7 @@ func (v *validator) profile(p *Profile) {
 		v.at(f, "target", "%v", err)
 	} else {
 		if ok := backendSchemes[p.Backend]; ok != nil && !slices.Contains(ok, u.Scheme) {
-			v.at(f, "target", "backend %q cannot write to %s:// targets: want %s", p.Backend, u.Scheme, quoted(ok))
+			v.at(f, "target", "backend %q cannot write to %s:// targets%s: want %s", p.Backend, u.Scheme, schemeWhy[p.Backend], quoted(ok))
 		}
 		v.targetOptions(p, u.Scheme)
 		if !strings.Contains(p.Target, "{client}") {
