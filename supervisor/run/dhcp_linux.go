@@ -8,6 +8,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"golang.org/x/sys/unix"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -30,6 +31,9 @@ type dhcpResult struct {
 func dhcpLease(ctx context.Context, dev string) (dhcpResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, dhcpTimeout)
 	defer cancel()
+	if err := crngReady(ctx); err != nil {
+		return dhcpResult{}, err
+	}
 	c, err := nclient4.New(dev, nclient4.WithTimeout(5*time.Second), nclient4.WithRetry(5))
 	if err != nil {
 		return dhcpResult{}, err
@@ -40,6 +44,29 @@ func dhcpLease(ctx context.Context, dev string) (dhcpResult, error) {
 		return dhcpResult{}, err
 	}
 	return LeaseNet(lease.ACK)
+}
+
+// crngReady waits until the kernel's random number generator is seeded.
+// The DHCP transaction id comes from u-root's rand, which only polls
+// getrandom(GRND_NONBLOCK); early in the appliance's boot, on a CPU without
+// RDRAND (QEMU's TCG), nothing seeds the generator for minutes. A blocking
+// getrandom makes the kernel gather jitter entropy itself (Linux ≥ 5.4) and
+// returns within about a second.
+func crngReady(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := unix.Getrandom(make([]byte, 4), 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("seed the random number generator: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the kernel's random number generator is not seeded: %w", ctx.Err())
+	}
 }
 
 // LeaseNet turns a DHCP ACK into the appliance's network configuration.
