@@ -128,7 +128,7 @@ func (b *Duplicity) keyring(ctx context.Context, req Request) error {
 	for _, id := range ids {
 		argv := []string{"gpg", "--homedir", d.GnuPGHome(), "--batch", "--list-keys", id}
 		if _, err := runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: []string{"HOME=" + d.Home()}, dir: "/"}); err != nil {
-			return fmt.Errorf("gpg key %s is not in the job's key files", id)
+			return fmt.Errorf("gpg key missing: %s is not in the job's key files (encryption.key_files)", id)
 		}
 	}
 	return nil
