@@ -26,6 +26,7 @@ func TestReason(t *testing.T) {
 		{"restic-full", "target full: unable to save snapshot: write rfull/repo/data/be/befd0a88650bba6ceb8144bee3da044b32f056cc3a892090ec1a14da6a06782b-tmp-3709305028: no space left on device"},
 		{"duplicity-full", "target full: Giving up after 3 attempts. OSError: No space left on device"},
 		{"duplicity-wrong-passphrase", "wrong passphrase: gpg: decryption failed: Bad session key"},
+		{"duplicity-ftp-login-refused", "ftp login refused: mkdir: Login failed: 530 Authentication failed."},
 		{"duplicity-sftp-key-rejected", "ssh login refused: BackendException: ssh connection to root@127.0.0.1:42222 failed: Authentication failed."},
 	} {
 		t.Run(tc.log, func(t *testing.T) {

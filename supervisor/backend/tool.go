@@ -56,8 +56,8 @@ func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, err
 	pw.Close()
 	<-done
 	sub := name
-	if len(c.argv) > 1 {
-		sub = name + " " + subcommand(c.argv)
+	if v := subcommand(c.argv); v != "" {
+		sub = name + " " + v
 	}
 	if err == nil {
 		return out, nil
