@@ -55,10 +55,9 @@ type Appliance struct {
 // networking (outgoing connections only, NATed by QEMU); file:// targets
 // get no NIC at all.
 type Network struct {
-	// Mode "static" (default): Address, Gateway and DNS as given. "dhcp":
-	// the appliance asks the network's DHCP server (QEMU's user-mode
-	// networking has one built in) and takes address, gateway and DNS from
-	// the lease; DNS, when set, overrides the lease's name servers.
+	// "static" (default) or "dhcp": address, gateway and DNS from the
+	// network's DHCP server (QEMU's user-mode networking has one); dns, when
+	// set, overrides the lease's.
 	Mode    string   `toml:"mode"`
 	Address string   `toml:"address"` // CIDR, default "10.0.2.15/24" (static only)
 	Gateway string   `toml:"gateway"` // default "10.0.2.2" (QEMU's user-mode gateway: the host; static only)
