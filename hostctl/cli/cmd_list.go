@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
 type listOptions struct {
@@ -20,10 +21,24 @@ func newListCmd(g *Globals) *cobra.Command {
 	var o listOptions
 	cmd := &cobra.Command{
 		Use:   "list CLIENT",
-		Short: "List a client's backups on its target (time, type, id), read by its backend",
+		Short: "List a client's backups on its target (time, type, size, id), read by its backend",
 		Long: `list boots the appliance with the client's repository and lets the client's
-backend list it (borg list, restic snapshots, duplicity collection-status).
-The ids it prints are what "hostctl restore --archive" takes.
+backend list it (borg info, restic snapshots + stats, duplicity collection-status).
+
+Columns:
+  TIME    when the backup was taken (UTC)
+  TYPE    duplicity: "full" starts a chain, "incr" needs its chain back to the
+          full one (a restore reads them all). borg and restic: "snapshot",
+          each backup complete on its own (restorable and removable alone),
+          its data deduplicated against all others in the repository.
+  SIZE    the data the backup holds (borg, restic); "-" for duplicity
+  STORED  what it takes on the target: borg the deduplicated bytes no other
+          archive shares, duplicity its volumes (file targets only); "-" for
+          restic, which does not tell per snapshot
+  ID      what "hostctl restore --archive" and "hostctl verify --archive" take
+
+--json prints the same as a list of records (snapshot_time, kind, full,
+original_size, deduplicated_size = stored, archive = ID).
 
 ` + exitCodeHelp,
 		Args: exactArgs(1),
@@ -56,13 +71,19 @@ The ids it prints are what "hostctl restore --archive" takes.
 
 func printSnapshots(w io.Writer, snaps []job.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tID")
-	for _, s := range snaps {
-		kind := "incr"
-		if s.Full {
-			kind = "full"
+	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tSIZE\tSTORED\tID")
+	size := func(n int64) string {
+		if n <= 0 {
+			return "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, s.Archive)
+		return units.Bytes(n)
+	}
+	for _, s := range snaps {
+		kind := s.Kind
+		if kind == "" { // an appliance older than the kinds
+			kind = map[bool]string{true: job.KindFull, false: job.KindIncr}[s.Full]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), s.Archive)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d backup(s)\n", len(snaps))

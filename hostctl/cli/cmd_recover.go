@@ -72,7 +72,7 @@ func (o *recoverOptions) onlyInPlace(cmd *cobra.Command) error {
 	return nil
 }
 
-func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive, name string) error {
+func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive string, at time.Time, name string) error {
 	ctx := cmd.Context()
 	if o.ShutdownTimeout <= 0 || o.AgentTimeout <= 0 {
 		return &UsageError{fmt.Errorf("restore: --shutdown-timeout and --agent-timeout must be > 0")}
@@ -81,7 +81,7 @@ func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive, name 
 	if err != nil {
 		return err
 	}
-	ro := runner.RecoverOptions{Archive: archive, MkFS: o.MkFS, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
+	ro := runner.RecoverOptions{Archive: archive, Time: at, MkFS: o.MkFS, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
 	if o.DryRun {
 		// No lock, no ledger, no cleanup of old leftovers: a dry run only
 		// reads the domain's definition.

@@ -11,8 +11,12 @@ import (
 )
 
 type restoreOptions struct {
-	To      string
+	ToDir   string
+	ToDisk  string
+	To      string // deprecated: --to-dir or --to-disk by what the path is
 	Archive string
+	Time    string
+	Paths   []string
 	Mount   string
 	recoverOptions
 }
@@ -20,18 +24,24 @@ type restoreOptions struct {
 func newRestoreCmd(g *Globals) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore CLIENT [--to PATH|DISK]",
-		Short: "Recover a client VM in place, or restore its backup into a directory or a disk image",
+		Use:   "restore CLIENT [--to-dir DIR | --to-disk IMAGE] [--path P…] [--time T | --archive ID]",
+		Short: "Recover a client VM in place, or restore its backup (all or single paths) into a directory or a disk image",
 		Long: `Restore a client's backup through the appliance.
 
-(no --to)   in-place recovery of the client VM: see "In-place recovery" below
---to PATH   an empty (or new) directory on this host; the tree is extracted into it
---to DISK   a disk image file; its filesystem (chosen with --mount, default: the only
-            or largest one) receives the tree
+(neither)         in-place recovery of the client VM: see "In-place recovery" below
+--to-dir DIR      an empty (or new) directory on this host receives the tree
+--to-disk IMAGE   a disk image file (raw or qcow2); its filesystem, chosen with
+                  --mount (default: the only or largest one), receives the tree
+--path P          restore only P and what is below it, P relative to the
+                  backed-up root ("etc/nginx", "/etc/nginx" is the same);
+                  repeatable. A path not in the backup is an error.
+--archive ID      the backup to restore, as "hostctl list CLIENT" shows it
+                  (default: the latest)
+` + timeArgHelp + `
 ` + recoverHelp + `
-The backup repository is read with the client's profile; --archive picks an
-archive (default: the latest). The backups are plain borg repositories: without
-hostctl, "borg extract" restores them too (see the README).
+The repository is read with the client's profile (borg, restic or duplicity).
+The backups are plain repositories of those tools: without hostctl, "borg
+extract", "restic restore" and "duplicity restore" restore them too (README).
 
 ` + exitCodeHelp,
 		Args: exactArgs(1),
@@ -39,32 +49,41 @@ hostctl, "borg extract" restores them too (see the README).
 			return runRestore(cmd, g, o, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&o.To, "to", "", "destination: a directory or a disk image (required)")
-	cmd.Flags().StringVar(&o.Archive, "archive", "", "archive to restore (default: the latest)")
-	cmd.Flags().StringVar(&o.Mount, "mount", "", `filesystem on a destination disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
+	f := cmd.Flags()
+	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory")
+	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
+	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
+	_ = f.MarkDeprecated("to", "use --to-dir DIR or --to-disk IMAGE")
+	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
+	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
+	f.StringArrayVar(&o.Paths, "path", nil, `restore only this path of the tree, e.g. "etc/nginx" (repeatable)`)
+	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
 	o.recoverOptions.addFlags(cmd)
 	return cmd
 }
 
 func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
 	ctx := cmd.Context()
-	if o.To == "" {
-		return runRecover(cmd, g, o.recoverOptions, o.Archive, name)
+	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
+		if len(o.Paths) > 0 || o.Mount != "" {
+			return &UsageError{fmt.Errorf("restore: --path and --mount need a destination (--to-dir or --to-disk); the in-place recovery restores the whole client")}
+		}
+		at, err := backupSelector("restore", o.Archive, o.Time, nil)
+		if err != nil {
+			return err
+		}
+		return runRecover(cmd, g, o.recoverOptions, o.Archive, at, name)
 	}
 	if err := o.recoverOptions.onlyInPlace(cmd); err != nil {
+		return err
+	}
+	ro, err := o.resolve()
+	if err != nil {
 		return err
 	}
 	cfg, clients, err := g.LoadClients([]string{name})
 	if err != nil {
 		return err
-	}
-	ro := runner.RestoreOptions{Archive: o.Archive, Mount: o.Mount}
-	if fi, err := os.Stat(o.To); err == nil && fi.Mode().IsRegular() {
-		ro.Disk = o.To
-	} else if err == nil && !fi.IsDir() {
-		return &UsageError{fmt.Errorf("restore: %s is neither a directory nor a disk image file", o.To)}
-	} else {
-		ro.Dir = o.To
 	}
 	s, err := openSession(ctx, cfg, g.Stderr, true)
 	if err != nil {
@@ -75,6 +94,51 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 	if rep.Status != runner.StatusOK {
 		return fmt.Errorf("restore of %s: %s", name, rep.Error)
 	}
-	fmt.Fprintf(g.Stdout, "restored %s archive %s to %s in %s\n", name, rep.Archive, o.To, rep.Elapsed.Round(time.Second))
+	to := ro.Dir + ro.Disk
+	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, rep.Archive, to, rep.Elapsed.Round(time.Second))
 	return nil
+}
+
+// resolve checks the flags (usage errors before anything boots) and turns
+// them into runner options.
+func (o restoreOptions) resolve() (runner.RestoreOptions, error) {
+	ro := runner.RestoreOptions{Archive: o.Archive, Mount: o.Mount, Paths: o.Paths, Dir: o.ToDir, Disk: o.ToDisk}
+	if o.To != "" {
+		if o.ToDir != "" || o.ToDisk != "" {
+			return ro, &UsageError{fmt.Errorf("restore: --to and --to-dir/--to-disk: give one destination")}
+		}
+		if fi, err := os.Stat(o.To); err == nil && fi.Mode().IsRegular() {
+			ro.Disk = o.To
+		} else if err == nil && !fi.IsDir() {
+			return ro, &UsageError{fmt.Errorf("restore: %s is neither a directory nor a disk image file", o.To)}
+		} else {
+			ro.Dir = o.To
+		}
+	}
+	switch {
+	case ro.Dir != "" && ro.Disk != "":
+		return ro, &UsageError{fmt.Errorf("restore: --to-dir and --to-disk: give one destination")}
+	case ro.Disk != "":
+		if fi, err := os.Stat(ro.Disk); err != nil || !fi.Mode().IsRegular() {
+			return ro, &UsageError{fmt.Errorf("restore: --to-disk %s: not a disk image file", ro.Disk)}
+		}
+	case ro.Dir != "":
+		if fi, err := os.Stat(ro.Dir); err == nil && !fi.IsDir() {
+			return ro, &UsageError{fmt.Errorf("restore: --to-dir %s: exists and is not a directory", ro.Dir)}
+		}
+	}
+	if o.Archive != "" && o.Time != "" {
+		return ro, &UsageError{fmt.Errorf("restore: --archive and --time both select a backup: give one")}
+	}
+	t, err := parseTimeArg("--time", o.Time)
+	if err != nil {
+		return ro, err
+	}
+	ro.Time = t
+	for _, p := range o.Paths {
+		if err := checkPathArg(p); err != nil {
+			return ro, err
+		}
+	}
+	return ro, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
@@ -88,6 +89,17 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 		rep := s.runner.Backup(ctx, c)
 		fmt.Fprintf(g.Stderr, "%s: %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
 		reports = append(reports, rep)
+		if rep.Status != runner.StatusOK || ctx.Err() != nil {
+			continue
+		}
+		// verify_every: a restore test after every Nth successful backup.
+		due, err := s.runner.VerifyDue(c)
+		if err != nil {
+			fmt.Fprintf(g.Stderr, "%s: %v\n", c.Name, err)
+		}
+		if due {
+			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
+		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(g.Stdout)
@@ -134,11 +146,33 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 			size = units.Bytes(r.Stats.OriginalSize)
 			dedup = units.Bytes(r.Stats.DedupSize)
 		}
+		name := r.Client
+		if r.Mode == runner.ModeVerify {
+			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
+		}
 		detail := r.Archive
 		if r.Error != "" {
 			detail = r.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Client, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
 	}
 	tw.Flush()
+}
+
+// verifyOne runs one client's verify, printing its progress, and restarts
+// the client's verify_every count when it passed.
+func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Client, o runner.VerifyOptions) *runner.Report {
+	what := "all files"
+	if o.Sample > 0 {
+		what = fmt.Sprintf("a sample of %d files", o.Sample)
+	}
+	fmt.Fprintf(g.Stderr, "%s: verify (restore test of %s)\n", c.Name, what)
+	rep := r.Verify(ctx, c, o)
+	fmt.Fprintf(g.Stderr, "%s: verify %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
+	if rep.Status == runner.StatusOK {
+		if err := r.VerifyDone(c); err != nil {
+			fmt.Fprintf(g.Stderr, "%s: verify schedule: %v\n", c.Name, err)
+		}
+	}
+	return rep
 }

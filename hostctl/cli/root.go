@@ -147,6 +147,7 @@ Setting up a hypervisor:
 		newRunCmd(g),
 		newListCmd(g),
 		newRestoreCmd(g),
+		newVerifyCmd(g),
 		newRescueCmd(g),
 		newCleanupCmd(g),
 		newInstallTimerCmd(g),

@@ -223,6 +223,12 @@ func (c *Config) clientDefaults(cl *Client, set keyLines) {
 	if !set.has("time_limit") {
 		cl.TimeLimit = c.Host.TimeLimit
 	}
+	if !set.has("verify_every") {
+		cl.VerifyEvery = c.Host.VerifyEvery
+	}
+	if !set.has("verify_sample") {
+		cl.VerifySample = c.Host.VerifySample
+	}
 	if cl.Backup.MountSpec.set {
 		cl.Backup.Mount, cl.Backup.Mounts = cl.Backup.MountSpec.Single, cl.Backup.MountSpec.Table
 	}

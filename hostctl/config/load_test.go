@@ -104,6 +104,9 @@ func TestLoadErrors(t *testing.T) {
 		{"missing backend and target", map[string]string{"profiles/p.toml": "encryption.mode = \"none\"\n"},
 			nil, []wantErr{{"profiles/p.toml", 0, "backend", "missing (required)"}, {"profiles/p.toml", 0, "target", "missing (required)"}}},
 
+		{"negative verify_every", map[string]string{"clients/web.toml": "verify_every = -1\n"},
+			nil, []wantErr{{"clients/web.toml", 1, "verify_every", "want 0 (never) or a number"}}},
+
 		// Durations.
 		{"bad duration", map[string]string{"hostctl.toml": "default_profile = \"p\"\ntime_limit = \"6 hours\"\n"},
 			nil, []wantErr{{"hostctl.toml", 2, "time_limit", `invalid duration "6 hours"`}}},
@@ -416,7 +419,7 @@ func TestExampleKeysAreAllShown(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("example", "hostctl.toml"))
 	require.NoError(t, err)
 	for _, key := range []string{"libvirt_uri", "state_dir", "profiles_dir", "clients_dir", "image_dir",
-		"default_profile", "nice", "ionice", "time_limit", "[appliance]", "memory_mib", "vcpus", "accel",
+		"default_profile", "nice", "ionice", "time_limit", "verify_every", "verify_sample", "[appliance]", "memory_mib", "vcpus", "accel",
 		"[cache]", "type", "path", "size", "[network]", "mode", "address", "gateway", "dns"} {
 		assert.Contains(t, string(data), key)
 	}

@@ -112,6 +112,7 @@ func (v *validator) host() {
 	if !slices.Contains(ioniceClasses, h.IONice) {
 		v.at(f, "ionice", "unknown class %q: want one of %s", h.IONice, quoted(ioniceClasses))
 	}
+	v.verify(f, h.VerifyEvery, h.VerifySample)
 	if h.TimeLimit.Duration <= 0 {
 		v.at(f, "time_limit", "%s: want a duration > 0", h.TimeLimit.Duration)
 	}
@@ -397,6 +398,9 @@ func (v *validator) client(cl *Client) {
 	case v.c.Host.DefaultProfile == "":
 		v.at(f, "profile", "missing: set profile here or default_profile in %s", v.c.Path)
 	}
+	if v.set(f, "verify_every") || v.set(f, "verify_sample") { // else inherited, checked there
+		v.verify(f, cl.VerifyEvery, cl.VerifySample)
+	}
 	if v.set(f, "time_limit") && cl.TimeLimit.Duration <= 0 {
 		v.at(f, "time_limit", "%s: want a duration > 0", cl.TimeLimit.Duration)
 	}
@@ -483,4 +487,14 @@ func quoted(ss []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(q, ", ")
+}
+
+// verify checks the verify schedule keys of a host or client file.
+func (v *validator) verify(f string, every, sample int) {
+	if every < 0 {
+		v.at(f, "verify_every", "%d: want 0 (never) or a number of successful backups", every)
+	}
+	if sample < 0 {
+		v.at(f, "verify_sample", "%d: want 0 (all files) or a number of files", sample)
+	}
 }

@@ -12,7 +12,7 @@ import (
 // (SB_CLIENT, SB_STATUS, …), so `journalctl SB_STATUS=failed` finds failures.
 func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Priority, fields map[string]string) {
 	prio = journal.PriInfo
-	msg = fmt.Sprintf("hostctl: %s: backup %s in %s", j.Client, j.Status, dur(j.Elapsed))
+	msg = fmt.Sprintf("hostctl: %s: %s %s in %s", j.Client, jobKind(j), j.Status, dur(j.Elapsed))
 	switch j.Status {
 	case runner.StatusFailed:
 		prio = journal.PriErr
@@ -27,6 +27,7 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 		"SB_CLIENT":         j.Client,
 		"SB_STATUS":         j.Status,
 		"SB_DURATION_SEC":   fmt.Sprintf("%.3f", j.Elapsed.Seconds()),
+		"SB_JOB":            jobKind(j),
 	}
 	if j.Error != "" {
 		fields["SB_ERROR"] = j.Error
@@ -59,4 +60,12 @@ func Journal(r *Run) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// jobKind is what a job did: "verify" for a verify, else "backup".
+func jobKind(j *runner.Report) string {
+	if j.Mode == runner.ModeVerify {
+		return "verify"
+	}
+	return "backup"
 }

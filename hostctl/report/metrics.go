@@ -24,8 +24,18 @@ func Metrics(latest *Run, history []*Run) string {
 	help("hostctl_run_exit_code", "gauge", "Exit code of the last hostctl run.")
 	fmt.Fprintf(&b, "hostctl_run_exit_code %d\n", latest.ExitCode)
 
-	jobs := append([]*runner.Report(nil), latest.Jobs...)
+	// Backups and verifies have gauges of their own: a client may have
+	// both in one run.
+	var jobs, verifies []*runner.Report
+	for _, j := range latest.Jobs {
+		if j.Mode == runner.ModeVerify {
+			verifies = append(verifies, j)
+		} else {
+			jobs = append(jobs, j)
+		}
+	}
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Client < jobs[j].Client })
+	sort.Slice(verifies, func(i, j int) bool { return verifies[i].Client < verifies[j].Client })
 	type gauge struct {
 		name, help string
 		val        func(*runner.Report) (float64, bool)
@@ -48,24 +58,49 @@ func Metrics(latest *Run, history []*Run) string {
 			}
 		}
 	}
+	for _, g := range []gauge{
+		{"hostctl_verify_success", "1 if the client's last verify (restore test) in this run succeeded.", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
+		{"hostctl_verify_files", "Items compared by the client's last verify.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
+		{"hostctl_verify_bytes", "Bytes restored and compared by the client's last verify.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
+	} {
+		if len(verifies) == 0 {
+			break
+		}
+		help(g.name, "gauge", g.help)
+		for _, j := range verifies {
+			if v, ok := g.val(j); ok {
+				fmt.Fprintf(&b, "%s{client=%q} %s\n", g.name, j.Client, num(v))
+			}
+		}
+	}
+	lastSuccess(&b, latest, history, false, "hostctl_last_success_timestamp_seconds", "End of the client's last successful backup.")
+	lastSuccess(&b, latest, history, true, "hostctl_last_verify_success_timestamp_seconds", "End of the client's last successful verify (restore test).")
+	return b.String()
+}
+
+// lastSuccess writes the end time of every client's last successful
+// backup (or verify) found in the runs.
+func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, name, text string) {
 	last := map[string]int64{}
 	for _, r := range append([]*Run{latest}, history...) {
 		for _, j := range r.Jobs {
-			if j.Status == runner.StatusOK && last[j.Client] == 0 {
+			if (j.Mode == runner.ModeVerify) == verify && j.Status == runner.StatusOK && last[j.Client] == 0 {
 				last[j.Client] = j.Started.Add(j.Elapsed).Unix()
 			}
 		}
 	}
-	help("hostctl_last_success_timestamp_seconds", "gauge", "End of the client's last successful backup.")
+	if verify && len(last) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, text, name)
 	clients := make([]string, 0, len(last))
 	for c := range last {
 		clients = append(clients, c)
 	}
 	sort.Strings(clients)
 	for _, c := range clients {
-		fmt.Fprintf(&b, "hostctl_last_success_timestamp_seconds{client=%q} %d\n", c, last[c])
+		fmt.Fprintf(b, "%s{client=%q} %d\n", name, c, last[c])
 	}
-	return b.String()
 }
 
 type statsT = struct {

@@ -84,14 +84,19 @@ func Text(r *Run) string {
 		if j.Pause > 0 {
 			pause = dur(j.Pause)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Client, j.Status, dur(j.Elapsed), pause, files, read, written, dedup)
+		name := j.Client
+		if j.Mode == runner.ModeVerify {
+			// files and bytes compared; nothing written
+			name, written, dedup = j.Client+" (verify)", "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, j.Status, dur(j.Elapsed), pause, files, read, written, dedup)
 	}
 	tw.Flush()
 	for _, j := range r.Jobs {
 		if j.Status == runner.StatusOK && len(j.Cleanups) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\n--- %s: %s\n", j.Client, j.Status)
+		fmt.Fprintf(&b, "\n--- %s %s: %s\n", j.Client, jobKind(j), j.Status)
 		if j.Error != "" {
 			fmt.Fprintf(&b, "reason: %s\n", j.Error)
 		}

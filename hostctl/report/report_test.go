@@ -34,6 +34,9 @@ func sampleRun() *Run {
 					{Name: hooks.OnSnapshot, Elapsed: 100 * time.Millisecond}}},
 			{Client: "old", Status: runner.StatusSkipped, Started: t0.Add(99 * time.Second), Elapsed: time.Second,
 				Error: "domain old is shut off and offline_ok = false"},
+			{Client: "web", Status: runner.StatusFailed, Mode: runner.ModeVerify, Started: t0.Add(100 * time.Second), Elapsed: 30 * time.Second,
+				Error: "verify failed: verify of web-20261125T033000Z: 1 of 1200 item(s) differ from the backup's listing: etc/motd: content sha256 1f2e, listed 9a8b",
+				Stats: &job.Record{Files: 1200, OriginalSize: 3 << 30}},
 		},
 		LogTails: map[string]string{"db": "borg: Repository locked\nexit 2"},
 	}
@@ -42,7 +45,7 @@ func sampleRun() *Run {
 func TestText(t *testing.T) {
 	r := sampleRun()
 	testutil.Golden(t, "report.txt", Text(r))
-	require.Equal(t, "[hostctl FAILED] hv1: 1 ok, 1 failed, 1 skipped (run 20261125T033000Z)", Subject(r))
+	require.Equal(t, "[hostctl FAILED] hv1: 1 ok, 2 failed, 1 skipped (run 20261125T033000Z)", Subject(r))
 }
 
 func TestMetrics(t *testing.T) {
@@ -60,11 +63,14 @@ func TestJournalEntry(t *testing.T) {
 	require.EqualValues(t, 6, prio)
 	require.Equal(t, map[string]string{"SYSLOG_IDENTIFIER": "hostctl", "SB_RUN_ID": r.ID, "SB_CLIENT": "web", "SB_STATUS": "ok",
 		"SB_DURATION_SEC": "95.000", "SB_ARCHIVE": "web-20261125T033000Z", "SB_PAUSE_SEC": "1.234",
-		"SB_FILES": "1200", "SB_READ_BYTES": "3221225472", "SB_WRITTEN_BYTES": "1073741824", "SB_DEDUP_BYTES": "12582912"}, f)
+		"SB_FILES": "1200", "SB_READ_BYTES": "3221225472", "SB_WRITTEN_BYTES": "1073741824", "SB_DEDUP_BYTES": "12582912", "SB_JOB": "backup"}, f)
 	msg, prio, f = JournalEntry(r.ID, r.Jobs[1])
 	require.EqualValues(t, 3, prio)
 	require.True(t, strings.HasSuffix(msg, "cannot lock"))
 	require.Equal(t, "failed", f["SB_STATUS"])
+	msg, _, f = JournalEntry(r.ID, r.Jobs[3])
+	require.True(t, strings.HasPrefix(msg, "hostctl: web: verify failed in 30s: verify failed: "), msg)
+	require.Equal(t, "verify", f["SB_JOB"])
 	// Without journald (as in CI) nothing is sent and nothing fails.
 	if _, err := os.Stat("/run/systemd/journal/socket"); err != nil {
 		sent, err := Journal(r)
@@ -108,7 +114,7 @@ func TestMailToSink(t *testing.T) {
 	require.Equal(t, "backup@hv1.example.org", m.From)
 	require.Equal(t, []string{"ops@example.org"}, m.To)
 	require.Equal(t, "hostctl:s3cret", m.Auth)
-	require.Contains(t, m.Data, "Subject: [hostctl FAILED] hv1: 1 ok, 1 failed, 1 skipped (run 20261125T033000Z)\r\n")
+	require.Contains(t, m.Data, "Subject: [hostctl FAILED] hv1: 1 ok, 2 failed, 1 skipped (run 20261125T033000Z)\r\n")
 	require.Contains(t, m.Data, "reason: pre_snapshot failed")
 	require.Contains(t, m.Data, "borg: Repository locked")
 

@@ -15,7 +15,10 @@ import (
 
 // RecoverOptions steer an in-place recovery (hostctl restore CLIENT).
 type RecoverOptions struct {
-	Archive string // "" = the latest
+	Archive string // "" = the latest (at or before Time, when set)
+	// Time, when set (and Archive is not), selects the newest backup taken
+	// at or before it.
+	Time time.Time
 	// MkFS creates the client's filesystems afresh (same type) instead of
 	// emptying the blank system's.
 	MkFS bool
@@ -181,7 +184,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		Backup:  job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
 		Repo:    repo,
 		Net:     jobNet(r.Cfg.Host, repo),
-		Restore: job.Restore{To: job.RestoreToClient, MkFS: o.MkFS},
+		Restore: job.Restore{To: job.RestoreToClient, MkFS: o.MkFS, Time: o.Time},
 	}
 	if c.Hooks.EndRecovery != "" {
 		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,

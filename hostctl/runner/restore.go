@@ -14,7 +14,13 @@ import (
 
 // RestoreOptions say what to restore where.
 type RestoreOptions struct {
-	Archive string // "" = the latest
+	Archive string // "" = the latest (at or before Time, when set)
+	// Time, when set (and Archive is not), selects the newest backup taken
+	// at or before it.
+	Time time.Time
+	// Paths restrict the restore to these paths of the backed-up tree
+	// ("etc/nginx"); empty means all.
+	Paths []string
 	// Exactly one of Dir (an empty host directory) and Disk (a disk image
 	// whose filesystem receives the tree) is set.
 	Dir  string
@@ -42,6 +48,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	}
 	j := aj.job
 	j.Archive = o.Archive
+	j.Restore.Time, j.Restore.Paths = o.Time, o.Paths
 	switch {
 	case o.Dir != "" && o.Disk != "":
 		return fmt.Errorf("restore: give a directory or a disk, not both")
@@ -53,17 +60,17 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 		if err := emptyDir(abs); err != nil {
 			return err
 		}
-		j.Restore = job.Restore{To: "dir"}
+		j.Restore.To = "dir"
 		aj.shares = append(aj.shares, virt.ShareSpec{Dir: abs, Tag: job.TagRestore})
 	case o.Disk != "":
 		info, err := qemuImgInfo(ctx, o.Disk)
 		if err != nil {
 			return err
 		}
-		j.Restore = job.Restore{To: "disk", Mount: o.Mount}
+		j.Restore.To, j.Restore.Mount = "disk", o.Mount
 		aj.disks = []virt.DiskSpec{{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore}}
 	default:
-		return fmt.Errorf("restore: --to is required")
+		return fmt.Errorf("restore: no destination (--to-dir or --to-disk)")
 	}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {

@@ -238,7 +238,7 @@ type Retention struct {
 // Empty says whether the policy keeps everything.
 func (r Retention) Empty() bool { return r == (Retention{}) }
 
-// Restore says where a restore goes.
+// Restore says what a restore (or a verify) takes and where it goes.
 type Restore struct {
 	// To is "dir" (9p share TagRestore), "disk" (disk SerialRestore, its
 	// filesystem selected like Backup.Mount) or RestoreToClient.
@@ -250,6 +250,15 @@ type Restore struct {
 	// EndRecovery (RestoreToClient) runs chrooted into the restored tree
 	// with /dev, /proc and /sys bound, before it is unmounted.
 	EndRecovery *Hook `toml:"end_recovery,omitempty"`
+	// Paths restrict the restore to these paths of the backed-up tree,
+	// relative to its root ("etc/nginx"); empty means everything.
+	Paths []string `toml:"paths,omitempty"`
+	// Time, when set and Job.Archive is not, selects the newest backup
+	// taken at or before it.
+	Time time.Time `toml:"time,omitempty"`
+	// Sample (mode verify) restores and compares this many regular files
+	// chosen at random instead of the whole backup; 0 means all.
+	Sample int `toml:"sample,omitempty"`
 }
 
 // RestoreToClient as Restore.To is the in-place recovery of a client: its
@@ -307,7 +316,7 @@ func Parse(data []byte) (*Job, error) {
 		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
 	}
 	switch j.Mode {
-	case ModeBackup, ModeRestore, ModeShell, ModeExec, ModeList:
+	case ModeBackup, ModeRestore, ModeShell, ModeExec, ModeList, ModeVerify:
 	default:
 		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
 	}

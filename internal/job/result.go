@@ -56,6 +56,7 @@ type Record struct {
 	// snapshot records (mode list): Archive is the backend's id
 	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
 	Full         bool      `json:"full,omitempty"`
+	Kind         string    `json:"kind,omitempty"`
 }
 
 // Result is the parsed result file.
@@ -98,9 +99,12 @@ func ParseResult(data []byte) (*Result, error) {
 }
 
 // Stats returns the last stats record, if any.
-func (r *Result) Stats() (Record, bool) {
+func (r *Result) Stats() (Record, bool) { return r.Last(RecStats) }
+
+// Last returns the last record of a type, if any.
+func (r *Result) Last(typ string) (Record, bool) {
 	for i := len(r.Records) - 1; i >= 0; i-- {
-		if r.Records[i].Type == RecStats {
+		if r.Records[i].Type == typ {
 			return r.Records[i], true
 		}
 	}

@@ -88,6 +88,10 @@ type Request struct {
 	// Root is the chroot directory, for checks the supervisor makes itself.
 	Root string
 	Dirs Dirs
+	// Verify makes Restore check what it restores with the tool's own
+	// means where it has them (restic restore --verify; duplicity verify
+	// --compare-data of a whole restore against the backup's signatures).
+	Verify bool
 }
 
 // D returns the request's directories with defaults filled in.
@@ -108,8 +112,12 @@ type Backend interface {
 	// repository on first use.
 	Backup(ctx context.Context, req Request) (job.Record, error)
 	// Restore extracts Job.Archive (or the latest) into the restore dir and
-	// returns the archive name restored.
+	// returns the archive name restored; with Job.Restore.Paths only those
+	// paths (relative, cleaned by CleanPaths) and what is below them.
 	Restore(ctx context.Context, req Request) (string, error)
+	// Entries lists the items of one backup (an ID from Snapshots) as the
+	// backend's own listing has them, paths relative to the backed-up root.
+	Entries(ctx context.Context, req Request, id string) ([]Entry, error)
 	// Retain applies Job.Repo.Retention (a no-op for an empty policy) and
 	// frees the space of what it removed.
 	Retain(ctx context.Context, req Request) error
@@ -122,9 +130,15 @@ type Backend interface {
 
 // Snapshot is one backup in a repository as the backend lists it.
 type Snapshot struct {
-	ID   string    // archive name, snapshot id, or chain time
+	ID   string    // archive name, snapshot id, or backup time
 	Time time.Time // when it was taken
-	Full bool      // duplicity: a full backup (borg and restic: always)
+	Full bool      // restorable on its own (duplicity: a full backup; borg and restic: always)
+	Kind string    // job.KindFull, job.KindIncr or job.KindSnapshot
+	// Size is the data the backup holds (borg original size, restic
+	// restore size); Stored what it takes in the repository (borg: the
+	// deduplicated bytes only it references; duplicity: its volumes);
+	// 0 where the backend does not tell.
+	Size, Stored int64
 }
 
 // New returns the backend named in a job.

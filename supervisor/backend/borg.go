@@ -65,7 +65,11 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 		}
 		b.Sink.Logf("restoring latest archive %s", archive)
 	}
-	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive), req.D().Restore, true)
+	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	if err != nil {
+		return "", err
+	}
+	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.D().Restore, true)
 	return archive, err
 }
 

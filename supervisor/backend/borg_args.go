@@ -161,7 +161,19 @@ func BorgLastArgs(repo string) []string {
 	return []string{"borg", "list", "--log-json", "--json", "--last", "1", "--", repo}
 }
 
-// BorgExtractArgs builds the borg extract argv (run with cwd RestoreDir).
-func BorgExtractArgs(repo, archive string) []string {
-	return []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", repo + "::" + archive}
+// BorgExtractArgs builds the borg extract argv (run with cwd RestoreDir):
+// the whole archive, or only paths (as stored: relative) and below.
+func BorgExtractArgs(repo, archive string, paths []string) []string {
+	return append([]string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", repo + "::" + archive}, paths...)
+}
+
+// BorgEntriesArgs lists an archive's items as JSON lines with their
+// content hash: borg reads (and authenticates) every chunk to compute it.
+func BorgEntriesArgs(repo, archive string) []string {
+	return []string{"borg", "list", "--log-json", "--json-lines", "--format", "{size}{mtime}{sha256}", "--", repo + "::" + archive}
+}
+
+// BorgInfoArgs describes every archive with its sizes.
+func BorgInfoArgs(repo string) []string {
+	return []string{"borg", "info", "--log-json", "--json", "--glob-archives", "*", "--", repo}
 }

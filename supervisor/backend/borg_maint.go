@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -86,29 +88,115 @@ func (b *Borg) Check(ctx context.Context, req Request) error {
 	return err
 }
 
-// Snapshots implements Backend.
+// Snapshots implements Backend: borg info, for the sizes.
 func (b *Borg) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
 	req, err := b.resolve(req)
 	if err != nil {
 		return nil, err
 	}
-	out, err := b.borg(ctx, req, []string{"borg", "list", "--log-json", "--json", "--", req.Repo}, "/", false)
+	out, err := b.borg(ctx, req, BorgInfoArgs(req.Repo), "/", false)
 	if err != nil {
 		return nil, err
 	}
+	return ParseBorgInfo(out)
+}
+
+// ParseBorgInfo reads borg info --json of several archives.
+func ParseBorgInfo(out []byte) ([]Snapshot, error) {
 	var l struct {
 		Archives []struct {
-			Name string `json:"name"`
-			Time string `json:"time"`
+			Name  string `json:"name"`
+			Start string `json:"start"`
+			Stats struct {
+				Original int64 `json:"original_size"`
+				Dedup    int64 `json:"deduplicated_size"`
+			} `json:"stats"`
 		} `json:"archives"`
 	}
 	if err := json.Unmarshal(out, &l); err != nil {
-		return nil, fmt.Errorf("parse borg list --json: %w", err)
+		return nil, fmt.Errorf("parse borg info --json: %w", err)
 	}
 	var s []Snapshot
 	for _, a := range l.Archives {
-		t, _ := time.Parse("2006-01-02T15:04:05.000000", a.Time)
-		s = append(s, Snapshot{ID: a.Name, Time: t, Full: true})
+		// borg prints local time without a zone; the appliance runs in UTC.
+		t, err := time.ParseInLocation("2006-01-02T15:04:05.000000", a.Start, time.Local)
+		if err != nil {
+			return nil, fmt.Errorf("borg info: archive %s: time %q: %w", a.Name, a.Start, err)
+		}
+		s = append(s, Snapshot{ID: a.Name, Time: t, Full: true, Kind: job.KindSnapshot, Size: a.Stats.Original, Stored: a.Stats.Dedup})
 	}
 	return s, nil
+}
+
+// Entries implements Backend: borg list with sha256, so that the listing
+// itself reads every chunk of the archive.
+func (b *Borg) Entries(ctx context.Context, req Request, id string) ([]Entry, error) {
+	req, err := b.resolve(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.borg(ctx, req, BorgEntriesArgs(req.Repo, id), "/", true)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBorgEntries(out)
+}
+
+// ParseBorgEntries reads borg list --json-lines output.
+func ParseBorgEntries(out []byte) ([]Entry, error) {
+	var es []Entry
+	for n, line := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var it struct {
+			Type   string `json:"type"`
+			Mode   string `json:"mode"`
+			Path   string `json:"path"`
+			Size   int64  `json:"size"`
+			MTime  string `json:"mtime"`
+			SHA256 string `json:"sha256"`
+		}
+		if err := json.Unmarshal([]byte(line), &it); err != nil {
+			return nil, fmt.Errorf("parse borg list --json-lines line %d: %w", n+1, err)
+		}
+		if it.Path == "." || it.Path == "" {
+			continue
+		}
+		e := Entry{Path: it.Path, Size: it.Size, SHA256: it.SHA256, Mode: parsePerm(it.Mode)}
+		switch it.Type {
+		case "-":
+			e.Type = EntryFile
+		case "d":
+			e.Type = EntryDir
+		case "l":
+			e.Type = EntrySymlink
+		default:
+			e.Type = EntryOther
+		}
+		if it.MTime != "" {
+			t, err := time.ParseInLocation("2006-01-02T15:04:05.000000", it.MTime, time.Local)
+			if err != nil {
+				return nil, fmt.Errorf("borg list: %s: mtime %q: %w", it.Path, it.MTime, err)
+			}
+			e.MTime = t
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// parsePerm reads the permission bits of an ls-style mode ("-rwxr-x---");
+// 0 when it is not one.
+func parsePerm(m string) fs.FileMode {
+	if len(m) != 10 {
+		return 0
+	}
+	var p fs.FileMode
+	for i, c := range m[1:] {
+		if c != '-' && c != 'S' && c != 'T' {
+			p |= 1 << (8 - i)
+		}
+	}
+	return p
 }

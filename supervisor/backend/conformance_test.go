@@ -121,9 +121,26 @@ func TestConformance(t *testing.T) {
 			// Restores go into trees that hold directories already (an
 			// in-place recovery keeps lost+found and mount points).
 			os.MkdirAll(filepath.Join(d.Restore, "etc", "lost+found"), 0o700)
+			for i, sn := range snaps {
+				wantKind := job.KindSnapshot
+				if tc.name == "duplicity" {
+					wantKind = map[bool]string{true: job.KindFull, false: job.KindIncr}[i == 0]
+				}
+				if sn.Kind != wantKind {
+					t.Errorf("snapshot %d: kind %q, want %q", i, sn.Kind, wantKind)
+				}
+				if tc.name != "duplicity" && sn.Size < 100000 {
+					t.Errorf("snapshot %d: size %d, want at least data.bin's 100000", i, sn.Size)
+				}
+				if tc.name != "restic" && sn.Stored <= 0 {
+					t.Errorf("snapshot %d: stored size %d, want > 0", i, sn.Stored)
+				}
+			}
 			j.Archive = ""
+			req.Verify = true
 			_, err = b.Restore(ctx, req)
 			fail("restore", err)
+			req.Verify = false
 			for _, f := range []string{"etc/hostname", "etc/motd", "data.bin"} {
 				want, _ := os.ReadFile(filepath.Join(d.Snapshot, f))
 				got, err := os.ReadFile(filepath.Join(d.Restore, f))
@@ -134,6 +151,56 @@ func TestConformance(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(d.Restore, "etc", "lost+found")); err != nil {
 				t.Errorf("a directory that was there before the restore: %v", err)
 			}
+			// The backend's listing of the latest backup matches the
+			// restored tree; a changed file does not.
+			latest, err := Latest(snaps)
+			fail("latest", err)
+			entries, err := b.Entries(ctx, req, latest.ID)
+			fail("entries", err)
+			if len(entries) < 4 {
+				t.Fatalf("entries of %s: %+v", latest.ID, entries)
+			}
+			if cmp := CompareTree(d.Restore, entries); len(cmp.Problems) > 0 || cmp.Bytes < 100000 {
+				t.Errorf("restored tree vs listing: %+v", cmp)
+			}
+			changed := filepath.Join(d.Restore, "data.bin")
+			fi, _ := os.Stat(changed)
+			os.WriteFile(changed, bytes.Repeat([]byte("y"), 100001), 0o600)
+			if cmp := CompareTree(d.Restore, entries); len(cmp.Problems) == 0 || !strings.Contains(strings.Join(cmp.Problems, "\n"), "data.bin: 100001 bytes, listed 100000") && tc.name != "duplicity" {
+				t.Errorf("a changed file is not found: %+v", cmp)
+			}
+			if tc.name == "borg" {
+				// Same size, same mtime, other content: only the hash tells.
+				os.WriteFile(changed, bytes.Repeat([]byte("y"), 100000), 0o600)
+				os.Chtimes(changed, fi.ModTime(), fi.ModTime())
+				if cmp := CompareTree(d.Restore, entries); len(cmp.Problems) != 1 || !strings.Contains(cmp.Problems[0], "data.bin: content sha256") {
+					t.Errorf("changed content is not found by its hash: %+v", cmp)
+				}
+			}
+
+			// --time: the first backup (no motd); --path: one file only.
+			first, err := PickAt(snaps, j.Time.Add(-time.Hour))
+			fail("pick", err)
+			j.Archive = first.ID
+			req.Dirs.Restore = filepath.Join(dir, "restore-first")
+			fail("mkdir", os.MkdirAll(req.Dirs.Restore, 0o700))
+			_, err = b.Restore(ctx, req)
+			fail("restore of the first backup", err)
+			if _, err := os.Stat(filepath.Join(req.Dirs.Restore, "etc", "motd")); err == nil {
+				t.Errorf("the first backup (%s) has etc/motd: the second was restored", first.ID)
+			}
+			j.Archive, j.Restore.Paths = "", []string{"etc/motd"}
+			req.Dirs.Restore = filepath.Join(dir, "restore-path")
+			fail("mkdir", os.MkdirAll(req.Dirs.Restore, 0o700))
+			_, err = b.Restore(ctx, req)
+			fail("restore of one path", err)
+			if got, _ := os.ReadFile(filepath.Join(req.Dirs.Restore, "etc", "motd")); string(got) != "second\n" {
+				t.Errorf("--path etc/motd: got %q", got)
+			}
+			if _, err := os.Stat(filepath.Join(req.Dirs.Restore, "data.bin")); err == nil {
+				t.Error("--path etc/motd restored data.bin too")
+			}
+			j.Restore.Paths, req.Dirs = nil, d
 			if tc.name == "duplicity" {
 				// max_fullbackups counts chains: start a second one.
 				j.Repo.FullIfOlderThan, j.Time = "1D", j.Time.Add(72*time.Hour)

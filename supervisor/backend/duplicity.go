@@ -181,15 +181,57 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		return "", err
 	}
 	defer s.stop()
-	argv := append([]string{"duplicity", "restore"}, s.common...)
+	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	if err != nil {
+		return "", err
+	}
+	var at []string
 	name := "latest"
 	if a := req.Job.Archive; a != "" {
-		argv = append(argv, "--time", a)
+		at = []string{"--time", a}
 		name = a
 	}
-	argv = append(argv, "--force", s.url, req.D().Restore)
-	_, err = b.run(ctx, s, "/", argv)
-	return name, err
+	dest := req.D().Restore
+	if len(paths) == 0 {
+		argv := append(append(append([]string{"duplicity", "restore"}, s.common...), at...), "--force", s.url, dest)
+		if _, err := b.run(ctx, s, "/", argv); err != nil {
+			return name, err
+		}
+		if req.Verify {
+			// Compares the restored tree with the backup: each file's
+			// data with the hash recorded at backup time, and metadata.
+			argv := append(append(append([]string{"duplicity", "verify", "--compare-data"}, s.common...), at...), s.url, dest)
+			if _, err := b.run(ctx, s, "/", argv); err != nil {
+				return name, fmt.Errorf("the restored tree differs from the backup: %w", err)
+			}
+		}
+		return name, nil
+	}
+	// duplicity restores one path per run, to the path it is given.
+	for _, p := range paths {
+		to := path.Join(dest, p)
+		mkdirs(req.Root, path.Dir(to))
+		argv := append(append(append([]string{"duplicity", "restore"}, s.common...), at...), "--file-to-restore", p, "--force", s.url, to)
+		if _, err := b.run(ctx, s, "/", argv); err != nil {
+			return name, err
+		}
+	}
+	return name, nil
+}
+
+// Entries implements Backend: list-current-files has paths and times only.
+func (b *Duplicity) Entries(ctx context.Context, req Request, id string) ([]Entry, error) {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	argv := append(append([]string{"duplicity", "list-current-files"}, s.common...), "--time", id, s.url)
+	out, err := b.run(ctx, s, "/", argv)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDuplicityFiles(out)
 }
 
 // Retain implements Backend.
@@ -244,5 +286,42 @@ func (b *Duplicity) Snapshots(ctx context.Context, req Request) ([]Snapshot, err
 	if err != nil {
 		return nil, err
 	}
-	return ParseDuplicityStatus(out)
+	snaps, err := ParseDuplicityStatus(out)
+	if err != nil {
+		return nil, err
+	}
+	if req.Repo != "" {
+		volumeSizes(filepath.Join(req.Root, req.Repo), snaps)
+	}
+	return snaps, nil
+}
+
+// volumeSizes fills in Stored from the volume files of a file target:
+// duplicity names them duplicity-{full,inc}.[FROM.to.]TIME.volN.difftar*.
+func volumeSizes(dir string, snaps []Snapshot) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	byTime := map[string]int64{}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.Contains(n, ".vol") || !strings.Contains(n, ".difftar") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		parts := strings.Split(n, ".")
+		for i, p := range parts {
+			if strings.HasPrefix(p, "vol") && i > 0 {
+				byTime[parts[i-1]] += fi.Size()
+				break
+			}
+		}
+	}
+	for i := range snaps {
+		snaps[i].Stored = byTime[snaps[i].Time.UTC().Format("20060102T150405Z")]
+	}
 }

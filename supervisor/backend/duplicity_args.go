@@ -189,7 +189,30 @@ func ParseDuplicityStatus(out []byte) ([]Snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("duplicity collection-status: time %q: %w", m[2], err)
 		}
-		s = append(s, Snapshot{ID: t.Format(time.RFC3339), Time: t, Full: m[1] == "Full"})
+		kind := job.KindIncr
+		if m[1] == "Full" {
+			kind = job.KindFull
+		}
+		s = append(s, Snapshot{ID: t.Format(time.RFC3339), Time: t, Full: m[1] == "Full", Kind: kind})
 	}
 	return s, nil
+}
+
+var dupFile = regexp.MustCompile(`^(\w{3} \w{3} [ 0-9]\d \d\d:\d\d:\d\d \d{4}) (.+)$`)
+
+// ParseDuplicityFiles reads list-current-files: a time and a path a line.
+func ParseDuplicityFiles(out []byte) ([]Entry, error) {
+	var es []Entry
+	for _, line := range strings.Split(string(out), "\n") {
+		m := dupFile.FindStringSubmatch(line)
+		if m == nil || m[2] == "." {
+			continue
+		}
+		t, err := time.ParseInLocation("Mon Jan _2 15:04:05 2006", m[1], time.Local)
+		if err != nil {
+			return nil, fmt.Errorf("duplicity list-current-files: time %q: %w", m[1], err)
+		}
+		es = append(es, Entry{Path: m[2], MTime: t, Size: -1})
+	}
+	return es, nil
 }

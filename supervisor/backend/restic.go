@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -110,14 +111,24 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 		id = "latest"
 	}
 	d := req.D()
+	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	if err != nil {
+		return "", err
+	}
 	stage := path.Join(d.Restore, ".snapshot-backup-restore")
 	argv := append(append([]string(nil), g...), "restore", id, "--host", req.Job.Client, "--target", stage)
+	for _, p := range paths {
+		argv = append(argv, "--include", path.Join(d.Snapshot, p))
+	}
+	if req.Verify {
+		argv = append(argv, "--verify")
+	}
 	if _, err := r.run(ctx, env, "/", true, argv...); err != nil {
 		return "", err
 	}
 	from := filepath.Join(req.Root, stage, d.Snapshot)
 	entries, err := os.ReadDir(from)
-	if err != nil {
+	if err != nil && !(len(paths) > 0 && os.IsNotExist(err)) {
 		return "", fmt.Errorf("restic restore: %w", err)
 	}
 	for _, e := range entries {
@@ -173,5 +184,37 @@ func (r *Restic) Snapshots(ctx context.Context, req Request) ([]Snapshot, error)
 	if err != nil {
 		return nil, err
 	}
-	return ParseResticSnapshots(out)
+	snaps, err := ParseResticSnapshots(out)
+	if err != nil {
+		return nil, err
+	}
+	// restic 0.14's snapshots carry no sizes: one stats call each.
+	for i := range snaps {
+		out, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "stats", "--json", "--mode", "restore-size", snaps[i].ID)...)
+		if err != nil {
+			return nil, err
+		}
+		var st struct {
+			Size int64 `json:"total_size"`
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			return nil, fmt.Errorf("parse restic stats --json: %w", err)
+		}
+		snaps[i].Size = st.Size
+	}
+	return snaps, nil
+}
+
+// Entries implements Backend: restic ls --json, paths below the snapshot
+// mount made relative again.
+func (r *Restic) Entries(ctx context.Context, req Request, id string) ([]Entry, error) {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "ls", "--json", "--host", req.Job.Client, id)...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResticLs(out, req.D().Snapshot)
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -153,7 +154,46 @@ func ParseResticSnapshots(out []byte) ([]Snapshot, error) {
 	}
 	var s []Snapshot
 	for _, x := range l {
-		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true})
+		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true, Kind: job.KindSnapshot})
 	}
 	return s, nil
+}
+
+// ParseResticLs reads restic ls --json: the nodes below the snapshot
+// mount point root, with paths relative to it.
+func ParseResticLs(out []byte, root string) ([]Entry, error) {
+	var es []Entry
+	prefix := strings.TrimSuffix(root, "/") + "/"
+	for n, line := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var it struct {
+			StructType string      `json:"struct_type"`
+			Type       string      `json:"type"`
+			Path       string      `json:"path"`
+			Size       int64       `json:"size"`
+			Mode       fs.FileMode `json:"mode"`
+			MTime      time.Time   `json:"mtime"`
+		}
+		if err := json.Unmarshal([]byte(line), &it); err != nil {
+			return nil, fmt.Errorf("parse restic ls --json line %d: %w", n+1, err)
+		}
+		if it.StructType != "node" || !strings.HasPrefix(it.Path, prefix) {
+			continue
+		}
+		e := Entry{Path: strings.TrimPrefix(it.Path, prefix), Size: it.Size, Mode: it.Mode.Perm(), MTime: it.MTime}
+		switch it.Type {
+		case "file":
+			e.Type = EntryFile
+		case "dir":
+			e.Type = EntryDir
+		case "symlink":
+			e.Type = EntrySymlink
+		default:
+			e.Type = EntryOther
+		}
+		es = append(es, e)
+	}
+	return es, nil
 }

@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
-	"golang.org/x/sys/unix"
 )
 
 // probe runs blkid -p (low-level probe, no cache, no udev) on /dev/dev.

@@ -54,6 +54,8 @@ func (s *supervisor) runJob() (job.Record, error) {
 		rec, err = s.exec(ctx)
 	case job.ModeList:
 		rec, err = s.list(ctx)
+	case job.ModeVerify:
+		rec, err = s.verify(ctx)
 	default:
 		err = fmt.Errorf("mode %q is not a job", j.Mode)
 	}
@@ -199,10 +201,55 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
+	if err := s.pickArchive(ctx, b, req); err != nil {
+		return done, err
+	}
 	end = s.rep.Step("restore")
 	start := time.Now()
 	archive, err := b.Restore(ctx, req)
 	done.BackendElapsed = time.Since(start)
 	done.Archive = archive
+	if err == nil {
+		err = restoredPaths(filepath.Join(req.Root, req.D().Restore), j.Restore.Paths, archive)
+	}
 	return done, end(err)
+}
+
+// pickArchive resolves Restore.Time to the newest backup at or before it.
+func (s *supervisor) pickArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
+	j := req.Job
+	if j.Archive != "" || j.Restore.Time.IsZero() {
+		return nil
+	}
+	end := s.rep.Step("select backup")
+	snaps, err := b.Snapshots(ctx, req)
+	if err != nil {
+		return end(err)
+	}
+	sn, err := backend.PickAt(snaps, j.Restore.Time)
+	if err != nil {
+		return end(err)
+	}
+	j.Archive = sn.ID
+	s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
+	return end(nil)
+}
+
+// restoredPaths checks that every path of a file-level restore arrived:
+// the tools restore nothing, silently, for a path not in the backup.
+func restoredPaths(dir string, paths []string, archive string) error {
+	clean, err := job.CleanPaths(paths)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, p := range clean {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not in backup %s: %s", archive, strings.Join(missing, ", "))
+	}
+	return nil
 }

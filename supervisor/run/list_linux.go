@@ -23,7 +23,8 @@ func (s *supervisor) list(ctx context.Context) (job.Record, error) {
 		return job.Record{}, end(err)
 	}
 	for _, sn := range snaps {
-		if err := s.rep.Record(job.Record{Type: job.RecSnapshot, Archive: sn.ID, SnapshotTime: sn.Time, Full: sn.Full}); err != nil {
+		if err := s.rep.Record(job.Record{Type: job.RecSnapshot, Archive: sn.ID, SnapshotTime: sn.Time, Full: sn.Full,
+			Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored}); err != nil {
 			return job.Record{}, end(err)
 		}
 	}

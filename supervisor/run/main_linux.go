@@ -9,11 +9,12 @@ import (
 	"runtime/debug"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/report"
-	"golang.org/x/sys/unix"
 )
 
 // Paths of the appliance layout.

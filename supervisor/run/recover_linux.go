@@ -66,6 +66,9 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
+	if err := s.pickArchive(ctx, b, req); err != nil { // --time
+		return done, err
+	}
 	end = s.rep.Step("find the archive")
 	if err := end(s.checkArchive(ctx, b, req)); err != nil {
 		return done, err

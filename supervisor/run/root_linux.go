@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
-	"golang.org/x/sys/unix"
 )
 
 // rootMounts is the userland: squashfs (partition 2 of the appliance disk)

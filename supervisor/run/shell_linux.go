@@ -9,9 +9,10 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
-	"golang.org/x/sys/unix"
 )
 
 // shell mounts what it can and gives the operator a root shell on the
