@@ -60,7 +60,7 @@ func TestBackends(t *testing.T) {
 	restore := func(t *testing.T) string {
 		t.Helper()
 		restored := filepath.Join(t.TempDir(), "restored")
-		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to", restored)
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "bk", "--to-dir", restored)
 		require.Equal(t, 0, code)
 		return restored
 	}

@@ -75,7 +75,7 @@ func TestBackupAndRestore(t *testing.T) {
 
 	t.Run("restore-to-dir", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "restored")
-		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to", dst)
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to-dir", dst)
 		require.Equal(t, 0, code)
 		c.requireTree(t, dst)
 		c.requireNothingLeft(t)
@@ -86,7 +86,7 @@ func TestBackupAndRestore(t *testing.T) {
 		blank := filepath.Join(dir, "blank.raw")
 		out, err := exec.Command("mkfs.ext4", "-q", "-L", "restored", blank, "400M").CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to", blank)
+		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to-disk", blank)
 		require.Equal(t, 0, code)
 		mnt := filepath.Join(dir, "mnt")
 		require.NoError(t, os.Mkdir(mnt, 0o755))

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/cli"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -91,9 +92,56 @@ func TestRescueDisk(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(marker), "chrooted, /proc/self/root=/")
 	c.requireNothingLeft(t)
-	for _, n := range strings.Fields(virsh(t, "list", "--all", "--name")) {
-		require.False(t, strings.HasPrefix(n, "hostctl-shell-"), "rescue appliance left: %s", n)
+	requireNoRescueAppliance(t, c)
+
+	// The same through `rescue CLIENT`: the shut-off client's own disk
+	// (now the system disk) is attached, and detached again afterwards:
+	// the domain still has exactly its disk and starts.
+	require.NoError(t, exec.Command("debugfs", "-w", "-R", "rm /marker", disk).Run())
+	x, err := fixture.ClientDomain{Name: c.domain, Kernel: e.kernel, Initrd: e.idle, Disk: disk,
+		DiskFormat: "raw", ConsoleLog: filepath.Join(dir, "client-console.log")}.XML()
+	require.NoError(t, err)
+	xf := filepath.Join(dir, "client.xml")
+	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	virsh(t, "define", xf)
+	start := time.Now()
+	in, feed = io.Pipe()
+	con = &syncBuffer{}
+	go func() {
+		done <- cli.Main(ctx, []string{"rescue", "-c", c.config, c.name}, in, con, con)
+	}()
+	waitFor(t, con, "rescue shell", 3*time.Minute)
+	time.Sleep(2 * time.Second)
+	_, err = io.WriteString(feed, "chroot-target /bin/probe && exit\n")
+	require.NoError(t, err)
+	select {
+	case code := <-done:
+		t.Logf("console:\n%s", con.String())
+		require.Equal(t, 0, code)
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("hostctl rescue %s did not end after exit; console:\n%s", c.name, con.String())
 	}
+	feed.Close()
+	require.Contains(t, con.String(), "PROBE: chrooted")
+	marker, err = exec.Command("debugfs", "-R", "cat /marker", disk).Output()
+	require.NoError(t, err)
+	require.Contains(t, string(marker), "chrooted, /proc/self/root=/", "the chrooted command wrote to the client's disk")
+	requireNoRescueAppliance(t, c)
+	for _, flags := range [][]string{{"dumpxml", c.domain}, {"dumpxml", "--inactive", c.domain}} {
+		disks, err := virt.ClientDisks(virsh(t, flags...))
+		require.NoError(t, err)
+		require.Len(t, disks, 1, "%v", flags)
+		require.Equal(t, disk, disks[0].Path)
+	}
+	require.Contains(t, virsh(t, "domstate", c.domain), "shut off")
+	t.Logf("rescue CLIENT took %s", time.Since(start).Round(time.Second))
+}
+
+// requireNoRescueAppliance: the rescue appliance of c's state dir is gone,
+// and with it its hold on the disks.
+func requireNoRescueAppliance(t *testing.T, c *client) {
+	t.Helper()
+	require.Empty(t, appliances(t, c.stateDir, false), "rescue appliance left")
 }
 
 // syncBuffer is a bytes.Buffer safe for the console goroutines.

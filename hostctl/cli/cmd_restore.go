@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -18,6 +19,7 @@ type restoreOptions struct {
 	Time    string
 	Paths   []string
 	Mount   string
+	JSON    bool
 	recoverOptions
 }
 
@@ -57,6 +59,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
 	f.StringArrayVar(&o.Paths, "path", nil, `restore only this path of the tree, e.g. "etc/nginx" (repeatable)`)
+	f.BoolVar(&o.JSON, "json", false, "print the job's report (backup restored, timings) as JSON on stdout")
 	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
 	o.recoverOptions.addFlags(cmd)
 	return cmd
@@ -91,8 +94,18 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 	}
 	defer s.close()
 	rep := s.runner.Restore(ctx, clients[0], ro)
+	if o.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	}
 	if rep.Status != runner.StatusOK {
 		return fmt.Errorf("restore of %s: %s", name, rep.Error)
+	}
+	if o.JSON {
+		return nil
 	}
 	to := ro.Dir + ro.Disk
 	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, rep.Archive, to, rep.Elapsed.Round(time.Second))

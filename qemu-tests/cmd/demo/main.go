@@ -135,7 +135,7 @@ func run(ctx context.Context) error {
 
 	step("restoring the latest backup into a directory, through the appliance")
 	restored := filepath.Join(demoDir, "restored")
-	if err := hostctl(ctx, root, "restore", "-c", cfg, client, "--to", restored); err != nil {
+	if err := hostctl(ctx, root, "restore", "-c", cfg, client, "--to-dir", restored); err != nil {
 		return err
 	}
 
