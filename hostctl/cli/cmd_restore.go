@@ -140,18 +140,7 @@ func (o restoreOptions) resolve() (runner.RestoreOptions, error) {
 			return ro, &UsageError{fmt.Errorf("restore: --to-dir %s: exists and is not a directory", ro.Dir)}
 		}
 	}
-	if o.Archive != "" && o.Time != "" {
-		return ro, &UsageError{fmt.Errorf("restore: --archive and --time both select a backup: give one")}
-	}
-	t, err := parseTimeArg("--time", o.Time)
-	if err != nil {
-		return ro, err
-	}
-	ro.Time = t
-	for _, p := range o.Paths {
-		if err := checkPathArg(p); err != nil {
-			return ro, err
-		}
-	}
-	return ro, nil
+	var err error
+	ro.Time, err = backupSelector("restore", o.Archive, o.Time, o.Paths)
+	return ro, err
 }

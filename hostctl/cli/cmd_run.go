@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -39,6 +38,11 @@ the first with --wait (or --lock-timeout). run_time_limit in hostctl.toml bounds
 the whole run, time_limit each job: an overrunning appliance is destroyed and
 its snapshots are removed. Each run's report goes to <state_dir>/reports/
 (see hostctl status), and as configured in [report]: mail, journal, metrics.
+
+verify_every = N (hostctl.toml or a client file) adds a restore test
+("hostctl verify") of a client right after every Nth successful backup of it;
+it is reported as "CLIENT (verify)" in the same run, and a failed one fails the
+run (exit 1) and is repeated after every backup until it passes.
 
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,18 +105,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
 		}
 	}
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
-			return err
-		}
-	} else {
-		printSummary(g.Stdout, reports)
-	}
-	runErr := exitFor(reports)
-	finishRun(ctx, cfg, s.runner.RunID, started, reports, runErr, g.Stderr)
-	return runErr
+	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
 }
 
 // exitFor maps job outcomes to the exit code: any failure is 1, skips

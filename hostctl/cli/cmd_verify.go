@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -69,20 +68,12 @@ func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) 
 	if o.Sample < 0 {
 		return &UsageError{fmt.Errorf("verify: --sample %d: want 0 (all) or a number of files", o.Sample)}
 	}
-	if o.Archive != "" && o.Time != "" {
-		return &UsageError{fmt.Errorf("verify: --archive and --time both select a backup: give one")}
-	}
 	if o.Archive != "" && len(names) != 1 {
 		return &UsageError{fmt.Errorf("verify: --archive names one client's backup: name exactly one CLIENT")}
 	}
 	var err error
-	if vo.Time, err = parseTimeArg("--time", o.Time); err != nil {
+	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
-	}
-	for _, p := range o.Paths {
-		if err := checkPathArg(p); err != nil {
-			return err
-		}
 	}
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
@@ -102,16 +93,5 @@ func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) 
 		}
 		reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
 	}
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
-			return err
-		}
-	} else {
-		printSummary(g.Stdout, reports)
-	}
-	runErr := exitFor(reports)
-	finishRun(ctx, cfg, s.runner.RunID, started, reports, runErr, g.Stderr)
-	return runErr
+	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,4 +75,21 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 		}
 	}
 	return r
+}
+
+// reportRun prints the jobs' reports (a table, or JSON), reports the run
+// (finishRun) and returns its exit error: the end of run and verify.
+func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string, started time.Time, reports []*runner.Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.Stdout, reports)
+	}
+	runErr := exitFor(reports)
+	finishRun(ctx, cfg, runID, started, reports, runErr, g.Stderr)
+	return runErr
 }

@@ -40,3 +40,17 @@ func checkPathArg(p string) error {
 	}
 	return nil
 }
+
+// backupSelector checks --archive/--time/--path of restore and verify and
+// returns the time.
+func backupSelector(cmd, archive, at string, paths []string) (time.Time, error) {
+	if archive != "" && at != "" {
+		return time.Time{}, &UsageError{fmt.Errorf("%s: --archive and --time both select a backup: give one", cmd)}
+	}
+	for _, p := range paths {
+		if err := checkPathArg(p); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return parseTimeArg("--time", at)
+}

@@ -31,8 +31,16 @@ type RestoreOptions struct {
 
 // Restore extracts a client's backup through the appliance.
 func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "restore"}
-	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return r.restore(ctx, c, o, rv, rep) })
+	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *Report) error {
+		return r.restore(ctx, c, o, rv, rep)
+	})
+}
+
+// applianceReport runs one appliance job of a client that is not a backup
+// (restore, verify) with its cleanup, and reports it.
+func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *Report) error) *Report {
+	rep := &Report{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}
+	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) })
 	rep.Elapsed = time.Since(rep.Started)
 	rep.Status = StatusOK
 	if err != nil {

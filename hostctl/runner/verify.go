@@ -31,14 +31,9 @@ type VerifyOptions struct {
 // checksums; the scratch space is removed afterwards. The report's Stats
 // hold the files and bytes compared (Files, OriginalSize).
 func (r *Runner) Verify(ctx context.Context, c *config.Client, o VerifyOptions) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir("verify-" + c.Name), Mode: ModeVerify}
-	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return r.verify(ctx, c, o, rv, rep) })
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = StatusOK
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-	}
-	return rep
+	return r.applianceReport(ctx, c.Name, ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *Report) error {
+		return r.verify(ctx, c, o, rv, rep)
+	})
 }
 
 func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, rv *reverter, rep *Report) error {

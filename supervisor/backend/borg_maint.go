@@ -145,11 +145,13 @@ func (b *Borg) Entries(ctx context.Context, req Request, id string) ([]Entry, er
 // ParseBorgEntries reads borg list --json-lines output.
 func ParseBorgEntries(out []byte) ([]Entry, error) {
 	var es []Entry
+	files := map[string]Entry{} // by path: the targets of hard links
 	for n, line := range strings.Split(string(out), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		var it struct {
+			Source string `json:"source"`
 			Type   string `json:"type"`
 			Mode   string `json:"mode"`
 			Path   string `json:"path"`
@@ -167,6 +169,16 @@ func ParseBorgEntries(out []byte) ([]Entry, error) {
 		switch it.Type {
 		case "-":
 			e.Type = EntryFile
+			if it.Source != "" {
+				// A further name of a hard-linked file ("hrw-…"): borg
+				// lists its size and hash only with the first name.
+				e.Size, e.SHA256 = -1, ""
+				if f, ok := files[it.Source]; ok {
+					e.Size, e.SHA256 = f.Size, f.SHA256
+				}
+			} else {
+				files[it.Path] = e
+			}
 		case "d":
 			e.Type = EntryDir
 		case "l":

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -126,5 +127,33 @@ func TestParseBorgCreate(t *testing.T) {
 	}
 	if _, err := ParseBorgLast([]byte(`{"archives": []}`)); err == nil {
 		t.Error("empty repo: no error")
+	}
+}
+
+func TestParseBorgEntries(t *testing.T) {
+	out := `{"type": "d", "mode": "drwxr-xr-x", "path": ".", "source": "", "size": 0, "mtime": "2024-02-29T13:37:42.000000", "sha256": ""}
+{"type": "-", "mode": "-rwsr-xr-x", "path": "etc/tool", "source": "", "size": 10, "mtime": "2024-02-29T13:37:43.000000", "sha256": "ab"}
+{"type": "-", "mode": "-rw-r--r--", "path": "data/hard2", "source": "", "size": 21, "mtime": "2024-02-29T13:37:44.000000", "sha256": "cd"}
+{"type": "-", "mode": "hrw-r--r--", "path": "data/hard1", "source": "data/hard2", "size": 0, "mtime": "2024-02-29T13:37:44.000000", "sha256": ""}
+{"type": "l", "mode": "lrwxrwxrwx", "path": "data/link", "source": "big.bin", "size": 7, "mtime": "2024-02-29T13:37:45.000000", "sha256": ""}
+`
+	es, err := ParseBorgEntries([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 4 {
+		t.Fatalf("entries (the root left out): %+v", es)
+	}
+	if es[0].Mode != 0o755 || es[0].Type != EntryFile || es[0].SHA256 != "ab" {
+		t.Errorf("setuid file: %+v", es[0])
+	}
+	if es[2].Size != 21 || es[2].SHA256 != "cd" || es[2].Type != EntryFile {
+		t.Errorf("second name of a hard link takes the first one's size and hash: %+v", es[2])
+	}
+	if es[3].Type != EntrySymlink {
+		t.Errorf("symlink: %+v", es[3])
+	}
+	if want := time.Date(2024, 2, 29, 13, 37, 43, 0, time.Local); !es[0].MTime.Equal(want) {
+		t.Errorf("mtime %v, want %v", es[0].MTime, want)
 	}
 }
