@@ -85,6 +85,11 @@ func (b *borgStderr) consume(r io.Reader) {
 			continue
 		}
 		fmt.Fprintf(log, "borg: %s\n", msg)
+		// A Python traceback stays in the job log: the message borg
+		// logged before it says what went wrong.
+		if strings.HasPrefix(msg, "Traceback (most recent call last)") {
+			continue
+		}
 		if level == "ERROR" || level == "CRITICAL" || level == "WARNING" || level == "" {
 			b.mu.Lock()
 			b.problems = append(b.problems, msg)

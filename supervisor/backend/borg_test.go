@@ -157,3 +157,17 @@ func TestParseBorgEntries(t *testing.T) {
 		t.Errorf("mtime %v, want %v", es[0].MTime, want)
 	}
 }
+
+func TestBorgStderrTailLeavesTracebacksInTheLog(t *testing.T) {
+	sink := &testSink{}
+	st := &borgStderr{sink: sink, every: time.Hour}
+	st.consume(strings.NewReader(`{"type": "log_message", "levelname": "ERROR", "message": "Data integrity error: Segment entry checksum mismatch [segment 2, offset 1569320]"}
+{"type": "log_message", "levelname": "ERROR", "message": "Traceback (most recent call last):\n  File \"archiver.py\", line 5213, in main"}
+`))
+	if got := st.tail(); got != "Data integrity error: Segment entry checksum mismatch [segment 2, offset 1569320]" {
+		t.Errorf("tail = %q", got)
+	}
+	if !strings.Contains(sink.String(), "Traceback") {
+		t.Errorf("the traceback is not in the job log: %q", sink.String())
+	}
+}
