@@ -39,7 +39,7 @@ func BenchmarkRestoreJob(b *testing.B) {
 			require.NotNil(b, backup.Stats)
 			size := float64(backup.Stats.OriginalSize) / (1 << 20)
 			if size == 0 { // duplicity's statistics may be missing: the tree's own size
-				size = float64(dirBytes(b, c.tree)) / (1 << 20)
+				size = float64(treeBytes(b, c.tree)) / (1 << 20)
 			}
 
 			dst := filepath.Join(b.TempDir(), "restored")
@@ -93,7 +93,7 @@ func trimNL(s string) string {
 	return s
 }
 
-func dirBytes(b *testing.B, root string) int64 {
+func treeBytes(b *testing.B, root string) int64 {
 	var n int64
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {

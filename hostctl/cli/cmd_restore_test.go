@@ -45,7 +45,9 @@ func TestRestoreUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"web"}, "--to-dir DIR or --to-disk IMAGE"},
+		{[]string{"web", "--path", "etc"}, "need a destination (--to-dir or --to-disk)"},
+		{[]string{"web", "--time", "soon"}, `--time "soon"`},
+		{[]string{"web", "--to-dir", "x", "--mkfs"}, "--mkfs is for the in-place recovery"},
 		{[]string{"web", "--to-dir", dir, "--to-disk", file}, "give one destination"},
 		{[]string{"web", "--to", dir, "--to-dir", dir}, "give one destination"},
 		{[]string{"web", "--to-dir", file}, "not a directory"},

@@ -36,17 +36,13 @@ type Host struct {
 	IONice         string       `toml:"ionice"`          // "idle" (default), "best-effort", "realtime"
 	TimeLimit      job.Duration `toml:"time_limit"`      // per job, default 6h
 	RunTimeLimit   job.Duration `toml:"run_time_limit"`  // whole run; default none
-	// VerifyEvery makes `hostctl run` verify a client's latest backup
-	// (hostctl verify) after every Nth successful backup; 0 never.
-	// VerifySample verifies that many files chosen at random; 0 all.
-	// Clients may set both keys themselves.
-	VerifyEvery  int       `toml:"verify_every"`
-	VerifySample int       `toml:"verify_sample"`
-	Report       Report    `toml:"report"`
-	Appliance    Appliance `toml:"appliance"`
-	Network      Network   `toml:"network"`
-	Cache        Cache     `toml:"cache"`
-	LVM          LVM       `toml:"lvm"`
+	VerifyEvery    int          `toml:"verify_every"`    // hostctl run verifies a client (hostctl verify) after every Nth successful backup; 0 never (default); clients may override
+	VerifySample   int          `toml:"verify_sample"`   // such a verify restores this many files chosen at random; 0 all (default); clients may override
+	Report         Report       `toml:"report"`
+	Appliance      Appliance    `toml:"appliance"`
+	Network        Network      `toml:"network"`
+	Cache          Cache        `toml:"cache"`
+	LVM            LVM          `toml:"lvm"`
 }
 
 // Appliance sizes the per-job appliance VM.
@@ -174,17 +170,16 @@ const (
 
 // Client is one clients/NAME.toml: one thing to back up.
 type Client struct {
-	Name      string       `toml:"-"`
-	File      string       `toml:"-"`
-	Type      string       `toml:"type"`       // "lvm_libvirt", "lvm_host", "self" or "plain"
-	Domain    string       `toml:"domain"`     // libvirt domain; default the client name
-	Profile   string       `toml:"profile"`    // the profile's name; default default_profile of hostctl.toml
-	OfflineOK *bool        `toml:"offline_ok"` // back up a shut-off domain from its disks; false skips it (exit 3)
-	TimeLimit job.Duration `toml:"time_limit"` // of the job; default time_limit of hostctl.toml
-	// VerifyEvery and VerifySample: as in hostctl.toml, which they default to.
-	VerifyEvery  int   `toml:"verify_every"`
-	VerifySample int   `toml:"verify_sample"`
-	Hooks        Hooks `toml:"hooks"`
+	Name         string       `toml:"-"`
+	File         string       `toml:"-"`
+	Type         string       `toml:"type"`          // "lvm_libvirt", "lvm_host", "self" or "plain"
+	Domain       string       `toml:"domain"`        // libvirt domain; default the client name
+	Profile      string       `toml:"profile"`       // the profile's name; default default_profile of hostctl.toml
+	OfflineOK    *bool        `toml:"offline_ok"`    // back up a shut-off domain from its disks; false skips it (exit 3)
+	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml
+	VerifyEvery  int          `toml:"verify_every"`  // verify after every Nth successful backup; default verify_every of hostctl.toml
+	VerifySample int          `toml:"verify_sample"` // files a scheduled verify restores (0 all); default verify_sample of hostctl.toml
+	Hooks        Hooks        `toml:"hooks"`
 	// SnapshotSize overrides [lvm] snapshot_size for this client's LVs.
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
 	// Settings of the other client types (clienttypes.go).
