@@ -136,7 +136,7 @@ func (a *AgentRunner) Run(ctx context.Context, h Hook) Result {
 		}
 		select {
 		case <-ctx.Done():
-			res.Error = ctx.Err().Error()
+			res.Error = context.Cause(ctx).Error()
 			a.kill(context.WithoutCancel(ctx), pid)
 			return res
 		case <-time.After(poll):
@@ -147,15 +147,27 @@ func (a *AgentRunner) Run(ctx context.Context, h Hook) Result {
 	}
 }
 
+// killWait bounds how long kill waits for its killer to finish.
+const killWait = 15 * time.Second
+
 // kill ends a hung hook's shell and its children, best effort: the guest
-// agent has no kill command of its own, so it is one more guest-exec.
+// agent has no kill command of its own, so it is one more guest-exec. It
+// waits (bounded) until the killer has exited, so that the hook is gone
+// when the Result says it was killed, however slow the guest is.
 func (a *AgentRunner) kill(ctx context.Context, pid int) {
 	k := Hook{Command: fmt.Sprintf("pkill -KILL -P %d; kill -KILL %d", pid, pid)}
 	if reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, ExecCommand(k)); err == nil {
 		if kp, err := parsePID(reply); err == nil {
-			// Reap the killer's status so the agent forgets it.
-			time.Sleep(100 * time.Millisecond)
-			_, _ = a.Agent.QemuAgentCommand(ctx, a.Domain, StatusCommand(kp))
+			// Reaping the killer's status also makes the agent forget it.
+			for deadline := time.Now().Add(killWait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, StatusCommand(kp))
+				if err != nil {
+					break
+				}
+				if done, _, _, _, err := ParseStatus(reply); err != nil || done {
+					break
+				}
+			}
 		}
 	}
 	// Collect the killed hook's status too.

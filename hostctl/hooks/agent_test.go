@@ -123,13 +123,3 @@ func TestLocalRunner(t *testing.T) {
 	require.True(t, res.TimedOut)
 	require.Less(t, time.Since(start), 10*time.Second)
 }
-
-func TestSSHArgv(t *testing.T) {
-	s := &SSHRunner{Host: "db.example", User: "backup", Port: 2222, IdentityFile: "/etc/hostctl/secrets/id", KnownHosts: "/etc/hostctl/known_hosts"}
-	argv := s.Argv(Hook{Command: "echo 'x'", Env: map[string]string{"SB_HOOK": "pre_snapshot"}})
-	require.Equal(t, []string{"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15",
-		"-i", "/etc/hostctl/secrets/id", "-o", "IdentitiesOnly=yes",
-		"-o", "UserKnownHostsFile=/etc/hostctl/known_hosts", "-o", "StrictHostKeyChecking=yes", "-p", "2222",
-		"backup@db.example", "--",
-		`env PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' SB_HOOK='pre_snapshot' exec /bin/sh -c 'echo '\''x'\'''`}, argv)
-}
