@@ -34,10 +34,29 @@ snapshots, overlays, the job disk and the appliance afterwards, also on failure 
 SIGINT/SIGTERM. Leftovers of a crashed run are removed first.
 
 Only one run at a time: a second one exits with code 4 at once, or waits for
-the first with --wait (or --lock-timeout). run_time_limit in hostctl.toml bounds
-the whole run, time_limit each job: an overrunning appliance is destroyed and
-its snapshots are removed. Each run's report goes to <state_dir>/reports/
-(see hostctl status), and as configured in [report]: mail, journal, metrics.
+the first with --wait (or --lock-timeout).
+
+Time limits, enforced by hostctl on the host: time_limit (hostctl.toml, or per
+client) bounds each job from its first hook to its cleanup; run_time_limit
+(hostctl.toml, default none) bounds the whole run. When one passes, the hook
+that runs is killed or the appliance domain destroyed, on_snapshot and
+post_snapshot still run (each within the hook time limit), snapshots, overlays
+and the job disk are removed, and the job fails (exit code 1) with a reason that
+starts "time_limit … of the job reached" or "run_time_limit … reached". Clients
+not started before run_time_limit passed are reported failed ("not started").
+The appliance's own watchdog gets the job's remaining time less a margin, so it
+normally stops its backend and keeps its log before hostctl destroys it.
+
+Hooks: pre_snapshot → [freeze] → snapshot → [thaw] → on_snapshot → backup →
+post_snapshot (SB_OUTCOME=ok|failed, SB_ERROR in its environment). A failing
+pre_snapshot skips the snapshot and fails the job (unless on_pre_failure =
+"continue"); on_snapshot runs whenever pre_snapshot ran. A hook that outlives
+hooks.time_limit is killed and counts as failed.
+
+Each job's files are kept in <state_dir>/runs/RUN_ID/CLIENT/: the appliance's
+console.log, its log (job.log), result.jsonl and progress.jsonl. Each run's
+report goes to <state_dir>/reports/ (see hostctl status), and as configured in
+[report]: mail, journal, metrics.
 
 verify_every = N (hostctl.toml or a client file) adds a restore test
 ("hostctl verify") of a client right after every Nth successful backup of it;
@@ -75,7 +94,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	started := time.Now()
 	if limit := cfg.Host.RunTimeLimit.Duration; limit > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, limit, fmt.Errorf("run_time_limit %s reached", limit))
+		ctx, cancel = context.WithTimeoutCause(ctx, limit, &runner.LimitError{Key: "run_time_limit", Limit: limit})
 		defer cancel()
 	}
 	if o.BackupTime != "" {
@@ -86,7 +105,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	var reports []*runner.Report
 	for _, c := range clients {
 		if ctx.Err() != nil {
-			reports = append(reports, &runner.Report{Client: c.Name, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+			reports = append(reports, &runner.Report{Client: c.Name, Status: runner.StatusFailed, Error: "not started: " + context.Cause(ctx).Error()})
 			continue
 		}
 		fmt.Fprintf(g.Stderr, "%s: backup of domain %s\n", c.Name, c.Domain)

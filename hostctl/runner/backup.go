@@ -44,6 +44,8 @@ type Report struct {
 	Frozen time.Duration  `json:"frozen_ns,omitempty"` // filesystems frozen (freeze = true)
 	Hooks  []hooks.Result `json:"hooks,omitempty"`
 	hooks  *jobHooks      // for post_snapshot
+	// deadline is when the job's time_limit passes (zero: none).
+	deadline time.Time
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never
@@ -51,7 +53,12 @@ type Report struct {
 // failed, which the report says (and the ledger keeps for the next run).
 func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
-	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return r.backup(ctx, c, rv, rep) })
+	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
+	defer cancel()
+	rep.deadline = deadline
+	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
+		return whyStopped(jctx, c.TimeLimit.Duration, r.backup(jctx, c, rv, rep))
+	})
 	if perr := r.runPost(ctx, c, rep, err); perr != nil && err == nil {
 		err = perr
 	}
@@ -167,6 +174,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	aj.disks = attached
 	rep.Archive = c.Name + "-" + r.RunID
 	j := aj.job
+	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
 	j.Archive = rep.Archive
 	j.Disks = jobDisks
 	j.Backup = job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude}
@@ -184,7 +192,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	}
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
 	if out.result.Done.Status != job.StatusOK {
-		return fmt.Errorf("backup failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
+		return applianceFailure(out.result, aj.logPath())
 	}
 	return nil
 }

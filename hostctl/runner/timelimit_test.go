@@ -1,0 +1,53 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+func TestApplianceLimit(t *testing.T) {
+	require.Equal(t, 6*time.Hour, applianceLimit(time.Time{}, 6*time.Hour), "no deadline: as configured")
+	got := applianceLimit(time.Now().Add(time.Hour), 6*time.Hour)
+	require.InDelta(t, float64(57*time.Minute), float64(got), float64(time.Second), "a long job: 3m margin")
+	got = applianceLimit(time.Now().Add(40*time.Second), 6*time.Hour)
+	require.InDelta(t, float64(30*time.Second), float64(got), float64(time.Second), "a short one: a quarter")
+	require.Equal(t, time.Second, applianceLimit(time.Now().Add(-time.Minute), time.Hour), "past: at least 1s")
+}
+
+func TestWhyStopped(t *testing.T) {
+	boom := errors.New("appliance destroyed: boom")
+	require.NoError(t, whyStopped(context.Background(), time.Minute, nil))
+	require.Equal(t, boom, whyStopped(context.Background(), time.Minute, boom), "no limit: as is")
+
+	jctx, _, cancel := withJobLimit(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-jctx.Done()
+	err := whyStopped(jctx, time.Nanosecond, boom)
+	require.EqualError(t, err, "time_limit 1ns of the job reached: appliance destroyed: boom")
+	var le *LimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "time_limit", le.Key)
+
+	run, cancelRun := context.WithTimeoutCause(context.Background(), time.Nanosecond, &LimitError{Key: "run_time_limit", Limit: 2 * time.Minute})
+	defer cancelRun()
+	<-run.Done()
+	jctx, _, cancel = withJobLimit(run, time.Hour)
+	defer cancel()
+	require.EqualError(t, whyStopped(jctx, time.Hour, boom), "run_time_limit 2m0s reached: appliance destroyed: boom", "the run's limit fired")
+	already := &LimitError{Key: "run_time_limit", Limit: time.Minute}
+	require.Equal(t, error(already), whyStopped(jctx, time.Hour, already), "not named twice")
+
+	// The appliance's watchdog fired before the host's deadline.
+	res := &job.Result{Done: job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "time limit exceeded (limit 45s): borg: killed"}}
+	err = whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log"))
+	require.EqualError(t, err, "time_limit 1m0s of the job reached: the appliance's watchdog stopped the job: time limit exceeded (limit 45s): borg: killed (log: /x/job.log)")
+	res.Done.Error = "borg: repository locked"
+	require.EqualError(t, whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log")),
+		"backup failed in the appliance: borg: repository locked (log: /x/job.log)")
+}
