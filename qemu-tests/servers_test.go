@@ -26,6 +26,7 @@ type sshServer struct {
 	port       int
 	identity   string // the client's private key (for the profile)
 	knownHosts string // the pinned host key, as the appliance sees the host
+	hostKey    string // "TYPE BASE64" of the server's public host key
 	root       string // directory the sftp targets live in
 }
 
@@ -50,6 +51,7 @@ func startSSHD(t *testing.T) *sshServer {
 	hostPub, err := os.ReadFile(hostKey + ".pub")
 	require.NoError(t, err)
 	f := strings.Fields(string(hostPub))
+	s.hostKey = f[0] + " " + f[1]
 	s.knownHosts = filepath.Join(dir, "known_hosts")
 	require.NoError(t, os.WriteFile(s.knownHosts, []byte(fmt.Sprintf("[%s]:%d %s %s\n", guestHost, s.port, f[0], f[1])), 0o600))
 	runSSHD(t, dir, s.port, fmt.Sprintf(`HostKey %s
@@ -84,6 +86,14 @@ func runSSHD(t *testing.T, dir string, port int, config string) {
 		t.Logf("sshd log:\n%s", log)
 	})
 	waitListen(t, port)
+}
+
+// knownHostsAt writes a known_hosts file that pins the server's host key
+// for host (as a client on this machine, not the appliance, reaches it).
+func (s *sshServer) knownHostsAt(t *testing.T, host string) string {
+	p := filepath.Join(t.TempDir(), "known_hosts")
+	require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf("[%s]:%d %s\n", host, s.port, s.hostKey)), 0o600))
+	return p
 }
 
 // socksProxy is a minimal SOCKS5 server (no auth, CONNECT only) on
