@@ -28,8 +28,9 @@ func (e *LimitError) Error() string {
 // watchdog (the job's time limit, see applianceLimit) fired.
 var errApplianceWatchdog = errors.New("the appliance's watchdog stopped the job")
 
-// applianceWatchdogText is how the supervisor's watchdog failure starts in
-// the result's done record (supervisor/run: errTimeLimit).
+// applianceWatchdogText is in the done record's error when the supervisor's
+// watchdog stopped the job (supervisor/run: errTimeLimit), after the step
+// it stopped ("restic backup stopped: time limit exceeded (limit 56s)").
 const applianceWatchdogText = "time limit exceeded"
 
 // withJobLimit returns ctx bounded by the client's time_limit, enforced on
@@ -53,7 +54,7 @@ func applianceLimit(deadline time.Time, configured time.Duration) time.Duration 
 		return configured
 	}
 	left := time.Until(deadline)
-	return max(left-min(bootGrace, left/4), time.Second)
+	return max((left - min(bootGrace, left/4)).Round(time.Second), time.Second)
 }
 
 // whyStopped puts the time limit that stopped a job in front of its error,
@@ -74,7 +75,7 @@ func whyStopped(ctx context.Context, jobLimit time.Duration, err error) error {
 // applianceFailure is the error of a backup the appliance reports failed.
 func applianceFailure(res *job.Result, log string) error {
 	msg := res.LastError()
-	if strings.HasPrefix(res.Done.Error, applianceWatchdogText) {
+	if strings.Contains(res.Done.Error, applianceWatchdogText) {
 		return fmt.Errorf("%w: %s (log: %s)", errApplianceWatchdog, msg, log)
 	}
 	return fmt.Errorf("backup failed in the appliance: %s (log: %s)", msg, log)

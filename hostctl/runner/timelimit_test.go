@@ -44,9 +44,9 @@ func TestWhyStopped(t *testing.T) {
 	require.Equal(t, error(already), whyStopped(jctx, time.Hour, already), "not named twice")
 
 	// The appliance's watchdog fired before the host's deadline.
-	res := &job.Result{Done: job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "time limit exceeded (limit 45s): borg: killed"}}
+	res := &job.Result{Done: job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "restic backup stopped: time limit exceeded (limit 45s)"}}
 	err = whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log"))
-	require.EqualError(t, err, "time_limit 1m0s of the job reached: the appliance's watchdog stopped the job: time limit exceeded (limit 45s): borg: killed (log: /x/job.log)")
+	require.EqualError(t, err, "time_limit 1m0s of the job reached: the appliance's watchdog stopped the job: restic backup stopped: time limit exceeded (limit 45s) (log: /x/job.log)")
 	res.Done.Error = "borg: repository locked"
 	require.EqualError(t, whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log")),
 		"backup failed in the appliance: borg: repository locked (log: /x/job.log)")
