@@ -18,7 +18,10 @@ import (
 // directories, given read-only to the appliance over virtio-9p and
 // assembled under /snapshot with their paths) and a "plain" client (a
 // directory on the appliance's own cache volume). Neither has a libvirt
-// domain. The archives hold exactly those trees; nothing is left.
+// domain. The archives hold exactly those trees; nothing is left. The self
+// client's hooks run on this host (transport "local", as for lvm_host), in
+// order: what pre_snapshot writes is in the backup, post_snapshot gets the
+// outcome.
 func TestSelfAndPlainClients(t *testing.T) {
 	e := needEnv(t)
 	ctx := context.Background()
@@ -43,7 +46,10 @@ func TestSelfAndPlainClients(t *testing.T) {
 	require.NoError(t, err)
 	clients := filepath.Join(dir, "etc", "clients")
 	require.NoError(t, os.WriteFile(filepath.Join(clients, "hostdirs.toml"),
-		[]byte(fmt.Sprintf("type = \"self\"\npaths = [%q, %q]\n", a, b)), 0o600))
+		[]byte(fmt.Sprintf("type = \"self\"\npaths = [%q, %q]\n[hooks]\npre_snapshot = %q\non_snapshot = %q\npost_snapshot = %q\n", a, b,
+			fmt.Sprintf(`echo pre >> %s/hooks.log; echo "dump of $SB_CLIENT" > %s/dump.sql`, dir, a),
+			fmt.Sprintf("echo on >> %s/hooks.log", dir),
+			fmt.Sprintf(`echo "post $SB_OUTCOME" >> %s/hooks.log`, dir))), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(clients, "cachedir.toml"),
 		[]byte("type = \"plain\"\nplain_dir = \"plain-data\"\n"), 0o600))
 
@@ -93,11 +99,16 @@ func TestSelfAndPlainClients(t *testing.T) {
 	rel := func(p string) string { return strings.TrimPrefix(p, "/") }
 	require.Equal(t, map[string]string{
 		rel(filepath.Join(a, "app.conf")):         "listen = 80\n",
+		rel(filepath.Join(a, "dump.sql")):         "dump of hostdirs\n",
 		rel(filepath.Join(a, "conf.d", "x.conf")): "x = 1\n",
 		rel(filepath.Join(b, "index.html")):       "<h1>hi</h1>\n",
 	}, extract("hostdirs"), "self: the shared directories with their host paths, nothing else")
 	require.Equal(t, map[string]string{"sub/notes.txt": "plain notes\n"}, extract("cachedir"),
 		"plain: the directory on the cache volume")
+
+	hooksLog, err := os.ReadFile(filepath.Join(dir, "hooks.log"))
+	require.NoError(t, err)
+	require.Equal(t, "pre\non\npost ok\n", string(hooksLog), "the self client's hooks ran on the host, in order")
 
 	entries, err := os.ReadDir(filepath.Join(stateDir, "ledger"))
 	require.NoError(t, err)

@@ -98,6 +98,12 @@ known_hosts = %q
 		require.GreaterOrEqual(t, r.Hooks[1].Started.Sub(r.Hooks[0].Started.Add(r.Hooks[0].Elapsed)), time.Duration(0))
 		require.Len(t, c.archives(t), 1)
 		c.requireNothingLeft(t)
+		// The job's appliance console log and job log are kept.
+		for _, f := range []string{"console.log", "job.log"} {
+			fi, err := os.Stat(filepath.Join(r.LogDir, f))
+			require.NoError(t, err)
+			require.Positive(t, fi.Size(), f)
+		}
 	})
 
 	t.Run("failing-pre", func(t *testing.T) {
