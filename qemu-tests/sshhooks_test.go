@@ -17,16 +17,16 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 )
 
-// TestHooksOverSSH: a running client without a guest agent whose hooks go
+// TestHooksOverSSHAndTimeLimits: a running client without a guest agent whose hooks go
 // over ssh (transport = "ssh", identity file, pinned known_hosts) to an
 // sshd on 127.0.0.1 that stands in for the guest: the hooks run in order
 // around a real live snapshot and backup, their output and exit codes come
 // back, post_snapshot gets the outcome, a failing, a hanging (killed at its
 // time limit, in the "guest" too) and an unreachable (wrong host key) hook
-// are handled as specified. Then the time limits, on the same client: a job
+// are handled as specified, and on_snapshot runs when the snapshot failed. Then the time limits, on the same client: a job
 // past its time_limit and a run past run_time_limit have their appliance
 // stopped and everything cleaned up, and the report names the limit.
-func TestHooksOverSSH(t *testing.T) {
+func TestHooksOverSSHAndTimeLimits(t *testing.T) {
 	e := needEnv(t)
 	ctx := context.Background()
 	sshd := startSSHD(t)
@@ -155,6 +155,24 @@ known_hosts = %q
 		require.Contains(t, r.Hooks[0].Stderr, "Host key verification failed")
 		_, err := os.Stat(filepath.Join(guest, "hooks.log"))
 		require.ErrorIs(t, err, os.ErrNotExist, "the hook did not run on a host with the wrong key")
+		c.requireNothingLeft(t)
+	})
+
+	t.Run("snapshot-fails", func(t *testing.T) {
+		// pre_snapshot puts a directory where the snapshot's overlay goes
+		// (the "guest" is this host): libvirt refuses the snapshot.
+		block := fmt.Sprintf(`mkdir -p %s/runs/"$SB_RUN_ID"/"$SB_CLIENT"/vda.snapshot.qcow2`, c.stateDir)
+		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\npost_snapshot = %q\n", block, rec("on"), rec("post"))+hooksSSH(known))
+		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		require.Equal(t, 1, code)
+		r := parseReports(t, out)[0]
+		require.Equal(t, "failed", r.Status)
+		require.Contains(t, r.Error, "vda.snapshot.qcow2")
+		require.Equal(t, []string{hooks.PreSnapshot, hooks.OnSnapshot, hooks.PostSnapshot}, hookNames(r))
+		log := readLog(t)
+		require.Equal(t, []string{"on", "post"}, []string{log[0][0], log[1][0]}, "on_snapshot runs after the failed snapshot")
+		require.Equal(t, "failed", log[1][2])
+		require.Len(t, c.archives(t), 1)
 		c.requireNothingLeft(t)
 	})
 
