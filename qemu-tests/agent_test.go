@@ -47,9 +47,9 @@ func needAgentVM(t testing.TB, e *env) *fixture.AgentVM {
 
 // newAgentClient is newClient with the guest agent: ndisks ext4 disks
 // (the first holds the known tree), mounted in the guest at /mnt/vdX.
-func newAgentClient(t testing.TB, e *env, name string, ndisks int) *client {
+func newAgentClient(t testing.TB, e *env, name string, ndisks int, opts ...clientOption) *client {
 	vm := needAgentVM(t, e)
-	c := newClient(t, e, name, "qcow2")
+	c := newClient(t, e, name, "qcow2", opts...)
 	var extra []string
 	for i := 1; i < ndisks; i++ {
 		d := filepath.Join(c.dir, fmt.Sprintf("data%d.qcow2", i))
@@ -126,7 +126,7 @@ func (c *client) startAgent(t testing.TB) {
 func TestHooksInGuest(t *testing.T) {
 	e := needEnv(t)
 	ctx := context.Background()
-	c := newAgentClient(t, e, "agent", 1)
+	c := newAgentClient(t, e, "agent", 1, smallTree)
 	sink, err := smtptest.Start()
 	require.NoError(t, err)
 	defer sink.Close()

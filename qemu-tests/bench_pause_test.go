@@ -20,7 +20,9 @@ const pauseRuns = 5
 func BenchmarkPauseWindow(b *testing.B) {
 	e := needEnv(b)
 	for i := 0; i < b.N; i++ {
-		c := newAgentClient(b, e, fmt.Sprintf("pause%d", i), 3)
+		// The pause window does not depend on the data: the Small tree
+		// keeps the backups after each snapshot short.
+		c := newAgentClient(b, e, fmt.Sprintf("pause%d", i), 3, smallTree)
 		c.setHooks(b, "pre_snapshot = \"sync\"\non_snapshot = \"true\"\nfreeze = true\n")
 		c.startAgent(b)
 		var pauses, frozen []time.Duration
