@@ -233,7 +233,7 @@ passphrase_file = %q
 		r := parseReports(t, out)[0]
 		t.Logf("run past run_time_limit 60s: took %s, reason: %s", took, r.Error)
 		require.Equal(t, "failed", r.Status)
-		require.Regexp(t, `^appliance hostctl-backup-sshhooks-\S+ destroyed: run_time_limit 1m0s reached`, r.Error,
+		require.Regexp(t, `^run_time_limit 1m0s reached: appliance hostctl-backup-sshhooks-\S+ destroyed$`, r.Error,
 			"the host destroyed the running appliance at the run's limit")
 		log := readLog(t)
 		require.Equal(t, "post", log[0][0])

@@ -148,7 +148,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progressFile string, j
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
-			return fmt.Errorf("appliance %s destroyed: %w", name, context.Cause(ctx))
+			return stoppedBy(context.Cause(ctx), name)
 		case <-time.After(pollInterval):
 		}
 		if time.Now().After(deadline) {

@@ -72,6 +72,16 @@ func whyStopped(ctx context.Context, jobLimit time.Duration, err error) error {
 	return err
 }
 
+// stoppedBy is the error of an appliance destroyed because of cause; a
+// time limit comes first, as the reason of the job's failure.
+func stoppedBy(cause error, name string) error {
+	var le *LimitError
+	if errors.As(cause, &le) {
+		return fmt.Errorf("%w: appliance %s destroyed", le, name)
+	}
+	return fmt.Errorf("appliance %s destroyed: %w", name, cause)
+}
+
 // applianceFailure is the error of a backup the appliance reports failed.
 func applianceFailure(res *job.Result, log string) error {
 	msg := res.LastError()

@@ -43,6 +43,10 @@ func TestWhyStopped(t *testing.T) {
 	already := &LimitError{Key: "run_time_limit", Limit: time.Minute}
 	require.Equal(t, error(already), whyStopped(jctx, time.Hour, already), "not named twice")
 
+	require.EqualError(t, whyStopped(jctx, time.Hour, stoppedBy(context.Cause(jctx), "hostctl-backup-web-1")),
+		"run_time_limit 2m0s reached: appliance hostctl-backup-web-1 destroyed", "the limit first, once")
+	require.EqualError(t, stoppedBy(context.Canceled, "hostctl-backup-web-1"), "appliance hostctl-backup-web-1 destroyed: context canceled")
+
 	// The appliance's watchdog fired before the host's deadline.
 	res := &job.Result{Done: job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "restic backup stopped: time limit exceeded (limit 45s)"}}
 	err = whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log"))
