@@ -210,13 +210,7 @@ time_limit = "1m"
 	t.Run("failing-pre", func(t *testing.T) {
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\n",
 			`echo cannot lock >&2; exit 3`, `echo on-ran > /run/on-after-failure`))
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
-		require.Equal(t, "failed", r.Status)
-		require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock")
-		require.Equal(t, 3, r.Hooks[0].Exit)
-		require.Equal(t, "cannot lock\n", r.Hooks[0].Stderr)
+		requirePreFailed(t, runFailed(t, ctx, c))
 		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-failure").Stdout, "on_snapshot runs after a failed pre_snapshot")
 		require.Len(t, c.archives(t), 1, "no backup without the snapshot")
 		c.requireNothingLeft(t)
@@ -225,7 +219,7 @@ time_limit = "1m"
 		require.Contains(t, mail.Data, "Subject: [hostctl FAILED] ")
 		require.Contains(t, mail.Data, "reason: pre_snapshot failed")
 		require.Contains(t, mail.Data, "stderr: cannot lock")
-		code, out, _ = hostctl(t, ctx, "status", "-c", c.config)
+		code, out, _ := hostctl(t, ctx, "status", "-c", c.config)
 		require.Equal(t, 1, code)
 		require.Regexp(t, `(?m)^\d{8}T\d{6}Z +failed +1 `, out)
 		require.Regexp(t, `(?m)^\d{8}T\d{6}Z +ok +0 `, out)
@@ -235,14 +229,12 @@ time_limit = "1m"
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\ntime_limit = \"3s\"\n",
 			`sleep 600`, `echo on-ran > /run/on-after-hang`))
 		start := time.Now()
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		require.Equal(t, 1, code)
+		r := runFailed(t, ctx, c)
 		// Bounded by the 3s hook limit plus agent round trips, far below
 		// the hook's 600s (a loaded TCG guest answers slowly: no tight bound).
 		took := time.Since(start)
 		t.Logf("run with a hanging pre_snapshot took %s", took)
 		require.Less(t, took, 5*time.Minute)
-		r := parseReports(t, out)[0]
 		require.True(t, r.Hooks[0].TimedOut)
 		require.Contains(t, r.Error, "abandoned")
 		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-hang").Stdout)

@@ -109,13 +109,7 @@ known_hosts = %q
 	t.Run("failing-pre", func(t *testing.T) {
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\npost_snapshot = %q\n",
 			rec("pre")+"; echo cannot lock >&2; exit 3", rec("on"), rec("post"))+hooksSSH(known))
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
-		require.Equal(t, "failed", r.Status)
-		require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock")
-		require.Equal(t, 3, r.Hooks[0].Exit)
-		require.Equal(t, "cannot lock\n", r.Hooks[0].Stderr)
+		requirePreFailed(t, runFailed(t, ctx, c))
 		log := readLog(t)
 		require.Equal(t, []string{"pre", "on", "post"}, []string{log[0][0], log[1][0], log[2][0]}, "on_snapshot and post_snapshot still run")
 		require.Equal(t, "failed", log[2][2], "post_snapshot gets the outcome")
@@ -129,10 +123,8 @@ known_hosts = %q
 		hang := fmt.Sprintf("sleep 6011 & echo $! > %s/child.pid; sleep 6012", guest)
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\ntime_limit = \"3s\"\n", hang, rec("on"))+hooksSSH(known))
 		start := time.Now()
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		r := runFailed(t, ctx, c)
 		t.Logf("run with a hanging pre_snapshot took %s", time.Since(start))
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
 		require.True(t, r.Hooks[0].TimedOut)
 		require.Contains(t, r.Error, "abandoned")
 		require.Equal(t, "on", readLog(t)[0][0], "on_snapshot runs after the hang")
@@ -148,9 +140,7 @@ known_hosts = %q
 		other := filepath.Join(t.TempDir(), "known_hosts")
 		require.NoError(t, os.WriteFile(other, []byte(fmt.Sprintf("[127.0.0.1]:%d ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMbs7gYGmB6wTcT4jDJ5qH7Uux5WkqcAn+kQ9nbRNhQj\n", sshd.port)), 0o600))
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\n", rec("pre"))+hooksSSH(other))
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
+		r := runFailed(t, ctx, c)
 		require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: ssh 127.0.0.1: exit 255")
 		require.Contains(t, r.Hooks[0].Stderr, "Host key verification failed")
 		_, err := os.Stat(filepath.Join(guest, "hooks.log"))
@@ -163,10 +153,7 @@ known_hosts = %q
 		// (the "guest" is this host): libvirt refuses the snapshot.
 		block := fmt.Sprintf(`mkdir -p %s/runs/"$SB_RUN_ID"/"$SB_CLIENT"/vda.snapshot.qcow2`, c.stateDir)
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\npost_snapshot = %q\n", block, rec("on"), rec("post"))+hooksSSH(known))
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
-		require.Equal(t, "failed", r.Status)
+		r := runFailed(t, ctx, c)
 		require.Contains(t, r.Error, "vda.snapshot.qcow2")
 		require.Equal(t, []string{hooks.PreSnapshot, hooks.OnSnapshot, hooks.PostSnapshot}, hookNames(r))
 		log := readLog(t)
@@ -187,57 +174,60 @@ bandwidth_limit = "1K"
 [encryption]
 passphrase_file = %q
 `, filepath.Join(c.dir, "restic"), pass)), 0o600))
-	clientFile := filepath.Join(etc, "clients", c.name+".toml")
-	hostFile := c.config
-	origClient, err := os.ReadFile(clientFile)
-	require.NoError(t, err)
-	origHost, err := os.ReadFile(hostFile)
-	require.NoError(t, err)
-	// limited writes a top-level key in front of a config file's tables.
-	limited := func(t *testing.T, file string, orig []byte, line string) {
-		require.NoError(t, os.WriteFile(file, append([]byte(line+"\n"), orig...), 0o600))
-		t.Cleanup(func() { require.NoError(t, os.WriteFile(file, orig, 0o600)) })
-	}
-	post := fmt.Sprintf("post_snapshot = %q\n", rec("post")) + hooksSSH(known)
-
-	t.Run("job-time-limit", func(t *testing.T) {
-		c.setHooks(t, post)
-		origClient, _ = os.ReadFile(clientFile)
-		limited(t, clientFile, origClient, `time_limit = "75s"`)
+	// overrun runs a backup with the limit set by line (in file) and checks
+	// what every overrun must end with: a failed job, post_snapshot run
+	// with that outcome, nothing left.
+	overrun := func(t *testing.T, file, line string) (*runner.Report, time.Duration) {
+		c.setHooks(t, fmt.Sprintf("post_snapshot = %q\n", rec("post"))+hooksSSH(known))
+		orig, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(file, append([]byte(line+"\n"), orig...), 0o600)) // top-level key: before the tables
+		defer func() { require.NoError(t, os.WriteFile(file, orig, 0o600)) }()
 		start := time.Now()
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+		r := runFailed(t, ctx, c)
 		took := time.Since(start)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
-		t.Logf("job past time_limit 75s: run took %s, reason: %s", took, r.Error)
-		require.Equal(t, "failed", r.Status)
-		require.True(t, strings.HasPrefix(r.Error, "time_limit 1m15s of the job reached: "), r.Error)
-		// Either the appliance's watchdog stopped it a little before the
-		// deadline, or the host destroyed it at the deadline.
-		require.Regexp(t, `the appliance's watchdog stopped the job|appliance hostctl-backup-sshhooks-\S+ destroyed`, r.Error)
-		require.Less(t, took, 75*time.Second+4*time.Minute, "bounded by the limit (plus cleanup)")
+		t.Logf("%s: run took %s, reason: %s", line, took, r.Error)
 		log := readLog(t)
 		require.Equal(t, "post", log[0][0])
 		require.Equal(t, "failed", log[0][2], "post_snapshot ran, with the outcome")
 		c.requireNothingLeft(t)
+		return r, took
+	}
+
+	t.Run("job-time-limit", func(t *testing.T) {
+		r, took := overrun(t, filepath.Join(etc, "clients", c.name+".toml"), `time_limit = "75s"`)
+		require.True(t, strings.HasPrefix(r.Error, "time_limit 1m15s of the job reached: "), r.Error)
+		// Either the appliance's watchdog stopped it a little before the
+		// deadline, or the host destroyed it at the deadline.
+		require.Regexp(t, `: (the appliance's watchdog stopped the job|appliance hostctl-backup-sshhooks-\S+ destroyed)`, r.Error)
+		require.Less(t, took, 75*time.Second+4*time.Minute, "bounded by the limit (plus cleanup)")
 		require.FileExists(t, filepath.Join(r.LogDir, "console.log"), "the appliance's console log is kept")
 	})
 
 	t.Run("run-time-limit", func(t *testing.T) {
-		c.setHooks(t, post)
-		limited(t, hostFile, origHost, `run_time_limit = "60s"`)
-		start := time.Now()
-		code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
-		took := time.Since(start)
-		require.Equal(t, 1, code)
-		r := parseReports(t, out)[0]
-		t.Logf("run past run_time_limit 60s: took %s, reason: %s", took, r.Error)
-		require.Equal(t, "failed", r.Status)
+		r, _ := overrun(t, c.config, `run_time_limit = "60s"`)
 		require.Regexp(t, `^run_time_limit 1m0s reached: appliance hostctl-backup-sshhooks-\S+ destroyed$`, r.Error,
 			"the host destroyed the running appliance at the run's limit")
-		log := readLog(t)
-		require.Equal(t, "post", log[0][0])
-		require.Equal(t, "failed", log[0][2], "post_snapshot ran, with the outcome")
-		c.requireNothingLeft(t)
 	})
+}
+
+// runFailed runs `hostctl run --json` for c, which must fail (exit code 1),
+// and returns the client's report.
+func runFailed(t *testing.T, ctx context.Context, c *client) *runner.Report {
+	t.Helper()
+	code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
+	require.Equal(t, 1, code)
+	reps := parseReports(t, out)
+	require.Len(t, reps, 1)
+	require.Equal(t, runner.StatusFailed, reps[0].Status)
+	return reps[0]
+}
+
+// requirePreFailed checks the report of a job whose pre_snapshot was
+// `echo cannot lock >&2; exit 3`: snapshot skipped, exit code and stderr kept.
+func requirePreFailed(t *testing.T, r *runner.Report) {
+	t.Helper()
+	require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock")
+	require.Equal(t, 3, r.Hooks[0].Exit)
+	require.Equal(t, "cannot lock\n", r.Hooks[0].Stderr)
 }
