@@ -96,8 +96,10 @@ func ParseStatus(reply string) (done bool, exit int, stdout, stderr []byte, err 
 	return true, exit, stdout, stderr, nil
 }
 
-func (a *AgentRunner) Run(ctx context.Context, h Hook) Result {
-	res := Result{Name: h.Name, Command: h.Command, Started: time.Now(), Exit: -1}
+// Run runs h; res is named so that the deferred Elapsed lands in what is
+// returned.
+func (a *AgentRunner) Run(ctx context.Context, h Hook) (res Result) {
+	res = Result{Name: h.Name, Command: h.Command, Started: time.Now(), Exit: -1}
 	defer func() { res.Elapsed = time.Since(res.Started) }()
 	reply, err := a.Agent.QemuAgentCommand(ctx, a.Domain, ExecCommand(h))
 	if err != nil {

@@ -106,6 +106,9 @@ func TestAgentRunner(t *testing.T) {
 	res = r.Run(context.Background(), Hook{Name: PreSnapshot, Command: "sleep 1000", Timeout: 20 * time.Millisecond})
 	require.True(t, res.TimedOut)
 	require.Contains(t, a.execs[len(a.execs)-1], "kill -KILL 2", "a hung hook is killed")
+	require.GreaterOrEqual(t, res.Elapsed, 20*time.Millisecond, "the elapsed time is reported")
+	require.Contains(t, res.Err().Error(), "still running after ")
+	require.NotContains(t, res.Err().Error(), "after 0s")
 
 	a.failing = true
 	res = r.Run(context.Background(), Hook{Name: PreSnapshot, Command: "true", Timeout: time.Second})
