@@ -144,7 +144,8 @@ func BorgCreateArgs(o CreateOpts) ([]string, error) {
 	return append(argv, src...), nil
 }
 
-// BorgInitArgs builds the borg init argv.
+// BorgInitArgs builds the borg init argv; it creates the repository's
+// parent directories (on an ssh server too, where the supervisor cannot).
 func BorgInitArgs(repo, encryption string) ([]string, error) {
 	switch encryption {
 	case "none", "repokey", "repokey-blake2", "authenticated", "authenticated-blake2":
@@ -153,7 +154,7 @@ func BorgInitArgs(repo, encryption string) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("borg init: unsupported encryption %q", encryption)
 	}
-	return []string{"borg", "init", "--log-json", "--encryption=" + encryption, "--", repo}, nil
+	return []string{"borg", "init", "--log-json", "--encryption=" + encryption, "--make-parent-dirs", "--", repo}, nil
 }
 
 // BorgLastArgs lists the newest archive as JSON.

@@ -63,7 +63,7 @@ func TestBorgCreateArgs(t *testing.T) {
 
 func TestBorgInitExtractArgs(t *testing.T) {
 	got, _ := BorgInitArgs("/target/web", "")
-	if want := []string{"borg", "init", "--log-json", "--encryption=repokey", "--", "/target/web"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"borg", "init", "--log-json", "--encryption=repokey", "--make-parent-dirs", "--", "/target/web"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgInitArgs = %q", got)
 	}
 	if _, err := BorgInitArgs("/r", "keyfile"); err == nil {
