@@ -163,6 +163,23 @@ passphrase_file = %q
 		require.Greater(t, proxy.conns.Load(), before, "the connection went through the ProxyCommand")
 		require.Len(t, resticRepo{repo: filepath.Join(ssh.root, "restic", "bk"), pass: pass}.snapshots(t), 1)
 	})
+	t.Run("borg-ssh-proxycommand", func(t *testing.T) {
+		// borg serve on the server side: the host's borg, run by sshd.
+		before := proxy.conns.Load()
+		profile(fmt.Sprintf(`backend = "borg"
+target = "sftp://root@%s:%d%s/{client}"
+[encryption]
+passphrase_file = %q
+`, guestHost, ssh.port, ssh.root+"/borg", filepath.Join(etc, "secrets", "borg.pass")) + sshOpts())
+		run(t, "")
+		require.Greater(t, proxy.conns.Load(), before, "borg's ssh went through the ProxyCommand")
+		repo := filepath.Join(ssh.root, "borg", "bk")
+		borg(t, c.pass, c.dir, "check", repo)
+		require.Len(t, strings.Fields(borg(t, c.pass, c.dir, "list", "--short", repo)), 1)
+		dst := t.TempDir()
+		borg(t, c.pass, dst, "extract", repo+"::"+strings.TrimSpace(borg(t, c.pass, c.dir, "list", "--short", "--last", "1", repo)))
+		c.requireTree(t, dst)
+	})
 	t.Run("duplicity-sftp-paramiko-proxycommand", func(t *testing.T) {
 		before := proxy.conns.Load()
 		profile(fmt.Sprintf(`backend = "duplicity"
