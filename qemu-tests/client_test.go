@@ -102,6 +102,14 @@ func (c *client) archives(t testing.TB) []string {
 // original disk in both its live and persistent definitions.
 func (c *client) requireNothingLeft(t testing.TB) {
 	t.Helper()
+	c.requireNoLeftovers(t)
+	c.requireDisks(t, c.disk)
+}
+
+// requireNoLeftovers checks that no run left an appliance, ledger entry,
+// overlay or job disk.
+func (c *client) requireNoLeftovers(t testing.TB) {
+	t.Helper()
 	require.Empty(t, appliances(t, c.stateDir, false), "appliance domain left")
 	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
 	if err == nil {
@@ -113,16 +121,27 @@ func (c *client) requireNothingLeft(t testing.TB) {
 		}
 		return nil
 	})
+}
+
+// requireDisks checks that the client domain uses exactly paths (in order,
+// in c.format) in both its live and persistent definitions, and that no
+// disk has grown a backing chain.
+func (c *client) requireDisks(t testing.TB, paths ...string) {
+	t.Helper()
 	for _, flags := range [][]string{{"dumpxml", c.domain}, {"dumpxml", "--inactive", c.domain}} {
 		disks, err := virt.ClientDisks(virsh(t, flags...))
 		require.NoError(t, err)
-		require.Len(t, disks, 1)
-		require.Equal(t, c.disk, disks[0].Path, "%v: domain disk", flags)
-		require.Equal(t, c.format, disks[0].Format)
+		require.Len(t, disks, len(paths))
+		for i, p := range paths {
+			require.Equal(t, p, disks[i].Path, "%v: domain disk", flags)
+			require.Equal(t, c.format, disks[i].Format)
+		}
 	}
-	out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", c.disk).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	require.NotContains(t, string(out), "backing file", "client disk must not have grown a backing chain")
+	for _, p := range paths {
+		out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", p).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.NotContains(t, string(out), "backing file", "client disk must not have grown a backing chain")
+	}
 }
 
 func (c *client) start(t testing.TB) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -146,7 +145,8 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			"bootvm: MARKER "+marker,
 			"HOOK post_recovery recover-",
 			"END_RECOVERY recover recover-client")
-		requireRecoverNothingLeft(t, c, disks)
+		c.requireNoLeftovers(t)
+		c.requireDisks(t, disks.Root, disks.Data)
 	})
 
 	t.Run("missing-archive", func(t *testing.T) {
@@ -162,7 +162,8 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			require.Contains(t, errOut, want)
 		}
 		require.False(t, c.running(t), "the client stays off")
-		requireRecoverNothingLeft(t, c, disks)
+		c.requireNoLeftovers(t)
+		c.requireDisks(t, disks.Root, disks.Data)
 	})
 
 	// The client is off now (as after a failed step): --mkfs makes its
@@ -180,7 +181,8 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			"bootvm: MARKER "+marker,
 			"HOOK post_recovery recover-")
 		require.NotContains(t, readFrom(t, console, off), "HOOK pre_recovery")
-		requireRecoverNothingLeft(t, c, disks)
+		c.requireNoLeftovers(t)
+		c.requireDisks(t, disks.Root, disks.Data)
 	})
 }
 
@@ -230,34 +232,5 @@ func requireOrder(t testing.TB, text string, wants ...string) {
 		i := strings.Index(rest, w)
 		require.GreaterOrEqual(t, i, 0, "%q missing (or out of order) in:\n%s", w, text)
 		rest = rest[i+len(w):]
-	}
-}
-
-// requireRecoverNothingLeft: no appliance, ledger entry or job disk, and
-// the client's definitions name its own two disks, without backing chains.
-func requireRecoverNothingLeft(t testing.TB, c *client, d *fixture.BootDisks) {
-	t.Helper()
-	require.Empty(t, appliances(t, c.stateDir, false), "appliance domain left")
-	entries, err := os.ReadDir(filepath.Join(c.stateDir, "ledger"))
-	if err == nil {
-		require.Empty(t, entries, "ledger entries left")
-	}
-	filepath.WalkDir(filepath.Join(c.stateDir, "runs"), func(p string, de os.DirEntry, err error) error {
-		if err == nil && !de.IsDir() {
-			require.False(t, strings.HasSuffix(p, ".qcow2") || strings.HasSuffix(p, ".img"), "file left: %s", p)
-		}
-		return nil
-	})
-	for _, flags := range [][]string{{"dumpxml", c.domain}, {"dumpxml", "--inactive", c.domain}} {
-		disks, err := virt.ClientDisks(virsh(t, flags...))
-		require.NoError(t, err)
-		require.Len(t, disks, 2)
-		require.Equal(t, d.Root, disks[0].Path, "%v", flags)
-		require.Equal(t, d.Data, disks[1].Path, "%v", flags)
-	}
-	for _, p := range []string{d.Root, d.Data} {
-		out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", p).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		require.NotContains(t, string(out), "backing file")
 	}
 }

@@ -13,15 +13,14 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/u-root/u-root/pkg/mount/loop"
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/guestinit"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
@@ -78,37 +77,7 @@ func setup() error {
 		}
 		fmt.Println("agentvm: mounted", name)
 	}
-	port, err := agentPort(20 * time.Second)
-	if err != nil {
-		return err
-	}
-	ga := exec.Command("/usr/sbin/qemu-ga", "-m", "virtio-serial", "-p", port, "-f", "/run/qemu-ga.pid", "-t", "/run")
-	ga.Dir = "/"
-	ga.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-	ga.Stdout, ga.Stderr = os.Stdout, os.Stdout
-	ga.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
-	if err := ga.Start(); err != nil {
-		return fmt.Errorf("start qemu-ga: %w", err)
-	}
-	return nil
-}
-
-// agentPort finds the guest agent's virtio-serial port by its name in
-// sysfs: without udev there is no /dev/virtio-ports symlink.
-func agentPort(timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
-		for _, n := range names {
-			if b, _ := os.ReadFile(n); strings.TrimSpace(string(b)) == "org.qemu.guest_agent.0" {
-				return "/dev/" + filepath.Base(filepath.Dir(n)), nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no virtio-serial port org.qemu.guest_agent.0 after %s", timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return guestinit.StartAgent(root)
 }
 
 // reap collects every exited child, qemu-ga's orphans included; it returns

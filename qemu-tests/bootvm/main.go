@@ -21,7 +21,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/qemu-tests/guestinit"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
@@ -146,15 +146,7 @@ func stage2() error {
 		marker = strings.TrimSpace(string(b))
 	}
 	fmt.Printf("bootvm: MARKER %s\n", marker)
-	port, err := agentPort(20 * time.Second)
-	if err != nil {
-		return err
-	}
-	ga := exec.Command("/usr/sbin/qemu-ga", "-m", "virtio-serial", "-p", port, "-f", "/run/qemu-ga.pid", "-t", "/run")
-	ga.Dir = "/"
-	ga.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-	ga.Stdout, ga.Stderr = os.Stdout, os.Stdout
-	return ga.Start()
+	return guestinit.StartAgent("/")
 }
 
 // find returns the block device (/dev/vdX or /dev/vdXN) whose ext4
@@ -194,24 +186,6 @@ func ext4IDs(dev string) (uuid, label string, ok bool) {
 	uuid = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 	label = string(bytes.TrimRight(sb[0x78:0x88], "\x00"))
 	return uuid, label, true
-}
-
-// agentPort finds the guest agent's virtio-serial port by its name in
-// sysfs: without udev there is no /dev/virtio-ports symlink.
-func agentPort(timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
-		for _, n := range names {
-			if b, _ := os.ReadFile(n); strings.TrimSpace(string(b)) == "org.qemu.guest_agent.0" {
-				return "/dev/" + filepath.Base(filepath.Dir(n)), nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no virtio-serial port org.qemu.guest_agent.0 after %s", timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // reap collects every exited child; it returns never (the VM is shut down
