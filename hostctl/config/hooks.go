@@ -32,12 +32,15 @@ type Hooks struct {
 	PreSnapshot  string `toml:"pre_snapshot"`  // before the snapshot (flush, lock tables)
 	OnSnapshot   string `toml:"on_snapshot"`   // right after it; always runs once pre_snapshot ran
 	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|failed
-	// Recovery hooks (hostctl restore CLIENT, in place): pre_recovery in
-	// the blank VM before it is shut down, end_recovery in the appliance
-	// chrooted into the restored tree, post_recovery in the restored VM
-	// once its guest agent answers.
-	PreRecovery  string `toml:"pre_recovery"`
-	EndRecovery  string `toml:"end_recovery"`
+	// PreRecovery runs in the blank VM before an in-place recovery
+	// (hostctl restore CLIENT) shuts it down; if it fails, nothing changes.
+	PreRecovery string `toml:"pre_recovery"`
+	// EndRecovery runs in the appliance, chrooted into the restored tree
+	// with /dev, /proc and /sys bound, before it is unmounted (e.g. to
+	// reinstall a boot loader).
+	EndRecovery string `toml:"end_recovery"`
+	// PostRecovery runs in the restored VM once its guest agent answers;
+	// SB_ARCHIVE names the archive restored.
 	PostRecovery string `toml:"post_recovery"`
 	// Transport: "agent" (default; "local" for client types without a
 	// guest), "ssh" or "local".
