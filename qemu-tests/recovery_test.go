@@ -21,7 +21,8 @@ import (
 
 // TestRestoreListVerify runs, for borg, restic and duplicity in turn on
 // one shut-off Small client: two backups at set times, the second followed
-// by the verify that verify_every = 2 schedules; list (kinds, sizes);
+// by the verify that verify_every = 2 schedules (restic: of a sample of 3
+// files, verify_sample = 3); list (kinds, sizes);
 // a file-level restore of two paths from the first backup chosen by
 // --time; and (borg, restic) a verify of a repository corrupted on the
 // host, which must fail and say why. At the end the verify scratch space on the cache
@@ -39,12 +40,19 @@ func TestRestoreListVerify(t *testing.T) {
 	clientFile := filepath.Join(etc, "clients", "rv.toml")
 	body, err := os.ReadFile(clientFile)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(clientFile, append([]byte("verify_every = 2\n"), body...), 0o600))
+	schedule := func(keys string) {
+		require.NoError(t, os.WriteFile(clientFile, append([]byte(keys), body...), 0o600))
+	}
 	pass := filepath.Join(etc, "secrets", "borg.pass")
 
 	for _, backend := range []string{"borg", "restic", "duplicity"} {
 		t.Run(backend, func(t *testing.T) {
 			start := time.Now()
+			sample := 0
+			if backend == "restic" { // one scheduled verify of a random sample
+				sample = 3
+			}
+			schedule(fmt.Sprintf("verify_every = 2\nverify_sample = %d\n", sample))
 			target := filepath.Join(c.dir, backend)
 			require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "local.toml"), []byte(fmt.Sprintf(`backend = %q
 target = "file://%s/{client}"
@@ -69,8 +77,13 @@ passphrase_file = %q
 			require.Equal(t, runner.ModeVerify, v.Mode)
 			require.Equal(t, runner.StatusOK, v.Status, v.Error)
 			require.NotNil(t, v.Stats)
-			require.GreaterOrEqual(t, v.Stats.Files, int64(15), "every item of the tree compared")
-			require.Greater(t, v.Stats.OriginalSize, int64(3<<20), "the big file's bytes compared")
+			if sample > 0 {
+				require.Equal(t, int64(sample), v.Stats.Files, "verify_sample files compared")
+				require.Contains(t, v.Stats.Message, "3 file(s) chosen at random")
+			} else {
+				require.GreaterOrEqual(t, v.Stats.Files, int64(15), "every item of the tree compared")
+				require.Greater(t, v.Stats.OriginalSize, int64(3<<20), "the big file's bytes compared")
+			}
 
 			// list: two backups, their kinds and sizes.
 			code, out, _ := hostctl(t, ctx, "list", "-c", c.config, "rv", "--json")
