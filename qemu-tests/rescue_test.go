@@ -103,6 +103,7 @@ func TestRescueDisk(t *testing.T) {
 	require.NoError(t, err)
 	xf := filepath.Join(dir, "client.xml")
 	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
+	virsh(t, "undefine", c.domain) // shut off; newClient's cleanup removes the new definition
 	virsh(t, "define", xf)
 	start := time.Now()
 	in, feed = io.Pipe()
