@@ -147,6 +147,7 @@ passphrase_file = %q
 			require.Len(t, reports, 1)
 			require.Equal(t, runner.StatusFailed, reports[0].Status)
 			require.Contains(t, reports[0].Error, "verify failed")
+			require.Contains(t, reports[0].Error, "repository data damaged", "the reason, in the operator's words")
 			t.Logf("%s: corrupted repository: %s", backend, reports[0].Error)
 			require.Contains(t, stderr, "report: ", "reported like a run")
 			t.Logf("%s took %s", backend, time.Since(start).Round(time.Second))

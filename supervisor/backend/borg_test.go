@@ -164,7 +164,7 @@ func TestBorgStderrTailLeavesTracebacksInTheLog(t *testing.T) {
 	st.consume(strings.NewReader(`{"type": "log_message", "levelname": "ERROR", "message": "Data integrity error: Segment entry checksum mismatch [segment 2, offset 1569320]"}
 {"type": "log_message", "levelname": "ERROR", "message": "Traceback (most recent call last):\n  File \"archiver.py\", line 5213, in main"}
 `))
-	if got := st.tail(); got != "Data integrity error: Segment entry checksum mismatch [segment 2, offset 1569320]" {
+	if got := st.tail(); got != "repository data damaged: Data integrity error: Segment entry checksum mismatch [segment 2, offset 1569320]" {
 		t.Errorf("tail = %q", got)
 	}
 	if !strings.Contains(sink.String(), "Traceback") {

@@ -27,6 +27,8 @@ func TestReason(t *testing.T) {
 		{"duplicity-full", "target full: Giving up after 3 attempts. OSError: No space left on device"},
 		{"duplicity-wrong-passphrase", "wrong passphrase: gpg: decryption failed: Bad session key"},
 		{"duplicity-ftp-login-refused", "ftp login refused: mkdir: Login failed: 530 Authentication failed."},
+		{"borg-corrupt-list", "repository data damaged: borg.helpers.errors.IntegrityError: Data integrity error: Segment entry checksum mismatch [segment 10, offset 8]"},
+		{"restic-corrupt-restore", "repository data damaged: ignoring error for /rc/src/big.bin: ciphertext verification failed"},
 		{"duplicity-sftp-key-rejected", "ssh login refused: BackendException: ssh connection to root@127.0.0.1:42222 failed: Authentication failed."},
 	} {
 		t.Run(tc.log, func(t *testing.T) {
