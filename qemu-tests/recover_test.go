@@ -167,11 +167,14 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	})
 
 	// The client is off now (as after a failed step): --mkfs makes its
-	// filesystems anew and restores again; no pre_recovery, no shutdown.
+	// filesystems anew and restores again, the backup chosen by --time;
+	// no pre_recovery, no shutdown.
 	t.Run("mkfs-shut-off", func(t *testing.T) {
 		off := consoleSize(t, console)
-		code, _, errOut := hostctl(t, ctx, "restore", "--mkfs", "--agent-timeout", "3m", "-c", c.config, c.name)
+		code, out, errOut := hostctl(t, ctx, "restore", "--mkfs", "--time", time.Now().UTC().Format(time.RFC3339),
+			"--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
+		require.Contains(t, out, "recovered recover from archive "+c.archives(t)[0])
 		require.Contains(t, errOut, "is shut off: no pre_recovery, no shutdown")
 		requireOrder(t, errOut, "recover: create filesystems done", "recover: restore done", "recover: hook post_recovery: ok")
 		require.NotContains(t, errOut, "empty client filesystems")

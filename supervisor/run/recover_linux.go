@@ -66,9 +66,6 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
-	if err := s.pickArchive(ctx, b, req); err != nil { // --time
-		return done, err
-	}
 	end = s.rep.Step("find the archive")
 	if err := end(s.checkArchive(ctx, b, req)); err != nil {
 		return done, err
@@ -108,17 +105,28 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 }
 
 // checkArchive lists the repository (which proves access and passphrase)
-// and finds the archive to restore in it. Duplicity's archive is a time
+// and finds the archive to restore in it, or (--time) picks the newest
+// backup at or before Restore.Time. Duplicity's archive is a time
 // specification that only duplicity itself resolves.
 func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
+	j := req.Job
 	snaps, err := b.Snapshots(ctx, req)
 	if err != nil {
-		return fmt.Errorf("list the repository %s: %w", req.Job.Repo.URL, err)
+		return fmt.Errorf("list the repository %s: %w", j.Repo.URL, err)
 	}
 	if len(snaps) == 0 {
-		return fmt.Errorf("the repository %s holds no backup", req.Job.Repo.URL)
+		return fmt.Errorf("the repository %s holds no backup", j.Repo.URL)
 	}
-	want := req.Job.Archive
+	if j.Archive == "" && !j.Restore.Time.IsZero() {
+		sn, err := backend.PickAt(snaps, j.Restore.Time)
+		if err != nil {
+			return err
+		}
+		j.Archive = sn.ID
+		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
+		return nil
+	}
+	want := j.Archive
 	if want == "" || req.Job.Repo.Backend == "duplicity" {
 		return nil
 	}
