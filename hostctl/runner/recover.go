@@ -66,7 +66,10 @@ type RecoverPlan struct {
 // Lines renders the plan as numbered steps for the operator.
 func (p *RecoverPlan) Lines() []string {
 	arch := p.Archive
-	if arch == "" {
+	switch {
+	case arch == "" && !p.opts.Time.IsZero():
+		arch = "the newest at or before " + p.opts.Time.UTC().Format(time.RFC3339)
+	case arch == "":
 		arch = "the latest (chosen by the backend in the appliance)"
 	}
 	state := "shut off"

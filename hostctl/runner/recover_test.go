@@ -176,6 +176,10 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 	_, err = os.Stat(j.r.jobDir("web"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no job directory")
 
+	p, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{Time: time.Date(2026, 11, 20, 3, 30, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(p.Lines(), "\n"), "archive the newest at or before 2026-11-20T03:30:00Z")
+
 	delete(j.hv.inactive, "web") // a transient domain would be gone after the shutdown
 	_, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
 	require.ErrorContains(t, err, "domain web must be defined (persistent) to be started again after the restore")
