@@ -208,6 +208,10 @@ passphrase_file = %q
 		r, _ := overrun(t, c.config, `run_time_limit = "60s"`)
 		require.Regexp(t, `^run_time_limit 1m0s reached: appliance hostctl-backup-sshhooks-\S+ destroyed$`, r.Error,
 			"the host destroyed the running appliance at the run's limit")
+		// What the destroyed appliance had written to its job disk is kept.
+		res, err := os.ReadFile(filepath.Join(r.LogDir, "result.jsonl"))
+		require.NoError(t, err)
+		require.Contains(t, string(res), `"mount snapshot"`, "the result records of the destroyed appliance")
 	})
 }
 

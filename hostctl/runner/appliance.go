@@ -107,6 +107,14 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		}
 	}
 	if err := r.waitAppliance(ctx, name, progress, aj.job); err != nil {
+		// Destroyed (a time limit, a signal): keep what the appliance had
+		// written to its job disk, its result records (fsynced one by one)
+		// and as much of its log as reached the disk, for the report's log
+		// tail and the operator. Best effort.
+		if contents, rerr := jobdisk.Read(jobImg); rerr == nil {
+			keep(aj.dir, job.FileLog, contents.Log)
+			keep(aj.dir, job.FileResult, contents.Result)
+		}
 		return nil, err
 	}
 	out := &outcome{elapsed: time.Since(start)}
