@@ -55,3 +55,34 @@ func TestWhyStopped(t *testing.T) {
 	require.EqualError(t, whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log")),
 		"backup failed in the appliance: borg: repository locked (log: /x/job.log)")
 }
+
+// TestTimeLimitsDestroyAppliance: an appliance that runs past the job's
+// time_limit, or past the run's limit, is destroyed by the host, the report
+// names the limit, and everything is removed.
+func TestTimeLimitsDestroyAppliance(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		job        time.Duration
+		run        time.Duration
+	}{
+		{name: "job", job: 300 * time.Millisecond, want: `^time_limit 300ms of the job reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
+		{name: "run", job: time.Hour, run: 300 * time.Millisecond, want: `^run_time_limit 300ms reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newLVMJob(t, lvDisk)
+			j.c.TimeLimit = job.Duration{Duration: tc.job}
+			j.hv.onStart = func(string) error { return nil } // runs until destroyed
+			ctx := context.Background()
+			if tc.run > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, tc.run, &LimitError{Key: "run_time_limit", Limit: tc.run})
+				defer cancel()
+			}
+			rep := j.r.Backup(ctx, j.c)
+			require.Equal(t, StatusFailed, rep.Status)
+			require.Regexp(t, tc.want, rep.Error)
+			require.Contains(t, j.hv.calls, "destroy hostctl-backup-web-20261125T000000Z")
+			j.requireNothingLeft(t)
+		})
+	}
+}
