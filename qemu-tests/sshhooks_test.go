@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,7 +119,7 @@ known_hosts = %q
 	t.Run("hanging-pre", func(t *testing.T) {
 		// The hook and a child of its own hang; both must be gone after the
 		// time limit, in the "guest" too.
-		hang := fmt.Sprintf("sleep 6011 & echo $! > %s/child.pid; sleep 6012", guest)
+		hang := fmt.Sprintf("echo $$ > %s/hook.pid; sleep 6011 & echo $! > %s/child.pid; sleep 6012", guest, guest)
 		c.setHooks(t, fmt.Sprintf("pre_snapshot = %q\non_snapshot = %q\ntime_limit = \"3s\"\n", hang, rec("on"))+hooksSSH(known))
 		start := time.Now()
 		r := runFailed(t, ctx, c)
@@ -128,10 +127,21 @@ known_hosts = %q
 		require.True(t, r.Hooks[0].TimedOut)
 		require.Contains(t, r.Error, "abandoned")
 		require.Equal(t, "on", readLog(t)[0][0], "on_snapshot runs after the hang")
+		var pids []string
+		for _, f := range []string{"hook.pid", "child.pid"} {
+			b, err := os.ReadFile(filepath.Join(guest, f))
+			require.NoError(t, err)
+			pids = append(pids, strings.TrimSpace(string(b)))
+		}
 		require.Eventually(t, func() bool {
-			out, _ := exec.Command("pgrep", "-f", "sleep 601[12]").Output()
-			return len(strings.TrimSpace(string(out))) == 0
-		}, time.Minute, 200*time.Millisecond, "the hung hook and its child were killed on the ssh server's side")
+			for _, pid := range pids {
+				// Gone, or the pid reused by something else.
+				if cmd, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil && strings.Contains(string(cmd), "601") {
+					return false
+				}
+			}
+			return true
+		}, time.Minute, 200*time.Millisecond, "the hung hook (pids %v) and its child were killed on the ssh server's side", pids)
 		require.Len(t, c.archives(t), 1)
 		c.requireNothingLeft(t)
 	})
