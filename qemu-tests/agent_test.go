@@ -240,9 +240,13 @@ time_limit = "1m"
 		require.Equal(t, "on-ran\n", c.guest(t, "cat /run/on-after-hang").Stdout)
 		// kill waits for its killer; polled anyway, since a slow guest may
 		// take longer than that wait.
-		require.Eventually(t, func() bool {
-			return strings.TrimSpace(c.guest(t, "pgrep -x sleep || true").Stdout) == ""
-		}, 2*time.Minute, time.Second, "the hung hook was killed")
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+			out := c.guest(t, "pgrep -x sleep; echo rc=$?").Stdout
+			if out == "rc=1\n" { // pgrep ran and found no sleep
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the hung hook was not killed: %q", out)
+		}
 		c.requireNothingLeft(t)
 		recvMail(t, sink)
 	})
