@@ -65,11 +65,15 @@ func TestTimeLimitsDestroyAppliance(t *testing.T) {
 		job        time.Duration
 		run        time.Duration
 	}{
-		{name: "job", job: 300 * time.Millisecond, want: `^time_limit 300ms of the job reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
-		{name: "run", job: time.Hour, run: 300 * time.Millisecond, want: `^run_time_limit 300ms reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
+		// Limits long enough for the overlays and the job disk on a loaded
+		// machine: the appliance must be running when they pass.
+		{name: "job", job: 3 * time.Second, want: `^time_limit 3s of the job reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
+		{name: "run", job: time.Hour, run: 3 * time.Second, want: `^run_time_limit 3s reached: appliance hostctl-backup-web-20261125T000000Z destroyed$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
+			_, err := j.r.ensureCache(context.Background()) // made once, before the clock runs
+			require.NoError(t, err)
 			j.c.TimeLimit = job.Duration{Duration: tc.job}
 			j.hv.onStart = func(string) error { return nil } // runs until destroyed
 			ctx := context.Background()
