@@ -288,11 +288,20 @@ func requireDuplicityTree(t *testing.T, c *client, got string) {
 	require.Empty(t, fixture.Diff(w, g), "tree at %s differs from the client's", got)
 }
 
+// dumpJobLog logs every run's job log, and the console log of a run whose
+// appliance left no job log (it stopped before the supervisor wrote one).
 func dumpJobLog(t *testing.T, c *client) {
-	logs, _ := filepath.Glob(filepath.Join(c.stateDir, "runs", "*", "*", "job.log"))
-	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		t.Logf("%s:\n%s", l, b)
+	dirs, _ := filepath.Glob(filepath.Join(c.stateDir, "runs", "*", "*"))
+	for _, d := range dirs {
+		for _, name := range []string{"job.log", "console.log"} {
+			if b, err := os.ReadFile(filepath.Join(d, name)); err == nil {
+				if name == "console.log" && len(b) > 8000 {
+					b = b[len(b)-8000:]
+				}
+				t.Logf("%s:\n%s", filepath.Join(d, name), b)
+				break
+			}
+		}
 	}
 }
 

@@ -54,6 +54,9 @@ func ParseBorgLine(line string) (rec job.Record, isProgress bool, msg, level str
 		return job.Record{}, false, l.Message, l.Levelname
 	case "file_status":
 		return job.Record{}, false, "", ""
+	case "progress_message":
+		// "Initializing cache transaction: …": news, not a problem.
+		return job.Record{}, false, strings.TrimSpace(l.Message), "INFO"
 	}
 	return job.Record{}, false, l.Message, ""
 }

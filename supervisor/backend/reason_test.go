@@ -89,3 +89,11 @@ duplicity.errors.BackendException: Error running 'ls': 550 No such file
 		t.Errorf("Reason(nil) = %q", got)
 	}
 }
+
+func TestBorgProgressMessageIsNoProblem(t *testing.T) {
+	// borg 1.2.4 --log-json, as the appliance logged it before a failure.
+	_, prog, msg, level := ParseBorgLine(`{"type": "progress_message", "operation": 1, "msgid": "cache.begin_transaction", "finished": false, "message": "Initializing cache transaction: Reading config", "time": 1795661290.9}`)
+	if prog || msg != "Initializing cache transaction: Reading config" || level != "INFO" {
+		t.Errorf("progress_message: prog %v, msg %q, level %q", prog, msg, level)
+	}
+}
