@@ -40,7 +40,7 @@ func newCheckCmd(g *Globals) *cobra.Command {
 		Long: `check loads the host configuration, the profiles and the clients, reports
 every problem (one per line, as FILE:LINE: key "…": what is wrong) and, when
 there is none, prints per client what a run would back up: domain, profile,
-backend, target, encryption, filesystem, paths and time limit. With CLIENT
+backend, target, encryption, filesystem, paths, time limit and hooks. With CLIENT
 arguments only those clients are shown. check changes nothing.
 
 --connect also tests, from this host, each profile the clients use and each
@@ -210,6 +210,9 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		p.field("exclude", cl.Backup.Exclude...)
 	}
 	p.field("time limit", fmtDuration(cl.TimeLimit.Duration))
+	if d := hooksDesc(cl); d != "" {
+		p.field("hooks", d)
+	}
 	if cl.Type != config.TypeLVMLibvirt {
 		return nil // no libvirt domain, no disks to resolve
 	}
@@ -267,6 +270,44 @@ func plural(n int, word string) string {
 }
 
 // fmtDuration writes 2h instead of 2h0m0s.
+// hooksDesc says which snapshot hooks run, where and how; "" when none.
+func hooksDesc(cl *config.Client) string {
+	h := cl.Hooks
+	var names []string
+	for _, n := range []struct{ name, cmd string }{{"pre_snapshot", h.PreSnapshot}, {"on_snapshot", h.OnSnapshot}, {"post_snapshot", h.PostSnapshot}} {
+		if n.cmd != "" {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 && !h.Freeze {
+		return ""
+	}
+	var where string
+	switch h.Transport {
+	case config.TransportSSH:
+		where = fmt.Sprintf("over ssh %s@%s", h.SSH.User, h.SSH.Host)
+		if h.SSH.Port != 0 {
+			where += fmt.Sprintf(":%d", h.SSH.Port)
+		}
+		if h.SSH.KnownHosts != "" {
+			where += ", host key pinned in " + h.SSH.KnownHosts
+		}
+	case config.TransportLocal:
+		where = "on this host"
+	default:
+		where = "through the guest agent"
+	}
+	d := "none"
+	if len(names) > 0 {
+		d = strings.Join(names, ", ")
+	}
+	d += " " + where + ", each within " + fmtDuration(h.TimeLimit.Duration)
+	if h.Freeze {
+		d += ", filesystems frozen around the snapshot"
+	}
+	return d
+}
+
 func fmtDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -121,4 +123,22 @@ func shippedProfiles(t *testing.T) int {
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	return len(files)
+}
+
+func TestHooksDesc(t *testing.T) {
+	for _, tc := range []struct {
+		h    config.Hooks
+		want string
+	}{
+		{want: ""},
+		{h: config.Hooks{PreSnapshot: "sync", PostSnapshot: "true", Transport: config.TransportAgent, Freeze: true, TimeLimit: job.Duration{Duration: 5 * time.Minute}},
+			want: "pre_snapshot, post_snapshot through the guest agent, each within 5m, filesystems frozen around the snapshot"},
+		{h: config.Hooks{OnSnapshot: "x", Transport: config.TransportSSH, TimeLimit: job.Duration{Duration: time.Minute},
+			SSH: config.HooksSSH{Host: "db.example", User: "root", Port: 2222, KnownHosts: "/etc/hostctl/known_hosts"}},
+			want: "on_snapshot over ssh root@db.example:2222, host key pinned in /etc/hostctl/known_hosts, each within 1m"},
+		{h: config.Hooks{PreSnapshot: "x", Transport: config.TransportLocal, TimeLimit: job.Duration{Duration: 30 * time.Second}},
+			want: "pre_snapshot on this host, each within 30s"},
+	} {
+		require.Equal(t, tc.want, hooksDesc(&config.Client{Hooks: tc.h}))
+	}
 }
