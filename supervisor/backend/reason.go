@@ -103,7 +103,7 @@ var causes = []struct {
 	{regexp.MustCompile(`(?i)login incorrect|login failed|530 `), "ftp login refused"},
 	{regexp.MustCompile(`(?i)permission denied \(publickey|authentication failed|too many authentication failures`), "ssh login refused"},
 	{regexp.MustCompile(`(?i)host key verification failed|host key .* (mismatch|changed)|no .*host key is known|not found in known_hosts|hostkey.*not match`), "ssh host key not pinned or changed"},
-	{regexp.MustCompile(`(?i)InvalidAccessKeyId|SignatureDoesNotMatch|Access Denied|AccessDenied|InvalidToken|403 Forbidden`), "s3 credentials refused"},
+	{regexp.MustCompile(`(?i)InvalidAccessKeyId|SignatureDoesNotMatch|Access Denied|AccessDenied|InvalidToken|403 Forbidden|No user exists with the provided access key`), "s3 credentials refused"},
 	{regexp.MustCompile(`(?i)no public key|no secret key|unusable public key|public key not found|is not in the job's key files`), "gpg key missing"},
 	{regexp.MustCompile(`(?i)ciphertext verification failed|integrity error|checksum mismatch|hash mismatch|invalid data returned|decompress(ion)? failed|corrupt`), "repository data damaged"},
 	{regexp.MustCompile(`(?i)connection refused|no route to host|network is unreachable|connection timed out|timed out|could not resolve|name or service not known|temporary failure in name resolution|connection reset`), "target unreachable"},

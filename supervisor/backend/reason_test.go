@@ -24,6 +24,11 @@ func TestReason(t *testing.T) {
 		{"restic-sftp-key-rejected", "ssh connection to the target failed (login refused, host key, or no sftp/borg there: see the job log): unable to open repository at sftp:127.0.0.1:/tmp/h3cap/x: unable to start the sftp session, error: read |0: file already closed"},
 		{"restic-s3-refused", `target unreachable: unable to open config file: Stat: Get "http://127.0.0.1:1/bucket/?location=": dial tcp 127.0.0.1:1: connect: connection refused`},
 		{"restic-full", "target full: unable to save snapshot: write rfull/repo/data/be/befd0a88650bba6ceb8144bee3da044b32f056cc3a892090ec1a14da6a06782b-tmp-3709305028: no space left on device"},
+		// versitygw v1.8.0 (checks S3 signatures) with a wrong secret key,
+		// and with an unknown access key: restic then reads "no such key"
+		// and tries init, which the server refuses.
+		{"restic-s3-wrong-secret", "s3 credentials refused: unable to open config file: Stat: Access Denied."},
+		{"restic-s3-wrong-access-key-init", "s3 credentials refused: create repository at s3:http://127.0.0.1:47070/backups/x failed: client.MakeBucket: No user exists with the provided access key ID."},
 		{"duplicity-full", "target full: Giving up after 3 attempts. OSError: No space left on device"},
 		{"duplicity-wrong-passphrase", "wrong passphrase: gpg: decryption failed: Bad session key"},
 		{"duplicity-ftp-login-refused", "ftp login refused: mkdir: Login failed: 530 Authentication failed."},
@@ -95,5 +100,32 @@ func TestBorgProgressMessageIsNoProblem(t *testing.T) {
 	_, prog, msg, level := ParseBorgLine(`{"type": "progress_message", "operation": 1, "msgid": "cache.begin_transaction", "finished": false, "message": "Initializing cache transaction: Reading config", "time": 1795661290.9}`)
 	if prog || msg != "Initializing cache transaction: Reading config" || level != "INFO" {
 		t.Errorf("progress_message: prog %v, msg %q, level %q", prog, msg, level)
+	}
+}
+
+func TestNoResticRepo(t *testing.T) {
+	for _, tc := range []struct {
+		log  string
+		want bool
+	}{
+		{"restic-s3-refused", false},
+		{"restic-sftp-refused", false},
+		{"restic-wrong-password", false},
+		{"restic-s3-wrong-secret", false},
+		// An unknown access key reads as a missing config (versitygw);
+		// the init that follows fails on the credentials and creates
+		// nothing.
+		{"restic-s3-wrong-access-key", true},
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", "errors", tc.log+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NoResticRepo(string(data)); got != tc.want {
+			t.Errorf("NoResticRepo(%s) = %v, want %v", tc.log, got, tc.want)
+		}
+	}
+	if !NoResticRepo("Fatal: unable to open config file: stat /target/r/config: no such file or directory\n") {
+		t.Error("a local repository without config is no repository")
 	}
 }
