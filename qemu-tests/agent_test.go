@@ -124,6 +124,7 @@ func (c *client) startAgent(t testing.TB) {
 // hanging pre_snapshot stop the job before the snapshot, on_snapshot still
 // runs, and nothing is left behind.
 func TestHooksInGuest(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	ctx := context.Background()
 	c := newAgentClient(t, e, "agent", 1, smallTree)

@@ -25,6 +25,7 @@ import (
 // encryption and signing checked on the host, retention over backups at
 // controlled times, and an appliance killed in the middle of a backup.
 func TestBackends(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	for _, tool := range []string{"restic", "duplicity", "gpg"} {
 		if _, err := exec.LookPath(tool); err != nil {

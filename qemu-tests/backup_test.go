@@ -22,6 +22,7 @@ import (
 // VM shut off and running, read the backups with borg on the host, restore
 // through the appliance into a directory and into a blank disk.
 func TestBackupAndRestore(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	ctx := context.Background()
 	c := newClient(t, e, "web", "qcow2")
@@ -103,6 +104,7 @@ func TestBackupAndRestore(t *testing.T) {
 // cleanup` removes what was left. Either way the running client ends on its
 // original disk with no snapshot, overlay or appliance left.
 func TestInterruptedRun(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	c := newClient(t, e, "db", "raw")
 	c.start(t)

@@ -23,6 +23,7 @@ import (
 // order: what pre_snapshot writes is in the backup, post_snapshot gets the
 // outcome.
 func TestSelfAndPlainClients(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	ctx := context.Background()
 	dir := t.TempDir()

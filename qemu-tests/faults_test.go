@@ -23,6 +23,7 @@ import (
 // The appliance takes its address by DHCP (QEMU user-mode networking's
 // built-in server) in this test. One client, the Small tree.
 func TestBackendFaults(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	for _, tool := range []string{"restic", "gpg"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -3,6 +3,12 @@
 // Needs root; run through `qemu-tests/run.sh test`, which installs and
 // starts what is needed. Without root or libvirtd the tests skip with the
 // reason, and fail instead when CI is set.
+//
+// Every top-level test calls t.Parallel: each has its own client domain,
+// state dir, target and servers (names carry runTag, leftover checks are
+// scoped to the test's state dir), so with go test's default -parallel
+// (GOMAXPROCS) two tests share the 2 cores of a CI machine, one appliance
+// mostly waiting on I/O while the other computes.
 package qemutests
 
 import (

@@ -100,6 +100,7 @@ func buildInAppliance(t testing.TB, e *env) string {
 // root inside one appliance boot with blank disks, and fails with its
 // output when any of its tests fails.
 func TestInAppliance(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	bin := buildInAppliance(t, e)
 	res := runInAppliance(t, e, bin, []string{"-test.v", "-test.timeout", "8m"}, []int{512, 512, 512, 512, 512, 512, 512}, 10*time.Minute)

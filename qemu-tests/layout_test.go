@@ -20,6 +20,7 @@ import (
 // root LV and assembles the tree. The archive holds that whole tree and
 // neither disk changed by a single bit.
 func TestGuestLayoutFstab(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	for _, tool := range []string{"lvm", "mkfs.xfs", "sfdisk"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -112,6 +112,7 @@ func (f *loopLVM) Remove(_ context.Context, vg, name string) error {
 // appliance domain, overlay, job disk, ledger entry or snapshot. The
 // client keeps running on its disk.
 func TestLVMSnapshotOverflow(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	if _, err := exec.LookPath("losetup"); err != nil {
 		skipOrFail(t, "losetup is not installed")

@@ -55,6 +55,7 @@ func dirBytes(t testing.TB, dir string) map[string]string {
 // device) behind it. check accepts what init wrote, with the disks
 // resolved through libvirt, and a second init changes no byte.
 func TestInitFromLibvirt(t *testing.T) {
+	t.Parallel()
 	needLibvirt(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -188,6 +189,7 @@ func connectRow(t *testing.T, out, checked, check string) string {
 // the archive verified on the host with the generated keys; then
 // check --connect against a wrong port and an unauthorised key.
 func TestOnboardingSSHTarget(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	for _, tool := range []string{"gpg", "ssh-keygen", "useradd", "chpasswd"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -46,6 +46,7 @@ func needBootVM(t testing.TB, e *env) *fixture.BootVM {
 // from the restored data. A restore of a missing archive afterwards fails
 // before any disk is touched and leaves the client off and detached.
 func TestRecoverInPlace(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	vm := needBootVM(t, e)
 	ctx := context.Background()

@@ -28,6 +28,7 @@ import (
 // host, which must fail and say why. At the end the verify scratch space on the cache
 // volume is gone and nothing is left behind.
 func TestRestoreListVerify(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	for _, tool := range []string{"restic", "duplicity", "debugfs"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -23,6 +23,7 @@ import (
 // defines: with no job disk the supervisor must give a root shell on the
 // serial console, with the appliance's userland (borg among it) usable.
 func TestRescueShell(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	xml := virsh(t, "dumpxml", "--inactive", rescueDomain)
 	require.Contains(t, xml, "sb.mode=shell")
@@ -51,6 +52,7 @@ func TestRescueShell(t *testing.T) {
 // system with chroot-target, exit; the change is on the disk afterwards and
 // nothing is left behind.
 func TestRescueDisk(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	ctx := context.Background()
 	c := newClient(t, e, "resc", "raw")

@@ -26,6 +26,7 @@ import (
 // past its time_limit and a run past run_time_limit have their appliance
 // stopped and everything cleaned up, and the report names the limit.
 func TestHooksOverSSHAndTimeLimits(t *testing.T) {
+	t.Parallel()
 	e := needEnv(t)
 	ctx := context.Background()
 	sshd := startSSHD(t)
