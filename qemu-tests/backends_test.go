@@ -27,11 +27,7 @@ import (
 func TestBackends(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
-	for _, tool := range []string{"restic", "duplicity", "gpg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "restic", "duplicity", "gpg")
 	ctx := context.Background()
 	c := newClient(t, e, "bk", "qcow2", smallTree)
 	etc := filepath.Join(c.dir, "etc")

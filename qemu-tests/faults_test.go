@@ -25,11 +25,7 @@ import (
 func TestBackendFaults(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
-	for _, tool := range []string{"restic", "gpg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "restic", "gpg")
 	ctx := context.Background()
 	c := newClient(t, e, "ft", "qcow2", smallTree)
 	etc := filepath.Join(c.dir, "etc")

@@ -94,6 +94,16 @@ func skipOrFail(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
+// needTools skips (fails under CI) when a host tool a test needs is missing.
+func needTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
+		}
+	}
+}
+
 // needEnv checks the preconditions and builds (once) the binaries and the
 // appliance image, which build-image caches by content hash.
 func needEnv(t testing.TB) *env {
@@ -104,11 +114,7 @@ func needEnv(t testing.TB) *env {
 	if err := exec.Command("virsh", "-c", "qemu:///system", "version").Run(); err != nil {
 		skipOrFail(t, "libvirtd is not answering on qemu:///system: run qemu-tests/setup-host.sh")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "mkfs.ext4", "borg", "mmdebstrap", "mksquashfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "qemu-system-x86_64", "qemu-img", "mkfs.ext4", "borg", "mmdebstrap", "mksquashfs")
 	sharedOnce.Do(func() { shared, sharedErr = buildEnv() })
 	require.NoError(t, sharedErr)
 	return shared

@@ -22,11 +22,7 @@ import (
 func TestGuestLayoutFstab(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
-	for _, tool := range []string{"lvm", "mkfs.xfs", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "lvm", "mkfs.xfs", "sfdisk")
 	ctx := context.Background()
 	dir := t.TempDir()
 	lay, err := fixture.MakeLayout(ctx, dir)

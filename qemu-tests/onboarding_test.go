@@ -191,11 +191,7 @@ func connectRow(t *testing.T, out, checked, check string) string {
 func TestOnboardingSSHTarget(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
-	for _, tool := range []string{"gpg", "ssh-keygen", "useradd", "chpasswd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "gpg", "ssh-keygen", "useradd", "chpasswd")
 	ctx := context.Background()
 	start := time.Now()
 	srv := startPasswordSSHD(t)

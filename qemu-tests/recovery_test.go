@@ -30,11 +30,7 @@ import (
 func TestRestoreListVerify(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
-	for _, tool := range []string{"restic", "duplicity", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
-		}
-	}
+	needTools(t, "restic", "duplicity", "debugfs")
 	ctx := context.Background()
 	c := newClient(t, e, "rv", "qcow2", smallTree)
 	etc := filepath.Join(c.dir, "etc")
