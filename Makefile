@@ -33,7 +33,7 @@ test-qemu: test-image
 
 test-image: build
 	$(BIN)/hostctl build-image --out $(SB_TEST_IMAGE_DIR) --cache $(dir $(SB_TEST_IMAGE_DIR))rootfs-cache \
-		--supervisor $(BIN)/supervisor --rescue-domain sbtest-rescue
+		--supervisor $(BIN)/supervisor --rescue-domain ""
 
 demo: build
 	$(GO) run ./qemu-tests/cmd/demo
