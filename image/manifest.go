@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -109,15 +109,9 @@ func (m *Manifest) intact(dir string) bool {
 
 // hashFile returns size and hex sha256 of the file at path.
 func hashFile(path string) (FileInfo, error) {
-	f, err := os.Open(path)
+	sum, n, err := fsutil.SHA256File(path)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return FileInfo{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	return FileInfo{Name: filepath.Base(path), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return FileInfo{Name: filepath.Base(path), Size: n, SHA256: sum}, nil
 }

@@ -200,7 +200,7 @@ func (p *Plan) Build(ctx context.Context) (*Result, error) {
 	if err := p.mksquashfs(ctx, tree, tmp); err != nil {
 		return nil, err
 	}
-	sum, size, err := sha256File(tmp)
+	sum, size, err := fsutil.SHA256File(tmp)
 	if err != nil {
 		return nil, err
 	}

@@ -1,15 +1,14 @@
 package backend
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 )
 
 // PickAt returns the newest backup taken at or before t (snaps oldest
@@ -112,7 +111,7 @@ func CompareTree(root string, entries []Entry) Compared {
 			continue
 		}
 		if e.SHA256 != "" {
-			h, err := fileSHA256(p)
+			h, _, err := fsutil.SHA256File(p)
 			if err != nil {
 				c.Problems = append(c.Problems, fmt.Sprintf("%s: %v", e.Path, err))
 			} else if h != e.SHA256 {
@@ -133,17 +132,4 @@ func entryType(m fs.FileMode) byte {
 		return EntrySymlink
 	}
 	return EntryOther
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
