@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // Duplicity is duplicity 0.8 as found in the appliance userland.
@@ -236,7 +237,7 @@ func (b *Duplicity) Entries(ctx context.Context, req Request, id string) ([]Entr
 
 // Retain implements Backend.
 func (b *Duplicity) Retain(ctx context.Context, req Request) error {
-	cmds, err := DuplicityRetentionArgs(nil, req.Job.Repo.Retention, "")
+	cmds, err := retention.Duplicity(nil, req.Job.Repo.Retention, "")
 	if err != nil || len(cmds) == 0 {
 		return err
 	}
@@ -245,7 +246,7 @@ func (b *Duplicity) Retain(ctx context.Context, req Request) error {
 		return err
 	}
 	defer s.stop()
-	cmds, _ = DuplicityRetentionArgs(s.common, req.Job.Repo.Retention, s.url)
+	cmds, _ = retention.Duplicity(s.common, req.Job.Repo.Retention, s.url)
 	for _, argv := range cmds {
 		if _, err := b.run(ctx, s, "/", argv); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // Restic is restic 0.14 as found in the appliance userland.
@@ -156,7 +157,7 @@ func (r *Restic) Retain(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
-	argv, err := ResticForgetArgs(g, req.Job.Client, req.Job.Repo.Retention)
+	argv, err := retention.ResticForget(g, req.Job.Client, req.Job.Repo.Retention)
 	if err != nil || argv == nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // ResticRepo is the restic repository location for a job, plus the -o
@@ -79,7 +80,7 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", "snapshot-backup")
+	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", retention.ResticTag)
 	if !j.Time.IsZero() {
 		argv = append(argv, "--time", j.Time.UTC().Format("2006-01-02 15:04:05"))
 	}
@@ -97,24 +98,6 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 	argv = append(argv, "--")
 	for _, s := range src {
 		argv = append(argv, path.Join(snapshot, s))
-	}
-	return argv, nil
-}
-
-// ResticForgetArgs builds restic forget --prune for a retention policy
-// (nil when the policy keeps everything).
-func ResticForgetArgs(global []string, client string, r job.Retention) ([]string, error) {
-	if r.Empty() {
-		return nil, nil
-	}
-	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client)
-	keep, err := keepFlags(r, "h")
-	if err != nil {
-		return nil, err
-	}
-	argv = append(argv, keep...)
-	if r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0 {
-		return nil, fmt.Errorf("restic: max_fullbackups and max_fulls_with_incrs are duplicity policies")
 	}
 	return argv, nil
 }
