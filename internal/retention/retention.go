@@ -146,7 +146,9 @@ func BorgPrune(repo, client string, r job.Retention) ([]string, error) {
 
 // ResticForget builds restic forget --prune for a policy after the global
 // options (nil when it keeps everything). Only this client's snapshots
-// (its host name and the tag every backup gets) are considered.
+// (its host name and the tag every backup gets) are considered, as one
+// series like borg's: restic's default grouping by paths as well would
+// keep the newest of every source list the client ever had.
 func ResticForget(global []string, client string, r job.Retention) ([]string, error) {
 	if r.Empty() {
 		return nil, nil
@@ -158,7 +160,7 @@ func ResticForget(global []string, client string, r job.Retention) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client, "--tag", ResticTag)
+	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client, "--tag", ResticTag, "--group-by", "host")
 	return append(argv, keep...), nil
 }
 

@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 func TestBuilders(t *testing.T) {
 	r := job.Retention{KeepDaily: 7, KeepWeekly: 4, MaxAge: "2M"}
 	got, err := ResticForget([]string{"restic", "--repo", "/r"}, "web", r)
-	want := []string{"restic", "--repo", "/r", "forget", "--prune", "--host", "web", "--tag", "snapshot-backup",
+	want := []string{"restic", "--repo", "/r", "forget", "--prune", "--host", "web", "--tag", "snapshot-backup", "--group-by", "host",
 		"--keep-last", "1", "--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440h"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ResticForget = %q, %v\nwant %q", got, err, want)
