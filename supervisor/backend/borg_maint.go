@@ -62,13 +62,17 @@ func (b *Borg) Retain(ctx context.Context, req Request) error {
 	return err
 }
 
-// Check implements Backend.
+// Check implements Backend. borg check says "problems found" with exit
+// status 1, its warning status: for a check that is a failure.
 func (b *Borg) Check(ctx context.Context, req Request) error {
 	req, err := b.resolve(req)
 	if err != nil {
 		return err
 	}
-	_, err = b.borg(ctx, req, []string{"borg", "check", "--log-json", "--", req.Repo}, "/", true)
+	r, err := b.run(ctx, req, []string{"borg", "check", "--log-json", "--", req.Repo}, "/", true, nil)
+	if err == nil && r.warned {
+		err = fmt.Errorf("borg check: exit status 1: the repository has problems: %s", r.tail)
+	}
 	return err
 }
 

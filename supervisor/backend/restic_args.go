@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -124,6 +125,40 @@ func ParseResticBackup(out []byte) (job.Record, error) {
 		}
 	}
 	return job.Record{}, fmt.Errorf("restic backup --json: no summary in the output")
+}
+
+// ParseResticError reads one of restic backup --json's error messages on
+// stderr: the item it could not archive and why ("read: input/output
+// error"). Scan errors are left out: the archiver reports the same item
+// again.
+func ParseResticError(line string) (item, why string, ok bool) {
+	if !strings.Contains(line, `"message_type":"error"`) {
+		return "", "", false
+	}
+	var e struct {
+		MessageType string `json:"message_type"`
+		Error       struct {
+			Op  string          `json:"Op"`
+			Err json.RawMessage `json:"Err"`
+		} `json:"error"`
+		During string `json:"during"`
+		Item   string `json:"item"`
+	}
+	if json.Unmarshal([]byte(line), &e) != nil || e.MessageType != "error" || e.During == "scan" || e.Item == "" {
+		return "", "", false
+	}
+	// An *fs.PathError: the errno as a number (Go's syscall.Errno).
+	var errno int
+	var text string
+	switch {
+	case json.Unmarshal(e.Error.Err, &errno) == nil && errno > 0:
+		text = syscall.Errno(errno).Error()
+	case json.Unmarshal(e.Error.Err, &text) == nil:
+	}
+	if e.Error.Op != "" && text != "" {
+		why = e.Error.Op + ": " + text
+	}
+	return e.Item, why, true
 }
 
 // ParseResticSnapshots reads restic snapshots --json.
