@@ -9,7 +9,7 @@ import (
 // When the report is mailed.
 const (
 	MailNever   = "never"
-	MailFailure = "failure" // a job failed or was skipped
+	MailFailure = "failure" // a job failed, ended with warnings or was skipped
 	MailAlways  = "always"
 )
 

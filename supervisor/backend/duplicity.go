@@ -186,7 +186,7 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 	unread := &unreadable{snapshot: d.Snapshot}
 	warned := 0
 	if f, err := os.Open(host); err == nil {
-		warned = ParseDuplicityLog(f, unread)
+		warned = ParseDuplicityLog(f, unread, b.Sink.LogWriter())
 		f.Close()
 	} else {
 		b.Sink.Logf("duplicity log file: %v", err)

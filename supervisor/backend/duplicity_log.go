@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -23,9 +24,10 @@ var dupUnreadable = []*regexp.Regexp{
 }
 
 // ParseDuplicityLog reads a duplicity --log-file and adds to u every file
-// its warnings say it could not read; it returns how many such warnings
-// there were (duplicity repeats some).
-func ParseDuplicityLog(r io.Reader, u *unreadable) int {
+// its warnings say it could not read, copying those warnings to log (the
+// job log: duplicity prints them on stdout, which is not kept); it returns
+// how many such warnings there were (duplicity repeats some).
+func ParseDuplicityLog(r io.Reader, u *unreadable, log io.Writer) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	n := 0
@@ -36,6 +38,7 @@ func ParseDuplicityLog(r io.Reader, u *unreadable) int {
 			m := strings.Join(msg, "\n")
 			for _, re := range dupUnreadable {
 				if p := re.FindStringSubmatch(m); p != nil {
+					fmt.Fprintf(log, "duplicity: %s\n", printable(m))
 					u.add(p[2], p[1])
 					n++
 					break

@@ -100,7 +100,11 @@ NOTICE 1
 
 `
 	u := &unreadable{snapshot: "/snapshot"}
-	n := ParseDuplicityLog(strings.NewReader(log), u)
+	var joblog strings.Builder
+	n := ParseDuplicityLog(strings.NewReader(log), u, &joblog)
+	if !strings.Contains(joblog.String(), "duplicity: Error Input/output error getting delta for /snapshot/sub/bad.bin\n") {
+		t.Errorf("the warnings are not in the job log: %q", joblog.String())
+	}
 	var rec job.Record
 	u.record(&rec)
 	if n != 4 || !reflect.DeepEqual(rec.Unreadable, []string{"sub/bad.bin", "locked", "dir"}) || rec.UnreadableCount != 3 {
@@ -109,7 +113,7 @@ NOTICE 1
 	if w := warning("duplicity", -1, u, ""); w != "duplicity finished with warnings: 3 item(s) could not be read, e.g. sub/bad.bin: Input/output error" {
 		t.Errorf("warning = %q", w)
 	}
-	if n := ParseDuplicityLog(strings.NewReader("WARNING 1\n. No signatures found, switching to full backup.\n\n"), &unreadable{}); n != 0 {
+	if n := ParseDuplicityLog(strings.NewReader("WARNING 1\n. No signatures found, switching to full backup.\n\n"), &unreadable{}, &joblog); n != 0 {
 		t.Errorf("a warning that is not about a file: %d", n)
 	}
 	if duplicityErrors([]byte("TotalDestinationSizeChange 203 (203 bytes)\nErrors 2\n")) != 2 || duplicityErrors([]byte("Errors 0\n")) != 0 {
