@@ -123,7 +123,7 @@ type Retention struct {
 	MaxAge            string `toml:"max_age"`              // remove backups older than this, never the newest: "2M", "30D", "1Y", "12h" (s m h D W M Y; 1h .. 100Y)
 	MaxFullBackups    int    `toml:"max_fullbackups"`      // duplicity: keep this many full chains (at most 100000, as every count)
 	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs"` // duplicity: keep incrementals of this many newest chains
-	KeepLast          int    `toml:"keep_last"`            // borg, restic: keep the newest N backups (at least 1 always is)
+	KeepLast          int    `toml:"keep_last"`            // borg, restic: keep the newest N backups (1 with max_age alone)
 	KeepDaily         int    `toml:"keep_daily"`           // borg, restic: keep the last backup of each of N days
 	KeepWeekly        int    `toml:"keep_weekly"`          // borg, restic: … of N weeks
 	KeepMonthly       int    `toml:"keep_monthly"`         // borg, restic: … of N months

@@ -4,10 +4,14 @@
 // from the same builders, so what check shows is what runs. Both binaries
 // import it (supervisor/backend cannot be: it runs tools in the appliance).
 //
-// Every policy keeps the newest backup: borg and restic get --keep-last 1
-// unless keep_last asks for more, and duplicity never removes the chain of
-// its newest backup (remove-older-than keeps the active chain, measured in
-// the backend conformance suite; the n of remove-all-but-n-full is >= 1).
+// Every policy keeps the newest backup. A count rule (keep_last, _daily,
+// _weekly, _monthly >= 1) keeps it by itself: it is the first of its
+// period. A policy of max_age alone gets --keep-last 1, because borg counts
+// --keep-within from now: a max_age shorter than the age of every archive
+// (backups that stopped, a backup that took longer than max_age, backups
+// dated in the past) kept none. duplicity never removes the chain of its
+// newest backup (remove-older-than keeps the active chain, measured in the
+// backend conformance suite; the n of remove-all-but-n-full is >= 1).
 package retention
 
 import (
@@ -104,18 +108,25 @@ func Check(r job.Retention) error {
 }
 
 // keepFlags renders the policy in the flags borg prune and restic forget
-// share, --keep-last at least 1 so the newest backup always stays;
+// share, with --keep-last 1 for a policy of max_age alone so the newest
+// backup always stays (and not with a count rule, which keeps it anyway:
+// borg counts its rules one after another, skipping what an earlier rule
+// kept, so an extra --keep-last 1 would keep one more backup than asked);
 // hourUnit is how each spells hours in --keep-within ("H" for borg, "h"
 // for restic).
 func keepFlags(r job.Retention, hourUnit string) ([]string, error) {
 	if err := Check(r); err != nil {
 		return nil, err
 	}
-	argv := []string{"--keep-last", strconv.Itoa(max(1, r.KeepLast))}
+	last := r.KeepLast
+	if last == 0 && r.KeepDaily == 0 && r.KeepWeekly == 0 && r.KeepMonthly == 0 {
+		last = 1
+	}
+	var argv []string
 	for _, k := range []struct {
 		flag string
 		n    int
-	}{{"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
+	}{{"--keep-last", last}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
 		if k.n > 0 {
 			argv = append(argv, k.flag, strconv.Itoa(k.n))
 		}

@@ -78,17 +78,18 @@ func TestBuilders(t *testing.T) {
 	r := job.Retention{KeepDaily: 7, KeepWeekly: 4, MaxAge: "2M"}
 	got, err := ResticForget([]string{"restic", "--repo", "/r"}, "web", r)
 	want := []string{"restic", "--repo", "/r", "forget", "--prune", "--host", "web", "--tag", "snapshot-backup", "--group-by", "host",
-		"--keep-last", "1", "--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440h"}
+		"--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440h"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ResticForget = %q, %v\nwant %q", got, err, want)
 	}
 	got, err = BorgPrune("/r", "web", r)
 	want = []string{"borg", "prune", "--log-json", "--list", "--glob-archives", "web-*",
-		"--keep-last", "1", "--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440H", "--", "/r"}
+		"--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440H", "--", "/r"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgPrune = %q, %v\nwant %q", got, err, want)
 	}
-	// keep_last above 1 is taken as it is; below, the newest is kept anyway.
+	// keep_last is taken as it is; max_age alone gets --keep-last 1: the
+	// newest stays even when it is older than max_age.
 	got, _ = BorgPrune("/r", "web", job.Retention{KeepLast: 3})
 	if want := []string{"borg", "prune", "--log-json", "--list", "--glob-archives", "web-*", "--keep-last", "3", "--", "/r"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgPrune keep_last 3 = %q", got)
@@ -96,6 +97,14 @@ func TestBuilders(t *testing.T) {
 	got, _ = BorgPrune("/r", "web", job.Retention{MaxAge: "1h"})
 	if want := []string{"borg", "prune", "--log-json", "--list", "--glob-archives", "web-*", "--keep-last", "1", "--keep-within", "1H", "--", "/r"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgPrune max_age 1h = %q", got)
+	}
+	got, _ = ResticForget([]string{"restic"}, "web", job.Retention{MaxAge: "30D"})
+	if want := []string{"restic", "forget", "--prune", "--host", "web", "--tag", "snapshot-backup", "--group-by", "host", "--keep-last", "1", "--keep-within", "720h"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ResticForget max_age 30D = %q", got)
+	}
+	got, _ = BorgPrune("/r", "web", job.Retention{KeepMonthly: 2})
+	if want := []string{"borg", "prune", "--log-json", "--list", "--glob-archives", "web-*", "--keep-monthly", "2", "--", "/r"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("BorgPrune keep_monthly 2 = %q: a count rule keeps the newest itself", got)
 	}
 	if a, err := ResticForget(nil, "web", job.Retention{}); a != nil || err != nil {
 		t.Error("empty policy: want no command")
