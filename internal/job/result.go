@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Record types in result.jsonl and on the progress port.
@@ -137,8 +139,19 @@ func (d Record) checkDone() error {
 	if len(d.Unreadable) > MaxUnreadable || d.UnreadableCount < len(d.Unreadable) {
 		return fmt.Errorf("done record: %d unreadable paths listed, %d counted (at most %d listed)", len(d.Unreadable), d.UnreadableCount, MaxUnreadable)
 	}
+	// The supervisor writes guest file names printable and bounded
+	// (supervisor/backend); anything else did not come from it.
+	for _, s := range append([]string{d.Warning}, d.Unreadable...) {
+		if len(s) > maxWarningText || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+			return fmt.Errorf("done record: a warning or path longer than %d bytes or with control characters", maxWarningText)
+		}
+	}
 	return nil
 }
+
+// maxWarningText bounds the warning and each unreadable path of a done
+// record (the supervisor cuts them at 512 bytes).
+const maxWarningText = 1024
 
 // Stats returns the last stats record, if any.
 func (r *Result) Stats() (Record, bool) { return r.Last(RecStats) }

@@ -25,6 +25,10 @@ func TestParseResultDone(t *testing.T) {
 		{`{"type":"done","status":"warning"}`, "", "without a warning"},
 		{`{"type":"done","status":"warning","warning":"w","unreadable":["a","b"],"unreadable_count":1}`, "", "2 unreadable paths listed, 1 counted"},
 		{`{"type":"done","status":"warning","warning":"w","unreadable":["` + strings.Repeat(`a","`, MaxUnreadable) + `a"],"unreadable_count":99}`, "", "21 unreadable paths listed"},
+		{`{"type":"done","status":"warning","warning":"w","unreadable":["a\u001b[2Jb"],"unreadable_count":1}`, "", "control characters"},
+		{`{"type":"done","status":"warning","warning":"w\u0007"}`, "", "control characters"},
+		{`{"type":"done","status":"warning","warning":"` + strings.Repeat("w", 1025) + `"}`, "", "longer than 1024 bytes"},
+		{`{"type":"done","status":"warning","warning":"borg create finished with warnings: Ünïcödé ファイル ok"}`, StatusWarning, ""},
 	} {
 		r, err := ParseResult([]byte(step + tc.done + "\n"))
 		if tc.err != "" {
