@@ -118,7 +118,17 @@ func TestConformanceOutcomes(t *testing.T) {
 			// survives. duplicity's remove-older-than never removes the
 			// chain of the newest backup: a new full starts one.
 			if tc.name == "duplicity" {
-				j.Repo.FullIfOlderThan = "1D"
+				// One chain, every set older than max_age: the chain is
+				// the active one and stays whole.
+				n := count()
+				j.Repo.Retention = job.Retention{MaxAge: "1h"}
+				if err := b.Retain(ctx, req); err != nil {
+					t.Fatalf("retain: %v\nlog:\n%s", err, sink)
+				}
+				if m := count(); m != n {
+					t.Errorf("duplicity remove-older-than removed sets of the active chain: %d of %d left", m, n)
+				}
+				j.Repo.Retention, j.Repo.FullIfOlderThan = job.Retention{}, "1D"
 			}
 			rec, err = backup(nil, nil)
 			if err != nil || rec.Warning != "" {
