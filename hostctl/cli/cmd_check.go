@@ -40,8 +40,10 @@ func newCheckCmd(g *Globals) *cobra.Command {
 		Long: `check loads the host configuration, the profiles and the clients, reports
 every problem (one per line, as FILE:LINE: key "…": what is wrong) and, when
 there is none, prints per client what a run would back up: domain, profile,
-backend, target, encryption, filesystem, paths, time limit and hooks. With CLIENT
-arguments only those clients are shown. check changes nothing.
+backend, target, encryption, retention (the backend's own commands, as the
+appliance runs them after an ok backup), filesystem, paths, time limit and
+hooks. With CLIENT arguments only those clients are shown. check changes
+nothing.
 
 --connect also tests, from this host, each profile the clients use and each
 client, and prints a table with one row per check, OK or FAIL and why:
@@ -201,6 +203,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 			enc += ", passphrase file " + prof.Encryption.PassphraseFile
 		}
 		p.field("encryption", enc)
+		p.field("retention", retentionDesc(prof, cl.Name)...)
 	}
 	p.field("mount", cl.Backup.MountDesc())
 	p.field("source", cl.Backup.Source...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,10 +49,18 @@ The appliance's own watchdog gets the job's remaining time less a margin, so it
 normally stops its backend and keeps its log before hostctl destroys it.
 
 Hooks: pre_snapshot → [freeze] → snapshot → [thaw] → on_snapshot → backup →
-post_snapshot (SB_OUTCOME=ok|failed, SB_ERROR in its environment). A failing
-pre_snapshot skips the snapshot and fails the job (unless on_pre_failure =
-"continue"); on_snapshot runs whenever pre_snapshot ran. A hook that outlives
-hooks.time_limit is killed and counts as failed.
+post_snapshot (SB_OUTCOME=ok|warning|failed, SB_ERROR in its environment). A
+failing pre_snapshot skips the snapshot and fails the job (unless
+on_pre_failure = "continue"); on_snapshot runs whenever pre_snapshot ran. A
+hook that outlives hooks.time_limit is killed and counts as failed.
+
+Outcomes: a backup is ok when the backend exited cleanly with an archive of at
+least one file. A backup.source path the client's filesystem does not have, or
+an archive without files, fails the job. When the backend wrote its archive
+but could not read some files (borg exit 1, restic exit 3, duplicity's read
+errors), the job ends "warning" (exit code 5) and the report lists them (the
+first 20, and how many). Retention (prune, forget, remove-older-than) and the
+check_every count follow only an ok backup, and never remove the newest one.
 
 Each job's files are kept in <state_dir>/runs/RUN_ID/CLIENT/: the appliance's
 console.log, its log (job.log), result.jsonl and progress.jsonl. Each run's
@@ -127,21 +136,27 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
 }
 
-// exitFor maps job outcomes to the exit code: any failure is 1, skips
-// without failure 3.
+// exitFor maps job outcomes to the exit code, the most serious first: any
+// failure (or a status it does not know) is 1, then a backup with
+// warnings 5, then skips 3.
 func exitFor(reports []*runner.Report) error {
-	failed, skipped := 0, 0
+	failed, warned, skipped := 0, 0, 0
 	for _, r := range reports {
 		switch r.Status {
-		case runner.StatusFailed:
-			failed++
+		case runner.StatusOK:
+		case runner.StatusWarning:
+			warned++
 		case runner.StatusSkipped:
 			skipped++
+		default:
+			failed++
 		}
 	}
 	switch {
 	case failed > 0:
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d job(s) failed", failed, len(reports))}
+	case warned > 0:
+		return &ExitError{Code: ExitWarning, Err: fmt.Errorf("%d of %d backup(s) ended with warnings: files could not be read", warned, len(reports))}
 	case skipped > 0:
 		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("%d of %d job(s) skipped", skipped, len(reports))}
 	}
@@ -163,8 +178,11 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
 		}
 		detail := r.Archive
-		if r.Error != "" {
+		switch {
+		case r.Error != "":
 			detail = r.Error
+		case r.Status == runner.StatusWarning:
+			detail = r.Archive + ": " + warningDetail(r)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
 	}
@@ -187,4 +205,17 @@ func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Clie
 		}
 	}
 	return rep
+}
+
+// warningDetail is a backup with warnings in one line: what the backend
+// said and the first files it could not read.
+func warningDetail(r *runner.Report) string {
+	s := r.Warning
+	if len(r.Unreadable) > 0 {
+		s += fmt.Sprintf("; not read (%d): %s", r.UnreadableCount, strings.Join(r.Unreadable[:min(3, len(r.Unreadable))], ", "))
+		if r.UnreadableCount > 3 {
+			s += ", …"
+		}
+	}
+	return s
 }

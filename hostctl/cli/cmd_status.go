@@ -23,7 +23,8 @@ func newStatusCmd(g *Globals) *cobra.Command {
 		Short: "Show the last runs: one line each, then the latest run's full report",
 		Long: `Show the reports of the last runs, read from <state_dir>/reports/ (one JSON file
 per run, written by every hostctl run). Exit code 0 when the latest run
-succeeded, 1 when it failed or none is recorded.
+succeeded, 1 when a job of it failed or no run is recorded, 5 when a backup
+of it ended with warnings, 3 when it only skipped jobs.
 
 ` + exitCodeHelp,
 		Args: cobra.NoArgs,
@@ -46,21 +47,32 @@ succeeded, 1 when it failed or none is recorded.
 				return &ExitError{Code: ExitFailed}
 			}
 			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tFAILED\tSKIPPED")
+			fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tWARNING\tFAILED\tSKIPPED")
 			for _, r := range runs {
-				ok, failed, skipped := r.Counts()
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), ok, failed, skipped)
+				c := r.Tally()
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), c.OK, c.Warning, c.Failed, c.Skipped)
 			}
 			tw.Flush()
 			fmt.Fprintln(g.Stdout)
 			fmt.Fprint(g.Stdout, report.Text(runs[0]))
-			if runs[0].Status() != "ok" {
-				return &ExitError{Code: ExitFailed}
-			}
-			return nil
+			return statusExit(runs[0])
 		},
 	}
 	cmd.Flags().IntVarP(&o.N, "last", "n", 10, "how many runs to list")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the reports as JSON")
 	return cmd
+}
+
+// statusExit is hostctl status's exit for the latest run: its status in
+// the run's own exit code order.
+func statusExit(r *report.Run) error {
+	switch r.Status() {
+	case "failed":
+		return &ExitError{Code: ExitFailed}
+	case "warning":
+		return &ExitError{Code: ExitWarning}
+	case "partial":
+		return &ExitError{Code: ExitPartial}
+	}
+	return nil
 }

@@ -14,21 +14,27 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 )
 
-// Exit codes, documented in --help.
+// Exit codes, documented in --help. A run with several outcomes exits with
+// the most serious: failed (1), then warning (5), then skipped (3).
 const (
 	ExitOK      = 0 // every job succeeded
 	ExitFailed  = 1 // at least one job failed (or the command failed)
 	ExitUsage   = 2 // bad command line or configuration
 	ExitPartial = 3 // some jobs were skipped (e.g. domain shut off and offline_ok = false), none failed
 	ExitLocked  = 4 // another run holds the lock
+	ExitWarning = 5 // a backup ended with warnings (files it could not read), none failed
 )
 
 const exitCodeHelp = `Exit codes:
   0  success (every job succeeded)
   1  failure (at least one job failed, or the command failed)
   2  bad command line or configuration (the message names file, line and key)
-  3  some jobs were skipped, none failed
+  3  some jobs were skipped, none failed and none ended with warnings
   4  another hostctl run holds the lock
+  5  a backup ended with warnings: written, but without files the backend
+     could not read (listed in the report); none failed. Retention did not
+     run for it.
+With several outcomes the most serious wins: 1, then 5, then 3.
 `
 
 // UsageError is an error in what the user gave us: exit code 2.

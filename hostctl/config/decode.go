@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -119,10 +120,17 @@ func (d *fileDecoder) decodeMsg(key toml.Key, t reflect.Type, prim toml.Primitiv
 	if t == reflect.TypeFor[job.Duration]() {
 		var v any
 		_ = d.md.PrimitiveDecode(prim, &v)
+		if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
+			// Well-formed but beyond time.Duration (about 292 years).
+			return fmt.Sprintf("duration %q is out of range: want at most %s", s, MaxTimeLimit)
+		}
 		return fmt.Sprintf("invalid duration %s: want a number with a unit, like \"90m\", \"6h\" or \"1h30m\"", tomlValue(v))
 	}
 	return pe.Message
 }
+
+// durationSyntax is what time.ParseDuration reads.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`)
 
 func tomlValue(v any) string {
 	if s, ok := v.(string); ok {

@@ -31,7 +31,7 @@ var (
 type Hooks struct {
 	PreSnapshot  string `toml:"pre_snapshot"`  // before the snapshot (flush, lock tables)
 	OnSnapshot   string `toml:"on_snapshot"`   // right after it; always runs once pre_snapshot ran
-	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|failed
+	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|warning|failed
 	// PreRecovery runs in the blank VM before an in-place recovery
 	// (hostctl restore CLIENT) shuts it down; if it fails, nothing changes.
 	PreRecovery string `toml:"pre_recovery"`
@@ -45,7 +45,7 @@ type Hooks struct {
 	// Transport: "agent" (default; "local" for client types without a
 	// guest), "ssh" or "local".
 	Transport string       `toml:"transport"`
-	TimeLimit job.Duration `toml:"time_limit"` // per hook, default 5m
+	TimeLimit job.Duration `toml:"time_limit"` // per hook, default 5m, at most 30 days
 	// Freeze freezes the guest's filesystems (guest agent fsfreeze) just
 	// around the snapshot, after pre_snapshot; they are always thawed.
 	Freeze bool `toml:"freeze"`

@@ -20,13 +20,14 @@ const (
 // LVM is [lvm] of hostctl.toml: how logical volumes are snapshotted.
 type LVM struct {
 	// SnapshotSize of a classic (copy-on-write) snapshot: "20%" of the
-	// origin (default) or an absolute size ("10G"); at least 256 MiB, at
-	// most the origin's size. Thin volumes get thin snapshots (no size).
+	// origin (default) or an absolute size ("10G", 256M .. 64T); at least
+	// 256 MiB, at most the origin's size. Thin volumes get thin snapshots (no size).
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
 	// AbortPercent is the fill level at which the job is aborted before the
 	// snapshot overflows (default 80).
 	AbortPercent int `toml:"abort_percent"`
-	// PollInterval is how often the fill level is looked at (default 5s).
+	// PollInterval is how often the fill level is looked at (default 5s,
+	// at most 10m).
 	PollInterval job.Duration `toml:"poll_interval"`
 }
 
@@ -45,7 +46,7 @@ func (s *SnapshotSize) UnmarshalText(b []byte) error {
 	t := strings.TrimSpace(string(b))
 	if p, ok := strings.CutSuffix(t, "%"); ok {
 		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || f <= 0 || f > 100 {
+		if err != nil || !(f > 0 && f <= 100) { // NaN compares false with everything
 			return fmt.Errorf("invalid snapshot size %q: want a percentage of the origin in (0, 100], e.g. \"20%%\", or a size like \"10G\"", string(b))
 		}
 		*s = SnapshotSize{Percent: f}

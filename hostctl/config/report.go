@@ -9,7 +9,7 @@ import (
 // When the report is mailed.
 const (
 	MailNever   = "never"
-	MailFailure = "failure" // a job failed or was skipped
+	MailFailure = "failure" // a job failed, ended with warnings or was skipped
 	MailAlways  = "always"
 )
 
@@ -25,7 +25,8 @@ var mailWhens = []string{MailNever, MailFailure, MailAlways}
 // <state_dir>/reports/ (always, `hostctl status` reads it), email, the
 // journal and a Prometheus textfile.
 type Report struct {
-	// Email: "never" (default without to), "failure" (default with to) or "always".
+	// Email: "never" (default without to), "failure" (default with to: a
+	// job failed, ended with warnings or was skipped) or "always".
 	Email string   `toml:"email"`
 	To    []string `toml:"to"`   // recipients; setting it turns mail on
 	From  string   `toml:"from"` // default hostctl@<hostname>

@@ -34,8 +34,8 @@ type Host struct {
 	DefaultProfile string       `toml:"default_profile"` // used by clients without profile
 	Nice           int          `toml:"nice"`            // default 19
 	IONice         string       `toml:"ionice"`          // "idle" (default), "best-effort", "realtime"
-	TimeLimit      job.Duration `toml:"time_limit"`      // per job, default 6h
-	RunTimeLimit   job.Duration `toml:"run_time_limit"`  // whole run; default none
+	TimeLimit      job.Duration `toml:"time_limit"`      // per job, default 6h, at most 30 days
+	RunTimeLimit   job.Duration `toml:"run_time_limit"`  // whole run; default none, at most 30 days
 	VerifyEvery    int          `toml:"verify_every"`    // hostctl run verifies a client (hostctl verify) after every Nth successful backup; 0 never (default); clients may override
 	VerifySample   int          `toml:"verify_sample"`   // such a verify restores this many files chosen at random; 0 all (default); clients may override
 	Report         Report       `toml:"report"`
@@ -72,7 +72,7 @@ type Cache struct {
 	// Path of the cache image for type "file" (default <state_dir>/cache.qcow2),
 	// or "vg/lv" for type "lvm".
 	Path string `toml:"path"`
-	Size Size   `toml:"size"` // default 8G
+	Size Size   `toml:"size"` // default 8G; 256M .. 64T
 }
 
 // Profile is one profiles/NAME.toml: how and where clients are backed up.
@@ -89,9 +89,10 @@ type Profile struct {
 	Borg       Borg       `toml:"borg"`
 	Duplicity  Duplicity  `toml:"duplicity"`
 	// CheckEvery runs borg check / restic check / duplicity verify after
-	// every Nth backup of a client; 0 (default) never.
+	// every Nth ok backup of a client; 0 (default) never.
 	CheckEvery int `toml:"check_every"`
-	// BandwidthLimit caps the upload rate in bytes per second ("2M"); 0 unlimited.
+	// BandwidthLimit caps the upload rate in bytes per second ("2M",
+	// 1K .. 100G); 0 unlimited.
 	BandwidthLimit Size `toml:"bandwidth_limit"`
 	// ExtraOptions are appended to the backend's backup command.
 	ExtraOptions []string `toml:"extra_options"`
@@ -119,10 +120,10 @@ type Encryption struct {
 
 // Retention is what survives after each backup; unset keeps everything.
 type Retention struct {
-	MaxAge            string `toml:"max_age"`              // remove backups older than this: "2M", "30D", "1Y", "12h" (s m h D W M Y)
-	MaxFullBackups    int    `toml:"max_fullbackups"`      // duplicity: keep this many full chains
+	MaxAge            string `toml:"max_age"`              // remove backups older than this, never the newest: "2M", "30D", "1Y", "12h" (s m h D W M Y; 1h .. 100Y)
+	MaxFullBackups    int    `toml:"max_fullbackups"`      // duplicity: keep this many full chains (at most 100000, as every count)
 	MaxFullsWithIncrs int    `toml:"max_fulls_with_incrs"` // duplicity: keep incrementals of this many newest chains
-	KeepLast          int    `toml:"keep_last"`            // borg, restic: keep the newest N backups
+	KeepLast          int    `toml:"keep_last"`            // borg, restic: keep the newest N backups (1 with max_age alone)
 	KeepDaily         int    `toml:"keep_daily"`           // borg, restic: keep the last backup of each of N days
 	KeepWeekly        int    `toml:"keep_weekly"`          // borg, restic: … of N weeks
 	KeepMonthly       int    `toml:"keep_monthly"`         // borg, restic: … of N months
@@ -151,7 +152,7 @@ type FTP struct {
 
 // Duplicity options.
 type Duplicity struct {
-	FullIfOlderThan string `toml:"full_if_older_than"` // e.g. "1M": a full backup when the last is older
+	FullIfOlderThan string `toml:"full_if_older_than"` // e.g. "1M": a full backup when the last is older (1h .. 100Y)
 	Verify          bool   `toml:"verify"`             // duplicity verify after every backup
 }
 
@@ -176,7 +177,7 @@ type Client struct {
 	Domain       string       `toml:"domain"`        // libvirt domain; default the client name
 	Profile      string       `toml:"profile"`       // the profile's name; default default_profile of hostctl.toml
 	OfflineOK    *bool        `toml:"offline_ok"`    // back up a shut-off domain from its disks; false skips it (exit 3)
-	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml
+	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml; at most 30 days
 	VerifyEvery  int          `toml:"verify_every"`  // verify after every Nth successful backup; default verify_every of hostctl.toml
 	VerifySample int          `toml:"verify_sample"` // files a scheduled verify restores (0 all); default verify_sample of hostctl.toml
 	Hooks        Hooks        `toml:"hooks"`

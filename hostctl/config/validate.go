@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 	v.host()
 	v.lvm()
 	v.report()
+	v.bounds() // durations, sizes and counts: bounds.go
 	for _, name := range sortedKeys(c.Profiles) {
 		v.profile(c.Profiles[name])
 	}
@@ -185,8 +186,6 @@ var (
 		"restic":    {"repokey"}, // restic always encrypts
 		"duplicity": {"gpg", "repokey", "none"},
 	}
-	// maxAge is duplicity's interval syntax, also used for borg and restic.
-	maxAge = regexp.MustCompile(`^([0-9]+[smhDWMY])+$`)
 )
 
 func (v *validator) profile(p *Profile) {
@@ -228,9 +227,6 @@ func (v *validator) profile(p *Profile) {
 	algo, _, _ := strings.Cut(p.Borg.Compression, ",")
 	if !slices.Contains(compressions, algo) {
 		v.at(f, "borg.compression", "unknown compression %q: want borg's syntax, e.g. \"lz4\", \"zstd,6\", \"none\"", p.Borg.Compression)
-	}
-	if d := p.Duplicity.FullIfOlderThan; d != "" && !maxAge.MatchString(d) {
-		v.at(f, "duplicity.full_if_older_than", "%q: want a count and unit, e.g. \"7D\", \"1M\" (units s m h D W M Y)", d)
 	}
 	if p.CheckEvery < 0 {
 		v.at(f, "check_every", "%d: want 0 (never) or a number of backups", p.CheckEvery)
@@ -292,9 +288,6 @@ func (v *validator) encryption(p *Profile) {
 
 func (v *validator) retention(p *Profile) {
 	f, r := p.File, p.Retention
-	if r.MaxAge != "" && !maxAge.MatchString(r.MaxAge) {
-		v.at(f, "retention.max_age", "%q: want a count and unit, e.g. \"30D\", \"2M\", \"1Y\" (units s m h D W M Y)", r.MaxAge)
-	}
 	for _, k := range []struct {
 		key string
 		n   int

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
 
@@ -9,7 +10,9 @@ import (
 )
 
 // JournalEntry is one job as a journal message with structured fields
-// (SB_CLIENT, SB_STATUS, …), so `journalctl SB_STATUS=failed` finds failures.
+// (SB_CLIENT, SB_STATUS, …), so `journalctl SB_STATUS=failed` finds failures
+// and `journalctl SB_STATUS=warning` incomplete backups (priority warning,
+// SB_WARNING, SB_UNREADABLE_COUNT and the first paths in SB_UNREADABLE).
 func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Priority, fields map[string]string) {
 	prio = journal.PriInfo
 	msg = fmt.Sprintf("hostctl: %s: %s %s in %s", j.Client, jobKind(j), j.Status, dur(j.Elapsed))
@@ -17,6 +20,9 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 	case runner.StatusFailed:
 		prio = journal.PriErr
 		msg += ": " + j.Error
+	case runner.StatusWarning:
+		prio = journal.PriWarning
+		msg += ": " + j.Warning
 	case runner.StatusSkipped:
 		prio = journal.PriWarning
 		msg += ": " + j.Error
@@ -32,8 +38,15 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 	if j.Error != "" {
 		fields["SB_ERROR"] = j.Error
 	}
-	if j.Archive != "" && j.Status == runner.StatusOK {
+	if j.Archive != "" && (j.Status == runner.StatusOK || j.Status == runner.StatusWarning) {
 		fields["SB_ARCHIVE"] = j.Archive
+	}
+	if j.Status == runner.StatusWarning {
+		fields["SB_WARNING"] = j.Warning
+		fields["SB_UNREADABLE_COUNT"] = fmt.Sprint(j.UnreadableCount)
+		if len(j.Unreadable) > 0 {
+			fields["SB_UNREADABLE"] = strings.Join(j.Unreadable, "\n")
+		}
 	}
 	if j.Pause > 0 {
 		fields["SB_PAUSE_SEC"] = fmt.Sprintf("%.3f", j.Pause.Seconds())

@@ -22,6 +22,7 @@ func WantMail(cfg config.Report, r *Run) bool {
 	case config.MailAlways:
 		return true
 	case config.MailFailure:
+		// A backup with warnings is news too: files are missing from it.
 		return r.Status() != "ok"
 	}
 	return false

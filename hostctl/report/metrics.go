@@ -41,7 +41,10 @@ func Metrics(latest *Run, history []*Run) string {
 		val        func(*runner.Report) (float64, bool)
 	}
 	for _, g := range []gauge{
-		{"hostctl_job_success", "1 if the client's last job succeeded.", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
+		{"hostctl_job_success", "1 if the client's last job succeeded (status ok; a backup with warnings is 0).", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
+		{"hostctl_job_unreadable_files", "Files the client's last backup could not read.", func(j *runner.Report) (float64, bool) {
+			return float64(j.UnreadableCount), j.Status == runner.StatusOK || j.Status == runner.StatusWarning
+		}},
 		{"hostctl_job_duration_seconds", "Duration of the client's last job.", func(j *runner.Report) (float64, bool) { return j.Elapsed.Seconds(), true }},
 		{"hostctl_job_pause_seconds", "Pause window of the client's last job (end of pre_snapshot to start of on_snapshot).", func(j *runner.Report) (float64, bool) { return j.Pause.Seconds(), j.Pause > 0 }},
 		{"hostctl_job_files", "Files in the client's last backup.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
@@ -73,13 +76,29 @@ func Metrics(latest *Run, history []*Run) string {
 			}
 		}
 	}
+	jobStatus(&b, jobs)
 	lastSuccess(&b, latest, history, false, "hostctl_last_success_timestamp_seconds", "End of the client's last successful backup.")
 	lastSuccess(&b, latest, history, true, "hostctl_last_verify_success_timestamp_seconds", "End of the client's last successful verify (restore test).")
 	return b.String()
 }
 
+// jobStatuses are the values of hostctl_job_status's status label.
+var jobStatuses = []string{runner.StatusOK, runner.StatusWarning, runner.StatusFailed, runner.StatusSkipped}
+
+// jobStatus writes hostctl_job_status: one series per client and status,
+// 1 for the status of its last backup, so that an alert can tell a warning
+// from a failure (`hostctl_job_status{status="failed"} == 1`).
+func jobStatus(b *strings.Builder, jobs []*runner.Report) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", "hostctl_job_status", "1 for the status of the client's last backup (ok, warning, failed, skipped), 0 for the others.", "hostctl_job_status")
+	for _, j := range jobs {
+		for _, st := range jobStatuses {
+			fmt.Fprintf(b, "hostctl_job_status{client=%q,status=%q} %s\n", j.Client, st, num(b2f(j.Status == st)))
+		}
+	}
+}
+
 // lastSuccess writes the end time of every client's last successful
-// backup (or verify) found in the runs.
+// backup (or verify) found in the runs; a backup with warnings is none.
 func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, name, text string) {
 	last := map[string]int64{}
 	for _, r := range append([]*Run{latest}, history...) {

@@ -26,28 +26,38 @@ type Run struct {
 	LogTails map[string]string `json:"log_tails,omitempty"`
 }
 
-// Counts returns how many jobs ended ok, failed and skipped.
-func (r *Run) Counts() (ok, failed, skipped int) {
+// Tally is how many jobs of a run ended in each status.
+type Tally struct{ OK, Warning, Failed, Skipped int }
+
+// Tally counts the run's jobs by status; a status it does not know counts
+// as failed.
+func (r *Run) Tally() Tally {
+	var t Tally
 	for _, j := range r.Jobs {
 		switch j.Status {
 		case runner.StatusOK:
-			ok++
+			t.OK++
+		case runner.StatusWarning:
+			t.Warning++
 		case runner.StatusSkipped:
-			skipped++
+			t.Skipped++
 		default:
-			failed++
+			t.Failed++
 		}
 	}
-	return
+	return t
 }
 
-// Status is "ok", "failed" or "partial" (skips, no failure).
+// Status is "failed" (a job failed), "warning" (a backup is incomplete,
+// none failed), "partial" (skips only) or "ok": the exit code's order.
 func (r *Run) Status() string {
-	_, failed, skipped := r.Counts()
+	t := r.Tally()
 	switch {
-	case failed > 0:
+	case t.Failed > 0:
 		return "failed"
-	case skipped > 0:
+	case t.Warning > 0:
+		return "warning"
+	case t.Skipped > 0:
 		return "partial"
 	}
 	return "ok"
@@ -55,13 +65,16 @@ func (r *Run) Status() string {
 
 // Subject is the mail subject: outcome first, so it sorts and filters well.
 func Subject(r *Run) string {
-	ok, failed, skipped := r.Counts()
-	s := fmt.Sprintf("[hostctl %s] %s: %d ok", strings.ToUpper(r.Status()), r.Host, ok)
-	if failed > 0 {
-		s += fmt.Sprintf(", %d failed", failed)
+	t := r.Tally()
+	s := fmt.Sprintf("[hostctl %s] %s: %d ok", strings.ToUpper(r.Status()), r.Host, t.OK)
+	if t.Warning > 0 {
+		s += fmt.Sprintf(", %d warning", t.Warning)
 	}
-	if skipped > 0 {
-		s += fmt.Sprintf(", %d skipped", skipped)
+	if t.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", t.Failed)
+	}
+	if t.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.Skipped)
 	}
 	return s + " (run " + r.ID + ")"
 }
@@ -100,6 +113,9 @@ func Text(r *Run) string {
 		if j.Error != "" {
 			fmt.Fprintf(&b, "reason: %s\n", j.Error)
 		}
+		if j.Status == runner.StatusWarning {
+			writeWarning(&b, j)
+		}
 		for _, c := range j.Cleanups {
 			fmt.Fprintf(&b, "cleanup: %s\n", c)
 		}
@@ -127,6 +143,20 @@ func Text(r *Run) string {
 		}
 	}
 	return b.String()
+}
+
+// writeWarning details a backup with warnings: what the backend said, the
+// files it could not read, and that retention did not run.
+func writeWarning(b *strings.Builder, j *runner.Report) {
+	fmt.Fprintf(b, "warning: %s\n", j.Warning)
+	if j.UnreadableCount > 0 {
+		more := ""
+		if n := j.UnreadableCount - len(j.Unreadable); n > 0 {
+			more = fmt.Sprintf(" (and %d more, see the log)", n)
+		}
+		fmt.Fprintf(b, "not read (%d):\n  %s%s\n", j.UnreadableCount, strings.Join(j.Unreadable, "\n  "), more)
+	}
+	fmt.Fprintf(b, "the archive %s is incomplete; retention did not run (only an ok backup is followed by it)\n", j.Archive)
 }
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }

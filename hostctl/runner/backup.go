@@ -21,6 +21,10 @@ const (
 	StatusOK      = "ok"
 	StatusFailed  = "failed"
 	StatusSkipped = "skipped"
+
+	// StatusWarning: the backup was written but the backend said it is
+	// incomplete (Report.Warning, Unreadable); no retention ran after it.
+	StatusWarning = "warning"
 )
 
 // Report is the outcome of one client job.
@@ -46,6 +50,13 @@ type Report struct {
 	hooks  *jobHooks      // for post_snapshot
 	// deadline is when the job's time_limit passes (zero: none).
 	deadline time.Time
+
+	// Warning (status warning) is the backend's one line; Unreadable the
+	// first job.MaxUnreadable paths it could not read, UnreadableCount
+	// how many.
+	Warning         string   `json:"warning,omitempty"`
+	Unreadable      []string `json:"unreadable,omitempty"`
+	UnreadableCount int      `json:"unreadable_count,omitempty"`
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never
@@ -59,7 +70,8 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
 		return whyStopped(jctx, c.TimeLimit.Duration, r.backup(jctx, c, rv, rep))
 	})
-	if perr := r.runPost(ctx, c, rep, err); perr != nil && err == nil {
+	var warn *warningError
+	if perr := r.runPost(ctx, c, rep, err); perr != nil && (err == nil || errors.As(err, &warn)) {
 		err = perr
 	}
 	rep.Elapsed = time.Since(rep.Started)
@@ -67,6 +79,9 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	switch {
 	case errors.As(err, &skip):
 		rep.Status, rep.Error = StatusSkipped, skip.reason
+	case errors.As(err, &warn):
+		rep.Status = StatusWarning
+		rep.Warning, rep.Unreadable, rep.UnreadableCount = warn.done.Warning, warn.done.Unreadable, warn.done.UnreadableCount
 	case err != nil:
 		rep.Status, rep.Error = StatusFailed, err.Error()
 	default:
@@ -78,6 +93,13 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 type skipError struct{ reason string }
 
 func (s *skipError) Error() string { return s.reason }
+
+// warningError is a backup the appliance finished with status warning:
+// written, but not complete. It passes the done record's warning to the
+// report and is what post_snapshot sees as SB_OUTCOME=warning.
+type warningError struct{ done job.Record }
+
+func (w *warningError) Error() string { return w.done.Warning }
 
 func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
 	switch c.Type {
@@ -191,10 +213,13 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		rep.Stats = &s
 	}
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if out.result.Done.Status != job.StatusOK {
-		return applianceFailure(out.result, aj.logPath())
+	switch out.result.Done.Status {
+	case job.StatusOK:
+		return nil
+	case job.StatusWarning:
+		return &warningError{out.result.Done}
 	}
-	return nil
+	return applianceFailure(out.result, aj.logPath())
 }
 
 // snapshotLive takes one atomic external disk-only snapshot of every

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -88,7 +89,11 @@ func (r *Runner) runPost(ctx context.Context, c *config.Client, rep *Report, job
 		return nil
 	}
 	outcome, msg := "ok", ""
-	if jobErr != nil {
+	var warn *warningError
+	switch {
+	case errors.As(jobErr, &warn):
+		outcome, msg = StatusWarning, warn.Error()
+	case jobErr != nil:
 		outcome, msg = "failed", jobErr.Error()
 	}
 	res := rep.hooks.plan.RunPost(ctx, rep.hooks.run, outcome, msg)

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Record types in result.jsonl and on the progress port.
@@ -14,14 +16,22 @@ const (
 	RecStep     = "step"     // a step started (Step) or ended (Step + Error/Elapsed)
 	RecProgress = "progress" // backend progress: Files, Bytes
 	RecStats    = "stats"    // backend statistics after the backup/restore
-	RecDone     = "done"     // final record: Status is "ok" or "failed"
+	RecDone     = "done"     // final record: Status is "ok", "warning" or "failed"
 )
 
 // Status values of the done record.
 const (
 	StatusOK     = "ok"
 	StatusFailed = "failed"
+	// StatusWarning: the backend finished and wrote its archive, but said
+	// it is not complete (borg exit 1, restic exit 3, duplicity's read
+	// errors), e.g. files it could not read. Retention does not run.
+	StatusWarning = "warning"
 )
+
+// MaxUnreadable is how many unreadable paths a record lists; the count
+// says how many there were.
+const MaxUnreadable = 20
 
 // Record is one line of the result file and of the progress stream.
 type Record struct {
@@ -52,6 +62,14 @@ type Record struct {
 	// ReadyAt is when the supervisor finished booting (for "done" records),
 	// as the appliance's monotonic clock since kernel start.
 	ReadyAfter time.Duration `json:"ready_after_ns,omitempty"`
+
+	// stats and done of a backup with warnings: Warning is the tool's
+	// one-line summary, Unreadable the first MaxUnreadable paths
+	// (relative to the backed-up root) it could not read, UnreadableCount
+	// how many it reported.
+	Warning         string   `json:"warning,omitempty"`
+	Unreadable      []string `json:"unreadable,omitempty"`
+	UnreadableCount int      `json:"unreadable_count,omitempty"`
 
 	// snapshot records (mode list): Archive is the backend's id
 	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
@@ -94,9 +112,46 @@ func ParseResult(data []byte) (*Result, error) {
 	if len(r.Records) == 0 || r.Records[len(r.Records)-1].Type != RecDone {
 		return &r, ErrNoDone
 	}
-	r.Done = r.Records[len(r.Records)-1]
+	done := r.Records[len(r.Records)-1]
+	if err := done.checkDone(); err != nil {
+		return &r, fmt.Errorf("%s line %d: %w", FileResult, line, err)
+	}
+	r.Done = done
 	return &r, nil
 }
+
+// checkDone checks a done record as strictly as Parse checks a job: an
+// appliance that is not ours (or a guest that took it over) must not make
+// hostctl report a status it does not know or a list it did not bound.
+func (d Record) checkDone() error {
+	switch d.Status {
+	case StatusOK, StatusFailed:
+		if d.Warning != "" || len(d.Unreadable) > 0 || d.UnreadableCount != 0 {
+			return fmt.Errorf("done record: status %q with warnings", d.Status)
+		}
+	case StatusWarning:
+		if d.Warning == "" {
+			return fmt.Errorf("done record: status %q without a warning", d.Status)
+		}
+	default:
+		return fmt.Errorf("done record: unknown status %q", d.Status)
+	}
+	if len(d.Unreadable) > MaxUnreadable || d.UnreadableCount < len(d.Unreadable) {
+		return fmt.Errorf("done record: %d unreadable paths listed, %d counted (at most %d listed)", len(d.Unreadable), d.UnreadableCount, MaxUnreadable)
+	}
+	// The supervisor writes guest file names printable and bounded
+	// (supervisor/backend); anything else did not come from it.
+	for _, s := range append([]string{d.Warning}, d.Unreadable...) {
+		if len(s) > maxWarningText || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+			return fmt.Errorf("done record: a warning or path longer than %d bytes or with control characters", maxWarningText)
+		}
+	}
+	return nil
+}
+
+// maxWarningText bounds the warning and each unreadable path of a done
+// record (the supervisor cuts them at 512 bytes).
+const maxWarningText = 1024
 
 // Stats returns the last stats record, if any.
 func (r *Result) Stats() (Record, bool) { return r.Last(RecStats) }

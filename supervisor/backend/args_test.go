@@ -12,50 +12,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-func TestMaxAgeDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"30D": 30 * 24 * time.Hour, "2M": 60 * 24 * time.Hour, "1Y6M": (365 + 180) * 24 * time.Hour, "36h": 36 * time.Hour,
-	} {
-		if got, err := MaxAgeDuration(in); err != nil || got != want {
-			t.Errorf("MaxAgeDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "2 months", "M", "3d"} {
-		if _, err := MaxAgeDuration(bad); err == nil {
-			t.Errorf("MaxAgeDuration(%q): no error", bad)
-		}
-	}
-}
-
-func TestRetentionArgs(t *testing.T) {
-	r := job.Retention{KeepDaily: 7, KeepWeekly: 4, MaxAge: "2M"}
-	got, err := ResticForgetArgs([]string{"restic", "--repo", "/r"}, "web", r)
-	want := []string{"restic", "--repo", "/r", "forget", "--prune", "--host", "web", "--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440h"}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("ResticForgetArgs = %q, %v\nwant %q", got, err, want)
-	}
-	got, err = BorgPruneArgs("/r", "web", r)
-	want = []string{"borg", "prune", "--log-json", "--list", "--glob-archives", "web-*", "--keep-daily", "7", "--keep-weekly", "4", "--keep-within", "1440H", "--", "/r"}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("BorgPruneArgs = %q, %v\nwant %q", got, err, want)
-	}
-	if a, err := ResticForgetArgs(nil, "web", job.Retention{}); a != nil || err != nil {
-		t.Error("empty policy: want no command")
-	}
-	if _, err := BorgPruneArgs("/r", "web", job.Retention{MaxFullBackups: 2}); err == nil {
-		t.Error("borg with max_fullbackups: no error")
-	}
-	cmds, err := DuplicityRetentionArgs([]string{"--name", "web"}, job.Retention{MaxAge: "1Y", MaxFullBackups: 2, MaxFullsWithIncrs: 1}, "file:///t")
-	wantD := [][]string{
-		{"duplicity", "remove-older-than", "1Y", "--name", "web", "--force", "file:///t"},
-		{"duplicity", "remove-all-but-n-full", "2", "--name", "web", "--force", "file:///t"},
-		{"duplicity", "remove-all-inc-of-but-n-full", "1", "--name", "web", "--force", "file:///t"},
-	}
-	if err != nil || !reflect.DeepEqual(cmds, wantD) {
-		t.Errorf("DuplicityRetentionArgs = %q, %v", cmds, err)
-	}
-}
-
 func TestLocations(t *testing.T) {
 	d := Dirs{}.withDefaults()
 	for _, tc := range []struct {

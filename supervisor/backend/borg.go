@@ -26,9 +26,14 @@ type Borg struct {
 
 var _ Backend = (*Borg)(nil)
 
-// Backup creates the repository when it does not exist yet, then the archive.
+// Backup creates the repository when it does not exist yet, then the
+// archive. Exit status 1 (borg's warnings: a file it could not read or
+// that changed while read) is a record with Warning and the paths.
 func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
 	j := req.Job
+	if err := checkSources(req); err != nil {
+		return job.Record{}, err
+	}
 	req, err := b.resolve(req)
 	if err != nil {
 		return job.Record{}, err
@@ -41,11 +46,23 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
 	if err != nil {
 		return job.Record{}, err
 	}
-	out, err := b.borg(ctx, req, argv, req.D().Snapshot, true)
+	unread := &unreadable{}
+	r, err := b.run(ctx, req, argv, req.D().Snapshot, true, unread)
 	if err != nil {
 		return job.Record{}, err
 	}
-	return ParseBorgCreate(out)
+	rec, err := ParseBorgCreate(r.out)
+	if err != nil {
+		return rec, err
+	}
+	if err := emptyArchive("borg create", rec, 0); err != nil {
+		return rec, err
+	}
+	if r.warned {
+		rec.Warning = warning("borg create", 1, unread, r.tail)
+		unread.record(&rec)
+	}
+	return rec, nil
 }
 
 // Restore extracts the archive (the latest when Job.Archive is empty).
@@ -101,10 +118,29 @@ func (b *Borg) ensureRepo(ctx context.Context, req Request) error {
 	return err
 }
 
-// borg runs one borg command. Exit status 1 (warnings, e.g. a file changed
-// while read) is success with a logged warning; 2 and up are errors whose
-// text is borg's own last messages.
+// borg runs one borg command whose warnings (exit status 1) are logged
+// and do not matter: listing, info, init, prune, compact, extract.
 func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string, priority bool) ([]byte, error) {
+	r, err := b.run(ctx, req, argv, dir, priority, nil)
+	if r.warned {
+		b.Sink.Logf("borg %s finished with warnings: %s", argv[1], r.tail)
+	}
+	return r.out, err
+}
+
+// borgRun is one borg command's outcome.
+type borgRun struct {
+	out []byte
+	// warned: exit status 1, borg's "finished with warnings"; tail is the
+	// one-line distillate of its warnings.
+	warned bool
+	tail   string
+}
+
+// run runs one borg command. Exit status 1 is warned; 2 and up are errors
+// whose text is borg's own last messages. unread (nil: not wanted)
+// collects the paths of borg create --list's E and C lines.
+func (b *Borg) run(ctx context.Context, req Request, argv []string, dir string, priority bool, unread *unreadable) (borgRun, error) {
 	d := req.D()
 	env := BorgEnv(req.Job.Client, d.Cache)
 	if strings.HasPrefix(req.Repo, "ssh://") {
@@ -114,7 +150,7 @@ func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string,
 	if req.Passphrase != nil {
 		r, err := passPipe(req.Passphrase)
 		if err != nil {
-			return nil, err
+			return borgRun{}, err
 		}
 		defer r.Close()
 		extra = []*os.File{r}
@@ -125,7 +161,7 @@ func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string,
 	if every == 0 {
 		every = 2 * time.Second
 	}
-	st := &borgStderr{sink: b.Sink, every: every}
+	st := &borgStderr{sink: b.Sink, every: every, unread: unread}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() { st.consume(pr); close(done) }()
@@ -134,24 +170,23 @@ func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string,
 	<-done
 	name := "borg " + argv[1]
 	var ee *execx.Error
-	if err != nil && errors.As(err, &ee) && ee.ExitCode() == 1 {
-		b.Sink.Logf("%s finished with warnings: %s", name, st.tail())
-		return out, nil
+	if err != nil && errors.As(err, &ee) && ee.ExitCode() == 1 && ctx.Err() == nil {
+		return borgRun{out: out, warned: true, tail: st.tail()}, nil
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return out, fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
+			return borgRun{out: out}, fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
 		}
 		code := -1
 		if ee != nil {
 			code = ee.ExitCode()
 		}
 		if t := st.tail(); t != "" {
-			return out, fmt.Errorf("%s: exit status %d: %s", name, code, t)
+			return borgRun{out: out}, fmt.Errorf("%s: exit status %d: %s", name, code, t)
 		}
-		return out, fmt.Errorf("%s: %w", name, err)
+		return borgRun{out: out}, fmt.Errorf("%s: %w", name, err)
 	}
-	return out, nil
+	return borgRun{out: out}, nil
 }
 
 // passPipe returns the read end of a pipe that holds the passphrase, one

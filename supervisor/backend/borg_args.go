@@ -126,7 +126,9 @@ func BorgCreateArgs(o CreateOpts) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := []string{"borg", "create", "--log-json", "--progress", "--json", "--numeric-ids"}
+	// --list --filter=EC: a machine-readable line for every file borg
+	// could not read (E) or that changed while it read it (C).
+	argv := []string{"borg", "create", "--log-json", "--progress", "--json", "--numeric-ids", "--list", "--filter=EC"}
 	if o.Compression != "" {
 		argv = append(argv, "--compression", o.Compression)
 	}

@@ -25,6 +25,22 @@ type borgLine struct {
 	Current   int64    `json:"current"`
 	Total     int64    `json:"total"`
 	Info      []string `json:"info"`
+	Status    string   `json:"status"`
+}
+
+// ParseBorgFileStatus reads one line of borg create --list --log-json
+// (a file_status record): the path of a file borg could not read ("E")
+// or that changed while it read it ("C"), whose content in the archive is
+// then incomplete. ok is false for every other line.
+func ParseBorgFileStatus(line string) (path string, ok bool) {
+	if !strings.Contains(line, `"file_status"`) {
+		return "", false
+	}
+	var l borgLine
+	if json.Unmarshal([]byte(line), &l) != nil || l.Type != "file_status" || (l.Status != "E" && l.Status != "C") {
+		return "", false
+	}
+	return l.Path, true
 }
 
 // ParseBorgLine turns one stderr line into a progress record (ok) or a log
@@ -69,6 +85,8 @@ type borgStderr struct {
 	mu       sync.Mutex
 	last     time.Time
 	problems []string
+	// unread collects the paths of --list's E and C lines (borg create).
+	unread *unreadable
 }
 
 func (b *borgStderr) consume(r io.Reader) {
@@ -85,6 +103,9 @@ func (b *borgStderr) consume(r io.Reader) {
 			continue
 		}
 		if msg == "" {
+			if p, ok := ParseBorgFileStatus(sc.Text()); ok && b.unread != nil {
+				b.unread.add(p, "")
+			}
 			continue
 		}
 		fmt.Fprintf(log, "borg: %s\n", msg)

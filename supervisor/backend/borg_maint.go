@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // BorgLocation is borg's repository for a job: the local path for file
@@ -44,30 +45,13 @@ func (b *Borg) resolve(req Request) (Request, error) {
 	return req, prepareTarget(req)
 }
 
-// BorgPruneArgs builds borg prune for a retention policy (nil when the
-// policy keeps everything). Only this client's archives are considered.
-func BorgPruneArgs(repo, client string, r job.Retention) ([]string, error) {
-	if r.Empty() {
-		return nil, nil
-	}
-	if r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0 {
-		return nil, fmt.Errorf("borg: max_fullbackups and max_fulls_with_incrs are duplicity policies")
-	}
-	argv := []string{"borg", "prune", "--log-json", "--list", "--glob-archives", client + "-*"}
-	keep, err := keepFlags(r, "H")
-	if err != nil {
-		return nil, err
-	}
-	return append(append(argv, keep...), "--", repo), nil
-}
-
 // Retain implements Backend: prune, then compact to free the space.
 func (b *Borg) Retain(ctx context.Context, req Request) error {
 	req, err := b.resolve(req)
 	if err != nil {
 		return err
 	}
-	argv, err := BorgPruneArgs(req.Repo, req.Job.Client, req.Job.Repo.Retention)
+	argv, err := retention.BorgPrune(req.Repo, req.Job.Client, req.Job.Repo.Retention)
 	if err != nil || argv == nil {
 		return err
 	}
@@ -78,13 +62,17 @@ func (b *Borg) Retain(ctx context.Context, req Request) error {
 	return err
 }
 
-// Check implements Backend.
+// Check implements Backend. borg check says "problems found" with exit
+// status 1, its warning status: for a check that is a failure.
 func (b *Borg) Check(ctx context.Context, req Request) error {
 	req, err := b.resolve(req)
 	if err != nil {
 		return err
 	}
-	_, err = b.borg(ctx, req, []string{"borg", "check", "--log-json", "--", req.Repo}, "/", true)
+	r, err := b.run(ctx, req, []string{"borg", "check", "--log-json", "--", req.Repo}, "/", true, nil)
+	if err == nil && r.warned {
+		err = fmt.Errorf("borg check: exit status 1: the repository has problems: %s", r.tail)
+	}
 	return err
 }
 

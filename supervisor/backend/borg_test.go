@@ -51,7 +51,7 @@ func TestExcludePatterns(t *testing.T) {
 func TestBorgCreateArgs(t *testing.T) {
 	got, err := BorgCreateArgs(CreateOpts{Repo: "/target/web", Archive: "web-1", Compression: "zstd,3",
 		Source: []string{"/"}, Exclude: []string{"/var/cache"}})
-	want := []string{"borg", "create", "--log-json", "--progress", "--json", "--numeric-ids",
+	want := []string{"borg", "create", "--log-json", "--progress", "--json", "--numeric-ids", "--list", "--filter=EC",
 		"--compression", "zstd,3", "--exclude", "pp:var/cache", "--", "/target/web::web-1", "."}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("BorgCreateArgs = %q, %v\nwant %q", got, err, want)
@@ -118,7 +118,7 @@ func TestParseBorgLine(t *testing.T) {
 func TestParseBorgCreate(t *testing.T) {
 	rec, err := ParseBorgCreate([]byte(`{"archive": {"name": "a5", "duration": 0.9, "stats": {"compressed_size": 31, "deduplicated_size": 30, "nfiles": 5, "original_size": 32}}, "repository": {}}`))
 	want := job.Record{Type: job.RecStats, Archive: "a5", OriginalSize: 32, CompressedSize: 31, DedupSize: 30, Files: 5}
-	if err != nil || rec != want {
+	if err != nil || !reflect.DeepEqual(rec, want) {
 		t.Fatalf("ParseBorgCreate = %+v, %v", rec, err)
 	}
 	name, err := ParseBorgLast([]byte(`{"archives": [{"archive": "a9", "name": "a9", "id": "x"}]}`))

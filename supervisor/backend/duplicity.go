@@ -2,13 +2,16 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // Duplicity is duplicity 0.8 as found in the appliance userland.
@@ -138,8 +141,13 @@ func (b *Duplicity) run(ctx context.Context, s *dupSession, dir string, argv []s
 	return runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: s.env, dir: dir, priority: true})
 }
 
-// Backup implements Backend.
+// Backup implements Backend. duplicity ends with exit status 0 after
+// files it could not read: its log file's warnings name them, and make
+// the record's Warning.
 func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error) {
+	if err := checkSources(req); err != nil {
+		return job.Record{}, err
+	}
 	s, err := b.open(ctx, req)
 	if err != nil {
 		return job.Record{}, err
@@ -149,7 +157,13 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 		return job.Record{}, err
 	}
 	d := req.D()
-	argv, err := DuplicityBackupArgs(s.common, req.Job, d.Snapshot, s.url)
+	logFile := path.Join(d.Work, "duplicity-backup.log")
+	host := filepath.Join(req.Root, logFile)
+	if err := os.Remove(host); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return job.Record{}, fmt.Errorf("duplicity log file: %w", err)
+	}
+	common := append(append([]string(nil), s.common...), "--log-file", logFile)
+	argv, err := DuplicityBackupArgs(common, req.Job, d.Snapshot, s.url)
 	if err != nil {
 		return job.Record{}, err
 	}
@@ -165,6 +179,22 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 		b.Sink.Logf("%v", err)
 	}
 	rec.Archive = req.Job.Archive
+	// The backed-up root counts as one of SourceFiles.
+	if err := emptyArchive("duplicity", rec, 1); err != nil {
+		return rec, err
+	}
+	unread := &unreadable{snapshot: d.Snapshot}
+	warned := 0
+	if f, err := os.Open(host); err == nil {
+		warned = ParseDuplicityLog(f, unread, b.Sink.LogWriter())
+		f.Close()
+	} else {
+		b.Sink.Logf("duplicity log file: %v", err)
+	}
+	if n := duplicityErrors(out); warned > 0 || n > 0 {
+		rec.Warning = warning("duplicity", -1, unread, fmt.Sprintf("%d error(s) in its statistics", n))
+		unread.record(&rec)
+	}
 	if req.Job.Repo.Verify {
 		if err := b.verify(ctx, req, s); err != nil {
 			return rec, err
@@ -236,7 +266,7 @@ func (b *Duplicity) Entries(ctx context.Context, req Request, id string) ([]Entr
 
 // Retain implements Backend.
 func (b *Duplicity) Retain(ctx context.Context, req Request) error {
-	cmds, err := DuplicityRetentionArgs(nil, req.Job.Repo.Retention, "")
+	cmds, err := retention.Duplicity(nil, req.Job.Repo.Retention, "")
 	if err != nil || len(cmds) == 0 {
 		return err
 	}
@@ -245,7 +275,7 @@ func (b *Duplicity) Retain(ctx context.Context, req Request) error {
 		return err
 	}
 	defer s.stop()
-	cmds, _ = DuplicityRetentionArgs(s.common, req.Job.Repo.Retention, s.url)
+	cmds, _ = retention.Duplicity(s.common, req.Job.Repo.Retention, s.url)
 	for _, argv := range cmds {
 		if _, err := b.run(ctx, s, "/", argv); err != nil {
 			return err

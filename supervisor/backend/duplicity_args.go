@@ -129,32 +129,6 @@ func DuplicityBackupArgs(common []string, j *job.Job, snapshot, url string) ([]s
 	return append(argv, snapshot, url), nil
 }
 
-// DuplicityRetentionArgs returns the duplicity commands for a policy, in
-// order: remove-older-than, remove-all-but-n-full,
-// remove-all-inc-of-but-n-full. Each needs --force to act.
-func DuplicityRetentionArgs(common []string, r job.Retention, url string) ([][]string, error) {
-	var cmds [][]string
-	add := func(verb string, arg string) {
-		cmds = append(cmds, append(append([]string{"duplicity", verb, arg}, common...), "--force", url))
-	}
-	if r.MaxAge != "" {
-		if _, err := MaxAgeDuration(r.MaxAge); err != nil {
-			return nil, err
-		}
-		add("remove-older-than", r.MaxAge)
-	}
-	if r.MaxFullBackups > 0 {
-		add("remove-all-but-n-full", strconv.Itoa(r.MaxFullBackups))
-	}
-	if r.MaxFullsWithIncrs > 0 {
-		add("remove-all-inc-of-but-n-full", strconv.Itoa(r.MaxFullsWithIncrs))
-	}
-	if r.KeepLast > 0 || r.KeepDaily > 0 || r.KeepWeekly > 0 || r.KeepMonthly > 0 {
-		return nil, fmt.Errorf("duplicity: keep_last/daily/weekly/monthly are borg and restic policies")
-	}
-	return cmds, nil
-}
-
 var dupStat = regexp.MustCompile(`(?m)^(SourceFiles|SourceFileSize|TotalDestinationSizeChange|Errors) (-?[0-9]+)`)
 
 // ParseDuplicityStats reads the "Backup Statistics" block.

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // Restic is restic 0.14 as found in the appliance userland.
@@ -35,9 +37,7 @@ func (r *Restic) setup(req Request) ([]string, []string, error) {
 }
 
 func (r *Restic) run(ctx context.Context, env []string, dir string, priority bool, argv ...string) ([]byte, error) {
-	// Exit code 3 (restic 0.14: "some source files could not be read") is
-	// a warning like borg's 1.
-	return runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: dir, priority: priority, okCodes: []int{3}})
+	return runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: dir, priority: priority})
 }
 
 // ensureRepo initialises the repository unless it exists. Only "there is no
@@ -73,6 +73,9 @@ func NoResticRepo(stderr string) bool {
 
 // Backup implements Backend.
 func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
+	if err := checkSources(req); err != nil {
+		return job.Record{}, err
+	}
 	g, env, err := r.setup(req)
 	if err != nil {
 		return job.Record{}, err
@@ -91,11 +94,32 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
 	if err != nil {
 		return job.Record{}, err
 	}
-	out, err := r.run(ctx, env, d.Snapshot, true, argv...)
-	if err != nil {
+	// Exit code 3 (restic 0.14: "at least one source file could not be
+	// read"): the snapshot is written, without those files; its JSON
+	// error messages on stderr name them.
+	unread := &unreadable{snapshot: d.Snapshot}
+	errs := lineFunc(func(l string) {
+		if item, why, ok := ParseResticError(l); ok {
+			unread.add(item, why)
+		}
+	})
+	out, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: d.Snapshot, priority: true, warnCodes: []int{3}, stderr: errs})
+	var w *toolWarning
+	if err != nil && !errors.As(err, &w) {
 		return job.Record{}, err
 	}
-	return ParseResticBackup(out)
+	rec, perr := ParseResticBackup(out)
+	if perr != nil {
+		return rec, perr
+	}
+	if err := emptyArchive("restic backup", rec, 0); err != nil {
+		return rec, err
+	}
+	if w != nil {
+		rec.Warning = warning("restic backup", w.code, unread, w.tail)
+		unread.record(&rec)
+	}
+	return rec, nil
 }
 
 // Restore implements Backend: restic 0.14 restores the stored absolute
@@ -156,7 +180,7 @@ func (r *Restic) Retain(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
-	argv, err := ResticForgetArgs(g, req.Job.Client, req.Job.Repo.Retention)
+	argv, err := retention.ResticForget(g, req.Job.Client, req.Job.Repo.Retention)
 	if err != nil || argv == nil {
 		return err
 	}

@@ -7,9 +7,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
 
 // ResticRepo is the restic repository location for a job, plus the -o
@@ -79,7 +81,7 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", "snapshot-backup")
+	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", retention.ResticTag)
 	if !j.Time.IsZero() {
 		argv = append(argv, "--time", j.Time.UTC().Format("2006-01-02 15:04:05"))
 	}
@@ -97,24 +99,6 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 	argv = append(argv, "--")
 	for _, s := range src {
 		argv = append(argv, path.Join(snapshot, s))
-	}
-	return argv, nil
-}
-
-// ResticForgetArgs builds restic forget --prune for a retention policy
-// (nil when the policy keeps everything).
-func ResticForgetArgs(global []string, client string, r job.Retention) ([]string, error) {
-	if r.Empty() {
-		return nil, nil
-	}
-	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client)
-	keep, err := keepFlags(r, "h")
-	if err != nil {
-		return nil, err
-	}
-	argv = append(argv, keep...)
-	if r.MaxFullBackups > 0 || r.MaxFullsWithIncrs > 0 {
-		return nil, fmt.Errorf("restic: max_fullbackups and max_fulls_with_incrs are duplicity policies")
 	}
 	return argv, nil
 }
@@ -141,6 +125,40 @@ func ParseResticBackup(out []byte) (job.Record, error) {
 		}
 	}
 	return job.Record{}, fmt.Errorf("restic backup --json: no summary in the output")
+}
+
+// ParseResticError reads one of restic backup --json's error messages on
+// stderr: the item it could not archive and why ("read: input/output
+// error"). Scan errors are left out: the archiver reports the same item
+// again.
+func ParseResticError(line string) (item, why string, ok bool) {
+	if !strings.Contains(line, `"message_type":"error"`) {
+		return "", "", false
+	}
+	var e struct {
+		MessageType string `json:"message_type"`
+		Error       struct {
+			Op  string          `json:"Op"`
+			Err json.RawMessage `json:"Err"`
+		} `json:"error"`
+		During string `json:"during"`
+		Item   string `json:"item"`
+	}
+	if json.Unmarshal([]byte(line), &e) != nil || e.MessageType != "error" || e.During == "scan" || e.Item == "" {
+		return "", "", false
+	}
+	// An *fs.PathError: the errno as a number (Go's syscall.Errno).
+	var errno int
+	var text string
+	switch {
+	case json.Unmarshal(e.Error.Err, &errno) == nil && errno > 0:
+		text = syscall.Errno(errno).Error()
+	case json.Unmarshal(e.Error.Err, &text) == nil:
+	}
+	if e.Error.Op != "" && text != "" {
+		why = e.Error.Op + ": " + text
+	}
+	return e.Item, why, true
 }
 
 // ParseResticSnapshots reads restic snapshots --json.

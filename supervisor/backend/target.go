@@ -10,10 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -145,56 +143,6 @@ func knownHostMatch(field, name string) bool {
 		}
 	}
 	return false
-}
-
-var interval = regexp.MustCompile(`([0-9]+)([smhDWMY])`)
-
-// MaxAgeDuration turns duplicity's interval ("2M", "1Y6M", "36h") into a
-// duration (a month is 30 days, a year 365), for borg and restic.
-func MaxAgeDuration(s string) (time.Duration, error) {
-	if s == "" || interval.ReplaceAllString(s, "") != "" {
-		return 0, fmt.Errorf("max_age %q: want e.g. \"30D\", \"2M\", \"1Y\"", s)
-	}
-	var d time.Duration
-	for _, m := range interval.FindAllStringSubmatch(s, -1) {
-		n, _ := strconv.Atoi(m[1])
-		unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "D": 24 * time.Hour,
-			"W": 7 * 24 * time.Hour, "M": 30 * 24 * time.Hour, "Y": 365 * 24 * time.Hour}[m[2]]
-		d += time.Duration(n) * unit
-	}
-	return d, nil
-}
-
-// keepFlags renders the keep-* part of a retention policy in the flags
-// borg prune and restic forget share; hourUnit is how each spells hours
-// in --keep-within ("H" for borg, "h" for restic).
-func keepFlags(r job.Retention, hourUnit string) ([]string, error) {
-	var argv []string
-	for _, k := range []struct {
-		flag string
-		n    int
-	}{{"--keep-last", r.KeepLast}, {"--keep-daily", r.KeepDaily}, {"--keep-weekly", r.KeepWeekly}, {"--keep-monthly", r.KeepMonthly}} {
-		if k.n > 0 {
-			argv = append(argv, k.flag, strconv.Itoa(k.n))
-		}
-	}
-	if r.MaxAge != "" {
-		d, err := MaxAgeDuration(r.MaxAge)
-		if err != nil {
-			return nil, err
-		}
-		argv = append(argv, "--keep-within", fmt.Sprintf("%d%s", hoursAtLeast(d), hourUnit))
-	}
-	return argv, nil
-}
-
-// hoursAtLeast renders d as whole hours, rounded up, at least 1.
-func hoursAtLeast(d time.Duration) int {
-	h := int((d + time.Hour - 1) / time.Hour)
-	if h < 1 {
-		h = 1
-	}
-	return h
 }
 
 // hostPort joins host and port for URLs.

@@ -21,8 +21,9 @@ type toolCmd struct {
 	env      []string
 	dir      string
 	priority bool
-	// okCodes are exit codes that mean success with warnings.
-	okCodes []int
+	// warnCodes are exit codes that mean "finished, with warnings"
+	// (restic backup's 3): runTool returns a *toolWarning for them.
+	warnCodes []int
 	// stderr, when set, gets a copy of the tool's stderr lines.
 	stderr io.Writer
 	// in is the tool's stdin (nil: none).
@@ -63,11 +64,11 @@ func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, err
 		return out, nil
 	}
 	var ee *execx.Error
-	if errors.As(err, &ee) {
-		for _, ok := range c.okCodes {
-			if ee.ExitCode() == ok {
+	if errors.As(err, &ee) && ctx.Err() == nil {
+		for _, w := range c.warnCodes {
+			if ee.ExitCode() == w {
 				sink.Logf("%s finished with warnings: %s", sub, tail.String())
-				return out, nil
+				return out, &toolWarning{cmd: sub, code: w, tail: tail.String()}
 			}
 		}
 	}
@@ -82,6 +83,27 @@ func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, err
 		return out, fmt.Errorf("%s: exit status %d: %s", sub, code, t)
 	}
 	return out, fmt.Errorf("%s: %w", sub, err)
+}
+
+// toolWarning is a tool's "finished, with warnings" exit: its output is
+// complete, its archive written, but not everything is in it.
+type toolWarning struct {
+	cmd  string
+	code int
+	tail string
+}
+
+func (w *toolWarning) Error() string {
+	return fmt.Sprintf("%s finished with warnings (exit status %d): %s", w.cmd, w.code, w.tail)
+}
+
+// lineFunc is an io.Writer that hands each write (runTool writes a line
+// at a time) to a function.
+type lineFunc func(line string)
+
+func (f lineFunc) Write(p []byte) (int, error) {
+	f(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // subcommand is the first argv word after the options that is not an

@@ -168,13 +168,20 @@ func (r *Reporter) Step(name string) func(error) error {
 	}
 }
 
-// Done writes the final record and fsyncs the job log. err == nil means ok.
+// Done writes the final record and fsyncs the job log. err == nil means
+// ok, or warning when rec carries the backend's Warning; an error makes
+// the job failed and its warnings moot.
 func (r *Reporter) Done(rec job.Record, err error) error {
 	rec.Type = job.RecDone
 	rec.Status = job.StatusOK
+	if rec.Warning != "" {
+		rec.Status = job.StatusWarning
+		rec.Warning = oneLine(rec.Warning)
+	}
 	if err != nil {
 		rec.Status = job.StatusFailed
 		rec.Error = oneLine(err.Error())
+		rec.Warning, rec.Unreadable, rec.UnreadableCount = "", nil, 0
 	}
 	if e := r.Record(rec); e != nil {
 		return e
@@ -221,6 +228,9 @@ func human(r job.Record) string {
 		s := fmt.Sprintf("done status=%s archive=%s backend=%v ready_after=%v", r.Status, r.Archive, r.BackendElapsed.Round(time.Millisecond), r.ReadyAfter.Round(time.Millisecond))
 		if r.Error != "" {
 			s += " error: " + r.Error
+		}
+		if r.Warning != "" {
+			s += fmt.Sprintf(" warning: %s (%d unreadable: %s)", r.Warning, r.UnreadableCount, strings.Join(r.Unreadable, ", "))
 		}
 		return s
 	}

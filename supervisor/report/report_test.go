@@ -96,3 +96,27 @@ func TestDoneOK(t *testing.T) {
 		t.Fatalf("done = %+v, %v", p.Done, err)
 	}
 }
+
+func TestDoneWarning(t *testing.T) {
+	res := &syncLog{}
+	r := New(&bytes.Buffer{}, fixedClock())
+	_ = r.Attach(res, &syncLog{})
+	_ = r.Done(job.Record{Warning: "borg create: exit status 1:\ndata/x: read: [Errno 5] Input/output error",
+		Unreadable: []string{"data/x"}, UnreadableCount: 1}, nil)
+	p, err := job.ParseResult(res.buf.Bytes())
+	if err != nil || p.Done.Status != job.StatusWarning || p.Done.Warning != "borg create: exit status 1: | data/x: read: [Errno 5] Input/output error" ||
+		len(p.Done.Unreadable) != 1 || p.Done.UnreadableCount != 1 {
+		t.Fatalf("done = %+v, %v", p.Done, err)
+	}
+}
+
+func TestDoneFailedDropsWarnings(t *testing.T) {
+	res := &syncLog{}
+	r := New(&bytes.Buffer{}, fixedClock())
+	_ = r.Attach(res, &syncLog{})
+	_ = r.Done(job.Record{Warning: "w", Unreadable: []string{"a"}, UnreadableCount: 1}, errors.New("retention: boom"))
+	p, err := job.ParseResult(res.buf.Bytes())
+	if err != nil || p.Done.Status != job.StatusFailed || p.Done.Warning != "" || p.Done.Unreadable != nil || p.Done.Error != "retention: boom" {
+		t.Fatalf("done = %+v, %v", p.Done, err)
+	}
+}

@@ -165,6 +165,11 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 		return done, err
 	}
 	_ = s.rep.Record(stats)
+	done, retain := afterBackup(done, stats)
+	if !retain {
+		s.rep.Logf("backup finished with warnings: %s; retention and check_every skipped", stats.Warning)
+		return done, nil
+	}
 	return done, s.maintain(ctx, b, req)
 }
 

@@ -10,9 +10,10 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 )
 
-// maintain runs retention after a successful backup and, every
-// Repo.CheckEvery backups (counted per client on the cache volume), the
-// backend's consistency check.
+// maintain runs retention after an "ok" backup (never after a failed one
+// or one with warnings: backup returns before) and, every Repo.CheckEvery
+// ok backups (counted per client on the cache volume), the backend's
+// consistency check.
 func (s *supervisor) maintain(ctx context.Context, b backend.Backend, req backend.Request) error {
 	j := s.job
 	if !j.Repo.Retention.Empty() {

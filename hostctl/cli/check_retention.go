@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+)
+
+// retentionDesc is a client's effective retention as the commands the
+// appliance runs after an ok backup, built by the same builders
+// (internal/retention) with the target in place of the repository path
+// the appliance sees; one command a line.
+func retentionDesc(p *config.Profile, client string) []string {
+	r := job.Retention(p.Retention)
+	if r.Empty() {
+		return []string{"none: every backup is kept"}
+	}
+	repo := p.Target
+	if u, err := p.TargetFor(client); err == nil {
+		repo = u.String()
+		if u.Scheme == "file" && p.Backend != "duplicity" {
+			repo = u.Path // borg and restic take a directory
+		}
+	}
+	var cmds [][]string
+	var err error
+	switch p.Backend {
+	case "borg":
+		var argv []string
+		if argv, err = retention.BorgPrune(repo, client, r); err == nil {
+			cmds = [][]string{argv, {"borg", "compact", "--", repo}}
+		}
+	case "restic":
+		var argv []string
+		if argv, err = retention.ResticForget([]string{"restic", "--repo", repo}, client, r); err == nil {
+			cmds = [][]string{argv}
+		}
+	case "duplicity":
+		cmds, err = retention.Duplicity(nil, r, repo)
+	default:
+		err = fmt.Errorf("backend %q has no retention", p.Backend)
+	}
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	out := make([]string, 0, len(cmds)+1)
+	for _, c := range cmds {
+		out = append(out, shellJoin(c))
+	}
+	return append(out, "(after an ok backup only; the newest backup always stays)")
+}
+
+// shellJoin renders argv as a shell command line: arguments with
+// characters the shell would interpret in single quotes.
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@+,%") == "" {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,81 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// The appliance's done record decides the job's status: warning passes its
+// warning and unreadable files to the report; a status hostctl does not
+// know, or a warning inside an "ok", is a failure, never an ok.
+func TestBackupStatusFromDoneRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		done   job.Record
+		status string
+		error  string
+	}{
+		{"ok", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusOK, ""},
+		{"warning", job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "borg create finished with warnings (exit status 1): data/x: read: [Errno 5] Input/output error",
+			Unreadable: []string{"data/x"}, UnreadableCount: 7}, StatusWarning, ""},
+		{"failed", job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x"},
+		{"unknown status", job.Record{Type: job.RecDone, Status: "fine"}, StatusFailed, `unknown status "fine"`},
+		{"ok with warnings", job.Record{Type: job.RecDone, Status: job.StatusOK, Warning: "w"}, StatusFailed, `status "ok" with warnings`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newLVMJob(t, lvDisk)
+			j.hv.onStart = func(x string) error {
+				require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), tc.done))
+				delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
+				return nil
+			}
+			rep := j.r.Backup(context.Background(), j.c)
+			require.Equal(t, tc.status, rep.Status, rep.Error)
+			require.Contains(t, rep.Error, tc.error)
+			if tc.status == StatusWarning {
+				require.Equal(t, tc.done.Warning, rep.Warning)
+				require.Equal(t, []string{"data/x"}, rep.Unreadable)
+				require.Equal(t, 7, rep.UnreadableCount)
+				require.Empty(t, rep.Error)
+			} else {
+				require.Empty(t, rep.Warning)
+			}
+			j.requireNothingLeft(t)
+		})
+	}
+}
+
+// post_snapshot learns SB_OUTCOME=warning; when it fails, so does the job.
+func TestBackupWarningPostSnapshot(t *testing.T) {
+	done := job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "restic backup finished with warnings (exit status 3)", UnreadableCount: 0}
+	for _, post := range []string{`echo "$SB_OUTCOME $SB_ERROR" > %s`, `echo "$SB_OUTCOME" > %s; exit 4`} {
+		j := newLVMJob(t, lvDisk)
+		out := filepath.Join(j.dir, "outcome")
+		j.c.Hooks = config.Hooks{PostSnapshot: fmt.Sprintf(post, out), Transport: config.TransportLocal}
+		j.hv.onStart = func(x string) error {
+			require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), done))
+			delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")])
+			return nil
+		}
+		rep := j.r.Backup(context.Background(), j.c)
+		got, err := os.ReadFile(out)
+		require.NoError(t, err)
+		if strings.Contains(post, "exit 4") {
+			require.Equal(t, StatusFailed, rep.Status, "a failed post_snapshot fails a job with warnings too")
+			require.Contains(t, rep.Error, "post_snapshot")
+			continue
+		}
+		require.Equal(t, StatusWarning, rep.Status, rep.Error)
+		require.Equal(t, "warning restic backup finished with warnings (exit status 3)\n", string(got))
+		j.requireNothingLeft(t)
+	}
+}
