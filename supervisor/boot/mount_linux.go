@@ -147,15 +147,23 @@ func unmountList(ms []Mount) error {
 	return first
 }
 
+// Mountinfo reads this process's mount table.
+func Mountinfo() ([]MountInfo, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read the mount table: %w", err)
+	}
+	return ParseMountinfo(b)
+}
+
 // IsMountPoint reports whether path is listed in /proc/self/mountinfo.
 func IsMountPoint(path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := Mountinfo()
 	if err != nil {
 		return false
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && f[4] == path {
+	for _, m := range ms {
+		if m.MountPoint == path {
 			return true
 		}
 	}
