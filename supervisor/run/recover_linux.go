@@ -168,19 +168,13 @@ func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error 
 }
 
 // mountRecoverPlan mounts the planned tree read-write, creating missing
-// mount points (a fresh filesystem has none).
+// mount points (a fresh filesystem has none), as the client's own system:
+// end_recovery runs programs from it.
 func (s *supervisor) mountRecoverPlan(plan []layout.Planned, target string) error {
-	for _, p := range plan {
-		dir := filepath.Join(target, p.Where)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("mount point %s: %w", p.Where, err)
-		}
-		if err := layout.MountOne(&s.stack, p.Dev, dir, true, p.Subvol); err != nil {
-			return err
-		}
-		s.rep.Logf("mounted %s on %s read-write", p.Dev, p.Where)
+	if _, err := s.layout().MountPlan(&s.stack, plan, target, blockdev.System); err != nil {
+		return err
 	}
-	return nil
+	return s.checkConfined(strings.TrimPrefix(target, Sysroot), blockdev.System)
 }
 
 // emptyTree removes everything the blank system had on the mounted tree,

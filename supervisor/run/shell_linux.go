@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
 // shell mounts what it can and gives the operator a root shell on the
@@ -35,7 +36,7 @@ func (s *supervisor) shell() {
 	}
 	switch {
 	case s.job != nil && s.job.Rescue && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, true); err != nil {
+		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, blockdev.System); err != nil {
 			notes = append(notes, "target: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
@@ -44,7 +45,7 @@ func (s *supervisor) shell() {
 			notes = append(notes, "chroot-target: "+err.Error())
 		}
 	case s.job != nil && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, false); err != nil {
+		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
 			notes = append(notes, "snapshot: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("/snapshot  the client's filesystem %s, read-only", d))
