@@ -96,14 +96,18 @@ func (s *supervisor) shell() {
 // chrootTarget is the rescue shell's helper: it runs a command (default a
 // shell) inside the client's system with /dev, /proc, /sys and /run bound,
 // and removes the binds afterwards so the client's filesystem unmounts
-// cleanly at power-off.
+// cleanly at power-off. The client's filesystem is mounted without noexec
+// for it (blockdev.System): the operator enters the client's system on
+// purpose.
 const chrootTarget = `#!/bin/sh
 # chroot-target [COMMAND [ARG...]]: run COMMAND (default /bin/sh) chrooted
 # into the client's system at ` + job.RescueTarget + `.
 t=` + job.RescueTarget + `
 bound=""
 for d in dev proc sys run; do
-	[ -d "$t/$d" ] || continue
+	# The client's /dev may be a symlink to anywhere in the appliance:
+	# mount --bind would follow it.
+	[ -d "$t/$d" ] && [ ! -L "$t/$d" ] || continue
 	mountpoint -q "$t/$d" && continue
 	mount --bind "/$d" "$t/$d" && bound="$t/$d $bound"
 done
