@@ -218,6 +218,8 @@ func TestStackMountBeneath(t *testing.T) {
 	}
 	require.True(t, found)
 
+	require.ErrorContains(t, st.Mount(Mount{Source: "guestfs", Target: outside, Root: root, FSType: "tmpfs"}), "is not in its tree")
+
 	// A fresh tree: missing mount points are made beneath the root.
 	require.NoError(t, st.Mount(Mount{Source: "guestfs2", Target: filepath.Join(root, "new", "mp"), Root: root, MakeDirs: true, FSType: "tmpfs"}))
 	require.True(t, IsMountPoint(filepath.Join(root, "new", "mp")))

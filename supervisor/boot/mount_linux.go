@@ -104,6 +104,9 @@ func (s *Stack) Mount(m Mount) error {
 // again), and keeps the mount the same mount(2) call, with the same
 // option strings and errors, as every other.
 func (m Mount) open() (string, *os.File, error) {
+	if m.Root != "" && !Below(filepath.Clean(m.Target), filepath.Clean(m.Root)) {
+		return "", nil, fmt.Errorf("mount %s: the target is not in its tree %s", m, m.Root)
+	}
 	rel, inside := m.below()
 	if !inside {
 		if err := os.MkdirAll(m.Target, 0o755); err != nil {
