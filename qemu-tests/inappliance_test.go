@@ -96,14 +96,15 @@ func buildInAppliance(t testing.TB, e *env) string {
 
 // TestInAppliance runs the in-appliance test package (real LVM: classic and
 // thin snapshots, the overflow guard, leftover removal; guest layouts:
-// partitions, guest LVM, XFS, btrfs, fstab assembly, mount failures) as
+// partitions, guest LVM, XFS, btrfs, fstab assembly, mount failures; a
+// guest's symlinked mount point and a mount over the tools) as
 // root inside one appliance boot with blank disks, and fails with its
 // output when any of its tests fails.
 func TestInAppliance(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
 	bin := buildInAppliance(t, e)
-	res := runInAppliance(t, e, bin, []string{"-test.v", "-test.timeout", "8m"}, []int{512, 512, 512, 512, 512, 512, 512}, 10*time.Minute)
+	res := runInAppliance(t, e, bin, []string{"-test.v", "-test.timeout", "8m"}, []int{512, 512, 512, 512, 512, 512, 512, 512}, 10*time.Minute)
 	t.Logf("in-appliance tests (%v):\n%s", res.elapsed.Round(time.Second), res.log)
 	require.Equal(t, job.StatusOK, res.result.Done.Status, "in-appliance tests failed: %s", res.result.LastError())
 	require.Contains(t, res.log, "PASS")

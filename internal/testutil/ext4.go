@@ -107,13 +107,3 @@ func MountUnreadable(t testing.TB, tmp, dir string) string {
 	t.Cleanup(func() { _, _ = execx.Output(context.Background(), "umount", dir) })
 	return "bad.bin"
 }
-
-// SkipOrFail skips with reason, or fails when CI is set: in CI a skipped
-// test would be a silent pass.
-func SkipOrFail(t testing.TB, reason string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run: %s", reason)
-	}
-	t.Skip(reason)
-}

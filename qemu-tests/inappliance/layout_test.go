@@ -94,7 +94,7 @@ func TestLayoutFstabTree(t *testing.T) {
 	var st boot.Stack
 	defer st.UnmountAll(0)
 	tree := t.TempDir()
-	lines, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: job.MountFstab}, tree, false)
+	lines, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: job.MountFstab}, tree, blockdev.Snapshot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestLayoutFstabTree(t *testing.T) {
 	tree2 := t.TempDir()
 	if _, err := l.MountTree(ctx, &st, devs, job.Backup{Mounts: []job.MountPoint{
 		{Where: "/var", What: "gvg/var"}, {Where: "/", What: "/dev/mapper/gvg-root"}, {Where: "/boot/efi", What: "vda1"},
-	}}, tree2, false); err != nil {
+	}}, tree2, blockdev.Snapshot); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(tree2, "var/lib/app/db")); err != nil {
@@ -127,7 +127,7 @@ func TestLayoutFstabTree(t *testing.T) {
 	}
 	for sel, file := range map[string]string{"vdb1": "@home/alice/notes", "LABEL=EFI": "EFI/boot.txt", "gvg/var": "lib/app/db"} {
 		dir := t.TempDir()
-		if _, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: sel}, dir, false); err != nil {
+		if _, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: sel}, dir, blockdev.Snapshot); err != nil {
 			t.Errorf("%s: %v", sel, err)
 		} else if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
 			t.Errorf("%s: %v", sel, err)
@@ -171,7 +171,7 @@ func TestLayoutFailures(t *testing.T) {
 	}
 	var st boot.Stack
 	defer st.UnmountAll(0)
-	_, err = l.MountTree(ctx, &st, devs, job.Backup{Mount: "LABEL=broken"}, t.TempDir(), false)
+	_, err = l.MountTree(ctx, &st, devs, job.Backup{Mount: "LABEL=broken"}, t.TempDir(), blockdev.Snapshot)
 	if err == nil || !strings.Contains(err.Error(), "kernel:") {
 		t.Fatalf("mounting a broken ext4: %v; want the kernel's message", err)
 	}

@@ -3,6 +3,8 @@ package blockdev
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -94,22 +96,32 @@ func TestSelect(t *testing.T) {
 func TestMountOptions(t *testing.T) {
 	for _, tc := range []struct {
 		fs           string
-		rw, roDev    bool
+		use          Use
+		roDev        bool
 		wantFS, data string
 		ro           bool
 	}{
-		{"ext4", false, false, "ext4", "", true},
-		{"ext4", false, true, "ext4", "noload", true},
-		{"ext3", false, false, "ext4", "", true},
-		{"ext4", true, false, "ext4", "", false},
-		{"xfs", false, false, "xfs", "nouuid", true},
-		{"xfs", false, true, "xfs", "nouuid,norecovery", true},
-		{"btrfs", false, true, "btrfs", "rescue=nologreplay", true},
-		{"vfat", false, false, "vfat", "", true},
+		{"ext4", Snapshot, false, "ext4", "", true},
+		{"ext4", Snapshot, true, "ext4", "noload", true},
+		{"ext3", Snapshot, false, "ext4", "", true},
+		{"ext4", Destination, false, "ext4", "", false},
+		{"ext4", System, true, "ext4", "", false},
+		{"xfs", Snapshot, false, "xfs", "nouuid", true},
+		{"xfs", Snapshot, true, "xfs", "nouuid,norecovery", true},
+		{"btrfs", Snapshot, true, "btrfs", "rescue=nologreplay", true},
+		{"vfat", Snapshot, false, "vfat", "", true},
 	} {
-		fs, flags, data := MountOptions(Device{FSType: tc.fs}, tc.rw, tc.roDev)
-		if fs != tc.wantFS || data != tc.data || (flags&1 != 0) != tc.ro {
-			t.Errorf("MountOptions(%s rw=%v roDev=%v) = %s %#x %q", tc.fs, tc.rw, tc.roDev, fs, flags, data)
+		fs, flags, data := MountOptions(Device{FSType: tc.fs}, tc.use, tc.roDev)
+		if fs != tc.wantFS || data != tc.data || (flags&unix.MS_RDONLY != 0) != tc.ro {
+			t.Errorf("MountOptions(%s %v roDev=%v) = %s %#x %q", tc.fs, tc.use, tc.roDev, fs, flags, data)
+		}
+		// A guest's filesystem never gives a program privileges or a
+		// device, and runs nothing unless it is the client's own system.
+		if flags&unix.MS_NOSUID == 0 || flags&unix.MS_NODEV == 0 {
+			t.Errorf("MountOptions(%s %v) = %#x: want nosuid,nodev", tc.fs, tc.use, flags)
+		}
+		if noexec := flags&unix.MS_NOEXEC != 0; noexec != (tc.use != System) {
+			t.Errorf("MountOptions(%s %v) = %#x: noexec %v", tc.fs, tc.use, flags, noexec)
 		}
 	}
 }

@@ -1,8 +1,11 @@
 package boot
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,6 +23,16 @@ type Mount struct {
 	// Recursive bind mounts are detached lazily, because their submounts
 	// (e.g. /dev/pts below /dev) are not ours to unmount one by one.
 	Lazy bool
+	// Root, when set, is the top of a guest tree (see OpenDirBeneath) and
+	// Target lies at or below it: Target is then resolved beneath Root
+	// without following any symlink, and the filesystem is mounted onto
+	// (and later unmounted from) the directory so found, by its file
+	// descriptor. Root itself is the appliance's: the tree's own "/" is
+	// mounted there by path.
+	Root string
+	// MakeDirs creates a missing Target below Root the same way (the
+	// fresh filesystems of an in-place recovery have no mount points).
+	MakeDirs bool
 }
 
 func (m Mount) String() string {
@@ -57,10 +70,18 @@ type Stack struct {
 // type, flags and target and carries the kernel's last words, which usually
 // say why (bad superblock, needs recovery, unknown fs …).
 func (s *Stack) Mount(m Mount) error {
-	if err := os.MkdirAll(m.Target, 0o755); err != nil {
-		return fmt.Errorf("mount %s: %w", m, err)
+	target, dir, err := m.open()
+	if err != nil {
+		return err
 	}
-	if _, err := mount.Mount(m.Source, m.Target, m.FSType, m.Data, m.Flags); err != nil {
+	if dir != nil {
+		defer dir.Close()
+	}
+	if _, err := mount.Mount(m.Source, target, m.FSType, m.Data, m.Flags); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			pe.Path = m.Target // not /proc/self/fd/N
+		}
 		about := strings.TrimPrefix(m.Source, "/dev/")
 		if !strings.HasPrefix(m.Source, "/dev/") {
 			about = m.FSType
@@ -75,6 +96,48 @@ func (s *Stack) Mount(m Mount) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// open finds m's mount point: a path for the kernel to mount on, and the
+// directory's descriptor that path refers to for a mount into a guest
+// tree. /proc/self/fd/N names exactly the directory the descriptor holds
+// (the kernel jumps to it; nothing of the guest's path is looked up
+// again), and keeps the mount the same mount(2) call, with the same
+// option strings and errors, as every other.
+func (m Mount) open() (string, *os.File, error) {
+	if m.Root != "" && !Below(filepath.Clean(m.Target), filepath.Clean(m.Root)) {
+		return "", nil, fmt.Errorf("mount %s: the target is not in its tree %s", m, m.Root)
+	}
+	rel, inside := m.below()
+	if !inside {
+		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+			return "", nil, fmt.Errorf("mount %s: %w", m, err)
+		}
+		return m.Target, nil, nil
+	}
+	if err := os.MkdirAll(m.Root, 0o755); err != nil {
+		return "", nil, fmt.Errorf("mount %s: %w", m, err)
+	}
+	dir, err := OpenDirBeneath(m.Root, rel, m.MakeDirs, 0o755)
+	if err != nil {
+		return "", nil, err
+	}
+	return fdPath(dir), dir, nil
+}
+
+// below returns Target relative to Root ("/var") when m mounts into a
+// guest tree below its top.
+func (m Mount) below() (string, bool) {
+	if m.Root == "" {
+		return "", false
+	}
+	root, target := filepath.Clean(m.Root), filepath.Clean(m.Target)
+	if target == root || !strings.HasPrefix(target, root+"/") {
+		return "", false
+	}
+	return strings.TrimPrefix(target, root), true
+}
+
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // MountAll mounts the table in order; an entry whose target is already a
 // mount point (the kernel may have mounted devtmpfs) is skipped.
@@ -135,10 +198,10 @@ func unmountList(ms []Mount) error {
 		if m.Lazy {
 			flags = unix.MNT_DETACH
 		}
-		err := unix.Unmount(m.Target, flags)
+		err := m.unmount(flags)
 		if err == unix.EBUSY {
 			unix.Sync()
-			err = unix.Unmount(m.Target, unix.MNT_DETACH)
+			err = m.unmount(unix.MNT_DETACH)
 		}
 		if err != nil && err != unix.EINVAL && first == nil {
 			first = fmt.Errorf("unmount %s: %w", m.Target, err)
@@ -147,15 +210,43 @@ func unmountList(ms []Mount) error {
 	return first
 }
 
+// unmount follows no symlink either: a mount into a guest tree is found
+// again beneath its Root (a restore may have replaced a directory on the
+// way with a symlink; then the mount stays, and the tree's top, unmounted
+// lazily after it, takes it along), any other by its path with
+// UMOUNT_NOFOLLOW.
+func (m Mount) unmount(flags int) error {
+	rel, inside := m.below()
+	if !inside {
+		return unix.Unmount(m.Target, flags|unix.UMOUNT_NOFOLLOW)
+	}
+	dir, err := OpenDirBeneath(m.Root, rel, false, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	// The magic link is the one thing followed: it is the directory just
+	// resolved. (UMOUNT_NOFOLLOW would refuse the link itself.)
+	return unix.Unmount(fdPath(dir), flags)
+}
+
+// Mountinfo reads this process's mount table.
+func Mountinfo() ([]MountInfo, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read the mount table: %w", err)
+	}
+	return ParseMountinfo(b)
+}
+
 // IsMountPoint reports whether path is listed in /proc/self/mountinfo.
 func IsMountPoint(path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := Mountinfo()
 	if err != nil {
 		return false
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && f[4] == path {
+	for _, m := range ms {
+		if m.MountPoint == path {
 			return true
 		}
 	}

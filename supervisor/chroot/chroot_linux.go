@@ -6,24 +6,31 @@ package chroot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
 // Grace is how long a cancelled command gets between SIGTERM and SIGKILL.
 const Grace = 10 * time.Second
 
-// Path is the search path inside the chroot.
-var searchPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+// searchPath is the tools' search path inside the userland: the
+// distribution's directories only. /usr/local is where a local program
+// would come first, and a guest mount once landed on /usr/local/sbin; the
+// userland puts nothing there that a tool needs.
+var searchPath = []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"}
 
 // Env is the base environment of chrooted tools (PID 1 inherits almost
 // nothing from the kernel).
@@ -52,10 +59,16 @@ type Cmd struct {
 
 // Runner runs commands chrooted into Root.
 type Runner struct {
-	Root    string
-	Nice    int
-	IOClass string // "idle", "best-effort", "realtime" or ""
-	Tracker Tracker
+	Root string
+	// AcrossMounts lets programs live on any filesystem below Root: the
+	// client's restored tree that the end_recovery hook runs in (its /usr
+	// may be a filesystem of its own). The appliance's runner never sets
+	// it, so a tool is only ever run from the userland's own root
+	// filesystem, never from anything mounted into it.
+	AcrossMounts bool
+	Nice         int
+	IOClass      string // "idle", "best-effort", "realtime" or ""
+	Tracker      Tracker
 	// Trace, when set, gets the argv of every command (never the env).
 	Trace func(argv []string)
 }
@@ -72,7 +85,9 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	argv := append([]string{prog}, c.Argv[1:]...)
 	if c.Priority {
-		argv = r.priorityArgv(argv)
+		if argv, err = r.priorityArgv(argv); err != nil {
+			return nil, err
+		}
 	}
 	if r.Trace != nil {
 		r.Trace(argv)
@@ -104,25 +119,82 @@ func killGroup(pid int) error {
 	return nil
 }
 
-// Resolve finds name in the chroot's PATH and returns its path inside the
-// chroot. os/exec would look it up outside the chroot, in the initramfs.
+// Resolve finds name in the chroot's PATH (or checks the absolute path
+// name) and returns its path inside the chroot. os/exec would look it up
+// outside the chroot, in the initramfs. The path is resolved as the chroot
+// resolves it (symlinks inside Root stay inside it) and the program must
+// be an executable regular file on Root's own filesystem: a program on
+// anything mounted below Root (a client's filesystem above all) is refused
+// with an error, whatever path led there.
 func (r *Runner) Resolve(name string) (string, error) {
 	if strings.Contains(name, "/") {
+		if !path.IsAbs(name) {
+			return "", fmt.Errorf("%s: want a program name or an absolute path", name)
+		}
+		if err := r.check(name); err != nil {
+			return "", err
+		}
 		return name, nil
 	}
 	for _, d := range searchPath {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(filepath.Join(r.Root, p)); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		p := path.Join(d, name)
+		err := r.check(p)
+		if err == nil {
 			return p, nil
+		}
+		if !errors.Is(err, errNoProgram) {
+			return "", err
 		}
 	}
 	return "", fmt.Errorf("%s: not found in the appliance userland %s", name, r.Root)
 }
 
+// errNoProgram: nothing executable at that path.
+var errNoProgram = errors.New("no program")
+
+// check verifies that p (inside the chroot) is an executable regular file
+// on Root's filesystem.
+func (r *Runner) check(p string) error {
+	f, err := boot.OpenInRoot(r.Root, p, unix.O_PATH)
+	if err != nil {
+		return fmt.Errorf("%s: %w (%v)", p, errNoProgram, err)
+	}
+	defer f.Close()
+	var st unix.Statx_t
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_MNT_ID, &st); err != nil {
+		return fmt.Errorf("statx %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+		return fmt.Errorf("%s: %w", p, errNoProgram)
+	}
+	if r.AcrossMounts {
+		return nil
+	}
+	var root unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, r.Root, 0, unix.STATX_MNT_ID, &root); err != nil {
+		return fmt.Errorf("statx %s: %w", r.Root, err)
+	}
+	if st.Mask&unix.STATX_MNT_ID == 0 || root.Mask&unix.STATX_MNT_ID == 0 {
+		return fmt.Errorf("%s: the kernel tells no mount id: cannot check where the program lives", p)
+	}
+	if st.Mnt_id != root.Mnt_id {
+		return fmt.Errorf("%s: refusing to run a program that is not on the appliance userland's own filesystem (mount %d, not %d: something is mounted over it)", p, st.Mnt_id, root.Mnt_id)
+	}
+	return nil
+}
+
 // priorityArgv wraps argv in nice and ionice from the userland, which exec
 // the tool in place (same pid, same process group).
-func (r *Runner) priorityArgv(argv []string) []string {
-	return PriorityArgv(r.Nice, r.IOClass, argv)
+func (r *Runner) priorityArgv(argv []string) ([]string, error) {
+	out := PriorityArgv(r.Nice, r.IOClass, argv)
+	for _, p := range out[:len(out)-len(argv)] {
+		if strings.HasPrefix(p, "/") {
+			if err := r.check(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // PriorityArgv prefixes argv with nice -n N and ionice -c CLASS as needed.

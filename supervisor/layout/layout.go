@@ -39,6 +39,9 @@ type Layout struct {
 	Logf func(format string, args ...any)
 	// SysBlock is /sys/block (for dm-N names of activated volumes).
 	SysBlock string
+	// ProbeDir is where candidate root filesystems are looked into for
+	// an /etc/fstab ("": /run/sb/fstab-probe).
+	ProbeDir string
 }
 
 func (l *Layout) logf(format string, args ...any) {

@@ -26,15 +26,29 @@ var _ Mounter = (*boot.Stack)(nil)
 // /etc/fstab.
 const probeDir = "/run/sb/fstab-probe"
 
-// MountOne mounts device d at target: read-only (journals are not
-// replayed onto a read-only device) unless rw.
-func MountOne(mnt Mounter, d blockdev.Device, target string, rw bool, subvol string) error {
-	fstype, flags, data := blockdev.MountOptions(d, rw, boot.ReadOnly(d.Dev))
+// MaxFstab bounds a guest's /etc/fstab (real ones are a few hundred bytes).
+const MaxFstab = 1 << 20
+
+// MountOne mounts device d at where (absolute, "/" for the top) in the
+// tree whose top is root, for use. where is resolved beneath root without
+// following a symlink: the tree above it is the guest's. A mount point
+// that is missing is created unless the tree is a snapshot.
+func MountOne(mnt Mounter, d blockdev.Device, root, where string, use blockdev.Use, subvol string) error {
+	fstype, flags, data := blockdev.MountOptions(d, use, boot.ReadOnly(d.Dev))
 	if subvol != "" {
 		data = strings.TrimPrefix(data+",subvol="+subvol, ",")
 	}
-	if err := mnt.Mount(boot.Mount{Source: "/dev/" + d.Dev, Target: target, FSType: fstype, Flags: flags, Data: data}); err != nil {
-		return fmt.Errorf("mount %s: %w", d.Name(), err)
+	m := boot.Mount{Source: "/dev/" + d.Dev, Target: filepath.Join(root, where), Root: root, FSType: fstype, Flags: flags, Data: data,
+		MakeDirs: use != blockdev.Snapshot}
+	if err := mnt.Mount(m); err != nil {
+		var se *boot.SymlinkError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("mount point %s of %s: %w: the appliance follows no symlink in a mount point", where, d.Name(), err)
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("mount point %s of %s does not exist in the filesystem above it", where, d.Name())
+		}
+		return fmt.Errorf("mount %s on %s: %w", d.Name(), where, err)
 	}
 	return nil
 }
@@ -50,12 +64,12 @@ type Planned struct {
 // MountTree mounts the client's tree at target as b says: one filesystem
 // (b.Mount), several (b.Mounts), or the guest's fstab (b.Mount =
 // job.MountFstab). It returns a line per mounted filesystem.
-func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Backup, target string, rw bool) ([]string, error) {
+func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Backup, target string, use blockdev.Use) ([]string, error) {
 	plan, err := l.PlanTree(mnt, devs, b)
 	if err != nil {
 		return nil, err
 	}
-	return l.MountPlan(mnt, plan, target, rw)
+	return l.MountPlan(mnt, plan, target, use)
 }
 
 // PlanTree resolves b to the devices of the client's tree, shallowest
@@ -109,21 +123,14 @@ func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Backup) ([]
 }
 
 // MountPlan mounts a planned tree at target, in order.
-func (l *Layout) MountPlan(mnt Mounter, plan []Planned, target string, rw bool) ([]string, error) {
+func (l *Layout) MountPlan(mnt Mounter, plan []Planned, target string, use blockdev.Use) ([]string, error) {
 	var done []string
 	for _, m := range plan {
-		d := m.Dev
-		dir := filepath.Join(target, m.Where)
-		if m.Where != "/" {
-			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-				return done, fmt.Errorf("mount point %s of %s does not exist in the filesystem above it", m.Where, d.Name())
-			}
-		}
-		if err := MountOne(mnt, d, dir, rw, m.Subvol); err != nil {
+		if err := MountOne(mnt, m.Dev, target, m.Where, use, m.Subvol); err != nil {
 			return done, err
 		}
-		line := fmt.Sprintf("%s on %s", d, m.Where)
-		l.logf("mounted %s", line)
+		line := fmt.Sprintf("%s on %s", m.Dev, m.Where)
+		l.logf("mounted %s %s", line, use)
 		done = append(done, line)
 	}
 	return done, nil
@@ -139,17 +146,21 @@ func (l *Layout) findFstabRoot(mnt Mounter, devs []blockdev.Device) (blockdev.De
 	}
 	var cands []cand
 	var tried []string
+	probe := l.ProbeDir
+	if probe == "" {
+		probe = probeDir
+	}
 	for _, d := range devs {
 		if !d.Mountable() {
 			continue
 		}
 		tried = append(tried, d.Name())
-		if err := MountOne(mnt, d, probeDir, false, ""); err != nil {
+		if err := MountOne(mnt, d, probe, "/", blockdev.Snapshot, ""); err != nil {
 			l.logf("fstab: looking into %s: %v", d.Name(), err)
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(probeDir, "etc", "fstab"))
-		if uerr := mnt.Unmount(probeDir); uerr != nil {
+		b, err := boot.ReadFileInRoot(probe, "/etc/fstab", MaxFstab)
+		if uerr := mnt.Unmount(probe); uerr != nil {
 			return blockdev.Device{}, "", uerr
 		}
 		if errors.Is(err, os.ErrNotExist) {

@@ -81,13 +81,37 @@ func (c chrootRunner) Output(ctx context.Context, argv ...string) ([]byte, error
 
 // mountTree mounts the client's tree (one filesystem, a mount table or the
 // guest's fstab) at target inside the userland.
-func (s *supervisor) mountTree(ctx context.Context, b job.Backup, disks []job.Disk, target string, rw bool) error {
+func (s *supervisor) mountTree(ctx context.Context, b job.Backup, disks []job.Disk, target string, use blockdev.Use) error {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
 		return err
 	}
-	_, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+target, rw)
-	return err
+	if _, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+target, use); err != nil {
+		return err
+	}
+	return s.checkConfined(target, use)
+}
+
+// checkConfined checks in the kernel's mount table that every client
+// filesystem is mounted at or below dir (inside the userland) as use
+// says (layout.CheckConfined). Client filesystems are those of every block
+// device but the appliance's own disks.
+func (s *supervisor) checkConfined(dir string, use blockdev.Use) error {
+	mounts, err := boot.Mountinfo()
+	if err != nil {
+		return err
+	}
+	own := map[string]bool{}
+	for _, serial := range []string{job.SerialAppliance, job.SerialJob, job.SerialCache} {
+		if d, ok := s.serials[serial]; ok {
+			own["/dev/"+d] = true
+			for _, p := range boot.Partitions(d) {
+				own["/dev/"+p] = true
+			}
+		}
+	}
+	client := func(source string) bool { return strings.HasPrefix(source, "/dev/") && !own[source] }
+	return layout.CheckConfined(mounts, client, Sysroot+dir, use)
 }
 
 // sizeOf is the size in bytes of block device n from sysfs.
@@ -101,8 +125,8 @@ func sizeOf(n string) int64 {
 }
 
 // mountSelected selects the filesystem spec names among disks and mounts it
-// at target (read-only unless rw).
-func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job.Disk, target string, rw bool) (blockdev.Device, error) {
+// at target for use.
+func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job.Disk, target string, use blockdev.Use) (blockdev.Device, error) {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
 		return blockdev.Device{}, err
@@ -111,12 +135,11 @@ func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job
 	if err != nil {
 		return blockdev.Device{}, err
 	}
-	fstype, flags, data := blockdev.MountOptions(d, rw, boot.ReadOnly(d.Dev))
-	s.rep.Logf("mounting %s at %s", d, target)
-	if err := s.stack.Mount(boot.Mount{Source: "/dev/" + d.Dev, Target: Sysroot + target, FSType: fstype, Flags: flags, Data: data}); err != nil {
-		return d, fmt.Errorf("mount %s: %w", d.Name(), err)
+	s.rep.Logf("mounting %s at %s %s", d, target, use)
+	if err := layout.MountOne(&s.stack, d, Sysroot+target, "/", use, ""); err != nil {
+		return d, err
 	}
-	return d, nil
+	return d, s.checkConfined(target, use)
 }
 
 // mountCache mounts the cache volume at /cache, creating its filesystem on

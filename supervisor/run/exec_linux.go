@@ -12,9 +12,10 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
-// execDir holds mode exec's program: the job disk is mounted noexec, /run
-// is bound into the userland at the same path.
-const execDir = "/run/sb/exec"
+// execDir holds mode exec's program inside the userland: the job disk is
+// mounted noexec, and the runner runs programs from the userland's own
+// root filesystem only (its tmpfs upper layer here), not from /run's bind.
+const execDir = "/var/lib/sb-exec"
 
 // exec runs mode exec's program as root in the userland with the job's
 // disks attached (found by serial, as the program likes). Its output goes
@@ -24,11 +25,11 @@ func (s *supervisor) exec(ctx context.Context) (job.Record, error) {
 	if e == nil || !strings.HasPrefix(e.File, job.SecretPrefix) || strings.Contains(e.File, "/") {
 		return job.Record{}, fmt.Errorf("mode exec: want [exec] file = \"%s…\" on the job disk", job.SecretPrefix)
 	}
-	if err := os.MkdirAll(execDir, 0o700); err != nil {
+	if err := os.MkdirAll(Sysroot+execDir, 0o700); err != nil {
 		return job.Record{}, err
 	}
 	prog := filepath.Join(execDir, e.File)
-	if err := copyFile(filepath.Join(jobDir, e.File), prog, 0o700); err != nil {
+	if err := copyFile(filepath.Join(jobDir, e.File), Sysroot+prog, 0o700); err != nil {
 		return job.Record{}, err
 	}
 	w := s.rep.LogWriter()

@@ -191,7 +191,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 			// "vda2" names partition 2 of the restore disk.
 			disks = []job.Disk{{Serial: job.SerialRestore, Target: sp.Value}}
 		}
-		if _, err := s.mountSelected(ctx, j.Restore.Mount, disks, backend.RestoreDir, true); err != nil {
+		if _, err := s.mountSelected(ctx, j.Restore.Mount, disks, backend.RestoreDir, blockdev.Destination); err != nil {
 			return done, end(err)
 		}
 	default:

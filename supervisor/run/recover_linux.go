@@ -168,19 +168,13 @@ func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error 
 }
 
 // mountRecoverPlan mounts the planned tree read-write, creating missing
-// mount points (a fresh filesystem has none).
+// mount points (a fresh filesystem has none), as the client's own system:
+// end_recovery runs programs from it.
 func (s *supervisor) mountRecoverPlan(plan []layout.Planned, target string) error {
-	for _, p := range plan {
-		dir := filepath.Join(target, p.Where)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("mount point %s: %w", p.Where, err)
-		}
-		if err := layout.MountOne(&s.stack, p.Dev, dir, true, p.Subvol); err != nil {
-			return err
-		}
-		s.rep.Logf("mounted %s on %s read-write", p.Dev, p.Where)
+	if _, err := s.layout().MountPlan(&s.stack, plan, target, blockdev.System); err != nil {
+		return err
 	}
-	return nil
+	return s.checkConfined(strings.TrimPrefix(target, Sysroot), blockdev.System)
 }
 
 // emptyTree removes everything the blank system had on the mounted tree,
@@ -204,7 +198,7 @@ func emptyTree(target string, plan []layout.Planned) error {
 			p := path.Join(rel, e.Name())
 			switch {
 			case e.Name() == "lost+found":
-			case keep[p]:
+			case keep[p] && e.IsDir(): // a symlink is removed, never entered
 				if err := walk(p); err != nil {
 					return err
 				}
@@ -224,13 +218,15 @@ func emptyTree(target string, plan []layout.Planned) error {
 // what the restored fstab says, which proves that the restored system
 // will find its disks. It returns the plan with the devices as they are now.
 func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target string) ([]layout.Planned, error) {
-	data, err := os.ReadFile(filepath.Join(target, "etc", "fstab"))
+	// The restored tree is the guest's: its fstab is read as the restored
+	// system would read it, never through a symlink out of the tree.
+	data, err := boot.ReadFileInRoot(target, "/etc/fstab", layout.MaxFstab)
 	if errors.Is(err, os.ErrNotExist) {
 		s.rep.Logf("the restored tree has no /etc/fstab: filesystem UUIDs and labels left as they are")
 		return plan, nil
 	}
 	if err != nil {
-		return plan, err
+		return plan, fmt.Errorf("restored /etc/fstab: %w", err)
 	}
 	entries, err := blockdev.ParseFstab(string(data))
 	if err != nil {
@@ -301,11 +297,9 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 // with /dev, /proc and /sys bound; its output goes to the job log.
 func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string) error {
 	for _, d := range []string{"dev", "proc", "sys"} {
-		dir := filepath.Join(target, d)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		m := boot.Mount{Source: "/" + d, Target: dir, FSType: "none", Flags: unix.MS_BIND}
+		// The restored tree's /dev may be a symlink to anywhere: the
+		// binds are made beneath the tree without following one.
+		m := boot.Mount{Source: "/" + d, Target: filepath.Join(target, d), Root: target, MakeDirs: true, FSType: "none", Flags: unix.MS_BIND}
 		if d == "dev" {
 			m.Flags |= unix.MS_REC
 			m.Lazy = true
@@ -322,7 +316,7 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 	hctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var stderr bytes.Buffer
-	r := &chroot.Runner{Root: target, Tracker: s.reaper}
+	r := &chroot.Runner{Root: target, AcrossMounts: true, Tracker: s.reaper}
 	_, err := r.Run(hctx, chroot.Cmd{Argv: []string{"/bin/sh", "-c", h.Command}, Dir: "/", Env: h.Env,
 		Stdout: s.rep.LogWriter(), Stderr: io.MultiWriter(s.rep.LogWriter(), &stderr)})
 	if hctx.Err() != nil && ctx.Err() == nil {

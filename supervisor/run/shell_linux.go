@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
 // shell mounts what it can and gives the operator a root shell on the
@@ -35,7 +36,7 @@ func (s *supervisor) shell() {
 	}
 	switch {
 	case s.job != nil && s.job.Rescue && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, true); err != nil {
+		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, blockdev.System); err != nil {
 			notes = append(notes, "target: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
@@ -44,7 +45,7 @@ func (s *supervisor) shell() {
 			notes = append(notes, "chroot-target: "+err.Error())
 		}
 	case s.job != nil && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, false); err != nil {
+		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
 			notes = append(notes, "snapshot: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("/snapshot  the client's filesystem %s, read-only", d))
@@ -95,14 +96,18 @@ func (s *supervisor) shell() {
 // chrootTarget is the rescue shell's helper: it runs a command (default a
 // shell) inside the client's system with /dev, /proc, /sys and /run bound,
 // and removes the binds afterwards so the client's filesystem unmounts
-// cleanly at power-off.
+// cleanly at power-off. The client's filesystem is mounted without noexec
+// for it (blockdev.System): the operator enters the client's system on
+// purpose.
 const chrootTarget = `#!/bin/sh
 # chroot-target [COMMAND [ARG...]]: run COMMAND (default /bin/sh) chrooted
 # into the client's system at ` + job.RescueTarget + `.
 t=` + job.RescueTarget + `
 bound=""
 for d in dev proc sys run; do
-	[ -d "$t/$d" ] || continue
+	# The client's /dev may be a symlink to anywhere in the appliance:
+	# mount --bind would follow it.
+	[ -d "$t/$d" ] && [ ! -L "$t/$d" ] || continue
 	mountpoint -q "$t/$d" && continue
 	mount --bind "/$d" "$t/$d" && bound="$t/$d $bound"
 done

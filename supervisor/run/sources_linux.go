@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
@@ -19,7 +20,7 @@ import (
 func (s *supervisor) mountSources(ctx context.Context) error {
 	j := s.job
 	if len(j.Disks) > 0 {
-		return s.mountTree(ctx, j.Backup, j.Disks, backend.SnapshotDir, false)
+		return s.mountTree(ctx, j.Backup, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
 	}
 	// Shallow first: /srv before /srv/data.
 	shares := append(j.Backup.Shares[:0:0], j.Backup.Shares...)
@@ -33,8 +34,11 @@ func (s *supervisor) mountSources(ctx context.Context) error {
 		if p != sh.Path || strings.Contains(sh.Path, "..") {
 			return fmt.Errorf("share %q: path %q is not a clean absolute path", sh.Tag, sh.Path)
 		}
-		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Target: Sysroot + path.Join(backend.SnapshotDir, p), FSType: "9p",
-			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV,
+		// A share's mount point below another share is looked up in that
+		// share without following a symlink, like a guest's.
+		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Target: Sysroot + path.Join(backend.SnapshotDir, p),
+			Root: Sysroot + backend.SnapshotDir, MakeDirs: true, FSType: "9p",
+			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
 			Data:  "trans=virtio,version=9p2000.L,msize=262144,cache=none,access=client"}); err != nil {
 			return fmt.Errorf("mount 9p share %q at %s (offered: %s): %w", sh.Tag, p, strings.Join(ninePTags(), " "), err)
 		}

@@ -1,0 +1,131 @@
+package layout
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
+)
+
+// loopFS makes an ext4 image holding tree, attaches it to a loop device
+// and returns it as a client device.
+func loopFS(t *testing.T, label, tree, target string) blockdev.Device {
+	t.Helper()
+	ctx := context.Background()
+	img := filepath.Join(t.TempDir(), label+".ext4")
+	_, err := execx.Output(ctx, "mkfs.ext4", "-q", "-F", "-L", label, "-d", tree, img, "8M")
+	require.NoError(t, err)
+	out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
+	if err != nil {
+		testutil.SkipOrFail(t, "no loop device: "+err.Error())
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
+	return blockdev.Device{Dev: strings.TrimPrefix(loop, "/dev/"), Target: target, FSType: "ext4", Label: label}
+}
+
+func writeTree(t *testing.T, root string, files map[string]string, links map[string]string) string {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o755))
+	}
+	for name, target := range links {
+		require.NoError(t, os.Symlink(target, filepath.Join(root, name)))
+	}
+	return root
+}
+
+// TestMountTreeSymlinkedMountPoint: a guest's root filesystem whose /data
+// is a symlink out of the tree, and whose fstab (or the client's mount
+// table) mounts a second filesystem on /data. Nothing may be mounted where
+// the symlink points; the job fails naming the mount point and the
+// symlink. A guest fstab that is a symlink to an appliance file is not
+// read. A plain tree mounts noexec,nosuid,nodev, confined to its
+// directory.
+func TestMountTreeSymlinkedMountPoint(t *testing.T) {
+	testutil.NeedRoot(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed")
+		}
+	}
+	ctx := context.Background()
+	top := t.TempDir()
+	target := filepath.Join(top, "snapshot")
+	outside := filepath.Join(top, "usr", "local", "sbin")
+	require.NoError(t, os.MkdirAll(outside, 0o755))
+	secret := filepath.Join(top, "secret-passphrase")
+	require.NoError(t, os.WriteFile(secret, []byte("LABEL=payload /data ext4 defaults 0 0\n"), 0o600))
+
+	payload := loopFS(t, "payload", writeTree(t, t.TempDir(), map[string]string{"borg": "#!/bin/sh\necho guest code\n"}, nil), "vdb")
+	l := &Layout{Logf: t.Logf, ProbeDir: filepath.Join(top, "probe")}
+	var st boot.Stack
+	t.Cleanup(func() { _ = st.UnmountAll(0) })
+
+	for _, tc := range []struct {
+		name, link string
+		mountPoint string
+		backup     job.Backup
+		err        string
+	}{
+		{"fstab relative", "../usr/local/sbin", "/data", job.Backup{Mount: job.MountFstab},
+			"mount point /data of vdb: /data is a symlink (to ../usr/local/sbin)"},
+		{"fstab absolute", outside, "/data", job.Backup{Mount: job.MountFstab},
+			"mount point /data of vdb: /data is a symlink (to " + outside + ")"},
+		{"table relative", "../usr/local/sbin", "/data", job.Backup{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data", What: "vdb"}}},
+			"mount point /data of vdb: /data is a symlink"},
+		{"table through a parent", "../usr/local", "/data/sbin", job.Backup{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data/sbin", What: "vdb"}}},
+			"mount point /data/sbin of vdb: /data/sbin lies through a symlink: /data is a symlink (to ../usr/local)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fstab := "LABEL=hostile / ext4 defaults 0 1\nLABEL=payload " + tc.mountPoint + " ext4 defaults 0 2\n"
+			root := loopFS(t, "hostile", writeTree(t, t.TempDir(), map[string]string{"etc/fstab": fstab}, map[string]string{"data": tc.link}), "vda")
+			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, tc.backup, target, blockdev.Snapshot)
+			require.ErrorContains(t, err, tc.err)
+			require.False(t, boot.IsMountPoint(outside), "the guest's filesystem covers the appliance's directory")
+			entries, _ := os.ReadDir(outside)
+			require.Empty(t, entries)
+			require.NoError(t, st.UnmountAll(0))
+		})
+	}
+
+	t.Run("fstab symlinked to an appliance file", func(t *testing.T) {
+		for _, link := range []string{secret, "../../../../../../../.." + secret} {
+			root := loopFS(t, "hostile", writeTree(t, t.TempDir(), map[string]string{"etc/.keep": ""}, map[string]string{"etc/fstab": link}), "vda")
+			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Backup{Mount: job.MountFstab}, target, blockdev.Snapshot)
+			require.ErrorContains(t, err, "no filesystem with an /etc/fstab among vda, vdb", "the appliance's file was read as the guest's fstab")
+			require.False(t, boot.IsMountPoint(target))
+		}
+	})
+
+	t.Run("a plain tree", func(t *testing.T) {
+		root := loopFS(t, "good", writeTree(t, t.TempDir(), map[string]string{
+			"etc/fstab": "LABEL=good / ext4 defaults 0 1\nLABEL=payload /srv/data ext4 defaults 0 2\n", "srv/data/.keep": ""}, nil), "vda")
+		lines, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Backup{Mount: job.MountFstab}, target, blockdev.Snapshot)
+		require.NoError(t, err)
+		require.Len(t, lines, 2)
+		require.FileExists(t, filepath.Join(target, "srv", "data", "borg"))
+		ms, err := boot.Mountinfo()
+		require.NoError(t, err)
+		client := func(src string) bool { return src == "/dev/"+root.Dev || src == "/dev/"+payload.Dev }
+		require.NoError(t, CheckConfined(ms, client, target, blockdev.Snapshot))
+		require.ErrorContains(t, CheckConfined(ms, client, filepath.Join(target, "srv"), blockdev.Snapshot),
+			"/dev/"+root.Dev+" on "+target+" is outside "+filepath.Join(target, "srv"))
+		// The guest's program cannot run from there.
+		err = exec.Command(filepath.Join(target, "srv", "data", "borg")).Run()
+		require.ErrorIs(t, err, os.ErrPermission, "noexec")
+		require.NoError(t, st.UnmountAll(0))
+	})
+}
