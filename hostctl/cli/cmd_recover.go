@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // recoverOptions are the flags of `hostctl restore CLIENT` without a
@@ -110,6 +111,6 @@ func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive string
 	if rep.Status != runner.StatusOK {
 		return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
 	}
-	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, rep.Archive, rep.Elapsed.Round(time.Second), clients[0].Domain)
+	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
 	return nil
 }

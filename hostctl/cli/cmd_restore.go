@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 type restoreOptions struct {
@@ -108,7 +109,7 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 		return nil
 	}
 	to := ro.Dir + ro.Disk
-	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, rep.Archive, to, rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), to, rep.Elapsed.Round(time.Second))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -162,9 +163,10 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 		if r.Mode == runner.ModeVerify {
 			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
 		}
-		detail := r.Archive
+		// Both come from the appliance: no control character reaches the terminal.
+		detail := textsafe.Line(r.Archive)
 		if r.Error != "" {
-			detail = r.Error
+			detail = textsafe.Line(r.Error)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
 	}

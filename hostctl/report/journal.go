@@ -6,6 +6,7 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // JournalEntry is one job as a journal message with structured fields
@@ -16,10 +17,10 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 	switch j.Status {
 	case runner.StatusFailed:
 		prio = journal.PriErr
-		msg += ": " + j.Error
+		msg += ": " + textsafe.Line(j.Error)
 	case runner.StatusSkipped:
 		prio = journal.PriWarning
-		msg += ": " + j.Error
+		msg += ": " + textsafe.Line(j.Error)
 	}
 	fields = map[string]string{
 		"SYSLOG_IDENTIFIER": "hostctl",
@@ -30,10 +31,10 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 		"SB_JOB":            jobKind(j),
 	}
 	if j.Error != "" {
-		fields["SB_ERROR"] = j.Error
+		fields["SB_ERROR"] = textsafe.Line(j.Error)
 	}
 	if j.Archive != "" && j.Status == runner.StatusOK {
-		fields["SB_ARCHIVE"] = j.Archive
+		fields["SB_ARCHIVE"] = textsafe.Line(j.Archive)
 	}
 	if j.Pause > 0 {
 		fields["SB_PAUSE_SEC"] = fmt.Sprintf("%.3f", j.Pause.Seconds())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // progressPrinter turns the appliance's progress records into lines for the
@@ -69,10 +70,14 @@ func (p *progressPrinter) follow(file string, offset int64) int64 {
 	}
 }
 
+// print shows one record. Everything in it but the numbers comes from the
+// appliance, and the paths from the guest: it reaches the terminal only
+// through textsafe.
 func (p *progressPrinter) print(rec job.Record) {
 	if p.w == nil {
 		return
 	}
+	rec.Step, rec.Error, rec.Path, rec.Status = textsafe.Line(rec.Step), textsafe.Line(rec.Error), textsafe.Line(rec.Path), textsafe.Line(rec.Status)
 	if rec.Type != job.RecProgress {
 		p.clearBar()
 	}
