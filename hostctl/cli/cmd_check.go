@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
 		return err
+	}
+	if err := cfg.HostChecks(runtime.NumCPU()); err != nil {
+		return &UsageError{err}
 	}
 	disks := opts.Disks
 	var hv virt.Hypervisor

@@ -215,7 +215,9 @@ func (c *Config) profileDefaults(p *Profile) {
 
 func (c *Config) clientDefaults(cl *Client, set keyLines) {
 	cl.Type = or(cl.Type, TypeLVMLibvirt)
-	cl.Domain = or(cl.Domain, cl.Name)
+	if !set.has("domain") {
+		cl.Domain = cl.Name // domain = "" is an error, not the default
+	}
 	if cl.OfflineOK == nil {
 		t := true
 		cl.OfflineOK = &t

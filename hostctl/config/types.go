@@ -47,8 +47,8 @@ type Host struct {
 
 // Appliance sizes the per-job appliance VM.
 type Appliance struct {
-	MemoryMiB int    `toml:"memory_mib"` // default 1024
-	VCPUs     int    `toml:"vcpus"`      // default 2
+	MemoryMiB int    `toml:"memory_mib"` // default 1024; 256 .. 65536
+	VCPUs     int    `toml:"vcpus"`      // default 2; 1 .. 64, and check refuses more than the host's CPUs
 	Accel     string `toml:"accel"`      // "auto" (default: KVM if it works, else TCG), "kvm", "tcg"
 }
 
@@ -173,7 +173,7 @@ type Client struct {
 	Name         string       `toml:"-"`
 	File         string       `toml:"-"`
 	Type         string       `toml:"type"`          // "lvm_libvirt", "lvm_host", "self" or "plain"
-	Domain       string       `toml:"domain"`        // libvirt domain; default the client name
+	Domain       string       `toml:"domain"`        // libvirt domain; default the client name; no control characters, not starting with "-"
 	Profile      string       `toml:"profile"`       // the profile's name; default default_profile of hostctl.toml
 	OfflineOK    *bool        `toml:"offline_ok"`    // back up a shut-off domain from its disks; false skips it (exit 3)
 	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml
