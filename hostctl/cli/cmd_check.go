@@ -185,7 +185,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		}
 		p.field("domain", domain)
 	}
-	prof := cfg.ProfileFor(cl)
+	prof := cfg.ClientProfile(cl) // its secret files as this client's job gets them
 	if prof == nil {
 		p.field("profile", "none")
 	} else {

@@ -408,7 +408,7 @@ func TestLoadExample(t *testing.T) {
 	assert.Equal(t, "local-borg", c.Host.DefaultProfile)
 	assert.Equal(t, 2*time.Hour, web.TimeLimit.Duration)
 	assert.Contains(t, web.Backup.Exclude, "/tmp")
-	data, err := os.ReadFile(p.Encryption.PassphraseFile)
+	data, err := os.ReadFile(c.ClientProfile(web).Encryption.PassphraseFile)
 	require.NoError(t, err)
 	assert.Equal(t, configtest.Passphrase+"\n", string(data))
 }

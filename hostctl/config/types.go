@@ -104,6 +104,8 @@ type Encryption struct {
 	Mode string `toml:"mode"`
 	// PassphraseFile: the repository passphrase (repokey), or for gpg the
 	// signing key's passphrase (optional). Must be mode 0600 or stricter.
+	// {client} is replaced by the client's name, as in every secret file
+	// path of a profile: each client gets its own passphrase.
 	PassphraseFile string `toml:"passphrase_file"`
 	// EncryptKeys are the gpg recipients (fingerprints) every volume is
 	// encrypted to (hostctl keygen gpg makes one).
@@ -113,7 +115,8 @@ type Encryption struct {
 	SignKey string `toml:"sign_key"`
 	// KeyFiles are imported into the appliance's throwaway keyring (mode
 	// 0600 each): the recipients' public keys, the signing secret key, and
-	// a recipient's secret key when restores or verify should work.
+	// a recipient's secret key when restores or verify should work;
+	// {client} allowed.
 	KeyFiles []string `toml:"key_files"`
 }
 
@@ -130,8 +133,8 @@ type Retention struct {
 
 // SSH options for sftp:// and ssh:// targets.
 type SSH struct {
-	IdentityFile string `toml:"identity_file"` // required; mode 0600
-	KnownHosts   string `toml:"known_hosts"`   // required: the pinned host key(s)
+	IdentityFile string `toml:"identity_file"` // required; mode 0600; {client} allowed
+	KnownHosts   string `toml:"known_hosts"`   // required: the pinned host key(s); {client} allowed
 	ProxyCommand string `toml:"proxy_command"` // optional, as in ssh_config (%h, %p)
 }
 
@@ -140,13 +143,13 @@ type S3 struct {
 	Endpoint      string `toml:"endpoint"`        // "http(s)://host:port"; empty for AWS
 	Region        string `toml:"region"`          // e.g. "us-east-1"
 	PathStyle     bool   `toml:"path_style"`      // bucket in the path (self-hosted S3)
-	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600
-	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600
+	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600; {client} allowed
+	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600; {client} allowed
 }
 
 // FTP options for ftp:// and ftps:// targets.
 type FTP struct {
-	PasswordFile string `toml:"password_file"` // required; mode 0600
+	PasswordFile string `toml:"password_file"` // required; mode 0600; {client} allowed
 }
 
 // Duplicity options.

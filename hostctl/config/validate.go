@@ -226,14 +226,8 @@ func (v *validator) profile(p *Profile) {
 			v.at(f, "target", "backend %q cannot write to %s:// targets%s: want %s", p.Backend, u.Scheme, schemeWhy[p.Backend], quoted(ok))
 		}
 		v.targetOptions(p, u.Scheme)
-		if !strings.Contains(p.Target, "{client}") {
-			var users []string
-			for _, name := range sortedKeys(v.c.Clients) {
-				if v.c.ProfileFor(v.c.Clients[name]) == p {
-					users = append(users, name)
-				}
-			}
-			if len(users) > 1 {
+		if !strings.Contains(p.Target, ClientPlaceholder) {
+			if users := v.usersOf(p); len(users) > 1 {
 				v.at(f, "target", "has no {client} placeholder but clients %s use this profile: they would share one repository", strings.Join(users, ", "))
 			}
 		}
@@ -277,8 +271,8 @@ func (v *validator) encryption(p *Profile) {
 	case "repokey":
 		if e.PassphraseFile == "" {
 			v.at(f, "encryption.passphrase_file", `missing: required with mode "repokey"`)
-		} else if err := checkSecretFile(e.PassphraseFile); err != nil {
-			v.at(f, "encryption.passphrase_file", "%v", err)
+		} else {
+			v.secretFile(p, "encryption.passphrase_file", e.PassphraseFile)
 		}
 	case "gpg":
 		if len(e.EncryptKeys) == 0 {
@@ -288,14 +282,10 @@ func (v *validator) encryption(p *Profile) {
 			v.at(f, "encryption.key_files", `missing: mode "gpg" needs the recipients' public keys (and the signing secret key) as files`)
 		}
 		for _, kf := range e.KeyFiles {
-			if err := checkSecretFile(kf); err != nil {
-				v.at(f, "encryption.key_files", "%v", err)
-			}
+			v.secretFile(p, "encryption.key_files", kf)
 		}
 		if e.PassphraseFile != "" {
-			if err := checkSecretFile(e.PassphraseFile); err != nil {
-				v.at(f, "encryption.passphrase_file", "%v", err)
-			}
+			v.secretFile(p, "encryption.passphrase_file", e.PassphraseFile)
 		}
 	default:
 		v.at(f, "encryption.mode", `unknown mode %q: want "repokey", "gpg" or "none"`, e.Mode)
@@ -335,8 +325,8 @@ func (v *validator) targetOptions(p *Profile, scheme string) {
 	secret := func(key, file, why string) {
 		if file == "" {
 			v.atOr(f, key, "target", "missing: required for %s:// targets (%s)", scheme, why)
-		} else if err := checkSecretFile(file); err != nil {
-			v.at(f, key, "%v", err)
+		} else {
+			v.secretFile(p, key, file)
 		}
 	}
 	switch scheme {
