@@ -178,7 +178,7 @@ func (c *Config) hostDefaults() {
 	h.Appliance.Accel = or(h.Appliance.Accel, DefaultAccel)
 	h.Cache.Type = or(h.Cache.Type, DefaultCacheType)
 	if h.Cache.Type == "file" {
-		h.Cache.Path = c.resolve(or(h.Cache.Path, filepath.Join(h.StateDir, "cache.qcow2")))
+		h.Cache.Dir = c.resolve(or(h.Cache.Dir, filepath.Join(h.StateDir, "caches")))
 	}
 	if !set("cache.size") {
 		h.Cache.Size = DefaultCacheSize

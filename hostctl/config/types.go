@@ -27,7 +27,7 @@ type Config struct {
 // Host is hostctl.toml.
 type Host struct {
 	LibvirtURI     string       `toml:"libvirt_uri"`     // the libvirt connection of the clients' domains
-	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the cache image
+	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the clients' cache images
 	ProfilesDir    string       `toml:"profiles_dir"`    // default <dir of hostctl.toml>/profiles
 	ClientsDir     string       `toml:"clients_dir"`     // default <dir of hostctl.toml>/clients
 	ImageDir       string       `toml:"image_dir"`       // default <state_dir>/image
@@ -66,13 +66,21 @@ type Network struct {
 	DNS     []string `toml:"dns"`     // default ["10.0.2.3"] for static, the lease's for dhcp
 }
 
-// Cache is the persistent cache volume given to every appliance as vdy.
+// Cache is where the clients' persistent cache volumes live: each client
+// has its own (borg's and restic's caches, duplicity's archive dir, the
+// check counter, a plain client's files), created on first use and given
+// to that client's appliances only, as vdy.
 type Cache struct {
-	Type string `toml:"type"` // "file" (default) or "lvm"
-	// Path of the cache image for type "file" (default <state_dir>/cache.qcow2),
-	// or "vg/lv" for type "lvm".
+	// Type "file" (default): a qcow2 image per client, <dir>/<client>.qcow2;
+	// "lvm": a logical volume per client, <vg>/hostctl-cache-<client>.
+	Type string `toml:"type"`
+	Dir  string `toml:"dir"`  // type "file": where the images are; default <state_dir>/caches
+	VG   string `toml:"vg"`   // type "lvm": the volume group of the cache LVs (required then)
+	Size Size   `toml:"size"` // of each client's cache volume; default 8G
+	// Path named the one cache volume that all clients shared in earlier
+	// versions; it is refused with what to do instead (the old volume can
+	// be deleted: each client's cache is rebuilt by its next backup).
 	Path string `toml:"path"`
-	Size Size   `toml:"size"` // default 8G
 }
 
 // Profile is one profiles/NAME.toml: how and where clients are backed up.
@@ -187,7 +195,7 @@ type Client struct {
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
 	// Settings of the other client types (clienttypes.go).
 	Paths        []string     `toml:"paths"`         // self: absolute host directories, shared read-only
-	PlainDir     string       `toml:"plain_dir"`     // plain: a directory on the appliance's cache volume
+	PlainDir     string       `toml:"plain_dir"`     // plain: a directory on the client's own cache volume
 	HostDevice   string       `toml:"host_device"`   // lvm_host: the host's LV, "vg/lv"
 	TargetDevice string       `toml:"target_device"` // lvm_host: how the appliance sees it, default "vda"
 	Backup       ClientBackup `toml:"backup"`

@@ -140,18 +140,7 @@ func (v *validator) host() {
 	if !slices.Contains(accels, h.Appliance.Accel) {
 		v.at(f, "appliance.accel", "unknown accelerator %q: want one of %s", h.Appliance.Accel, quoted(accels))
 	}
-	switch h.Cache.Type {
-	case "file":
-		if !path.IsAbs(h.Cache.Path) {
-			v.at(f, "cache.path", "%q is not an absolute path", h.Cache.Path)
-		}
-	case "lvm":
-		if !lvName.MatchString(h.Cache.Path) {
-			v.at(f, "cache.path", "%q: for type \"lvm\" want the logical volume as \"vg/lv\"", h.Cache.Path)
-		}
-	default:
-		v.at(f, "cache.type", "unknown cache type %q: want one of %s", h.Cache.Type, quoted(cacheTypes))
-	}
+	v.cache()
 	switch h.Network.Mode {
 	case "", "static":
 	case "dhcp":

@@ -185,7 +185,7 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		Repo:        repo,
 		Net:         jobNet(r.Cfg.Host, repo),
 	}
-	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares}, nil
+	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares, cache: c.Name}, nil
 }
 
 // logPath is where the appliance's log of a job is kept on the host.
