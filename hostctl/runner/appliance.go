@@ -76,7 +76,10 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		disks = append(disks, cache)
 	}
 	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.RunID)
-	progress := filepath.Join(aj.dir, "progress.jsonl")
+	progress, err := makeProgressPipe(rv, r.RunID, aj.dir)
+	if err != nil {
+		return nil, err
+	}
 	spec := virt.ApplianceSpec{
 		Name:         name,
 		Accel:        r.Accel,
@@ -89,7 +92,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		Shares:       aj.shares,
 		Network:      aj.job.Net != nil,
 		ConsoleLog:   filepath.Join(aj.dir, "console.log"),
-		ProgressFile: progress,
+		ProgressPipe: progress,
 		ProgressPort: job.VirtioPortProgress,
 	}
 	xml, err := virt.ApplianceXML(spec)
@@ -112,7 +115,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 			return nil, err
 		}
 	}
-	if err := r.waitAppliance(ctx, name, progress, aj.job); err != nil {
+	if err := r.waitAppliance(ctx, name, progress, filepath.Join(aj.dir, "progress.jsonl"), aj.job); err != nil {
 		// Destroyed (a time limit, a signal): keep what the appliance had
 		// written to its job disk, its result records (fsynced one by one)
 		// and as much of its log as reached the disk, for the report's log
@@ -141,29 +144,51 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	return out, nil
 }
 
-// waitAppliance waits until the domain is gone, printing progress. On
-// cancellation or past the time limit it destroys the domain.
-func (r *Runner) waitAppliance(ctx context.Context, name, progressFile string, j *job.Job) error {
+// waitAppliance waits until the domain is gone, printing the progress it
+// sends through the pipe at progress (and keeping a bounded copy in
+// logPath). On cancellation or past the time limit it destroys the domain.
+func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath string, j *job.Job) error {
 	deadline := time.Now().Add(j.TimeLimit.Duration + bootGrace)
 	pr := newProgressPrinter(r.Out, j.Client)
-	var offset int64
+	ch, err := openProgress(progress, logPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ch.close()
+		if s := ch.report(); s != "" {
+			r.logf("%s: progress channel: %s", j.Client, s)
+		}
+	}()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	recs := ch.recs
 	for {
-		offset = pr.follow(progressFile, offset)
 		exists, err := r.Virt.Exists(ctx, name)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("watch appliance %s: %w", name, err)
 		}
 		if !exists && err == nil {
-			pr.follow(progressFile, offset)
+			ch.drain(pollInterval, pr.print)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			_ = r.Virt.Destroy(dctx, name)
-			return stoppedBy(context.Cause(ctx), name)
-		case <-time.After(pollInterval):
+	wait:
+		for {
+			select {
+			case rec, ok := <-recs:
+				if !ok {
+					recs = nil // the result on the job disk is what counts
+					continue
+				}
+				pr.print(rec)
+			case <-ctx.Done():
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				_ = r.Virt.Destroy(dctx, name)
+				return stoppedBy(context.Cause(ctx), name)
+			case <-tick.C:
+				break wait
+			}
 		}
 		if time.Now().After(deadline) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

@@ -1,11 +1,8 @@
 package runner
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -42,31 +39,6 @@ func (p *progressPrinter) clearBar() {
 	if p.barShown {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.barShown = false
-	}
-}
-
-// follow prints the complete lines of file past offset and returns the new
-// offset. A partial last line is left for the next call.
-func (p *progressPrinter) follow(file string, offset int64) int64 {
-	f, err := os.Open(file)
-	if err != nil {
-		return offset
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return offset
-	}
-	rd := bufio.NewReader(f)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if err != nil {
-			return offset // partial or no line: read again later
-		}
-		offset += int64(len(line))
-		var rec job.Record
-		if json.Unmarshal(line, &rec) == nil {
-			p.print(rec)
-		}
 	}
 }
 
