@@ -41,7 +41,7 @@ func needBootVM(t testing.TB, e *env) *fixture.BootVM {
 // TestRecoverInPlace: a client that boots from its own disks (root by
 // label, /srv/data by UUID from its fstab) is backed up, lost, and
 // reinstalled blank (new filesystems, new UUIDs, no data); `hostctl
-// restore CLIENT` brings it back: hooks in order, the restored system
+// recover CLIENT --yes` brings it back: hooks in order, the restored system
 // boots with its fstab finding both filesystems, and shows the marker
 // from the restored data. A restore of a missing archive afterwards fails
 // before any disk is touched and leaves the client off and detached.
@@ -104,7 +104,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	t.Run("dry-run", func(t *testing.T) {
 		runs, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
 		require.NoError(t, err)
-		code, out, _ := hostctl(t, ctx, "restore", "--dry-run", "-c", c.config, c.name)
+		code, out, _ := hostctl(t, ctx, "recover", "--dry-run", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		for _, want := range []string{
 			fmt.Sprintf("in-place recovery of client recover (domain %s, running)", c.domain),
@@ -127,7 +127,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	t.Run("recover", func(t *testing.T) {
 		off := consoleSize(t, console)
 		start := time.Now()
-		code, out, errOut := hostctl(t, ctx, "restore", "--shutdown-timeout", "90s", "--agent-timeout", "3m", "-c", c.config, c.name)
+		code, out, errOut := hostctl(t, ctx, "recover", "--yes", "--shutdown-timeout", "90s", "--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		t.Logf("in-place recovery took %s", time.Since(start).Round(time.Second))
 		require.Contains(t, out, "recovered recover from archive recover-")
@@ -151,13 +151,13 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	})
 
 	t.Run("missing-archive", func(t *testing.T) {
-		code, _, errOut := hostctl(t, ctx, "restore", "--archive", "nope", "--shutdown-timeout", "90s", "-c", c.config, c.name)
+		code, _, errOut := hostctl(t, ctx, "recover", "--yes", "--archive", "nope", "--shutdown-timeout", "90s", "-c", c.config, c.name)
 		require.Equal(t, 1, code)
 		for _, want := range []string{
 			`step "restore in the appliance" failed`,
 			`archive "nope" is not in the repository`,
 			"The client is shut off and its disks are detached (no appliance is left)",
-			"rerun `hostctl restore recover` (with --mkfs when",
+			"rerun `hostctl recover recover` (with --mkfs when",
 			"`hostctl rescue recover`",
 		} {
 			require.Contains(t, errOut, want)
@@ -172,7 +172,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	// no pre_recovery, no shutdown.
 	t.Run("mkfs-shut-off", func(t *testing.T) {
 		off := consoleSize(t, console)
-		code, out, errOut := hostctl(t, ctx, "restore", "--mkfs", "--time", time.Now().UTC().Format(time.RFC3339),
+		code, out, errOut := hostctl(t, ctx, "recover", "--yes", "--mkfs", "--time", time.Now().UTC().Format(time.RFC3339),
 			"--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		require.Contains(t, out, "recovered recover from archive "+c.archives(t)[0])

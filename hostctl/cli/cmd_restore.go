@@ -21,17 +21,17 @@ type restoreOptions struct {
 	Paths   []string
 	Mount   string
 	JSON    bool
-	recoverOptions
+	// recover's flags, refused here with where they belong.
+	inPlace recoverOptions
 }
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore CLIENT [--to-dir DIR | --to-disk IMAGE] [--path P…] [--time T | --archive ID]",
-		Short: "Recover a client VM in place, or restore its backup (all or single paths) into a directory or a disk image",
-		Long: `Restore a client's backup through the appliance.
+		Use:   "restore CLIENT --to-dir DIR | --to-disk IMAGE [--path P…] [--time T | --archive ID]",
+		Short: "Restore a client's backup (all or single paths) into a directory or a disk image",
+		Long: `Restore a client's backup through the appliance, into one destination:
 
-(neither)         in-place recovery of the client VM: see "In-place recovery" below
 --to-dir DIR      an empty (or new) directory on this host receives the tree
 --to-disk IMAGE   a disk image file (raw or qcow2); its filesystem, chosen with
                   --mount (default: the only or largest one), receives the tree
@@ -41,7 +41,10 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 --archive ID      the backup to restore, as "hostctl list CLIENT" shows it
                   (default: the latest)
 ` + timeArgHelp + `
-` + recoverHelp + `
+
+To bring a VM itself back, onto its own disks, use "hostctl recover CLIENT"
+(in-place recovery; it asks first).
+
 The repository is read with the client's profile (borg, restic or duplicity).
 The backups are plain repositories of those tools: without hostctl, "borg
 extract", "restic restore" and "duplicity restore" restore them too (README).
@@ -62,24 +65,32 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 	f.StringArrayVar(&o.Paths, "path", nil, `restore only this path of the tree, e.g. "etc/nginx" (repeatable)`)
 	f.BoolVar(&o.JSON, "json", false, "print the job's report (backup restored, timings) as JSON on stdout")
 	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
-	o.recoverOptions.addFlags(cmd)
+	// The in-place recovery's flags moved to recover with it: kept hidden
+	// here so that they fail with where to find them.
+	o.inPlace.addFlags(cmd)
+	for _, n := range inPlaceFlags {
+		_ = f.MarkHidden(n)
+	}
 	return cmd
 }
 
+var inPlaceFlags = []string{"mkfs", "dry-run", "shutdown-timeout", "agent-timeout"}
+
 func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
 	ctx := cmd.Context()
-	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
-		if len(o.Paths) > 0 || o.Mount != "" {
-			return &UsageError{fmt.Errorf("restore: --path and --mount need a destination (--to-dir or --to-disk); the in-place recovery restores the whole client")}
+	for _, n := range inPlaceFlags {
+		if cmd.Flags().Changed(n) {
+			return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
 		}
-		at, err := backupSelector("restore", o.Archive, o.Time, nil)
-		if err != nil {
-			return err
-		}
-		return runRecover(cmd, g, o.recoverOptions, o.Archive, at, name)
 	}
-	if err := o.recoverOptions.onlyInPlace(cmd); err != nil {
-		return err
+	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
+		// An in-place recovery empties the VM's filesystems: it is its own
+		// verb, which asks, never what a forgotten flag falls back to.
+		what := "restore needs a destination (--to-dir or --to-disk)"
+		if len(o.Paths) > 0 || o.Mount != "" {
+			what = "restore: --path and --mount need a destination (--to-dir or --to-disk)"
+		}
+		return &UsageError{fmt.Errorf("%s; to recover the VM itself in place (its filesystems emptied and restored) use: hostctl recover %s", what, name)}
 	}
 	ro, err := o.resolve()
 	if err != nil {

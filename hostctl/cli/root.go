@@ -141,6 +141,9 @@ Setting up a hypervisor:
   hostctl check --connect           everything checked, a table of OK/FAIL rows
   hostctl run                       a first backup
   hostctl install-timer             nightly runs
+Restoring:
+  hostctl restore CLIENT --to-dir DIR   a backup into a directory (or --to-disk IMAGE)
+  hostctl recover CLIENT                the VM itself, in place (asks first)
 
 ` + exitCodeHelp,
 		SilenceUsage:  true,
@@ -155,6 +158,7 @@ Setting up a hypervisor:
 		newRunCmd(g),
 		newListCmd(g),
 		newRestoreCmd(g),
+		newRecoverCmd(g),
 		newVerifyCmd(g),
 		newRescueCmd(g),
 		newCleanupCmd(g),

@@ -33,7 +33,7 @@ type Hooks struct {
 	OnSnapshot   string `toml:"on_snapshot"`   // right after it; always runs once pre_snapshot ran
 	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|failed
 	// PreRecovery runs in the blank VM before an in-place recovery
-	// (hostctl restore CLIENT) shuts it down; if it fails, nothing changes.
+	// (hostctl recover CLIENT) shuts it down; if it fails, nothing changes.
 	PreRecovery string `toml:"pre_recovery"`
 	// EndRecovery runs in the appliance, chrooted into the restored tree
 	// with /dev, /proc and /sys bound, before it is unmounted (e.g. to

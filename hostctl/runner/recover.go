@@ -13,7 +13,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// RecoverOptions steer an in-place recovery (hostctl restore CLIENT).
+// RecoverOptions steer an in-place recovery (hostctl recover CLIENT).
 type RecoverOptions struct {
 	Archive string // "" = the latest (at or before Time, when set)
 	// Time, when set (and Archive is not), selects the newest backup taken
@@ -61,6 +61,15 @@ type RecoverPlan struct {
 	Hooks   config.Hooks
 	opts    RecoverOptions
 	j       *job.Job
+}
+
+// DiskPaths lists the client's disks the recovery writes to.
+func (p *RecoverPlan) DiskPaths() []string {
+	var out []string
+	for _, d := range p.Disks {
+		out = append(out, d.Path)
+	}
+	return out
 }
 
 // Lines renders the plan as numbered steps for the operator.
@@ -142,7 +151,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		o.AgentTimeout = DefaultAgentTimeout
 	}
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
-		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use --to PATH|DISK", c.Name, c.Type)
+		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
 	}
 	prof := r.Cfg.ProfileFor(c)
 	if prof == nil {
@@ -271,7 +280,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 	r.logf("%s: %s…", c.Name, StepRestore)
 	if err := r.recoverDisks(ctx, c, p, rep); err != nil {
 		r.forceOff(ctx, c.Domain)
-		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl restore %s`", c.Name)
+		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl recover %s`", c.Name)
 		if !o.MkFS {
 			next += " (with --mkfs when the client's filesystems are missing or damaged)"
 		}
