@@ -32,7 +32,12 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 		Short: "Restore a client's backup (all or single paths) into a directory or a disk image",
 		Long: `Restore a client's backup through the appliance, into one destination:
 
---to-dir DIR      an empty (or new) directory on this host receives the tree
+--to-dir DIR      an empty (or new) directory on this host receives the tree;
+                  it is made mode 0700 (an existing empty one is chmod'ed,
+                  one owned by another user refused): the appliance restores
+                  as root through 9p, so the tree has the guest's owners,
+                  setuid files and device nodes, which no other local user
+                  may reach. Make it 0755 yourself once you have looked.
 --to-disk IMAGE   a disk image file (raw or qcow2); its filesystem, chosen with
                   --mount (default: the only or largest one), receives the tree
 --path P          restore only P and what is below it, P relative to the
@@ -56,7 +61,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory")
+	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
 	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
 	_ = f.MarkDeprecated("to", "use --to-dir DIR or --to-disk IMAGE")
