@@ -222,6 +222,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.Equal(t, 1, code)
 		require.Contains(t, errOut, `step "restore in the appliance" failed`)
 		require.Contains(t, errOut, "backup recover-empty holds no file")
+		require.Contains(t, errOut, "the appliance stopped before it changed a filesystem")
 		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"), "the client's data is still there")
 		require.Equal(t, "recover-client\n", diskFile(t, disks.Root, "/etc/hostname"), "and its system")
 		require.False(t, c.running(t))

@@ -188,3 +188,13 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 	_, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
 	require.ErrorContains(t, err, "only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore web --to-dir DIR")
 }
+
+// The hint after a failed restore step says whether the client's
+// filesystems may hold a partial restore: not when the appliance stopped
+// while it looked for the backup.
+func TestChangedFilesystems(t *testing.T) {
+	step := func(name string) job.Record { return job.Record{Type: job.RecStep, Step: name} }
+	require.False(t, changedFilesystems(&job.Result{Records: []job.Record{step("find client filesystems"), step("find the archive")}}))
+	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("find the archive"), step("empty client filesystems")}}))
+	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("create filesystems")}}))
+}
