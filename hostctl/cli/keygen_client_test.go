@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,4 +78,19 @@ func TestKeygenGPGRefusesClientKeys(t *testing.T) {
 	code, _, stderr := runMain(t, "keygen", "gpg", "p", "-c", cfg)
 	require.Equal(t, ExitUsage, code)
 	require.Contains(t, stderr, "keygen gpg makes one key pair per profile")
+}
+
+// check --connect checks each client's own keys when the profile's secret
+// files carry {client}.
+func TestCheckConnectPerClientKeys(t *testing.T) {
+	target := t.TempDir()
+	cfg := clientTree(t, "backend = \"borg\"\ntarget = \"file://"+target+"/{client}\"\n[encryption]\npassphrase_file = \"secrets/p-{client}.passphrase\"\n")
+	dir := filepath.Dir(cfg)
+	code, _, stderr := runMain(t, "keygen", "passphrase", "p", "-c", cfg)
+	require.Equal(t, ExitOK, code, stderr)
+	// The clients' domains do not exist: those rows fail, the keys' pass.
+	_, out, _ := runMain(t, "check", "--offline", "--connect", "-c", cfg)
+	for _, c := range []string{"db", "web"} {
+		require.Regexp(t, `profile p \(client `+c+`\)\s+keys\s+OK\s+`+regexp.QuoteMeta(filepath.Join(dir, "secrets", "p-"+c+".passphrase")), out)
+	}
 }
