@@ -79,6 +79,11 @@ func TestBackupAndRestore(t *testing.T) {
 		code, _, _ := hostctl(t, ctx, "restore", "-c", c.config, "web", "--to-dir", dst)
 		require.Equal(t, 0, code)
 		c.requireTree(t, dst)
+		// The tree has the guest's owners and modes (setuid files, device
+		// nodes): the directory keeps other local users out.
+		fi, err := os.Stat(dst)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "restore --to-dir makes a private directory")
 		c.requireNothingLeft(t)
 	})
 

@@ -54,19 +54,20 @@ func TestSelfAndPlainClients(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(clients, "cachedir.toml"),
 		[]byte("type = \"plain\"\nplain_dir = \"plain-data\"\n"), 0o600))
 
-	// The cache volume, made beforehand with the plain client's files
+	// The plain client's own cache volume, made beforehand with its files
 	// (an appliance would have put them there).
 	cacheTree := filepath.Join(dir, "cache-tree")
 	require.NoError(t, os.MkdirAll(filepath.Join(cacheTree, "plain-data", "sub"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(cacheTree, "plain-data", "sub", "notes.txt"), []byte("plain notes\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(cacheTree, "other.txt"), []byte("not backed up\n"), 0o644))
 	require.NoError(t, os.MkdirAll(stateDir, 0o700))
-	require.NoError(t, fixture.MakeClientDisk(ctx, cacheTree, filepath.Join(stateDir, "cache.qcow2"), "qcow2", 64))
+	require.NoError(t, os.MkdirAll(filepath.Join(stateDir, "caches"), 0o700))
+	require.NoError(t, fixture.MakeClientDisk(ctx, cacheTree, filepath.Join(stateDir, "caches", "cachedir.qcow2"), "qcow2", 64))
 
 	code, out, _ := hostctl(t, ctx, "check", "-c", cfg)
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "host directories "+a+", "+b)
-	require.Contains(t, out, "directory plain-data on the appliance's cache volume")
+	require.Contains(t, out, "directory plain-data on its cache volume")
 
 	start := time.Now()
 	code, out, _ = hostctl(t, ctx, "run", "-c", cfg)

@@ -106,6 +106,11 @@ func (f *loopLVM) Remove(_ context.Context, vg, name string) error {
 	return nil
 }
 
+// Create: the test's cache is a file (cache.type "file"), never an LV.
+func (f *loopLVM) Create(_ context.Context, vg, name string, _ int64) (*lvm.LV, error) {
+	return nil, fmt.Errorf("loopLVM: no LV %s/%s here: the test's caches are files", vg, name)
+}
+
 // TestLVMSnapshotOverflow backs up a running client whose disk is a block
 // device taken for an LV. Its snapshot fills up while the appliance runs:
 // the guard aborts the job, the report says why, and nothing is left: no

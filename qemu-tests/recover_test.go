@@ -41,7 +41,7 @@ func needBootVM(t testing.TB, e *env) *fixture.BootVM {
 // TestRecoverInPlace: a client that boots from its own disks (root by
 // label, /srv/data by UUID from its fstab) is backed up, lost, and
 // reinstalled blank (new filesystems, new UUIDs, no data); `hostctl
-// restore CLIENT` brings it back: hooks in order, the restored system
+// recover CLIENT --yes` brings it back: hooks in order, the restored system
 // boots with its fstab finding both filesystems, and shows the marker
 // from the restored data. A restore of a missing archive afterwards fails
 // before any disk is touched and leaves the client off and detached.
@@ -104,7 +104,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	t.Run("dry-run", func(t *testing.T) {
 		runs, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
 		require.NoError(t, err)
-		code, out, _ := hostctl(t, ctx, "restore", "--dry-run", "-c", c.config, c.name)
+		code, out, _ := hostctl(t, ctx, "recover", "--dry-run", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		for _, want := range []string{
 			fmt.Sprintf("in-place recovery of client recover (domain %s, running)", c.domain),
@@ -124,10 +124,30 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.Len(t, after, len(runs), "a dry run makes no job directory")
 	})
 
+	// recover empties the VM's filesystems: without a terminal to ask on
+	// and without --yes it refuses and changes nothing.
+	t.Run("refuses-without-yes", func(t *testing.T) {
+		runs, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
+		require.NoError(t, err)
+		code, _, errOut := hostctl(t, ctx, "recover", "-c", c.config, c.name)
+		require.Equal(t, 2, code)
+		require.Contains(t, errOut, "cannot ask (stdin is not a terminal): pass --yes")
+		require.Contains(t, errOut, "nothing was changed")
+		require.True(t, c.running(t), "the blank VM keeps running")
+		require.Empty(t, appliances(t, c.stateDir, false))
+		after, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
+		require.NoError(t, err)
+		require.Len(t, after, len(runs), "no job ran")
+		code, _, errOut = hostctl(t, ctx, "restore", "-c", c.config, c.name)
+		require.Equal(t, 2, code, "restore without a destination is no recovery")
+		require.Contains(t, errOut, "use: hostctl recover "+c.name)
+		require.True(t, c.running(t))
+	})
+
 	t.Run("recover", func(t *testing.T) {
 		off := consoleSize(t, console)
 		start := time.Now()
-		code, out, errOut := hostctl(t, ctx, "restore", "--shutdown-timeout", "90s", "--agent-timeout", "3m", "-c", c.config, c.name)
+		code, out, errOut := hostctl(t, ctx, "recover", "--yes", "--shutdown-timeout", "90s", "--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		t.Logf("in-place recovery took %s", time.Since(start).Round(time.Second))
 		require.Contains(t, out, "recovered recover from archive recover-")
@@ -151,13 +171,13 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	})
 
 	t.Run("missing-archive", func(t *testing.T) {
-		code, _, errOut := hostctl(t, ctx, "restore", "--archive", "nope", "--shutdown-timeout", "90s", "-c", c.config, c.name)
+		code, _, errOut := hostctl(t, ctx, "recover", "--yes", "--archive", "nope", "--shutdown-timeout", "90s", "-c", c.config, c.name)
 		require.Equal(t, 1, code)
 		for _, want := range []string{
 			`step "restore in the appliance" failed`,
 			`archive "nope" is not in the repository`,
 			"The client is shut off and its disks are detached (no appliance is left)",
-			"rerun `hostctl restore recover` (with --mkfs when",
+			"rerun `hostctl recover recover` (with --mkfs when",
 			"`hostctl rescue recover`",
 		} {
 			require.Contains(t, errOut, want)
@@ -172,7 +192,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 	// no pre_recovery, no shutdown.
 	t.Run("mkfs-shut-off", func(t *testing.T) {
 		off := consoleSize(t, console)
-		code, out, errOut := hostctl(t, ctx, "restore", "--mkfs", "--time", time.Now().UTC().Format(time.RFC3339),
+		code, out, errOut := hostctl(t, ctx, "recover", "--yes", "--mkfs", "--time", time.Now().UTC().Format(time.RFC3339),
 			"--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code)
 		require.Contains(t, out, "recovered recover from archive "+c.archives(t)[0])
@@ -188,6 +208,39 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		c.requireNoLeftovers(t)
 		c.requireDisks(t, disks.Root, disks.Data)
 	})
+
+	// A backup that holds no file (what a backup of a missing source
+	// leaves) is refused in the appliance before a filesystem is emptied.
+	t.Run("empty-archive", func(t *testing.T) {
+		empty := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(empty, "etc"), 0o755))
+		borg(t, c.pass, empty, "create", c.repo+"::recover-empty", ".")
+		virsh(t, "shutdown", "--mode", "agent", c.domain)
+		require.Eventually(t, func() bool { return !c.running(t) }, 3*time.Minute, time.Second, "the client shuts down")
+		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"))
+		code, _, errOut := hostctl(t, ctx, "recover", "--yes", "--archive", "recover-empty", "-c", c.config, c.name)
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, `step "restore in the appliance" failed`)
+		require.Contains(t, errOut, "backup recover-empty holds no file")
+		require.Contains(t, errOut, "the appliance stopped before it changed a filesystem")
+		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"), "the client's data is still there")
+		require.Equal(t, "recover-client\n", diskFile(t, disks.Root, "/etc/hostname"), "and its system")
+		require.False(t, c.running(t))
+		c.requireNoLeftovers(t)
+		c.requireDisks(t, disks.Root, disks.Data)
+	})
+}
+
+// diskFile reads a file of the ext4 filesystem on a (whole-disk) qcow2
+// image, on the host, without mounting it.
+func diskFile(t testing.TB, img, path string) string {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	out, err := exec.Command("qemu-img", "convert", "-U", "-O", "raw", img, raw).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("debugfs", "-R", "cat "+path, raw).Output()
+	require.NoError(t, err, "debugfs cat %s", path)
+	return string(out)
 }
 
 func readFrom(t testing.TB, path string, off int64) string {

@@ -187,7 +187,7 @@ func corrupt(t *testing.T, repo string) {
 func requireNoScratch(t *testing.T, c *client) {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "cache.raw")
-	out, err := exec.Command("qemu-img", "convert", "-O", "raw", filepath.Join(c.stateDir, "cache.qcow2"), raw).CombinedOutput()
+	out, err := exec.Command("qemu-img", "convert", "-O", "raw", filepath.Join(c.stateDir, "caches", c.name+".qcow2"), raw).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	out, err = exec.Command("debugfs", "-R", "ls -p /verify", raw).CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -78,6 +81,9 @@ func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string
 	if err != nil {
 		return err
 	}
+	if err := cfg.HostChecks(runtime.NumCPU()); err != nil {
+		return &UsageError{err}
+	}
 	disks := opts.Disks
 	var hv virt.Hypervisor
 	var hvErr error
@@ -145,7 +151,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*
 	p.field("state dir", h.StateDir)
 	p.field("image dir", h.ImageDir)
 	p.field("appliance", fmt.Sprintf("%d MiB, %d vCPUs, accel %s", h.Appliance.MemoryMiB, h.Appliance.VCPUs, h.Appliance.Accel))
-	p.field("cache", fmt.Sprintf("%s %s, %s", h.Cache.Type, h.Cache.Path, h.Cache.Size))
+	p.cacheFields(cfg)
 	p.field("priority", fmt.Sprintf("nice %d, ionice %s", h.Nice, h.IONice))
 	p.field("profiles", h.ProfilesDir)
 	p.field("clients", h.ClientsDir)
@@ -183,7 +189,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		}
 		p.field("domain", domain)
 	}
-	prof := cfg.ProfileFor(cl)
+	prof := cfg.ClientProfile(cl) // its secret files as this client's job gets them
 	if prof == nil {
 		p.field("profile", "none")
 	} else {
@@ -213,6 +219,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		p.field("exclude", cl.Backup.Exclude...)
 	}
 	p.field("time limit", fmtDuration(cl.TimeLimit.Duration))
+	p.field("cache", cacheDesc(cfg.CacheFor(cl.Name)))
 	if d := hooksDesc(cl); d != "" {
 		p.field("hooks", d)
 	}
@@ -234,6 +241,45 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("disks", ds...)
 	return nil
+}
+
+// cacheFields describes where the clients' cache volumes are, and those a
+// client no longer uses: the shared volume of earlier versions, images of
+// clients that are gone.
+func (p *planPrinter) cacheFields(cfg *config.Config) {
+	c := cfg.Host.Cache
+	if c.Type == "lvm" {
+		p.field("caches", fmt.Sprintf("lvm: one LV per client, %s/%s<client>, %s each", c.VG, config.CacheLVPrefix, c.Size))
+		return
+	}
+	p.field("caches", fmt.Sprintf("file: one image per client, %s, %s each", filepath.Join(c.Dir, "<client>.qcow2"), c.Size))
+	var unused []string
+	if old := filepath.Join(cfg.Host.StateDir, "cache.qcow2"); fileExists(old) {
+		unused = append(unused, old+" (the one cache all clients shared in earlier versions: delete it)")
+	}
+	imgs, _ := filepath.Glob(filepath.Join(c.Dir, "*.qcow2"))
+	for _, img := range imgs {
+		if name := strings.TrimSuffix(filepath.Base(img), ".qcow2"); cfg.Clients[name] == nil {
+			unused = append(unused, img+" (no client "+name+": delete it when the client is gone for good)")
+		}
+	}
+	if len(unused) > 0 {
+		p.field("unused", unused...)
+	}
+}
+
+// cacheDesc says where a client's cache volume is and whether it exists.
+func cacheDesc(cc config.ClientCache) string {
+	state := "created by the client's first job"
+	if fileExists(cc.Path) {
+		state = "exists"
+	}
+	return fmt.Sprintf("%s (%s, %s), only this client's appliances", cc, config.Size(cc.Size), state)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // planPrinter writes aligned "label: value" blocks and keeps the first

@@ -38,16 +38,25 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Cli
 		}
 		users[p.Name] = append(users[p.Name], cl.Name)
 	}
-	for _, p := range order {
-		what := "profile " + p.Name
+	probe := func(what string, p *config.Profile, users []string) {
 		for _, r := range target.CheckKeys(ctx, p) {
 			rows = append(rows, fromResult(what, r))
 		}
 		pctx, cancel := context.WithTimeout(ctx, limit)
-		for _, r := range target.Probe(pctx, p, users[p.Name], cfg.Host.Network.Gateway) {
+		for _, r := range target.Probe(pctx, p, users, cfg.Host.Network.Gateway) {
 			rows = append(rows, fromResult(what, r))
 		}
 		cancel()
+	}
+	for _, p := range order {
+		if !p.PerClient() {
+			probe("profile "+p.Name, p, users[p.Name])
+			continue
+		}
+		// Each client has its own keys: each is checked, and logs in, with its own.
+		for _, c := range users[p.Name] {
+			probe(fmt.Sprintf("profile %s (client %s)", p.Name, c), p.ForClient(c), []string{c})
+		}
 	}
 	for _, cl := range clients {
 		rows = append(rows, clientRows(ctx, cl, hv, hvErr, limit)...)

@@ -40,7 +40,7 @@ func TestCheckExample(t *testing.T) {
 		"  profile:     local-borg (",
 		"  backend:     borg, compression lz4\n",
 		"  target:      file:///srv/backup/web\n",
-		"  encryption:  repokey, passphrase file " + filepath.Join(dir, "secrets", "local-borg.passphrase") + "\n",
+		"  encryption:  repokey, passphrase file " + filepath.Join(dir, "secrets", "local-borg-web.passphrase") + "\n",
 		"  mount:       auto\n",
 		"  source:      /\n",
 		"  exclude:     /tmp\n               /var/tmp\n",

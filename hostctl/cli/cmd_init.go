@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,10 +34,15 @@ func newInitCmd(g *Globals) *cobra.Command {
 		Long: `init writes, next to --config (default /etc/hostctl/hostctl.toml):
   hostctl.toml                      the host configuration, every key commented
   profiles/` + profiles.Default + `.toml            borg repositories in /srv/backup/<client>, encrypted
-  secrets/` + profiles.Default + `.passphrase      a new random passphrase (mode 0600): keep a copy elsewhere
-  clients/<domain>.toml             one per libvirt domain, its disks listed
-Existing files are never overwritten: rerunning init only adds clients for new
-domains. --domain NAME (repeatable) writes clients for those domains only.
+  clients/<client>.toml             one per libvirt domain, its disks listed
+  secrets/` + profiles.Default + `-<client>.passphrase
+                                    a new random passphrase per client (mode 0600):
+                                    keep a copy elsewhere
+Each client has its own passphrase, so that one client's backup appliance
+holds no other client's. Existing files are never overwritten: rerunning init
+only adds clients (and their passphrases) for new domains; for a client added
+by hand, "hostctl keygen passphrase ` + profiles.Default + `" makes its passphrase.
+--domain NAME (repeatable) writes clients for those domains only.
 Review the files, then run "hostctl check".
 
 ` + exitCodeHelp,
@@ -101,16 +104,16 @@ func runInit(ctx context.Context, g *Globals, o initOptions) error {
 			fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", p)
 		}
 	}
-	pass := filepath.Join(dir, "secrets", profiles.Default+".passphrase")
-	if created, err := writeNew(pass, nil, 0o600); err != nil {
+	passes, err := initPassphrases(dir, names)
+	if err != nil {
 		return err
-	} else if created {
-		if err := writePassphrase(pass); err != nil {
-			return err
-		}
-		wrote++
-		fmt.Fprintf(g.Stdout, "wrote  %s (new random passphrase)\n", pass)
-		fmt.Fprintf(g.Stdout, "\nKeep a copy of %s somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n", pass)
+	}
+	n, err := makePassphrases(g.Stdout, passes)
+	if err != nil {
+		return err
+	}
+	if wrote += n; n > 0 {
+		fmt.Fprintf(g.Stdout, "\nKeep a copy of each new passphrase somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n")
 	}
 	fmt.Fprintf(g.Stdout, "\n%d file(s) written. Next: review them, then\n  hostctl --config %s check\n  hostctl --config %s build-image\n", wrote, g.ConfigPath, g.ConfigPath)
 	fmt.Fprintf(g.Stdout, "For an offsite profile: hostctl keygen gpg|ssh PROFILE, hostctl target setup PROFILE, hostctl check --connect.\n")
@@ -257,11 +260,29 @@ func writeNew(p string, data []byte, mode os.FileMode) (bool, error) {
 	return true, f.Close()
 }
 
-// writePassphrase fills an (empty, 0600) passphrase file with 32 random bytes, base64.
-func writePassphrase(p string) error {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return err
+// initPassphrases lists the passphrase files the default profile (as it is
+// in dir now: written or kept) names for the clients among files (paths
+// relative to dir): one per client with {client}, else the one file.
+func initPassphrases(dir string, files []string) ([]string, error) {
+	p, err := config.LoadProfileFile(filepath.Join(dir, "profiles", profiles.Default+".toml"))
+	if err != nil {
+		return nil, err
 	}
-	return os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(b)+"\n"), 0o600)
+	pattern := p.Encryption.PassphraseFile
+	if pattern == "" {
+		return nil, nil
+	}
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(dir, pattern)
+	}
+	if !strings.Contains(pattern, config.ClientPlaceholder) {
+		return []string{pattern}, nil
+	}
+	var out []string
+	for _, f := range files {
+		if name, ok := strings.CutSuffix(strings.TrimPrefix(f, "clients"+string(filepath.Separator)), ".toml"); ok && name != f {
+			out = append(out, strings.ReplaceAll(pattern, config.ClientPlaceholder, name))
+		}
+	}
+	return out, nil
 }

@@ -40,9 +40,18 @@ func TestInitFromLibvirtThenCheckThenRerun(t *testing.T) {
 	require.Contains(t, string(db), `domain = "db 01"`)
 	require.Contains(t, string(db), "/dev/vg0/db-root  (block device)")
 	require.Contains(t, string(db), "/srv/vm/db-data.img  (raw file)")
-	pass, err := os.Stat(filepath.Join(dir, "etc", "secrets", "local-borg.passphrase"))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), pass.Mode().Perm())
+	// A passphrase per client: one client's appliance holds no other's.
+	var passes []string
+	for _, c := range []string{"web", "db-01"} {
+		p := filepath.Join(dir, "etc", "secrets", "local-borg-"+c+".passphrase")
+		pass, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), pass.Mode().Perm())
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		passes = append(passes, string(data))
+	}
+	require.NotEqual(t, passes[0], passes[1])
 
 	// What init wrote is a valid configuration, disks resolved through libvirt.
 	code, out, stderr = runMain(t, "check", "--config", cfg)

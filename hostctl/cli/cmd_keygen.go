@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,25 +16,27 @@ import (
 
 func newKeygenCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "keygen gpg|ssh PROFILE",
-		Short: "Create the keys a profile refers to: GnuPG encryption + signing keys, the ssh target identity",
+		Use:   "keygen passphrase|gpg|ssh PROFILE",
+		Short: "Create the keys a profile refers to: per-client passphrases, GnuPG encryption + signing keys, the ssh target identity",
 		Long: `keygen creates the key files a profile names, never overwriting one:
 
-  hostctl keygen gpg PROFILE   (duplicity, encryption.mode = "gpg")
-  hostctl keygen ssh PROFILE   (sftp:// and ssh:// targets)
+  hostctl keygen passphrase PROFILE   (encryption.passphrase_file, per client with {client})
+  hostctl keygen gpg PROFILE          (duplicity, encryption.mode = "gpg")
+  hostctl keygen ssh PROFILE          (sftp:// and ssh:// targets)
 
-See "hostctl keygen gpg --help" and "hostctl keygen ssh --help".
+See "hostctl keygen passphrase --help", "hostctl keygen gpg --help" and
+"hostctl keygen ssh --help".
 
 ` + exitCodeHelp,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return flagError{fmt.Errorf("keygen needs a kind: gpg or ssh")}
+				return flagError{fmt.Errorf("keygen needs a kind: passphrase, gpg or ssh")}
 			}
-			return flagError{fmt.Errorf("keygen %q: unknown kind: want gpg or ssh", args[0])}
+			return flagError{fmt.Errorf("keygen %q: unknown kind: want passphrase, gpg or ssh", args[0])}
 		},
 	}
-	cmd.AddCommand(newKeygenGPGCmd(g), newKeygenSSHCmd(g))
+	cmd.AddCommand(newKeygenPassphraseCmd(g), newKeygenGPGCmd(g), newKeygenSSHCmd(g))
 	return cmd
 }
 
@@ -111,6 +114,9 @@ func runKeygenGPG(cmd *cobra.Command, g *Globals, o keygenGPGOptions, name strin
 		return &UsageError{fmt.Errorf("%s: encryption.mode is %q: gpg keys are for duplicity profiles with mode \"gpg\"", p.File, p.Encryption.Mode)}
 	case len(kf) == 0 || len(kf) > 2:
 		return &UsageError{fmt.Errorf("%s: key \"encryption.key_files\": want one or two files (the recipient's public key, the signing secret key), not %d", p.File, len(kf))}
+	case strings.Contains(strings.Join(kf, ""), config.ClientPlaceholder):
+		// encrypt_keys and sign_key name one key pair for the whole profile.
+		return &UsageError{fmt.Errorf("%s: key \"encryption.key_files\" has %s: keygen gpg makes one key pair per profile (encrypt_keys and sign_key name it); for keys per client, use a profile per client", p.File, config.ClientPlaceholder)}
 	}
 	o.PublicOut, o.SignOut = kf[0], kf[len(kf)-1]
 	if o.RecipientSecretOut == "" {
@@ -205,12 +211,13 @@ func newKeygenSSHCmd(g *Globals) *cobra.Command {
 0600, OpenSSH format, no passphrase: the appliance logs in unattended) and its
 public half to the same name + ".pub", and prints the fingerprint. Neither
 file may exist. "hostctl target setup PROFILE" then installs the public key
-on the target.
+on the target. With {client} in ssh.identity_file every client of the
+profile gets its own key; the ones that exist are kept.
 
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, p, err := loadProfile(g, args[0])
+			cfg, p, err := loadProfile(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -218,13 +225,94 @@ on the target.
 				return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\" is not set: name the file the key should go to", p.File)}
 			}
 			host, _ := os.Hostname()
-			k, err := keygen.SSH(p.SSH.IdentityFile, "hostctl@"+host)
-			if err != nil {
-				return err
+			files, perClient := clientFiles(cfg, p, p.SSH.IdentityFile)
+			if len(files) == 0 {
+				return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: no key to make", p.File, config.ClientPlaceholder)}
 			}
-			fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n\n%s  %s\nNext: hostctl target setup %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey), args[0])
+			for _, f := range files {
+				if _, err := os.Stat(f); err == nil && perClient {
+					fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", f)
+					continue
+				}
+				k, err := keygen.SSH(f, "hostctl@"+host)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n%s  %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey))
+			}
+			fmt.Fprintf(g.Stdout, "\nNext: hostctl target setup %s\n", args[0])
 			return nil
 		},
 	}
 	return cmd
+}
+
+func newKeygenPassphraseCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "passphrase PROFILE",
+		Short: "Create the random repository passphrase of every client of a profile",
+		Long: `keygen passphrase writes a new random passphrase (32 bytes, base64, mode
+0600) to the profile's encryption.passphrase_file. With {client} in that path
+(as "hostctl init" writes it: secrets/local-borg-{client}.passphrase) every
+client of the profile gets its own: one client's appliance then holds no
+other client's passphrase. Files that exist are kept, so rerun it after adding
+a client. Keep a copy of each passphrase off this host: without it the
+client's backups cannot be read.
+
+` + exitCodeHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, p, err := loadProfile(g, args[0])
+			if err != nil {
+				return err
+			}
+			if p.Encryption.PassphraseFile == "" {
+				return &UsageError{fmt.Errorf("%s: key \"encryption.passphrase_file\" is not set: name the file (e.g. \"secrets/%s-%s.passphrase\")", p.File, p.Name, config.ClientPlaceholder)}
+			}
+			files, _ := clientFiles(cfg, p, p.Encryption.PassphraseFile)
+			if len(files) == 0 {
+				return &UsageError{fmt.Errorf("%s: encryption.passphrase_file has %s but no client uses the profile: no passphrase to make", p.File, config.ClientPlaceholder)}
+			}
+			wrote, err := makePassphrases(g.Stdout, files)
+			if err != nil {
+				return err
+			}
+			if wrote > 0 {
+				fmt.Fprintf(g.Stdout, "\nKeep a copy of each new passphrase somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n")
+			}
+			return nil
+		},
+	}
+}
+
+// clientFiles expands a secret file path of profile p for the clients that
+// use it: one file per client with {client} (perClient), else the path.
+func clientFiles(cfg *config.Config, p *config.Profile, file string) (files []string, perClient bool) {
+	if !strings.Contains(file, config.ClientPlaceholder) {
+		return []string{file}, false
+	}
+	for _, name := range sortedClientNames(cfg) {
+		if cfg.ProfileFor(cfg.Clients[name]) == p {
+			files = append(files, strings.ReplaceAll(file, config.ClientPlaceholder, name))
+		}
+	}
+	return files, true
+}
+
+// makePassphrases writes a random passphrase to each of files that does
+// not exist yet and says which it wrote and kept; it returns how many it wrote.
+func makePassphrases(w io.Writer, files []string) (int, error) {
+	wrote := 0
+	for _, f := range files {
+		if _, err := os.Lstat(f); err == nil {
+			fmt.Fprintf(w, "kept   %s (exists)\n", f)
+			continue
+		}
+		if err := keygen.Passphrase(f); err != nil {
+			return wrote, err
+		}
+		wrote++
+		fmt.Fprintf(w, "wrote  %s (new random passphrase)\n", f)
+	}
+	return wrote, nil
 }

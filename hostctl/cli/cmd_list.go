@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -83,7 +84,7 @@ func printSnapshots(w io.Writer, snaps []job.Record) {
 		if kind == "" { // an appliance older than the kinds
 			kind = map[bool]string{true: job.KindFull, false: job.KindIncr}[s.Full]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), s.Archive)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d backup(s)\n", len(snaps))

@@ -1,105 +1,140 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
-// recoverOptions are the flags of `hostctl restore CLIENT` without a
-// destination: the in-place recovery.
+// recoverOptions are the flags of `hostctl recover CLIENT`, the in-place
+// recovery.
 type recoverOptions struct {
+	Archive         string
+	Time            string
 	MkFS            bool
 	DryRun          bool
+	Yes             bool
 	ShutdownTimeout time.Duration
 	AgentTimeout    time.Duration
 }
 
-const recoverHelp = `
-In-place recovery (hostctl restore CLIENT, no --to)
-  Brings a lost VM back from its backup. The client domain must exist as a
-  freshly installed ("blank") VM with the backed-up disk layout: the same
-  disks, partitions and LVM volumes, each with a filesystem of the backed-up
-  type (their UUIDs do not matter). Steps, each reported:
-    1. pre_recovery runs in the running blank VM (guest agent or ssh); if it
-       fails, nothing is changed and the VM keeps running
-    2. the VM is shut down (guest agent or ACPI power button), and forced
-       off after --shutdown-timeout
-    3. the appliance boots with the VM's disks attached writable, mounts its
-       filesystems as backup.mount says (e.g. "fstab": by the blank system's
-       /etc/fstab), EMPTIES them (everything but lost+found; --mkfs: creates
-       them afresh with the same type, label and UUID instead, for damaged
-       ones), and restores the archive (--archive, default the latest) with
-       the client's backend (restic stages the whole tree on the root
-       filesystem first: it needs room there)
-    4. every filesystem gets the UUID and label that the restored /etc/fstab
-       names for its mount point (tune2fs, xfs_admin, btrfstune, fatlabel):
-       the restored fstab and boot configuration find their disks although
-       the blank install made new filesystems; the tree is then mounted
-       again by the restored fstab's names, which proves it
-    5. end_recovery runs chrooted into the restored tree (/dev, /proc, /sys
-       bound), e.g. to reinstall a boot loader; then everything is unmounted,
-       the appliance powers off and the disks are detached
-    6. the VM is started; post_recovery runs in it once its guest agent
-       answers (at most --agent-timeout)
-  A failed step leaves the VM shut off with its disks detached (the
-  appliance gone) and says how to continue: rerun (with --mkfs when the
-  filesystems are missing or damaged) or inspect with "hostctl rescue CLIENT".
-  A shut-off VM skips steps 1 and 2. --dry-run prints the plan and changes
-  nothing. Hooks are set in the client's [hooks] table: pre_recovery,
-  end_recovery, post_recovery (time_limit applies to each).
+const recoverHelp = `Brings a lost VM back from its backup, in place: its own disks receive the
+backup. The client domain must exist as a freshly installed ("blank") VM with
+the backed-up disk layout: the same disks, partitions and LVM volumes, each
+with a filesystem of the backed-up type (their UUIDs do not matter).
+
+It EMPTIES the VM's filesystems. So it asks first: type the domain name at
+the prompt, or pass --yes (needed when stdin is not a terminal: without a
+terminal and without --yes it refuses and changes nothing). --dry-run never
+asks and changes nothing.
+
+Steps, each reported:
+  1. pre_recovery runs in the running blank VM (guest agent or ssh); if it
+     fails, nothing is changed and the VM keeps running
+  2. the VM is shut down (guest agent or ACPI power button), and forced
+     off after --shutdown-timeout
+  3. the appliance boots with the VM's disks attached writable, lists the
+     repository and finds the backup (--archive, --time, default the
+     latest): a backup that is missing or holds no file is refused here,
+     before a disk is touched; it then mounts the filesystems as
+     backup.mount says (e.g. "fstab": by the blank system's /etc/fstab),
+     EMPTIES them (everything but lost+found; --mkfs: creates them afresh
+     with the same type, label and UUID instead, for damaged ones), and
+     restores the backup with the client's backend (restic stages the
+     whole tree on the root filesystem first: it needs room there)
+  4. every filesystem gets the UUID and label that the restored /etc/fstab
+     names for its mount point (tune2fs, xfs_admin, btrfstune, fatlabel):
+     the restored fstab and boot configuration find their disks although
+     the blank install made new filesystems; the tree is then mounted
+     again by the restored fstab's names, which proves it
+  5. end_recovery runs chrooted into the restored tree (/dev, /proc, /sys
+     bound), e.g. to reinstall a boot loader; then everything is unmounted,
+     the appliance powers off and the disks are detached
+  6. the VM is started; post_recovery runs in it once its guest agent
+     answers (at most --agent-timeout)
+A failed step leaves the VM shut off with its disks detached (the
+appliance gone) and says how to continue: rerun (with --mkfs when the
+filesystems are missing or damaged) or inspect with "hostctl rescue CLIENT".
+A shut-off VM skips steps 1 and 2. Hooks are set in the client's [hooks]
+table: pre_recovery, end_recovery, post_recovery (time_limit applies to
+each). Only lvm_libvirt clients are recovered in place; "hostctl restore
+CLIENT --to-dir DIR" restores any client into a directory.
 `
 
 func (o *recoverOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.BoolVar(&o.MkFS, "mkfs", false, "in-place recovery: create the client's filesystems afresh instead of emptying them")
-	f.BoolVar(&o.DryRun, "dry-run", false, "in-place recovery: print the plan (steps, disks, filesystems, archive, hooks) and change nothing")
-	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", runner.DefaultShutdownTimeout, "in-place recovery: graceful shutdown time before the client is forced off")
-	f.DurationVar(&o.AgentTimeout, "agent-timeout", runner.DefaultAgentTimeout, "in-place recovery: how long to wait for the restored client's guest agent before post_recovery")
+	f.BoolVar(&o.MkFS, "mkfs", false, "create the client's filesystems afresh instead of emptying them")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (steps, disks, filesystems, archive, hooks) and change nothing")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", runner.DefaultShutdownTimeout, "graceful shutdown time before the client is forced off")
+	f.DurationVar(&o.AgentTimeout, "agent-timeout", runner.DefaultAgentTimeout, "how long to wait for the restored client's guest agent before post_recovery")
 }
 
-// onlyInPlace refuses the recovery flags with a destination.
-func (o *recoverOptions) onlyInPlace(cmd *cobra.Command) error {
-	for _, n := range []string{"mkfs", "dry-run", "shutdown-timeout", "agent-timeout"} {
-		if cmd.Flags().Changed(n) {
-			return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery (without a destination)", n)}
-		}
+func newRecoverCmd(g *Globals) *cobra.Command {
+	var o recoverOptions
+	cmd := &cobra.Command{
+		Use:   "recover CLIENT [--archive ID | --time T] [--mkfs] [--dry-run] [--yes]",
+		Short: "Recover a client VM in place from its backup: empties its filesystems and restores them (asks first)",
+		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + exitCodeHelp,
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRecover(cmd, g, o, args[0])
+		},
 	}
-	return nil
+	f := cmd.Flags()
+	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
+	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
+	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
+	o.addFlags(cmd)
+	return cmd
 }
 
-func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive string, at time.Time, name string) error {
+func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, name string) error {
 	ctx := cmd.Context()
 	if o.ShutdownTimeout <= 0 || o.AgentTimeout <= 0 {
-		return &UsageError{fmt.Errorf("restore: --shutdown-timeout and --agent-timeout must be > 0")}
+		return &UsageError{fmt.Errorf("recover: --shutdown-timeout and --agent-timeout must be > 0")}
+	}
+	at, err := backupSelector("recover", o.Archive, o.Time, nil)
+	if err != nil {
+		return err
+	}
+	if !o.Yes && !o.DryRun && !isTerminal(g.Stdin) {
+		return &UsageError{fmt.Errorf("recover %s empties the filesystems of the client's domain and cannot ask (stdin is not a terminal): pass --yes to go on, or --dry-run to see the plan; nothing was changed", name)}
 	}
 	cfg, clients, err := g.LoadClients([]string{name})
 	if err != nil {
 		return err
 	}
-	ro := runner.RecoverOptions{Archive: archive, Time: at, MkFS: o.MkFS, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
+	ro := runner.RecoverOptions{Archive: o.Archive, Time: at, MkFS: o.MkFS, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
+	// The plan (and the confirmation) take no lock, touch no ledger and
+	// clean up no old leftovers: they only read the domain's definition.
+	lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
+	if err != nil {
+		return err
+	}
+	r := &runner.Runner{Cfg: cfg, Virt: lv, Out: g.Stderr, RunID: runner.NewRunID(time.Now())}
+	p, err := r.PlanRecovery(ctx, clients[0], ro)
+	lv.Close()
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", name, err)
+	}
 	if o.DryRun {
-		// No lock, no ledger, no cleanup of old leftovers: a dry run only
-		// reads the domain's definition.
-		lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
-		if err != nil {
-			return err
-		}
-		defer lv.Close()
-		r := &runner.Runner{Cfg: cfg, Virt: lv, Out: g.Stderr, RunID: runner.NewRunID(time.Now())}
-		p, err := r.PlanRecovery(ctx, clients[0], ro)
-		if err != nil {
-			return fmt.Errorf("restore %s: %w", name, err)
-		}
 		for _, l := range p.Lines() {
 			fmt.Fprintln(g.Stdout, l)
 		}
 		fmt.Fprintln(g.Stdout, "dry run: nothing was changed")
 		return nil
+	}
+	if !o.Yes {
+		if err := confirmRecover(g, p); err != nil {
+			return err
+		}
 	}
 	s, err := openSession(ctx, cfg, g.Stderr, true)
 	if err != nil {
@@ -110,6 +145,24 @@ func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, archive string
 	if rep.Status != runner.StatusOK {
 		return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
 	}
-	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, rep.Archive, rep.Elapsed.Round(time.Second), clients[0].Domain)
+	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
+	return nil
+}
+
+// confirmRecover shows what the recovery destroys and wants the domain's
+// name typed back on the terminal (runRecover refused already without one).
+func confirmRecover(g *Globals, p *runner.RecoverPlan) error {
+	for _, l := range p.Lines() {
+		fmt.Fprintln(g.Stderr, l)
+	}
+	what := "EMPTIES"
+	if p.MkFS {
+		what = "MAKES ANEW (--mkfs)"
+	}
+	fmt.Fprintf(g.Stderr, "\nThis %s the filesystems of domain %s (%s) and restores the backup into them.\nType the domain name to go on: ", what, p.Domain, strings.Join(p.DiskPaths(), ", "))
+	line, _ := bufio.NewReader(g.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != p.Domain {
+		return &UsageError{fmt.Errorf("recover %s: not confirmed (%q is not %q): nothing was changed", p.Client, strings.TrimSpace(line), p.Domain)}
+	}
 	return nil
 }

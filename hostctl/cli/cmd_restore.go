@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 type restoreOptions struct {
@@ -20,18 +21,23 @@ type restoreOptions struct {
 	Paths   []string
 	Mount   string
 	JSON    bool
-	recoverOptions
+	// recover's flags, refused here with where they belong.
+	inPlace recoverOptions
 }
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore CLIENT [--to-dir DIR | --to-disk IMAGE] [--path P…] [--time T | --archive ID]",
-		Short: "Recover a client VM in place, or restore its backup (all or single paths) into a directory or a disk image",
-		Long: `Restore a client's backup through the appliance.
+		Use:   "restore CLIENT --to-dir DIR | --to-disk IMAGE [--path P…] [--time T | --archive ID]",
+		Short: "Restore a client's backup (all or single paths) into a directory or a disk image",
+		Long: `Restore a client's backup through the appliance, into one destination:
 
-(neither)         in-place recovery of the client VM: see "In-place recovery" below
---to-dir DIR      an empty (or new) directory on this host receives the tree
+--to-dir DIR      an empty (or new) directory on this host receives the tree;
+                  it is made mode 0700 (an existing empty one is chmod'ed,
+                  one owned by another user refused): the appliance restores
+                  as root through 9p, so the tree has the guest's owners,
+                  setuid files and device nodes, which no other local user
+                  may reach. Make it 0755 yourself once you have looked.
 --to-disk IMAGE   a disk image file (raw or qcow2); its filesystem, chosen with
                   --mount (default: the only or largest one), receives the tree
 --path P          restore only P and what is below it, P relative to the
@@ -40,7 +46,10 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 --archive ID      the backup to restore, as "hostctl list CLIENT" shows it
                   (default: the latest)
 ` + timeArgHelp + `
-` + recoverHelp + `
+
+To bring a VM itself back, onto its own disks, use "hostctl recover CLIENT"
+(in-place recovery; it asks first).
+
 The repository is read with the client's profile (borg, restic or duplicity).
 The backups are plain repositories of those tools: without hostctl, "borg
 extract", "restic restore" and "duplicity restore" restore them too (README).
@@ -52,7 +61,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory")
+	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
 	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
 	_ = f.MarkDeprecated("to", "use --to-dir DIR or --to-disk IMAGE")
@@ -61,24 +70,32 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 	f.StringArrayVar(&o.Paths, "path", nil, `restore only this path of the tree, e.g. "etc/nginx" (repeatable)`)
 	f.BoolVar(&o.JSON, "json", false, "print the job's report (backup restored, timings) as JSON on stdout")
 	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
-	o.recoverOptions.addFlags(cmd)
+	// The in-place recovery's flags moved to recover with it: kept hidden
+	// here so that they fail with where to find them.
+	o.inPlace.addFlags(cmd)
+	for _, n := range inPlaceFlags {
+		_ = f.MarkHidden(n)
+	}
 	return cmd
 }
 
+var inPlaceFlags = []string{"mkfs", "dry-run", "shutdown-timeout", "agent-timeout"}
+
 func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
 	ctx := cmd.Context()
-	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
-		if len(o.Paths) > 0 || o.Mount != "" {
-			return &UsageError{fmt.Errorf("restore: --path and --mount need a destination (--to-dir or --to-disk); the in-place recovery restores the whole client")}
+	for _, n := range inPlaceFlags {
+		if cmd.Flags().Changed(n) {
+			return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
 		}
-		at, err := backupSelector("restore", o.Archive, o.Time, nil)
-		if err != nil {
-			return err
-		}
-		return runRecover(cmd, g, o.recoverOptions, o.Archive, at, name)
 	}
-	if err := o.recoverOptions.onlyInPlace(cmd); err != nil {
-		return err
+	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
+		// An in-place recovery empties the VM's filesystems: it is its own
+		// verb, which asks, never what a forgotten flag falls back to.
+		what := "restore needs a destination (--to-dir or --to-disk)"
+		if len(o.Paths) > 0 || o.Mount != "" {
+			what = "restore: --path and --mount need a destination (--to-dir or --to-disk)"
+		}
+		return &UsageError{fmt.Errorf("%s; to recover the VM itself in place (its filesystems emptied and restored) use: hostctl recover %s", what, name)}
 	}
 	ro, err := o.resolve()
 	if err != nil {
@@ -108,7 +125,7 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 		return nil
 	}
 	to := ro.Dir + ro.Disk
-	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, rep.Archive, to, rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), to, rep.Elapsed.Round(time.Second))
 	return nil
 }
 

@@ -46,7 +46,7 @@ func TestRestoreUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"web", "--path", "etc"}, "need a destination (--to-dir or --to-disk)"},
-		{[]string{"web", "--time", "soon"}, `--time "soon"`},
+		{[]string{"web", "--time", "2026-11-20 03:30"}, "use: hostctl recover web"},
 		{[]string{"web", "--to-dir", "x", "--mkfs"}, "--mkfs is for the in-place recovery"},
 		{[]string{"web", "--to-dir", dir, "--to-disk", file}, "give one destination"},
 		{[]string{"web", "--to", dir, "--to-dir", dir}, "give one destination"},
@@ -58,6 +58,26 @@ func TestRestoreUsage(t *testing.T) {
 		{[]string{"web", "--to-dir", dir, "--time", "2026-11-20 03:30", "--archive", "x"}, "give one"},
 	} {
 		code, _, stderr := runMain(t, append([]string{"restore", "--config", cfg}, tc.args...)...)
+		assert.Equal(t, ExitUsage, code, "%v: %s", tc.args, stderr)
+		assert.Contains(t, stderr, tc.want, "%v", tc.args)
+	}
+}
+
+// TestRecoverUsage: the in-place recovery's selectors and timeouts are
+// checked before anything boots (or asks).
+func TestRecoverUsage(t *testing.T) {
+	cfg := configtest.Example(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"web", "--time", "soon"}, `--time "soon"`},
+		{[]string{"web", "--time", "2026-11-20 03:30", "--archive", "x"}, "give one"},
+		{[]string{"web", "--shutdown-timeout", "0s", "--yes"}, "must be > 0"},
+		{[]string{"nosuch", "--yes"}, `unknown client "nosuch"`},
+		{[]string{"web", "--to-dir", "/tmp"}, "unknown flag: --to-dir"},
+	} {
+		code, _, stderr := runMain(t, append([]string{"recover", "--config", cfg}, tc.args...)...)
 		assert.Equal(t, ExitUsage, code, "%v: %s", tc.args, stderr)
 		assert.Contains(t, stderr, tc.want, "%v", tc.args)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -177,12 +178,13 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 		if r.Mode == runner.ModeVerify {
 			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
 		}
-		detail := r.Archive
+		// Both come from the appliance: no control character reaches the terminal.
+		detail := textsafe.Line(r.Archive)
 		switch {
 		case r.Error != "":
-			detail = r.Error
+			detail = textsafe.Line(r.Error)
 		case r.Status == runner.StatusWarning:
-			detail = r.Archive + ": " + warningDetail(r)
+			detail = textsafe.Line(r.Archive + ": " + warningDetail(r))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
 	}

@@ -59,6 +59,8 @@ ssh://USER@HOST[:PORT]/PATH) with the account's password, once, and:
   4. for borg and restic, initialises each client's repository with the
      borg or restic of this host when installed (borg needs borg on the
      server too); otherwise the first backup does it.
+With {client} in ssh.identity_file or ssh.known_hosts, steps 1-3 run for
+every client of the profile with its own files and directory.
 
 The password comes from --password-file (first line) or is asked for on the
 terminal; it is not stored. An unknown host key is accepted when it matches
@@ -105,21 +107,40 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 			return &UsageError{fmt.Errorf("%s: key %q is not set", p.File, key)}
 		}
 	}
-	if _, err := os.Stat(p.SSH.IdentityFile); err != nil {
-		return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\": %v (make it with: hostctl keygen ssh %s)", p.File, err, name)}
+	// One setup per identity: the profile's, or with {client} in its ssh
+	// files each client's own, for that client's directory only.
+	type unit struct {
+		prof    *config.Profile
+		clients []string
+		dirs    []string
 	}
-	var dirs []string
-	for _, cl := range clients {
-		cu, err := p.TargetFor(cl)
-		if err != nil {
-			return err
+	units := []unit{{prof: p, clients: clients}}
+	if strings.Contains(p.SSH.IdentityFile+p.SSH.KnownHosts, config.ClientPlaceholder) {
+		if len(clients) == 0 {
+			return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: nothing to set up", p.File, config.ClientPlaceholder)}
 		}
-		dirs = append(dirs, cu.Path)
+		units = nil
+		for _, cl := range clients {
+			units = append(units, unit{prof: p.ForClient(cl), clients: []string{cl}})
+		}
 	}
-	if len(dirs) == 0 {
-		dirs = []string{path.Dir(u.Path)}
-		if !strings.Contains(p.Target, "{client}") {
-			dirs = []string{u.Path}
+	for i := range units {
+		un := &units[i]
+		if _, err := os.Stat(un.prof.SSH.IdentityFile); err != nil {
+			return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\": %v (make it with: hostctl keygen ssh %s)", p.File, err, name)}
+		}
+		for _, cl := range un.clients {
+			cu, err := p.TargetFor(cl)
+			if err != nil {
+				return err
+			}
+			un.dirs = append(un.dirs, cu.Path)
+		}
+		if len(un.dirs) == 0 {
+			un.dirs = []string{path.Dir(u.Path)}
+			if !strings.Contains(p.Target, config.ClientPlaceholder) {
+				un.dirs = []string{u.Path}
+			}
 		}
 	}
 
@@ -149,24 +170,30 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 		}
 	}
 	e := target.EndpointFor(u, cfg.Host.Network.Gateway)
-	err = target.Setup(cmd.Context(), target.SetupOptions{
-		Endpoint: e, Password: password, Identity: p.SSH.IdentityFile, KnownHosts: p.SSH.KnownHosts,
-		AcceptHostKey: accept, Dirs: dirs, Log: g.Stdout,
-	})
-	if err != nil {
-		return err
+	for _, un := range units {
+		err = target.Setup(cmd.Context(), target.SetupOptions{
+			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
+			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if !o.NoInit && len(clients) > 0 && (p.Backend == "borg" || p.Backend == "restic") {
-		for _, d := range dirs {
-			ok, err := target.InitRepo(cmd.Context(), p, e, d)
-			if err != nil {
-				return err
+	repos:
+		for _, un := range units {
+			for i, d := range un.dirs {
+				// Each repository with its client's own passphrase.
+				ok, err := target.InitRepo(cmd.Context(), un.prof.ForClient(un.clients[i]), e, d)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintf(g.Stdout, "%s is not installed here: the first backup initialises %s\n", p.Backend, d)
+					break repos
+				}
+				fmt.Fprintf(g.Stdout, "%s repository %s ready\n", p.Backend, d)
 			}
-			if !ok {
-				fmt.Fprintf(g.Stdout, "%s is not installed here: the first backup initialises %s\n", p.Backend, d)
-				break
-			}
-			fmt.Fprintf(g.Stdout, "%s repository %s ready\n", p.Backend, d)
 		}
 	}
 	fmt.Fprintf(g.Stdout, "\ntarget of profile %s is set up. Next: hostctl check --connect\n", name)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // Exit codes, documented in --help. A run with several outcomes exits with
@@ -91,6 +92,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	return mainExit(ctx, root, stderr)
+}
+
+// mainExit runs root, prints its error and maps it to the exit code. An
+// error may carry what an appliance or a guest said (a restore's failure,
+// a hook's stderr): it is printed through textsafe.
+func mainExit(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -98,11 +106,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintln(stderr, "hostctl:", ee.Err)
+			fmt.Fprintln(stderr, "hostctl:", textsafe.Text(ee.Err.Error()))
 		}
 		return ee.Code
 	}
-	fmt.Fprintln(stderr, "hostctl:", err)
+	fmt.Fprintln(stderr, "hostctl:", textsafe.Text(err.Error()))
 	var ue *UsageError
 	if errors.As(err, &ue) || isFlagError(err) {
 		return ExitUsage
@@ -139,6 +147,9 @@ Setting up a hypervisor:
   hostctl check --connect           everything checked, a table of OK/FAIL rows
   hostctl run                       a first backup
   hostctl install-timer             nightly runs
+Restoring:
+  hostctl restore CLIENT --to-dir DIR   a backup into a directory (or --to-disk IMAGE)
+  hostctl recover CLIENT                the VM itself, in place (asks first)
 
 ` + exitCodeHelp,
 		SilenceUsage:  true,
@@ -153,6 +164,7 @@ Setting up a hypervisor:
 		newRunCmd(g),
 		newListCmd(g),
 		newRestoreCmd(g),
+		newRecoverCmd(g),
 		newVerifyCmd(g),
 		newRescueCmd(g),
 		newCleanupCmd(g),

@@ -13,7 +13,7 @@ import (
 //	self      paths = ["/etc", "/srv/www"]: host directories given read-only
 //	          to the appliance (virtio-9p), backed up as if they were the
 //	          client's filesystem, with their paths; no snapshot.
-//	plain     plain_dir = "NAME": a directory on the appliance's own cache
+//	plain     plain_dir = "NAME": a directory on the client's own cache
 //	          volume (default: the client name); no libvirt, no LVM.
 //	lvm_host  host_device = "vg/lv": an LV of this host, snapshotted and
 //	          attached as target_device (default "vda"); hooks run here.
@@ -89,7 +89,7 @@ func (cl *Client) Describe() string {
 	case TypeSelf:
 		return fmt.Sprintf("host directories %s, read-only over virtio-9p, no snapshot", strings.Join(cl.Paths, ", "))
 	case TypePlain:
-		return fmt.Sprintf("directory %s on the appliance's cache volume", cl.PlainDir)
+		return fmt.Sprintf("directory %s on its cache volume", cl.PlainDir)
 	case TypeLVMHost:
 		return fmt.Sprintf("LV %s of this host, snapshotted, attached as %s", cl.HostDevice, cl.TargetDevice)
 	}

@@ -96,6 +96,12 @@ func (p *Profile) TargetFor(client string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q: a target takes no query or fragment", p.Target)
 	}
 	if u.Scheme != "file" {
+		if err := checkSSHWord("user", u.User.Username()); err != nil && u.User != nil {
+			return nil, fmt.Errorf("%q: %w", p.Target, err)
+		}
+		if err := checkSSHWord("host", u.Hostname()); err != nil {
+			return nil, fmt.Errorf("%q: %w", p.Target, err)
+		}
 		if _, ok := u.User.Password(); ok {
 			return nil, fmt.Errorf("%q: no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)", p.Target)
 		}

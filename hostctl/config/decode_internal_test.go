@@ -51,7 +51,7 @@ exclude = ["/tmp"]
 func TestValidateHandBuilt(t *testing.T) {
 	c := &Config{
 		Path:     "/etc/hostctl/hostctl.toml",
-		Host:     Host{LibvirtURI: "qemu:///system", StateDir: "/s", ProfilesDir: "/p", ClientsDir: "/c", ImageDir: "/i", IONice: "idle", Nice: 19, Appliance: Appliance{MemoryMiB: 512, VCPUs: 1, Accel: "tcg"}, Cache: Cache{Type: "file", Path: "/s/c", Size: 1 << 30}},
+		Host:     Host{LibvirtURI: "qemu:///system", StateDir: "/s", ProfilesDir: "/p", ClientsDir: "/c", ImageDir: "/i", IONice: "idle", Nice: 19, Appliance: Appliance{MemoryMiB: 512, VCPUs: 1, Accel: "tcg"}, Cache: Cache{Type: "file", Dir: "/s/caches", Size: 1 << 30}},
 		Profiles: map[string]*Profile{"p": {Name: "p", File: "/p/p.toml", Backend: "borg", Target: "file:///b/{client}", Encryption: Encryption{Mode: "none"}, Borg: Borg{Compression: "lz4"}}},
 		Clients:  map[string]*Client{"web": {Name: "web", File: "/c/web.toml", Type: TypeLVMLibvirt, Domain: "web", Profile: "p", Backup: ClientBackup{Source: []string{"/"}}}},
 	}

@@ -33,7 +33,7 @@ type Hooks struct {
 	OnSnapshot   string `toml:"on_snapshot"`   // right after it; always runs once pre_snapshot ran
 	PostSnapshot string `toml:"post_snapshot"` // after the backup; SB_OUTCOME=ok|warning|failed
 	// PreRecovery runs in the blank VM before an in-place recovery
-	// (hostctl restore CLIENT) shuts it down; if it fails, nothing changes.
+	// (hostctl recover CLIENT) shuts it down; if it fails, nothing changes.
 	PreRecovery string `toml:"pre_recovery"`
 	// EndRecovery runs in the appliance, chrooted into the restored tree
 	// with /dev, /proc and /sys bound, before it is unmounted (e.g. to
@@ -60,8 +60,8 @@ type HooksSSH struct {
 	Host         string `toml:"host"`          // required for ssh
 	User         string `toml:"user"`          // default root
 	Port         int    `toml:"port"`          // default 22
-	IdentityFile string `toml:"identity_file"` // the private key for the guest (mode 0600)
-	KnownHosts   string `toml:"known_hosts"`   // the guest's pinned host key
+	IdentityFile string `toml:"identity_file"` // required for ssh: the private key for the guest (mode 0600)
+	KnownHosts   string `toml:"known_hosts"`   // required for ssh: the guest's pinned host key (nothing else is trusted)
 }
 
 // Any says whether any hook is configured.
@@ -101,8 +101,8 @@ func (v *validator) hooks(cl *Client) {
 	if h.OnPreFailure != "" && !slices.Contains(preFailures, h.OnPreFailure) {
 		v.at(f, "hooks.on_pre_failure", "unknown value %q: want one of %s", h.OnPreFailure, quoted(preFailures))
 	}
-	if h.Transport == TransportSSH && h.SSH.Host == "" {
-		v.at(f, "hooks.ssh.host", "missing: transport = \"ssh\" needs the guest's address")
+	if h.Transport == TransportSSH {
+		v.hooksSSH(f, &h.SSH)
 	}
 	if h.Transport != "" && h.Transport != TransportLocal && cl.Type != TypeLVMLibvirt && cl.Type != "" {
 		v.at(f, "hooks.transport", "%q: a %s client has no guest; its hooks run on this host (\"local\")", h.Transport, cl.Type)
@@ -119,5 +119,29 @@ func (v *validator) hooks(cl *Client) {
 	}
 	if h.SSH.Port < 0 || h.SSH.Port > 65535 {
 		v.at(f, "hooks.ssh.port", "%d is not a port", h.SSH.Port)
+	}
+}
+
+// hooksSSH checks how hooks reach a guest over ssh. Without known_hosts ssh
+// would trust ~/.ssh/known_hosts, without identity_file any key of root's
+// agent or ~/.ssh; a host or user starting with "-" is an ssh option.
+func (v *validator) hooksSSH(f string, s *HooksSSH) {
+	if s.Host == "" {
+		v.at(f, "hooks.ssh.host", "missing: transport = \"ssh\" needs the guest's address")
+	} else if err := checkSSHWord("host", s.Host); err != nil {
+		v.at(f, "hooks.ssh.host", "%v", err)
+	}
+	if err := checkSSHWord("user", s.User); err != nil {
+		v.at(f, "hooks.ssh.user", "%v", err)
+	}
+	if s.IdentityFile == "" {
+		v.atOr(f, "hooks.ssh.identity_file", "hooks.transport", `missing: transport = "ssh" needs the private key hostctl logs in to the guest with (mode 0600)`)
+	} else if err := checkSecretFile(s.IdentityFile); err != nil {
+		v.at(f, "hooks.ssh.identity_file", "%v", err)
+	}
+	if s.KnownHosts == "" {
+		v.atOr(f, "hooks.ssh.known_hosts", "hooks.transport", `missing: transport = "ssh" needs the guest's pinned host key (a known_hosts file): nothing else is trusted`)
+	} else if err := checkPinnedKeys(s.KnownHosts); err != nil {
+		v.at(f, "hooks.ssh.known_hosts", "%v", err)
 	}
 }

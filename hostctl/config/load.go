@@ -178,7 +178,7 @@ func (c *Config) hostDefaults() {
 	h.Appliance.Accel = or(h.Appliance.Accel, DefaultAccel)
 	h.Cache.Type = or(h.Cache.Type, DefaultCacheType)
 	if h.Cache.Type == "file" {
-		h.Cache.Path = c.resolve(or(h.Cache.Path, filepath.Join(h.StateDir, "cache.qcow2")))
+		h.Cache.Dir = c.resolve(or(h.Cache.Dir, filepath.Join(h.StateDir, "caches")))
 	}
 	if !set("cache.size") {
 		h.Cache.Size = DefaultCacheSize
@@ -215,7 +215,9 @@ func (c *Config) profileDefaults(p *Profile) {
 
 func (c *Config) clientDefaults(cl *Client, set keyLines) {
 	cl.Type = or(cl.Type, TypeLVMLibvirt)
-	cl.Domain = or(cl.Domain, cl.Name)
+	if !set.has("domain") {
+		cl.Domain = cl.Name // domain = "" is an error, not the default
+	}
 	if cl.OfflineOK == nil {
 		t := true
 		cl.OfflineOK = &t

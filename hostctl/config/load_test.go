@@ -140,10 +140,16 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"hostctl.toml", 4, "network.address", `network.mode is "dhcp"`}}},
 		{"cache type", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"zfs\"\n"},
 			nil, []wantErr{{"hostctl.toml", 3, "cache.type", `unknown cache type "zfs"`}}},
-		{"lvm cache path", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\npath = \"/dev/vg0/cache\"\n"},
-			nil, []wantErr{{"hostctl.toml", 4, "cache.path", `want the logical volume as "vg/lv"`}}},
-		{"lvm cache without path", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\n"},
-			nil, []wantErr{{"hostctl.toml", 0, "cache.path", `"vg/lv"`}}},
+		// One cache volume per client: the shared cache.path of earlier
+		// versions is refused with what to do instead.
+		{"lvm cache path", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\nvg = \"vg0\"\npath = \"vg0/cache\"\n"},
+			nil, []wantErr{{"hostctl.toml", 5, "cache.path", `one cache volume for all clients is no longer used: every client has its own, <cache.vg>/hostctl-cache-<client>`}}},
+		{"file cache path", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\npath = \"/var/lib/hostctl/cache.qcow2\"\n"},
+			nil, []wantErr{{"hostctl.toml", 3, "cache.path", `<cache.dir>/<client>.qcow2 (default <state_dir>/caches); remove this key. The old volume can be deleted`}}},
+		{"lvm cache without vg", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\n"},
+			nil, []wantErr{{"hostctl.toml", 3, "cache.vg", `missing: type "lvm" needs the volume group`}}},
+		{"lvm cache bad vg", map[string]string{"hostctl.toml": "default_profile = \"p\"\n[cache]\ntype = \"lvm\"\nvg = \"-vg\"\ndir = \"/x\"\n"},
+			nil, []wantErr{{"hostctl.toml", 4, "cache.vg", `"-vg" is not a volume group name`}, {"hostctl.toml", 5, "cache.dir", `cache.type is "lvm"`}}},
 		{"libvirt uri", map[string]string{"hostctl.toml": "default_profile = \"p\"\nlibvirt_uri = \"system\"\n"},
 			nil, []wantErr{{"hostctl.toml", 2, "libvirt_uri", "not a libvirt URI"}}},
 		{"unknown default profile", map[string]string{"hostctl.toml": "\ndefault_profile = \"offsite\"\n"},
@@ -329,7 +335,8 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "idle", h.IONice)
 	assert.Equal(t, 6*time.Hour, h.TimeLimit.Duration)
 	assert.Equal(t, config.Appliance{MemoryMiB: 1024, VCPUs: 2, Accel: "auto"}, h.Appliance)
-	assert.Equal(t, config.Cache{Type: "file", Path: filepath.Join(dir, "state", "cache.qcow2"), Size: 8 << 30}, h.Cache)
+	assert.Equal(t, config.Cache{Type: "file", Dir: filepath.Join(dir, "state", "caches"), Size: 8 << 30}, h.Cache)
+	assert.Equal(t, filepath.Join(dir, "state", "caches", "web.qcow2"), c.CacheFor("web").Path, "each client its own image")
 	assert.Equal(t, config.Network{Mode: "static", Address: "10.0.2.15/24", Gateway: "10.0.2.2", DNS: []string{"10.0.2.3"}}, h.Network)
 
 	p := c.Profiles["p"]
@@ -408,7 +415,7 @@ func TestLoadExample(t *testing.T) {
 	assert.Equal(t, "local-borg", c.Host.DefaultProfile)
 	assert.Equal(t, 2*time.Hour, web.TimeLimit.Duration)
 	assert.Contains(t, web.Backup.Exclude, "/tmp")
-	data, err := os.ReadFile(p.Encryption.PassphraseFile)
+	data, err := os.ReadFile(c.ClientProfile(web).Encryption.PassphraseFile)
 	require.NoError(t, err)
 	assert.Equal(t, configtest.Passphrase+"\n", string(data))
 }

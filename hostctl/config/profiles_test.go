@@ -16,7 +16,7 @@ func TestShippedProfiles(t *testing.T) {
 	shipped, err := filepath.Glob(filepath.Join("..", "..", "profiles", "*.toml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, shipped)
-	secrets := []string{"local-borg.passphrase", "restic.passphrase", "nas_ed25519", "nas.known_hosts",
+	secrets := []string{"local-borg-web.passphrase", "sftp-restic-web.passphrase", "s3-restic-web.passphrase", "nas_ed25519", "nas.known_hosts",
 		"backup-recipient.asc", "backup-sign.asc", "s3.access", "s3.secret"}
 	for _, p := range shipped {
 		name := filepath.Base(p)

@@ -27,7 +27,7 @@ type Config struct {
 // Host is hostctl.toml.
 type Host struct {
 	LibvirtURI     string       `toml:"libvirt_uri"`     // the libvirt connection of the clients' domains
-	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the cache image
+	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the clients' cache images
 	ProfilesDir    string       `toml:"profiles_dir"`    // default <dir of hostctl.toml>/profiles
 	ClientsDir     string       `toml:"clients_dir"`     // default <dir of hostctl.toml>/clients
 	ImageDir       string       `toml:"image_dir"`       // default <state_dir>/image
@@ -47,8 +47,8 @@ type Host struct {
 
 // Appliance sizes the per-job appliance VM.
 type Appliance struct {
-	MemoryMiB int    `toml:"memory_mib"` // default 1024
-	VCPUs     int    `toml:"vcpus"`      // default 2
+	MemoryMiB int    `toml:"memory_mib"` // default 1024; 256 .. 65536
+	VCPUs     int    `toml:"vcpus"`      // default 2; 1 .. 64, and check refuses more than the host's CPUs
 	Accel     string `toml:"accel"`      // "auto" (default: KVM if it works, else TCG), "kvm", "tcg"
 }
 
@@ -66,13 +66,21 @@ type Network struct {
 	DNS     []string `toml:"dns"`     // default ["10.0.2.3"] for static, the lease's for dhcp
 }
 
-// Cache is the persistent cache volume given to every appliance as vdy.
+// Cache is where the clients' persistent cache volumes live: each client
+// has its own (borg's and restic's caches, duplicity's archive dir, the
+// check counter, a plain client's files), created on first use and given
+// to that client's appliances only, as vdy.
 type Cache struct {
-	Type string `toml:"type"` // "file" (default) or "lvm"
-	// Path of the cache image for type "file" (default <state_dir>/cache.qcow2),
-	// or "vg/lv" for type "lvm".
+	// Type "file" (default): a qcow2 image per client, <dir>/<client>.qcow2;
+	// "lvm": a logical volume per client, <vg>/hostctl-cache-<client>.
+	Type string `toml:"type"`
+	Dir  string `toml:"dir"`  // type "file": where the images are; default <state_dir>/caches
+	VG   string `toml:"vg"`   // type "lvm": the volume group of the cache LVs (required then)
+	Size Size   `toml:"size"` // of each client's cache volume; default 8G; 256M .. 64T
+	// Path named the one cache volume that all clients shared in earlier
+	// versions; it is refused with what to do instead (the old volume can
+	// be deleted: each client's cache is rebuilt by its next backup).
 	Path string `toml:"path"`
-	Size Size   `toml:"size"` // default 8G; 256M .. 64T
 }
 
 // Profile is one profiles/NAME.toml: how and where clients are backed up.
@@ -105,6 +113,8 @@ type Encryption struct {
 	Mode string `toml:"mode"`
 	// PassphraseFile: the repository passphrase (repokey), or for gpg the
 	// signing key's passphrase (optional). Must be mode 0600 or stricter.
+	// {client} is replaced by the client's name, as in every secret file
+	// path of a profile: each client gets its own passphrase.
 	PassphraseFile string `toml:"passphrase_file"`
 	// EncryptKeys are the gpg recipients (fingerprints) every volume is
 	// encrypted to (hostctl keygen gpg makes one).
@@ -114,7 +124,8 @@ type Encryption struct {
 	SignKey string `toml:"sign_key"`
 	// KeyFiles are imported into the appliance's throwaway keyring (mode
 	// 0600 each): the recipients' public keys, the signing secret key, and
-	// a recipient's secret key when restores or verify should work.
+	// a recipient's secret key when restores or verify should work;
+	// {client} allowed.
 	KeyFiles []string `toml:"key_files"`
 }
 
@@ -131,8 +142,8 @@ type Retention struct {
 
 // SSH options for sftp:// and ssh:// targets.
 type SSH struct {
-	IdentityFile string `toml:"identity_file"` // required; mode 0600
-	KnownHosts   string `toml:"known_hosts"`   // required: the pinned host key(s)
+	IdentityFile string `toml:"identity_file"` // required; mode 0600; {client} allowed
+	KnownHosts   string `toml:"known_hosts"`   // required: the pinned host key(s); {client} allowed
 	ProxyCommand string `toml:"proxy_command"` // optional, as in ssh_config (%h, %p)
 }
 
@@ -141,13 +152,13 @@ type S3 struct {
 	Endpoint      string `toml:"endpoint"`        // "http(s)://host:port"; empty for AWS
 	Region        string `toml:"region"`          // e.g. "us-east-1"
 	PathStyle     bool   `toml:"path_style"`      // bucket in the path (self-hosted S3)
-	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600
-	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600
+	AccessKeyFile string `toml:"access_key_file"` // required; mode 0600; {client} allowed
+	SecretKeyFile string `toml:"secret_key_file"` // required; mode 0600; {client} allowed
 }
 
 // FTP options for ftp:// and ftps:// targets.
 type FTP struct {
-	PasswordFile string `toml:"password_file"` // required; mode 0600
+	PasswordFile string `toml:"password_file"` // required; mode 0600; {client} allowed
 }
 
 // Duplicity options.
@@ -174,7 +185,7 @@ type Client struct {
 	Name         string       `toml:"-"`
 	File         string       `toml:"-"`
 	Type         string       `toml:"type"`          // "lvm_libvirt", "lvm_host", "self" or "plain"
-	Domain       string       `toml:"domain"`        // libvirt domain; default the client name
+	Domain       string       `toml:"domain"`        // libvirt domain; default the client name; no control characters, not starting with "-"
 	Profile      string       `toml:"profile"`       // the profile's name; default default_profile of hostctl.toml
 	OfflineOK    *bool        `toml:"offline_ok"`    // back up a shut-off domain from its disks; false skips it (exit 3)
 	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml; at most 30 days
@@ -185,7 +196,7 @@ type Client struct {
 	SnapshotSize SnapshotSize `toml:"snapshot_size"`
 	// Settings of the other client types (clienttypes.go).
 	Paths        []string     `toml:"paths"`         // self: absolute host directories, shared read-only
-	PlainDir     string       `toml:"plain_dir"`     // plain: a directory on the appliance's cache volume
+	PlainDir     string       `toml:"plain_dir"`     // plain: a directory on the client's own cache volume
 	HostDevice   string       `toml:"host_device"`   // lvm_host: the host's LV, "vg/lv"
 	TargetDevice string       `toml:"target_device"` // lvm_host: how the appliance sees it, default "vda"
 	Backup       ClientBackup `toml:"backup"`

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // validator collects semantic problems, each at the line of its key.
@@ -90,7 +92,15 @@ var (
 	lvName        = regexp.MustCompile(`^[A-Za-z0-9+_.-]+/[A-Za-z0-9+_.-]+$`)
 )
 
-const minMemoryMiB = 256 // kernel, squashfs overlay in RAM and borg's caches
+// Bounds of the appliance's size: the kernel, the squashfs overlay in RAM
+// and borg's caches need the minimum; the maxima catch typos (a size in KiB,
+// a core count of the whole cluster) before libvirt refuses the domain at
+// the first backup.
+const (
+	minMemoryMiB = 256
+	maxMemoryMiB = 65536
+	maxVCPUs     = 64
+)
 
 func (v *validator) host() {
 	h, f := &v.c.Host, v.c.Path
@@ -120,24 +130,18 @@ func (v *validator) host() {
 	if h.Appliance.MemoryMiB < minMemoryMiB {
 		v.at(f, "appliance.memory_mib", "%d is too small: the appliance needs at least %d MiB", h.Appliance.MemoryMiB, minMemoryMiB)
 	}
+	if h.Appliance.MemoryMiB > maxMemoryMiB {
+		v.at(f, "appliance.memory_mib", "%d is too large: at most %d MiB (64 GiB)", h.Appliance.MemoryMiB, maxMemoryMiB)
+	}
 	if h.Appliance.VCPUs < 1 {
 		v.at(f, "appliance.vcpus", "%d: want at least 1", h.Appliance.VCPUs)
+	} else if h.Appliance.VCPUs > maxVCPUs {
+		v.at(f, "appliance.vcpus", "%d: at most %d", h.Appliance.VCPUs, maxVCPUs)
 	}
 	if !slices.Contains(accels, h.Appliance.Accel) {
 		v.at(f, "appliance.accel", "unknown accelerator %q: want one of %s", h.Appliance.Accel, quoted(accels))
 	}
-	switch h.Cache.Type {
-	case "file":
-		if !path.IsAbs(h.Cache.Path) {
-			v.at(f, "cache.path", "%q is not an absolute path", h.Cache.Path)
-		}
-	case "lvm":
-		if !lvName.MatchString(h.Cache.Path) {
-			v.at(f, "cache.path", "%q: for type \"lvm\" want the logical volume as \"vg/lv\"", h.Cache.Path)
-		}
-	default:
-		v.at(f, "cache.type", "unknown cache type %q: want one of %s", h.Cache.Type, quoted(cacheTypes))
-	}
+	v.cache()
 	switch h.Network.Mode {
 	case "", "static":
 	case "dhcp":
@@ -210,14 +214,8 @@ func (v *validator) profile(p *Profile) {
 			v.at(f, "target", "backend %q cannot write to %s:// targets%s: want %s", p.Backend, u.Scheme, schemeWhy[p.Backend], quoted(ok))
 		}
 		v.targetOptions(p, u.Scheme)
-		if !strings.Contains(p.Target, "{client}") {
-			var users []string
-			for _, name := range sortedKeys(v.c.Clients) {
-				if v.c.ProfileFor(v.c.Clients[name]) == p {
-					users = append(users, name)
-				}
-			}
-			if len(users) > 1 {
+		if !strings.Contains(p.Target, ClientPlaceholder) {
+			if users := v.usersOf(p); len(users) > 1 {
 				v.at(f, "target", "has no {client} placeholder but clients %s use this profile: they would share one repository", strings.Join(users, ", "))
 			}
 		}
@@ -258,8 +256,8 @@ func (v *validator) encryption(p *Profile) {
 	case "repokey":
 		if e.PassphraseFile == "" {
 			v.at(f, "encryption.passphrase_file", `missing: required with mode "repokey"`)
-		} else if err := checkSecretFile(e.PassphraseFile); err != nil {
-			v.at(f, "encryption.passphrase_file", "%v", err)
+		} else {
+			v.secretFile(p, "encryption.passphrase_file", e.PassphraseFile)
 		}
 	case "gpg":
 		if len(e.EncryptKeys) == 0 {
@@ -269,14 +267,10 @@ func (v *validator) encryption(p *Profile) {
 			v.at(f, "encryption.key_files", `missing: mode "gpg" needs the recipients' public keys (and the signing secret key) as files`)
 		}
 		for _, kf := range e.KeyFiles {
-			if err := checkSecretFile(kf); err != nil {
-				v.at(f, "encryption.key_files", "%v", err)
-			}
+			v.secretFile(p, "encryption.key_files", kf)
 		}
 		if e.PassphraseFile != "" {
-			if err := checkSecretFile(e.PassphraseFile); err != nil {
-				v.at(f, "encryption.passphrase_file", "%v", err)
-			}
+			v.secretFile(p, "encryption.passphrase_file", e.PassphraseFile)
 		}
 	default:
 		v.at(f, "encryption.mode", `unknown mode %q: want "repokey", "gpg" or "none"`, e.Mode)
@@ -313,8 +307,8 @@ func (v *validator) targetOptions(p *Profile, scheme string) {
 	secret := func(key, file, why string) {
 		if file == "" {
 			v.atOr(f, key, "target", "missing: required for %s:// targets (%s)", scheme, why)
-		} else if err := checkSecretFile(file); err != nil {
-			v.at(f, key, "%v", err)
+		} else {
+			v.secretFile(p, key, file)
 		}
 	}
 	switch scheme {
@@ -381,7 +375,9 @@ func (v *validator) client(cl *Client) {
 		v.at(f, "type", "unknown client type %q: want one of %s", cl.Type, quoted(append(slices.Clone(clientTypes), clientTypesLater...)))
 	}
 	if cl.Domain == "" {
-		v.at(f, "domain", "empty: want the libvirt domain name (default: the client name)")
+		v.at(f, "domain", "empty: want the libvirt domain name (leave the key out for the client name)")
+	} else if err := checkDomain(cl.Domain); err != nil && v.set(f, "domain") { // else the client name, checked above
+		v.at(f, "domain", "%v", err)
 	}
 	switch {
 	case cl.Profile != "":
@@ -474,6 +470,67 @@ func checkName(n string) error {
 	return nil
 }
 
+// checkDomain checks a libvirt domain name. libvirt allows almost any
+// text; the name also reaches terminals, hook environments and virsh
+// command lines, so control characters and a leading "-" are refused.
+func checkDomain(d string) error {
+	switch {
+	case len(d) > 200:
+		return fmt.Errorf("%q is longer than 200 bytes", d)
+	case hasControl(d):
+		return fmt.Errorf("%q has control characters", d)
+	case strings.HasPrefix(d, "-"):
+		return fmt.Errorf("%q starts with \"-\" (virsh and other tools would read it as an option)", d)
+	case strings.Contains(d, "/"):
+		return fmt.Errorf("%q contains \"/\", which libvirt does not allow in a name", d)
+	}
+	return nil
+}
+
+// checkSSHWord checks an ssh user or host name, which ends up on ssh's
+// command line: a leading "-" would make it an option
+// ("-oProxyCommand=…"), whitespace or a control character a second word.
+func checkSSHWord(what, s string) error {
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return fmt.Errorf("%s %q starts with \"-\" (ssh would read it as an option)", what, s)
+	case strings.ContainsFunc(s, unicode.IsSpace) || hasControl(s):
+		return fmt.Errorf("%s %q: whitespace or control characters are not allowed", what, s)
+	}
+	return nil
+}
+
+// hasControl says whether s has a C0 or C1 control character, DEL or bytes
+// that are not UTF-8.
+func hasControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 })
+}
+
+// checkPinnedKeys checks a known_hosts file: it must exist and hold
+// something, and nobody but its owner may change it (whoever can add a line
+// can answer as the guest).
+func checkPinnedKeys(name string) error {
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &missingFileError{name}
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", name)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s has mode %04o, writable by group or others; run: chmod 644 %s", name, fi.Mode().Perm(), name)
+	case fi.Size() == 0:
+		return fmt.Errorf("%s is empty: want the guest's host key (ssh-keyscan, then compare the fingerprint)", name)
+	}
+	return nil
+}
+
 func quoted(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
@@ -490,4 +547,15 @@ func (v *validator) verify(f string, every, sample int) {
 	if sample < 0 {
 		v.at(f, "verify_sample", "%d: want 0 (all files) or a number of files", sample)
 	}
+}
+
+// HostChecks checks the configuration against this host (hostctl check
+// runs it; a run does not, since libvirt would still boot the appliance):
+// more vCPUs than the host has CPUs only slows every job down.
+func (c *Config) HostChecks(cpus int) error {
+	v := &validator{c: c}
+	if n := c.Host.Appliance.VCPUs; n > cpus {
+		v.at(c.Path, "appliance.vcpus", "%d is more than the %d CPUs of this host", n, cpus)
+	}
+	return v.errs.errOrNil()
 }

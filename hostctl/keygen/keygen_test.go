@@ -100,3 +100,18 @@ func TestGPGNewKeys(t *testing.T) {
 	})
 	require.Error(t, err)
 }
+
+func TestPassphrase(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secrets", "web.passphrase")
+	require.NoError(t, Passphrase(p))
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	a, _ := os.ReadFile(p)
+	require.Len(t, a, 45, "32 bytes, base64, newline")
+	require.ErrorIs(t, Passphrase(p), ErrExists, "never overwritten")
+	q := p + "2"
+	require.NoError(t, Passphrase(q))
+	b, _ := os.ReadFile(q)
+	require.NotEqual(t, a, b)
+}

@@ -65,6 +65,10 @@ type Manager interface {
 	Snapshot(ctx context.Context, origin *LV, name string, size int64) (*LV, error)
 	// Remove removes vg/name; a missing volume is not an error.
 	Remove(ctx context.Context, vg, name string) error
+	// Create creates the linear volume vg/name of size bytes (a client's
+	// cache volume), active, with no old signature and its first MiB
+	// zeroed: the appliance formats only a volume whose head is empty.
+	Create(ctx context.Context, vg, name string, size int64) (*LV, error)
 }
 
 // CLI is the Manager on the lvm2 command-line tools.
@@ -76,6 +80,9 @@ type CLI struct {
 	Config string
 	// SysDev is /sys/dev/block (device numbers to device-mapper names).
 	SysDev string
+	// Zero zeroes the first n bytes of a new volume's device; default
+	// writing zeros to it (the tests, without device-mapper, record it).
+	Zero func(path string, n int64) error
 }
 
 var _ Manager = (*CLI)(nil)
@@ -189,6 +196,48 @@ func (c *CLI) Snapshot(ctx context.Context, origin *LV, name string, size int64)
 		return nil, fmt.Errorf("lvcreate snapshot %s/%s of %s: %w", origin.VG, name, origin.ID(), err)
 	}
 	return c.Get(ctx, origin.VG, name)
+}
+
+// Create implements Manager.
+func (c *CLI) Create(ctx context.Context, vg, name string, size int64) (*LV, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("lvcreate %s/%s: size %d", vg, name, size)
+	}
+	// --zero covers 4 KiB only, and the extents may have held another
+	// volume's data: the rest of the head is zeroed below.
+	if _, err := c.lvm(ctx, "lvcreate", "--yes", "--wipesignatures", "y", "--zero", "y", "-n", name, "-L", fmt.Sprintf("%db", size), vg); err != nil {
+		return nil, fmt.Errorf("lvcreate %s/%s: %w", vg, name, err)
+	}
+	lv, err := c.Get(ctx, vg, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Zero != nil {
+		err = c.Zero(lv.Path, 1<<20)
+	} else {
+		err = zeroHead(lv.Path, 1<<20)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zero the head of %s: %w", lv.ID(), err)
+	}
+	return lv, nil
+}
+
+// zeroHead writes n zero bytes at the start of the device at path.
+func zeroHead(path string, n int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(make([]byte, n)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Remove implements Manager.

@@ -3,6 +3,8 @@ package lvm
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +66,9 @@ func (f *fakeLVM) Snapshot(context.Context, *LV, string, int64) (*LV, error) {
 	return nil, errors.New("no")
 }
 func (f *fakeLVM) Remove(context.Context, string, string) error { return nil }
+func (f *fakeLVM) Create(context.Context, string, string, int64) (*LV, error) {
+	return nil, errors.New("no")
+}
 func (f *fakeLVM) Get(_ context.Context, vg, name string) (*LV, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -94,5 +99,39 @@ func TestGuardQuietUntilCancelled(t *testing.T) {
 	}
 	if f.polls < 3 {
 		t.Errorf("polled %d times", f.polls)
+	}
+}
+
+// TestCreate: a cache volume is a plain lvcreate in the VG (no old
+// signature, zeroed start), looked up again, its first MiB zeroed.
+func TestCreate(t *testing.T) {
+	var calls []string
+	var zeroed string
+	c := &CLI{
+		Run: func(_ context.Context, argv ...string) ([]byte, error) {
+			calls = append(calls, strings.Join(argv, " "))
+			if argv[1] == "lvs" {
+				return []byte(`{"report":[{"lv":[{"vg_name":"vg0","lv_name":"hostctl-cache-web","lv_path":"/dev/vg0/hostctl-cache-web","lv_size":"8589934592B","lv_attr":"-wi-a-----","origin":"","pool_lv":"","data_percent":""}]}]}`), nil
+			}
+			return nil, nil
+		},
+		Zero: func(path string, n int64) error { zeroed = fmt.Sprintf("%s %d", path, n); return nil },
+	}
+	lv, err := c.Create(context.Background(), "vg0", "hostctl-cache-web", 8<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"lvm lvcreate --yes --wipesignatures y --zero y -n hostctl-cache-web -L 8589934592b vg0",
+		"lvm lvs --reportformat json --units b -o " + lvFields + " vg0/hostctl-cache-web",
+	}
+	if strings.Join(calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
+	}
+	if lv.Path != "/dev/vg0/hostctl-cache-web" || zeroed != "/dev/vg0/hostctl-cache-web 1048576" {
+		t.Errorf("lv %+v, zeroed %q", lv, zeroed)
+	}
+	if _, err := c.Create(context.Background(), "vg0", "x", 0); err == nil {
+		t.Error("a size of 0 is refused")
 	}
 }

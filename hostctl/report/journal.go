@@ -7,6 +7,7 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // JournalEntry is one job as a journal message with structured fields
@@ -19,13 +20,13 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 	switch j.Status {
 	case runner.StatusFailed:
 		prio = journal.PriErr
-		msg += ": " + j.Error
+		msg += ": " + textsafe.Line(j.Error)
 	case runner.StatusWarning:
 		prio = journal.PriWarning
-		msg += ": " + j.Warning
+		msg += ": " + textsafe.Line(j.Warning)
 	case runner.StatusSkipped:
 		prio = journal.PriWarning
-		msg += ": " + j.Error
+		msg += ": " + textsafe.Line(j.Error)
 	}
 	fields = map[string]string{
 		"SYSLOG_IDENTIFIER": "hostctl",
@@ -36,10 +37,10 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 		"SB_JOB":            jobKind(j),
 	}
 	if j.Error != "" {
-		fields["SB_ERROR"] = j.Error
+		fields["SB_ERROR"] = textsafe.Line(j.Error)
 	}
 	if j.Archive != "" && (j.Status == runner.StatusOK || j.Status == runner.StatusWarning) {
-		fields["SB_ARCHIVE"] = j.Archive
+		fields["SB_ARCHIVE"] = textsafe.Line(j.Archive)
 	}
 	if j.Status == runner.StatusWarning {
 		fields["SB_WARNING"] = j.Warning

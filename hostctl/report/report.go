@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -80,7 +81,9 @@ func Subject(r *Run) string {
 }
 
 // Text is the human-readable report: a table per client, then the details
-// of every job that did not succeed.
+// of every job that did not succeed. Errors, hook output and log tails are
+// what the appliance and the guest said: they go through textsafe, since
+// the report is read on terminals (hostctl status) and in mail.
 func Text(r *Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostctl run %s on %s: %s, exit code %d\n", r.ID, r.Host, r.Status(), r.ExitCode)
@@ -111,13 +114,13 @@ func Text(r *Run) string {
 		}
 		fmt.Fprintf(&b, "\n--- %s %s: %s\n", j.Client, jobKind(j), j.Status)
 		if j.Error != "" {
-			fmt.Fprintf(&b, "reason: %s\n", j.Error)
+			fmt.Fprintf(&b, "reason: %s\n", textsafe.Line(j.Error))
 		}
 		if j.Status == runner.StatusWarning {
 			writeWarning(&b, j)
 		}
 		for _, c := range j.Cleanups {
-			fmt.Fprintf(&b, "cleanup: %s\n", c)
+			fmt.Fprintf(&b, "cleanup: %s\n", textsafe.Line(c))
 		}
 		for _, h := range j.Hooks {
 			if h.OK() {
@@ -127,15 +130,15 @@ func Text(r *Run) string {
 			case h.TimedOut:
 				fmt.Fprintf(&b, "hook %s: still running after %s: abandoned\n", h.Name, dur(h.Elapsed))
 			case h.Error != "":
-				fmt.Fprintf(&b, "hook %s: %s\n", h.Name, h.Error)
+				fmt.Fprintf(&b, "hook %s: %s\n", h.Name, textsafe.Line(h.Error))
 			default:
 				fmt.Fprintf(&b, "hook %s: exit code %d after %s\n", h.Name, h.Exit, dur(h.Elapsed))
 			}
-			if s := strings.TrimSpace(h.Stderr); s != "" {
+			if s := textsafe.Text(strings.TrimSpace(h.Stderr)); s != "" {
 				fmt.Fprintf(&b, "  stderr: %s\n", indent(s))
 			}
 		}
-		if t := strings.TrimSpace(r.LogTails[j.Client]); t != "" {
+		if t := textsafe.Text(strings.TrimSpace(r.LogTails[j.Client])); t != "" {
 			fmt.Fprintf(&b, "backend log (last lines):\n  %s\n", indent(t))
 		}
 		if j.LogDir != "" {

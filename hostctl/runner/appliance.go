@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
-	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -23,6 +22,9 @@ type applianceJob struct {
 	secrets map[string][]byte
 	disks   []virt.DiskSpec // client disks (snapshots, restore destination)
 	shares  []virt.ShareSpec
+	// cache is the client whose cache volume is attached, the job's own
+	// client; "" attaches none (the appliance then uses a tmpfs).
+	cache string
 	// attach, when set, connects the operator to the running appliance (the
 	// rescue shell's console) and returns when the console closes; an error
 	// stops the appliance.
@@ -49,10 +51,6 @@ type outcome struct {
 // off and reads the result back from the job disk. Every resource it creates
 // goes through rv, so the caller's undoAll removes it.
 func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob) (*outcome, error) {
-	cache, err := r.ensureCache(ctx)
-	if err != nil {
-		return nil, err
-	}
 	jobImg := filepath.Join(aj.dir, "job.img")
 	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: jobImg}); err != nil {
 		return nil, err
@@ -68,9 +66,20 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		d.Target = "vd" + string(rune('c'+i))
 		disks = append(disks, d)
 	}
-	disks = append(disks, cache)
+	if aj.cache != "" {
+		// The job's own client's cache, and no other: an appliance a
+		// guest took over must not read or poison another client's.
+		cache, err := r.ensureCache(ctx, aj.cache)
+		if err != nil {
+			return nil, err
+		}
+		disks = append(disks, cache)
+	}
 	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.RunID)
-	progress := filepath.Join(aj.dir, "progress.jsonl")
+	progress, err := makeProgressPipe(rv, r.RunID, aj.dir)
+	if err != nil {
+		return nil, err
+	}
 	spec := virt.ApplianceSpec{
 		Name:         name,
 		Accel:        r.Accel,
@@ -83,7 +92,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		Shares:       aj.shares,
 		Network:      aj.job.Net != nil,
 		ConsoleLog:   filepath.Join(aj.dir, "console.log"),
-		ProgressFile: progress,
+		ProgressPipe: progress,
 		ProgressPort: job.VirtioPortProgress,
 	}
 	xml, err := virt.ApplianceXML(spec)
@@ -106,7 +115,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 			return nil, err
 		}
 	}
-	if err := r.waitAppliance(ctx, name, progress, aj.job); err != nil {
+	if err := r.waitAppliance(ctx, name, progress, filepath.Join(aj.dir, "progress.jsonl"), aj.job); err != nil {
 		// Destroyed (a time limit, a signal): keep what the appliance had
 		// written to its job disk, its result records (fsynced one by one)
 		// and as much of its log as reached the disk, for the report's log
@@ -135,29 +144,51 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	return out, nil
 }
 
-// waitAppliance waits until the domain is gone, printing progress. On
-// cancellation or past the time limit it destroys the domain.
-func (r *Runner) waitAppliance(ctx context.Context, name, progressFile string, j *job.Job) error {
+// waitAppliance waits until the domain is gone, printing the progress it
+// sends through the pipe at progress (and keeping a bounded copy in
+// logPath). On cancellation or past the time limit it destroys the domain.
+func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath string, j *job.Job) error {
 	deadline := time.Now().Add(j.TimeLimit.Duration + bootGrace)
 	pr := newProgressPrinter(r.Out, j.Client)
-	var offset int64
+	ch, err := openProgress(progress, logPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ch.close()
+		if s := ch.report(); s != "" {
+			r.logf("%s: progress channel: %s", j.Client, s)
+		}
+	}()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	recs := ch.recs
 	for {
-		offset = pr.follow(progressFile, offset)
 		exists, err := r.Virt.Exists(ctx, name)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("watch appliance %s: %w", name, err)
 		}
 		if !exists && err == nil {
-			pr.follow(progressFile, offset)
+			ch.drain(pollInterval, pr.print)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			_ = r.Virt.Destroy(dctx, name)
-			return stoppedBy(context.Cause(ctx), name)
-		case <-time.After(pollInterval):
+	wait:
+		for {
+			select {
+			case rec, ok := <-recs:
+				if !ok {
+					recs = nil // the result on the job disk is what counts
+					continue
+				}
+				pr.print(rec)
+			case <-ctx.Done():
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				_ = r.Virt.Destroy(dctx, name)
+				return stoppedBy(context.Cause(ctx), name)
+			case <-tick.C:
+				break wait
+			}
 		}
 		if time.Now().After(deadline) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -175,38 +206,41 @@ func keep(dir, name string, data []byte) {
 	}
 }
 
-// ensureCache returns the persistent cache volume, creating it on first use.
-// It lives across runs (borg's caches) and is not a ledger resource.
-func (r *Runner) ensureCache(ctx context.Context) (virt.DiskSpec, error) {
-	c := r.Cfg.Host.Cache
-	spec := virt.DiskSpec{Serial: job.SerialCache, Target: "vdy", Format: "qcow2", Path: c.Path}
-	switch c.Type {
+// ensureCache returns client's own cache volume (Config.CacheFor), creating
+// it on first use: a sparse qcow2 image, or an LV through the LVM manager.
+// It lives across runs (borg's caches) and is not a ledger resource; a
+// half-made image is never used (made under another name, then renamed).
+func (r *Runner) ensureCache(ctx context.Context, client string) (virt.DiskSpec, error) {
+	cc := r.Cfg.CacheFor(client)
+	spec := virt.DiskSpec{Serial: job.SerialCache, Target: "vdy", Format: "qcow2", Path: cc.Path}
+	switch cc.Type {
 	case "lvm":
-		vg, lv, ok := strings.Cut(c.Path, "/")
-		if !ok {
-			return spec, fmt.Errorf("cache volume %q: want vg/lv", c.Path)
+		lm := r.lvmManager()
+		lv, err := lm.Get(ctx, cc.VG, cc.LV)
+		if errors.Is(err, lvm.ErrNoLV) {
+			r.logf("%s: creating its cache volume %s (%d bytes)", client, cc, cc.Size)
+			lv, err = lm.Create(ctx, cc.VG, cc.LV, cc.Size)
 		}
-		spec.Path, spec.Format, spec.Block = "/dev/"+vg+"/"+lv, "raw", true
-		if _, err := os.Stat(spec.Path); err == nil {
-			return spec, nil
+		if err != nil {
+			return spec, fmt.Errorf("cache volume of %s: %w", client, err)
 		}
-		r.logf("creating cache volume %s (%d bytes)", c.Path, c.Size)
-		if _, err := execx.Output(ctx, "lvcreate", "--yes", "-n", lv, "-L", fmt.Sprintf("%db", c.Size), vg); err != nil {
-			return spec, fmt.Errorf("create cache volume %s: %w", c.Path, err)
-		}
+		spec.Path, spec.Format, spec.Block = lv.Path, "raw", true
 		return spec, nil
 	default:
-		if _, err := os.Stat(c.Path); err == nil {
+		if _, err := os.Stat(cc.Path); err == nil {
 			return spec, nil
 		}
-		if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
-			return spec, err
+		if err := os.MkdirAll(filepath.Dir(cc.Path), 0o700); err != nil {
+			return spec, fmt.Errorf("cache volume of %s: %w", client, err)
 		}
-		r.logf("creating cache volume %s (%d bytes, sparse)", c.Path, c.Size)
-		tmp := c.Path + ".new"
-		if err := createQcow2(ctx, tmp, int64(c.Size)); err != nil {
-			return spec, err
+		r.logf("%s: creating its cache volume %s (%d bytes, sparse)", client, cc, cc.Size)
+		tmp := cc.Path + ".new"
+		if err := createQcow2(ctx, tmp, cc.Size); err != nil {
+			return spec, fmt.Errorf("cache volume of %s: %w", client, err)
 		}
-		return spec, os.Rename(tmp, c.Path)
+		if err := os.Rename(tmp, cc.Path); err != nil {
+			return spec, fmt.Errorf("cache volume of %s: %w", client, err)
+		}
+		return spec, nil
 	}
 }

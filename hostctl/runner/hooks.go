@@ -9,6 +9,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // jobHooks is one job's hook plan and transport, kept between the snapshot
@@ -112,7 +113,7 @@ func hookStatus(h hooks.Result) string {
 	case h.TimedOut:
 		return "timed out"
 	case h.Error != "":
-		return "error: " + h.Error
+		return "error: " + textsafe.Line(h.Error)
 	default:
 		return fmt.Sprintf("exit %d", h.Exit)
 	}

@@ -98,6 +98,22 @@ func (f *fakeLVM) Snapshot(_ context.Context, origin *lvm.LV, name string, size 
 	return f.lvs[origin.VG+"/"+name], nil
 }
 
+// Create makes a cache volume: its "device" is a sparse file of size bytes.
+func (f *fakeLVM) Create(_ context.Context, vg, name string, size int64) (*lvm.LV, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dev := filepath.Join(f.dir, vg+"-"+name)
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Truncate(dev, size); err != nil {
+		return nil, err
+	}
+	f.lvs[vg+"/"+name] = &lvm.LV{VG: vg, Name: name, Path: dev, Size: size, Attr: "-wi-a-----"}
+	f.calls = append(f.calls, fmt.Sprintf("create %s/%s size %d", vg, name, size))
+	return f.lvs[vg+"/"+name], nil
+}
+
 func (f *fakeLVM) Remove(_ context.Context, vg, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -142,7 +158,7 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	require.NoError(t, err)
 	cfg := &config.Config{
 		Host: config.Host{StateDir: filepath.Join(dir, "state"), TimeLimit: job.Duration{Duration: time.Hour},
-			Cache: config.Cache{Type: "file", Path: filepath.Join(dir, "cache.qcow2"), Size: 64 << 20},
+			Cache: config.Cache{Type: "file", Dir: filepath.Join(dir, "caches"), Size: 64 << 20},
 			LVM:   config.LVM{AbortPercent: 80, PollInterval: job.Duration{Duration: 5 * time.Millisecond}}},
 		Profiles: map[string]*config.Profile{"p": {Name: "p", Backend: "borg", Target: "file://" + dir + "/backup/{client}",
 			Encryption: config.Encryption{Mode: "none"}}},

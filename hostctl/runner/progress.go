@@ -1,14 +1,12 @@
 package runner
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // progressPrinter turns the appliance's progress records into lines for the
@@ -44,35 +42,14 @@ func (p *progressPrinter) clearBar() {
 	}
 }
 
-// follow prints the complete lines of file past offset and returns the new
-// offset. A partial last line is left for the next call.
-func (p *progressPrinter) follow(file string, offset int64) int64 {
-	f, err := os.Open(file)
-	if err != nil {
-		return offset
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return offset
-	}
-	rd := bufio.NewReader(f)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if err != nil {
-			return offset // partial or no line: read again later
-		}
-		offset += int64(len(line))
-		var rec job.Record
-		if json.Unmarshal(line, &rec) == nil {
-			p.print(rec)
-		}
-	}
-}
-
+// print shows one record. Everything in it but the numbers comes from the
+// appliance, and the paths from the guest: it reaches the terminal only
+// through textsafe.
 func (p *progressPrinter) print(rec job.Record) {
 	if p.w == nil {
 		return
 	}
+	rec.Step, rec.Error, rec.Path, rec.Status = textsafe.Line(rec.Step), textsafe.Line(rec.Error), textsafe.Line(rec.Path), textsafe.Line(rec.Status)
 	if rec.Type != job.RecProgress {
 		p.clearBar()
 	}

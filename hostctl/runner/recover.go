@@ -13,7 +13,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// RecoverOptions steer an in-place recovery (hostctl restore CLIENT).
+// RecoverOptions steer an in-place recovery (hostctl recover CLIENT).
 type RecoverOptions struct {
 	Archive string // "" = the latest (at or before Time, when set)
 	// Time, when set (and Archive is not), selects the newest backup taken
@@ -61,6 +61,15 @@ type RecoverPlan struct {
 	Hooks   config.Hooks
 	opts    RecoverOptions
 	j       *job.Job
+}
+
+// DiskPaths lists the client's disks the recovery writes to.
+func (p *RecoverPlan) DiskPaths() []string {
+	var out []string
+	for _, d := range p.Disks {
+		out = append(out, d.Path)
+	}
+	return out
 }
 
 // Lines renders the plan as numbered steps for the operator.
@@ -142,7 +151,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		o.AgentTimeout = DefaultAgentTimeout
 	}
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
-		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use --to PATH|DISK", c.Name, c.Type)
+		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
 	}
 	prof := r.Cfg.ProfileFor(c)
 	if prof == nil {
@@ -269,13 +278,18 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 
 	// 3. the appliance restores into the client's disks.
 	r.logf("%s: %s…", c.Name, StepRestore)
-	if err := r.recoverDisks(ctx, c, p, rep); err != nil {
+	touched := true // unless the appliance's steps say otherwise
+	if err := r.recoverDisks(ctx, c, p, rep, &touched); err != nil {
 		r.forceOff(ctx, c.Domain)
-		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl restore %s`", c.Name)
+		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl recover %s`", c.Name)
 		if !o.MkFS {
 			next += " (with --mkfs when the client's filesystems are missing or damaged)"
 		}
-		next += fmt.Sprintf(", or look at its disks with `hostctl rescue %s`; its filesystems may hold a partial restore.", c.Name)
+		if touched {
+			next += fmt.Sprintf(", or look at its disks with `hostctl rescue %s`; its filesystems may hold a partial restore.", c.Name)
+		} else {
+			next += fmt.Sprintf(", or look at its disks with `hostctl rescue %s`; the appliance stopped before it changed a filesystem.", c.Name)
+		}
 		return &StepError{Step: StepRestore, Err: err, Hint: offHint + " " + next}
 	}
 
@@ -305,8 +319,10 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 }
 
 // recoverDisks boots the appliance with the client's own disks (writable)
-// and removes it, whatever happened.
-func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report) error {
+// and removes it, whatever happened. touched is set false when the
+// appliance's result shows it stopped before a step that changes a
+// filesystem.
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report, touched *bool) error {
 	return r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
 		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
 		if err != nil {
@@ -327,6 +343,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 			return err
 		}
 		res := out.result
+		*touched = changedFilesystems(res)
 		rep.Archive = res.Done.Archive
 		rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
 		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
@@ -338,6 +355,21 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 		}
 		return nil
 	})
+}
+
+// changedFilesystems says whether a recovery appliance started a step that
+// writes to the client's filesystems.
+func changedFilesystems(res *job.Result) bool {
+	for _, rec := range res.Records {
+		if rec.Type != job.RecStep {
+			continue
+		}
+		switch rec.Step {
+		case "create filesystems", "mount client filesystems", "empty client filesystems", "restore":
+			return true
+		}
+	}
+	return false
 }
 
 // endRecoveryResult turns the appliance's end_recovery step records into

@@ -115,7 +115,7 @@ func TestRecoverFailedRestoreLeavesClientOff(t *testing.T) {
 	require.Equal(t, StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, `step "restore in the appliance" failed: restore: borg: Archive web-9 does not exist`)
 	require.Contains(t, rep.Error, "The client is shut off and its disks are detached (no appliance is left)")
-	require.Contains(t, rep.Error, "rerun `hostctl restore web` (with --mkfs when")
+	require.Contains(t, rep.Error, "rerun `hostctl recover web` (with --mkfs when")
 	require.Contains(t, rep.Error, "`hostctl rescue web`")
 	require.NotContains(t, j.hv.live, "web", "the client stays off")
 	require.NotContains(t, strings.Join(j.hv.calls, ","), "start-domain")
@@ -186,5 +186,15 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 
 	j.c.Type = config.TypeSelf
 	_, err = j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
-	require.ErrorContains(t, err, "only lvm_libvirt clients (a VM) are recovered in place; use --to PATH|DISK")
+	require.ErrorContains(t, err, "only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore web --to-dir DIR")
+}
+
+// The hint after a failed restore step says whether the client's
+// filesystems may hold a partial restore: not when the appliance stopped
+// while it looked for the backup.
+func TestChangedFilesystems(t *testing.T) {
+	step := func(name string) job.Record { return job.Record{Type: job.RecStep, Step: name} }
+	require.False(t, changedFilesystems(&job.Result{Records: []job.Record{step("find client filesystems"), step("find the archive")}}))
+	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("find the archive"), step("empty client filesystems")}}))
+	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("create filesystems")}}))
 }

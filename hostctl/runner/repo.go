@@ -84,9 +84,10 @@ func jobNet(h config.Host, repo job.Repo) *job.Net {
 	return &job.Net{Mode: mode, Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
 }
 
-// clientSecrets reads the secret files a profile names, for the job disk:
-// only what this profile's target and encryption need.
-func clientSecrets(p *config.Profile) (map[string][]byte, error) {
+// clientSecrets reads the secret files a client's profile (ClientProfile:
+// {client} resolved) names, for the job disk: only what this profile's
+// target and encryption need.
+func clientSecrets(p *config.Profile, client string) (map[string][]byte, error) {
 	files := map[string]string{}
 	if p.Encryption.Mode != "none" && p.Encryption.PassphraseFile != "" {
 		files[secretPassphrase] = p.Encryption.PassphraseFile
@@ -112,7 +113,7 @@ func clientSecrets(p *config.Profile) (map[string][]byte, error) {
 	for name, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("profile %s: secret for the job disk: %w", p.Name, err)
+			return nil, fmt.Errorf("client %s, profile %s: secret for the job disk: %w", client, p.Name, err)
 		}
 		out[name] = data
 	}
@@ -137,7 +138,9 @@ const (
 // directory (created) under name ("" = the client's name). Callers add
 // what their mode needs (disks, archive, restore destination).
 func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (applianceJob, error) {
-	prof := r.Cfg.ProfileFor(c)
+	// Only this client's secrets: with {client} in the profile's secret
+	// paths, no other client's appliance ever holds them.
+	prof := r.Cfg.ClientProfile(c)
 	if prof == nil {
 		return applianceJob{}, fmt.Errorf("client %s: no profile", c.Name)
 	}
@@ -160,7 +163,7 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		// Writable even to read: borg takes its repository lock there.
 		shares = append(shares, share)
 	}
-	secrets, err := clientSecrets(prof)
+	secrets, err := clientSecrets(prof, c.Name)
 	if err != nil {
 		return applianceJob{}, err
 	}
@@ -182,7 +185,7 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		Repo:        repo,
 		Net:         jobNet(r.Cfg.Host, repo),
 	}
-	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares}, nil
+	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares, cache: c.Name}, nil
 }
 
 // logPath is where the appliance's log of a job is kept on the host.

@@ -76,6 +76,10 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	_, err := r.runAppliance(ctx, rv, applianceJob{dir: dir, job: j, disks: attached, attach: o.Attach})
+	aj := applianceJob{dir: dir, job: j, disks: attached, attach: o.Attach}
+	if o.Client != nil {
+		aj.cache = o.Client.Name // its own cache (a plain client's files live there); with --disk only none
+	}
+	_, err := r.runAppliance(ctx, rv, aj)
 	return err
 }

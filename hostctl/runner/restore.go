@@ -2,9 +2,12 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -55,6 +58,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 		return err
 	}
 	j := aj.job
+	var stagingDir string // --to-dir: what the appliance gets, inside the destination
 	j.Archive = o.Archive
 	j.Restore.Time, j.Restore.Paths = o.Time, o.Paths
 	switch {
@@ -65,11 +69,20 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 		if err != nil {
 			return err
 		}
-		if err := emptyDir(abs); err != nil {
+		if err := privateRestoreDir(abs); err != nil {
 			return err
 		}
+		// The appliance gets a directory inside the destination, never
+		// the destination itself: whatever it does to the root of what it
+		// restores (the backed-up / is 0755), the 0700 destination keeps
+		// local users away from the guest's setuid files and device nodes.
+		staging, err := os.MkdirTemp(abs, ".hostctl-restore-")
+		if err != nil {
+			return fmt.Errorf("restore directory %s: %w", abs, err)
+		}
+		stagingDir = staging
 		j.Restore.To = "dir"
-		aj.shares = append(aj.shares, virt.ShareSpec{Dir: abs, Tag: job.TagRestore})
+		aj.shares = append(aj.shares, virt.ShareSpec{Dir: staging, Tag: job.TagRestore})
 	case o.Disk != "":
 		info, err := qemuImgInfo(ctx, o.Disk)
 		if err != nil {
@@ -90,16 +103,39 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	rep.Archive = out.result.Done.Archive
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
 	if out.result.Done.Status != job.StatusOK {
+		if stagingDir != "" {
+			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", out.result.LastError(), aj.logPath(), stagingDir)
+		}
 		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
+	}
+	if stagingDir != "" {
+		return moveUp(stagingDir)
 	}
 	return nil
 }
 
-// emptyDir makes sure p is an empty directory (creating it): a restore
-// never mixes into existing files.
-func emptyDir(p string) error {
-	if err := os.MkdirAll(p, 0o755); err != nil {
+// privateRestoreDir makes p a directory for a restore: new, or empty and
+// owned by this user, mode 0700 (an existing empty directory is made so).
+// The restore writes the guest's files as root, its owners, setuid bits
+// and device nodes included: nobody else may reach into it.
+func privateRestoreDir(p string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("restore directory %s: %w", p, err)
+	}
+	if err := os.Mkdir(p, 0o700); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("restore directory %s: %w", p, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("restore directory %s: %w", p, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("restore directory %s exists and is not a directory", p)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("restore directory %s is owned by uid %d: the restored tree holds the guest's setuid files and device nodes, so it goes only into a directory of uid %d (mode 0700)", p, st.Uid, os.Geteuid())
 	}
 	entries, err := os.ReadDir(p)
 	if err != nil {
@@ -107,6 +143,31 @@ func emptyDir(p string) error {
 	}
 	if len(entries) > 0 {
 		return fmt.Errorf("restore directory %s is not empty", p)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(p, 0o700); err != nil {
+			return fmt.Errorf("restore directory %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// moveUp moves what the appliance restored into staging up into its
+// parent, the destination, and removes staging. Renames within one
+// directory tree: nothing is copied, nothing followed.
+func moveUp(staging string) error {
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return fmt.Errorf("restored tree %s: %w", staging, err)
+	}
+	dst := filepath.Dir(staging)
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(staging, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return fmt.Errorf("move the restored %s into %s: %w", e.Name(), dst, err)
+		}
+	}
+	if err := os.Remove(staging); err != nil {
+		return fmt.Errorf("restored tree %s: %w", staging, err)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func TestTimeLimitsDestroyAppliance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
-			_, err := j.r.ensureCache(context.Background()) // made once, before the clock runs
+			_, err := j.r.ensureCache(context.Background(), j.c.Name) // made once, before the clock runs
 			require.NoError(t, err)
 			j.c.TimeLimit = job.Duration{Duration: tc.job}
 			j.hv.onStart = func(string) error { return nil } // runs until destroyed

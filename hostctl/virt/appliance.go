@@ -30,9 +30,13 @@ type ApplianceSpec struct {
 	// ConsoleLog receives the serial console (the supervisor's log); the
 	// console stays reachable as a pty for `virsh console`.
 	ConsoleLog string
-	// ProgressFile receives the supervisor's progress records (virtio-serial).
-	ProgressFile string
-	// ProgressPort is the virtio-serial port name of ProgressFile.
+	// ProgressPipe is the path prefix of two FIFOs that hostctl made and
+	// reads, PATH.out (appliance to host) and PATH.in: the supervisor's
+	// progress records (virtio-serial) reach hostctl through the kernel's
+	// pipe buffer and never a file, so an appliance that floods its channel
+	// fills no disk of the host (a file chardev would grow without bound).
+	ProgressPipe string
+	// ProgressPort is the virtio-serial port name of ProgressPipe.
 	ProgressPort string
 }
 
@@ -131,9 +135,9 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 		Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 		Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port},
 	}}
-	if spec.ProgressFile != "" {
+	if spec.ProgressPipe != "" {
 		dom.Devices.Channels = []libvirtxml.DomainChannel{{
-			Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: spec.ProgressFile}},
+			Source: &libvirtxml.DomainChardevSource{Pipe: &libvirtxml.DomainChardevSourcePipe{Path: spec.ProgressPipe}},
 			Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: spec.ProgressPort}},
 		}}
 	}

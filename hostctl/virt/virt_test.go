@@ -22,12 +22,16 @@ func TestApplianceXMLGolden(t *testing.T) {
 		},
 		Shares:       []ShareSpec{{Dir: "/srv/backup/web", Tag: "sbtarget"}},
 		ConsoleLog:   "/run/console.log",
-		ProgressFile: "/run/progress.jsonl",
+		ProgressPipe: "/run/progress",
 		ProgressPort: "org.snapshot-backup.progress",
 	}
 	x, err := ApplianceXML(spec)
 	require.NoError(t, err)
 	testutil.Golden(t, "appliance.xml", x)
+	// Not a file: an appliance that floods its progress port must not fill
+	// the host's disk.
+	require.Contains(t, x, `<channel type="pipe">`)
+	require.NotContains(t, x, `<channel type="file">`)
 
 	spec.Accel = "kvm"
 	x, err = ApplianceXML(spec)

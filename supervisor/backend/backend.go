@@ -139,6 +139,10 @@ type Snapshot struct {
 	// deduplicated bytes only it references; duplicity: its volumes);
 	// 0 where the backend does not tell.
 	Size, Stored int64
+	// Files is the number of regular files in the backup where the
+	// repository listing tells it (borg info's nfiles); -1 where it does
+	// not (restic, duplicity: Entries lists them).
+	Files int64
 }
 
 // New returns the backend named in a job.

@@ -98,6 +98,7 @@ func ParseBorgInfo(out []byte) ([]Snapshot, error) {
 			Stats struct {
 				Original int64 `json:"original_size"`
 				Dedup    int64 `json:"deduplicated_size"`
+				NFiles   int64 `json:"nfiles"`
 			} `json:"stats"`
 		} `json:"archives"`
 	}
@@ -111,7 +112,7 @@ func ParseBorgInfo(out []byte) ([]Snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("borg info: archive %s: time %q: %w", a.Name, a.Start, err)
 		}
-		s = append(s, Snapshot{ID: a.Name, Time: t, Full: true, Kind: job.KindSnapshot, Size: a.Stats.Original, Stored: a.Stats.Dedup})
+		s = append(s, Snapshot{ID: a.Name, Time: t, Full: true, Kind: job.KindSnapshot, Size: a.Stats.Original, Stored: a.Stats.Dedup, Files: a.Stats.NFiles})
 	}
 	return s, nil
 }

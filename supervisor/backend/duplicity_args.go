@@ -167,7 +167,7 @@ func ParseDuplicityStatus(out []byte) ([]Snapshot, error) {
 		if m[1] == "Full" {
 			kind = job.KindFull
 		}
-		s = append(s, Snapshot{ID: t.Format(time.RFC3339), Time: t, Full: m[1] == "Full", Kind: kind})
+		s = append(s, Snapshot{ID: t.Format(time.RFC3339), Time: t, Full: m[1] == "Full", Kind: kind, Files: -1})
 	}
 	return s, nil
 }

@@ -172,7 +172,7 @@ func ParseResticSnapshots(out []byte) ([]Snapshot, error) {
 	}
 	var s []Snapshot
 	for _, x := range l {
-		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true, Kind: job.KindSnapshot})
+		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true, Kind: job.KindSnapshot, Files: -1})
 	}
 	return s, nil
 }

@@ -4,8 +4,46 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
+
+// restoredBackup is the backup a restore of j extracts, among snaps
+// (oldest first): Archive (a restic id may be given by its first 8 or more
+// characters), or the latest without one; nil when it is not listed
+// (duplicity's archive is a time only duplicity resolves).
+func restoredBackup(j *job.Job, snaps []backend.Snapshot) *backend.Snapshot {
+	if j.Archive == "" {
+		if len(snaps) == 0 {
+			return nil
+		}
+		sn, err := backend.Latest(snaps)
+		if err != nil {
+			return nil
+		}
+		return &sn
+	}
+	for i, sn := range snaps {
+		if sn.ID == j.Archive || j.Repo.Backend == "restic" && len(j.Archive) >= 8 && strings.HasPrefix(sn.ID, j.Archive) {
+			return &snaps[i]
+		}
+	}
+	return nil
+}
+
+// filesIn counts the files among a backup's entries; an entry of unknown
+// type counts as one (duplicity's listing has paths only, the root left
+// out), so that only a backup with nothing in it counts zero.
+func filesIn(entries []backend.Entry) int64 {
+	var n int64
+	for _, e := range entries {
+		if e.Type == backend.EntryFile || e.Type == 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // mkfsArgv creates a fresh filesystem of d's type on d, keeping its
 // current UUID and label (the restored fstab's are set afterwards).

@@ -49,15 +49,9 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 		s.rep.Logf("client filesystem %s on %s", p.Dev, p.Where)
 	}
 	end(nil)
-	if j.Restore.MkFS {
-		end = s.rep.Step("create filesystems")
-		if err := end(s.mkfsPlan(ctx, plan)); err != nil {
-			return done, err
-		}
-	}
 	// The repository and the archive are checked before a disk is
-	// touched: a typo in --archive or a wrong passphrase must not cost the
-	// blank system.
+	// touched: a typo in --archive, a wrong passphrase or a backup that
+	// holds nothing must not cost the blank system.
 	req, err := s.prepare(ctx)
 	if err != nil {
 		return done, err
@@ -67,8 +61,18 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 		return done, err
 	}
 	end = s.rep.Step("find the archive")
-	if err := end(s.checkArchive(ctx, b, req)); err != nil {
+	snaps, err := s.checkArchive(ctx, b, req)
+	if err == nil {
+		err = s.refuseEmpty(ctx, b, req, snaps)
+	}
+	if err := end(err); err != nil {
 		return done, err
+	}
+	if j.Restore.MkFS {
+		end = s.rep.Step("create filesystems")
+		if err := end(s.mkfsPlan(ctx, plan)); err != nil {
+			return done, err
+		}
 	}
 	target := Sysroot + backend.RestoreDir
 	end = s.rep.Step("mount client filesystems")
@@ -106,41 +110,66 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 
 // checkArchive lists the repository (which proves access and passphrase)
 // and finds the archive to restore in it, or (--time) picks the newest
-// backup at or before Restore.Time. Duplicity's archive is a time
-// specification that only duplicity itself resolves.
-func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
+// backup at or before Restore.Time; it returns the listing. Duplicity's
+// archive is a time specification that only duplicity itself resolves.
+func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) ([]backend.Snapshot, error) {
 	j := req.Job
 	snaps, err := b.Snapshots(ctx, req)
 	if err != nil {
-		return fmt.Errorf("list the repository %s: %w", j.Repo.URL, err)
+		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.URL, err)
 	}
 	if len(snaps) == 0 {
-		return fmt.Errorf("the repository %s holds no backup", j.Repo.URL)
+		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.URL)
 	}
 	if j.Archive == "" && !j.Restore.Time.IsZero() {
 		sn, err := backend.PickAt(snaps, j.Restore.Time)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		j.Archive = sn.ID
 		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
-		return nil
+		return snaps, nil
 	}
 	want := j.Archive
 	if want == "" || req.Job.Repo.Backend == "duplicity" {
-		return nil
+		return snaps, nil
+	}
+	if restoredBackup(j, snaps) != nil {
+		return snaps, nil
 	}
 	var ids []string
 	for _, sn := range snaps {
-		if sn.ID == want || req.Job.Repo.Backend == "restic" && len(want) >= 8 && strings.HasPrefix(sn.ID, want) {
-			return nil
-		}
 		ids = append(ids, sn.ID)
 	}
 	if len(ids) > 5 {
 		ids = ids[len(ids)-5:]
 	}
-	return fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.URL, strings.Join(ids, ", "), req.Job.Client)
+	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.URL, strings.Join(ids, ", "), req.Job.Client)
+}
+
+// refuseEmpty fails when the backup about to be restored holds no file: an
+// in-place recovery empties the client's filesystems first, and a backup of
+// a path that did not exist (or of an empty tree) would leave them empty.
+// borg's listing counts the files; restic's and duplicity's entries of the
+// backup are listed (metadata only, no data is read).
+func (s *supervisor) refuseEmpty(ctx context.Context, b backend.Backend, req backend.Request, snaps []backend.Snapshot) error {
+	j := req.Job
+	id, n := j.Archive, int64(-1)
+	if sn := restoredBackup(j, snaps); sn != nil {
+		id, n = sn.ID, sn.Files
+	}
+	if n < 0 {
+		entries, err := b.Entries(ctx, req, id)
+		if err != nil {
+			return fmt.Errorf("list backup %s: %w", id, err)
+		}
+		n = filesIn(entries)
+	}
+	if n == 0 {
+		return fmt.Errorf("backup %s holds no file: restoring it would leave the client's filesystems empty; nothing was changed (choose another with --archive or --time: hostctl list %s)", id, j.Client)
+	}
+	s.rep.Logf("backup %s holds %d file(s)", id, n)
+	return nil
 }
 
 // mkfsPlan makes a fresh filesystem of the same type on each planned

@@ -2,9 +2,12 @@ package run
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
@@ -28,4 +31,32 @@ func TestRecoverArgv(t *testing.T) {
 	cmds, err = setIDArgvs(blockdev.IDChange{Dev: blockdev.Device{Dev: "vdf", FSType: "vfat"}, UUID: "abcd-0002", Label: "EFI"})
 	require.NoError(t, err)
 	require.Equal(t, [][]string{{"fatlabel", "-i", "/dev/vdf", "ABCD0002"}, {"fatlabel", "/dev/vdf", "EFI"}}, cmds)
+}
+
+// TestRestoredBackupAndFiles: the backup a recovery would restore is
+// found in the listing (by name, a restic id prefix, or the latest), and a
+// backup with no file counts zero: the recovery refuses it before it
+// empties anything.
+func TestRestoredBackupAndFiles(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 3, 30, 0, 0, time.UTC)
+	snaps := []backend.Snapshot{
+		{ID: "web-1", Time: t0, Files: 120},
+		{ID: "web-2", Time: t0.Add(24 * time.Hour), Files: 0},
+	}
+	borgJob := &job.Job{Repo: job.Repo{Backend: "borg"}}
+	require.Equal(t, "web-2", restoredBackup(borgJob, snaps).ID, "the latest")
+	borgJob.Archive = "web-1"
+	require.Equal(t, int64(120), restoredBackup(borgJob, snaps).Files)
+	borgJob.Archive = "web-3"
+	require.Nil(t, restoredBackup(borgJob, snaps))
+	rs := []backend.Snapshot{{ID: "0123456789abcdef", Time: t0, Files: -1}}
+	require.NotNil(t, restoredBackup(&job.Job{Archive: "01234567", Repo: job.Repo{Backend: "restic"}}, rs))
+	require.Nil(t, restoredBackup(&job.Job{Archive: "0123", Repo: job.Repo{Backend: "restic"}}, rs), "a prefix of at least 8")
+	require.Nil(t, restoredBackup(&job.Job{Archive: "01234567", Repo: job.Repo{Backend: "borg"}}, rs))
+
+	require.Equal(t, int64(0), filesIn(nil))
+	require.Equal(t, int64(0), filesIn([]backend.Entry{{Path: "etc", Type: backend.EntryDir}, {Path: "bin", Type: backend.EntrySymlink}}),
+		"directories and links alone restore nothing of value")
+	require.Equal(t, int64(1), filesIn([]backend.Entry{{Path: "etc", Type: backend.EntryDir}, {Path: "etc/hostname", Type: backend.EntryFile}}))
+	require.Equal(t, int64(2), filesIn([]backend.Entry{{Path: "etc"}, {Path: "etc/hostname"}}), "duplicity: no types, every entry counts")
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -17,8 +18,9 @@ const Passphrase = "example passphrase, not secret"
 
 // Example copies hostctl/config/example of the source tree into a temporary
 // directory with the shipped profiles/ next to its hostctl.toml (as they are
-// installed), creates secrets/local-borg.passphrase with mode 0600, and
-// returns the path of the copied hostctl.toml.
+// installed), creates the example client's passphrase
+// secrets/local-borg-web.passphrase with mode 0600, and returns the path of
+// the copied hostctl.toml.
 func Example(t testing.TB) string {
 	t.Helper()
 	_, self, _, ok := runtime.Caller(0)
@@ -53,12 +55,26 @@ func Example(t testing.TB) string {
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(secrets, "local-borg.passphrase"), []byte(Passphrase+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(secrets, "local-borg-web.passphrase"), []byte(Passphrase+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The other shipped profiles name more secret files (keys, identities,
 	// credentials); placeholders stand in for them.
+	clients, err := filepath.Glob(filepath.Join(example, "clients", "*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
 	for _, name := range secretNames(t, filepath.Join(example, "profiles")) {
+		if !strings.Contains(name, "{client}") {
+			names = append(names, name)
+			continue
+		}
+		for _, c := range clients {
+			names = append(names, strings.ReplaceAll(name, "{client}", strings.TrimSuffix(filepath.Base(c), ".toml")))
+		}
+	}
+	for _, name := range names {
 		p := filepath.Join(secrets, name)
 		if _, err := os.Stat(p); err == nil {
 			continue

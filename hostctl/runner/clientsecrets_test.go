@@ -1,0 +1,42 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// TestJobSecretsPerClient: with {client} in the profile's secret paths
+// every client's job disk carries its own passphrase and key files, never
+// another client's.
+func TestJobSecretsPerClient(t *testing.T) {
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	require.NoError(t, os.MkdirAll(secrets, 0o700))
+	for _, c := range []string{"web", "db"} {
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, c+".pass"), []byte(c+" passphrase\n"), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, c+".id"), []byte(c+" identity\n"), 0o600))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(secrets, "known_hosts"), []byte("nas ssh-ed25519 AAAA\n"), 0o600))
+	p := &config.Profile{Name: "p", Backend: "borg", Target: "ssh://backup@nas/srv/{client}",
+		Encryption: config.Encryption{Mode: "repokey", PassphraseFile: filepath.Join(secrets, "{client}.pass")},
+		SSH:        config.SSH{IdentityFile: filepath.Join(secrets, "{client}.id"), KnownHosts: filepath.Join(secrets, "known_hosts")}}
+	cfg := &config.Config{Host: config.Host{StateDir: filepath.Join(dir, "state")},
+		Profiles: map[string]*config.Profile{"p": p}, Clients: map[string]*config.Client{}}
+	for _, c := range []string{"web", "db"} {
+		cfg.Clients[c] = &config.Client{Name: c, Domain: c, Profile: "p"}
+	}
+	r := &Runner{Cfg: cfg, RunID: "20261125T000000Z"}
+	for _, c := range []string{"web", "db"} {
+		aj, err := r.clientJob(cfg.Clients[c], job.ModeBackup, "", repoWrite)
+		require.NoError(t, err)
+		require.Equal(t, c+" passphrase\n", string(aj.secrets[secretPassphrase]), "client %s", c)
+		require.Equal(t, c+" identity\n", string(aj.secrets[secretIdentity]), "client %s", c)
+		require.Equal(t, "nas ssh-ed25519 AAAA\n", string(aj.secrets[secretKnownHosts]))
+	}
+}
