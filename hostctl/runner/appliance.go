@@ -54,7 +54,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return nil, err
 	}
 	jobImg := filepath.Join(aj.dir, "job.img")
-	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: jobImg}); err != nil {
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: jobImg}); err != nil {
 		return nil, err
 	}
 	if err := jobdisk.Create(jobImg, aj.job, aj.secrets); err != nil {
@@ -90,7 +90,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	if err != nil {
 		return nil, err
 	}
-	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindDomain, Name: name}); err != nil {
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindDomain, Name: name}); err != nil {
 		return nil, err
 	}
 	start := time.Now()

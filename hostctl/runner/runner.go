@@ -56,6 +56,9 @@ type Runner struct {
 	// BackupTime, when set, is the time the backends record for the
 	// backups of this run (tests of retention, imports); zero means now.
 	BackupTime time.Time
+	// Leftovers are what reconciling the ledger before this run could not
+	// remove: the clients they belong to do not run (nil: none).
+	Leftovers *Leftovers
 }
 
 // NewRunID returns a run id: sortable, readable, unique per second (the
