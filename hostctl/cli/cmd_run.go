@@ -80,6 +80,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	ctx := cmd.Context()
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
+		journalConfigFailure(g.ConfigPath, err, g.Stderr)
 		return err
 	}
 	wait := o.LockTimeout
@@ -88,7 +89,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	}
 	s, err := openSession(ctx, cfg, g.Stderr, true, wait)
 	if err != nil {
-		return err
+		return reportNotStarted(ctx, g, cfg, clients, "", err, o.JSON)
 	}
 	defer s.close()
 	started := time.Now()

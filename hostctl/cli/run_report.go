@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
+
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -92,4 +94,67 @@ func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string
 	runErr := exitFor(reports)
 	finishRun(ctx, cfg, runID, started, reports, runErr, g.Stderr)
 	return runErr
+}
+
+// reportNotStarted reports a run that failed before any of its jobs (the
+// run lock, libvirt, the ledger, the appliance image): every selected
+// client's job is reported failed, "not started: " and the cause, on every
+// channel the configuration has (report JSON, metrics, journal, mail), so
+// that a night without backups is never silent. It returns the exit error:
+// cause's code (4 for the lock), else 1.
+func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Client, mode string, cause error, asJSON bool) error {
+	now := time.Now()
+	runID := runner.NewRunID(now)
+	exit := &ExitError{Code: ExitFailed, Err: cause}
+	var ee *ExitError
+	if errors.As(cause, &ee) {
+		exit.Code = ee.Code
+	}
+	if exit.Code == ExitLocked {
+		// The run holding the lock may have started in the same second:
+		// its report must not be overwritten by this one.
+		runID += "-refused"
+	}
+	reports := make([]*runner.Report, 0, len(clients))
+	for _, c := range clients {
+		reports = append(reports, &runner.Report{Client: c.Name, Mode: mode, Started: now,
+			Status: runner.StatusFailed, Error: "not started: " + cause.Error()})
+	}
+	if asJSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.Stdout, reports)
+	}
+	finishRun(ctx, cfg, runID, now, reports, exit, g.Stderr)
+	return exit
+}
+
+// configFailureEntry is the journal entry of a run whose configuration
+// could not be loaded: no report JSON, metrics or mail are possible (their
+// settings and the state dir are in the configuration), so the journal,
+// stderr and the exit code (2) are where it shows.
+func configFailureEntry(path string, err error) (msg string, prio journal.Priority, fields map[string]string) {
+	msg = fmt.Sprintf("hostctl: run not started: configuration %s: %v", path, err)
+	return msg, journal.PriErr, map[string]string{
+		"SYSLOG_IDENTIFIER": "hostctl",
+		"SB_STATUS":         runner.StatusFailed,
+		"SB_CONFIG":         path,
+		"SB_ERROR":          err.Error(),
+	}
+}
+
+// journalConfigFailure sends configFailureEntry when journald runs; a
+// failure to send goes to errw.
+func journalConfigFailure(path string, err error, errw io.Writer) {
+	if !journal.Enabled() {
+		return
+	}
+	msg, prio, fields := configFailureEntry(path, err)
+	if jerr := journal.Send(msg, prio, fields); jerr != nil {
+		fmt.Fprintf(errw, "report: journal: %v\n", jerr)
+	}
 }
