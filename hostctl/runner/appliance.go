@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -53,11 +54,8 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	if err != nil {
 		return nil, err
 	}
-	jobImg := filepath.Join(aj.dir, "job.img")
-	if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: jobImg}); err != nil {
-		return nil, err
-	}
-	if err := jobdisk.Create(jobImg, aj.job, aj.secrets); err != nil {
+	jobImg, err := r.makeJobDisk(rv, aj)
+	if err != nil {
 		return nil, err
 	}
 	disks := []virt.DiskSpec{
@@ -133,6 +131,36 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return out, err
 	}
 	return out, nil
+}
+
+// makeJobDisk writes aj's job disk, with its secrets, into the job's
+// directory on the run dir (a tmpfs: see config.Host.RunDir), and returns
+// its path. The directory and the disk are ledger entries: the reverter
+// removes them after the job, the next run after a crash.
+func (r *Runner) makeJobDisk(rv *reverter, aj applianceJob) (string, error) {
+	dir := filepath.Join(r.runDir(), r.RunID, filepath.Base(aj.dir))
+	img := filepath.Join(dir, "job.img")
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("run dir: %w", err)
+	}
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindDir, Path: dir}); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("job disk directory: %w", err)
+	}
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: img}); err != nil {
+		return "", err
+	}
+	return img, jobdisk.Create(img, aj.job, aj.secrets)
+}
+
+// runDir is where job disks live (config.Host.RunDir).
+func (r *Runner) runDir() string {
+	if d := r.Cfg.Host.RunDir; d != "" {
+		return d
+	}
+	return config.DefaultRunDir
 }
 
 // waitAppliance waits until the domain is gone, printing progress. On

@@ -80,6 +80,9 @@ type skipError struct{ reason string }
 func (s *skipError) Error() string { return s.reason }
 
 func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
+	if err := r.checkFreeSpace(); err != nil {
+		return err
+	}
 	switch c.Type {
 	case config.TypeSelf, config.TypePlain:
 		return r.backupHostFiles(ctx, c, rv, rep)
