@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -53,6 +54,12 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 		fmt.Fprintf(errw, "report: %v\n", err)
 	} else {
 		fmt.Fprintf(errw, "report: %s\n", p)
+	}
+	// The runs' job directories go with their reports.
+	if l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger")); err != nil {
+		fmt.Fprintf(errw, "report: %v\n", err)
+	} else if err := runner.PruneRuns(cfg.Host.StateDir, keep, l); err != nil {
+		fmt.Fprintf(errw, "report: %v\n", err)
 	}
 	if rc.MetricsFile != "" {
 		history, _ := report.Last(cfg.Host.StateDir, keep)

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,4 +239,32 @@ func TestRunConfigErrorReported(t *testing.T) {
 	require.Equal(t, "failed", fields["SB_STATUS"])
 	require.Equal(t, h.config, fields["SB_CONFIG"])
 	require.Equal(t, "hostctl", fields["SYSLOG_IDENTIFIER"])
+}
+
+// TestFinishRunPrunesRuns: the runs' job directories (console logs, job
+// logs, results) are pruned with the reports, keep_runs of them; one that
+// holds a leftover the ledger lists stays.
+func TestFinishRunPrunesRuns(t *testing.T) {
+	h := newRunHost(t, "")
+	cfg, err := (&Globals{ConfigPath: h.config}).LoadConfig()
+	require.NoError(t, err)
+	cfg.Host.Report.KeepRuns = 2
+	cfg.Host.Report.To = nil // no mail
+	runs := filepath.Join(h.stateDir, "runs")
+	ids := []string{"20260101T000000Z", "20260102T000000Z", "20260103T000000Z", "20260104T000000Z", "20260105T000000Z"}
+	for _, id := range ids {
+		require.NoError(t, os.MkdirAll(filepath.Join(runs, id, "a"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(runs, id, "a", "job.log"), []byte("log"), 0o600))
+	}
+	overlay := filepath.Join(runs, ids[1], "a", "vda.snapshot.qcow2")
+	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
+	writeLedgerEntry(t, h.stateDir, 1, "a", "snapshot", map[string]string{"domain": "a-vm", "disk": "vda", "path": overlay})
+	finishRun(context.Background(), cfg, ids[4], time.Now(), []*runner.Report{{Client: "a", Status: runner.StatusOK}}, nil, io.Discard)
+	left, err := os.ReadDir(runs)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	require.Equal(t, []string{ids[1], ids[3], ids[4]}, names, "the 2 newest, and the one with a leftover")
 }

@@ -96,7 +96,7 @@ func (l *Lock) Release() error { return l.f.Close() }
 
 // jobDir is where one job's temporary files and its logs live.
 func (r *Runner) jobDir(client string) string {
-	return filepath.Join(r.Cfg.Host.StateDir, "runs", r.RunID, client)
+	return filepath.Join(RunsDir(r.Cfg.Host.StateDir), r.RunID, client)
 }
 
 func (r *Runner) logf(format string, args ...any) {
