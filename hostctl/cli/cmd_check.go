@@ -133,10 +133,6 @@ func (l libvirtDisks) ClientDisks(ctx context.Context, c *config.Client) ([]stri
 	return out, nil
 }
 
-// printPlan shows what a run would do for clients. disks may be nil: the
-// disks are then shown as not resolved. A client whose disks cannot be
-// resolved is shown with the error, and printPlan returns an error after
-// all clients are shown.
 // runDirNote says whether the run dir, which holds the job disks with
 // their secrets, is on a tmpfs.
 func runDirNote(dir string) string {
@@ -163,6 +159,10 @@ func minFreeNote(h config.Host) string {
 	return s
 }
 
+// printPlan shows what a run would do for clients. disks may be nil: the
+// disks are then shown as not resolved. A client whose disks cannot be
+// resolved is shown with the error, and printPlan returns an error after
+// all clients are shown.
 func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*config.Client, disks DiskResolver) error {
 	p := &planPrinter{w: w}
 	h := cfg.Host
