@@ -19,6 +19,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// mailTimeout bounds sending the report mail.
+const mailTimeout = 3 * time.Minute
+
 // logTailLines is how much of a failed job's backend log the report carries.
 const logTailLines = 20
 
@@ -75,7 +78,7 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 	if report.WantMail(rc, r) {
 		// The run may have been stopped (time limit, SIGTERM): the mail
 		// about it must still go out.
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailTimeout)
 		defer cancel()
 		if err := report.Mail(mctx, rc, r); err != nil {
 			fmt.Fprintf(errw, "report: mail: %v\n", err)

@@ -35,6 +35,10 @@ type applianceJob struct {
 // powered off first, with a proper failure record.
 const bootGrace = 3 * time.Minute
 
+// destroyTimeout bounds destroying an appliance that is stopped (a time
+// limit, a signal, a failed console).
+const destroyTimeout = time.Minute
+
 // pollInterval is how often the host looks at the appliance domain and its
 // progress stream.
 const pollInterval = 500 * time.Millisecond
@@ -98,7 +102,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.Accel)
 	if aj.attach != nil {
 		if err := aj.attach(ctx, name); err != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
 			return nil, err
@@ -181,14 +185,14 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progressFile string, j
 		}
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
 			return stoppedBy(context.Cause(ctx), name)
 		case <-time.After(pollInterval):
 		}
 		if time.Now().After(deadline) {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
 			return fmt.Errorf("appliance %s did not power off within the time limit %s (+%s): destroyed", name, j.TimeLimit.Duration, bootGrace)

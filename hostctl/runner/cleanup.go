@@ -17,6 +17,16 @@ import (
 // its own: it must still happen after the run's context was cancelled.
 const cleanupTimeout = 10 * time.Minute
 
+// StopBound is the longest cleanup of one job once it is stopped: its
+// hooks (hooks.StopBound, zero without hooks), destroying the appliance,
+// and undoing its resources, of which those that can take long are one per
+// disk (merging an overlay back, removing an LVM snapshot), each bounded by
+// cleanupTimeout. The rest (files, directories, resume, thaw) take moments.
+// systemd's TimeoutStopSec must be longer (hostctl install-timer).
+func StopBound(hookBound time.Duration, disks int) time.Duration {
+	return hookBound + destroyTimeout + time.Duration(disks)*cleanupTimeout
+}
+
 // Undo removes the resource e records and then forgets it. It is the single
 // place that knows how to undo each kind, used both at the end of every job
 // and when a later run reconciles what a crashed one left.
