@@ -58,12 +58,6 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 	} else {
 		fmt.Fprintf(errw, "report: %s\n", p)
 	}
-	// The runs' job directories go with their reports.
-	if l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger")); err != nil {
-		fmt.Fprintf(errw, "report: %v\n", err)
-	} else if err := runner.PruneRuns(cfg.Host.StateDir, keep, l); err != nil {
-		fmt.Fprintf(errw, "report: %v\n", err)
-	}
 	if rc.MetricsFile != "" {
 		history, _ := report.Last(cfg.Host.StateDir, keep)
 		if err := report.WriteMetrics(rc.MetricsFile, report.Metrics(r, history)); err != nil {
@@ -103,7 +97,25 @@ func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string
 	}
 	runErr := exitFor(reports)
 	finishRun(ctx, cfg, runID, started, reports, runErr, g.Stderr)
+	pruneRuns(cfg, g.Stderr)
 	return runErr
+}
+
+// pruneRuns removes the job directories of runs older than the kept
+// reports (keep_runs). Only a run that holds the lock prunes: the ledger
+// says what must stay, and it changes while a run is in progress.
+func pruneRuns(cfg *config.Config, errw io.Writer) {
+	keep := cfg.Host.Report.KeepRuns
+	if keep <= 0 {
+		keep = config.DefaultKeepRuns
+	}
+	l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger"))
+	if err == nil {
+		err = runner.PruneRuns(cfg.Host.StateDir, keep, l)
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "report: %v\n", err)
+	}
 }
 
 // reportNotStarted reports a run that failed before any of its jobs (the

@@ -241,10 +241,10 @@ func TestRunConfigErrorReported(t *testing.T) {
 	require.Equal(t, "hostctl", fields["SYSLOG_IDENTIFIER"])
 }
 
-// TestFinishRunPrunesRuns: the runs' job directories (console logs, job
+// TestReportRunPrunesRuns: the runs' job directories (console logs, job
 // logs, results) are pruned with the reports, keep_runs of them; one that
 // holds a leftover the ledger lists stays.
-func TestFinishRunPrunesRuns(t *testing.T) {
+func TestReportRunPrunesRuns(t *testing.T) {
 	h := newRunHost(t, "")
 	cfg, err := (&Globals{ConfigPath: h.config}).LoadConfig()
 	require.NoError(t, err)
@@ -259,7 +259,8 @@ func TestFinishRunPrunesRuns(t *testing.T) {
 	overlay := filepath.Join(runs, ids[1], "a", "vda.snapshot.qcow2")
 	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
 	writeLedgerEntry(t, h.stateDir, 1, "a", "snapshot", map[string]string{"domain": "a-vm", "disk": "vda", "path": overlay})
-	finishRun(context.Background(), cfg, ids[4], time.Now(), []*runner.Report{{Client: "a", Status: runner.StatusOK}}, nil, io.Discard)
+	g := &Globals{Stdout: io.Discard, Stderr: io.Discard}
+	require.NoError(t, reportRun(context.Background(), g, cfg, ids[4], time.Now(), []*runner.Report{{Client: "a", Status: runner.StatusOK}}, false))
 	left, err := os.ReadDir(runs)
 	require.NoError(t, err)
 	var names []string
