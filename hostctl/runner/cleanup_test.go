@@ -177,7 +177,7 @@ func (f *fakeHV) Start(_ context.Context, domain string) error {
 func (f *fakeHV) BlockCommitActive(_ context.Context, domain, disk string) error {
 	if t := f.jobs[domain+" "+disk]; t != "" {
 		// libvirt's answer while a job runs on the disk.
-		return fmt.Errorf("blockcommit %s %s: Operation not supported: disk '%s' already in active block job", domain, disk, disk)
+		return fmt.Errorf("blockcommit %s %s: block copy still active: disk '%s' already in active block job", domain, disk, disk)
 	}
 	f.commits = append(f.commits, domain+" "+disk)
 	// Like libvirt: the live definition pivots back to the base.
