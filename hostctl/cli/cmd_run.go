@@ -31,7 +31,11 @@ func newRunCmd(g *Globals) *cobra.Command {
 the domain runs; the disks as they are when it is shut off and offline_ok allows),
 boot a throwaway appliance with them, let it run the profile's backend, and remove
 snapshots, overlays, the job disk and the appliance afterwards, also on failure or
-SIGINT/SIGTERM. Leftovers of a crashed run are removed first.
+SIGINT/SIGTERM. Leftovers of a crashed run are removed first; one that cannot
+be removed fails the jobs of its own client (the reason names the ledger),
+and the other clients run. A run that fails before its jobs (the lock,
+libvirt, the appliance image) is reported, on every channel of [report], as
+every client failed with "not started: …".
 
 Only one run at a time: a second one exits with code 4 at once, or waits for
 the first with --wait (or --lock-timeout).
