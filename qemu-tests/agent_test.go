@@ -292,7 +292,7 @@ time_limit = "1m"
 		for i := 0; i < 2; i++ {
 			mail := recvMail(t, sink)
 			require.Contains(t, mail.Data, "Subject: [hostctl FAILED] ")
-			require.Contains(t, mail.Data, "not started: another hostctl run is in progress")
+			require.Contains(t, mail.Data, "reason: not started: "+filepath.Join(c.stateDir, "run.lock")+": another hostctl run is in progress")
 		}
 		mail := recvMail(t, sink)
 		require.Contains(t, mail.Data, "exit code 5")
