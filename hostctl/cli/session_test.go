@@ -269,3 +269,22 @@ func TestReportRunPrunesRuns(t *testing.T) {
 	}
 	require.Equal(t, []string{ids[1], ids[3], ids[4]}, names, "the 2 newest, and the one with a leftover")
 }
+
+// TestRunUnreadableLedgerIsReported: a ledger entry that cannot be read
+// could be any client's leftover: no job runs, and every client is
+// reported failed with the reason.
+func TestRunUnreadableLedgerIsReported(t *testing.T) {
+	h := newRunHost(t, "")
+	h.withImage(t)
+	dir := filepath.Join(h.stateDir, "ledger")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00000000000000000001-snapshot.json"), []byte("{not json"), 0o600))
+	code, _, stderr := runMain(t, "run", "--config", h.config)
+	require.Equal(t, ExitFailed, code, stderr)
+	for _, c := range []string{"a", "b"} {
+		j := jobsByClient(h.saved(t))[c]
+		require.Equal(t, runner.StatusFailed, j.Status)
+		require.Contains(t, j.Error, "not started: the ledger of earlier runs' leftovers cannot be read")
+	}
+	require.Contains(t, h.mail(t).Data, "cannot be read")
+}
