@@ -287,7 +287,14 @@ time_limit = "1m"
 		require.Equal(t, 1, code, "the killed run's lock is gone")
 		require.Contains(t, out, "exit code 5")
 		c.requireNothingLeft(t)
-		mail := recvMail(t, sink) // the refused runs mailed nothing: they never started
+		// The two refused runs are reported too (a night without a backup
+		// must not be silent), then the run that got the lock.
+		for i := 0; i < 2; i++ {
+			mail := recvMail(t, sink)
+			require.Contains(t, mail.Data, "Subject: [hostctl FAILED] ")
+			require.Contains(t, mail.Data, "reason: not started: "+filepath.Join(c.stateDir, "run.lock")+": another hostctl run is in progress")
+		}
+		mail := recvMail(t, sink)
 		require.Contains(t, mail.Data, "exit code 5")
 	})
 }

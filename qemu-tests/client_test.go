@@ -23,6 +23,7 @@ type client struct {
 	disk, format string
 	config       string // hostctl.toml
 	stateDir     string
+	runDir       string // run_dir: the job disks
 	repo         string
 	pass         string
 }
@@ -67,12 +68,27 @@ func newClient(t testing.TB, e *env, name, format string, opts ...clientOption) 
 		exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
 		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
 	})
+	c.runDir = testRunDir(t, dir)
 	c.config, err = fixture.Config{
 		StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: name, Domain: c.domain, Exclude: []string{fixture.Excluded}, Passphrase: c.pass,
+		RunDir: c.runDir,
 	}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	return c
+}
+
+// testRunDir is a test's own run_dir: on the tmpfs /dev/shm where there is
+// one (as /run is on a production host), else in the test's directory.
+// Tests running at once must not share one: their run ids can be equal.
+func testRunDir(t testing.TB, dir string) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "sbtest-run-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return filepath.Join(dir, "run")
 }
 
 // want is the expected backup content: the tree minus the excluded dir.
@@ -107,7 +123,7 @@ func (c *client) requireNothingLeft(t testing.TB) {
 }
 
 // requireNoLeftovers checks that no run left an appliance, ledger entry,
-// overlay or job disk.
+// overlay, job disk or job disk directory.
 func (c *client) requireNoLeftovers(t testing.TB) {
 	t.Helper()
 	require.Empty(t, appliances(t, c.stateDir, false), "appliance domain left")
@@ -118,6 +134,13 @@ func (c *client) requireNoLeftovers(t testing.TB) {
 	filepath.WalkDir(filepath.Join(c.stateDir, "runs"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			require.False(t, strings.HasSuffix(p, ".qcow2") || strings.HasSuffix(p, ".img"), "file left: %s", p)
+		}
+		return nil
+	})
+	// The run dir holds nothing but job disks and their directories.
+	filepath.WalkDir(c.runDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != c.runDir {
+			require.Fail(t, "left in the run dir", p)
 		}
 		return nil
 	})

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
 // DiskResolver finds the disks of a client (for lvm_libvirt: the block and
@@ -139,6 +141,32 @@ func (l libvirtDisks) ClientDisks(ctx context.Context, c *config.Client) ([]stri
 	return out, nil
 }
 
+// runDirNote says whether the run dir, which holds the job disks with
+// their secrets, is on a tmpfs.
+func runDirNote(dir string) string {
+	mem, err := runner.InMemory(dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s (%v)", dir, err)
+	case mem:
+		return dir + " (tmpfs: job disks and their secrets stay in memory)"
+	default:
+		return dir + " (WARNING: not a tmpfs: job disks with the clients' secrets are written to a disk; mount a tmpfs there or set run_dir to one)"
+	}
+}
+
+// minFreeNote is min_free_space and what the state dir has now.
+func minFreeNote(h config.Host) string {
+	if h.MinFreeSpace <= 0 {
+		return "0 (not checked)"
+	}
+	s := fmt.Sprintf("%s in the state dir before a snapshot", h.MinFreeSpace)
+	if free, err := runner.FreeSpace(h.StateDir); err == nil {
+		s += fmt.Sprintf(" (%s free now)", units.Bytes(free))
+	}
+	return s
+}
+
 // printPlan shows what a run would do for clients. disks may be nil: the
 // disks are then shown as not resolved. A client whose disks cannot be
 // resolved is shown with the error, and printPlan returns an error after
@@ -149,6 +177,8 @@ func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*
 	p.title("host config %s", cfg.Path)
 	p.field("libvirt", h.LibvirtURI)
 	p.field("state dir", h.StateDir)
+	p.field("min free", minFreeNote(h))
+	p.field("run dir", runDirNote(h.RunDir))
 	p.field("image dir", h.ImageDir)
 	p.field("appliance", fmt.Sprintf("%d MiB, %d vCPUs, accel %s", h.Appliance.MemoryMiB, h.Appliance.VCPUs, h.Appliance.Accel))
 	p.cacheFields(cfg)

@@ -142,3 +142,12 @@ func TestHooksDesc(t *testing.T) {
 		require.Equal(t, tc.want, hooksDesc(&config.Client{Hooks: tc.h}))
 	}
 }
+
+// TestCheckRunDirAndFreeSpace: check says whether the run dir (job disks
+// with secrets) is a tmpfs, and what min_free_space asks of the state dir.
+func TestCheckRunDirAndFreeSpace(t *testing.T) {
+	code, out, stderr := runMain(t, "check", "--offline", "--config", configtest.Example(t))
+	require.Equal(t, ExitOK, code, stderr)
+	require.Regexp(t, `(?m)^  run dir: +/run/hostctl \((tmpfs: job disks and their secrets stay in memory|WARNING: not a tmpfs: job disks with the clients' secrets are written to a disk; .*)\)$`, out)
+	require.Regexp(t, `(?m)^  min free: +4G in the state dir before a snapshot \(.* free now\)$`, out)
+}

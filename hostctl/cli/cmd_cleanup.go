@@ -13,8 +13,12 @@ func newCleanupCmd(g *Globals) *cobra.Command {
 		Long: `Every resource a run creates is recorded in the state dir's ledger before it is
 created. cleanup undoes whatever is still recorded: destroys leftover appliance
 domains, merges external snapshots back (blockcommit while the domain runs,
-qemu-img commit when it is shut off) and deletes overlays and job disks.
-"hostctl run" does the same before it starts.
+qemu-img commit when it is shut off; a commit a killed hostctl left running is
+taken over: waited for and pivoted), resumes domains it suspended, thaws
+filesystems it froze, and deletes overlays and job disks. "hostctl run" does
+the same before it starts; there a leftover that cannot be removed fails the
+jobs of its client only (the report says why), and the other clients run.
+cleanup exits 1 while anything stays recorded.
 
 ` + exitCodeHelp,
 		Args: exactArgs(0),
@@ -27,7 +31,10 @@ qemu-img commit when it is shut off) and deletes overlays and job disks.
 			if err != nil {
 				return err
 			}
-			s.close()
+			defer s.close()
+			if err := s.runner.Leftovers.Err(); err != nil {
+				return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
+			}
 			fmt.Fprintln(g.Stdout, "nothing left behind")
 			return nil
 		},

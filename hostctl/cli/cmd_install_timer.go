@@ -8,10 +8,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/spf13/cobra"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 )
@@ -25,6 +31,8 @@ type installTimerOptions struct {
 	UnitDir    string
 	Hostctl    string
 	Print      bool
+	// StopTimeout is TimeoutStopSec (stopTimeout computes it).
+	StopTimeout time.Duration
 }
 
 func newInstallTimerCmd(g *Globals) *cobra.Command {
@@ -36,6 +44,17 @@ func newInstallTimerCmd(g *Globals) *cobra.Command {
 ` + timerUnit + `.timer into the unit directory, then enables the timer when systemd runs
 this host. A missed run (host off at the time) is caught up at the next boot.
 Runs never overlap: "hostctl run" holds a lock and the service is a oneshot.
+
+Stopping the service (systemctl stop, shutdown) sends hostctl SIGTERM: it stops
+the running job and cleans up (on_snapshot and post_snapshot still run, every
+disk is merged back, the report is mailed). TimeoutStopSec, after which systemd
+kills it outright, is computed to cover the longest such cleanup of any client:
+  thaw + kill of the running hook + on_snapshot + post_snapshot (each up to the
+  client's hooks.time_limit + 30s) + destroying the appliance (1m) + one
+  cleanup per disk (10m each: merging an overlay back, removing an LVM
+  snapshot) + the mail (3m) + 1m
+with the disks counted in libvirt (4 assumed when the domain cannot be looked
+up). Run install-timer again after giving a client more disks or longer hooks.
 
 ` + exitCodeHelp,
 		Args: exactArgs(0),
@@ -112,7 +131,8 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 			// The jobs carry their own time limits; SIGTERM makes hostctl clean up.
 			{Name: "TimeoutStartSec", Value: "infinity"},
 			{Name: "KillMode", Value: "mixed"},
-			{Name: "TimeoutStopSec", Value: "10min"},
+			// How long SIGTERM's cleanup may take (stopTimeout).
+			{Name: "TimeoutStopSec", Value: fmt.Sprintf("%dmin", int((o.StopTimeout+time.Minute-1)/time.Minute))},
 			// hostctl itself at low priority; the backends inside the
 			// appliance get the configured nice/ionice from the supervisor.
 			{Name: "Nice", Value: "19"},
@@ -145,8 +165,59 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 	return string(s), string(t), nil
 }
 
+// assumedDisks is the disk count of a client whose domain cannot be looked
+// up when the units are written.
+const assumedDisks = 4
+
+// stopTimeout is TimeoutStopSec: the longest cleanup of one job after
+// SIGTERM (runner.StopBound) over all clients (one job runs at a time),
+// then the report mail, and a minute to spare. It also says, per client,
+// what it counted.
+func stopTimeout(ctx context.Context, cfg *config.Config, disks DiskResolver) (time.Duration, []string) {
+	var longest time.Duration
+	var why []string
+	names := make([]string, 0, len(cfg.Clients))
+	for n := range cfg.Clients {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := cfg.Clients[n]
+		var hookBound time.Duration
+		if c.Hooks.Any() || c.Hooks.Freeze {
+			limit := c.Hooks.TimeLimit.Duration
+			if limit <= 0 {
+				limit = config.DefaultHookTimeLimit
+			}
+			hookBound = hooks.StopBound(limit)
+		}
+		nd, note := 0, ""
+		switch c.Type {
+		case config.TypeLVMHost:
+			nd = 1
+		case config.TypeLVMLibvirt:
+			nd, note = assumedDisks, fmt.Sprintf("domain %s: disks unknown, %d assumed", c.Domain, assumedDisks)
+			if disks != nil {
+				if d, err := disks.ClientDisks(ctx, c); err == nil {
+					nd, note = len(d), ""
+				}
+			}
+		}
+		if note == "" {
+			note = fmt.Sprintf("%d disk(s)", nd)
+		}
+		b := runner.StopBound(hookBound, nd)
+		why = append(why, fmt.Sprintf("%s: %s, hooks %s: %s", n, note, hookBound.Round(time.Second), b.Round(time.Second)))
+		longest = max(longest, b)
+	}
+	total := longest + mailTimeout + time.Minute
+	why = append(why, fmt.Sprintf("longest job %s + mail %s + 1m = %s", longest.Round(time.Second), mailTimeout, total.Round(time.Second)))
+	return total, why
+}
+
 func runInstallTimer(ctx context.Context, g *Globals, o installTimerOptions) error {
-	if _, err := g.LoadConfig(); err != nil {
+	cfg, err := g.LoadConfig()
+	if err != nil {
 		return err // never schedule a configuration that does not load
 	}
 	config, err := filepath.Abs(g.ConfigPath)
@@ -158,6 +229,17 @@ func runInstallTimer(ctx context.Context, g *Globals, o installTimerOptions) err
 		if bin, err = os.Executable(); err != nil {
 			return err
 		}
+	}
+	var disks DiskResolver
+	if lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI); err == nil {
+		defer lv.Close()
+		disks = libvirtDisks{lv}
+	}
+	var why []string
+	o.StopTimeout, why = stopTimeout(ctx, cfg, disks)
+	fmt.Fprintf(g.Stdout, "# TimeoutStopSec covers the longest cleanup after SIGTERM:\n")
+	for _, w := range why {
+		fmt.Fprintf(g.Stdout, "#   %s\n", w)
 	}
 	service, timer, err := timerUnits(bin, config, o)
 	if err != nil {

@@ -4,7 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,7 +17,7 @@ import (
 )
 
 func TestTimerUnitsGolden(t *testing.T) {
-	o := installTimerOptions{OnCalendar: "*-*-* 01:30:00", Delay: "15m"}
+	o := installTimerOptions{OnCalendar: "*-*-* 01:30:00", Delay: "15m", StopTimeout: 27*time.Minute + 35*time.Second}
 	service, timer, err := timerUnits("/usr/local/bin/hostctl", "/etc/hostctl/hostctl.toml", o)
 	require.NoError(t, err)
 	for name, got := range map[string]string{"hostctl-backup.service": service, "hostctl-backup.timer": timer} {
@@ -67,4 +70,27 @@ func TestInstallTimerPrintAndUninstall(t *testing.T) {
 	require.Empty(t, entries)
 	code, _, stderr = runMain(t, "uninstall-timer", "--unit-dir", dir)
 	require.Equal(t, 0, code, "a second uninstall is fine: %s", stderr)
+}
+
+// TestTimerStopTimeoutCoversCleanup: systemd waits TimeoutStopSec after
+// SIGTERM before it kills hostctl for good (SIGKILL: no cleanup at all).
+// That must cover the longest cleanup of a job: its hooks (on_snapshot and
+// post_snapshot still run, each up to hooks.time_limit), merging each disk
+// back, the report mail. Before, it was a fixed 10min, less than one
+// hooks.time_limit of 20m.
+func TestTimerStopTimeoutCoversCleanup(t *testing.T) {
+	h := newRunHost(t, "")
+	// Client a: the test driver's domain "test" (one disk), slow hooks.
+	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "clients", "a.toml"),
+		[]byte("domain = \"test\"\n[hooks]\npre_snapshot = \"true\"\npost_snapshot = \"true\"\ntime_limit = \"20m\"\n"), 0o600))
+	code, out, stderr := runMain(t, "install-timer", "--print", "--config", h.config, "--hostctl", "/bin/true")
+	require.Equal(t, 0, code, stderr)
+	t.Logf("install-timer --print:\n%s", out)
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)min$`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	minutes, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, minutes, 2*20+10, "two hooks of 20m and one disk's commit (10m) fit in TimeoutStopSec")
+	require.Contains(t, out, "a: 1 disk(s)")
+	require.Contains(t, out, "b: domain b-vm: disks unknown")
 }

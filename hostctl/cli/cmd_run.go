@@ -33,7 +33,11 @@ func newRunCmd(g *Globals) *cobra.Command {
 the domain runs; the disks as they are when it is shut off and offline_ok allows),
 boot a throwaway appliance with them, let it run the profile's backend, and remove
 snapshots, overlays, the job disk and the appliance afterwards, also on failure or
-SIGINT/SIGTERM. Leftovers of a crashed run are removed first.
+SIGINT/SIGTERM. Leftovers of a crashed run are removed first; one that cannot
+be removed fails the jobs of its own client (the reason names the ledger),
+and the other clients run. A run that fails before its jobs (the lock,
+libvirt, the appliance image) is reported, on every channel of [report], as
+every client failed with "not started: …".
 
 Only one run at a time: a second one exits with code 4 at once, or waits for
 the first with --wait (or --lock-timeout).
@@ -90,6 +94,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	ctx := cmd.Context()
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
+		journalConfigFailure(g.ConfigPath, err, g.Stderr)
 		return err
 	}
 	wait := o.LockTimeout
@@ -98,7 +103,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 	}
 	s, err := openSession(ctx, cfg, g.Stderr, true, wait)
 	if err != nil {
-		return err
+		return reportNotStarted(ctx, g, cfg, clients, "", err, o.JSON)
 	}
 	defer s.close()
 	started := time.Now()

@@ -77,11 +77,12 @@ func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) 
 	}
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
+		journalConfigFailure(g.ConfigPath, err, g.Stderr)
 		return err
 	}
 	s, err := openSession(ctx, cfg, g.Stderr, true)
 	if err != nil {
-		return err
+		return reportNotStarted(ctx, g, cfg, clients, runner.ModeVerify, err, o.JSON)
 	}
 	defer s.close()
 	started := time.Now()

@@ -10,11 +10,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
+
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
+
+// mailTimeout bounds sending the report mail.
+const mailTimeout = 3 * time.Minute
 
 // logTailLines is how much of a failed job's backend log the report carries.
 const logTailLines = 20
@@ -66,7 +72,7 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 	if report.WantMail(rc, r) {
 		// The run may have been stopped (time limit, SIGTERM): the mail
 		// about it must still go out.
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailTimeout)
 		defer cancel()
 		if err := report.Mail(mctx, rc, r); err != nil {
 			fmt.Fprintf(errw, "report: mail: %v\n", err)
@@ -91,5 +97,86 @@ func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string
 	}
 	runErr := exitFor(reports)
 	finishRun(ctx, cfg, runID, started, reports, runErr, g.Stderr)
+	pruneRuns(cfg, g.Stderr)
 	return runErr
+}
+
+// pruneRuns removes the job directories of runs older than the kept
+// reports (keep_runs). Only a run that holds the lock prunes: the ledger
+// says what must stay, and it changes while a run is in progress.
+func pruneRuns(cfg *config.Config, errw io.Writer) {
+	keep := cfg.Host.Report.KeepRuns
+	if keep <= 0 {
+		keep = config.DefaultKeepRuns
+	}
+	l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger"))
+	if err == nil {
+		err = runner.PruneRuns(cfg.Host.StateDir, keep, l)
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "report: %v\n", err)
+	}
+}
+
+// reportNotStarted reports a run that failed before any of its jobs (the
+// run lock, libvirt, the ledger, the appliance image): every selected
+// client's job is reported failed, "not started: " and the cause, on every
+// channel the configuration has (report JSON, metrics, journal, mail), so
+// that a night without backups is never silent. It returns the exit error:
+// cause's code (4 for the lock), else 1.
+func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Client, mode string, cause error, asJSON bool) error {
+	now := time.Now()
+	runID := runner.NewRunID(now)
+	exit := &ExitError{Code: ExitFailed, Err: cause}
+	var ee *ExitError
+	if errors.As(cause, &ee) {
+		exit.Code = ee.Code
+	}
+	if exit.Code == ExitLocked {
+		// The run holding the lock may have started in the same second:
+		// its report must not be overwritten by this one.
+		runID += "-refused"
+	}
+	reports := make([]*runner.Report, 0, len(clients))
+	for _, c := range clients {
+		reports = append(reports, &runner.Report{Client: c.Name, Mode: mode, Started: now,
+			Status: runner.StatusFailed, Error: "not started: " + cause.Error()})
+	}
+	if asJSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.Stdout, reports)
+	}
+	finishRun(ctx, cfg, runID, now, reports, exit, g.Stderr)
+	return exit
+}
+
+// configFailureEntry is the journal entry of a run whose configuration
+// could not be loaded: no report JSON, metrics or mail are possible (their
+// settings and the state dir are in the configuration), so the journal,
+// stderr and the exit code (2) are where it shows.
+func configFailureEntry(path string, err error) (msg string, prio journal.Priority, fields map[string]string) {
+	msg = fmt.Sprintf("hostctl: run not started: configuration %s: %v", path, err)
+	return msg, journal.PriErr, map[string]string{
+		"SYSLOG_IDENTIFIER": "hostctl",
+		"SB_STATUS":         runner.StatusFailed,
+		"SB_CONFIG":         path,
+		"SB_ERROR":          err.Error(),
+	}
+}
+
+// journalConfigFailure sends configFailureEntry when journald runs; a
+// failure to send goes to errw.
+func journalConfigFailure(path string, err error, errw io.Writer) {
+	if !journal.Enabled() {
+		return
+	}
+	msg, prio, fields := configFailureEntry(path, err)
+	if jerr := journal.Send(msg, prio, fields); jerr != nil {
+		fmt.Fprintf(errw, "report: journal: %v\n", jerr)
+	}
 }

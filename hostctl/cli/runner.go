@@ -16,7 +16,8 @@ import (
 )
 
 // session is what run, restore and cleanup share: the run lock, libvirt,
-// the ledger, and the leftovers of crashed runs already removed.
+// the ledger, and the leftovers of crashed runs removed, as far as they
+// could be (the runner's Leftovers say which clients they block).
 type session struct {
 	runner *runner.Runner
 	lock   *runner.Lock
@@ -26,6 +27,9 @@ type session struct {
 // openSession takes the run lock, connects to libvirt and reconciles the
 // ledger. needImage is false for commands that boot no appliance. With
 // lockWait, it waits that long for a running hostctl to finish (<0: forever).
+// A leftover that cannot be removed is not an error here: it blocks the
+// jobs of its client only (runner.Leftovers). An error is one that stops
+// every client: callers that report runs report it (notStarted).
 func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool, lockWait ...time.Duration) (*session, error) {
 	var wait time.Duration
 	if len(lockWait) > 0 {
@@ -59,11 +63,17 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needIma
 		return nil, err
 	}
 	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, RunID: runner.NewRunID(time.Now())}
-	if n, err := runner.Reconcile(ctx, s.lv, &lvm.CLI{}, l, out); err != nil {
-		return nil, fmt.Errorf("leftovers of an earlier run could not be removed (they stay recorded in %s): %w", filepath.Join(cfg.Host.StateDir, "ledger"), err)
-	} else if n > 0 {
-		fmt.Fprintf(out, "cleanup: removed %d leftover(s) of earlier runs\n", n)
+	lo, err := runner.ReconcileClients(ctx, s.lv, &lvm.CLI{}, l, out)
+	if err != nil {
+		return nil, fmt.Errorf("the ledger of earlier runs' leftovers cannot be read, so none of them can be removed: %w", err)
 	}
+	if lo.Removed > 0 {
+		fmt.Fprintf(out, "cleanup: removed %d leftover(s) of earlier runs\n", lo.Removed)
+	}
+	if err := lo.Err(); err != nil {
+		fmt.Fprintf(out, "cleanup: could not remove (recorded in %s; the jobs of their clients do not run): %v\n", l.Dir(), err)
+	}
+	r.Leftovers = lo
 	if needImage {
 		if r.Image, err = runner.ImageIn(cfg.Host.ImageDir); err != nil {
 			return nil, err

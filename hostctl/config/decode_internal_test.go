@@ -43,7 +43,7 @@ exclude = ["/tmp"]
 	require.Len(t, errs, 2)
 	assert.Equal(t, 2, lines[`"a b"`])
 	assert.Equal(t, 4, lines["appliance.x"])
-	assert.Equal(t, `h.toml:2: key "\"a b\"": unknown key (known here: appliance, cache, clients_dir, default_profile, image_dir, ionice, libvirt_uri, lvm, network, nice, profiles_dir, report, run_time_limit, state_dir, time_limit, verify_every, verify_sample)`, errs[0].Error())
+	assert.Equal(t, `h.toml:2: key "\"a b\"": unknown key (known here: appliance, cache, clients_dir, default_profile, image_dir, ionice, libvirt_uri, lvm, min_free_space, network, nice, profiles_dir, report, run_dir, run_time_limit, state_dir, time_limit, verify_every, verify_sample)`, errs[0].Error())
 }
 
 // A Config built in code (no line information) validates too; problems

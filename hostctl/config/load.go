@@ -23,6 +23,8 @@ const (
 	DefaultAccel       = "auto"
 	DefaultCacheType   = "file"
 	DefaultCacheSize   = 8 << 30
+	DefaultRunDir      = "/run/hostctl"
+	DefaultMinFree     = 4 << 30
 	DefaultCompression = "lz4"
 	// libvirt user-mode networking's fixed guest address, gateway (the
 	// host) and DNS forwarder.
@@ -162,6 +164,10 @@ func (c *Config) hostDefaults() {
 	h.ProfilesDir = c.resolve(or(h.ProfilesDir, "profiles"))
 	h.ClientsDir = c.resolve(or(h.ClientsDir, "clients"))
 	h.ImageDir = c.resolve(or(h.ImageDir, filepath.Join(h.StateDir, "image")))
+	h.RunDir = c.resolve(or(h.RunDir, DefaultRunDir))
+	if !set("min_free_space") {
+		h.MinFreeSpace = DefaultMinFree
+	}
 	if !set("nice") {
 		h.Nice = DefaultNice
 	}

@@ -331,6 +331,8 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "profiles"), h.ProfilesDir)
 	assert.Equal(t, filepath.Join(dir, "clients"), h.ClientsDir)
 	assert.Equal(t, filepath.Join(dir, "state", "image"), h.ImageDir)
+	assert.Equal(t, "/run/hostctl", h.RunDir, "job disks on a tmpfs")
+	assert.Equal(t, config.Size(4<<30), h.MinFreeSpace)
 	assert.Equal(t, 19, h.Nice)
 	assert.Equal(t, "idle", h.IONice)
 	assert.Equal(t, 6*time.Hour, h.TimeLimit.Duration)

@@ -26,8 +26,20 @@ type Config struct {
 
 // Host is hostctl.toml.
 type Host struct {
-	LibvirtURI     string       `toml:"libvirt_uri"`     // the libvirt connection of the clients' domains
-	StateDir       string       `toml:"state_dir"`       // ledger, run logs, reports, the clients' cache images
+	LibvirtURI string `toml:"libvirt_uri"` // the libvirt connection of the clients' domains
+	StateDir   string `toml:"state_dir"`   // ledger, run logs, reports, the clients' cache images
+	// Where each job's job disk, which carries the client's secrets, lives
+	// while the job runs: <run_dir>/RUN_ID/CLIENT/job.img, removed after the
+	// job (and by the next run after a crash). Keep it on a tmpfs (/run is
+	// one on systemd hosts; `hostctl check` warns when it is not) so the
+	// secrets never reach a disk.
+	RunDir string `toml:"run_dir"`
+	// The free space the state dir's filesystem must have before a backup
+	// job takes its snapshot ("0": no check), else the job is refused: the
+	// overlays that receive a running guest's writes during its backup live
+	// there, and a guest whose overlay cannot grow is paused by QEMU until
+	// there is room.
+	MinFreeSpace   Size         `toml:"min_free_space"`
 	ProfilesDir    string       `toml:"profiles_dir"`    // default <dir of hostctl.toml>/profiles
 	ClientsDir     string       `toml:"clients_dir"`     // default <dir of hostctl.toml>/clients
 	ImageDir       string       `toml:"image_dir"`       // default <state_dir>/image

@@ -114,6 +114,12 @@ func (v *validator) host() {
 			v.at(f, k.key, "%q is not an absolute path", k.val)
 		}
 	}
+	if h.RunDir != "" && !path.IsAbs(h.RunDir) { // "" in a Config built in code: the default
+		v.at(f, "run_dir", "%q is not an absolute path", h.RunDir)
+	}
+	if h.MinFreeSpace < 0 {
+		v.at(f, "min_free_space", "%d: want a size >= 0 (0: no check)", h.MinFreeSpace)
+	}
 	if h.DefaultProfile != "" && v.c.Profiles[h.DefaultProfile] == nil {
 		v.at(f, "default_profile", "%s", v.noProfile(h.DefaultProfile))
 	}

@@ -68,17 +68,33 @@ func parsePID(reply string) (int, error) {
 }
 
 // ParseStatus reads guest-exec-status's reply into done, exit code and
-// decoded output.
+// the tails of the decoded output (see parseStatus).
 func ParseStatus(reply string) (done bool, exit int, stdout, stderr []byte, err error) {
+	done, exit, o, e, err := parseStatus(reply)
+	return done, exit, o.data, e.data, err
+}
+
+// output is the kept tail of one output stream and the count of the bytes
+// before it.
+type output struct {
+	data    []byte
+	dropped int64
+}
+
+// parseStatus reads guest-exec-status's reply. The agent returns all the
+// output it captured at once, base64 in the JSON reply (the guest agent
+// caps it, libvirt caps the reply); only its last maxOutput bytes are
+// decoded.
+func parseStatus(reply string) (done bool, exit int, stdout, stderr output, err error) {
 	var r struct {
 		Return *execStatus `json:"return"`
 	}
 	if err := json.Unmarshal([]byte(reply), &r); err != nil || r.Return == nil {
-		return false, 0, nil, nil, fmt.Errorf("guest-exec-status: unexpected reply %q", reply)
+		return false, 0, output{}, output{}, fmt.Errorf("guest-exec-status: unexpected reply %.200q", reply)
 	}
 	s := r.Return
 	if !s.Exited {
-		return false, 0, nil, nil, nil
+		return false, 0, output{}, output{}, nil
 	}
 	exit = -1
 	if s.ExitCode != nil {
@@ -87,13 +103,36 @@ func ParseStatus(reply string) (done bool, exit int, stdout, stderr []byte, err 
 	if s.Signal != nil {
 		exit = -1
 	}
-	if stdout, err = base64.StdEncoding.DecodeString(s.OutData); err != nil {
-		return true, exit, nil, nil, fmt.Errorf("guest-exec-status: out-data: %w", err)
+	if stdout.data, stdout.dropped, err = decodeTail(s.OutData, maxOutput); err != nil {
+		return true, exit, output{}, output{}, fmt.Errorf("guest-exec-status: out-data: %w", err)
 	}
-	if stderr, err = base64.StdEncoding.DecodeString(s.ErrData); err != nil {
-		return true, exit, nil, nil, fmt.Errorf("guest-exec-status: err-data: %w", err)
+	if stderr.data, stderr.dropped, err = decodeTail(s.ErrData, maxOutput); err != nil {
+		return true, exit, output{}, output{}, fmt.Errorf("guest-exec-status: err-data: %w", err)
 	}
 	return true, exit, stdout, stderr, nil
+}
+
+// decodeTail decodes the last max bytes of standard base64 b64, and says
+// how many bytes come before them. Base64 is decoded in quanta of 4
+// characters (3 bytes), so the tail is cut on a quantum boundary.
+func decodeTail(b64 string, max int) ([]byte, int64, error) {
+	if len(b64)%4 != 0 {
+		return nil, 0, fmt.Errorf("base64 of %d characters: not a multiple of 4", len(b64))
+	}
+	start := 0
+	if quanta := (max + 2) / 3; len(b64)/4 > quanta+1 {
+		start = len(b64) - 4*(quanta+1)
+	}
+	data, err := base64.StdEncoding.DecodeString(b64[start:])
+	if err != nil {
+		return nil, 0, err
+	}
+	dropped := int64(start / 4 * 3)
+	if len(data) > max {
+		dropped += int64(len(data) - max)
+		data = data[len(data)-max:]
+	}
+	return data, dropped, nil
 }
 
 // Run runs h; res is named so that the deferred Elapsed lands in what is
@@ -122,13 +161,14 @@ func (a *AgentRunner) Run(ctx context.Context, h Hook) (res Result) {
 			res.Error = err.Error()
 			return res
 		}
-		done, exit, out, errb, err := ParseStatus(reply)
+		done, exit, out, errb, err := parseStatus(reply)
 		if err != nil {
 			res.Error = err.Error()
 			return res
 		}
 		if done {
-			res.Exit, res.Stdout, res.Stderr = exit, tail(out), tail(errb)
+			res.Exit, res.Stdout, res.Stderr = exit, string(out.data), string(errb.data)
+			res.StdoutDropped, res.StderrDropped = out.dropped, errb.dropped
 			return res
 		}
 		if h.Timeout > 0 && time.Now().After(deadline) {

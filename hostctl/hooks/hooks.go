@@ -25,6 +25,8 @@ const (
 )
 
 // maxOutput is how much of a hook's stdout and stderr is kept (the tail).
+// A hook's output is the guest's to choose: everything before the tail is
+// counted (Result.StdoutDropped) and dropped as it arrives.
 const maxOutput = 16 << 10
 
 // Hook is one command to run through /bin/sh -c.
@@ -37,15 +39,18 @@ type Hook struct {
 
 // Result is what one hook run did.
 type Result struct {
-	Name     string        `json:"name"`
-	Command  string        `json:"command"`
-	Started  time.Time     `json:"started"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Exit     int           `json:"exit"` // -1 when it did not exit normally
-	Stdout   string        `json:"stdout,omitempty"`
-	Stderr   string        `json:"stderr,omitempty"`
-	TimedOut bool          `json:"timed_out,omitempty"`
-	Error    string        `json:"error,omitempty"` // the transport's error, or why it did not finish
+	Name    string        `json:"name"`
+	Command string        `json:"command"`
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Exit    int           `json:"exit"`             // -1 when it did not exit normally
+	Stdout  string        `json:"stdout,omitempty"` // the last maxOutput bytes
+	Stderr  string        `json:"stderr,omitempty"`
+	// StdoutDropped and StderrDropped count the bytes before the kept tails.
+	StdoutDropped int64  `json:"stdout_dropped,omitempty"`
+	StderrDropped int64  `json:"stderr_dropped,omitempty"`
+	TimedOut      bool   `json:"timed_out,omitempty"`
+	Error         string `json:"error,omitempty"` // the transport's error, or why it did not finish
 }
 
 // OK says whether the hook exited 0 in time.
@@ -92,12 +97,49 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// tail keeps the last maxOutput bytes of s.
-func tail(s []byte) string {
-	if len(s) > maxOutput {
-		s = s[len(s)-maxOutput:]
+// tailBuffer is an io.Writer that keeps the last max bytes written to it
+// and counts the rest, in at most 2*max bytes of memory whatever is written.
+type tailBuffer struct {
+	max     int
+	buf     []byte
+	dropped int64
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max, buf: make([]byte, 0, 2*max)} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	if len(p) >= t.max {
+		// Only p's own tail survives.
+		t.dropped += int64(len(t.buf) + len(p) - t.max)
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		return len(p), nil
 	}
-	return string(s)
+	if len(t.buf)+len(p) > cap(t.buf) {
+		// Then more than max bytes are held: slide the last max to the
+		// front (each byte is moved at most once per max bytes written).
+		over := len(t.buf) - t.max
+		t.dropped += int64(over)
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, p...)
+	return len(p), nil
+}
+
+// String returns the kept tail.
+func (t *tailBuffer) String() string {
+	b := t.buf
+	if len(b) > t.max {
+		b = b[len(b)-t.max:]
+	}
+	return string(b)
+}
+
+// Dropped counts the bytes written before the kept tail.
+func (t *tailBuffer) Dropped() int64 {
+	if over := len(t.buf) - t.max; over > 0 {
+		return t.dropped + int64(over)
+	}
+	return t.dropped
 }
 
 func lastLine(s string) string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
@@ -31,8 +30,8 @@ func runCommand(ctx context.Context, h Hook, argv, env []string, in *os.File) Re
 		cctx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
-	var stdout, stderr strings.Builder
-	xc := execx.Cmd{Argv: argv, Env: env, Stdout: &stdout, Stderr: &stderr,
+	stdout, stderr := newTailBuffer(maxOutput), newTailBuffer(maxOutput)
+	xc := execx.Cmd{Argv: argv, Env: env, Stdout: stdout, Stderr: stderr,
 		Setup: func(c *exec.Cmd) {
 			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
@@ -43,7 +42,8 @@ func runCommand(ctx context.Context, h Hook, argv, env []string, in *os.File) Re
 	}
 	_, err := execx.Run(cctx, xc)
 	res.Elapsed = time.Since(res.Started)
-	res.Stdout, res.Stderr = tail([]byte(stdout.String())), tail([]byte(stderr.String()))
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	res.StdoutDropped, res.StderrDropped = stdout.Dropped(), stderr.Dropped()
 	var xe *execx.Error
 	switch {
 	case err == nil:

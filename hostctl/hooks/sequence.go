@@ -141,3 +141,16 @@ func (p Plan) hook(name, cmd string, extra map[string]string) Hook {
 	}
 	return Hook{Name: name, Command: cmd, Env: env, Timeout: p.Timeout}
 }
+
+// StopBound is how long a job's hooks can still take once the job is
+// stopped (SIGTERM, a time limit), hooks of timeout each: the running hook
+// is killed (an agent hook: one more guest-exec, waited for), the guest
+// thawed, and on_snapshot and post_snapshot still run.
+func StopBound(timeout time.Duration) time.Duration {
+	p := Plan{Timeout: timeout}
+	return killWait + 2*agentRoundTrip + thawGrace + 2*p.onLimit()
+}
+
+// agentRoundTrip is the longest one guest agent command takes (libvirt's
+// timeout, virt.agentTimeout).
+const agentRoundTrip = 10 * time.Second

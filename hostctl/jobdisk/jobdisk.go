@@ -6,7 +6,6 @@ package jobdisk
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -79,69 +78,4 @@ func writeFile(fsys filesystem.FileSystem, name string, data []byte) error {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return f.Close()
-}
-
-// Contents is what the appliance left on a job disk.
-type Contents struct {
-	Result []byte // result.jsonl, nil when absent
-	Log    []byte // job.log, nil when absent
-}
-
-// Read reads the result and log back from the job disk at p.
-func Read(p string) (*Contents, error) {
-	d, err := diskfs.Open(p, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		return nil, fmt.Errorf("open job disk %s: %w", p, err)
-	}
-	defer d.Close()
-	fsys, err := d.GetFilesystem(0)
-	if err != nil {
-		return nil, fmt.Errorf("job disk %s: read FAT32: %w", p, err)
-	}
-	var c Contents
-	if c.Result, err = readFile(fsys, "/"+job.FileResult); err != nil {
-		return nil, fmt.Errorf("job disk %s: %w", p, err)
-	}
-	if c.Log, err = readFile(fsys, "/"+job.FileLog); err != nil {
-		return nil, fmt.Errorf("job disk %s: %w", p, err)
-	}
-	return &c, nil
-}
-
-// readFile returns nil, nil for a missing file: an appliance that died early
-// writes nothing, and that is reported from the missing done record.
-// go-diskfs does not wrap fs.ErrNotExist, so existence is looked up first.
-func readFile(fsys filesystem.FileSystem, name string) ([]byte, error) {
-	entries, err := fsys.ReadDir(".")
-	if err != nil {
-		return nil, fmt.Errorf("list root directory: %w", err)
-	}
-	found := false
-	for _, e := range entries {
-		found = found || strings.EqualFold(e.Name(), strings.TrimPrefix(name, "/"))
-	}
-	if !found {
-		return nil, nil
-	}
-	f, err := fsys.OpenFile(name, os.O_RDONLY)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	defer f.Close()
-	// One Read of exactly the file's size: go-diskfs 1.9.4 returns bytes
-	// past the end of the file when a Read starts inside a cluster, so the
-	// small reads of io.ReadAll would bring back NULs after the data.
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return nil, fmt.Errorf("size of %s: %w", name, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	data := make([]byte, size)
-	_, err = io.ReadFull(f, data)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return data, nil
 }

@@ -1,8 +1,9 @@
 // Package ledger records, in the state dir, every host resource a run
-// creates (appliance domains, overlays, external snapshots, job disks)
-// before it is created, and forgets it once it is removed. Whatever a
-// crashed or killed run leaves behind is therefore listed here, and the next
-// run (or `hostctl cleanup`) undoes it.
+// creates (appliance domains, overlays, external snapshots, job disks) and
+// every state it puts a client in (suspended, frozen) before it does so,
+// and forgets it once it is undone. Whatever a crashed or killed run leaves
+// behind is therefore listed here, and the next run (or `hostctl cleanup`)
+// undoes it.
 package ledger
 
 import (
@@ -27,12 +28,25 @@ const (
 	// KindLVMSnapshot is an LVM snapshot of this host: VG, Name (the
 	// snapshot), Origin (the LV it must be a snapshot of to be removed).
 	KindLVMSnapshot = "lvm-snapshot"
+	// KindDir is a directory hostctl created for a job's files (the job
+	// disk's directory on the run dir): Path. It is removed once empty.
+	KindDir = "dir"
+	// KindSuspend is a client domain hostctl suspended: Domain. Undone by
+	// resuming it, if it is still paused by a suspend.
+	KindSuspend = "suspend"
+	// KindFreeze is a client domain whose filesystems hostctl froze through
+	// the guest agent: Domain. Undone by thawing them.
+	KindFreeze = "freeze"
 )
 
-// Entry is one recorded resource.
+// Entry is one recorded resource, or state of a client domain.
 type Entry struct {
-	Seq        int64     `json:"seq"`
-	RunID      string    `json:"run_id"`
+	Seq   int64  `json:"seq"`
+	RunID string `json:"run_id"`
+	// Client is the client whose job recorded the entry: a leftover that
+	// cannot be removed blocks that client's jobs only. Entries written
+	// by a hostctl before this field have none and block every client.
+	Client     string    `json:"client,omitempty"`
 	Kind       string    `json:"kind"`
 	Created    time.Time `json:"created"`
 	Name       string    `json:"name,omitempty"`
@@ -54,6 +68,12 @@ func (e *Entry) String() string {
 		return fmt.Sprintf("external snapshot of %s %s (overlay %s)", e.Domain, e.Disk, e.Path)
 	case KindLVMSnapshot:
 		return fmt.Sprintf("LVM snapshot %s/%s of %s/%s", e.VG, e.Name, e.VG, e.Origin)
+	case KindDir:
+		return "directory " + e.Path
+	case KindSuspend:
+		return "suspended domain " + e.Domain
+	case KindFreeze:
+		return "frozen filesystems of domain " + e.Domain
 	default:
 		return e.Kind + " " + e.Path
 	}
@@ -65,6 +85,9 @@ type Ledger struct {
 	mu  sync.Mutex
 	seq int64
 }
+
+// Dir is the ledger's directory (for messages that send the operator there).
+func (l *Ledger) Dir() string { return l.dir }
 
 // Open opens (creating) the ledger directory.
 func Open(dir string) (*Ledger, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
@@ -36,6 +37,10 @@ type applianceJob struct {
 // powered off first, with a proper failure record.
 const bootGrace = 3 * time.Minute
 
+// destroyTimeout bounds destroying an appliance that is stopped (a time
+// limit, a signal, a failed console).
+const destroyTimeout = time.Minute
+
 // pollInterval is how often the host looks at the appliance domain and its
 // progress stream.
 const pollInterval = 500 * time.Millisecond
@@ -51,11 +56,8 @@ type outcome struct {
 // off and reads the result back from the job disk. Every resource it creates
 // goes through rv, so the caller's undoAll removes it.
 func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob) (*outcome, error) {
-	jobImg := filepath.Join(aj.dir, "job.img")
-	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: jobImg}); err != nil {
-		return nil, err
-	}
-	if err := jobdisk.Create(jobImg, aj.job, aj.secrets); err != nil {
+	jobImg, err := r.makeJobDisk(rv, aj)
+	if err != nil {
 		return nil, err
 	}
 	disks := []virt.DiskSpec{
@@ -76,7 +78,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		disks = append(disks, cache)
 	}
 	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.RunID)
-	progress, err := makeProgressPipe(rv, r.RunID, aj.dir)
+	progress, err := makeProgressPipe(rv, aj.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	if err != nil {
 		return nil, err
 	}
-	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindDomain, Name: name}); err != nil {
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindDomain, Name: name}); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -109,7 +111,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.Accel)
 	if aj.attach != nil {
 		if err := aj.attach(ctx, name); err != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
 			return nil, err
@@ -142,6 +144,36 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return out, err
 	}
 	return out, nil
+}
+
+// makeJobDisk writes aj's job disk, with its secrets, into the job's
+// directory on the run dir (a tmpfs: see config.Host.RunDir), and returns
+// its path. The directory and the disk are ledger entries: the reverter
+// removes them after the job, the next run after a crash.
+func (r *Runner) makeJobDisk(rv *reverter, aj applianceJob) (string, error) {
+	dir := filepath.Join(r.runDir(), r.RunID, filepath.Base(aj.dir))
+	img := filepath.Join(dir, "job.img")
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("run dir: %w", err)
+	}
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindDir, Path: dir}); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("job disk directory: %w", err)
+	}
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: img}); err != nil {
+		return "", err
+	}
+	return img, jobdisk.Create(img, aj.job, aj.secrets)
+}
+
+// runDir is where job disks live (config.Host.RunDir).
+func (r *Runner) runDir() string {
+	if d := r.Cfg.Host.RunDir; d != "" {
+		return d
+	}
+	return config.DefaultRunDir
 }
 
 // waitAppliance waits until the domain is gone, printing the progress it
@@ -182,7 +214,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath stri
 				}
 				pr.print(rec)
 			case <-ctx.Done():
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 				defer cancel()
 				_ = r.Virt.Destroy(dctx, name)
 				return stoppedBy(context.Cause(ctx), name)
@@ -191,7 +223,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath stri
 			}
 		}
 		if time.Now().After(deadline) {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
 			_ = r.Virt.Destroy(dctx, name)
 			return fmt.Errorf("appliance %s did not power off within the time limit %s (+%s): destroyed", name, j.TimeLimit.Duration, bootGrace)

@@ -67,7 +67,7 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
 	defer cancel()
 	rep.deadline = deadline
-	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
+	err := r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		return whyStopped(jctx, c.TimeLimit.Duration, r.backup(jctx, c, rv, rep))
 	})
 	var warn *warningError
@@ -102,6 +102,9 @@ type warningError struct{ done job.Record }
 func (w *warningError) Error() string { return w.done.Warning }
 
 func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
+	if err := r.checkFreeSpace(); err != nil {
+		return err
+	}
 	switch c.Type {
 	case config.TypeSelf, config.TypePlain:
 		return r.backupHostFiles(ctx, c, rv, rep)
@@ -143,7 +146,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 		if err != nil {
 			return err
 		}
-		if err := r.snapshotWithHooks(ctx, c, rep, func(ctx context.Context) error {
+		if err := r.snapshotWithHooks(ctx, c, rv, rep, func(ctx context.Context) error {
 			return r.snapshotLive(ctx, rv, c, dir, disks, lvs, snaps)
 		}); err != nil {
 			return err
@@ -178,7 +181,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		// A throwaway overlay per disk: whatever the appliance writes
 		// (journal replay) lands there, never on the base.
 		ov := filepath.Join(dir, d.Target+".appliance.qcow2")
-		if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindFile, Path: ov}); err != nil {
+		if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: ov}); err != nil {
 			return err
 		}
 		if err := createOverlay(ctx, ov, base, d.Format); err != nil {
@@ -238,7 +241,7 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Clien
 		}
 		ov := filepath.Join(dir, d.Target+".snapshot.qcow2")
 		overlays[d.Target] = ov
-		if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindSnapshot, Domain: domain,
+		if _, err := rv.record(ledger.Entry{Kind: ledger.KindSnapshot, Domain: domain,
 			Disk: d.Target, Path: ov, Base: d.Path, BaseFormat: d.Format}); err != nil {
 			return err
 		}
@@ -270,8 +273,7 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Clien
 		parts++
 	}
 	if len(lvs) > 0 && parts > 1 {
-		r.logf("%s: suspended while its %d LV(s) and file disk(s) are snapshotted", domain, len(lvs))
-		return r.suspended(ctx, domain, take)
+		return r.suspended(ctx, rv, domain, take)
 	}
 	return take()
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
@@ -16,6 +16,16 @@ import (
 // cleanupTimeout bounds undoing one resource. Cleanup runs on a context of
 // its own: it must still happen after the run's context was cancelled.
 const cleanupTimeout = 10 * time.Minute
+
+// StopBound is the longest cleanup of one job once it is stopped: its
+// hooks (hooks.StopBound, zero without hooks), destroying the appliance,
+// and undoing its resources, of which those that can take long are one per
+// disk (merging an overlay back, removing an LVM snapshot), each bounded by
+// cleanupTimeout. The rest (files, directories, resume, thaw) take moments.
+// systemd's TimeoutStopSec must be longer (hostctl install-timer).
+func StopBound(hookBound time.Duration, disks int) time.Duration {
+	return hookBound + destroyTimeout + time.Duration(disks)*cleanupTimeout
+}
 
 // Undo removes the resource e records and then forgets it. It is the single
 // place that knows how to undo each kind, used both at the end of every job
@@ -39,6 +49,12 @@ func Undo(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Led
 		} else {
 			err = lvm.RemoveSnapshot(ctx, lm, e.VG, e.Name, e.Origin)
 		}
+	case ledger.KindDir:
+		err = removeDir(e.Path)
+	case ledger.KindSuspend:
+		err = undoSuspend(ctx, hv, e.Domain)
+	case ledger.KindFreeze:
+		err = undoFreeze(ctx, hv, e.Domain)
 	default:
 		err = fmt.Errorf("unknown kind %q", e.Kind)
 	}
@@ -69,7 +85,7 @@ func undoSnapshot(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) erro
 	}
 	if onOverlay {
 		if running {
-			if err := hv.BlockCommitActive(ctx, e.Domain, e.Disk); err != nil {
+			if err := commitLive(ctx, hv, e); err != nil {
 				return err
 			}
 		} else {
@@ -100,6 +116,85 @@ func undoSnapshot(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) erro
 	return nil
 }
 
+// commitLive merges the overlay of a running domain into its base. A
+// commit job already running on the disk is one a killed hostctl started:
+// it is taken over (waited for and pivoted), never started twice, which
+// libvirt would refuse.
+func commitLive(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) error {
+	bj, err := hv.BlockJob(ctx, e.Domain, e.Disk)
+	if err != nil {
+		return err
+	}
+	switch bj.Type {
+	case "":
+		return hv.BlockCommitActive(ctx, e.Domain, e.Disk)
+	case virt.JobActiveCommit:
+		if err := hv.FinishBlockCommit(ctx, e.Domain, e.Disk); err != nil {
+			return fmt.Errorf("take over the running commit: %w", err)
+		}
+		// The job may have been started with another base than ours:
+		// the live disk must be on e.Base now.
+		xml, _, err := hv.DomainXML(ctx, e.Domain)
+		if err != nil {
+			return err
+		}
+		if onBase, err := diskUses(xml, e.Disk, e.Base); err != nil {
+			return err
+		} else if !onBase {
+			return fmt.Errorf("after the running commit of %s %s was pivoted, the disk is not on the base %s: look at it with `virsh domblklist %s`", e.Domain, e.Disk, e.Base, e.Domain)
+		}
+		return nil
+	default:
+		return fmt.Errorf("a %s block job runs on disk %s of %s, which hostctl does not start: wait for it or end it (virsh blockjob %s %s), the overlay %s stays until then", bj.Type, e.Disk, e.Domain, e.Domain, e.Disk, e.Path)
+	}
+}
+
+// undoSuspend resumes a domain hostctl suspended. Only a domain that is
+// still paused by a suspend is resumed: one shut off or running since needs
+// nothing, and one the hypervisor paused (an I/O error, a migration) is
+// not ours to resume.
+func undoSuspend(ctx context.Context, hv virt.Hypervisor, domain string) error {
+	st, err := hv.DomainState(ctx, domain)
+	if errors.Is(err, virt.ErrNoDomain) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch st {
+	case virt.StateSuspended:
+		return hv.Resume(ctx, domain)
+	case virt.StatePaused:
+		return fmt.Errorf("domain %s is paused by the hypervisor (an I/O error? `virsh domstate --reason %s`), not by hostctl's suspend: not resuming it", domain, domain)
+	default:
+		return nil
+	}
+}
+
+// undoFreeze thaws a domain's filesystems through its guest agent. A domain
+// that is gone or shut off has nothing frozen.
+func undoFreeze(ctx context.Context, hv virt.Hypervisor, domain string) error {
+	st, err := hv.DomainState(ctx, domain)
+	if errors.Is(err, virt.ErrNoDomain) || st == virt.StateOff {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return hv.FSThaw(ctx, domain)
+}
+
+// removeDir removes an empty job directory, and its parent (the run's
+// directory on the run dir) when that is empty too. A directory that still
+// holds files is an error: they have ledger entries of their own.
+func removeDir(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	_ = os.Remove(filepath.Dir(p)) // fails while another job's directory is in it
+	return nil
+}
+
 func repointInactive(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) error {
 	inactive, err := hv.InactiveXML(ctx, e.Domain)
 	if err != nil {
@@ -124,81 +219,4 @@ func diskUses(domainXML, target, path string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// Reconcile undoes everything the ledger still lists: leftovers of a run
-// that crashed or was killed. It reports each to w and returns the joined
-// errors of those it could not remove (they stay in the ledger).
-func Reconcile(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, w io.Writer) (int, error) {
-	entries, err := l.List()
-	if err != nil {
-		return 0, err
-	}
-	var errs []error
-	n := 0
-	// Newest first: a domain is destroyed before the disks it used.
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		fmt.Fprintf(w, "cleanup: leftover of run %s: %s\n", e.RunID, e.String())
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		err := Undo(uctx, hv, lm, l, e)
-		cancel()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
-}
-
-// reverter undoes, newest first, the resources one job created.
-type reverter struct {
-	hv      virt.Hypervisor
-	lvm     lvm.Manager // nil for jobs that take no LVM snapshot
-	l       *ledger.Ledger
-	entries []*ledger.Entry
-}
-
-// record writes e to the ledger before the resource is created.
-func (r *reverter) record(e ledger.Entry) error {
-	rec, err := r.l.Record(e)
-	if err != nil {
-		return err
-	}
-	r.entries = append(r.entries, rec)
-	return nil
-}
-
-// undoAll removes every recorded resource, newest first, on a context of
-// its own so that a cancelled run still cleans up.
-func (r *reverter) undoAll(ctx context.Context) error {
-	var errs []error
-	for i := len(r.entries) - 1; i >= 0; i-- {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := Undo(uctx, r.hv, r.lvm, r.l, r.entries[i]); err != nil {
-			errs = append(errs, err)
-		}
-		cancel()
-	}
-	r.entries = nil
-	return errors.Join(errs...)
-}
-
-// reverted runs f with a fresh reverter and then undoes everything f
-// recorded, whether f failed or not. It returns f's error, or else the
-// cleanup's; a cleanup error is also appended to cleanups when that is set
-// (job reports list them apart from the job's own error).
-func (r *Runner) reverted(ctx context.Context, cleanups *[]string, f func(rv *reverter) error) error {
-	rv := &reverter{hv: r.Virt, l: r.Ledger, lvm: r.lvmManager()}
-	err := f(rv)
-	if cerr := rv.undoAll(ctx); cerr != nil {
-		if cleanups != nil {
-			*cleanups = append(*cleanups, cerr.Error())
-		}
-		if err == nil {
-			err = fmt.Errorf("cleanup: %w", cerr)
-		}
-	}
-	return err
 }

@@ -29,12 +29,24 @@ type fakeHV struct {
 	// ignoreShutdown: a graceful shutdown request is ignored (a guest
 	// without ACPI handling or agent).
 	ignoreShutdown bool
+	// jobs are the block jobs running, by "domain disk": their type.
+	jobs map[string]string
+	// paused holds the domains that do not simply run: suspended or
+	// paused by the hypervisor.
+	paused map[string]virt.DomainState
+	// agent: the domains have a guest agent that freezes (frozen says which are).
+	agent  bool
+	frozen map[string]bool
+	// onSnapshot, when set, runs inside SnapshotDiskOnly (while the domain
+	// is suspended or frozen): where a test simulates hostctl being killed.
+	onSnapshot func()
 }
 
 var _ virt.Hypervisor = (*fakeHV)(nil)
 
 func newFakeHV() *fakeHV {
-	return &fakeHV{live: map[string]string{}, inactive: map[string]string{}}
+	return &fakeHV{live: map[string]string{}, inactive: map[string]string{},
+		jobs: map[string]string{}, paused: map[string]virt.DomainState{}, frozen: map[string]bool{}}
 }
 
 func (f *fakeHV) DomainXML(_ context.Context, name string) (string, bool, error) {
@@ -86,22 +98,62 @@ func (f *fakeHV) Exists(_ context.Context, name string) (bool, error) {
 func (f *fakeHV) QemuAgentCommand(context.Context, string, string) (string, error) {
 	return "", errors.New("no agent")
 }
-func (f *fakeHV) FSFreeze(context.Context, string) error { return errors.New("no agent") }
-func (f *fakeHV) FSThaw(context.Context, string) error   { return errors.New("no agent") }
-
-func (f *fakeHV) SnapshotDiskOnly(_ context.Context, domain, _ string) error {
-	f.calls = append(f.calls, "snapshot "+domain)
+func (f *fakeHV) FSFreeze(_ context.Context, domain string) error {
+	if !f.agent {
+		return errors.New("no agent")
+	}
+	f.calls = append(f.calls, "freeze "+domain)
+	f.frozen[domain] = true
 	return nil
 }
 
+func (f *fakeHV) FSThaw(_ context.Context, domain string) error {
+	if !f.agent {
+		return errors.New("no agent")
+	}
+	f.calls = append(f.calls, "thaw "+domain)
+	delete(f.frozen, domain)
+	return nil
+}
+
+func (f *fakeHV) SnapshotDiskOnly(_ context.Context, domain, _ string) error {
+	f.calls = append(f.calls, "snapshot "+domain)
+	if f.onSnapshot != nil {
+		f.onSnapshot()
+	}
+	return nil
+}
+
+// Suspend and Resume behave like libvirt's: suspending a paused domain
+// succeeds and changes nothing; resuming one that is not paused fails.
 func (f *fakeHV) Suspend(_ context.Context, domain string) error {
 	f.calls = append(f.calls, "suspend "+domain)
+	if f.paused[domain] == "" {
+		f.paused[domain] = virt.StateSuspended
+	}
 	return nil
 }
 
 func (f *fakeHV) Resume(_ context.Context, domain string) error {
 	f.calls = append(f.calls, "resume "+domain)
+	if f.paused[domain] == "" {
+		return fmt.Errorf("resume domain %s: Requested operation is not valid: domain is not paused", domain)
+	}
+	delete(f.paused, domain)
 	return nil
+}
+
+func (f *fakeHV) DomainState(_ context.Context, name string) (virt.DomainState, error) {
+	if _, ok := f.live[name]; ok {
+		if s := f.paused[name]; s != "" {
+			return s, nil
+		}
+		return virt.StateRunning, nil
+	}
+	if _, ok := f.inactive[name]; ok {
+		return virt.StateOff, nil
+	}
+	return "", fmt.Errorf("domain %s: %w", name, virt.ErrNoDomain)
 }
 
 func (f *fakeHV) Shutdown(_ context.Context, domain string) error {
@@ -123,8 +175,32 @@ func (f *fakeHV) Start(_ context.Context, domain string) error {
 }
 
 func (f *fakeHV) BlockCommitActive(_ context.Context, domain, disk string) error {
+	if t := f.jobs[domain+" "+disk]; t != "" {
+		// libvirt's answer while a job runs on the disk.
+		return fmt.Errorf("blockcommit %s %s: block copy still active: disk '%s' already in active block job", domain, disk, disk)
+	}
 	f.commits = append(f.commits, domain+" "+disk)
 	// Like libvirt: the live definition pivots back to the base.
+	f.live[domain] = domXML(f.base)
+	return nil
+}
+
+func (f *fakeHV) BlockJob(_ context.Context, domain, disk string) (virt.BlockJob, error) {
+	if _, ok := f.live[domain]; !ok {
+		return virt.BlockJob{}, fmt.Errorf("domain %s: %w", domain, virt.ErrNoDomain)
+	}
+	if t := f.jobs[domain+" "+disk]; t != "" {
+		return virt.BlockJob{Type: t, Cur: 50, End: 100}, nil
+	}
+	return virt.BlockJob{}, nil
+}
+
+func (f *fakeHV) FinishBlockCommit(_ context.Context, domain, disk string) error {
+	if f.jobs[domain+" "+disk] != virt.JobActiveCommit {
+		return fmt.Errorf("blockcommit %s %s: job vanished before it was ready", domain, disk)
+	}
+	f.calls = append(f.calls, "finish-commit "+domain+" "+disk)
+	delete(f.jobs, domain+" "+disk)
 	f.live[domain] = domXML(f.base)
 	return nil
 }

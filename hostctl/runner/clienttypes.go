@@ -53,7 +53,7 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Client, rv *reve
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := r.snapshotWithHooks(ctx, c, rep, func(context.Context) error { return nil }); err != nil {
+	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(context.Context) error { return nil }); err != nil {
 		return err
 	}
 	return r.backupFrom(ctx, c, rv, rep, dir, nil, nil, x)
@@ -80,7 +80,7 @@ func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverte
 	rep.Mode = "lvm-snapshot"
 	disk := virt.ClientDisk{Target: c.TargetDevice, Path: origin.Path, Format: "raw", Block: true}
 	snaps := map[string]*lvm.LV{}
-	if err := r.snapshotWithHooks(ctx, c, rep, func(ctx context.Context) error {
+	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(ctx context.Context) error {
 		s, err := r.snapshotLV(ctx, rv, c, origin)
 		if err != nil {
 			return err

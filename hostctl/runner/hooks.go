@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
@@ -20,13 +21,36 @@ type jobHooks struct {
 }
 
 // domainFreezer freezes one domain's filesystems through virt.Hypervisor.
+// The freeze is recorded in the ledger first and the thaw is its undo, so
+// that the next run thaws a guest a killed hostctl left frozen.
 type domainFreezer struct {
 	hv     virt.Hypervisor
+	rv     *reverter
 	domain string
+	frozen *ledger.Entry
 }
 
-func (f domainFreezer) FSFreeze(ctx context.Context) error { return f.hv.FSFreeze(ctx, f.domain) }
-func (f domainFreezer) FSThaw(ctx context.Context) error   { return f.hv.FSThaw(ctx, f.domain) }
+func (f *domainFreezer) FSFreeze(ctx context.Context) error {
+	if f.frozen == nil {
+		e, err := f.rv.record(ledger.Entry{Kind: ledger.KindFreeze, Domain: f.domain})
+		if err != nil {
+			return err
+		}
+		f.frozen = e
+	}
+	return f.hv.FSFreeze(ctx, f.domain)
+}
+
+func (f *domainFreezer) FSThaw(ctx context.Context) error {
+	if f.frozen == nil {
+		return f.hv.FSThaw(ctx, f.domain)
+	}
+	if err := f.rv.undo(ctx, f.frozen); err != nil {
+		return err
+	}
+	f.frozen = nil
+	return nil
+}
 
 // hooksFor returns the client's hooks, or nil when it has none (and no freeze).
 func (r *Runner) hooksFor(c *config.Client) *jobHooks {
@@ -65,7 +89,7 @@ func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
 // snapshotWithHooks runs snapshot between the client's pre_snapshot and
 // on_snapshot hooks (and inside a freeze when configured), recording the
 // hooks and the pause window in rep.
-func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rep *Report, snapshot func(context.Context) error) error {
+func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *reverter, rep *Report, snapshot func(context.Context) error) error {
 	jh := r.hooksFor(c)
 	if jh == nil {
 		start := time.Now()
@@ -74,7 +98,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rep *R
 		return err
 	}
 	rep.hooks = jh
-	w, err := jh.plan.Sequence(ctx, jh.run, domainFreezer{hv: r.Virt, domain: c.Domain}, snapshot)
+	w, err := jh.plan.Sequence(ctx, jh.run, &domainFreezer{hv: r.Virt, rv: rv, domain: c.Domain}, snapshot)
 	rep.Hooks, rep.Pause, rep.Frozen = w.Hooks, w.Pause, w.Frozen
 	for _, h := range w.Hooks {
 		r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(h), h.Elapsed.Round(time.Millisecond))

@@ -12,7 +12,7 @@ import (
 // client's backend lists them inside the appliance.
 func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Record, error) {
 	var snaps []job.Record
-	err := r.reverted(ctx, nil, func(rv *reverter) (err error) {
+	err := r.reverted(ctx, jobScope{client: c.Name, logDir: r.jobDir("list-" + c.Name)}, nil, func(rv *reverter) (err error) {
 		snaps, err = r.list(ctx, c, rv)
 		return err
 	})

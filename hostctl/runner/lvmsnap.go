@@ -49,7 +49,7 @@ func snapshotName(name, runID string) string { return name + "-hostctl-" + runID
 // volume, else classic with the client's snapshot size.
 func (r *Runner) snapshotLV(ctx context.Context, rv *reverter, c *config.Client, origin *lvm.LV) (*lvm.LV, error) {
 	name := snapshotName(origin.Name, r.RunID)
-	if err := rv.record(ledger.Entry{RunID: r.RunID, Kind: ledger.KindLVMSnapshot, VG: origin.VG, Name: name, Origin: origin.Name}); err != nil {
+	if _, err := rv.record(ledger.Entry{Kind: ledger.KindLVMSnapshot, VG: origin.VG, Name: name, Origin: origin.Name}); err != nil {
 		return nil, err
 	}
 	var size int64
@@ -107,15 +107,29 @@ func (r *Runner) watchSnapshots(ctx context.Context, snaps []*lvm.LV) (context.C
 
 // suspended runs f with domain suspended, and resumes it whatever happens:
 // snapshots of several disks taken one after another are then consistent
-// with each other.
-func (r *Runner) suspended(ctx context.Context, domain string, f func() error) (err error) {
-	if err := r.Virt.Suspend(ctx, domain); err != nil {
+// with each other. The suspend is recorded first, so that the next run
+// resumes a domain a killed hostctl left paused. A domain that is paused
+// already (an operator's `virsh suspend`) is quiet as it is: it is neither
+// suspended nor resumed.
+func (r *Runner) suspended(ctx context.Context, rv *reverter, domain string, f func() error) (err error) {
+	st, err := r.Virt.DomainState(ctx, domain)
+	if err != nil {
 		return err
 	}
+	if st != virt.StateRunning {
+		r.logf("%s: %s already: snapshotted as it is, and left so", domain, st)
+		return f()
+	}
+	e, err := rv.record(ledger.Entry{Kind: ledger.KindSuspend, Domain: domain})
+	if err != nil {
+		return err
+	}
+	r.logf("%s: suspended while its LV(s) and file disk(s) are snapshotted", domain)
+	if err := r.Virt.Suspend(ctx, domain); err != nil {
+		return errors.Join(err, rv.undo(ctx, e))
+	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if rerr := r.Virt.Resume(rctx, domain); rerr != nil {
+		if rerr := rv.undo(ctx, e); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}()

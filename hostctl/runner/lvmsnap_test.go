@@ -157,7 +157,7 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
 	require.NoError(t, err)
 	cfg := &config.Config{
-		Host: config.Host{StateDir: filepath.Join(dir, "state"), TimeLimit: job.Duration{Duration: time.Hour},
+		Host: config.Host{StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"), TimeLimit: job.Duration{Duration: time.Hour},
 			Cache: config.Cache{Type: "file", Dir: filepath.Join(dir, "caches"), Size: 64 << 20},
 			LVM:   config.LVM{AbortPercent: 80, PollInterval: job.Duration{Duration: 5 * time.Millisecond}}},
 		Profiles: map[string]*config.Profile{"p": {Name: "p", Backend: "borg", Target: "file://" + dir + "/backup/{client}",
@@ -224,7 +224,7 @@ func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
 			require.NoError(t, err, "%s", out)
 			require.Contains(t, string(out), "-hostctl-20261125T000000Z")
 		}
-		require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), job.Record{Type: job.RecDone, Status: job.StatusOK}))
+		require.NoError(t, writeResult(applianceDisk(t, x), job.Record{Type: job.RecDone, Status: job.StatusOK}))
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
 		return nil
 	}

@@ -34,7 +34,7 @@ func TestBackupStatusFromDoneRecord(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
 			j.hv.onStart = func(x string) error {
-				require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), tc.done))
+				require.NoError(t, writeResult(applianceDisk(t, x), tc.done))
 				delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
 				return nil
 			}
@@ -62,7 +62,7 @@ func TestBackupWarningPostSnapshot(t *testing.T) {
 		out := filepath.Join(j.dir, "outcome")
 		j.c.Hooks = config.Hooks{PostSnapshot: fmt.Sprintf(post, out), Transport: config.TransportLocal}
 		j.hv.onStart = func(x string) error {
-			require.NoError(t, writeResult(filepath.Join(j.r.jobDir("web"), "job.img"), done))
+			require.NoError(t, writeResult(applianceDisk(t, x), done))
 			delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")])
 			return nil
 		}

@@ -86,8 +86,8 @@ func TestProgressChannelFIFO(t *testing.T) {
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "ledger"))
 	require.NoError(t, err)
-	rv := &reverter{l: l}
-	prefix, err := makeProgressPipe(rv, "r1", dir)
+	rv := &reverter{l: l, runID: "r1"}
+	prefix, err := makeProgressPipe(rv, dir)
 	require.NoError(t, err)
 	ch, err := openProgress(prefix, filepath.Join(dir, "progress.jsonl"))
 	require.NoError(t, err)

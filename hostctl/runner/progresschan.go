@@ -109,10 +109,10 @@ type progressChannel struct {
 // makeProgressPipe creates the FIFOs PREFIX.in and PREFIX.out in dir,
 // recorded in the ledger first so that a crashed run's cleanup removes
 // them, and returns the prefix.
-func makeProgressPipe(rv *reverter, runID, dir string) (string, error) {
+func makeProgressPipe(rv *reverter, dir string) (string, error) {
 	prefix := filepath.Join(dir, "progress")
 	for _, p := range []string{prefix + ".in", prefix + ".out"} {
-		if err := rv.record(ledger.Entry{RunID: runID, Kind: ledger.KindFile, Path: p}); err != nil {
+		if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: p}); err != nil {
 			return "", err
 		}
 		if err := unix.Mkfifo(p, 0o600); err != nil {

@@ -227,6 +227,9 @@ func (r *Runner) Recover(ctx context.Context, c *config.Client, o RecoverOptions
 }
 
 func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions, rep *Report) error {
+	if err := r.Leftovers.Blocks(c.Name); err != nil {
+		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
+	}
 	p, err := r.PlanRecovery(ctx, c, o)
 	if err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
@@ -323,7 +326,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 // appliance's result shows it stopped before a step that changes a
 // filesystem.
 func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report, touched *bool) error {
-	return r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error {
+	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
 		if err != nil {
 			return err

@@ -27,11 +27,19 @@ type RescueOptions struct {
 	Attach func(ctx context.Context, domain string) error
 }
 
+// rescueScope is the ledger client of a rescue of disk images that belong
+// to no client: its leftovers block only such rescues.
+const rescueScope = "(rescue)"
+
 // Rescue boots the appliance into its shell with the disks attached
 // writable (no snapshot, no overlay: repairs must reach the disks), and
 // cleans up once the appliance is gone.
 func (r *Runner) Rescue(ctx context.Context, o RescueOptions) error {
-	return r.reverted(ctx, nil, func(rv *reverter) error { return r.rescue(ctx, o, rv) })
+	s := jobScope{client: rescueScope, logDir: r.jobDir("rescue-disks")}
+	if o.Client != nil {
+		s = jobScope{client: o.Client.Name, logDir: r.jobDir("rescue-" + o.Client.Name)}
+	}
+	return r.reverted(ctx, s, nil, func(rv *reverter) error { return r.rescue(ctx, o, rv) })
 }
 
 func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) error {

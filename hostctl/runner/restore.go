@@ -43,7 +43,7 @@ func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions
 // (restore, verify) with its cleanup, and reports it.
 func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *Report) error) *Report {
 	rep := &Report{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}
-	err := r.reverted(ctx, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) })
+	err := r.reverted(ctx, jobScope{client: client, logDir: logDir}, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) })
 	rep.Elapsed = time.Since(rep.Started)
 	rep.Status = StatusOK
 	if err != nil {

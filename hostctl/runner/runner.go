@@ -56,6 +56,9 @@ type Runner struct {
 	// BackupTime, when set, is the time the backends record for the
 	// backups of this run (tests of retention, imports); zero means now.
 	BackupTime time.Time
+	// Leftovers are what reconciling the ledger before this run could not
+	// remove: the clients they belong to do not run (nil: none).
+	Leftovers *Leftovers
 }
 
 // NewRunID returns a run id: sortable, readable, unique per second (the
@@ -93,7 +96,7 @@ func (l *Lock) Release() error { return l.f.Close() }
 
 // jobDir is where one job's temporary files and its logs live.
 func (r *Runner) jobDir(client string) string {
-	return filepath.Join(r.Cfg.Host.StateDir, "runs", r.RunID, client)
+	return filepath.Join(RunsDir(r.Cfg.Host.StateDir), r.RunID, client)
 }
 
 func (r *Runner) logf(format string, args ...any) {

@@ -164,6 +164,50 @@ func (l *Libvirt) BlockCommitActive(ctx context.Context, domain, disk string) er
 	if err := d.BlockCommit(disk, "", "", 0, libvirt.DOMAIN_BLOCK_COMMIT_ACTIVE); err != nil {
 		return fmt.Errorf("blockcommit %s %s: %w", domain, disk, err)
 	}
+	return finishCommit(ctx, d, domain, disk)
+}
+
+func (l *Libvirt) FinishBlockCommit(ctx context.Context, domain, disk string) error {
+	d, err := l.lookup(domain)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	return finishCommit(ctx, d, domain, disk)
+}
+
+// blockJobTypes maps libvirt's job types to BlockJob.Type.
+var blockJobTypes = map[libvirt.DomainBlockJobType]string{
+	libvirt.DOMAIN_BLOCK_JOB_TYPE_PULL:          JobPull,
+	libvirt.DOMAIN_BLOCK_JOB_TYPE_COPY:          JobCopy,
+	libvirt.DOMAIN_BLOCK_JOB_TYPE_COMMIT:        JobCommit,
+	libvirt.DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT: JobActiveCommit,
+	libvirt.DOMAIN_BLOCK_JOB_TYPE_BACKUP:        JobBackup,
+}
+
+func (l *Libvirt) BlockJob(ctx context.Context, domain, disk string) (BlockJob, error) {
+	d, err := l.lookup(domain)
+	if err != nil {
+		return BlockJob{}, err
+	}
+	defer d.Free()
+	info, err := d.GetBlockJobInfo(disk, 0)
+	if err != nil {
+		return BlockJob{}, fmt.Errorf("block job of %s %s: %w", domain, disk, err)
+	}
+	if info.Type == libvirt.DOMAIN_BLOCK_JOB_TYPE_UNKNOWN {
+		return BlockJob{}, nil
+	}
+	t, ok := blockJobTypes[info.Type]
+	if !ok {
+		t = fmt.Sprintf("type %d", info.Type)
+	}
+	return BlockJob{Type: t, Cur: info.Cur, End: info.End}, nil
+}
+
+// finishCommit waits for the active commit on disk to be ready, pivots and
+// waits for the job to end.
+func finishCommit(ctx context.Context, d *libvirt.Domain, domain, disk string) error {
 	// An active commit never ends by itself: it reaches the "ready" state
 	// (cur == end) and keeps mirroring until we pivot.
 	for {
@@ -179,9 +223,9 @@ func (l *Libvirt) BlockCommitActive(ctx context.Context, domain, disk string) er
 		}
 		select {
 		case <-ctx.Done():
-			// Leave the domain on its overlay: aborting without pivot is safe,
-			// and the ledger entry makes a later cleanup finish the commit.
-			_ = d.BlockJobAbort(disk, 0)
+			// Leave the job running and the domain on its overlay: the
+			// ledger entry makes a later cleanup take the job over.
+			// Aborting it would throw away what it has copied.
 			return fmt.Errorf("blockcommit %s %s: %w", domain, disk, ctx.Err())
 		case <-time.After(blockJobPoll):
 		}
@@ -209,6 +253,31 @@ func (l *Libvirt) BlockCommitActive(ctx context.Context, domain, disk string) er
 		time.Sleep(blockJobPoll)
 	}
 	return fmt.Errorf("blockcommit %s %s: pivot did not finish within a minute", domain, disk)
+}
+
+func (l *Libvirt) DomainState(ctx context.Context, name string) (DomainState, error) {
+	d, err := l.lookup(name)
+	if err != nil {
+		return "", err
+	}
+	defer d.Free()
+	state, reason, err := d.GetState()
+	if err != nil {
+		return "", fmt.Errorf("state of domain %s: %w", name, err)
+	}
+	switch state {
+	case libvirt.DOMAIN_RUNNING, libvirt.DOMAIN_BLOCKED, libvirt.DOMAIN_SHUTDOWN:
+		return StateRunning, nil
+	case libvirt.DOMAIN_PAUSED:
+		if libvirt.DomainPausedReason(reason) == libvirt.DOMAIN_PAUSED_USER {
+			return StateSuspended, nil
+		}
+		return StatePaused, nil
+	case libvirt.DOMAIN_PMSUSPENDED:
+		return StatePaused, nil
+	default:
+		return StateOff, nil
+	}
 }
 
 // ListDomains returns the names of all domains, defined or running.

@@ -34,6 +34,17 @@ type Hypervisor interface {
 	// BlockCommitActive merges a running domain's active overlay of disk
 	// (target name, e.g. "vda") into its backing file and pivots back to it.
 	BlockCommitActive(ctx context.Context, domain, disk string) error
+	// BlockJob returns the block job running on a disk of a domain (Type
+	// "" when there is none). Jobs outlive the hostctl that started them.
+	BlockJob(ctx context.Context, domain, disk string) (BlockJob, error)
+	// FinishBlockCommit waits for the active commit running on disk to be
+	// ready, pivots the disk to the commit's base and waits for the job to
+	// end: the second half of BlockCommitActive, for a commit that a
+	// killed hostctl started.
+	FinishBlockCommit(ctx context.Context, domain, disk string) error
+	// DomainState says whether a domain runs, is paused (and why) or is
+	// shut off.
+	DomainState(ctx context.Context, name string) (DomainState, error)
 	// QemuAgentCommand sends one JSON command to the domain's QEMU guest
 	// agent and returns its JSON reply (bounded by a short timeout).
 	QemuAgentCommand(ctx context.Context, domain, cmd string) (string, error)
@@ -52,3 +63,37 @@ type Hypervisor interface {
 	// Start boots a defined, shut-off domain.
 	Start(ctx context.Context, domain string) error
 }
+
+// Block job types (BlockJob.Type), as libvirt names them.
+const (
+	JobPull         = "pull"
+	JobCopy         = "copy"
+	JobCommit       = "commit"
+	JobActiveCommit = "active-commit"
+	JobBackup       = "backup"
+)
+
+// BlockJob is the state of a block job on one disk.
+type BlockJob struct {
+	Type     string // "" when no job runs
+	Cur, End uint64 // progress, in libvirt's units
+}
+
+// Ready says whether a mirroring job (copy, active commit) has caught up and
+// can be pivoted.
+func (j BlockJob) Ready() bool { return j.End > 0 && j.Cur == j.End }
+
+// DomainState is a domain's run state, as far as hostctl's cleanup cares.
+type DomainState string
+
+const (
+	StateRunning DomainState = "running"
+	// StateSuspended: paused by virDomainSuspend (hostctl's own suspend,
+	// or an operator's `virsh suspend`).
+	StateSuspended DomainState = "suspended"
+	// StatePaused: paused by the hypervisor for another reason (an I/O
+	// error such as a full disk, a migration, a snapshot in progress):
+	// never hostctl's to resume.
+	StatePaused DomainState = "paused"
+	StateOff    DomainState = "shut off"
+)
