@@ -217,12 +217,33 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	}
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
 	switch out.result.Done.Status {
-	case job.StatusOK:
+	case job.StatusOK, job.StatusWarning:
+		if err := backupWritten(out.result); err != nil {
+			return err
+		}
+		if out.result.Done.Status == job.StatusWarning {
+			return &warningError{out.result.Done}
+		}
 		return nil
-	case job.StatusWarning:
-		return &warningError{out.result.Done}
 	}
 	return applianceFailure(out.result, aj.logPath())
+}
+
+// backupWritten checks that an appliance which says it backed up also says
+// what: the backend's stats with at least one file. The appliance fails
+// such a backup itself; a result without them comes from a broken or
+// taken-over appliance and is no backup. (One that lies in its stats too
+// is caught by the next verify, which restores in an appliance that never
+// sees the client's disks.)
+func backupWritten(res *job.Result) error {
+	s, ok := res.Stats()
+	switch {
+	case !ok:
+		return fmt.Errorf("the appliance reported %q but no backup statistics: not counted as a backup", res.Done.Status)
+	case s.Files <= 0:
+		return fmt.Errorf("the appliance reported %q for an archive of %d files: not counted as a backup", res.Done.Status, s.Files)
+	}
+	return nil
 }
 
 // snapshotLive takes one atomic external disk-only snapshot of every

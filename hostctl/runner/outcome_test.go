@@ -23,18 +23,26 @@ func TestBackupStatusFromDoneRecord(t *testing.T) {
 		done   job.Record
 		status string
 		error  string
+		nostat bool // the appliance writes no stats record
 	}{
-		{"ok", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusOK, ""},
+		{"ok", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusOK, "", false},
 		{"warning", job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "borg create finished with warnings (exit status 1): data/x: read: [Errno 5] Input/output error",
-			Unreadable: []string{"data/x"}, UnreadableCount: 7}, StatusWarning, ""},
-		{"failed", job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x"},
-		{"unknown status", job.Record{Type: job.RecDone, Status: "fine"}, StatusFailed, `unknown status "fine"`},
-		{"ok with warnings", job.Record{Type: job.RecDone, Status: job.StatusOK, Warning: "w"}, StatusFailed, `status "ok" with warnings`},
+			Unreadable: []string{"data/x"}, UnreadableCount: 7}, StatusWarning, "", false},
+		{"failed", job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x", false},
+		{"unknown status", job.Record{Type: job.RecDone, Status: "fine"}, StatusFailed, `unknown status "fine"`, false},
+		{"ok with warnings", job.Record{Type: job.RecDone, Status: job.StatusOK, Warning: "w"}, StatusFailed, `status "ok" with warnings`, false},
+		// A taken-over appliance that only claims success.
+		{"ok without stats", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusFailed, "no backup statistics", true},
+		{"warning without stats", job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "w"}, StatusFailed, "no backup statistics", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
 			j.hv.onStart = func(x string) error {
-				require.NoError(t, writeResult(applianceDisk(t, x), tc.done))
+				recs := []job.Record{okStats, tc.done}
+				if tc.nostat {
+					recs = recs[1:]
+				}
+				require.NoError(t, writeResult(applianceDisk(t, x), recs...))
 				delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
 				return nil
 			}
@@ -62,7 +70,7 @@ func TestBackupWarningPostSnapshot(t *testing.T) {
 		out := filepath.Join(j.dir, "outcome")
 		j.c.Hooks = config.Hooks{PostSnapshot: fmt.Sprintf(post, out), Transport: config.TransportLocal}
 		j.hv.onStart = func(x string) error {
-			require.NoError(t, writeResult(applianceDisk(t, x), done))
+			require.NoError(t, writeResult(applianceDisk(t, x), okStats, done))
 			delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")])
 			return nil
 		}
