@@ -51,7 +51,7 @@ func ParseFstab(content string) ([]FstabEntry, error) {
 		if len(f) < 3 {
 			return nil, fmt.Errorf("fstab line %d: %q: want at least spec, mount point and type", n, line)
 		}
-		e := FstabEntry{Line: n, Spec: unoctal(f[0]), File: unoctal(f[1]), VFSType: f[2]}
+		e := FstabEntry{Line: n, Spec: UnescapeOctal(f[0]), File: UnescapeOctal(f[1]), VFSType: f[2]}
 		if len(f) > 3 {
 			e.Options = strings.Split(f[3], ",")
 		}
@@ -60,8 +60,9 @@ func ParseFstab(content string) ([]FstabEntry, error) {
 	return out, sc.Err()
 }
 
-// unoctal undoes fstab's \NNN octal escapes.
-func unoctal(s string) string {
+// UnescapeOctal undoes the \NNN octal escapes of fstab(5) and of the
+// kernel's mountinfo (space, tab, newline, backslash in paths).
+func UnescapeOctal(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
 // MountInfo is one line of /proc/self/mountinfo (proc(5)).
@@ -66,32 +68,13 @@ func ParseMountinfo(data []byte) ([]MountInfo, error) {
 		}
 		out = append(out, MountInfo{
 			ID: id, Parent: parent, Dev: f[2],
-			Root: unescapeOctal(f[3]), MountPoint: unescapeOctal(f[4]),
+			Root: blockdev.UnescapeOctal(f[3]), MountPoint: blockdev.UnescapeOctal(f[4]),
 			Options: strings.Split(f[5], ","),
-			FSType:  f[sep+1], Source: unescapeOctal(f[sep+2]),
+			FSType:  f[sep+1], Source: blockdev.UnescapeOctal(f[sep+2]),
 			SuperOptions: strings.Split(f[sep+3], ","),
 		})
 	}
 	return out, sc.Err()
-}
-
-// unescapeOctal undoes the kernel's \NNN octal escapes.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Below reports whether path p is dir or lies below it (both clean and

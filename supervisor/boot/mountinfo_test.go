@@ -36,14 +36,6 @@ func TestParseMountinfo(t *testing.T) {
 	}
 }
 
-func TestUnescapeOctal(t *testing.T) {
-	for in, want := range map[string]string{`/sysroot/snapshot`: "/sysroot/snapshot", `/mnt/with\040space`: "/mnt/with space", `/a\134b`: `/a\b`, `/x\09`: `/x\09`, `/end\04`: `/end\04`} {
-		if got := unescapeOctal(in); got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestBelow(t *testing.T) {
 	for _, tc := range []struct {
 		p, dir string
