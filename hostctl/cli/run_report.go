@@ -86,19 +86,24 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 // reportRun prints the jobs' reports (a table, or JSON), reports the run
 // (finishRun) and returns its exit error: the end of run and verify.
 func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string, started time.Time, reports []*runner.Report, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
-			return err
-		}
-	} else {
-		printSummary(g.Stdout, reports)
+	if err := printReports(g.Stdout, reports, asJSON); err != nil {
+		return err
 	}
 	runErr := exitFor(reports)
 	finishRun(ctx, cfg, runID, started, reports, runErr, g.Stderr)
 	pruneRuns(cfg, g.Stderr)
 	return runErr
+}
+
+// printReports prints the jobs' reports: the summary table, or JSON.
+func printReports(w io.Writer, reports []*runner.Report, asJSON bool) error {
+	if !asJSON {
+		printSummary(w, reports)
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(reports)
 }
 
 // pruneRuns removes the job directories of runs older than the kept
@@ -142,14 +147,8 @@ func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clien
 		reports = append(reports, &runner.Report{Client: c.Name, Mode: mode, Started: now,
 			Status: runner.StatusFailed, Error: "not started: " + cause.Error()})
 	}
-	if asJSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
-			return err
-		}
-	} else {
-		printSummary(g.Stdout, reports)
+	if err := printReports(g.Stdout, reports, asJSON); err != nil {
+		return err
 	}
 	finishRun(ctx, cfg, runID, now, reports, exit, g.Stderr)
 	return exit
