@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -89,11 +87,7 @@ var errForcedOff = errors.New("rescue: forced off with Ctrl+]")
 // appliance went away) or the escape byte arrives on in. A terminal on in
 // is put into raw mode meanwhile.
 func pumpConsole(in io.Reader, out io.Writer, con io.ReadWriter) error {
-	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if state, err := term.MakeRaw(int(f.Fd())); err == nil {
-			defer term.Restore(int(f.Fd()), state)
-		}
-	}
+	defer rawTerminal(in)()
 	done := make(chan error, 2)
 	go func() {
 		_, err := io.Copy(out, con)

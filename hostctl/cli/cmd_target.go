@@ -3,13 +3,11 @@ package cli
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
@@ -209,11 +207,6 @@ func sortedClientNames(cfg *config.Config) []string {
 	return out
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.Endpoint) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
@@ -227,10 +220,5 @@ func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.
 		return "", &UsageError{fmt.Errorf("no terminal to ask for the password of %s: give --password-file", e)}
 	}
 	fmt.Fprintf(g.Stdout, "password of %s (used once, not stored): ", e)
-	pw, err := term.ReadPassword(int(g.Stdin.(*os.File).Fd()))
-	fmt.Fprintln(g.Stdout)
-	if err != nil {
-		return "", err
-	}
-	return string(pw), nil
+	return readSecretLine(g.Stdin, g.Stdout)
 }
