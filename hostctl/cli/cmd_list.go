@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
@@ -44,30 +46,38 @@ original_size, deduplicated_size = stored, archive = ID).
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, clients, err := g.LoadClients(args)
-			if err != nil {
-				return err
-			}
-			s, err := openSession(cmd.Context(), cfg, g.Stderr, true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			snaps, err := s.runner.List(cmd.Context(), clients[0])
-			if err != nil {
-				return err
-			}
-			if o.JSON {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(snaps)
-			}
-			printSnapshots(g.Stdout, snaps)
-			return nil
+			return runList(cmd.Context(), g, o, args[0])
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the list as JSON")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *listOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.JSON, "json", false, "print the list as JSON")
+}
+
+func runList(ctx context.Context, g *Globals, o listOptions, name string) error {
+	cfg, clients, err := g.LoadClients([]string{name})
+	if err != nil {
+		return err
+	}
+	s, err := openSession(ctx, cfg, g.Stderr, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	snaps, err := s.runner.List(ctx, clients[0])
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(snaps)
+	}
+	printSnapshots(g.Stdout, snaps)
+	return nil
 }
 
 func printSnapshots(w io.Writer, snaps []job.Record) {

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -68,8 +70,9 @@ each). Only lvm_libvirt clients are recovered in place; "hostctl restore
 CLIENT --to-dir DIR" restores any client into a directory.
 `
 
-func (o *recoverOptions) addFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
+// addInPlaceFlags adds the flags of the recovery itself (restore has them
+// hidden, to say where they belong).
+func (o *recoverOptions) addInPlaceFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.MkFS, "mkfs", false, "create the client's filesystems afresh instead of emptying them")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (steps, disks, filesystems, archive, hooks) and change nothing")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", runner.DefaultShutdownTimeout, "graceful shutdown time before the client is forced off")
@@ -84,19 +87,21 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + exitCodeHelp,
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRecover(cmd, g, o, args[0])
+			return runRecover(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
-	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
-	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
-	o.addFlags(cmd)
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, name string) error {
-	ctx := cmd.Context()
+func (o *recoverOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
+	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
+	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
+	o.addInPlaceFlags(f)
+}
+
+func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) error {
 	if o.ShutdownTimeout <= 0 || o.AgentTimeout <= 0 {
 		return &UsageError{fmt.Errorf("recover: --shutdown-timeout and --agent-timeout must be > 0")}
 	}

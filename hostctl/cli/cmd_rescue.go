@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -41,10 +42,14 @@ the disks; Ctrl+] forces the appliance off at once.
 			return runRescue(cmd.Context(), g, o, args)
 		},
 	}
-	cmd.Flags().StringSliceVar(&o.Disks, "disk", nil, "disk image to attach (repeatable)")
-	cmd.Flags().StringVar(&o.Mount, "mount", "", `filesystem for `+job.RescueTarget+`: "vda2", "LABEL=…", "UUID=…" (default: backup.mount, else auto)`)
-	cmd.Flags().DurationVar(&o.TimeLimit, "time-limit", 4*time.Hour, "power the appliance off after this long")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *rescueOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringSliceVar(&o.Disks, "disk", nil, "disk image to attach (repeatable)")
+	f.StringVar(&o.Mount, "mount", "", `filesystem for `+job.RescueTarget+`: "vda2", "LABEL=…", "UUID=…" (default: backup.mount, else auto)`)
+	f.DurationVar(&o.TimeLimit, "time-limit", 4*time.Hour, "power the appliance off after this long")
 }
 
 func runRescue(ctx context.Context, g *Globals, o rescueOptions, args []string) error {

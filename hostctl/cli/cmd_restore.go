@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
@@ -21,8 +23,10 @@ type restoreOptions struct {
 	Paths   []string
 	Mount   string
 	JSON    bool
-	// recover's flags, refused here with where they belong.
-	inPlace recoverOptions
+	// recover's flags, refused here with where they belong: the ones
+	// given on the command line.
+	inPlace      recoverOptions
+	inPlaceGiven []string
 }
 
 func newRestoreCmd(g *Globals) *cobra.Command {
@@ -57,10 +61,19 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRestore(cmd, g, o, args[0])
+			for _, n := range inPlaceFlags {
+				if cmd.Flags().Changed(n) {
+					o.inPlaceGiven = append(o.inPlaceGiven, n)
+				}
+			}
+			return runRestore(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *restoreOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
 	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
@@ -72,21 +85,18 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
 	// The in-place recovery's flags moved to recover with it: kept hidden
 	// here so that they fail with where to find them.
-	o.inPlace.addFlags(cmd)
+	o.inPlace.addInPlaceFlags(f)
 	for _, n := range inPlaceFlags {
 		_ = f.MarkHidden(n)
 	}
-	return cmd
 }
 
 var inPlaceFlags = []string{"mkfs", "dry-run", "shutdown-timeout", "agent-timeout"}
 
-func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
-	ctx := cmd.Context()
-	for _, n := range inPlaceFlags {
-		if cmd.Flags().Changed(n) {
-			return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
-		}
+func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) error {
+	if len(o.inPlaceGiven) > 0 {
+		n := o.inPlaceGiven[0]
+		return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
 	}
 	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
 		// An in-place recovery empties the VM's filesystems: it is its own

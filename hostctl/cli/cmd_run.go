@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -79,19 +80,22 @@ run (exit 1) and is repeated after every backup until it passes.
 
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd, g, o, args)
+			return runRun(cmd.Context(), g, o, args)
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
-	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
-	cmd.Flags().StringVar(&o.BackupTime, "backup-time", "", "record the backups at this RFC 3339 time instead of now (tests of retention)")
-	_ = cmd.Flags().MarkHidden("backup-time")
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error {
-	ctx := cmd.Context()
+func (o *runOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
+	f.BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
+	f.DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
+	f.StringVar(&o.BackupTime, "backup-time", "", "record the backups at this RFC 3339 time instead of now (tests of retention)")
+	_ = f.MarkHidden("backup-time")
+}
+
+func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error {
 	cfg, clients, err := g.LoadClients(names)
 	if err != nil {
 		journalConfigFailure(g.ConfigPath, err, g.Stderr)

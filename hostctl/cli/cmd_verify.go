@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 )
@@ -50,20 +52,22 @@ client after every Nth successful backup (verify_sample = N for a sample).
 
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd, g, o, args)
+			return runVerify(cmd.Context(), g, o, args)
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Archive, "archive", "", "backup to verify, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `verify the newest backup at or before this time`)
 	f.IntVar(&o.Sample, "sample", 0, "restore and compare this many files chosen at random (0: all)")
 	f.StringArrayVar(&o.Paths, "path", nil, `verify only this path of the tree, e.g. "etc" (repeatable)`)
 	f.BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
-	return cmd
 }
 
-func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) error {
-	ctx := cmd.Context()
+func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string) error {
 	vo := runner.VerifyOptions{Archive: o.Archive, Sample: o.Sample, Paths: o.Paths}
 	if o.Sample < 0 {
 		return &UsageError{fmt.Errorf("verify: --sample %d: want 0 (all) or a number of files", o.Sample)}
