@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 )
 
 func newCleanupCmd(g *Globals) *cobra.Command {
@@ -32,18 +34,11 @@ cleanup exits 1 while anything stays recorded.
 // runCleanup has no options: cleanup takes no flags (the lock is never
 // waited for, the ledger is all there is to undo).
 func runCleanup(ctx context.Context, g *Globals) error {
-	cfg, err := g.LoadConfig()
-	if err != nil {
-		return err
-	}
-	s, err := openSession(ctx, cfg, g.Stdout, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	if err := s.runner.Leftovers.Err(); err != nil {
-		return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
-	}
-	fmt.Fprintln(g.Stdout, "nothing left behind")
-	return nil
+	return g.withSession(ctx, sessionSpec{noClients: true, log: g.Stdout}, func(s *session, _ []*config.Client) error {
+		if err := s.runner.Leftovers.Err(); err != nil {
+			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
+		}
+		fmt.Fprintln(g.Stdout, "nothing left behind")
+		return nil
+	})
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
@@ -58,26 +58,16 @@ func (o *listOptions) AddFlags(f *pflag.FlagSet) {
 }
 
 func runList(ctx context.Context, g *Globals, o listOptions, name string) error {
-	cfg, clients, err := g.LoadClients([]string{name})
-	if err != nil {
-		return err
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	snaps, err := s.runner.List(ctx, clients[0])
-	if err != nil {
-		return err
-	}
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(snaps)
-	}
-	printSnapshots(g.Stdout, snaps)
-	return nil
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true}, func(s *session, clients []*config.Client) error {
+		snaps, err := s.runner.List(ctx, clients[0])
+		if err != nil {
+			return err
+		}
+		return printResult(g.Stdout, o.JSON, snaps, func(w io.Writer) error {
+			printSnapshots(w, snaps)
+			return nil
+		})
+	})
 }
 
 func printSnapshots(w io.Writer, snaps []job.Record) {

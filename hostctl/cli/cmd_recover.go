@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
@@ -112,7 +113,8 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if !o.Yes && !o.DryRun && !isTerminal(g.Stdin) {
 		return &UsageError{fmt.Errorf("recover %s empties the filesystems of the client's domain and cannot ask (stdin is not a terminal): pass --yes to go on, or --dry-run to see the plan; nothing was changed", name)}
 	}
-	cfg, clients, err := g.LoadClients([]string{name})
+	sp := sessionSpec{clients: []string{name}, image: true}
+	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err
 	}
@@ -141,17 +143,14 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 			return err
 		}
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	rep := s.runner.Recover(ctx, clients[0], ro)
-	if rep.Status != runner.StatusOK {
-		return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
-	}
-	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
-	return nil
+	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Client) error {
+		rep := s.runner.Recover(ctx, clients[0], ro)
+		if rep.Status != runner.StatusOK {
+			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
+		}
+		fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
+		return nil
+	})
 }
 
 // confirmRecover shows what the recovery destroys and wants the domain's

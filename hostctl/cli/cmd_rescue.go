@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -56,33 +57,23 @@ func runRescue(ctx context.Context, g *Globals, o rescueOptions, args []string) 
 	if len(args) == 0 && len(o.Disks) == 0 {
 		return &UsageError{errors.New("rescue: name a CLIENT or give --disk IMAGE")}
 	}
-	cfg, err := g.LoadConfig()
-	if err != nil {
-		return err
-	}
-	ro := runner.RescueOptions{Disks: o.Disks, Mount: o.Mount, TimeLimit: o.TimeLimit}
-	if len(args) == 1 {
-		clients, err := cfg.SelectClients(args)
-		if err != nil {
-			return &UsageError{err}
+	sp := sessionSpec{clients: args, noClients: len(args) == 0, image: true}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		ro := runner.RescueOptions{Disks: o.Disks, Mount: o.Mount, TimeLimit: o.TimeLimit}
+		if len(clients) == 1 {
+			ro.Client = clients[0]
 		}
-		ro.Client = clients[0]
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ro.Attach = func(ctx context.Context, domain string) error {
-		con, err := s.lv.Console(ctx, domain)
-		if err != nil {
-			return err
+		ro.Attach = func(ctx context.Context, domain string) error {
+			con, err := s.lv.Console(ctx, domain)
+			if err != nil {
+				return err
+			}
+			defer con.Close()
+			fmt.Fprintf(g.Stderr, "Connected to %s. Exit the shell to power it off; Ctrl+] forces it off.\r\n", domain)
+			return pumpConsole(g.Stdin, g.Stdout, con)
 		}
-		defer con.Close()
-		fmt.Fprintf(g.Stderr, "Connected to %s. Exit the shell to power it off; Ctrl+] forces it off.\r\n", domain)
-		return pumpConsole(g.Stdin, g.Stdout, con)
-	}
-	return s.runner.Rescue(ctx, ro)
+		return s.runner.Rescue(ctx, ro)
+	})
 }
 
 // errForcedOff is the operator's Ctrl+].

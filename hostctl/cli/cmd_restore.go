@@ -2,14 +2,15 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
@@ -111,32 +112,20 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	if err != nil {
 		return err
 	}
-	cfg, clients, err := g.LoadClients([]string{name})
-	if err != nil {
-		return err
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	rep := s.runner.Restore(ctx, clients[0], ro)
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true}, func(s *session, clients []*config.Client) error {
+		rep := s.runner.Restore(ctx, clients[0], ro)
+		ok := rep.Status == runner.StatusOK
+		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {
+			if ok {
+				fmt.Fprintf(w, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), ro.Dir+ro.Disk, rep.Elapsed.Round(time.Second))
+			}
+			return nil
+		})
+		if err == nil && !ok {
+			err = fmt.Errorf("restore of %s: %s", name, rep.Error)
 		}
-	}
-	if rep.Status != runner.StatusOK {
-		return fmt.Errorf("restore of %s: %s", name, rep.Error)
-	}
-	if o.JSON {
-		return nil
-	}
-	to := ro.Dir + ro.Disk
-	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), to, rep.Elapsed.Round(time.Second))
-	return nil
+		return err
+	})
 }
 
 // resolve checks the flags (usage errors before anything boots) and turns

@@ -96,30 +96,32 @@ func (o *runOptions) AddFlags(f *pflag.FlagSet) {
 }
 
 func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error {
-	cfg, clients, err := g.LoadClients(names)
-	if err != nil {
-		journalConfigFailure(g.ConfigPath, err, g.Stderr)
-		return err
-	}
 	wait := o.LockTimeout
 	if o.Wait && wait == 0 {
 		wait = -1
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true, wait)
-	if err != nil {
-		return reportNotStarted(ctx, g, cfg, clients, "", err, o.JSON)
+	var backupTime time.Time
+	if o.BackupTime != "" {
+		var err error
+		if backupTime, err = time.Parse(time.RFC3339, o.BackupTime); err != nil {
+			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
+		}
 	}
-	defer s.close()
+	sp := sessionSpec{clients: names, image: true, lockWait: wait, reported: true, asJSON: o.JSON}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		s.runner.BackupTime = backupTime
+		return backupAll(ctx, g, s, clients, o.JSON)
+	})
+}
+
+// backupAll backs up clients one after another, each followed by the
+// verify that verify_every schedules, and reports the run.
+func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Client, asJSON bool) error {
 	started := time.Now()
-	if limit := cfg.Host.RunTimeLimit.Duration; limit > 0 {
+	if limit := s.cfg.Host.RunTimeLimit.Duration; limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, limit, &runner.LimitError{Key: "run_time_limit", Limit: limit})
 		defer cancel()
-	}
-	if o.BackupTime != "" {
-		if s.runner.BackupTime, err = time.Parse(time.RFC3339, o.BackupTime); err != nil {
-			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
-		}
 	}
 	var reports []*runner.Report
 	for _, c := range clients {
@@ -143,7 +145,7 @@ func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
 		}
 	}
-	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
+	return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, asJSON)
 }
 
 // exitFor maps job outcomes to the exit code, the most serious first: any

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -52,25 +52,23 @@ func runStatus(g *Globals, o statusOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(runs)
-	}
-	if len(runs) == 0 {
-		fmt.Fprintf(g.Stdout, "no runs recorded in %s\n", report.Dir(cfg.Host.StateDir))
-		return &ExitError{Code: ExitFailed}
-	}
-	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tWARNING\tFAILED\tSKIPPED")
-	for _, r := range runs {
-		c := r.Tally()
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), c.OK, c.Warning, c.Failed, c.Skipped)
-	}
-	tw.Flush()
-	fmt.Fprintln(g.Stdout)
-	fmt.Fprint(g.Stdout, report.Text(runs[0]))
-	return statusExit(runs[0])
+	// With --json the exit code is 0: the reports say the rest.
+	return printResult(g.Stdout, o.JSON, runs, func(w io.Writer) error {
+		if len(runs) == 0 {
+			fmt.Fprintf(w, "no runs recorded in %s\n", report.Dir(cfg.Host.StateDir))
+			return &ExitError{Code: ExitFailed}
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tWARNING\tFAILED\tSKIPPED")
+		for _, r := range runs {
+			c := r.Tally()
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), c.OK, c.Warning, c.Failed, c.Skipped)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+		fmt.Fprint(w, report.Text(runs[0]))
+		return statusExit(runs[0])
+	})
 }
 
 // statusExit is hostctl status's exit for the latest run: its status in

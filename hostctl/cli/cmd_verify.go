@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 )
 
@@ -79,24 +80,17 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
 	}
-	cfg, clients, err := g.LoadClients(names)
-	if err != nil {
-		journalConfigFailure(g.ConfigPath, err, g.Stderr)
-		return err
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return reportNotStarted(ctx, g, cfg, clients, runner.ModeVerify, err, o.JSON)
-	}
-	defer s.close()
-	started := time.Now()
-	var reports []*runner.Report
-	for _, c := range clients {
-		if ctx.Err() != nil {
-			reports = append(reports, &runner.Report{Client: c.Name, Mode: runner.ModeVerify, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
-			continue
+	sp := sessionSpec{clients: names, image: true, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		started := time.Now()
+		var reports []*runner.Report
+		for _, c := range clients {
+			if ctx.Err() != nil {
+				reports = append(reports, &runner.Report{Client: c.Name, Mode: runner.ModeVerify, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+				continue
+			}
+			reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
 		}
-		reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
-	}
-	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
+		return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, o.JSON)
+	})
 }
