@@ -12,6 +12,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
@@ -38,8 +39,11 @@ type sessionSpec struct {
 	// lockWait is how long to wait for a running hostctl (<0: as long as
 	// it takes; 0: not at all, exit code 4).
 	lockWait time.Duration
-	// log receives the session's own lines (lock, leftovers); nil: stderr.
+	// log receives the session's own lines (lock, leftovers) and the
+	// runner's; nil: stderr.
 	log io.Writer
+	// progress shows the appliances' progress; nil: lines on log.
+	progress progress.Sink
 	// reported: the command reports its jobs like a run (run, verify). A
 	// configuration that does not load then goes to the journal too, and
 	// a session that does not open is reported as every client failed,
@@ -84,7 +88,11 @@ func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*
 	if log == nil {
 		log = g.Stderr
 	}
-	s, err := openSession(ctx, cfg, log, sp.image, sp.lockWait)
+	sink := sp.progress
+	if sink == nil {
+		sink = progress.NewText(log, isTerminal(log))
+	}
+	s, err := openSession(ctx, cfg, log, sink, sp.image, sp.lockWait)
 	if err != nil {
 		if sp.reported {
 			return reportNotStarted(ctx, g, cfg, clients, sp.mode, err, sp.asJSON)
@@ -112,7 +120,7 @@ func printResult(w io.Writer, asJSON bool, v any, text func(io.Writer) error) er
 // A leftover that cannot be removed is not an error here: it blocks the
 // jobs of its client only (runner.Leftovers). An error is one that stops
 // every client: callers that report runs report it (notStarted).
-func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool, wait time.Duration) (*session, error) {
+func openSession(ctx context.Context, cfg *config.Config, out io.Writer, sink progress.Sink, needImage bool, wait time.Duration) (*session, error) {
 	if wait < 0 {
 		wait = 100 * 365 * 24 * time.Hour
 	}
@@ -140,7 +148,7 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needIma
 	if err != nil {
 		return nil, err
 	}
-	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, RunID: runner.NewRunID(time.Now())}
+	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, Progress: sink, RunID: runner.NewRunID(time.Now())}
 	lo, err := runner.ReconcileClients(ctx, s.lv, &lvm.CLI{}, l, out)
 	if err != nil {
 		return nil, fmt.Errorf("the ledger of earlier runs' leftovers cannot be read, so none of them can be removed: %w", err)
