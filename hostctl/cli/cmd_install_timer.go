@@ -140,7 +140,9 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 		}},
 		{Section: "Service", Entries: []*unit.UnitEntry{
 			{Name: "Type", Value: "oneshot"},
-			{Name: "ExecStart", Value: fmt.Sprintf("%s run --config %s", hostctl, config)},
+			// The journal is no terminal: without --progress text it
+			// would get no appliance steps.
+			{Name: "ExecStart", Value: fmt.Sprintf("%s run --progress text --config %s", hostctl, config)},
 			// Exit code 3 (some jobs skipped, none failed) is not a failure of the unit.
 			{Name: "SuccessExitStatus", Value: "3"},
 			// The jobs carry their own time limits; SIGTERM makes hostctl clean up.

@@ -17,6 +17,7 @@ import (
 )
 
 type listOptions struct {
+	progressOptions
 	JSON bool
 }
 
@@ -43,6 +44,8 @@ Columns:
 --json prints the same as a list of records (snapshot_time, kind, full,
 original_size, deduplicated_size = stored, archive = ID).
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,11 +57,16 @@ original_size, deduplicated_size = stored, archive = ID).
 }
 
 func (o *listOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.BoolVar(&o.JSON, "json", false, "print the list as JSON")
 }
 
 func runList(ctx context.Context, g *Globals, o listOptions, name string) error {
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true}, func(s *session, clients []*config.Client) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
 		snaps, err := s.runner.List(ctx, clients[0])
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 // recoverOptions are the flags of `hostctl recover CLIENT`, the in-place
 // recovery.
 type recoverOptions struct {
+	progressOptions
 	Archive         string
 	Time            string
 	MkFS            bool
@@ -85,7 +86,7 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recover CLIENT [--archive ID | --time T] [--mkfs] [--dry-run] [--yes]",
 		Short: "Recover a client VM in place from its backup: empties its filesystems and restores them (asks first)",
-		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + exitCodeHelp,
+		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + progressHelp + "\n\n" + exitCodeHelp,
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecover(cmd.Context(), g, o, args[0])
@@ -96,6 +97,7 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 }
 
 func (o *recoverOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
@@ -110,10 +112,14 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if err != nil {
 		return err
 	}
+	g, sink, err := o.streams(g, false)
+	if err != nil {
+		return err
+	}
 	if !o.Yes && !o.DryRun && !isTerminal(g.Stdin) {
 		return &UsageError{fmt.Errorf("recover %s empties the filesystems of the client's domain and cannot ask (stdin is not a terminal): pass --yes to go on, or --dry-run to see the plan; nothing was changed", name)}
 	}
-	sp := sessionSpec{clients: []string{name}, image: true}
+	sp := sessionSpec{clients: []string{name}, image: true, progress: sink}
 	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err

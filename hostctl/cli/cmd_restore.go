@@ -16,6 +16,7 @@ import (
 )
 
 type restoreOptions struct {
+	progressOptions
 	ToDir   string
 	ToDisk  string
 	To      string // deprecated: --to-dir or --to-disk by what the path is
@@ -59,6 +60,8 @@ The repository is read with the client's profile (borg, restic or duplicity).
 The backups are plain repositories of those tools: without hostctl, "borg
 extract", "restic restore" and "duplicity restore" restore them too (README).
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,6 +78,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 }
 
 func (o *restoreOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
 	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
@@ -112,7 +116,11 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true}, func(s *session, clients []*config.Client) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
 		rep := s.runner.Restore(ctx, clients[0], ro)
 		ok := rep.Status == runner.StatusOK
 		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {

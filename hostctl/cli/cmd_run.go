@@ -18,6 +18,7 @@ import (
 )
 
 type runOptions struct {
+	progressOptions
 	JSON        bool
 	Wait        bool
 	LockTimeout time.Duration
@@ -78,6 +79,8 @@ verify_every = N (hostctl.toml or a client file) adds a restore test
 it is reported as "CLIENT (verify)" in the same run, and a failed one fails the
 run (exit 1) and is repeated after every backup until it passes.
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRun(cmd.Context(), g, o, args)
@@ -88,6 +91,7 @@ run (exit 1) and is repeated after every backup until it passes.
 }
 
 func (o *runOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
 	f.BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
 	f.DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
@@ -96,18 +100,21 @@ func (o *runOptions) AddFlags(f *pflag.FlagSet) {
 }
 
 func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
 	wait := o.LockTimeout
 	if o.Wait && wait == 0 {
 		wait = -1
 	}
 	var backupTime time.Time
 	if o.BackupTime != "" {
-		var err error
 		if backupTime, err = time.Parse(time.RFC3339, o.BackupTime); err != nil {
 			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
 		}
 	}
-	sp := sessionSpec{clients: names, image: true, lockWait: wait, reported: true, asJSON: o.JSON}
+	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
 		s.runner.BackupTime = backupTime
 		return backupAll(ctx, g, s, clients, o.JSON)

@@ -13,6 +13,7 @@ import (
 )
 
 type verifyOptions struct {
+	progressOptions
 	Archive string
 	Time    string
 	Sample  int
@@ -51,6 +52,8 @@ client after every Nth successful backup (verify_sample = N for a sample).
 
 ` + timeArgHelp + `
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), g, o, args)
@@ -61,6 +64,7 @@ client after every Nth successful backup (verify_sample = N for a sample).
 }
 
 func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to verify, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `verify the newest backup at or before this time`)
 	f.IntVar(&o.Sample, "sample", 0, "restore and compare this many files chosen at random (0: all)")
@@ -69,6 +73,10 @@ func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
 }
 
 func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
 	vo := runner.VerifyOptions{Archive: o.Archive, Sample: o.Sample, Paths: o.Paths}
 	if o.Sample < 0 {
 		return &UsageError{fmt.Errorf("verify: --sample %d: want 0 (all) or a number of files", o.Sample)}
@@ -76,11 +84,10 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	if o.Archive != "" && len(names) != 1 {
 		return &UsageError{fmt.Errorf("verify: --archive names one client's backup: name exactly one CLIENT")}
 	}
-	var err error
 	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
 	}
-	sp := sessionSpec{clients: names, image: true, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
+	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
 		started := time.Now()
 		var reports []*runner.Report
