@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,13 +168,31 @@ func buildEnv() (*env, error) {
 	return e, nil
 }
 
-// hostctl runs the CLI in-process with its own streams.
+// hostctl runs the CLI in-process with its own streams. The commands
+// that boot appliances print their progress as text (stderr is no
+// terminal here, where the default is none) unless args choose a form:
+// the tests read the appliance's steps there, and their logs show them.
 func hostctl(t testing.TB, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
+	args = progressText(args)
 	var out, errb bytes.Buffer
 	code := cli.Main(ctx, args, strings.NewReader(""), &out, &errb)
 	t.Logf("hostctl %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
 	return code, out.String(), errb.String()
+}
+
+// progressText adds --progress text to the commands that have the flag
+// when args do not set it.
+func progressText(args []string) []string {
+	if len(args) == 0 || !slices.Contains([]string{"run", "restore", "verify", "list", "recover"}, args[0]) {
+		return args
+	}
+	for _, a := range args {
+		if a == "--progress" || strings.HasPrefix(a, "--progress=") {
+			return args
+		}
+	}
+	return append(slices.Clip(args), "--progress", "text")
 }
 
 func virsh(t testing.TB, args ...string) string {
