@@ -10,9 +10,6 @@ import (
 // and DEL. What reaches the operator must carry none of it raw.
 const Hostile = "\x1b]0;pwned\a\x1b[2J\x1b[31mred\u009b1m\u202eevil\x7f"
 
-// HostileEscaped is the start of Hostile as textsafe shows it.
-const HostileEscaped = `\x1b]0;pwned\x07`
-
 // RequireNoControl fails when s has a byte or rune a terminal acts on
 // (C0 and C1 controls, DEL, the right-to-left override), newlines (line
 // ends) aside.
