@@ -17,9 +17,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
-// session is what run, restore and cleanup share: the run lock, libvirt,
-// the ledger, and the leftovers of crashed runs removed, as far as they
-// could be (the runner's Leftovers say which clients they block).
+// session is what every command that takes the run lock shares: the lock,
+// libvirt, the ledger, and the leftovers of crashed runs removed, as far
+// as they could be (the runner's Leftovers say which clients they block).
 type session struct {
 	cfg    *config.Config
 	runner *runner.Runner
@@ -42,7 +42,8 @@ type sessionSpec struct {
 	// log receives the session's own lines (lock, leftovers) and the
 	// runner's; nil: stderr.
 	log io.Writer
-	// progress shows the appliances' progress; nil: lines on log.
+	// progress shows the appliances' progress (--progress); nil: text on
+	// log (rescue, which has no flag).
 	progress progress.Sink
 	// reported: the command reports its jobs like a run (run, verify). A
 	// configuration that does not load then goes to the journal too, and
