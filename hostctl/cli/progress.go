@@ -28,7 +28,8 @@ text). json is for other programs: one JSON object a line,
 progress.jsonl (its text from the appliance, escaped; backend progress at
 most once a second). The lines go to stdout, and what the command prints
 there otherwise (its table) goes to stderr; with --json, stdout keeps the
-result and the lines go to stderr.`
+result and the lines go to stderr. A reader that stalls holds up no job: past
+1 MiB waiting, lines are dropped (and counted on stderr at the end).`
 
 // streams picks the progress form and the streams the command prints on:
 // g itself, or with --progress json on stdout a copy of g whose Stdout is

@@ -76,6 +76,7 @@ func TestProgressStreams(t *testing.T) {
 		for _, r := range records {
 			sink.Record("a", r)
 		}
+		require.Zero(t, progress.Close(sink), "%+v", tc)
 		got := errw.(*bytes.Buffer).String()
 		if !tc.progressStderr {
 			got = out.String()
@@ -112,6 +113,7 @@ func TestRunProgressJSONLines(t *testing.T) {
 		sink.Record("web", r)
 	}
 	require.NoError(t, reportRun(context.Background(), g, cfg, "20261201T033000Z", time.Now(), []*runner.Report{{Client: "web", Status: runner.StatusOK, Archive: "a-1"}}, false))
+	require.Zero(t, progress.Close(sink))
 	sc := bufio.NewScanner(&out)
 	n := 0
 	for sc.Scan() {

@@ -93,6 +93,11 @@ func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*
 	if sink == nil {
 		sink = progress.NewText(log, isTerminal(log))
 	}
+	defer func() {
+		if n := progress.Close(sink); n > 0 {
+			fmt.Fprintf(g.Stderr, "progress: %d line(s) its reader did not take were dropped\n", n)
+		}
+	}()
 	s, err := openSession(ctx, cfg, log, sink, sp.image, sp.lockWait)
 	if err != nil {
 		if sp.reported {

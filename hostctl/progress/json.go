@@ -29,23 +29,32 @@ const jsonProgressEvery = time.Second
 // statistics and the done record are all written; backend progress at
 // most once a second per job, and always when it announces the total.
 // A line is at most one record of the progress channel (64 KiB) escaped.
+// The lines are written from a goroutine of their own: a reader that
+// stalls loses lines (beyond 1 MiB waiting), never holds up a job.
 type JSON struct {
 	mu   sync.Mutex
-	w    io.Writer
+	out  *asyncWriter
 	jobs map[string]*jsonJob
 	now  func() time.Time
 	buf  bytes.Buffer
 }
+
+// closeGrace is how long Close waits for the reader to take the last lines.
+const closeGrace = 5 * time.Second
 
 type jsonJob struct {
 	mode         string
 	lastProgress time.Time
 }
 
-// NewJSON writes to w.
+// NewJSON writes to w until Close.
 func NewJSON(w io.Writer) *JSON {
-	return &JSON{w: w, jobs: map[string]*jsonJob{}, now: time.Now}
+	return &JSON{out: newAsyncWriter(w), jobs: map[string]*jsonJob{}, now: time.Now}
 }
+
+// Close waits (a few seconds at most) until the reader has taken the
+// lines written, and returns how many it did not get.
+func (p *JSON) Close() int { return p.out.close(closeGrace) }
 
 var _ Sink = (*JSON)(nil)
 
@@ -56,8 +65,8 @@ func (p *JSON) Begin(client, mode string) {
 	p.jobs[client] = &jsonJob{mode: mode}
 }
 
-// Record writes rec as one line. A write error (the reader went away) is
-// not the job's: the job goes on, unseen.
+// Record writes rec as one line. A reader that went away or stalls is not
+// the job's concern: the job goes on, unseen.
 func (p *JSON) Record(client string, rec job.Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -79,5 +88,5 @@ func (p *JSON) Record(client string, rec job.Record) {
 	if enc.Encode(Line{Client: client, Mode: j.mode, Record: rec}) != nil {
 		return
 	}
-	_, _ = p.w.Write(textsafe.JSON(p.buf.Bytes()))
+	p.out.writeLine(textsafe.JSON(p.buf.Bytes()))
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +58,7 @@ func TestJSONGolden(t *testing.T) {
 		written bool
 	}{"web", verify, true})
 
+	require.Zero(t, p.Close(), "every line taken")
 	testutil.RequireNoControl(t, out.String())
 	testutil.Golden(t, "progress.jsonl", out.String())
 
@@ -84,6 +87,38 @@ func TestJSONWriteErrorIgnored(t *testing.T) {
 	p := NewJSON(failWriter{})
 	p.Begin("web", job.ModeBackup)
 	p.Record("web", job.Record{Type: job.RecStep, Step: "mount snapshot"})
+	require.Zero(t, p.Close(), "written (and failed): not dropped")
+}
+
+// A reader that stops reading holds up no job: records are taken at once,
+// what waits is bounded, the rest is dropped in whole lines, and Close
+// gives up after its grace.
+func TestJSONStalledReader(t *testing.T) {
+	r, w := io.Pipe()
+	defer r.Close()
+	p := NewJSON(w)
+	p.Begin("web", job.ModeBackup)
+	path := strings.Repeat("p", 900)
+	start := time.Now()
+	const n = 20000 // about 18 MiB of lines
+	for i := 0; i < n; i++ {
+		p.Record("web", job.Record{Type: job.RecStep, Step: "step", Path: path})
+	}
+	require.Less(t, time.Since(start), 5*time.Second, "Record never waits for the reader")
+	p.out.mu.Lock()
+	queued := p.out.queued
+	p.out.mu.Unlock()
+	require.LessOrEqual(t, queued, maxQueued)
+	start = time.Now()
+	lost := p.out.close(200 * time.Millisecond)
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.Greater(t, lost, n/2, "the stalled reader lost most lines")
+
+	// The reader that comes back reads whole lines.
+	buf := make([]byte, 4096)
+	k, err := r.Read(buf)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(buf[:k], []byte(`{"client":"web"`)), "%q", buf[:k])
 }
 
 type failWriter struct{}

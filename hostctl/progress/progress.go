@@ -20,6 +20,16 @@ type Sink interface {
 	Record(client string, rec job.Record)
 }
 
+// Close ends a sink that writes on its own (the JSON form): it waits a
+// few seconds at most for the last lines to be taken, and returns how many
+// lines its reader did not get. Other sinks have nothing to close.
+func Close(s Sink) int {
+	if c, ok := s.(interface{ Close() int }); ok {
+		return c.Close()
+	}
+	return 0
+}
+
 // None shows nothing.
 var None Sink = none{}
 
