@@ -18,9 +18,7 @@ import (
 func TestSessionUsageErrorBeforeLock(t *testing.T) {
 	h := newRunHost(t, "")
 	h.withImage(t)
-	lock, err := runner.AcquireLock(h.stateDir)
-	require.NoError(t, err)
-	defer lock.Release()
+	h.holdLock(t)
 	for _, args := range [][]string{
 		{"run", "nosuch"},
 		{"verify", "nosuch"},
@@ -42,9 +40,7 @@ func TestSessionUsageErrorBeforeLock(t *testing.T) {
 func TestSessionFailureReportedByRunCommandsOnly(t *testing.T) {
 	h := newRunHost(t, "")
 	h.withImage(t)
-	lock, err := runner.AcquireLock(h.stateDir)
-	require.NoError(t, err)
-	defer lock.Release()
+	h.holdLock(t)
 	for _, args := range [][]string{{"list", "a"}, {"cleanup"}, {"restore", "a", "--to-dir", t.TempDir()}} {
 		code, _, stderr := runMain(t, append(args, "--config", h.config)...)
 		require.Equal(t, ExitLocked, code, "%v: %s", args, stderr)
