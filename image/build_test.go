@@ -5,13 +5,13 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -109,9 +109,7 @@ func TestCheckStatic(t *testing.T) {
 // checks when it rebuilds and when it returns the existing build.
 func TestBuildCache(t *testing.T) {
 	for _, tool := range []string{"fsck.vfat", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install dosfstools fdisk)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install dosfstools fdisk")
 	}
 	boot, mods := fakeKernel(t)
 	work := t.TempDir()
@@ -217,15 +215,13 @@ func TestBuildReal(t *testing.T) {
 		t.Skip("-short: the real build takes a minute or two")
 	}
 	if os.Geteuid() != 0 {
-		need(t, "root (mmdebstrap installs packages with dpkg)")
+		testutil.SkipOrFail(t, "needs root (mmdebstrap installs packages with dpkg)")
 	}
 	for _, tool := range []string{"mmdebstrap", "mksquashfs", "fsck.vfat", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install mmdebstrap squashfs-tools dosfstools fdisk)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install mmdebstrap squashfs-tools dosfstools fdisk")
 	}
 	if _, err := FindKernel("/boot", "/lib/modules", "", ""); err != nil {
-		need(t, "%v", err)
+		testutil.SkipOrFail(t, err.Error())
 	}
 	suite, err := rootfs.HostSuite("/")
 	if err != nil {
@@ -233,10 +229,10 @@ func TestBuildReal(t *testing.T) {
 	}
 	mirrors, err := rootfs.HostMirrors("/", suite)
 	if err != nil {
-		need(t, "a Debian mirror in the host's APT sources: %v", err)
+		testutil.SkipOrFail(t, "a Debian mirror in the host's APT sources: "+err.Error())
 	}
 	if err := reachable(mirrors.Archive); err != nil {
-		need(t, "network access to the Debian mirror: %v", err)
+		testutil.SkipOrFail(t, "network access to the Debian mirror: "+err.Error())
 	}
 	sup := supervisorOrStandIn(t)
 

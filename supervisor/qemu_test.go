@@ -20,19 +20,8 @@ import (
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
-
-// needs skips (or under CI fails) when a prerequisite is missing.
-func needs(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: %s", why)
-	}
-	t.Skip(why)
-}
 
 // imageFiles are the appliance image files; SB_IMAGE_DIR overrides the
 // default place where `hostctl build-image` puts them.
@@ -50,14 +39,16 @@ func TestQEMUBackupRestore(t *testing.T) {
 	}
 	kernel, initrd, appliance := imageFiles()
 	for _, f := range []string{kernel, initrd, appliance} {
-		_, err := os.Stat(f)
-		needs(t, err == nil, fmt.Sprintf("appliance image file missing (%v); run hostctl build-image or set SB_IMAGE_DIR", err))
+		if _, err := os.Stat(f); err != nil {
+			testutil.SkipOrFail(t, fmt.Sprintf("appliance image file missing (%v); run hostctl build-image or set SB_IMAGE_DIR", err))
+		}
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "mkfs.ext4", "mkfs.vfat", "mcopy", "mtype"} {
-		_, err := exec.LookPath(tool)
-		needs(t, err == nil, tool+" not installed (qemu-system-x86, e2fsprogs, dosfstools, mtools)")
+		testutil.NeedTool(t, tool, "qemu-system-x86, e2fsprogs, dosfstools, mtools")
 	}
-	needs(t, os.Geteuid() == 0, "needs root: the 9p share is passthrough, so file owners survive the round trip")
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "needs root: the 9p share is passthrough, so file owners survive the round trip")
+	}
 
 	dir := t.TempDir()
 	initramfs := overlayInit(t, dir, initrd)

@@ -75,6 +75,15 @@ func (h *runHost) withImage(t *testing.T) {
 	}
 }
 
+// holdLock takes the run lock as another hostctl run would, until the
+// test ends.
+func (h *runHost) holdLock(t *testing.T) {
+	t.Helper()
+	lock, err := runner.AcquireLock(h.stateDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { lock.Release() })
+}
+
 // saved returns the run's report as `hostctl status` reads it.
 func (h *runHost) saved(t *testing.T) *report.Run {
 	t.Helper()
@@ -212,9 +221,7 @@ func TestRunFailureBeforeClientsIsReported(t *testing.T) {
 func TestRunRefusedByLockIsReported(t *testing.T) {
 	h := newRunHost(t, "")
 	h.withImage(t)
-	lock, err := runner.AcquireLock(h.stateDir)
-	require.NoError(t, err)
-	defer lock.Release()
+	h.holdLock(t)
 	code, _, stderr := runMain(t, "run", "--config", h.config)
 	require.Equal(t, ExitLocked, code, stderr)
 	r := h.saved(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 func TestCreateIsValidFAT32(t *testing.T) {
@@ -24,13 +25,7 @@ func TestCreateIsValidFAT32(t *testing.T) {
 	require.Equal(t, int64(Size), fi.Size())
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
-	fsck, err := exec.LookPath("fsck.vfat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("fsck.vfat (dosfstools) missing under CI")
-		}
-		t.Skip("fsck.vfat (dosfstools) not installed")
-	}
+	fsck := testutil.NeedTool(t, "fsck.vfat", "dosfstools")
 	out, err := exec.Command(fsck, "-n", p).CombinedOutput()
 	require.NoError(t, err, "fsck.vfat -n: %s", out)
 
@@ -50,13 +45,7 @@ func TestReadMissingResult(t *testing.T) {
 // TestReadWrittenByLinux checks that files the appliance's vfat driver
 // writes (long names) are read back; mtools stands in for the kernel.
 func TestReadWrittenByLinux(t *testing.T) {
-	mcopy, err := exec.LookPath("mcopy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mcopy (mtools) missing under CI")
-		}
-		t.Skip("mcopy (mtools) not installed")
-	}
+	mcopy := testutil.NeedTool(t, "mcopy", "mtools")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "job.img")
 	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}

@@ -20,6 +20,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // fakeLVM is an lvm.Manager over a map; a snapshot's "device" is a small
@@ -150,9 +151,7 @@ type lvmJob struct {
 }
 
 func newLVMJob(t *testing.T, disksXML string) *lvmJob {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img is not installed (the overlays are real)")
-	}
+	testutil.NeedTool(t, "qemu-img", "qemu-utils: the overlays are real")
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -31,12 +32,13 @@ func (r repeat) Read(p []byte) (int, error) {
 func TestProgressGiantLineBounded(t *testing.T) {
 	in := io.MultiReader(io.LimitReader(repeat('a'), 64<<20), strings.NewReader("\n"+`{"type":"step","step":"after the flood"}`+"\n"))
 	var out bytes.Buffer
-	p := newProgressPrinter(&out, "web")
+	p := progress.NewText(&out, false)
+	p.Begin("web", job.ModeBackup)
 	pr := &progressReader{}
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	err := pr.read(in, func(rec job.Record) bool { p.print(rec); return true })
+	err := pr.read(in, func(rec job.Record) bool { p.Record("web", rec); return true })
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, io.EOF)
 	alloc := after.TotalAlloc - before.TotalAlloc

@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
@@ -51,8 +52,11 @@ type Runner struct {
 	Image  Image
 	Accel  string // "kvm" or "tcg"
 	RunID  string
-	// Out receives progress lines for the operator.
+	// Out receives hostctl's own lines for the operator (hooks,
+	// snapshots, cleanup).
 	Out io.Writer
+	// Progress shows the appliances' progress records (nil: nothing).
+	Progress progress.Sink
 	// BackupTime, when set, is the time the backends record for the
 	// backups of this run (tests of retention, imports); zero means now.
 	BackupTime time.Time

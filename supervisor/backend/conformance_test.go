@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
@@ -34,13 +35,6 @@ func (s *testSink) Record(job.Record) error         { return nil }
 func (s *testSink) Logf(format string, args ...any) { fmt.Fprintf(&s.log, format+"\n", args...) }
 func (s *testSink) LogWriter() io.Writer            { return &s.log }
 func (s *testSink) String() string                  { return s.log.String() }
-func skipOrFailConf(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run: %s", reason)
-	}
-	t.Skip(reason)
-}
 
 // TestConformance runs the same sequence against every backend: back up,
 // back up again at a later time, list, restore and compare, apply a
@@ -58,9 +52,7 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, tool := range tc.tools {
-				if _, err := exec.LookPath(tool); err != nil {
-					skipOrFailConf(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-				}
+				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
 			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),

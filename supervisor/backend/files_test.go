@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // borg info's nfiles is the archive's count of regular files: an in-place
@@ -29,9 +30,7 @@ func TestParseBorgInfoFiles(t *testing.T) {
 // TestBorgSnapshotsCountFiles: with the real borg, an archive of an empty
 // tree lists 0 files, one of a tree with files their number.
 func TestBorgSnapshotsCountFiles(t *testing.T) {
-	if _, err := exec.LookPath("borg"); err != nil {
-		skipOrFailConf(t, "borg is not installed: run qemu-tests/setup-host.sh")
-	}
+	testutil.NeedTool(t, "borg", "run qemu-tests/setup-host.sh")
 	dir := t.TempDir()
 	d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
 		Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}

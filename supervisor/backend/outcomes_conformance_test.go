@@ -31,9 +31,7 @@ func TestConformanceOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, tool := range tc.tools {
-				if _, err := exec.LookPath(tool); err != nil {
-					skipOrFailConf(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-				}
+				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
 			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
