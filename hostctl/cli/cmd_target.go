@@ -99,7 +99,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 	if err != nil {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %w", p.File, err)}
 	}
-	if u.Scheme != "sftp" && u.Scheme != "ssh" {
+	if !u.Scheme.OverSSH() {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
 	}
 	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {

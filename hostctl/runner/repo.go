@@ -9,6 +9,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Names of the secret files on the job disk (job.SecretPrefix + …).
@@ -26,13 +27,13 @@ const (
 // description and, for a file:// target, the host directory shared with the
 // appliance (a zero ShareSpec for network targets).
 func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
-	u, err := p.TargetFor(client)
+	t, err := p.TargetFor(client)
 	if err != nil {
 		return job.Repo{}, virt.ShareSpec{}, err
 	}
 	repo := job.Repo{
 		Backend:         p.Backend,
-		URL:             u.String(),
+		URL:             t.String(),
 		Encryption:      p.Encryption.Mode,
 		Compression:     p.Borg.Compression,
 		Retention:       job.Retention(p.Retention),
@@ -51,17 +52,17 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, fmt.Sprintf("%s%d", secretGPGKey, i))
 		}
 	}
-	switch u.Scheme {
-	case "file":
+	switch t.Scheme {
+	case target.File:
 		repo.Tag9p = job.TagTarget
 		// Only this client's repository directory is shared, never its
 		// parent: an appliance must not see other clients' backups.
-		return repo, virt.ShareSpec{Dir: u.Path, Tag: job.TagTarget}, nil
-	case "sftp", "ssh":
+		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}, nil
+	case target.SFTP, target.SSH:
 		repo.SSH = job.SSH{IdentityFile: secretIdentity, KnownHostsFile: secretKnownHosts, ProxyCommand: p.SSH.ProxyCommand}
-	case "ftp", "ftps":
+	case target.FTP, target.FTPS:
 		repo.PasswordFile = secretFTP
-	case "s3":
+	case target.S3:
 		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle,
 			AccessKeyFile: secretS3Access, SecretKeyFile: secretS3Secret}
 	}
@@ -97,17 +98,12 @@ func clientSecrets(p *config.Profile, client string) (map[string][]byte, error) 
 			files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
 		}
 	}
-	u, err := p.TargetFor("client")
+	t, err := p.TargetFor("client")
 	if err != nil {
 		return nil, err
 	}
-	switch u.Scheme {
-	case "sftp", "ssh":
-		files[secretIdentity], files[secretKnownHosts] = p.SSH.IdentityFile, p.SSH.KnownHosts
-	case "ftp", "ftps":
-		files[secretFTP] = p.FTP.PasswordFile
-	case "s3":
-		files[secretS3Access], files[secretS3Secret] = p.S3.AccessKeyFile, p.S3.SecretKeyFile
+	for _, s := range t.Scheme.Secrets() {
+		_, files[job.SecretPrefix+string(s)] = p.SecretFile(s)
 	}
 	out := map[string][]byte{}
 	for name, path := range files {

@@ -69,3 +69,29 @@ func TestProbeFileTarget(t *testing.T) {
 		require.NoError(t, r.Err, r.Check)
 	}
 }
+
+// ftps:// is implicit TLS: the probe connects, at the port the appliance's
+// lftp uses, and expects no plain-text greeting.
+func TestProbeFTPS(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	p := &config.Profile{Backend: "duplicity", Target: "ftps://u@" + gw + ":" + port + "/b/{client}"}
+	rs := Probe(context.Background(), p, []string{"web"}, gw)
+	require.Len(t, rs, 1)
+	require.NoError(t, rs[0].Err)
+	require.Equal(t, "127.0.0.1:"+port, rs[0].Item)
+	l.Close()
+	rs = Probe(context.Background(), p, nil, gw)
+	require.Error(t, rs[0].Err, "nothing listens any more")
+}
