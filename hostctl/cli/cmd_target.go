@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
 )
 
 func newTargetCmd(g *Globals) *cobra.Command {
@@ -146,7 +146,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 
 	in := bufio.NewReader(g.Stdin)
 	tty := isTerminal(g.Stdin)
-	password, err := readPassword(g, in, tty, o.PasswordFile, target.EndpointFor(u, cfg.Host.Network.Gateway))
+	password, err := readPassword(g, in, tty, o.PasswordFile, probe.EndpointFor(u, cfg.Host.Network.Gateway))
 	if err != nil {
 		return err
 	}
@@ -169,9 +169,9 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 			return false
 		}
 	}
-	e := target.EndpointFor(u, cfg.Host.Network.Gateway)
+	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	for _, un := range units {
-		err = target.Setup(cmd.Context(), target.SetupOptions{
+		err = probe.Setup(cmd.Context(), probe.SetupOptions{
 			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
 			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
 		})
@@ -184,7 +184,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := target.InitRepo(cmd.Context(), un.prof.ForClient(un.clients[i]), e, d)
+				ok, err := probe.InitRepo(cmd.Context(), un.prof.ForClient(un.clients[i]), e, d)
 				if err != nil {
 					return err
 				}
@@ -214,7 +214,7 @@ func isTerminal(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.Endpoint) (string, error) {
+func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {

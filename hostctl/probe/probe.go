@@ -1,4 +1,4 @@
-package target
+package probe
 
 import (
 	"bufio"
@@ -33,12 +33,12 @@ type Result struct {
 	Detail string // what was found when OK
 }
 
-// Probe checks a profile's target for the given clients: reachable,
+// Target checks a profile's target for the given clients: reachable,
 // authenticated with the profile's identity against the pinned host key,
 // each client's directory writable and its repository initialised (or
 // empty, for the first backup to initialise). gateway is the appliance's
 // gateway, which is this host. Each step is bounded by ctx.
-func Probe(ctx context.Context, p *config.Profile, clients []string, gateway string) []Result {
+func Target(ctx context.Context, p *config.Profile, clients []string, gateway string) []Result {
 	var out []Result
 	targets := map[string]target.Target{}
 	var t target.Target

@@ -1,9 +1,9 @@
-// Package target talks to a profile's backup target from the host: it sets
+// Package probe talks to a profile's backup target from the host: it sets
 // up an ssh/sftp target once with a password (authorized key, pinned host
 // key, client directories, repositories) and probes every kind of target
 // for hostctl check --connect. The backups themselves are made by the
 // appliance; nothing here reads or writes backup data.
-package target
+package probe
 
 import (
 	"context"
