@@ -20,6 +20,7 @@ import (
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // needs skips (or under CI fails) when a prerequisite is missing.
@@ -95,7 +96,7 @@ func TestQEMUBackupRestore(t *testing.T) {
 		Nice: 10, IONiceClass: "idle",
 		Disks:  []job.Disk{{Serial: job.DiskSerialPrefix + "0", Target: "vda"}},
 		Backup: job.Backup{Mount: "vda", Exclude: []string{"/var/cache", "*.tmp"}},
-		Repo: job.Repo{Backend: "borg", URL: "file://" + repo, Tag9p: job.TagTarget, Path: "web",
+		Repo: job.Repo{Backend: "borg", Target: target.Target{Scheme: target.File, Path: repo},
 			Encryption: "repokey", PassphraseFile: job.SecretPrefix + "passphrase", Compression: "lz4"}}
 
 	// Backup.

@@ -184,7 +184,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		return nil, err
 	}
 	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.URL,
+		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
 		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
 	if p.Mount == "" {
 		p.Mount = "auto"

@@ -12,14 +12,10 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
-// Names of the secret files on the job disk (job.SecretPrefix + …).
+// Names of the secret files on the job disk (job.SecretPrefix + …)
+// besides the target's (job.SecretFile).
 const (
 	secretPassphrase = job.SecretPrefix + "passphrase"
-	secretIdentity   = job.SecretPrefix + "ssh-identity"
-	secretKnownHosts = job.SecretPrefix + "ssh-known-hosts"
-	secretFTP        = job.SecretPrefix + "ftp-password"
-	secretS3Access   = job.SecretPrefix + "s3-access-key"
-	secretS3Secret   = job.SecretPrefix + "s3-secret-key"
 	secretGPGKey     = job.SecretPrefix + "gpg-key-" // + index
 )
 
@@ -33,7 +29,7 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 	}
 	repo := job.Repo{
 		Backend:         p.Backend,
-		URL:             t.String(),
+		Target:          t,
 		Encryption:      p.Encryption.Mode,
 		Compression:     p.Borg.Compression,
 		Retention:       job.Retention(p.Retention),
@@ -52,29 +48,29 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, fmt.Sprintf("%s%d", secretGPGKey, i))
 		}
 	}
-	switch t.Scheme {
-	case target.File:
-		repo.Tag9p = job.TagTarget
+	if !t.NeedsNetwork() {
 		// Only this client's repository directory is shared, never its
 		// parent: an appliance must not see other clients' backups.
 		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}, nil
-	case target.SFTP, target.SSH:
-		repo.SSH = job.SSH{IdentityFile: secretIdentity, KnownHostsFile: secretKnownHosts, ProxyCommand: p.SSH.ProxyCommand}
-	case target.FTP, target.FTPS:
-		repo.PasswordFile = secretFTP
-	case target.S3:
-		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle,
-			AccessKeyFile: secretS3Access, SecretKeyFile: secretS3Secret}
+	}
+	for _, s := range t.Scheme.Secrets() {
+		if repo.Secrets == nil {
+			repo.Secrets = map[target.Secret]string{}
+		}
+		repo.Secrets[s] = job.SecretFile(s)
+	}
+	if t.Scheme.OverSSH() {
+		repo.SSH = job.SSH{ProxyCommand: p.SSH.ProxyCommand}
+	}
+	if t.Scheme == target.S3 {
+		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle}
 	}
 	return repo, virt.ShareSpec{}, nil
 }
 
-// needsNetwork says whether a profile's target is reached over the network.
-func needsNetwork(repo job.Repo) bool { return repo.Tag9p == "" }
-
 // jobNet is the appliance's network for a job whose target needs one.
 func jobNet(h config.Host, repo job.Repo) *job.Net {
-	if !needsNetwork(repo) {
+	if !repo.Target.NeedsNetwork() {
 		return nil
 	}
 	n := h.Network
@@ -103,7 +99,7 @@ func clientSecrets(p *config.Profile, client string) (map[string][]byte, error) 
 		return nil, err
 	}
 	for _, s := range t.Scheme.Secrets() {
-		_, files[job.SecretPrefix+string(s)] = p.SecretFile(s)
+		_, files[job.SecretFile(s)] = p.SecretFile(s)
 	}
 	out := map[string][]byte{}
 	for name, path := range files {

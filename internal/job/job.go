@@ -9,14 +9,22 @@ package job
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Version is bumped whenever Job or Record change incompatibly. The
-// supervisor refuses a job whose version it does not know.
-const Version = 1
+// supervisor refuses a job whose version it does not know; hostctl refuses
+// an appliance image whose supervisor speaks another (its manifest says).
+//
+// Version 2: the repository's target is a table (target.Target), not a
+// URL to parse again; the secrets its scheme needs are a table by kind.
+const Version = 2
 
 // Virtio serials by which the supervisor finds its disks. Guest device names
 // (vda, vdb, …) depend on PCI order and are never relied upon. A virtio-blk
@@ -32,7 +40,9 @@ const (
 
 // 9p mount tags of host directories handed to the appliance.
 const (
-	TagTarget  = "sbtarget"  // a file:// backup target directory
+	// TagTarget is a file target's directory: the client's repository
+	// itself, never its parent.
+	TagTarget  = "sbtarget"
 	TagRestore = "sbrestore" // restore destination directory on the host
 )
 
@@ -46,6 +56,9 @@ const (
 	// FAT32 subdirectories that fsck.vfat rejects.
 	SecretPrefix = "secret-"
 )
+
+// SecretFile is the name on the job disk of a secret a target needs.
+func SecretFile(s target.Secret) string { return SecretPrefix + string(s) }
 
 // Kernel command-line keys the supervisor understands. Nothing secret ever
 // goes on the command line.
@@ -160,25 +173,23 @@ type Share struct {
 // Repo is where the backend repository lives and how it is protected.
 type Repo struct {
 	Backend string `toml:"backend"` // "borg", "duplicity" or "restic"
-	// URL as the profile wrote it, for the record (file:///srv/backup/web).
-	URL string `toml:"url"`
-	// Tag9p is set for file:// targets: the host directory is the 9p share with
-	// this tag, and Path is the repository path below it ("" = the share itself).
-	Tag9p string `toml:"tag_9p"`
-	Path  string `toml:"path"`
+	// Target is where the repository is. A file target (one that needs no
+	// network) is a directory of the host, shared with the appliance as
+	// 9p share TagTarget; its Path is the host's, for the record.
+	Target target.Target `toml:"target"`
 	// Encryption: "none", "repokey" (borg, restic) or "gpg" (duplicity).
 	Encryption string `toml:"encryption"`
 	// PassphraseFile is relative to the job disk, e.g. "secret-passphrase".
 	PassphraseFile string `toml:"passphrase_file"`
 	Compression    string `toml:"compression"`
 
-	// Network targets: the URL's scheme is sftp, ssh, ftp, ftps or s3.
-	// SSH holds the ssh/sftp client settings; secret files are names on
-	// the job disk (secret-…), never their contents.
+	// Secrets name the files on the job disk (SecretFile) that hold the
+	// credentials the target's scheme needs (target.Scheme.Secrets),
+	// never their contents.
+	Secrets map[target.Secret]string `toml:"secrets,omitempty"`
+	// SSH and S3 are the settings of targets over ssh and of s3 targets.
 	SSH SSH `toml:"ssh,omitempty"`
 	S3  S3  `toml:"s3,omitempty"`
-	// PasswordFile is the ftp(s) password on the job disk.
-	PasswordFile string `toml:"password_file,omitempty"`
 
 	// GPG (duplicity): recipients, signer and the key files to import into
 	// an ephemeral keyring.
@@ -198,20 +209,18 @@ type Repo struct {
 	ExtraOptions []string `toml:"extra_options,omitempty"`
 }
 
-// SSH client settings for sftp/ssh targets.
+// SSH client settings for targets over ssh (the identity and known_hosts
+// are Repo.Secrets).
 type SSH struct {
-	IdentityFile   string `toml:"identity_file,omitempty"`    // on the job disk
-	KnownHostsFile string `toml:"known_hosts_file,omitempty"` // on the job disk
-	ProxyCommand   string `toml:"proxy_command,omitempty"`
+	ProxyCommand string `toml:"proxy_command,omitempty"`
 }
 
-// S3 settings for s3:// targets (s3://BUCKET/PREFIX).
+// S3 settings for s3:// targets (s3://BUCKET/PREFIX; the keys are
+// Repo.Secrets).
 type S3 struct {
-	Endpoint      string `toml:"endpoint,omitempty"` // e.g. "https://s3.example.net"; "" = AWS
-	Region        string `toml:"region,omitempty"`
-	PathStyle     bool   `toml:"path_style,omitempty"`
-	AccessKeyFile string `toml:"access_key_file,omitempty"` // on the job disk
-	SecretKeyFile string `toml:"secret_key_file,omitempty"` // on the job disk
+	Endpoint  string `toml:"endpoint,omitempty"` // e.g. "https://s3.example.net"; "" = AWS
+	Region    string `toml:"region,omitempty"`
+	PathStyle bool   `toml:"path_style,omitempty"`
 }
 
 // GPG is duplicity's public-key encryption and signing.
@@ -316,9 +325,34 @@ func Parse(data []byte) (*Job, error) {
 		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
 	}
 	switch j.Mode {
-	case ModeBackup, ModeRestore, ModeShell, ModeExec, ModeList, ModeVerify:
+	case ModeBackup, ModeRestore, ModeList, ModeVerify:
+		if err := j.Repo.check(); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", FileJob, err)
+		}
+	case ModeShell, ModeExec:
 	default:
 		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
 	}
 	return &j, nil
+}
+
+// check checks the repository's target and that the job names exactly the
+// secret files its scheme needs, on the job disk's top level.
+func (r *Repo) check() error {
+	if err := r.Target.Check(); err != nil {
+		return fmt.Errorf("repo: %w", err)
+	}
+	need := r.Target.Scheme.Secrets()
+	for _, s := range need {
+		name := r.Secrets[s]
+		if !strings.HasPrefix(name, SecretPrefix) || strings.Contains(name, "/") {
+			return fmt.Errorf("repo: a %s:// target needs secret %s, a %s… file on the job disk (got %q)", r.Target.Scheme, s, SecretPrefix, name)
+		}
+	}
+	for s := range r.Secrets {
+		if !slices.Contains(need, s) {
+			return fmt.Errorf("repo: secret %s is not one a %s:// target needs", s, r.Target.Scheme)
+		}
+	}
+	return nil
 }

@@ -10,7 +10,17 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
+
+func mustParse(t testing.TB, s string) target.Target {
+	t.Helper()
+	tg, err := target.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
 
 func TestLocations(t *testing.T) {
 	d := Dirs{}.withDefaults()
@@ -24,7 +34,7 @@ func TestLocations(t *testing.T) {
 		{"s3://bucket/web", "s3:http://127.0.0.1:9000/bucket/web", "", "", []string{"-o", "s3.bucket-lookup=path"}},
 		{"ftp://bk@nas/web", "", "", "lftp+ftp://bk@nas/web", nil},
 	} {
-		r := job.Repo{URL: tc.url, S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true}}
+		r := job.Repo{Target: mustParse(t, tc.url), S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true}}
 		got, opts, err := ResticRepo(r, "/target", d)
 		if tc.restic == "" {
 			if err == nil {
@@ -42,7 +52,7 @@ func TestLocations(t *testing.T) {
 			t.Errorf("DuplicityURL(%s) = %q, %v", tc.url, u, err)
 		}
 	}
-	if u, _ := DuplicityURL(job.Repo{URL: "sftp://bk@nas/srv"}, "", "127.0.0.1:4242"); u != "paramiko+sftp://bk@127.0.0.1:4242//srv" {
+	if u, _ := DuplicityURL(job.Repo{Target: mustParse(t, "sftp://bk@nas/srv")}, "", "127.0.0.1:4242"); u != "paramiko+sftp://bk@127.0.0.1:4242//srv" {
 		t.Errorf("DuplicityURL through the relay = %q", u)
 	}
 }
@@ -89,7 +99,7 @@ func TestResticBackupArgs(t *testing.T) {
 }
 
 func TestSSHConfig(t *testing.T) {
-	tg, _ := ParseTarget("sftp://bk@nas:2222/srv")
+	tg := mustParse(t, "sftp://bk@nas:2222/srv")
 	cfg := SSHConfig(tg, job.SSH{ProxyCommand: "nc -X 5 -x 127.0.0.1:9050 %h %p"}, "/job/id", "/job/kh")
 	for _, want := range []string{"User bk", "Port 2222", "IdentityFile /job/id", "UserKnownHostsFile /job/kh",
 		"StrictHostKeyChecking yes", "BatchMode yes", "ProxyCommand nc -X 5 -x 127.0.0.1:9050 %h %p", "ServerAliveInterval"} {

@@ -80,7 +80,7 @@ type Request struct {
 	Job *job.Job
 	// Repo is the repository location as the tool sees it (inside the
 	// chroot) for a file target; "" for network targets, whose location
-	// the backend derives from Job.Repo.URL.
+	// the backend derives from Job.Repo.Target.
 	Repo string
 	// Passphrase is the repository passphrase (nil for none). It reaches the
 	// tool only through a pipe or a file on the job disk.

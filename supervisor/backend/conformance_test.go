@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
@@ -75,7 +76,7 @@ func TestConformance(t *testing.T) {
 			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 			repo := filepath.Join(dir, "repo")
 			j := &job.Job{Client: "web", Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
-				Repo: job.Repo{Backend: tc.name, URL: "file://" + repo, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
+				Repo: job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
 					Compression: "lz4", Retention: tc.retention}}
 			sink := &testSink{}
 			b, err := New(tc.name, hostRunner{}, sink)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Duplicity is duplicity 0.8 as found in the appliance userland.
@@ -42,18 +43,16 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 	if err := b.keyring(ctx, req); err != nil {
 		return nil, err
 	}
-	t, err := ParseTarget(j.Repo.URL)
-	if err != nil {
-		return nil, err
-	}
+	t := j.Repo.Target
 	relay, knownHosts := "", ""
-	if t.Scheme == "sftp" || t.Scheme == "ssh" {
-		knownHosts = req.secret(j.Repo.SSH.KnownHostsFile)
+	var err error
+	if t.Scheme.OverSSH() {
+		knownHosts = req.secret(j.Repo.Secrets[target.SSHKnownHosts])
 		if j.Repo.SSH.ProxyCommand != "" {
 			// paramiko ignores ProxyCommand: the supervisor runs it behind
 			// a local relay, and the pinned host key is re-labelled for
 			// the relay's address so it is still checked.
-			addr, stop, err := startRelay(ctx, b.Run, b.Sink, j.Repo.SSH.ProxyCommand, t.Host, t.SSHPort(), []string{"HOME=" + d.Home()})
+			addr, stop, err := startRelay(ctx, b.Run, b.Sink, j.Repo.SSH.ProxyCommand, t.Host, t.PortOrDefault(), []string{"HOME=" + d.Home()})
 			if err != nil {
 				return nil, err
 			}
@@ -65,7 +64,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 				return nil, fmt.Errorf("known_hosts: %w", err)
 			}
 			host, port := splitRelay(addr)
-			alias, err := AliasKnownHosts(data, t.Host, t.SSHPort(), "["+host+"]:"+port)
+			alias, err := AliasKnownHosts(data, t.Host, t.PortOrDefault(), "["+host+"]:"+port)
 			if err != nil {
 				stop()
 				return nil, err
@@ -95,8 +94,8 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 		// without it duplicity asks on a terminal there is none of.
 		s.env = append(s.env, "SIGN_PASSPHRASE="+pass)
 	}
-	if j.Repo.PasswordFile != "" {
-		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(j.Repo.PasswordFile)))
+	if f := j.Repo.Secrets[target.FTPPassword]; f != "" {
+		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(f)))
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("ftp password: %w", err)

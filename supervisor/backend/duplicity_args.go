@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // DuplicityURL is duplicity's target URL for a job. sftp goes through
@@ -16,26 +17,23 @@ import (
 // backend ignores, relay is the local address of the supervisor's relay
 // that runs the ProxyCommand. ftp(s) goes through lftp.
 func DuplicityURL(r job.Repo, local, relay string) (string, error) {
-	t, err := ParseTarget(r.URL)
-	if err != nil {
-		return "", err
-	}
+	t := r.Target
 	user := ""
 	if t.User != "" {
 		user = t.User + "@"
 	}
 	switch t.Scheme {
-	case "file":
+	case target.File:
 		return "file://" + local, nil
-	case "sftp", "ssh":
-		hp := hostPort(t.Host, t.SSHPort())
+	case target.SFTP, target.SSH:
+		hp := hostPort(t.Host, t.PortOrDefault())
 		if relay != "" {
 			hp = relay
 		}
 		// Two slashes after the host: an absolute path on the server.
 		return "paramiko+sftp://" + user + hp + "/" + t.Path, nil
-	case "ftp", "ftps":
-		return "lftp+" + t.Scheme + "://" + user + hostPort(t.Host, t.Port) + t.Path, nil
+	case target.FTP, target.FTPS:
+		return "lftp+" + string(t.Scheme) + "://" + user + hostPort(t.Host, t.Port) + t.Path, nil
 	}
 	return "", fmt.Errorf("duplicity in the appliance cannot write to %s:// targets", t.Scheme)
 }

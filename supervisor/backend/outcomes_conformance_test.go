@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -47,7 +48,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 			repo := filepath.Join(dir, "repo")
 			t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-			j := &job.Job{Client: "web", Repo: job.Repo{Backend: tc.name, URL: "file://" + repo, Encryption: "repokey",
+			j := &job.Job{Client: "web", Repo: job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey",
 				PassphraseFile: "secret-passphrase", Compression: "lz4"}}
 			sink := &testSink{}
 			b, err := New(tc.name, hostRunner{}, sink)

@@ -12,24 +12,22 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // ResticRepo is the restic repository location for a job, plus the -o
 // options it needs (sftp command, S3 addressing).
 func ResticRepo(r job.Repo, local string, d Dirs) (string, []string, error) {
-	t, err := ParseTarget(r.URL)
-	if err != nil {
-		return "", nil, err
-	}
+	t := r.Target
 	switch t.Scheme {
-	case "file":
+	case target.File:
 		return local, nil, nil
-	case "sftp", "ssh":
+	case target.SFTP, target.SSH:
 		// restic takes host and path from the repository string; user,
 		// port, keys, known_hosts and a ProxyCommand from the ssh config.
 		cmd := fmt.Sprintf("ssh -F %s %s -s sftp", d.SSHConfigPath(), t.Host)
 		return "sftp:" + t.Host + ":" + t.Path, []string{"-o", "sftp.command=" + cmd}, nil
-	case "s3":
+	case target.S3:
 		endpoint := "s3.amazonaws.com"
 		if r.S3.Endpoint != "" {
 			endpoint = r.S3.Endpoint

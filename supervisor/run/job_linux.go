@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -96,14 +95,15 @@ func (s *supervisor) prepare(ctx context.Context) (backend.Request, error) {
 		if err := s.rep.Step("network")(s.setupNetwork(ctx, j.Net)); err != nil {
 			return req, err
 		}
-	} else if j.Repo.Tag9p == "" {
-		return req, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.URL)
+	} else if j.Repo.Target.NeedsNetwork() {
+		return req, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.Target)
 	}
-	if j.Repo.Tag9p != "" {
-		if err := s.rep.Step("mount target")(s.mount9p(j.Repo.Tag9p, backend.TargetDir)); err != nil {
-			return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", j.Repo.Tag9p, strings.Join(ninePTags(), " "), err)
+	if !j.Repo.Target.NeedsNetwork() {
+		// The host shares the client's repository directory itself.
+		if err := s.rep.Step("mount target")(s.mount9p(job.TagTarget, backend.TargetDir)); err != nil {
+			return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", job.TagTarget, strings.Join(ninePTags(), " "), err)
 		}
-		req.Repo = path.Join(backend.TargetDir, path.Clean("/"+j.Repo.Path))
+		req.Repo = backend.TargetDir
 	}
 	if j.Repo.PassphraseFile != "" {
 		p, err := s.readSecret(j.Repo.PassphraseFile)

@@ -116,10 +116,10 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	j := req.Job
 	snaps, err := b.Snapshots(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.URL, err)
+		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.Target, err)
 	}
 	if len(snaps) == 0 {
-		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.URL)
+		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.Target)
 	}
 	if j.Archive == "" && !j.Restore.Time.IsZero() {
 		sn, err := backend.PickAt(snaps, j.Restore.Time)
@@ -144,7 +144,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	if len(ids) > 5 {
 		ids = ids[len(ids)-5:]
 	}
-	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.URL, strings.Join(ids, ", "), req.Job.Client)
+	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.Target, strings.Join(ids, ", "), req.Job.Client)
 }
 
 // refuseEmpty fails when the backup about to be restored holds no file: an
