@@ -36,7 +36,7 @@ type crafted struct {
 func newCrafted(t *testing.T, result, log []byte) *crafted {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "job.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	require.NoError(t, Create(p, j, nil))
 	d, err := diskfs.Open(p)
 	require.NoError(t, err)
@@ -256,7 +256,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(uint32(0x0B), []byte{0x00, 0x02, 0x80})
 	dir := f.TempDir()
 	template := filepath.Join(dir, "template.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	if err := Create(template, j, nil); err != nil {
 		f.Fatal(err)
 	}

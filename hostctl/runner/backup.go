@@ -189,7 +189,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		}
 		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
 		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
-		jobDisks = append(jobDisks, job.Disk{Serial: serial, Target: d.Target})
+		jobDisks = append(jobDisks, job.Disk{Serial: serial, Dev: d.Target})
 	}
 	aj, err := r.clientJob(c, job.ModeBackup, "", repoWrite)
 	if err != nil {
@@ -200,11 +200,10 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	rep.Archive = c.Name + "-" + r.RunID
 	j := aj.job
 	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
-	j.Archive = rep.Archive
 	j.Disks = jobDisks
-	j.Backup = job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude}
-	j.Time = r.BackupTime
-	j.Backup.Shares, j.Backup.Plain = x.jobShares, x.plain
+	j.Backup = &job.Backup{Archive: rep.Archive, Time: r.BackupTime,
+		Tree:   job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
+		Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: x.jobShares, Plain: x.plain}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed

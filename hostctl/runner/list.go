@@ -24,6 +24,7 @@ func (r *Runner) list(ctx context.Context, c *config.Client, rv *reverter) ([]jo
 	if err != nil {
 		return nil, err
 	}
+	aj.job.List = &job.List{}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if err != nil {
 		return nil, err

@@ -191,19 +191,17 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 	}
 	j := &job.Job{
 		Version: job.Version, Mode: job.ModeRestore, Client: c.Name, RunID: r.RunID,
-		TimeLimit: c.TimeLimit, Archive: o.Archive,
-		Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
-		Backup:  job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
-		Repo:    repo,
-		Net:     jobNet(r.Cfg.Host, repo),
-		Restore: job.Restore{To: job.RestoreToClient, MkFS: o.MkFS, Time: o.Time},
+		TimeLimit: c.TimeLimit, Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
+		Repo: &repo, Net: jobNet(r.Cfg.Host, repo),
+		Restore: &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS,
+			Tree: job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts}},
 	}
 	if c.Hooks.EndRecovery != "" {
 		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
 			Env: []string{"SB_HOOK=" + hooks.EndRecovery, "SB_CLIENT=" + c.Name, "SB_RUN_ID=" + r.RunID, "SB_DOMAIN=" + c.Domain}}
 	}
 	for i, d := range disks {
-		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Target: d.Target})
+		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Dev: d.Target})
 	}
 	p.j = j
 	return p, nil
@@ -332,7 +330,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 			return err
 		}
 		j := aj.job
-		j.Archive, j.Backup, j.Restore, j.Disks = p.j.Archive, p.j.Backup, p.j.Restore, p.j.Disks
+		j.Restore, j.Disks = p.j.Restore, p.j.Disks
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
 		for i, d := range p.Disks {

@@ -80,11 +80,11 @@ func TestRecoverInPlace(t *testing.T) {
 	require.Equal(t, "web-1", rep.Archive)
 
 	require.Equal(t, job.ModeRestore, got.Mode)
-	require.Equal(t, job.Restore{To: job.RestoreToClient, EndRecovery: &job.Hook{Command: "touch /recovered",
+	require.Equal(t, &job.Restore{To: job.RestoreToClient, Tree: job.Tree{Mount: job.MountFstab}, EndRecovery: &job.Hook{Command: "touch /recovered",
 		TimeLimit: job.Duration{Duration: time.Minute},
 		Env:       []string{"SB_HOOK=end_recovery", "SB_CLIENT=web", "SB_RUN_ID=20261125T000000Z", "SB_DOMAIN=web"}}}, got.Restore)
-	require.Equal(t, []job.Disk{{Serial: "sb-disk0", Target: "vdb"}}, got.Disks)
-	require.Equal(t, job.MountFstab, got.Backup.Mount)
+	require.Equal(t, []job.Disk{{Serial: "sb-disk0", Dev: "vdb"}}, got.Disks)
+	require.Equal(t, job.MountFstab, got.Restore.Tree.Mount)
 
 	var names []string
 	for _, h := range rep.Hooks {

@@ -128,7 +128,7 @@ const (
 // with the fields every mode shares (client, run, time limit, nice, repo,
 // network), the secrets for the job disk, the target share, and the job
 // directory (created) under name ("" = the client's name). Callers add
-// what their mode needs (disks, archive, restore destination).
+// their mode's table and what else it needs (disks).
 func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (applianceJob, error) {
 	// Only this client's secrets: with {client} in the profile's secret
 	// paths, no other client's appliance ever holds them.
@@ -174,7 +174,7 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		TimeLimit:   c.TimeLimit,
 		Nice:        r.Cfg.Host.Nice,
 		IONiceClass: r.Cfg.Host.IONice,
-		Repo:        repo,
+		Repo:        &repo,
 		Net:         jobNet(r.Cfg.Host, repo),
 	}
 	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares, cache: c.Name}, nil

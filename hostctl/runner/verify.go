@@ -44,8 +44,7 @@ func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, 
 	if err != nil {
 		return err
 	}
-	aj.job.Archive = o.Archive
-	aj.job.Restore = job.Restore{Time: o.Time, Sample: o.Sample, Paths: o.Paths}
+	aj.job.Verify = &job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed

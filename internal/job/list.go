@@ -1,9 +1,5 @@
 package job
 
-// ModeList lists the backups in the client's repository: the appliance
-// writes one RecSnapshot record per backup, oldest first.
-const ModeList = "list"
-
 // RecSnapshot is one backup in a repository (mode list): Archive holds the
 // backend's id (borg archive, restic snapshot id, duplicity backup time),
 // SnapshotTime when it was taken, Full whether it is restorable on its own,
@@ -21,12 +17,6 @@ const (
 	// against every other backup in the repository.
 	KindSnapshot = "snapshot"
 )
-
-// ModeVerify restores a backup (or a sample of its files) into scratch
-// space on the cache volume and compares it with the backend's own listing
-// and checksums; the scratch space is removed afterwards. It writes one
-// RecVerify record.
-const ModeVerify = "verify"
 
 // RecVerify is the outcome of a verify: Files and Bytes compared, Archive
 // verified, Message the method (what was compared with what).

@@ -58,9 +58,9 @@ func TestLocations(t *testing.T) {
 }
 
 func TestDuplicityArgs(t *testing.T) {
-	j := &job.Job{Client: "web", Time: time.Unix(1700000000, 0),
-		Backup: job.Backup{Source: []string{"/srv", "/etc"}, Exclude: []string{"/srv/cache", "*.tmp"}},
-		Repo: job.Repo{Encryption: "gpg", FullIfOlderThan: "1M", ExtraOptions: []string{"--volsize", "50"},
+	j := &job.Job{Client: "web",
+		Backup: &job.Backup{Time: time.Unix(1700000000, 0), Source: []string{"/srv", "/etc"}, Exclude: []string{"/srv/cache", "*.tmp"}},
+		Repo: &job.Repo{Encryption: "gpg", FullIfOlderThan: "1M", ExtraOptions: []string{"--volsize", "50"},
 			GPG: job.GPG{EncryptKeys: []string{"AAA", "BBB"}, SignKey: "CCC"}}}
 	common := DuplicityCommon(j, Dirs{}.withDefaults(), "/job/secret-kh")
 	joined := strings.Join(common, " ")
@@ -77,15 +77,15 @@ func TestDuplicityArgs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(argv, want) {
 		t.Errorf("DuplicityBackupArgs = %q\nwant %q", argv, want)
 	}
-	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: job.Repo{Encryption: "none"}}, Dirs{}.withDefaults(), ""), " "); !strings.Contains(c, "--no-encryption") {
+	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: &job.Repo{Encryption: "none"}}, Dirs{}.withDefaults(), ""), " "); !strings.Contains(c, "--no-encryption") {
 		t.Errorf("no encryption: %s", c)
 	}
 }
 
 func TestResticBackupArgs(t *testing.T) {
-	j := &job.Job{Client: "web", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
-		Backup: job.Backup{Exclude: []string{"/var/cache", "*.tmp"}}, Repo: job.Repo{BandwidthLimit: 2 << 20}}
-	g := ResticGlobal("/r", nil, j.Repo)
+	j := &job.Job{Client: "web",
+		Backup: &job.Backup{Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Exclude: []string{"/var/cache", "*.tmp"}}, Repo: &job.Repo{BandwidthLimit: 2 << 20}}
+	g := ResticGlobal("/r", nil, *j.Repo)
 	argv, err := ResticBackupArgs(g, j, "/snapshot")
 	want := []string{"restic", "--repo", "/r", "--limit-upload", "2048", "backup", "--json", "--host", "web", "--tag", "snapshot-backup",
 		"--time", "2026-03-01 10:00:00", "--exclude", "/snapshot/var/cache", "--exclude", "*.tmp", "--", "/snapshot"}

@@ -35,7 +35,7 @@ func (b *Borg) resolve(req Request) (Request, error) {
 	if req.Job.Repo.Target == (target.Target{}) {
 		return req, nil // a hand-made job with a local Repo
 	}
-	loc, err := BorgLocation(req.Job.Repo, req.Repo)
+	loc, err := BorgLocation(*req.Job.Repo, req.Repo)
 	if err != nil {
 		return req, err
 	}

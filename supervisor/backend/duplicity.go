@@ -76,7 +76,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 			}
 		}
 	}
-	if s.url, err = DuplicityURL(j.Repo, req.Repo, relay); err != nil {
+	if s.url, err = DuplicityURL(*j.Repo, req.Repo, relay); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error)
 	if err != nil {
 		b.Sink.Logf("%v", err)
 	}
-	rec.Archive = req.Job.Archive
+	rec.Archive = req.Job.Backup.Archive
 	// The backed-up root counts as one of SourceFiles.
 	if err := emptyArchive("duplicity", rec, 1); err != nil {
 		return rec, err
@@ -210,13 +210,13 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		return "", err
 	}
 	defer s.stop()
-	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
 	}
 	var at []string
 	name := "latest"
-	if a := req.Job.Archive; a != "" {
+	if a := req.Archive; a != "" {
 		at = []string{"--time", a}
 		name = a
 	}
@@ -295,7 +295,7 @@ func (b *Duplicity) Check(ctx context.Context, req Request) error {
 
 func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) error {
 	d := req.D()
-	sel, err := DuplicitySelection(req.Job.Backup, d.Snapshot)
+	sel, err := DuplicitySelection(*req.Job.Backup, d.Snapshot)
 	if err != nil {
 		return err
 	}

@@ -73,8 +73,8 @@ func DuplicityCommon(j *job.Job, d Dirs, knownHosts string) []string {
 	if knownHosts != "" {
 		argv = append(argv, "--ssh-options", "-oUserKnownHostsFile="+knownHosts)
 	}
-	if !j.Time.IsZero() {
-		argv = append(argv, "--current-time", strconv.FormatInt(j.Time.Unix(), 10))
+	if j.Backup != nil && !j.Backup.Time.IsZero() {
+		argv = append(argv, "--current-time", strconv.FormatInt(j.Backup.Time.Unix(), 10))
 	}
 	return argv
 }
@@ -114,7 +114,7 @@ func DuplicitySelection(b job.Backup, snapshot string) ([]string, error) {
 // full backup (duplicity's "full"); otherwise "incremental" when a chain
 // exists, with --full-if-older-than starting a new chain when due.
 func DuplicityBackupArgs(common []string, j *job.Job, snapshot, url string) ([]string, error) {
-	sel, err := DuplicitySelection(j.Backup, snapshot)
+	sel, err := DuplicitySelection(*j.Backup, snapshot)
 	if err != nil {
 		return nil, err
 	}

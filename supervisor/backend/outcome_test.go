@@ -174,7 +174,7 @@ func TestCheckSources(t *testing.T) {
 	os.Symlink("srv/data", filepath.Join(snap, "data"))     // inside
 	os.Symlink("/nonexistent", filepath.Join(snap, "dead")) // a symlink as a source: archived as one
 	req := func(src ...string) Request {
-		return Request{Job: &job.Job{Backup: job.Backup{Source: src}}, Root: "/", Dirs: Dirs{Snapshot: snap}}
+		return Request{Job: &job.Job{Backup: &job.Backup{Source: src}}, Root: "/", Dirs: Dirs{Snapshot: snap}}
 	}
 	for _, ok := range [][]string{nil, {"/"}, {"/etc", "/srv/data/"}, {"/data"}, {"/dead"}, {"/abs"}} {
 		if err := checkSources(req(ok...)); err != nil {

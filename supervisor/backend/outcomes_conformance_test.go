@@ -48,7 +48,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 			repo := filepath.Join(dir, "repo")
 			t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-			j := &job.Job{Client: "web", Repo: job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey",
+			j := &job.Job{Client: "web", Backup: &job.Backup{}, Repo: &job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey",
 				PassphraseFile: "secret-passphrase", Compression: "lz4"}}
 			sink := &testSink{}
 			b, err := New(tc.name, hostRunner{}, sink)
@@ -61,7 +61,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			backup := func(source, exclude []string) (job.Record, error) {
 				t.Helper()
 				day++
-				j.Archive, j.Time = "web-"+string(rune('0'+day)), t0.Add(time.Duration(day)*24*time.Hour)
+				j.Backup.Archive, j.Backup.Time = "web-"+string(rune('0'+day)), t0.Add(time.Duration(day)*24*time.Hour)
 				j.Backup.Source, j.Backup.Exclude = source, exclude
 				return b.Backup(ctx, req)
 			}
@@ -135,7 +135,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			if err != nil || rec.Warning != "" {
 				t.Fatalf("last good backup: %+v, %v\nlog:\n%s", rec, err, sink)
 			}
-			newest := j.Time
+			newest := j.Backup.Time
 			j.Repo.Retention = job.Retention{MaxAge: "1h"}
 			if err := b.Retain(ctx, req); err != nil {
 				t.Fatalf("retain: %v\nlog:\n%s", err, sink)

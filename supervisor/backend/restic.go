@@ -25,7 +25,7 @@ var _ Backend = (*Restic)(nil)
 // cmd returns the global argv and env of one restic run for req.
 func (r *Restic) setup(req Request) ([]string, []string, error) {
 	d := req.D()
-	repo, opts, err := ResticRepo(req.Job.Repo, req.Repo, d)
+	repo, opts, err := ResticRepo(*req.Job.Repo, req.Repo, d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -33,7 +33,7 @@ func (r *Restic) setup(req Request) ([]string, []string, error) {
 		return nil, nil, err
 	}
 	mkdirs(req.Root, path.Join(d.Cache, "tmp"), path.Join(d.Cache, "restic"))
-	return ResticGlobal(repo, opts, req.Job.Repo), ResticEnv(req.Job.Client, req.secret(req.Job.Repo.PassphraseFile), d), nil
+	return ResticGlobal(repo, opts, *req.Job.Repo), ResticEnv(req.Job.Client, req.secret(req.Job.Repo.PassphraseFile), d), nil
 }
 
 func (r *Restic) run(ctx context.Context, env []string, dir string, priority bool, argv ...string) ([]byte, error) {
@@ -130,12 +130,12 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id := req.Job.Archive
+	id := req.Archive
 	if id == "" {
 		id = "latest"
 	}
 	d := req.D()
-	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
 	}

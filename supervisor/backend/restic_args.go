@@ -80,8 +80,8 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 		return nil, err
 	}
 	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", retention.ResticTag)
-	if !j.Time.IsZero() {
-		argv = append(argv, "--time", j.Time.UTC().Format("2006-01-02 15:04:05"))
+	if !j.Backup.Time.IsZero() {
+		argv = append(argv, "--time", j.Backup.Time.UTC().Format("2006-01-02 15:04:05"))
 	}
 	for _, e := range j.Backup.Exclude {
 		e = strings.TrimSpace(e)

@@ -132,7 +132,7 @@ func (s *supervisor) readSecret(rel string) ([]byte, error) {
 
 func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	j := s.job
-	done := job.Record{Archive: j.Archive}
+	done := job.Record{Archive: j.Backup.Archive}
 	if len(j.Disks) == 0 && len(j.Backup.Shares) == 0 && j.Backup.Plain == "" {
 		return done, fmt.Errorf("backup job has no disks, shares or plain directory")
 	}
@@ -178,7 +178,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	if j.Restore.To == job.RestoreToClient {
 		return s.recoverClient(ctx)
 	}
-	done := job.Record{Archive: j.Archive}
+	done := job.Record{Archive: j.Restore.Archive}
 	end := s.rep.Step("mount restore destination")
 	switch j.Restore.To {
 	case "dir", "":
@@ -189,7 +189,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 		disks := restoreDisk
 		if sp, err := blockdev.ParseSpec(j.Restore.Mount); err == nil && (sp.Kind == "disk" || sp.Kind == "part") {
 			// "vda2" names partition 2 of the restore disk.
-			disks = []job.Disk{{Serial: job.SerialRestore, Target: sp.Value}}
+			disks = []job.Disk{{Serial: job.SerialRestore, Dev: sp.Value}}
 		}
 		if _, err := s.mountSelected(ctx, j.Restore.Mount, disks, backend.RestoreDir, blockdev.Destination); err != nil {
 			return done, end(err)
@@ -209,6 +209,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	if err := s.pickArchive(ctx, b, req); err != nil {
 		return done, err
 	}
+	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
 	end = s.rep.Step("restore")
 	start := time.Now()
 	archive, err := b.Restore(ctx, req)
@@ -220,10 +221,11 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	return done, end(err)
 }
 
-// pickArchive resolves Restore.Time to the newest backup at or before it.
+// pickArchive resolves Restore.Time to the newest backup at or before it
+// (into Restore.Archive).
 func (s *supervisor) pickArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
 	j := req.Job
-	if j.Archive != "" || j.Restore.Time.IsZero() {
+	if j.Restore.Archive != "" || j.Restore.Time.IsZero() {
 		return nil
 	}
 	end := s.rep.Step("select backup")
@@ -235,7 +237,7 @@ func (s *supervisor) pickArchive(ctx context.Context, b backend.Backend, req bac
 	if err != nil {
 		return end(err)
 	}
-	j.Archive = sn.ID
+	j.Restore.Archive = sn.ID
 	s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 	return end(nil)
 }

@@ -183,7 +183,7 @@ func (s *supervisor) mountJobDisk(dev string) error {
 		return err
 	}
 	s.job = j
-	s.rep.Logf("job: mode=%s client=%s run=%s archive=%s", j.Mode, j.Client, j.RunID, j.Archive)
+	s.rep.Logf("job: mode=%s client=%s run=%s", j.Mode, j.Client, j.RunID)
 	return nil
 }
 
@@ -195,8 +195,8 @@ func (s *supervisor) finish(rec job.Record, err error) {
 	}
 	if !s.rep.IsDone() {
 		rec.ReadyAfter = s.ready
-		if s.job != nil && rec.Archive == "" && s.job.Mode == job.ModeBackup && !s.shellWanted() {
-			rec.Archive = s.job.Archive
+		if s.job != nil && rec.Archive == "" && s.job.Backup != nil && !s.shellWanted() {
+			rec.Archive = s.job.Backup.Archive
 		}
 		if e := s.rep.Done(rec, err); e != nil {
 			s.rep.Logf("writing the result failed: %v", e)

@@ -31,7 +31,7 @@ import (
 // everything is unmounted.
 func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	j := s.job
-	done := job.Record{Archive: j.Archive}
+	done := job.Record{Archive: j.Restore.Archive}
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
 	}
@@ -41,7 +41,7 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, end(err)
 	}
-	plan, err := lay.PlanTree(&s.stack, devs, j.Backup)
+	plan, err := lay.PlanTree(&s.stack, devs, j.Restore.Tree)
 	if err != nil {
 		return done, end(fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err))
 	}
@@ -87,6 +87,7 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	}
 	end = s.rep.Step("restore")
 	start := time.Now()
+	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
 	archive, err := b.Restore(ctx, req)
 	done.BackendElapsed, done.Archive = time.Since(start), archive
 	if err := end(err); err != nil {
@@ -121,16 +122,16 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	if len(snaps) == 0 {
 		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.Target)
 	}
-	if j.Archive == "" && !j.Restore.Time.IsZero() {
+	if j.Restore.Archive == "" && !j.Restore.Time.IsZero() {
 		sn, err := backend.PickAt(snaps, j.Restore.Time)
 		if err != nil {
 			return nil, err
 		}
-		j.Archive = sn.ID
+		j.Restore.Archive = sn.ID
 		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 		return snaps, nil
 	}
-	want := j.Archive
+	want := j.Restore.Archive
 	if want == "" || req.Job.Repo.Backend == "duplicity" {
 		return snaps, nil
 	}
@@ -154,7 +155,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 // backup are listed (metadata only, no data is read).
 func (s *supervisor) refuseEmpty(ctx context.Context, b backend.Backend, req backend.Request, snaps []backend.Snapshot) error {
 	j := req.Job
-	id, n := j.Archive, int64(-1)
+	id, n := j.Restore.Archive, int64(-1)
 	if sn := restoredBackup(j, snaps); sn != nil {
 		id, n = sn.ID, sn.Files
 	}
