@@ -25,7 +25,7 @@ func TestGuestTextStripped(t *testing.T) {
 	var b bytes.Buffer
 	printSummary(&b, []*runner.Report{{Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + hostile},
 		{Client: "db", Status: runner.StatusOK, Archive: "db-" + hostile}})
-	printSnapshots(&b, []job.Record{{Archive: hostile}})
+	printSnapshots(&b, []job.Snapshot{{Archive: hostile}})
 	requireNoControl(t, b.String())
 	require.Contains(t, b.String(), `\x1b]0;pwned\x07`, "escaped visibly")
 

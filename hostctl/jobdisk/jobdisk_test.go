@@ -70,7 +70,7 @@ func TestReadWrittenByLinux(t *testing.T) {
 	j := backupJob()
 	require.NoError(t, Create(p, j, nil))
 	res := filepath.Join(dir, job.FileResult)
-	require.NoError(t, os.WriteFile(res, []byte(`{"type":"done","status":"ok"}`+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(res, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n"), 0o644))
 	out, err := exec.Command(mcopy, "-i", p, res, "::/"+job.FileResult).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	c, err := Read(p)

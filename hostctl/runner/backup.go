@@ -36,7 +36,7 @@ type Report struct {
 	Mode     string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"
 	Started  time.Time     `json:"started"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
-	Stats    *job.Record   `json:"stats,omitempty"`
+	Stats    *job.Stats    `json:"stats,omitempty"`
 	LogDir   string        `json:"log_dir"`
 	Appl     time.Duration `json:"appliance_ns"`         // domain start to gone
 	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
@@ -50,6 +50,10 @@ type Report struct {
 	hooks  *jobHooks      // for post_snapshot
 	// deadline is when the job's time_limit passes (zero: none).
 	deadline time.Time
+
+	// Verify is a verify's outcome (Stats then holds the files and bytes
+	// compared).
+	Verify *job.Verification `json:"verify,omitempty"`
 
 	// Warning (status warning) is the backend's one line; Unreadable the
 	// first job.MaxUnreadable paths it could not read, UnreadableCount
@@ -97,7 +101,7 @@ func (s *skipError) Error() string { return s.reason }
 // warningError is a backup the appliance finished with status warning:
 // written, but not complete. It passes the done record's warning to the
 // report and is what post_snapshot sees as SB_OUTCOME=warning.
-type warningError struct{ done job.Record }
+type warningError struct{ done job.Done }
 
 func (w *warningError) Error() string { return w.done.Warning }
 

@@ -22,10 +22,10 @@ const hostile = "etc/\x1b]0;pwned\a\x1b[2J\x1b[31mred\u009b1m\u202eevil\x7f"
 func TestProgressStripsControlCharacters(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgressPrinter(&buf, "web")
-	p.print(job.Record{Type: job.RecStep, Step: "mount " + hostile})
-	p.print(job.Record{Type: job.RecStep, Step: "backup", Error: "borg: " + hostile, Elapsed: 1})
-	p.print(job.Record{Type: job.RecProgress, Bytes: 1 << 20, Path: hostile})
-	p.print(job.Record{Type: job.RecDone, Status: hostile})
+	p.print(job.Step{Name: "mount " + hostile}.Record())
+	p.print(job.Step{Name: "backup", Error: "borg: " + hostile, Elapsed: 1}.Record())
+	p.print(job.Progress{Bytes: 1 << 20, Path: hostile}.Record())
+	p.print(job.Done{Status: hostile}.Record())
 	out := buf.String()
 	requireNoControl(t, out)
 	require.Contains(t, out, `etc/\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u009b1m\u202eevil\x7f`, "escaped visibly, not dropped")

@@ -49,24 +49,27 @@ func (p *progressPrinter) print(rec job.Record) {
 	if p.w == nil {
 		return
 	}
-	rec.Step, rec.Error, rec.Path, rec.Status = textsafe.Line(rec.Step), textsafe.Line(rec.Error), textsafe.Line(rec.Path), textsafe.Line(rec.Status)
-	if rec.Type != job.RecProgress {
+	if rec.Progress == nil {
 		p.clearBar()
 	}
-	switch rec.Type {
-	case job.RecStep:
+	switch {
+	case rec.Step != nil:
+		st := *rec.Step
+		st.Name, st.Error = textsafe.Line(st.Name), textsafe.Line(st.Error)
 		switch {
-		case rec.Error != "":
-			fmt.Fprintf(p.w, "%s: %s failed after %s: %s\n", p.client, rec.Step, rec.Elapsed.Round(time.Millisecond), rec.Error)
-		case rec.Elapsed > 0:
-			fmt.Fprintf(p.w, "%s: %s done (%s)\n", p.client, rec.Step, rec.Elapsed.Round(time.Millisecond))
+		case st.Error != "":
+			fmt.Fprintf(p.w, "%s: %s failed after %s: %s\n", p.client, st.Name, st.Elapsed.Round(time.Millisecond), st.Error)
+		case st.Elapsed > 0:
+			fmt.Fprintf(p.w, "%s: %s done (%s)\n", p.client, st.Name, st.Elapsed.Round(time.Millisecond))
 		default:
-			fmt.Fprintf(p.w, "%s: %s…\n", p.client, rec.Step)
+			fmt.Fprintf(p.w, "%s: %s…\n", p.client, st.Name)
 		}
-	case job.RecProgress:
-		if rec.Total > 0 {
-			p.total = rec.Total // announced before the backend starts
-			if rec.Bytes == 0 {
+	case rec.Progress != nil:
+		pr := *rec.Progress
+		pr.Path = textsafe.Line(pr.Path)
+		if pr.Total > 0 {
+			p.total = pr.Total // announced before the backend starts
+			if pr.Bytes == 0 {
 				return
 			}
 		}
@@ -78,14 +81,14 @@ func (p *progressPrinter) print(rec job.Record) {
 			return
 		}
 		p.lastPrint = time.Now()
-		line := statusLine(p.client, rec.Bytes, rec.Files, p.total, time.Since(p.start), rec.Path)
+		line := statusLine(p.client, pr.Bytes, pr.Files, p.total, time.Since(p.start), pr.Path)
 		if p.tty {
 			fmt.Fprintf(p.w, "\r\033[K%s", truncate(line, 120))
 			p.barShown = true
 		} else {
 			fmt.Fprintln(p.w, line)
 		}
-	case job.RecDone:
-		fmt.Fprintf(p.w, "%s: appliance done: %s\n", p.client, rec.Status)
+	case rec.Done != nil:
+		fmt.Fprintf(p.w, "%s: appliance done: %s\n", p.client, textsafe.Line(rec.Done.Status))
 	}
 }

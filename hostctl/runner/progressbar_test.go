@@ -32,15 +32,15 @@ func TestProgressForms(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgressPrinter(&buf, "web")
 	require.False(t, p.tty, "a buffer is no terminal")
-	p.print(job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.print(job.Record{Type: job.RecProgress, Bytes: 2 << 20}) // throttled
-	p.print(job.Record{Type: job.RecDone, Status: "ok"})
+	p.print(job.Progress{Bytes: 1 << 20}.Record())
+	p.print(job.Progress{Bytes: 2 << 20}.Record()) // throttled
+	p.print(job.Done{Status: "ok"}.Record())
 	require.Equal(t, "web: 1.0 MiB\nweb: appliance done: ok\n", buf.String())
 
 	buf.Reset()
 	p = newProgressPrinter(&buf, "web")
 	p.tty = true
-	p.print(job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.print(job.Record{Type: job.RecDone, Status: "ok"})
+	p.print(job.Progress{Bytes: 1 << 20}.Record())
+	p.print(job.Done{Status: "ok"}.Record())
 	require.True(t, strings.HasPrefix(buf.String(), "\r\033[Kweb: 1.0 MiB\r\033[Kweb: appliance done: ok\n"), "%q", buf.String())
 }

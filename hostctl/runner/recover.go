@@ -361,11 +361,8 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 // changedFilesystems says whether a recovery appliance started a step that
 // writes to the client's filesystems.
 func changedFilesystems(res *job.Result) bool {
-	for _, rec := range res.Records {
-		if rec.Type != job.RecStep {
-			continue
-		}
-		switch rec.Step {
+	for _, st := range res.Steps() {
+		switch st.Name {
 		case "create filesystems", "mount client filesystems", "empty client filesystems", "restore":
 			return true
 		}
@@ -378,19 +375,20 @@ func changedFilesystems(res *job.Result) bool {
 func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
 	var h *hooks.Result
 	for _, rec := range res.Records {
-		if rec.Type != job.RecStep || rec.Step != hooks.EndRecovery {
+		st := rec.Step
+		if st == nil || st.Name != hooks.EndRecovery {
 			continue
 		}
-		if rec.Elapsed == 0 {
+		if st.Elapsed == 0 {
 			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time, Exit: -1, Error: "did not finish"}
 			continue
 		}
 		if h == nil {
-			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time.Add(-rec.Elapsed)}
+			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time.Add(-st.Elapsed)}
 		}
-		h.Elapsed, h.Exit, h.Error = rec.Elapsed, 0, ""
-		if rec.Error != "" {
-			h.Exit, h.Error = -1, rec.Error
+		h.Elapsed, h.Exit, h.Error = st.Elapsed, 0, ""
+		if st.Error != "" {
+			h.Exit, h.Error = -1, st.Error
 		}
 	}
 	return h

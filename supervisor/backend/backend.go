@@ -114,9 +114,9 @@ func (r Request) secret(name string) string {
 // Backend is a backup tool.
 type Backend interface {
 	// Backup stores the snapshot's content as archive Job.Backup.Archive
-	// (at Job.Backup.Time when set) and returns the stats record. It
+	// (at Job.Backup.Time when set) and returns its stats. It
 	// creates the repository on first use.
-	Backup(ctx context.Context, req Request) (job.Record, error)
+	Backup(ctx context.Context, req Request) (job.Stats, error)
 	// Restore extracts Archive (or the latest) into the restore dir and
 	// returns the archive name restored; with Paths only those paths and
 	// what is below them.

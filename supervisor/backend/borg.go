@@ -29,27 +29,27 @@ var _ Backend = (*Borg)(nil)
 // Backup creates the repository when it does not exist yet, then the
 // archive. Exit status 1 (borg's warnings: a file it could not read or
 // that changed while read) is a record with Warning and the paths.
-func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	j := req.Job
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	req, err := b.resolve(req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := b.ensureRepo(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	argv, err := BorgCreateArgs(CreateOpts{Repo: req.Repo, Archive: j.Backup.Archive, Compression: j.Repo.Compression,
 		Source: j.Backup.Source, Exclude: j.Backup.Exclude, Time: j.Backup.Time, RateLimit: j.Repo.BandwidthLimit, Extra: j.Repo.ExtraOptions})
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	unread := &unreadable{}
 	r, err := b.run(ctx, req, argv, req.D().Snapshot, true, unread)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, err := ParseBorgCreate(r.out)
 	if err != nil {

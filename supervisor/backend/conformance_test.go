@@ -31,7 +31,7 @@ func (hostRunner) Run(ctx context.Context, c chroot.Cmd) ([]byte, error) {
 
 type testSink struct{ log bytes.Buffer }
 
-func (s *testSink) Record(job.Record) error         { return nil }
+func (s *testSink) Record(r job.Record) error       { return r.Check() }
 func (s *testSink) Logf(format string, args ...any) { fmt.Fprintf(&s.log, format+"\n", args...) }
 func (s *testSink) LogWriter() io.Writer            { return &s.log }
 func (s *testSink) String() string                  { return s.log.String() }

@@ -143,35 +143,35 @@ func (b *Duplicity) run(ctx context.Context, s *dupSession, dir string, argv []s
 // Backup implements Backend. duplicity ends with exit status 0 after
 // files it could not read: its log file's warnings name them, and make
 // the record's Warning.
-func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	s, err := b.open(ctx, req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	defer s.stop()
 	if err := b.checkPassphrase(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	d := req.D()
 	logFile := path.Join(d.Work, "duplicity-backup.log")
 	host := filepath.Join(req.Root, logFile)
 	if err := os.Remove(host); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return job.Record{}, fmt.Errorf("duplicity log file: %w", err)
+		return job.Stats{}, fmt.Errorf("duplicity log file: %w", err)
 	}
 	common := append(append([]string(nil), s.common...), "--log-file", logFile)
 	argv, err := DuplicityBackupArgs(common, req.Job, d.Snapshot, s.url)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	out, err := b.run(ctx, s, d.Snapshot, argv)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := b.writePassCheck(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, err := ParseDuplicityStats(out)
 	if err != nil {

@@ -130,8 +130,8 @@ func DuplicityBackupArgs(common []string, j *job.Job, snapshot, url string) ([]s
 var dupStat = regexp.MustCompile(`(?m)^(SourceFiles|SourceFileSize|TotalDestinationSizeChange|Errors) (-?[0-9]+)`)
 
 // ParseDuplicityStats reads the "Backup Statistics" block.
-func ParseDuplicityStats(out []byte) (job.Record, error) {
-	rec := job.Record{Type: job.RecStats}
+func ParseDuplicityStats(out []byte) (job.Stats, error) {
+	var rec job.Stats
 	found := false
 	for _, m := range dupStat.FindAllStringSubmatch(string(out), -1) {
 		n, _ := strconv.ParseInt(m[2], 10, 64)

@@ -58,7 +58,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
 			ctx := context.Background()
 			day := 0
-			backup := func(source, exclude []string) (job.Record, error) {
+			backup := func(source, exclude []string) (job.Stats, error) {
 				t.Helper()
 				day++
 				j.Backup.Archive, j.Backup.Time = "web-"+string(rune('0'+day)), t0.Add(time.Duration(day)*24*time.Hour)

@@ -72,27 +72,27 @@ func NoResticRepo(stderr string) bool {
 }
 
 // Backup implements Backend.
-func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	g, env, err := r.setup(req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := r.ensureRepo(ctx, g, env); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	// A backup killed mid-way leaves a stale lock; restic removes only
 	// locks of dead processes on this host (the appliance's hostname is
 	// constant), so this never breaks a concurrent run elsewhere.
 	if _, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "unlock")...); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	d := req.D()
 	argv, err := ResticBackupArgs(g, req.Job, d.Snapshot)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	// Exit code 3 (restic 0.14: "at least one source file could not be
 	// read"): the snapshot is written, without those files; its JSON
@@ -106,7 +106,7 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
 	out, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: d.Snapshot, priority: true, warnCodes: []int{3}, stderr: errs})
 	var w *toolWarning
 	if err != nil && !errors.As(err, &w) {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, perr := ParseResticBackup(out)
 	if perr != nil {

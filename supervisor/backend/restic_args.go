@@ -113,16 +113,16 @@ type resticSummary struct {
 }
 
 // ParseResticBackup finds the summary in restic backup --json output.
-func ParseResticBackup(out []byte) (job.Record, error) {
+func ParseResticBackup(out []byte) (job.Stats, error) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		var s resticSummary
 		if json.Unmarshal([]byte(lines[i]), &s) == nil && s.MessageType == "summary" {
-			return job.Record{Type: job.RecStats, Archive: s.SnapshotID, OriginalSize: s.Bytes,
+			return job.Stats{Archive: s.SnapshotID, OriginalSize: s.Bytes,
 				DedupSize: s.DataAdded, Files: s.Files}, nil
 		}
 	}
-	return job.Record{}, fmt.Errorf("restic backup --json: no summary in the output")
+	return job.Stats{}, fmt.Errorf("restic backup --json: no summary in the output")
 }
 
 // ParseResticError reads one of restic backup --json's error messages on

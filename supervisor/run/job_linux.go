@@ -20,7 +20,7 @@ var errTimeLimit = errors.New("time limit exceeded")
 
 // runJob runs a backup or restore under the watchdog and returns the
 // (partial) done record.
-func (s *supervisor) runJob() (job.Record, error) {
+func (s *supervisor) runJob() (job.Done, error) {
 	j := s.job
 	limit := j.TimeLimit.Duration
 	if limit <= 0 {
@@ -39,10 +39,10 @@ func (s *supervisor) runJob() (job.Record, error) {
 	switch j.IONiceClass {
 	case "", "idle", "best-effort", "realtime":
 	default:
-		return job.Record{}, fmt.Errorf("ionice_class %q: want idle, best-effort or realtime", j.IONiceClass)
+		return job.Done{}, fmt.Errorf("ionice_class %q: want idle, best-effort or realtime", j.IONiceClass)
 	}
 	s.runner.Nice, s.runner.IOClass = j.Nice, j.IONiceClass
-	rec := job.Record{}
+	rec := job.Done{}
 	var err error
 	switch j.Mode {
 	case job.ModeBackup:
@@ -71,9 +71,9 @@ func (s *supervisor) runJob() (job.Record, error) {
 // finishHard writes a failed done record and powers off without unmounting.
 func (s *supervisor) finishHard() {
 	if !s.rep.IsDone() {
-		_ = s.rep.Done(job.Record{ReadyAfter: s.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
+		_ = s.rep.Done(job.Done{ReadyAfter: s.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
 	}
-	s.finish(job.Record{}, nil)
+	s.finish(job.Done{}, nil)
 	boot.PowerOff()
 }
 
@@ -130,9 +130,9 @@ func (s *supervisor) readSecret(rel string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
+func (s *supervisor) backup(ctx context.Context) (job.Done, error) {
 	j := s.job
-	done := job.Record{Archive: j.Backup.Archive}
+	done := job.Done{Archive: j.Backup.Archive}
 	if len(j.Disks) == 0 && len(j.Backup.Shares) == 0 && j.Backup.Plain == "" {
 		return done, fmt.Errorf("backup job has no disks, shares or plain directory")
 	}
@@ -144,7 +144,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	// The used space of the client's own filesystems; a self or plain
 	// client's shares would report the host's or the cache's instead.
 	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 && len(j.Disks) > 0 {
-		_ = s.rep.Record(job.Record{Type: job.RecProgress, Total: total})
+		_ = s.rep.Record(job.Progress{Total: total}.Record())
 	}
 	req, err := s.prepare(ctx)
 	if err != nil {
@@ -164,7 +164,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	if err := end(err); err != nil {
 		return done, err
 	}
-	_ = s.rep.Record(stats)
+	_ = s.rep.Record(stats.Record())
 	done, retain := afterBackup(done, stats)
 	if !retain {
 		s.rep.Logf("backup finished with warnings: %s; retention and check_every skipped", stats.Warning)
@@ -173,12 +173,12 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	return done, s.maintain(ctx, b, req)
 }
 
-func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
+func (s *supervisor) restore(ctx context.Context) (job.Done, error) {
 	j := s.job
 	if j.Restore.To == job.RestoreToClient {
 		return s.recoverClient(ctx)
 	}
-	done := job.Record{Archive: j.Restore.Archive}
+	done := job.Done{Archive: j.Restore.Archive}
 	end := s.rep.Step("mount restore destination")
 	switch j.Restore.To {
 	case "dir", "":

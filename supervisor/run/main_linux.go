@@ -65,13 +65,13 @@ func Main() {
 	s.rep = report.New(os.Stderr, nil)
 	defer func() {
 		if r := recover(); r != nil {
-			s.finish(job.Record{}, fmt.Errorf("supervisor panic: %v: %s", r, oneLineStack()))
+			s.finish(job.Done{}, fmt.Errorf("supervisor panic: %v: %s", r, oneLineStack()))
 		}
 		boot.PowerOff()
 	}()
 	err := s.boot()
 	if err != nil && !s.shellWanted() {
-		s.finish(job.Record{}, err)
+		s.finish(job.Done{}, err)
 		return
 	}
 	if err != nil || s.shellWanted() {
@@ -79,7 +79,7 @@ func Main() {
 			s.rep.Logf("boot problem (continuing to the shell): %v", err)
 		}
 		s.shell()
-		s.finish(job.Record{}, nil)
+		s.finish(job.Done{}, nil)
 		return
 	}
 	rec, err := s.runJob()
@@ -189,7 +189,7 @@ func (s *supervisor) mountJobDisk(dev string) error {
 
 // finish writes the done record, unmounts everything and returns (to
 // power-off). It is safe to call with a half-booted appliance.
-func (s *supervisor) finish(rec job.Record, err error) {
+func (s *supervisor) finish(rec job.Done, err error) {
 	if s.rep == nil {
 		s.rep = report.New(os.Stderr, nil)
 	}

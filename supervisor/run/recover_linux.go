@@ -29,9 +29,9 @@ import (
 // receive the backup; they then get the UUIDs and labels the restored
 // fstab names, end_recovery runs chrooted into the restored tree, and
 // everything is unmounted.
-func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
+func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 	j := s.job
-	done := job.Record{Archive: j.Restore.Archive}
+	done := job.Done{Archive: j.Restore.Archive}
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
 	}

@@ -29,9 +29,9 @@ const maxProblems = 10
 // content hash (borg). restic also checks the restored data against its
 // blob hashes (restore --verify), duplicity a whole restore against the
 // backup's signatures (verify --compare-data).
-func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
+func (s *supervisor) verify(ctx context.Context) (job.Done, error) {
 	j, v := s.job, s.job.Verify
-	done := job.Record{}
+	done := job.Done{}
 	req, err := s.prepare(ctx)
 	if err != nil {
 		return done, err
@@ -112,9 +112,9 @@ func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
 	}
 	end = s.rep.Step("compare")
 	cmp := backend.CompareTree(host, chosen)
-	rec := job.Record{Type: job.RecVerify, Archive: v.Archive, Files: cmp.Files, Bytes: cmp.Bytes,
-		Message: fmt.Sprintf("%s compared with the %s listing (%s)", method, j.Repo.Backend, compared(j.Repo.Backend))}
-	_ = s.rep.Record(rec)
+	rec := job.Verification{Archive: v.Archive, Files: cmp.Files, Bytes: cmp.Bytes,
+		Method: fmt.Sprintf("%s compared with the %s listing (%s)", method, j.Repo.Backend, compared(j.Repo.Backend))}
+	_ = s.rep.Record(rec.Record())
 	if len(cmp.Problems) > 0 {
 		for _, p := range cmp.Problems {
 			s.rep.Logf("verify: %s", p)
