@@ -23,7 +23,8 @@ import (
 // an appliance image whose supervisor speaks another (its manifest says).
 //
 // Version 2: the repository's target is a table (target.Target), not a
-// URL to parse again; the secrets its scheme needs are a table by kind.
+// URL to parse again, with the secrets its scheme needs by kind; a table
+// per mode; records with typed payloads. FormatMark changes with it.
 const Version = 2
 
 // Virtio serials by which the supervisor finds its disks. Guest device names

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -106,7 +107,9 @@ func (s *supervisor) boot() error {
 		s.cmdline = boot.ParseCmdline(string(b))
 	}
 	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-	s.rep.Logf("supervisor starting (kernel up %v)", uptime())
+	// The mark is logged so that the binary holds it: the image builder
+	// reads the job format from it (job.FormatMark).
+	s.rep.Logf("supervisor starting (kernel up %v, %s)", uptime(), strings.Trim(job.FormatMark, "\x00"))
 
 	end := s.rep.Step("load modules")
 	n, failed := boot.LoadModules(boot.ModuleList, s.rep.Logf)
