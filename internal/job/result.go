@@ -180,6 +180,10 @@ func (r Record) Check() error {
 	if !known {
 		return fmt.Errorf("unknown record type %.32q", r.Type)
 	}
+	// hostctl list prints the kind as it is.
+	if s := r.Snapshot; s != nil && s.Kind != KindFull && s.Kind != KindIncr && s.Kind != KindSnapshot {
+		return fmt.Errorf("snapshot record of unknown kind %.32q", s.Kind)
+	}
 	return nil
 }
 

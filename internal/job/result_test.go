@@ -140,6 +140,7 @@ func TestParseResultHostile(t *testing.T) {
 		{"snapshot with a done payload", `{"type":"snapshot","done":{"status":"ok"}}` + "\n" + done, `snapshot record without its "snapshot" payload`, false},
 		{"type mismatch", `{"type":"stats","stats":{"files":"many"}}` + "\n" + done, "line 1", false},
 		{"unknown field", `{"type":"step","step":{"name":"x"},"shell":"/bin/sh"}` + "\n" + done, `unknown field "shell"`, false},
+		{"a snapshot of no kind", `{"type":"snapshot","snapshot":{"archive":"a","snapshot_time":"2026-01-01T00:00:00Z","kind":"\u001b[2J"}}` + "\n" + done, `snapshot record of unknown kind "\x1b[2J"`, false},
 		{"two records on a line", `{"type":"step","step":{"name":"x"}} {"type":"step","step":{"name":"y"}}` + "\n" + done, "more than one record", false},
 		{"a line over 1 MiB", `{"type":"step","step":{"name":"` + strings.Repeat("x", 2<<20) + `"}}` + "\n" + done, "token too long", false},
 	} {
