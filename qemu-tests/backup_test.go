@@ -68,12 +68,12 @@ func TestBackupAndRestore(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		code, out, _ := hostctl(t, ctx, "list", "-c", c.config, "web", "--json")
 		require.Equal(t, 0, code)
-		var snaps []job.Record
+		var snaps []job.Snapshot
 		require.NoError(t, json.Unmarshal([]byte(out), &snaps))
 		var ids []string
 		for _, s := range snaps {
 			ids = append(ids, s.Archive)
-			require.False(t, s.SnapshotTime.IsZero(), "snapshot %s has no time", s.Archive)
+			require.False(t, s.Time.IsZero(), "snapshot %s has no time", s.Archive)
 		}
 		require.Equal(t, c.archives(t), ids, "hostctl list agrees with borg list on the host")
 		c.requireNothingLeft(t)
@@ -171,7 +171,8 @@ func requireProgressJSON(t *testing.T, out, client, mode string) {
 			steps++
 		case job.RecDone:
 			done++
-			require.Equal(t, job.StatusOK, l.Record.Status)
+			require.NotNil(t, l.Record.Done, "line %q", sc.Text())
+			require.Equal(t, job.StatusOK, l.Record.Done.Status)
 		}
 	}
 	require.NoError(t, sc.Err())

@@ -20,6 +20,7 @@ import (
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -84,14 +85,13 @@ func TestQEMUBackupRestore(t *testing.T) {
 
 	base := job.Job{Version: job.Version, Client: "web", RunID: "t1", TimeLimit: job.Duration{Duration: 10 * time.Minute},
 		Nice: 10, IONiceClass: "idle",
-		Disks:  []job.Disk{{Serial: job.DiskSerialPrefix + "0", Target: "vda"}},
-		Backup: job.Backup{Mount: "vda", Exclude: []string{"/var/cache", "*.tmp"}},
-		Repo: job.Repo{Backend: "borg", URL: "file://" + repo, Tag9p: job.TagTarget, Path: "web",
+		Disks: []job.Disk{{Serial: job.DiskSerialPrefix + "0", Dev: "vda"}},
+		Repo: &job.Repo{Backend: "borg", Target: target.Target{Scheme: target.File, Path: repo},
 			Encryption: "repokey", PassphraseFile: job.SecretPrefix + "passphrase", Compression: "lz4"}}
 
 	// Backup.
 	bj := base
-	bj.Mode, bj.Archive = job.ModeBackup, "web-test-1"
+	bj.Mode, bj.Backup = job.ModeBackup, &job.Backup{Archive: "web-test-1", Tree: job.Tree{Mount: "vda"}, Exclude: []string{"/var/cache", "*.tmp"}}
 	res, console := boot(t, dir, kernel, initramfs, appliance, &bj, cache, repo, restore, client)
 	if res.Done.Status != job.StatusOK {
 		t.Fatalf("backup failed: %s\n%s", res.LastError(), console)
@@ -103,7 +103,7 @@ func TestQEMUBackupRestore(t *testing.T) {
 
 	// Restore of the latest archive into the 9p directory.
 	rj := base
-	rj.Mode, rj.Restore = job.ModeRestore, job.Restore{To: "dir"}
+	rj.Mode, rj.Restore = job.ModeRestore, &job.Restore{To: "dir"}
 	res, console = boot(t, dir, kernel, initramfs, appliance, &rj, cache, repo, restore, "")
 	if res.Done.Status != job.StatusOK || res.Done.Archive != "web-test-1" {
 		t.Fatalf("restore: %+v %s\n%s", res.Done, res.LastError(), console)

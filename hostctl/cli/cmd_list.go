@@ -78,7 +78,7 @@ func runList(ctx context.Context, g *Globals, o listOptions, name string) error 
 	})
 }
 
-func printSnapshots(w io.Writer, snaps []job.Record) {
+func printSnapshots(w io.Writer, snaps []job.Snapshot) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tSIZE\tSTORED\tID")
 	size := func(n int64) string {
@@ -92,7 +92,7 @@ func printSnapshots(w io.Writer, snaps []job.Record) {
 		if kind == "" { // an appliance older than the kinds
 			kind = map[bool]string{true: job.KindFull, false: job.KindIncr}[s.Full]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Time.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d backup(s)\n", len(snaps))

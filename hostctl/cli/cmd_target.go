@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
 )
 
 func newTargetCmd(g *Globals) *cobra.Command {
@@ -102,7 +102,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	if err != nil {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %w", p.File, err)}
 	}
-	if u.Scheme != "sftp" && u.Scheme != "ssh" {
+	if !u.Scheme.OverSSH() {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
 	}
 	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {
@@ -149,7 +149,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 
 	in := bufio.NewReader(g.Stdin)
 	tty := isTerminal(g.Stdin)
-	password, err := readPassword(g, in, tty, o.PasswordFile, target.EndpointFor(u, cfg.Host.Network.Gateway))
+	password, err := readPassword(g, in, tty, o.PasswordFile, probe.EndpointFor(u, cfg.Host.Network.Gateway))
 	if err != nil {
 		return err
 	}
@@ -172,9 +172,9 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 			return false
 		}
 	}
-	e := target.EndpointFor(u, cfg.Host.Network.Gateway)
+	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	for _, un := range units {
-		err = target.Setup(ctx, target.SetupOptions{
+		err = probe.Setup(ctx, probe.SetupOptions{
 			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
 			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
 		})
@@ -187,7 +187,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := target.InitRepo(ctx, un.prof.ForClient(un.clients[i]), e, d)
+				ok, err := probe.InitRepo(ctx, un.prof.ForClient(un.clients[i]), e, d)
 				if err != nil {
 					return err
 				}
@@ -212,7 +212,7 @@ func sortedClientNames(cfg *config.Config) []string {
 	return out
 }
 
-func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.Endpoint) (string, error) {
+func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -21,7 +21,7 @@ func TestGuestTextStripped(t *testing.T) {
 	var b bytes.Buffer
 	printSummary(&b, []*runner.Report{{Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile},
 		{Client: "db", Status: runner.StatusOK, Archive: "db-" + testutil.Hostile}})
-	printSnapshots(&b, []job.Record{{Archive: testutil.Hostile}})
+	printSnapshots(&b, []job.Snapshot{{Archive: testutil.Hostile}})
 	testutil.RequireNoControl(t, b.String())
 	require.Contains(t, b.String(), `\x1b]0;pwned\x07`, "escaped visibly")
 

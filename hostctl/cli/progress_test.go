@@ -20,10 +20,10 @@ import (
 
 // records is what an appliance sends during a short backup.
 var records = []job.Record{
-	{Type: job.RecStep, Step: "mount snapshot"},
-	{Type: job.RecStep, Step: "mount snapshot", Elapsed: time.Second},
-	{Type: job.RecProgress, Bytes: 1 << 20, Files: 2, Path: "etc/passwd"},
-	{Type: job.RecDone, Status: job.StatusOK, Archive: "a-1"},
+	job.Step{Name: "mount snapshot"}.Record(),
+	job.Step{Name: "mount snapshot", Elapsed: time.Second}.Record(),
+	job.Progress{Bytes: 1 << 20, Files: 2, Path: "etc/passwd"}.Record(),
+	job.Done{Status: job.StatusOK, Archive: "a-1"}.Record(),
 }
 
 // Where --progress sends the appliance's records and the command's own

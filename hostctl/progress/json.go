@@ -75,7 +75,7 @@ func (p *JSON) Record(client string, rec job.Record) {
 		j = &jsonJob{}
 		p.jobs[client] = j
 	}
-	if rec.Type == job.RecProgress && !(rec.Total > 0 && rec.Bytes == 0) {
+	if pr := rec.Progress; pr != nil && !(pr.Total > 0 && pr.Bytes == 0) {
 		now := p.now()
 		if !j.lastProgress.IsZero() && now.Sub(j.lastProgress) < jsonProgressEvery {
 			return

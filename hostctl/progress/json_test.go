@@ -27,6 +27,7 @@ func TestJSONGolden(t *testing.T) {
 	p := NewJSON(&out)
 	p.now = func() time.Time { return now }
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	rec := func(at time.Time, r job.Record) job.Record { r.Time = at; return r }
 
 	p.Begin("web", job.ModeBackup)
 	in := []struct {
@@ -34,22 +35,22 @@ func TestJSONGolden(t *testing.T) {
 		rec     job.Record
 		written bool
 	}{
-		{"web", job.Record{Type: job.RecStep, Time: at(0), Step: "mount snapshot"}, true},
-		{"web", job.Record{Type: job.RecStep, Time: at(time.Second), Step: "mount snapshot", Elapsed: time.Second}, true},
-		{"web", job.Record{Type: job.RecProgress, Time: at(time.Second), Total: 100 << 20}, true},
-		{"web", job.Record{Type: job.RecProgress, Time: at(2 * time.Second), Bytes: 1 << 20, Files: 3, Path: "etc/passwd"}, true},
-		{"web", job.Record{Type: job.RecProgress, Time: at(2*time.Second + 300*time.Millisecond), Bytes: 2 << 20, Files: 9, Path: "etc/shadow"}, false},
-		{"web", job.Record{Type: job.RecProgress, Time: at(3 * time.Second), Bytes: 50 << 20, Files: 90, Path: "srv/" + testutil.Hostile}, true},
-		{"web", job.Record{Type: job.RecStats, Time: at(4 * time.Second), Archive: "web-20261201T033000Z", OriginalSize: 100 << 20, DedupSize: 1 << 20}, true},
-		{"web", job.Record{Type: job.RecStep, Time: at(4 * time.Second), Step: "prune", Elapsed: 20 * time.Millisecond, Error: "borg: " + testutil.Hostile}, true},
-		{"web", job.Record{Type: job.RecDone, Time: at(5 * time.Second), Status: job.StatusOK, Archive: "web-20261201T033000Z"}, true},
+		{"web", rec(at(0), job.Step{Name: "mount snapshot"}.Record()), true},
+		{"web", rec(at(time.Second), job.Step{Name: "mount snapshot", Elapsed: time.Second}.Record()), true},
+		{"web", rec(at(time.Second), job.Progress{Total: 100 << 20}.Record()), true},
+		{"web", rec(at(2*time.Second), job.Progress{Bytes: 1 << 20, Files: 3, Path: "etc/passwd"}.Record()), true},
+		{"web", rec(at(2*time.Second+300*time.Millisecond), job.Progress{Bytes: 2 << 20, Files: 9, Path: "etc/shadow"}.Record()), false},
+		{"web", rec(at(3*time.Second), job.Progress{Bytes: 50 << 20, Files: 90, Path: "srv/" + testutil.Hostile}.Record()), true},
+		{"web", rec(at(4*time.Second), job.Stats{Archive: "web-20261201T033000Z", OriginalSize: 100 << 20, DedupSize: 1 << 20}.Record()), true},
+		{"web", rec(at(4*time.Second), job.Step{Name: "prune", Elapsed: 20 * time.Millisecond, Error: "borg: " + testutil.Hostile}.Record()), true},
+		{"web", rec(at(5*time.Second), job.Done{Status: job.StatusOK, Archive: "web-20261201T033000Z"}.Record()), true},
 	}
 	for _, r := range in {
 		now = r.rec.Time // hostctl's clock as the record arrives
 		p.Record(r.client, r.rec)
 	}
 	p.Begin("web", job.ModeVerify) // the same client's next job: its own throttle
-	verify := job.Record{Type: job.RecProgress, Time: at(5 * time.Second), Bytes: 1 << 20}
+	verify := rec(at(5*time.Second), job.Progress{Bytes: 1 << 20}.Record())
 	now = verify.Time
 	p.Record("web", verify)
 	in = append(in, struct {
@@ -86,7 +87,7 @@ func TestJSONGolden(t *testing.T) {
 func TestJSONWriteErrorIgnored(t *testing.T) {
 	p := NewJSON(failWriter{})
 	p.Begin("web", job.ModeBackup)
-	p.Record("web", job.Record{Type: job.RecStep, Step: "mount snapshot"})
+	p.Record("web", job.Step{Name: "mount snapshot"}.Record())
 	require.Zero(t, p.Close(), "written (and failed): not dropped")
 }
 
@@ -102,7 +103,7 @@ func TestJSONStalledReader(t *testing.T) {
 	start := time.Now()
 	const n = 20000 // about 18 MiB of lines
 	for i := 0; i < n; i++ {
-		p.Record("web", job.Record{Type: job.RecStep, Step: "step", Path: path})
+		p.Record("web", job.Step{Name: "step " + path}.Record())
 	}
 	require.Less(t, time.Since(start), 5*time.Second, "Record never waits for the reader")
 	p.out.mu.Lock()
@@ -128,8 +129,8 @@ func (failWriter) Write([]byte) (int, error) { return 0, bytes.ErrTooLarge }
 // None writes nothing, and neither does a Text without a writer.
 func TestNone(t *testing.T) {
 	None.Begin("web", job.ModeBackup)
-	None.Record("web", job.Record{Type: job.RecDone, Status: job.StatusOK})
+	None.Record("web", job.Done{Status: job.StatusOK}.Record())
 	p := NewText(nil, false)
 	p.Begin("web", job.ModeBackup)
-	p.Record("web", job.Record{Type: job.RecDone, Status: job.StatusOK})
+	p.Record("web", job.Done{Status: job.StatusOK}.Record())
 }

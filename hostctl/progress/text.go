@@ -79,24 +79,26 @@ func (p *Text) Record(client string, rec job.Record) {
 	defer p.mu.Unlock()
 	j := p.job(client)
 	client = textsafe.Line(client)
-	rec.Step, rec.Error, rec.Path, rec.Status = textsafe.Line(rec.Step), textsafe.Line(rec.Error), textsafe.Line(rec.Path), textsafe.Line(rec.Status)
-	if rec.Type != job.RecProgress {
+	if rec.Progress == nil {
 		p.clearBar()
 	}
-	switch rec.Type {
-	case job.RecStep:
+	switch {
+	case rec.Step != nil:
+		st := *rec.Step
+		st.Name, st.Error = textsafe.Line(st.Name), textsafe.Line(st.Error)
 		switch {
-		case rec.Error != "":
-			fmt.Fprintf(p.w, "%s: %s failed after %s: %s\n", client, rec.Step, rec.Elapsed.Round(time.Millisecond), rec.Error)
-		case rec.Elapsed > 0:
-			fmt.Fprintf(p.w, "%s: %s done (%s)\n", client, rec.Step, rec.Elapsed.Round(time.Millisecond))
+		case st.Error != "":
+			fmt.Fprintf(p.w, "%s: %s failed after %s: %s\n", client, st.Name, st.Elapsed.Round(time.Millisecond), st.Error)
+		case st.Elapsed > 0:
+			fmt.Fprintf(p.w, "%s: %s done (%s)\n", client, st.Name, st.Elapsed.Round(time.Millisecond))
 		default:
-			fmt.Fprintf(p.w, "%s: %s…\n", client, rec.Step)
+			fmt.Fprintf(p.w, "%s: %s…\n", client, st.Name)
 		}
-	case job.RecProgress:
-		if rec.Total > 0 {
-			j.total = rec.Total // announced before the backend starts
-			if rec.Bytes == 0 {
+	case rec.Progress != nil:
+		pr := *rec.Progress
+		if pr.Total > 0 {
+			j.total = pr.Total // announced before the backend starts
+			if pr.Bytes == 0 {
 				return
 			}
 		}
@@ -109,14 +111,14 @@ func (p *Text) Record(client string, rec job.Record) {
 			return
 		}
 		j.lastPrint = now
-		line := statusLine(client, rec.Bytes, rec.Files, j.total, now.Sub(j.start), rec.Path)
+		line := statusLine(client, pr.Bytes, pr.Files, j.total, now.Sub(j.start), textsafe.Line(pr.Path))
 		if p.tty {
 			fmt.Fprintf(p.w, "\r\033[K%s", truncate(line, 120))
 			p.barShown = true
 		} else {
 			fmt.Fprintln(p.w, line)
 		}
-	case job.RecDone:
-		fmt.Fprintf(p.w, "%s: appliance done: %s\n", client, rec.Status)
+	case rec.Done != nil:
+		fmt.Fprintf(p.w, "%s: appliance done: %s\n", client, textsafe.Line(rec.Done.Status))
 	}
 }

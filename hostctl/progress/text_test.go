@@ -32,15 +32,15 @@ func TestProgressForms(t *testing.T) {
 	var buf bytes.Buffer
 	p := NewText(&buf, false)
 	p.Begin("web", job.ModeBackup)
-	p.Record("web", job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.Record("web", job.Record{Type: job.RecProgress, Bytes: 2 << 20}) // throttled
-	p.Record("web", job.Record{Type: job.RecDone, Status: "ok"})
+	p.Record("web", job.Progress{Bytes: 1 << 20}.Record())
+	p.Record("web", job.Progress{Bytes: 2 << 20}.Record()) // throttled
+	p.Record("web", job.Done{Status: "ok"}.Record())
 	require.Equal(t, "web: 1.0 MiB\nweb: appliance done: ok\n", buf.String())
 
 	buf.Reset()
 	p = NewText(&buf, true)
 	p.Begin("web", job.ModeBackup)
-	p.Record("web", job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.Record("web", job.Record{Type: job.RecDone, Status: "ok"})
+	p.Record("web", job.Progress{Bytes: 1 << 20}.Record())
+	p.Record("web", job.Done{Status: "ok"}.Record())
 	require.True(t, strings.HasPrefix(buf.String(), "\r\033[Kweb: 1.0 MiB\r\033[Kweb: appliance done: ok\n"), "%q", buf.String())
 }
