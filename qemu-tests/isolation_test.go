@@ -144,7 +144,9 @@ passphrase_file = "secrets/{client}.pass"
 	var lines bytes.Buffer
 	r := &runner.Runner{Cfg: cfg, Virt: h, Ledger: l, Image: image, Accel: accel,
 		RunID: runner.NewRunID(time.Now().Add(time.Hour)), Out: &lines, Progress: progress.NewText(&lines, false)}
-	rep := r.Backup(ctx, cfg.Clients["alpha"])
+	cls, err := cfg.SelectClients([]string{"alpha"})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
 	require.NoError(t, h.err)
 	require.NotEmpty(t, h.xml, "alpha's appliance was taken over")
 	t.Logf("taken-over job: %s %s\n%s", rep.Status, rep.Error, lines.String())

@@ -175,7 +175,9 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 		RunID: runner.NewRunID(time.Now()), Out: &lines, Progress: progress.NewText(&lines, false)}
 
 	start := time.Now()
-	rep := r.Backup(ctx, cfg.Clients[name])
+	cls, err := cfg.SelectClients([]string{name})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
 	t.Logf("job in %s: %s: %s\n%s", time.Since(start).Round(time.Millisecond), rep.Status, rep.Error, lines.String())
 	require.Equal(t, runner.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "LVM snapshot sbvg/web-hostctl-"+r.RunID+" is 80.0% full (limit 80%)")

@@ -149,7 +149,7 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 			return err
 		}
 	}
-	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Client) error {
+	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Recover(ctx, clients[0], ro)
 		if rep.Status != runner.StatusOK {
 			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)

@@ -120,7 +120,7 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Restore(ctx, clients[0], ro)
 		ok := rep.Status == runner.StatusOK
 		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {

@@ -115,7 +115,7 @@ func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error
 		}
 	}
 	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON}
-	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		s.runner.BackupTime = backupTime
 		return backupAll(ctx, g, s, clients, o.JSON)
 	})
@@ -123,7 +123,7 @@ func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error
 
 // backupAll backs up clients one after another, each followed by the
 // verify that verify_every schedules, and reports the run.
-func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Client, asJSON bool) error {
+func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Resolved, asJSON bool) error {
 	started := time.Now()
 	if limit := s.cfg.Host.RunTimeLimit.Duration; limit > 0 {
 		var cancel context.CancelFunc
@@ -144,7 +144,7 @@ func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Cl
 			continue
 		}
 		// verify_every: a restore test after every Nth successful backup.
-		due, err := s.runner.VerifyDue(c)
+		due, err := s.runner.VerifyDue(c.Client)
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "%s: %v\n", c.Name, err)
 		}
@@ -211,7 +211,7 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 
 // verifyOne runs one client's verify, printing its progress, and restarts
 // the client's verify_every count when it passed.
-func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Client, o runner.VerifyOptions) *runner.Report {
+func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Resolved, o runner.VerifyOptions) *runner.Report {
 	what := "all files"
 	if o.Sample > 0 {
 		what = fmt.Sprintf("a sample of %d files", o.Sample)
@@ -220,7 +220,7 @@ func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Clie
 	rep := r.Verify(ctx, c, o)
 	fmt.Fprintf(g.Stderr, "%s: verify %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
 	if rep.Status == runner.StatusOK {
-		if err := r.VerifyDone(c); err != nil {
+		if err := r.VerifyDone(c.Client); err != nil {
 			fmt.Fprintf(g.Stderr, "%s: verify schedule: %v\n", c.Name, err)
 		}
 	}

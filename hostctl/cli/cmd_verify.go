@@ -88,7 +88,7 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 		return err
 	}
 	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
-	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
 		var reports []*runner.Report
 		for _, c := range clients {

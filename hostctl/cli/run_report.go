@@ -125,7 +125,7 @@ func pruneRuns(cfg *config.Config, errw io.Writer) {
 // channel the configuration has (report JSON, metrics, journal, mail), so
 // that a night without backups is never silent. It returns the exit error:
 // cause's code (4 for the lock), else 1.
-func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Client, mode string, cause error, asJSON bool) error {
+func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Resolved, mode string, cause error, asJSON bool) error {
 	now := time.Now()
 	runID := runner.NewRunID(now)
 	exit := &ExitError{Code: ExitFailed, Err: cause}

@@ -58,7 +58,7 @@ type sessionSpec struct {
 // load the configuration, select the clients, open the session, run fn,
 // close the session. Usage errors (configuration, client names) come
 // before the lock is taken.
-func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*session, []*config.Resolved) error) error {
 	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err
@@ -68,9 +68,9 @@ func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*sess
 
 // sessionClients is withSession's first half, for a command that looks at
 // its clients before it takes the lock (recover's plan and question).
-func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Client, error) {
+func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Resolved, error) {
 	var cfg *config.Config
-	var clients []*config.Client
+	var clients []*config.Resolved
 	var err error
 	if sp.noClients {
 		cfg, err = g.LoadConfig()
@@ -84,7 +84,7 @@ func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Clie
 }
 
 // inSession is withSession's second half.
-func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*config.Client, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*config.Resolved, sp sessionSpec, fn func(*session, []*config.Resolved) error) error {
 	log := sp.log
 	if log == nil {
 		log = g.Stderr

@@ -66,7 +66,7 @@ type Report struct {
 // Backup runs one client's backup job from snapshot to cleanup. It never
 // returns with a resource of its own still in place, unless removing it
 // failed, which the report says (and the ledger keeps for the next run).
-func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
+func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
 	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
 	defer cancel()
@@ -105,7 +105,7 @@ type warningError struct{ done job.Done }
 
 func (w *warningError) Error() string { return w.done.Warning }
 
-func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
+func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
 	if err := r.checkFreeSpace(); err != nil {
 		return err
 	}
@@ -117,9 +117,6 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	case config.TypeLVMLibvirt:
 	default:
 		return fmt.Errorf("client type %q is not supported", c.Type)
-	}
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
 	}
 	domXML, running, err := r.Virt.DomainXML(ctx, c.Domain)
 	if err != nil {
@@ -174,7 +171,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 
 // backupFrom backs up the frozen disks (LVs replaced by their snapshots in
 // snaps) through the appliance.
-func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
+func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
 	var attached []virt.DiskSpec
 	var jobDisks []job.Disk
 	for i, d := range disks {
@@ -206,7 +203,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
 	j.Disks = jobDisks
 	j.Backup = &job.Backup{Archive: rep.Archive, Time: r.BackupTime,
-		Tree:   job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
+		Tree:   c.Tree,
 		Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: x.jobShares, Plain: x.plain}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
@@ -256,7 +253,7 @@ func backupWritten(res *job.Result) error {
 // overlays are committed back (by the reverter, through the ledger). With
 // LVs and more than one snapshot to take, the domain is suspended around
 // them so that they are consistent with each other.
-func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Client, dir string, disks []virt.ClientDisk, lvs, snaps map[string]*lvm.LV) error {
+func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Resolved, dir string, disks []virt.ClientDisk, lvs, snaps map[string]*lvm.LV) error {
 	domain := c.Domain
 	overlays := map[string]string{}
 	for _, d := range disks {
@@ -276,7 +273,7 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Clien
 			if lv == nil {
 				continue
 			}
-			s, err := r.snapshotLV(ctx, rv, c, lv)
+			s, err := r.snapshotLV(ctx, rv, c.Client, lv)
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ func TestEachClientItsOwnCache(t *testing.T) {
 		delete(j.hv.live, name)
 		return nil
 	}
-	for _, c := range []*config.Client{j.c, db} {
+	for _, c := range []*config.Resolved{j.c, resolve(t, j.r.Cfg, db)} {
 		j.r.Backup(context.Background(), c)
 	}
 	require.Len(t, caches["web"], 1, "web's appliance: one cache volume")

@@ -26,10 +26,7 @@ func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 // read-only with the appliance, no snapshot) or a "plain" one (a directory
 // on the appliance's cache volume). There is no domain; the hooks run on
 // this host around the (empty) snapshot step, as for every client.
-func (r *Runner) backupHostFiles(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
+func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
 	var x extraSources
 	switch c.Type {
 	case config.TypeSelf:
@@ -62,10 +59,7 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Client, rv *reve
 // backupHostLV backs up an "lvm_host" client: an LV of this host,
 // snapshotted (classic or thin) and attached as the client's target_device.
 // Only LVs of this host: lvm.Lookup of "vg/lv" asks this host's LVM.
-func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
+func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
 	origin, err := r.lvmManager().Lookup(ctx, c.HostDevice)
 	if err != nil {
 		return fmt.Errorf("client %s: host_device %s: %w", c.Name, c.HostDevice, err)
@@ -81,7 +75,7 @@ func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverte
 	disk := virt.ClientDisk{Target: c.TargetDevice, Path: origin.Path, Format: "raw", Block: true}
 	snaps := map[string]*lvm.LV{}
 	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(ctx context.Context) error {
-		s, err := r.snapshotLV(ctx, rv, c, origin)
+		s, err := r.snapshotLV(ctx, rv, c.Client, origin)
 		if err != nil {
 			return err
 		}

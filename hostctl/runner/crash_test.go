@@ -220,7 +220,7 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 
 	db := &config.Client{Name: "db", Domain: "db", Type: config.TypeLVMLibvirt, Profile: "p", TimeLimit: j.c.TimeLimit,
 		Hooks: config.Hooks{PreSnapshot: "touch " + filepath.Join(j.dir, "db-hook-ran"), Transport: config.TransportLocal}}
-	rep := j.r.Backup(context.Background(), db)
+	rep := j.r.Backup(context.Background(), resolve(t, j.r.Cfg, db))
 	require.Equal(t, StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "leftovers of an earlier run of db could not be removed")
 	require.NoFileExists(t, filepath.Join(j.dir, "db-hook-ran"), "nothing of the blocked job ran")

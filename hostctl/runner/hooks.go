@@ -89,8 +89,8 @@ func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
 // snapshotWithHooks runs snapshot between the client's pre_snapshot and
 // on_snapshot hooks (and inside a freeze when configured), recording the
 // hooks and the pause window in rep.
-func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *reverter, rep *Report, snapshot func(context.Context) error) error {
-	jh := r.hooksFor(c)
+func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, snapshot func(context.Context) error) error {
+	jh := r.hooksFor(c.Client)
 	if jh == nil {
 		start := time.Now()
 		err := snapshot(ctx)
@@ -109,7 +109,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *re
 
 // runPost runs post_snapshot with the job's outcome, once the job is over
 // (cleanup included). Its failure fails the job.
-func (r *Runner) runPost(ctx context.Context, c *config.Client, rep *Report, jobErr error) error {
+func (r *Runner) runPost(ctx context.Context, c *config.Resolved, rep *Report, jobErr error) error {
 	if rep.hooks == nil {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 
 // List returns the backups in a client's repository, oldest first, as the
 // client's backend lists them inside the appliance.
-func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Snapshot, error) {
+func (r *Runner) List(ctx context.Context, c *config.Resolved) ([]job.Snapshot, error) {
 	var snaps []job.Snapshot
 	err := r.reverted(ctx, jobScope{client: c.Name, logDir: r.jobDir("list-" + c.Name)}, nil, func(rv *reverter) (err error) {
 		snaps, err = r.list(ctx, c, rv)
@@ -19,7 +19,7 @@ func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Snapshot, er
 	return snaps, err
 }
 
-func (r *Runner) list(ctx context.Context, c *config.Client, rv *reverter) ([]job.Snapshot, error) {
+func (r *Runner) list(ctx context.Context, c *config.Resolved, rv *reverter) ([]job.Snapshot, error) {
 	aj, err := r.clientJob(c, job.ModeList, "list-"+c.Name, repoExisting)
 	if err != nil {
 		return nil, err

@@ -146,8 +146,17 @@ type lvmJob struct {
 	hv  *fakeHV
 	lm  *fakeLVM
 	l   *ledger.Ledger
-	c   *config.Client
+	c   *config.Resolved
 	dir string
+}
+
+// resolve resolves client c of cfg (config.Load's part for a Config built
+// in code).
+func resolve(t *testing.T, cfg *config.Config, c *config.Client) *config.Resolved {
+	t.Helper()
+	rc, err := cfg.Resolve(c)
+	require.NoError(t, err)
+	return rc
 }
 
 func newLVMJob(t *testing.T, disksXML string) *lvmJob {
@@ -166,6 +175,7 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	c := &config.Client{Name: "web", Domain: "web", Type: config.TypeLVMLibvirt, Profile: "p",
 		TimeLimit: job.Duration{Duration: time.Hour}, SnapshotSize: config.SnapshotSize{Percent: 50}}
 	cfg.Clients["web"] = c
+	rc := resolve(t, cfg, c)
 	hv := newFakeHV()
 	x := `<domain type="qemu"><name>web</name><devices>` + disksXML + `</devices></domain>`
 	hv.live["web"], hv.inactive["web"] = x, x
@@ -173,7 +183,7 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	lm.addLV("/dev/vg0/web-root", "vg0", "web-root", "-wi-ao----", 4<<30)
 	lm.addLV("/dev/vg0/web-thin", "vg0", "web-thin", "Vwi-aotz--", 4<<30)
 	r := &Runner{Cfg: cfg, Virt: hv, LVM: lm, Ledger: l, RunID: "20261125T000000Z", Out: io.Discard}
-	return &lvmJob{r: r, hv: hv, lm: lm, l: l, c: c, dir: dir}
+	return &lvmJob{r: r, hv: hv, lm: lm, l: l, c: rc, dir: dir}
 }
 
 const (

@@ -143,7 +143,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 
 // PlanRecovery checks that client c can be recovered in place and returns
 // the plan. It changes nothing.
-func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOptions) (*RecoverPlan, error) {
+func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o RecoverOptions) (*RecoverPlan, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -152,10 +152,6 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 	}
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
 		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
-	}
-	prof := r.Cfg.ProfileFor(c)
-	if prof == nil {
-		return nil, fmt.Errorf("client %s: no profile", c.Name)
 	}
 	_, running, err := r.Virt.DomainXML(ctx, c.Domain)
 	if err != nil {
@@ -179,12 +175,9 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 			return nil, fmt.Errorf("domain %s disk %s is read-only in the domain: a recovery writes to it", c.Domain, d.Target)
 		}
 	}
-	repo, _, err := clientRepo(prof, c.Name)
-	if err != nil {
-		return nil, err
-	}
+	repo, _ := clientRepo(c)
 	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
+		Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
 		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
 	if p.Mount == "" {
 		p.Mount = "auto"
@@ -194,7 +187,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		TimeLimit: c.TimeLimit, Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
 		Repo: &repo, Net: jobNet(r.Cfg.Host, repo),
 		Restore: &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS,
-			Tree: job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts}},
+			Tree: c.Tree},
 	}
 	if c.Hooks.EndRecovery != "" {
 		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
@@ -213,7 +206,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 // its disks detached (the appliance gone), except that a failing
 // pre_recovery leaves it as it was, since nothing was changed yet; the
 // error is a *StepError saying how to continue.
-func (r *Runner) Recover(ctx context.Context, c *config.Client, o RecoverOptions) *Report {
+func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptions) *Report {
 	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "recover"}
 	err := r.recover(ctx, c, o, rep)
 	rep.Elapsed = time.Since(rep.Started)
@@ -224,7 +217,7 @@ func (r *Runner) Recover(ctx context.Context, c *config.Client, o RecoverOptions
 	return rep
 }
 
-func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions, rep *Report) error {
+func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *Report) error {
 	if err := r.Leftovers.Blocks(c.Name); err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
 	}
@@ -237,7 +230,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 	for _, l := range p.Lines() {
 		r.logf("%s", l)
 	}
-	hrun := r.hookRunner(c)
+	hrun := r.hookRunner(c.Client)
 	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
 	runHook := func(name, cmd string, extra map[string]string) error {
 		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: map[string]string{"SB_HOOK": name}}
@@ -323,7 +316,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 // and removes it, whatever happened. touched is set false when the
 // appliance's result shows it stopped before a step that changes a
 // filesystem.
-func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report, touched *bool) error {
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *Report, touched *bool) error {
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
 		if err != nil {

@@ -27,7 +27,7 @@ func recoverJob(t *testing.T) (*lvmJob, string) {
 	rec := func(name string) string { return `echo "` + name + ` $SB_HOOK $SB_CLIENT $SB_ARCHIVE" >> ` + log }
 	j.c.Hooks = config.Hooks{Transport: config.TransportLocal, TimeLimit: job.Duration{Duration: time.Minute},
 		PreRecovery: rec("pre"), EndRecovery: "touch /recovered", PostRecovery: rec("post")}
-	j.c.Backup.Mount = job.MountFstab
+	j.c.Tree.Mount = job.MountFstab
 	return j, log
 }
 

@@ -19,14 +19,11 @@ const (
 	secretGPGKey     = job.SecretPrefix + "gpg-key-" // + index
 )
 
-// clientRepo turns a profile's target for a client into the job's repo
+// clientRepo turns a client's profile and target into the job's repo
 // description and, for a file:// target, the host directory shared with the
 // appliance (a zero ShareSpec for network targets).
-func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
-	t, err := p.TargetFor(client)
-	if err != nil {
-		return job.Repo{}, virt.ShareSpec{}, err
-	}
+func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
+	p, t := c.Profile, c.Target
 	repo := job.Repo{
 		Backend:         p.Backend,
 		Target:          t,
@@ -51,7 +48,7 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 	if !t.NeedsNetwork() {
 		// Only this client's repository directory is shared, never its
 		// parent: an appliance must not see other clients' backups.
-		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}, nil
+		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}
 	}
 	for _, s := range t.Scheme.Secrets() {
 		if repo.Secrets == nil {
@@ -65,7 +62,7 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 	if t.Scheme == target.S3 {
 		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle}
 	}
-	return repo, virt.ShareSpec{}, nil
+	return repo, virt.ShareSpec{}
 }
 
 // jobNet is the appliance's network for a job whose target needs one.
@@ -81,31 +78,25 @@ func jobNet(h config.Host, repo job.Repo) *job.Net {
 	return &job.Net{Mode: mode, Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
 }
 
-// clientSecrets reads the secret files a client's profile (ClientProfile:
-// {client} resolved) names, for the job disk: only what this profile's
-// target and encryption need.
-func clientSecrets(p *config.Profile, client string) (map[string][]byte, error) {
+// clientSecrets reads the secret files of a client's job disk
+// (config.Secrets: {client} resolved, only what its target and encryption
+// need), by their names on the job disk.
+func clientSecrets(c *config.Resolved) (map[string][]byte, error) {
 	files := map[string]string{}
-	if p.Encryption.Mode != "none" && p.Encryption.PassphraseFile != "" {
-		files[secretPassphrase] = p.Encryption.PassphraseFile
+	if f := c.Secrets.Passphrase; f != "" {
+		files[secretPassphrase] = f
 	}
-	if p.Encryption.Mode == "gpg" {
-		for i, f := range p.Encryption.KeyFiles {
-			files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
-		}
+	for i, f := range c.Secrets.GPGKeys {
+		files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
 	}
-	t, err := p.TargetFor("client")
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range t.Scheme.Secrets() {
-		_, files[job.SecretFile(s)] = p.SecretFile(s)
+	for s, f := range c.Secrets.Target {
+		files[job.SecretFile(s)] = f
 	}
 	out := map[string][]byte{}
 	for name, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("client %s, profile %s: secret for the job disk: %w", client, p.Name, err)
+			return nil, fmt.Errorf("client %s, profile %s: secret for the job disk: %w", c.Name, c.Profile.Name, err)
 		}
 		out[name] = data
 	}
@@ -129,17 +120,8 @@ const (
 // network), the secrets for the job disk, the target share, and the job
 // directory (created) under name ("" = the client's name). Callers add
 // their mode's table and what else it needs (disks).
-func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (applianceJob, error) {
-	// Only this client's secrets: with {client} in the profile's secret
-	// paths, no other client's appliance ever holds them.
-	prof := r.Cfg.ClientProfile(c)
-	if prof == nil {
-		return applianceJob{}, fmt.Errorf("client %s: no profile", c.Name)
-	}
-	repo, share, err := clientRepo(prof, c.Name)
-	if err != nil {
-		return applianceJob{}, err
-	}
+func (r *Runner) clientJob(c *config.Resolved, mode, name string, rm repoMode) (applianceJob, error) {
+	repo, share := clientRepo(c)
 	var shares []virt.ShareSpec
 	if share.Dir != "" {
 		switch rm {
@@ -155,7 +137,9 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		// Writable even to read: borg takes its repository lock there.
 		shares = append(shares, share)
 	}
-	secrets, err := clientSecrets(prof, c.Name)
+	// Only this client's secrets: with {client} in the profile's secret
+	// paths, no other client's appliance ever holds them.
+	secrets, err := clientSecrets(c)
 	if err != nil {
 		return applianceJob{}, err
 	}

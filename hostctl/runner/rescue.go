@@ -14,7 +14,7 @@ import (
 // RescueOptions say what the rescue appliance gets.
 type RescueOptions struct {
 	// Client, when set, is the shut-off client whose disks are attached.
-	Client *config.Client
+	Client *config.Resolved
 	// Disks are disk image files attached instead (or as well).
 	Disks []string
 	// Mount selects the filesystem mounted at /mnt/target, like backup.mount
@@ -60,7 +60,7 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 			return err
 		}
 		if j.Shell.Mount == "" {
-			j.Shell.Mount = c.Backup.Mount
+			j.Shell.Mount = c.Tree.Mount
 		}
 	}
 	for _, p := range o.Disks {

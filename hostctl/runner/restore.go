@@ -33,7 +33,7 @@ type RestoreOptions struct {
 }
 
 // Restore extracts a client's backup through the appliance.
-func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions) *Report {
+func (r *Runner) Restore(ctx context.Context, c *config.Resolved, o RestoreOptions) *Report {
 	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *Report) error {
 		return r.restore(ctx, c, o, rv, rep)
 	})
@@ -52,7 +52,7 @@ func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir strin
 	return rep
 }
 
-func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions, rv *reverter, rep *Report) error {
+func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *Report) error {
 	aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
 	if err != nil {
 		return err

@@ -31,13 +31,13 @@ type VerifyOptions struct {
 // checksums; the scratch space is removed afterwards. The report's Stats
 // hold the files and bytes compared (Files, OriginalSize), its Verify
 // the appliance's record.
-func (r *Runner) Verify(ctx context.Context, c *config.Client, o VerifyOptions) *Report {
+func (r *Runner) Verify(ctx context.Context, c *config.Resolved, o VerifyOptions) *Report {
 	return r.applianceReport(ctx, c.Name, ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *Report) error {
 		return r.verify(ctx, c, o, rv, rep)
 	})
 }
 
-func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, rv *reverter, rep *Report) error {
+func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions, rv *reverter, rep *Report) error {
 	if o.Sample < 0 {
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
