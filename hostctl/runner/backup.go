@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -162,49 +163,57 @@ func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, r
 	// While the appliance reads them, the classic snapshots are watched:
 	// the guard cancels jctx before one overflows.
 	jctx, stopGuard := r.watchSnapshots(ctx, taken)
-	err = r.backupFrom(jctx, c, rv, rep, dir, disks, snaps, extraSources{})
+	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen(disks, snaps)})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr // the guard's verdict is why the job stopped
 	}
 	return err
 }
 
-// backupFrom backs up the frozen disks (LVs replaced by their snapshots in
-// snaps) through the appliance.
-func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
-	var attached []virt.DiskSpec
-	var jobDisks []job.Disk
-	for i, d := range disks {
-		base := d.Path
+// sources is what a backup reads: the client's frozen disks, or a "self"
+// client's read-only shares, or a "plain" one's cache directory.
+type sources struct {
+	disks     []virt.ClientDisk // Path: the frozen image (a snapshot, a shut-off disk)
+	shares    []virt.ShareSpec
+	jobShares []job.Share
+	plain     string
+}
+
+// frozen is disks with each LV replaced by its snapshot in snaps (by
+// disk target).
+func frozen(disks []virt.ClientDisk, snaps map[string]*lvm.LV) []virt.ClientDisk {
+	out := slices.Clone(disks)
+	for i, d := range out {
 		if s := snaps[d.Target]; s != nil {
-			base = s.Path
+			out[i].Path = s.Path
 		}
+	}
+	return out
+}
+
+// backupFrom backs up what src holds through the appliance.
+func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, src sources) error {
+	dir := r.jobDir(c.Name)
+	var overlays []virt.ClientDisk
+	for _, d := range src.disks {
 		// A throwaway overlay per disk: whatever the appliance writes
-		// (journal replay) lands there, never on the base.
+		// (journal replay) lands there, never on the frozen image.
 		ov := filepath.Join(dir, d.Target+".appliance.qcow2")
 		if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: ov}); err != nil {
 			return err
 		}
-		if err := createOverlay(ctx, ov, base, d.Format); err != nil {
+		if err := createOverlay(ctx, ov, d.Path, d.Format); err != nil {
 			return err
 		}
-		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
-		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
-		jobDisks = append(jobDisks, job.Disk{Serial: serial, Dev: d.Target})
+		overlays = append(overlays, virt.ClientDisk{Target: d.Target, Path: ov, Format: "qcow2"})
 	}
-	aj, err := r.clientJob(c, job.ModeBackup, "", repoWrite)
+	rep.Archive = c.Name + "-" + r.RunID
+	aj, err := r.newJob(c, backupTable(&job.Backup{Archive: rep.Archive, Time: r.BackupTime,
+		Tree: c.Tree, Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: src.jobShares, Plain: src.plain}),
+		timeLimit(applianceLimit(rep.deadline, c.TimeLimit.Duration)), withDisks(overlays), withShares(src.shares...))
 	if err != nil {
 		return err
 	}
-	aj.shares = append(aj.shares, x.shares...)
-	aj.disks = attached
-	rep.Archive = c.Name + "-" + r.RunID
-	j := aj.job
-	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
-	j.Disks = jobDisks
-	j.Backup = &job.Backup{Archive: rep.Archive, Time: r.BackupTime,
-		Tree:   c.Tree,
-		Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: x.jobShares, Plain: x.plain}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed

@@ -34,7 +34,7 @@ func TestJobSecretsPerClient(t *testing.T) {
 	}
 	r := &Runner{Cfg: cfg, RunID: "20261125T000000Z"}
 	for _, c := range []string{"web", "db"} {
-		aj, err := r.clientJob(resolve(t, cfg, cfg.Clients[c]), job.ModeBackup, "", repoWrite)
+		aj, err := r.newJob(resolve(t, cfg, cfg.Clients[c]), backupTable(&job.Backup{}))
 		require.NoError(t, err)
 		require.Equal(t, c+" passphrase\n", string(aj.secrets[secretPassphrase]), "client %s", c)
 		require.Equal(t, c+" identity\n", string(aj.secrets[job.SecretFile(target.SSHIdentity)]), "client %s", c)

@@ -11,14 +11,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// extraSources is what a job reads besides client disks: the read-only
-// shares of a "self" client, the cache directory of a "plain" one.
-type extraSources struct {
-	shares    []virt.ShareSpec
-	jobShares []job.Share
-	plain     string
-}
-
 // selfShareTag is the 9p tag of a "self" client's i-th path.
 func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 
@@ -27,7 +19,7 @@ func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 // on the appliance's cache volume). There is no domain; the hooks run on
 // this host around the (empty) snapshot step, as for every client.
 func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
-	var x extraSources
+	var x sources
 	switch c.Type {
 	case config.TypeSelf:
 		rep.Mode = "host-paths"
@@ -53,7 +45,7 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *re
 	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(context.Context) error { return nil }); err != nil {
 		return err
 	}
-	return r.backupFrom(ctx, c, rv, rep, dir, nil, nil, x)
+	return r.backupFrom(ctx, c, rv, rep, x)
 }
 
 // backupHostLV backs up an "lvm_host" client: an LV of this host,
@@ -85,7 +77,7 @@ func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *rever
 		return err
 	}
 	jctx, stopGuard := r.watchSnapshots(ctx, []*lvm.LV{snaps[disk.Target]})
-	err = r.backupFrom(jctx, c, rv, rep, dir, []virt.ClientDisk{disk}, snaps, extraSources{})
+	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen([]virt.ClientDisk{disk}, snaps)})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr
 	}

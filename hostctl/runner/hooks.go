@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -66,10 +68,41 @@ func (r *Runner) hooksFor(c *config.Client) *jobHooks {
 		Pre: h.PreSnapshot, On: h.OnSnapshot, Post: h.PostSnapshot,
 		Timeout: limit, Freeze: h.Freeze,
 		ContinueOnPreFailure: h.OnPreFailure == config.PreFailureContinue,
-		Env:                  map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain},
+		Env:                  r.hookEnv(c, ""), // the plan adds SB_HOOK
 	}}
 	jh.run = r.hookRunner(c)
 	return jh
+}
+
+// hookEnv is the environment of client c's hook name ("": without
+// SB_HOOK, which hooks.Plan adds): the one place it is made, for the hooks
+// run here or in the client and end_recovery in the appliance alike.
+func (r *Runner) hookEnv(c *config.Client, name string) map[string]string {
+	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
+	if name != "" {
+		env["SB_HOOK"] = name
+	}
+	return env
+}
+
+// hookEnvOrder is the order of hookEnv's keys in a job's hook.
+var hookEnvOrder = []string{"SB_HOOK", "SB_CLIENT", "SB_RUN_ID", "SB_DOMAIN"}
+
+// hookEnvList is env as a job's hook takes it, "KEY=value": hookEnv's
+// keys first, in their order, then any other sorted.
+func hookEnvList(env map[string]string) []string {
+	var out []string
+	for _, k := range hookEnvOrder {
+		if v, ok := env[k]; ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !slices.Contains(hookEnvOrder, k) {
+			out = append(out, k+"="+env[k])
+		}
+	}
+	return out
 }
 
 // hookRunner is the transport of a client's guest hooks.

@@ -20,11 +20,10 @@ func (r *Runner) List(ctx context.Context, c *config.Resolved) ([]job.Snapshot, 
 }
 
 func (r *Runner) list(ctx context.Context, c *config.Resolved, rv *reverter) ([]job.Snapshot, error) {
-	aj, err := r.clientJob(c, job.ModeList, "list-"+c.Name, repoExisting)
+	aj, err := r.newJob(c, listTable(), named("list-"+c.Name))
 	if err != nil {
 		return nil, err
 	}
-	aj.job.List = &job.List{}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if err != nil {
 		return nil, err

@@ -60,7 +60,7 @@ type RecoverPlan struct {
 	MkFS    bool
 	Hooks   config.Hooks
 	opts    RecoverOptions
-	j       *job.Job
+	restore *job.Restore // the job's restore table
 }
 
 // DiskPaths lists the client's disks the recovery writes to.
@@ -175,28 +175,17 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 			return nil, fmt.Errorf("domain %s disk %s is read-only in the domain: a recovery writes to it", c.Domain, d.Target)
 		}
 	}
-	repo, _ := clientRepo(c)
 	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
+		Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: c.Profile.Backend, Target: c.Target.String(),
 		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
 	if p.Mount == "" {
 		p.Mount = "auto"
 	}
-	j := &job.Job{
-		Version: job.Version, Mode: job.ModeRestore, Client: c.Name, RunID: r.RunID,
-		TimeLimit: c.TimeLimit, Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
-		Repo: &repo, Net: jobNet(r.Cfg.Host, repo),
-		Restore: &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS,
-			Tree: c.Tree},
-	}
+	p.restore = &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS, Tree: c.Tree}
 	if c.Hooks.EndRecovery != "" {
-		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
-			Env: []string{"SB_HOOK=" + hooks.EndRecovery, "SB_CLIENT=" + c.Name, "SB_RUN_ID=" + r.RunID, "SB_DOMAIN=" + c.Domain}}
+		p.restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
+			Env: hookEnvList(r.hookEnv(c.Client, hooks.EndRecovery))}
 	}
-	for i, d := range disks {
-		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Dev: d.Target})
-	}
-	p.j = j
 	return p, nil
 }
 
@@ -231,14 +220,10 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 		r.logf("%s", l)
 	}
 	hrun := r.hookRunner(c.Client)
-	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
 	runHook := func(name, cmd string, extra map[string]string) error {
-		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: map[string]string{"SB_HOOK": name}}
+		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: r.hookEnv(c.Client, name)}
 		if h.Timeout <= 0 {
 			h.Timeout = config.DefaultHookTimeLimit
-		}
-		for k, v := range env {
-			h.Env[k] = v
 		}
 		for k, v := range extra {
 			h.Env[k] = v
@@ -318,16 +303,11 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 // filesystem.
 func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *Report, touched *bool) error {
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
-		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
-		if err != nil {
-			return err
-		}
-		j := aj.job
-		j.Restore, j.Disks = p.j.Restore, p.j.Disks
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
-		for i, d := range p.Disks {
-			aj.disks = append(aj.disks, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: j.Disks[i].Serial})
+		aj, err := r.newJob(c, restoreTable(p.restore), withDisks(p.Disks))
+		if err != nil {
+			return err
 		}
 		out, err := r.runAppliance(ctx, rv, aj)
 		if out != nil {

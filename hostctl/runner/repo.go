@@ -3,8 +3,6 @@ package runner
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -65,19 +63,6 @@ func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
 	return repo, virt.ShareSpec{}
 }
 
-// jobNet is the appliance's network for a job whose target needs one.
-func jobNet(h config.Host, repo job.Repo) *job.Net {
-	if !repo.Target.NeedsNetwork() {
-		return nil
-	}
-	n := h.Network
-	mode := n.Mode
-	if mode == "static" {
-		mode = "" // the job format's default
-	}
-	return &job.Net{Mode: mode, Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
-}
-
 // clientSecrets reads the secret files of a client's job disk
 // (config.Secrets: {client} resolved, only what its target and encryption
 // need), by their names on the job disk.
@@ -102,67 +87,3 @@ func clientSecrets(c *config.Resolved) (map[string][]byte, error) {
 	}
 	return out, nil
 }
-
-// repoMode says how a job uses the client's repository.
-type repoMode int
-
-const (
-	// repoWrite creates a file:// target directory when missing (a backup
-	// starts a repository).
-	repoWrite repoMode = iota
-	// repoExisting requires the repository to exist (restore, list,
-	// verify): a missing one is the operator's mistake, not an empty list.
-	repoExisting
-)
-
-// clientJob resolves c's profile into a job for the appliance: the job
-// with the fields every mode shares (client, run, time limit, nice, repo,
-// network), the secrets for the job disk, the target share, and the job
-// directory (created) under name ("" = the client's name). Callers add
-// their mode's table and what else it needs (disks).
-func (r *Runner) clientJob(c *config.Resolved, mode, name string, rm repoMode) (applianceJob, error) {
-	repo, share := clientRepo(c)
-	var shares []virt.ShareSpec
-	if share.Dir != "" {
-		switch rm {
-		case repoWrite:
-			if err := os.MkdirAll(share.Dir, 0o700); err != nil {
-				return applianceJob{}, fmt.Errorf("target directory: %w", err)
-			}
-		case repoExisting:
-			if _, err := os.Stat(share.Dir); err != nil {
-				return applianceJob{}, fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
-			}
-		}
-		// Writable even to read: borg takes its repository lock there.
-		shares = append(shares, share)
-	}
-	// Only this client's secrets: with {client} in the profile's secret
-	// paths, no other client's appliance ever holds them.
-	secrets, err := clientSecrets(c)
-	if err != nil {
-		return applianceJob{}, err
-	}
-	if name == "" {
-		name = c.Name
-	}
-	dir := r.jobDir(name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return applianceJob{}, err
-	}
-	j := &job.Job{
-		Version:     job.Version,
-		Mode:        mode,
-		Client:      c.Name,
-		RunID:       r.RunID,
-		TimeLimit:   c.TimeLimit,
-		Nice:        r.Cfg.Host.Nice,
-		IONiceClass: r.Cfg.Host.IONice,
-		Repo:        &repo,
-		Net:         jobNet(r.Cfg.Host, repo),
-	}
-	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares, cache: c.Name}, nil
-}
-
-// logPath is where the appliance's log of a job is kept on the host.
-func (aj applianceJob) logPath() string { return filepath.Join(aj.dir, job.FileLog) }

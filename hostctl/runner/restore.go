@@ -53,44 +53,11 @@ func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir strin
 }
 
 func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *Report) error {
-	aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
+	var stagingDir string // --to-dir: what the appliance gets, inside the destination
+	aj, err := r.newJob(c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
+		restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
-	}
-	j := aj.job
-	var stagingDir string // --to-dir: what the appliance gets, inside the destination
-	j.Restore = &job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}
-	switch {
-	case o.Dir != "" && o.Disk != "":
-		return fmt.Errorf("restore: give a directory or a disk, not both")
-	case o.Dir != "":
-		abs, err := filepath.Abs(o.Dir)
-		if err != nil {
-			return err
-		}
-		if err := privateRestoreDir(abs); err != nil {
-			return err
-		}
-		// The appliance gets a directory inside the destination, never
-		// the destination itself: whatever it does to the root of what it
-		// restores (the backed-up / is 0755), the 0700 destination keeps
-		// local users away from the guest's setuid files and device nodes.
-		staging, err := os.MkdirTemp(abs, ".hostctl-restore-")
-		if err != nil {
-			return fmt.Errorf("restore directory %s: %w", abs, err)
-		}
-		stagingDir = staging
-		j.Restore.To = "dir"
-		aj.shares = append(aj.shares, virt.ShareSpec{Dir: staging, Tag: job.TagRestore})
-	case o.Disk != "":
-		info, err := qemuImgInfo(ctx, o.Disk)
-		if err != nil {
-			return err
-		}
-		j.Restore.To, j.Restore.Mount = "disk", o.Mount
-		aj.disks = []virt.DiskSpec{{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore}}
-	default:
-		return fmt.Errorf("restore: no destination (--to-dir or --to-disk)")
 	}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
@@ -111,6 +78,47 @@ func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptio
 		return moveUp(stagingDir)
 	}
 	return nil
+}
+
+// restoreTo attaches a restore's destination: a staging directory inside
+// o.Dir (its path goes to staging), or the disk image o.Disk.
+func restoreTo(ctx context.Context, o RestoreOptions, staging *string) jobOption {
+	return func(aj *applianceJob) error {
+		x := aj.job.Restore
+		switch {
+		case o.Dir != "" && o.Disk != "":
+			return fmt.Errorf("restore: give a directory or a disk, not both")
+		case o.Dir != "":
+			abs, err := filepath.Abs(o.Dir)
+			if err != nil {
+				return err
+			}
+			if err := privateRestoreDir(abs); err != nil {
+				return err
+			}
+			// The appliance gets a directory inside the destination, never
+			// the destination itself: whatever it does to the root of what it
+			// restores (the backed-up / is 0755), the 0700 destination keeps
+			// local users away from the guest's setuid files and device nodes.
+			dir, err := os.MkdirTemp(abs, ".hostctl-restore-")
+			if err != nil {
+				return fmt.Errorf("restore directory %s: %w", abs, err)
+			}
+			*staging = dir
+			x.To = "dir"
+			aj.shares = append(aj.shares, virt.ShareSpec{Dir: dir, Tag: job.TagRestore})
+		case o.Disk != "":
+			info, err := qemuImgInfo(ctx, o.Disk)
+			if err != nil {
+				return err
+			}
+			x.To, x.Mount = "disk", o.Mount
+			aj.disks = append(aj.disks, virt.DiskSpec{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore})
+		default:
+			return fmt.Errorf("restore: no destination (--to-dir or --to-disk)")
+		}
+		return nil
+	}
 }
 
 // privateRestoreDir makes p a directory for a restore: new, or empty and

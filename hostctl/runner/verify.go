@@ -41,11 +41,11 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 	if o.Sample < 0 {
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
-	aj, err := r.clientJob(c, job.ModeVerify, "verify-"+c.Name, repoExisting)
+	aj, err := r.newJob(c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
+		named("verify-"+c.Name))
 	if err != nil {
 		return err
 	}
-	aj.job.Verify = &job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed

@@ -1,0 +1,193 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// modeTable is a job's mode with its table (one per mode) and how the mode
+// uses the client's repository. Adding a mode adds its constructor here.
+type modeTable struct {
+	mode string
+	repo repoMode
+	set  func(*job.Job)
+}
+
+func backupTable(b *job.Backup) modeTable {
+	return modeTable{job.ModeBackup, repoWrite, func(j *job.Job) { j.Backup = b }}
+}
+
+func restoreTable(x *job.Restore) modeTable {
+	return modeTable{job.ModeRestore, repoExisting, func(j *job.Job) { j.Restore = x }}
+}
+
+func verifyTable(v *job.Verify) modeTable {
+	return modeTable{job.ModeVerify, repoExisting, func(j *job.Job) { j.Verify = v }}
+}
+
+func listTable() modeTable {
+	return modeTable{job.ModeList, repoExisting, func(j *job.Job) { j.List = &job.List{} }}
+}
+
+func shellTable(s *job.Shell) modeTable {
+	return modeTable{job.ModeShell, repoNone, func(j *job.Job) { j.Shell = s }}
+}
+
+// repoMode says how a job uses the client's repository.
+type repoMode int
+
+const (
+	// repoNone: the job has no repository (a rescue shell).
+	repoNone repoMode = iota
+	// repoWrite creates a file:// target directory when missing (a backup
+	// starts a repository).
+	repoWrite
+	// repoExisting requires the repository to exist (restore, list,
+	// verify): a missing one is the operator's mistake, not an empty list.
+	repoExisting
+)
+
+// jobOption adds to a job what its mode attaches. Options run in order,
+// after the repository is checked (an option with side effects, as a
+// restore's destination, comes after that check).
+type jobOption func(*applianceJob) error
+
+// named names the job's directory (default: the client's name).
+func named(name string) jobOption {
+	return func(aj *applianceJob) error { aj.dir = name; return nil }
+}
+
+// timeLimit replaces the client's time_limit as the appliance's.
+func timeLimit(d time.Duration) jobOption {
+	return func(aj *applianceJob) error { aj.job.TimeLimit = job.Duration{Duration: d}; return nil }
+}
+
+// withDisks attaches the client's disks, in order (attachDisks).
+func withDisks(disks []virt.ClientDisk) jobOption {
+	return func(aj *applianceJob) error {
+		specs, named := attachDisks(disks)
+		aj.disks = append(aj.disks, specs...)
+		aj.job.Disks = append(aj.job.Disks, named...)
+		return nil
+	}
+}
+
+// withShares gives the appliance host directories.
+func withShares(s ...virt.ShareSpec) jobOption {
+	return func(aj *applianceJob) error { aj.shares = append(aj.shares, s...); return nil }
+}
+
+// withConsole connects the operator to the running appliance (attach).
+func withConsole(attach func(ctx context.Context, domain string) error) jobOption {
+	return func(aj *applianceJob) error { aj.attach = attach; return nil }
+}
+
+// attachDisks turns the client disks a job gets, in order, into what the
+// appliance domain attaches and what the job calls them: the i-th disk
+// carries the serial job.DiskSerialPrefix+i on both sides (its source is
+// Path as it is: a snapshot's overlay, or for a recovery or a rescue the
+// client's own disk, writable).
+func attachDisks(disks []virt.ClientDisk) ([]virt.DiskSpec, []job.Disk) {
+	var specs []virt.DiskSpec
+	var named []job.Disk
+	for i, d := range disks {
+		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
+		specs = append(specs, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: serial})
+		named = append(named, job.Disk{Serial: serial, Dev: d.Target})
+	}
+	return specs, named
+}
+
+// newJob builds the appliance job of client c (nil: a rescue of disk
+// images that belong to no client) in mode t: the fields every mode shares
+// (client, run, time limit, priority), the repository with its network,
+// secrets and share when the mode has one, the client's own cache, and
+// what opts attach. It creates the job directory. This is the one place
+// a job.Job is made.
+func (r *Runner) newJob(c *config.Resolved, t modeTable, opts ...jobOption) (applianceJob, error) {
+	name := "disks"
+	if c != nil {
+		name = c.Name
+	}
+	j := &job.Job{Version: job.Version, Mode: t.mode, Client: name, RunID: r.RunID,
+		Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice}
+	aj := applianceJob{job: j, dir: name}
+	if c != nil {
+		j.TimeLimit = c.TimeLimit
+		// The job's own client's cache, and no other (runAppliance).
+		aj.cache = c.Name
+	}
+	t.set(j)
+	if t.repo != repoNone {
+		if c == nil {
+			return applianceJob{}, fmt.Errorf("a %s job needs a client", t.mode)
+		}
+		if err := r.addRepo(&aj, c, t.repo); err != nil {
+			return applianceJob{}, err
+		}
+	}
+	for _, o := range opts {
+		if err := o(&aj); err != nil {
+			return applianceJob{}, err
+		}
+	}
+	aj.dir = r.jobDir(aj.dir)
+	if err := os.MkdirAll(aj.dir, 0o700); err != nil {
+		return applianceJob{}, err
+	}
+	return aj, nil
+}
+
+// addRepo gives aj the client's repository: its description, its network,
+// its secrets and, for a file:// target, its directory.
+func (r *Runner) addRepo(aj *applianceJob, c *config.Resolved, rm repoMode) error {
+	repo, share := clientRepo(c)
+	if share.Dir != "" {
+		switch rm {
+		case repoWrite:
+			if err := os.MkdirAll(share.Dir, 0o700); err != nil {
+				return fmt.Errorf("target directory: %w", err)
+			}
+		case repoExisting:
+			if _, err := os.Stat(share.Dir); err != nil {
+				return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+			}
+		}
+		// Writable even to read: borg takes its repository lock there.
+		aj.shares = append(aj.shares, share)
+	}
+	// Only this client's secrets: with {client} in the profile's secret
+	// paths, no other client's appliance ever holds them.
+	secrets, err := clientSecrets(c)
+	if err != nil {
+		return err
+	}
+	aj.secrets = secrets
+	aj.job.Repo = &repo
+	aj.job.Net = jobNet(r.Cfg.Host, repo)
+	return nil
+}
+
+// jobNet is the appliance's network for a job whose target needs one.
+func jobNet(h config.Host, repo job.Repo) *job.Net {
+	if !repo.Target.NeedsNetwork() {
+		return nil
+	}
+	n := h.Network
+	mode := n.Mode
+	if mode == "static" {
+		mode = "" // the job format's default
+	}
+	return &job.Net{Mode: mode, Address: n.Address, Gateway: n.Gateway, DNS: slices.Clone(n.DNS)}
+}
+
+// logPath is where the appliance's log of a job is kept on the host.
+func (aj applianceJob) logPath() string { return filepath.Join(aj.dir, job.FileLog) }
