@@ -35,8 +35,8 @@ cleanup exits 1 while anything stays recorded.
 // waited for, the ledger is all there is to undo).
 func runCleanup(ctx context.Context, g *Globals) error {
 	return g.withSession(ctx, sessionSpec{noClients: true, log: g.Stdout}, func(s *session, _ []*config.Resolved) error {
-		if err := s.runner.Leftovers.Err(); err != nil {
-			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
+		if err := s.leftovers.Err(); err != nil {
+			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.ledger.Dir(), err)
 		}
 		fmt.Fprintln(g.Stdout, "nothing left behind")
 		return nil

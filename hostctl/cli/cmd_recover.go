@@ -131,7 +131,7 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if err != nil {
 		return err
 	}
-	r := &runner.Runner{Cfg: cfg, Virt: lv, Out: g.Stderr, RunID: runner.NewRunID(time.Now())}
+	r := runner.New(cfg, runner.Deps{Virt: lv}, runner.WithOutput(g.Stderr))
 	p, err := r.PlanRecovery(ctx, clients[0], ro)
 	lv.Close()
 	if err != nil {

@@ -114,9 +114,8 @@ func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error
 			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
 		}
 	}
-	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON}
+	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON, backupTime: backupTime}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
-		s.runner.BackupTime = backupTime
 		return backupAll(ctx, g, s, clients, o.JSON)
 	})
 }
@@ -152,7 +151,7 @@ func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Re
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
 		}
 	}
-	return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, asJSON)
+	return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, asJSON)
 }
 
 // exitFor maps job outcomes to the exit code, the most serious first: any

@@ -98,6 +98,6 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 			}
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
 		}
-		return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, o.JSON)
+		return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, o.JSON)
 	})
 }

@@ -119,7 +119,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, r
 	default:
 		return fmt.Errorf("client type %q is not supported", c.Type)
 	}
-	domXML, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	domXML, running, err := r.virt.DomainXML(ctx, c.Domain)
 	if err != nil {
 		return err
 	}
@@ -202,13 +202,13 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 		if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: ov}); err != nil {
 			return err
 		}
-		if err := createOverlay(ctx, ov, d.Path, d.Format); err != nil {
+		if err := r.images.CreateOverlay(ctx, ov, d.Path, d.Format); err != nil {
 			return err
 		}
 		overlays = append(overlays, virt.ClientDisk{Target: d.Target, Path: ov, Format: "qcow2"})
 	}
-	rep.Archive = c.Name + "-" + r.RunID
-	aj, err := r.newJob(c, backupTable(&job.Backup{Archive: rep.Archive, Time: r.BackupTime,
+	rep.Archive = c.Name + "-" + r.runID
+	aj, err := r.newJob(c, backupTable(&job.Backup{Archive: rep.Archive, Time: r.backupTime,
 		Tree: c.Tree, Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: src.jobShares, Plain: src.plain}),
 		timeLimit(applianceLimit(rep.deadline, c.TimeLimit.Duration)), withDisks(overlays), withShares(src.shares...))
 	if err != nil {
@@ -291,12 +291,12 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Resol
 		if len(overlays) == 0 {
 			return nil
 		}
-		snapXML, err := virt.SnapshotXML("hostctl-"+r.RunID, disks, overlays)
+		snapXML, err := virt.SnapshotXML("hostctl-"+r.runID, disks, overlays)
 		if err != nil {
 			return err
 		}
 		r.logf("%s: snapshot of %d disk(s)", domain, len(overlays))
-		return r.Virt.SnapshotDiskOnly(ctx, domain, snapXML)
+		return r.virt.SnapshotDiskOnly(ctx, domain, snapXML)
 	}
 	parts := len(lvs)
 	if len(overlays) > 0 {

@@ -225,7 +225,7 @@ func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
 		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
 
-	require.NoError(t, Undo(context.Background(), hv, nil, l, e))
+	require.NoError(t, Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e))
 	require.Equal(t, []string{"web vda"}, hv.commits)
 	require.Contains(t, hv.inactive["web"], "/vms/web.qcow2", "persistent config points at the base again")
 	require.NoFileExists(t, overlay)
@@ -242,7 +242,7 @@ func TestUndoKeepsOverlayOfVanishedDomain(t *testing.T) {
 	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
 	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda", Path: overlay, Base: "/b", BaseFormat: "raw"})
 	require.NoError(t, err)
-	err = Undo(context.Background(), newFakeHV(), nil, l, e)
+	err = Undo(context.Background(), Deps{Virt: newFakeHV(), Ledger: l}, e)
 	require.ErrorContains(t, err, "merge it by hand")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	left, _ := l.List()
@@ -261,7 +261,7 @@ func TestReconcileNewestFirst(t *testing.T) {
 	require.NoError(t, err)
 	hv := newFakeHV()
 	hv.live["hostctl-backup-web-r"] = "<domain/>"
-	n, err := Reconcile(context.Background(), hv, nil, l, io.Discard)
+	n, err := Reconcile(context.Background(), Deps{Virt: hv, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	require.Equal(t, []string{"destroy hostctl-backup-web-r"}, hv.calls)

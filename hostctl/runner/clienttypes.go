@@ -52,7 +52,7 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *re
 // snapshotted (classic or thin) and attached as the client's target_device.
 // Only LVs of this host: lvm.Lookup of "vg/lv" asks this host's LVM.
 func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
-	origin, err := r.lvmManager().Lookup(ctx, c.HostDevice)
+	origin, err := r.lvm.Lookup(ctx, c.HostDevice)
 	if err != nil {
 		return fmt.Errorf("client %s: host_device %s: %w", c.Name, c.HostDevice, err)
 	}

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,9 +20,8 @@ func TestLVMHostClient(t *testing.T) {
 	var applianceXML string
 	j.hv.onStart = func(x string) error {
 		applianceXML = x
-		out, err := exec.Command("qemu-img", "info", "-U", filepath.Join(j.r.jobDir("web"), "vdb.appliance.qcow2")).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		require.Contains(t, string(out), "web-root-hostctl-20261125T000000Z", "the appliance reads the snapshot")
+		base := j.img.base(t, filepath.Join(j.r.jobDir("web"), "vdb.appliance.qcow2"))
+		require.Contains(t, base, "web-root-hostctl-20261125T000000Z", "the appliance reads the snapshot")
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off, no result
 		return nil
 	}

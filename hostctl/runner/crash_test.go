@@ -54,7 +54,7 @@ func TestUndoTakesOverRunningCommit(t *testing.T) {
 		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
 
-	require.NoError(t, Undo(context.Background(), hv, nil, l, e))
+	require.NoError(t, Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e))
 	require.Empty(t, hv.commits, "no second commit started")
 	require.Contains(t, hv.calls, "finish-commit web vda", "the running commit was waited for and pivoted")
 	require.Empty(t, hv.jobs)
@@ -81,7 +81,7 @@ func TestUndoLeavesForeignBlockJob(t *testing.T) {
 	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
 		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
-	err = Undo(context.Background(), hv, nil, l, e)
+	err = Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e)
 	require.ErrorContains(t, err, "a copy block job runs on disk vda of web")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	require.Equal(t, virt.JobCopy, hv.jobs["web vda"])
@@ -110,7 +110,7 @@ func TestKillWhileSuspended(t *testing.T) {
 	hv.paused["web"] = virt.StateSuspended
 	l, err := ledger.Open(crashed)
 	require.NoError(t, err)
-	_, err = Reconcile(context.Background(), hv, j.lm, l, io.Discard)
+	_, err = Reconcile(context.Background(), Deps{Virt: hv, LVM: j.lm, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Contains(t, hv.calls, "resume web")
 	require.Empty(t, hv.paused, "the domain runs again")
@@ -152,7 +152,7 @@ func TestKillWhileFrozen(t *testing.T) {
 	for _, e := range recorded {
 		require.Equal(t, "web", e.Client, "%s carries its client", e)
 	}
-	_, err = Reconcile(context.Background(), hv, j.lm, l, io.Discard)
+	_, err = Reconcile(context.Background(), Deps{Virt: hv, LVM: j.lm, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Empty(t, hv.frozen, "the guest's filesystems are thawed")
 	var order []string
@@ -211,16 +211,16 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 	_, err := j.l.Record(ledger.Entry{RunID: "old", Client: "db", Kind: ledger.KindSnapshot, Domain: "db-gone",
 		Disk: "vda", Path: overlay, Base: "/vms/db.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
-	lo, err := ReconcileClients(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	lo, err := ReconcileClients(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, lo.Blocks("web"))
 	require.ErrorContains(t, lo.Blocks("db"), "leftovers of an earlier run of db could not be removed (they stay recorded in "+j.l.Dir())
 	require.ErrorContains(t, lo.Blocks("db"), "merge it by hand")
-	j.r.Leftovers = lo
+	j.rebuild(WithLeftovers(lo))
 
 	db := &config.Client{Name: "db", Domain: "db", Type: config.TypeLVMLibvirt, Profile: "p", TimeLimit: j.c.TimeLimit,
 		Hooks: config.Hooks{PreSnapshot: "touch " + filepath.Join(j.dir, "db-hook-ran"), Transport: config.TransportLocal}}
-	rep := j.r.Backup(context.Background(), resolve(t, j.r.Cfg, db))
+	rep := j.r.Backup(context.Background(), resolve(t, j.r.cfg, db))
 	require.Equal(t, StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "leftovers of an earlier run of db could not be removed")
 	require.NoFileExists(t, filepath.Join(j.dir, "db-hook-ran"), "nothing of the blocked job ran")
@@ -237,7 +237,7 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 	_, err = j.l.Record(ledger.Entry{RunID: "older", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda",
 		Path: overlay, Base: "/vms/x.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
-	lo, err = ReconcileClients(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	lo, err = ReconcileClients(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.NoError(t, err)
 	require.ErrorContains(t, lo.Blocks("web"), "leftovers recorded without a client (by an older hostctl) could not be removed, and they block every client")
 }

@@ -78,7 +78,7 @@ func (r *Runner) hooksFor(c *config.Client) *jobHooks {
 // SB_HOOK, which hooks.Plan adds): the one place it is made, for the hooks
 // run here or in the client and end_recovery in the appliance alike.
 func (r *Runner) hookEnv(c *config.Client, name string) map[string]string {
-	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
+	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.runID, "SB_DOMAIN": c.Domain}
 	if name != "" {
 		env["SB_HOOK"] = name
 	}
@@ -115,7 +115,7 @@ func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
 	case config.TransportLocal:
 		return hooks.LocalRunner{}
 	default:
-		return &hooks.AgentRunner{Agent: r.Virt, Domain: c.Domain}
+		return &hooks.AgentRunner{Agent: r.virt, Domain: c.Domain}
 	}
 }
 
@@ -131,7 +131,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *
 		return err
 	}
 	rep.hooks = jh
-	w, err := jh.plan.Sequence(ctx, jh.run, &domainFreezer{hv: r.Virt, rv: rv, domain: c.Domain}, snapshot)
+	w, err := jh.plan.Sequence(ctx, jh.run, &domainFreezer{hv: r.virt, rv: rv, domain: c.Domain}, snapshot)
 	rep.Hooks, rep.Pause, rep.Frozen = w.Hooks, w.Pause, w.Frozen
 	for _, h := range w.Hooks {
 		r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(h), h.Elapsed.Round(time.Millisecond))

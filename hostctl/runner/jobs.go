@@ -117,8 +117,8 @@ func (r *Runner) newJob(c *config.Resolved, t modeTable, opts ...jobOption) (app
 	if c != nil {
 		name = c.Name
 	}
-	j := &job.Job{Version: job.Version, Mode: t.mode, Client: name, RunID: r.RunID,
-		Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice}
+	j := &job.Job{Version: job.Version, Mode: t.mode, Client: name, RunID: r.runID,
+		Nice: r.cfg.Host.Nice, IONiceClass: r.cfg.Host.IONice}
 	aj := applianceJob{job: j, dir: name}
 	if c != nil {
 		j.TimeLimit = c.TimeLimit
@@ -172,7 +172,7 @@ func (r *Runner) addRepo(aj *applianceJob, c *config.Resolved, rm repoMode) erro
 	}
 	aj.secrets = secrets
 	aj.job.Repo = &repo
-	aj.job.Net = jobNet(r.Cfg.Host, repo)
+	aj.job.Net = jobNet(r.cfg.Host, repo)
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // fakeLVM is an lvm.Manager over a map; a snapshot's "device" is a small
@@ -145,6 +143,7 @@ type lvmJob struct {
 	r   *Runner
 	hv  *fakeHV
 	lm  *fakeLVM
+	img *fakeImages
 	l   *ledger.Ledger
 	c   *config.Resolved
 	dir string
@@ -160,7 +159,6 @@ func resolve(t *testing.T, cfg *config.Config, c *config.Client) *config.Resolve
 }
 
 func newLVMJob(t *testing.T, disksXML string) *lvmJob {
-	testutil.NeedTool(t, "qemu-img", "qemu-utils: the overlays are real")
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
 	require.NoError(t, err)
@@ -182,8 +180,15 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	lm := newFakeLVM(t, l)
 	lm.addLV("/dev/vg0/web-root", "vg0", "web-root", "-wi-ao----", 4<<30)
 	lm.addLV("/dev/vg0/web-thin", "vg0", "web-thin", "Vwi-aotz--", 4<<30)
-	r := &Runner{Cfg: cfg, Virt: hv, LVM: lm, Ledger: l, RunID: "20261125T000000Z", Out: io.Discard}
-	return &lvmJob{r: r, hv: hv, lm: lm, l: l, c: rc, dir: dir}
+	img := newFakeImages()
+	r := New(cfg, Deps{Virt: hv, LVM: lm, Images: img, Ledger: l}, WithRunID("20261125T000000Z"), WithOutput(io.Discard))
+	return &lvmJob{r: r, hv: hv, lm: lm, img: img, l: l, c: rc, dir: dir}
+}
+
+// rebuild replaces j's runner by one with the same configuration, fakes
+// and run id, and opts.
+func (j *lvmJob) rebuild(opts ...Option) {
+	j.r = New(j.r.cfg, j.r.deps(), append([]Option{WithRunID(j.r.runID), WithOutput(io.Discard)}, opts...)...)
 }
 
 const (
@@ -229,9 +234,8 @@ func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
 	j.hv.onStart = func(x string) error {
 		// The appliance reads the snapshots: each overlay's base is one.
 		for _, tgt := range []string{"vda", "vdc"} {
-			out, err := exec.Command("qemu-img", "info", "-U", filepath.Join(j.r.jobDir("web"), tgt+".appliance.qcow2")).CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			require.Contains(t, string(out), "-hostctl-20261125T000000Z")
+			base := j.img.base(t, filepath.Join(j.r.jobDir("web"), tgt+".appliance.qcow2"))
+			require.Contains(t, base, "-hostctl-20261125T000000Z")
 		}
 		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Done{Status: job.StatusOK}.Record()))
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
@@ -318,7 +322,7 @@ func TestReconcileRemovesLeftoverLVMSnapshot(t *testing.T) {
 	// A record naming an LV that is not a snapshot of its origin is refused.
 	_, err = j.l.Record(ledger.Entry{RunID: "old", Kind: ledger.KindLVMSnapshot, VG: "vg0", Name: "web-thin", Origin: "web-root"})
 	require.NoError(t, err)
-	n, err := Reconcile(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	n, err := Reconcile(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.ErrorContains(t, err, "not removing it")
 	require.Equal(t, 1, n)
 	require.Empty(t, j.lm.snapshots())

@@ -153,13 +153,13 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
 		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
 	}
-	_, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	_, running, err := r.virt.DomainXML(ctx, c.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: the blank VM must exist with the backed-up disk layout: %w", c.Name, err)
 	}
 	// The persistent definition is what boots after the restore, and its
 	// disks are the ones to restore into.
-	x, err := r.Virt.InactiveXML(ctx, c.Domain)
+	x, err := r.virt.InactiveXML(ctx, c.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: domain %s must be defined (persistent) to be started again after the restore: %w", c.Name, c.Domain, err)
 	}
@@ -207,7 +207,7 @@ func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 }
 
 func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *Report) error {
-	if err := r.Leftovers.Blocks(c.Name); err != nil {
+	if err := r.leftovers.Blocks(c.Name); err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
 	}
 	p, err := r.PlanRecovery(ctx, c, o)
@@ -274,7 +274,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 
 	// 4. start it, 5. post_recovery once its agent answers.
 	r.logf("%s: %s…", c.Name, StepStart)
-	if err := r.Virt.Start(ctx, c.Domain); err != nil {
+	if err := r.virt.Start(ctx, c.Domain); err != nil {
 		return &StepError{Step: StepStart, Err: err, Hint: fmt.Sprintf(
 			"The disks hold the restored system and are detached; start the domain by hand (virsh start %s). %s", c.Domain, logs)}
 	}
@@ -370,13 +370,13 @@ func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
 // shutdown asks the domain to shut down and waits until it is off; past
 // limit it is forced off.
 func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duration) error {
-	if err := r.Virt.Shutdown(ctx, domain); err != nil {
+	if err := r.virt.Shutdown(ctx, domain); err != nil {
 		r.logf("graceful shutdown of %s refused (%v): forcing it off", domain, err)
-		return r.Virt.Destroy(ctx, domain)
+		return r.virt.Destroy(ctx, domain)
 	}
 	deadline := time.Now().Add(limit)
 	for {
-		_, running, err := r.Virt.DomainXML(ctx, domain)
+		_, running, err := r.virt.DomainXML(ctx, domain)
 		if err != nil {
 			return err
 		}
@@ -385,7 +385,7 @@ func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duratio
 		}
 		if time.Now().After(deadline) {
 			r.logf("%s did not shut down within %s: forcing it off", domain, limit)
-			return r.Virt.Destroy(ctx, domain)
+			return r.virt.Destroy(ctx, domain)
 		}
 		select {
 		case <-ctx.Done():
@@ -400,7 +400,7 @@ func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duratio
 func (r *Runner) forceOff(ctx context.Context, domain string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.Virt.Destroy(dctx, domain); err != nil {
+	if err := r.virt.Destroy(dctx, domain); err != nil {
 		r.logf("could not force %s off: %v", domain, err)
 	}
 }
@@ -410,7 +410,7 @@ func (r *Runner) waitAgent(ctx context.Context, domain string, limit time.Durati
 	deadline := time.Now().Add(limit)
 	var last error
 	for {
-		if _, last = r.Virt.QemuAgentCommand(ctx, domain, `{"execute":"guest-ping"}`); last == nil {
+		if _, last = r.virt.QemuAgentCommand(ctx, domain, `{"execute":"guest-ping"}`); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {

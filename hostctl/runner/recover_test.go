@@ -146,7 +146,7 @@ func TestRecoverForcesShutdown(t *testing.T) {
 		return nil
 	}
 	var out strings.Builder
-	j.r.Out = &out
+	j.rebuild(WithOutput(&out))
 	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{ShutdownTimeout: 50 * time.Millisecond})
 	require.Equal(t, StatusOK, rep.Status, rep.Error)
 	require.Equal(t, "shutdown web", j.hv.calls[0])

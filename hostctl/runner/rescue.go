@@ -47,7 +47,7 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 	shell := &job.Shell{Rescue: true, Mount: o.Mount}
 	if c := o.Client; c != nil {
 		name = c.Name
-		x, running, err := r.Virt.DomainXML(ctx, c.Domain)
+		x, running, err := r.virt.DomainXML(ctx, c.Domain)
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 		}
 	}
 	for _, p := range o.Disks {
-		info, err := qemuImgInfo(ctx, p)
+		info, err := r.images.Info(ctx, p)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir strin
 func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *Report) error {
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
 	aj, err := r.newJob(c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
-		restoreTo(ctx, o, &stagingDir))
+		r.restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptio
 
 // restoreTo attaches a restore's destination: a staging directory inside
 // o.Dir (its path goes to staging), or the disk image o.Disk.
-func restoreTo(ctx context.Context, o RestoreOptions, staging *string) jobOption {
+func (r *Runner) restoreTo(ctx context.Context, o RestoreOptions, staging *string) jobOption {
 	return func(aj *applianceJob) error {
 		x := aj.job.Restore
 		switch {
@@ -108,7 +108,7 @@ func restoreTo(ctx context.Context, o RestoreOptions, staging *string) jobOption
 			x.To = "dir"
 			aj.shares = append(aj.shares, virt.ShareSpec{Dir: dir, Tag: job.TagRestore})
 		case o.Disk != "":
-			info, err := qemuImgInfo(ctx, o.Disk)
+			info, err := r.images.Info(ctx, o.Disk)
 			if err != nil {
 				return err
 			}

@@ -100,5 +100,5 @@ func (r *Runner) VerifyDone(c *config.Client) error {
 }
 
 func (r *Runner) verifyCountPath(client string) string {
-	return filepath.Join(r.Cfg.Host.StateDir, "verify", client)
+	return filepath.Join(r.cfg.Host.StateDir, "verify", client)
 }
