@@ -151,7 +151,7 @@ passphrase_file = "secrets/{client}.pass"
 	require.NotEmpty(t, h.xml, "alpha's appliance was taken over")
 	t.Logf("taken-over job: %s %s\n%s", rep.Status, rep.Error, lines.String())
 	// Its appliance said "ok" without having backed anything up.
-	require.Equal(t, runner.StatusFailed, rep.Status, "a taken-over appliance's bare ok is no backup")
+	require.Equal(t, job.StatusFailed, rep.Status, "a taken-over appliance's bare ok is no backup")
 	require.Contains(t, rep.Error, "no backup statistics")
 	logData, err := os.ReadFile(filepath.Join(stateDir, "runs", r.RunID(), "alpha", job.FileLog))
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
@@ -179,7 +180,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	require.NoError(t, err)
 	rep := r.Backup(ctx, cls[0])
 	t.Logf("job in %s: %s: %s\n%s", time.Since(start).Round(time.Millisecond), rep.Status, rep.Error, lines.String())
-	require.Equal(t, runner.StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "LVM snapshot sbvg/web-hostctl-"+r.RunID()+" is 80.0% full (limit 80%)")
 	require.Contains(t, lines.String(), "appliance hostctl-backup-"+name, "the guard fired once the appliance ran")
 	require.Empty(t, rep.Cleanups)

@@ -13,6 +13,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -151,7 +152,7 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	}
 	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Recover(ctx, clients[0], ro)
-		if rep.Status != runner.StatusOK {
+		if rep.Status != job.StatusOK {
 			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
 		}
 		fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)

@@ -10,65 +10,59 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// Job outcomes.
-const (
-	StatusOK      = "ok"
-	StatusFailed  = "failed"
-	StatusSkipped = "skipped"
-
-	// StatusWarning: the backup was written but the backend said it is
-	// incomplete (Report.Warning, Unreadable); no retention ran after it.
-	StatusWarning = "warning"
-)
-
-// Report is the outcome of one client job.
-type Report struct {
-	Client   string        `json:"client"`
-	Status   string        `json:"status"`
-	Error    string        `json:"error,omitempty"`
-	Archive  string        `json:"archive,omitempty"`
-	Mode     string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"
-	Started  time.Time     `json:"started"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Stats    *job.Stats    `json:"stats,omitempty"`
-	LogDir   string        `json:"log_dir"`
-	Appl     time.Duration `json:"appliance_ns"`         // domain start to gone
-	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
-	ReadyIn  time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
-	Cleanups []string      `json:"cleanup_errors,omitempty"`
-	// Pause is the pause window: end of pre_snapshot to start of
-	// on_snapshot (the snapshot alone without hooks).
-	Pause  time.Duration  `json:"pause_ns,omitempty"`
-	Frozen time.Duration  `json:"frozen_ns,omitempty"` // filesystems frozen (freeze = true)
-	Hooks  []hooks.Result `json:"hooks,omitempty"`
-	hooks  *jobHooks      // for post_snapshot
+// jobReport is the report a job fills in (report.Job), with what its
+// steps hand on that is not reported.
+type jobReport struct {
+	*report.Job
+	hooks *jobHooks // for post_snapshot
 	// deadline is when the job's time_limit passes (zero: none).
 	deadline time.Time
+}
 
-	// Verify is a verify's outcome (Stats then holds the files and bytes
-	// compared).
-	Verify *job.Verification `json:"verify,omitempty"`
+// newJobReport starts the report of a job of client in mode (a backup's
+// mode is how its disks were taken: it sets it later).
+func newJobReport(client, mode, logDir string) *jobReport {
+	return &jobReport{Job: &report.Job{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}}
+}
 
-	// Warning (status warning) is the backend's one line; Unreadable the
-	// first job.MaxUnreadable paths it could not read, UnreadableCount
-	// how many.
-	Warning         string   `json:"warning,omitempty"`
-	Unreadable      []string `json:"unreadable,omitempty"`
-	UnreadableCount int      `json:"unreadable_count,omitempty"`
+// finish ends the report of a job other than a backup: ok, or failed with
+// err.
+func (rep *jobReport) finish(err error) *report.Job {
+	rep.Elapsed = time.Since(rep.Started)
+	rep.Status = job.StatusOK
+	if err != nil {
+		rep.Status, rep.Error = job.StatusFailed, err.Error()
+	}
+	return rep.Job
+}
+
+// runReported boots aj's appliance and records in rep what every mode
+// reports of it: its time (also of one that failed) and, once it answered,
+// the backend's times. The result's status is the caller's to judge.
+func (r *Runner) runReported(ctx context.Context, rv *reverter, aj applianceJob, rep *jobReport) (*job.Result, error) {
+	out, err := r.runAppliance(ctx, rv, aj)
+	if out != nil {
+		rep.ApplianceElapsed = out.elapsed
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
+	return out.result, nil
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never
 // returns with a resource of its own still in place, unless removing it
 // failed, which the report says (and the ledger keeps for the next run).
-func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
+func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
+	rep := newJobReport(c.Name, "", r.jobDir(c.Name))
 	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
 	defer cancel()
 	rep.deadline = deadline
@@ -83,16 +77,16 @@ func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *Report {
 	var skip *skipError
 	switch {
 	case errors.As(err, &skip):
-		rep.Status, rep.Error = StatusSkipped, skip.reason
+		rep.Status, rep.Error = report.StatusSkipped, skip.reason
 	case errors.As(err, &warn):
-		rep.Status = StatusWarning
+		rep.Status = job.StatusWarning
 		rep.Warning, rep.Unreadable, rep.UnreadableCount = warn.done.Warning, warn.done.Unreadable, warn.done.UnreadableCount
 	case err != nil:
-		rep.Status, rep.Error = StatusFailed, err.Error()
+		rep.Status, rep.Error = job.StatusFailed, err.Error()
 	default:
-		rep.Status = StatusOK
+		rep.Status = job.StatusOK
 	}
-	return rep
+	return rep.Job
 }
 
 type skipError struct{ reason string }
@@ -106,7 +100,7 @@ type warningError struct{ done job.Done }
 
 func (w *warningError) Error() string { return w.done.Warning }
 
-func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
+func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
 	if err := r.checkFreeSpace(); err != nil {
 		return err
 	}
@@ -192,7 +186,7 @@ func frozen(disks []virt.ClientDisk, snaps map[string]*lvm.LV) []virt.ClientDisk
 }
 
 // backupFrom backs up what src holds through the appliance.
-func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, src sources) error {
+func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport, src sources) error {
 	dir := r.jobDir(c.Name)
 	var overlays []virt.ClientDisk
 	for _, d := range src.disks {
@@ -214,28 +208,24 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 	if err != nil {
 		return err
 	}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
+	res, err := r.runReported(ctx, rv, aj, rep)
 	if err != nil {
 		return err
 	}
-	if s, ok := out.result.Stats(); ok {
+	if s, ok := res.Stats(); ok {
 		rep.Stats = &s
 	}
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	switch out.result.Done.Status {
+	switch res.Done.Status {
 	case job.StatusOK, job.StatusWarning:
-		if err := backupWritten(out.result); err != nil {
+		if err := backupWritten(res); err != nil {
 			return err
 		}
-		if out.result.Done.Status == job.StatusWarning {
-			return &warningError{out.result.Done}
+		if res.Done.Status == job.StatusWarning {
+			return &warningError{res.Done}
 		}
 		return nil
 	}
-	return applianceFailure(out.result, aj.logPath())
+	return applianceFailure(res, aj.logPath())
 }
 
 // backupWritten checks that an appliance which says it backed up also says

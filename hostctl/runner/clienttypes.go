@@ -18,7 +18,7 @@ func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 // read-only with the appliance, no snapshot) or a "plain" one (a directory
 // on the appliance's cache volume). There is no domain; the hooks run on
 // this host around the (empty) snapshot step, as for every client.
-func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
+func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
 	var x sources
 	switch c.Type {
 	case config.TypeSelf:
@@ -51,7 +51,7 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *re
 // backupHostLV backs up an "lvm_host" client: an LV of this host,
 // snapshotted (classic or thin) and attached as the client's target_device.
 // Only LVs of this host: lvm.Lookup of "vg/lv" asks this host's LVM.
-func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report) error {
+func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
 	origin, err := r.lvm.Lookup(ctx, c.HostDevice)
 	if err != nil {
 		return fmt.Errorf("client %s: host_device %s: %w", c.Name, c.HostDevice, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 func TestLVMHostClient(t *testing.T) {
@@ -26,7 +27,7 @@ func TestLVMHostClient(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "done record")
 	require.Equal(t, "lvm-snapshot", rep.Mode)
 	require.NotEmpty(t, applianceXML)
@@ -41,7 +42,7 @@ func TestLVMHostClientNotAnLV(t *testing.T) {
 	j := newLVMJob(t, "")
 	j.c.Type, j.c.HostDevice, j.c.TargetDevice = config.TypeLVMHost, "vg0/nope", "vda"
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "host_device vg0/nope")
 	j.requireNothingLeft(t)
 }
@@ -59,7 +60,7 @@ func TestSelfClientSharesReadOnly(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status) // the fake appliance writes no result
+	require.Equal(t, job.StatusFailed, rep.Status) // the fake appliance writes no result
 	require.Equal(t, "host-paths", rep.Mode)
 	for _, p := range []string{a, b} {
 		i := strings.Index(applianceXML, `<source dir="`+p+`"></source>`)

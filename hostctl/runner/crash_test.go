@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -189,9 +190,9 @@ func TestOperatorPausedDomainStaysPaused(t *testing.T) {
 func TestPanicInJobIsRecovered(t *testing.T) {
 	j := newLVMJob(t, lvDisk)
 	j.hv.onStart = func(string) error { panic("index out of range [3] with length 3") }
-	var rep *Report
+	var rep *report.Job
 	require.NotPanics(t, func() { rep = j.r.Backup(context.Background(), j.c) })
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "panic: index out of range [3] with length 3")
 	stack, err := os.ReadFile(filepath.Join(rep.LogDir, "hostctl-panic.log"))
 	require.NoError(t, err)
@@ -221,7 +222,7 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 	db := &config.Client{Name: "db", Domain: "db", Type: config.TypeLVMLibvirt, Profile: "p", TimeLimit: j.c.TimeLimit,
 		Hooks: config.Hooks{PreSnapshot: "touch " + filepath.Join(j.dir, "db-hook-ran"), Transport: config.TransportLocal}}
 	rep := j.r.Backup(context.Background(), resolve(t, j.r.cfg, db))
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "leftovers of an earlier run of db could not be removed")
 	require.NoFileExists(t, filepath.Join(j.dir, "db-hook-ran"), "nothing of the blocked job ran")
 
@@ -231,7 +232,7 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 		return nil
 	}
 	rep = j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 
 	// An older hostctl's entry, without a client.
 	_, err = j.l.Record(ledger.Entry{RunID: "older", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda",

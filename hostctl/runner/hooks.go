@@ -12,6 +12,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -122,7 +123,7 @@ func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
 // snapshotWithHooks runs snapshot between the client's pre_snapshot and
 // on_snapshot hooks (and inside a freeze when configured), recording the
 // hooks and the pause window in rep.
-func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *reverter, rep *Report, snapshot func(context.Context) error) error {
+func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport, snapshot func(context.Context) error) error {
 	jh := r.hooksFor(c.Client)
 	if jh == nil {
 		start := time.Now()
@@ -142,7 +143,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *
 
 // runPost runs post_snapshot with the job's outcome, once the job is over
 // (cleanup included). Its failure fails the job.
-func (r *Runner) runPost(ctx context.Context, c *config.Resolved, rep *Report, jobErr error) error {
+func (r *Runner) runPost(ctx context.Context, c *config.Resolved, rep *jobReport, jobErr error) error {
 	if rep.hooks == nil {
 		return nil
 	}
@@ -150,7 +151,7 @@ func (r *Runner) runPost(ctx context.Context, c *config.Resolved, rep *Report, j
 	var warn *warningError
 	switch {
 	case errors.As(jobErr, &warn):
-		outcome, msg = StatusWarning, warn.Error()
+		outcome, msg = job.StatusWarning, warn.Error()
 	case jobErr != nil:
 		outcome, msg = "failed", jobErr.Error()
 	}

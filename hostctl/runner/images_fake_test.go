@@ -90,7 +90,7 @@ func TestBackupNeedsNoHostTools(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Equal(t, []string{
 		"overlay vda.appliance.qcow2 on " + filepath.Join(j.lm.dir, "web-root-hostctl-20261125T000000Z") + " (raw)",
 		"create web.qcow2.new 67108864",

@@ -18,6 +18,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -219,7 +220,7 @@ func TestLVMSnapshotRemovedAfterFailure(t *testing.T) {
 	j := newLVMJob(t, lvDisk)
 	rep := j.r.Backup(context.Background(), j.c)
 	// The fake appliance powers off at once without a result.
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "done record")
 	require.Equal(t, []string{
 		"snapshot vg0/web-root-hostctl-20261125T000000Z of web-root size 2147483648", // 50% of 4 GiB
@@ -242,7 +243,7 @@ func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Contains(t, j.lm.calls, "snapshot vg0/web-thin-hostctl-20261125T000000Z of web-thin size 0", "thin: no size")
 	require.Contains(t, j.hv.calls, "suspend web", "two LVs are snapshotted while the domain is suspended")
 	j.requireNothingLeft(t)
@@ -253,7 +254,7 @@ func TestLVMMixedDomainSuspendedAroundSnapshots(t *testing.T) {
 	x := `<domain type="qemu"><name>web</name><devices>` + lvDisk + fileDisk(t, j.dir) + `</devices></domain>`
 	j.hv.live["web"], j.hv.inactive["web"] = x, x
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status) // no result from the fake appliance
+	require.Equal(t, job.StatusFailed, rep.Status) // no result from the fake appliance
 	var seq []string
 	for _, c := range j.hv.calls {
 		if strings.HasSuffix(c, " web") {
@@ -271,7 +272,7 @@ func TestLVMResumedWhenSnapshotFails(t *testing.T) {
 	j.hv.live["web"], j.hv.inactive["web"] = x, x
 	j.lm.dir = filepath.Join(j.dir, "missing") // the snapshot "device" cannot be made
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, j.hv.calls, "resume web")
 	left, _ := j.l.List()
 	require.Empty(t, left)
@@ -288,7 +289,7 @@ func TestLVMGuardAbortsJob(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "LVM snapshot vg0/web-root-hostctl-20261125T000000Z is 90.0% full (limit 80%)")
 	require.Contains(t, j.hv.calls, "destroy hostctl-backup-web-20261125T000000Z")
 	j.requireNothingLeft(t)
@@ -299,7 +300,7 @@ func TestLVMSnapshotRemovedOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	j.hv.onStart = func(string) error { cancel(); return nil }
 	rep := j.r.Backup(ctx, j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "context canceled")
 	j.requireNothingLeft(t)
 }
@@ -307,7 +308,7 @@ func TestLVMSnapshotRemovedOnCancel(t *testing.T) {
 func TestLVMBlockDeviceNotLV(t *testing.T) {
 	j := newLVMJob(t, strings.ReplaceAll(lvDisk, "/dev/vg0/web-root", "/dev/sdz"))
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "/dev/sdz is a block device but not an LVM logical volume")
 	require.Empty(t, j.lm.calls)
 }
@@ -337,7 +338,7 @@ func TestOfflineNotOKSkips(t *testing.T) {
 	no := false
 	j.c.OfflineOK = &no
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusSkipped, rep.Status)
+	require.Equal(t, report.StatusSkipped, rep.Status)
 	require.Contains(t, rep.Error, "shut off and offline_ok = false")
 	require.Empty(t, j.lm.calls)
 	j.requireNothingLeft(t)

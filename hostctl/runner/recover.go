@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -195,18 +196,12 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 // its disks detached (the appliance gone), except that a failing
 // pre_recovery leaves it as it was, since nothing was changed yet; the
 // error is a *StepError saying how to continue.
-func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptions) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "recover"}
-	err := r.recover(ctx, c, o, rep)
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = StatusOK
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-	}
-	return rep
+func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptions) *report.Job {
+	rep := newJobReport(c.Name, "recover", r.jobDir(c.Name))
+	return rep.finish(r.recover(ctx, c, o, rep))
 }
 
-func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *Report) error {
+func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *jobReport) error {
 	if err := r.leftovers.Blocks(c.Name); err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
 	}
@@ -301,7 +296,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 // and removes it, whatever happened. touched is set false when the
 // appliance's result shows it stopped before a step that changes a
 // filesystem.
-func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *Report, touched *bool) error {
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *jobReport, touched *bool) error {
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
@@ -309,17 +304,12 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *Recove
 		if err != nil {
 			return err
 		}
-		out, err := r.runAppliance(ctx, rv, aj)
-		if out != nil {
-			rep.Appl = out.elapsed
-		}
+		res, err := r.runReported(ctx, rv, aj, rep)
 		if err != nil {
 			return err
 		}
-		res := out.result
 		*touched = changedFilesystems(res)
 		rep.Archive = res.Done.Archive
-		rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
 		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
 			rep.Hooks = append(rep.Hooks, *h)
 			r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(*h), h.Elapsed.Round(time.Millisecond))

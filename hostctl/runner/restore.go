@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -33,46 +34,36 @@ type RestoreOptions struct {
 }
 
 // Restore extracts a client's backup through the appliance.
-func (r *Runner) Restore(ctx context.Context, c *config.Resolved, o RestoreOptions) *Report {
-	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *Report) error {
+func (r *Runner) Restore(ctx context.Context, c *config.Resolved, o RestoreOptions) *report.Job {
+	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *jobReport) error {
 		return r.restore(ctx, c, o, rv, rep)
 	})
 }
 
 // applianceReport runs one appliance job of a client that is not a backup
 // (restore, verify) with its cleanup, and reports it.
-func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *Report) error) *Report {
-	rep := &Report{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}
-	err := r.reverted(ctx, jobScope{client: client, logDir: logDir}, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) })
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = StatusOK
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-	}
-	return rep
+func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *jobReport) error) *report.Job {
+	rep := newJobReport(client, mode, logDir)
+	return rep.finish(r.reverted(ctx, jobScope{client: client, logDir: logDir}, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) }))
 }
 
-func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *Report) error {
+func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *jobReport) error {
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
 	aj, err := r.newJob(c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
 		r.restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
 	}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
+	res, err := r.runReported(ctx, rv, aj, rep)
 	if err != nil {
 		return err
 	}
-	rep.Archive = out.result.Done.Archive
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if out.result.Done.Status != job.StatusOK {
+	rep.Archive = res.Done.Archive
+	if res.Done.Status != job.StatusOK {
 		if stagingDir != "" {
-			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", out.result.LastError(), aj.logPath(), stagingDir)
+			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", res.LastError(), aj.logPath(), stagingDir)
 		}
-		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
+		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", res.LastError(), aj.logPath())
 	}
 	if stagingDir != "" {
 		return moveUp(stagingDir)

@@ -30,7 +30,7 @@ func TestJobDiskOnRunDir(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Equal(t, filepath.Join(j.r.cfg.Host.RunDir, j.r.runID, "web", "job.img"), img)
 	require.False(t, strings.HasPrefix(img, j.r.cfg.Host.StateDir+"/"), "job disk %s under the state dir", img)
 	require.NoDirExists(t, filepath.Join(j.r.cfg.Host.RunDir, j.r.runID), "the job's directory on the run dir is removed")
@@ -71,7 +71,7 @@ func TestBackupRefusedWhenStateDirFull(t *testing.T) {
 	marker := filepath.Join(j.dir, "pre-ran")
 	j.c.Hooks = config.Hooks{PreSnapshot: "touch " + marker, Transport: config.TransportLocal}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "the state dir "+j.r.cfg.Host.StateDir+" has ")
 	require.Contains(t, rep.Error, "less than min_free_space (1.0 EiB): no snapshot taken")
 	require.Empty(t, j.lm.calls, "no LVM snapshot")

@@ -11,12 +11,10 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
-
-// ModeVerify is the Report.Mode of a verify job.
-const ModeVerify = "verify"
 
 // VerifyOptions say which backup a verify restores and how much of it.
 type VerifyOptions struct {
@@ -31,13 +29,13 @@ type VerifyOptions struct {
 // checksums; the scratch space is removed afterwards. The report's Stats
 // hold the files and bytes compared (Files, OriginalSize), its Verify
 // the appliance's record.
-func (r *Runner) Verify(ctx context.Context, c *config.Resolved, o VerifyOptions) *Report {
-	return r.applianceReport(ctx, c.Name, ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *Report) error {
+func (r *Runner) Verify(ctx context.Context, c *config.Resolved, o VerifyOptions) *report.Job {
+	return r.applianceReport(ctx, c.Name, report.ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *jobReport) error {
 		return r.verify(ctx, c, o, rv, rep)
 	})
 }
 
-func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions, rv *reverter, rep *Report) error {
+func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions, rv *reverter, rep *jobReport) error {
 	if o.Sample < 0 {
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
@@ -46,21 +44,17 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 	if err != nil {
 		return err
 	}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
+	res, err := r.runReported(ctx, rv, aj, rep)
 	if err != nil {
 		return err
 	}
-	rep.Archive = out.result.Done.Archive
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if v, ok := out.result.Verification(); ok {
+	rep.Archive = res.Done.Archive
+	if v, ok := res.Verification(); ok {
 		rep.Stats = &job.Stats{Archive: v.Archive, Files: v.Files, OriginalSize: v.Bytes}
 		rep.Verify = &v
 	}
-	if out.result.Done.Status != job.StatusOK {
-		return fmt.Errorf("verify failed: %s (log: %s)", out.result.LastError(), aj.logPath())
+	if res.Done.Status != job.StatusOK {
+		return fmt.Errorf("verify failed: %s (log: %s)", res.LastError(), aj.logPath())
 	}
 	return nil
 }
