@@ -43,6 +43,22 @@ func (rep *jobReport) finish(err error) *report.Job {
 	return rep.Job
 }
 
+// runFromArchive builds and runs a job that reads one of the client's
+// backups (restore, verify, a recovery) and records in rep the archive the
+// appliance chose, with its times (runReported).
+func (r *Runner) runFromArchive(ctx context.Context, rv *reverter, rep *jobReport, c *config.Resolved, t modeTable, opts ...jobOption) (applianceJob, *job.Result, error) {
+	aj, err := r.newJob(c, t, opts...)
+	if err != nil {
+		return aj, nil, err
+	}
+	res, err := r.runReported(ctx, rv, aj, rep)
+	if err != nil {
+		return aj, nil, err
+	}
+	rep.Archive = res.Done.Archive
+	return aj, res, nil
+}
+
 // runReported boots aj's appliance and records in rep what every mode
 // reports of it: its time (also of one that failed) and, once it answered,
 // the backend's times. The result's status is the caller's to judge.

@@ -42,18 +42,9 @@ func crashLedger(t *testing.T, l *ledger.Ledger) string {
 // and pivots; it never starts a second commit (libvirt refuses one while a
 // job runs on the disk, which failed every later cleanup).
 func TestUndoTakesOverRunningCommit(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, nil, 0o600))
-	hv := newFakeHV()
-	hv.base = "/vms/web.qcow2"
-	hv.live["web"], hv.inactive["web"] = domXML(overlay), domXML(overlay)
+	l, e, hv := webSnapshotLeftover(t, nil)
+	overlay := e.Path
 	hv.jobs["web vda"] = virt.JobActiveCommit // started by the killed hostctl
-	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
-		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
-	require.NoError(t, err)
 
 	require.NoError(t, Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e))
 	require.Empty(t, hv.commits, "no second commit started")
@@ -70,19 +61,10 @@ func TestUndoTakesOverRunningCommit(t *testing.T) {
 // TestUndoLeavesForeignBlockJob: a block job hostctl cannot have started
 // (a copy) on the overlay's disk is not hostctl's to pivot or abort.
 func TestUndoLeavesForeignBlockJob(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
-	hv := newFakeHV()
-	hv.base = "/vms/web.qcow2"
-	hv.live["web"], hv.inactive["web"] = domXML(overlay), domXML(overlay)
+	l, e, hv := webSnapshotLeftover(t, []byte("guest writes"))
+	overlay := e.Path
 	hv.jobs["web vda"] = virt.JobCopy
-	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
-		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
-	require.NoError(t, err)
-	err = Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e)
+	err := Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e)
 	require.ErrorContains(t, err, "a copy block job runs on disk vda of web")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	require.Equal(t, virt.JobCopy, hv.jobs["web vda"])

@@ -300,16 +300,11 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *Recove
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
-		aj, err := r.newJob(c, restoreTable(p.restore), withDisks(p.Disks))
-		if err != nil {
-			return err
-		}
-		res, err := r.runReported(ctx, rv, aj, rep)
+		aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(p.restore), withDisks(p.Disks))
 		if err != nil {
 			return err
 		}
 		*touched = changedFilesystems(res)
-		rep.Archive = res.Done.Archive
 		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
 			rep.Hooks = append(rep.Hooks, *h)
 			r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(*h), h.Elapsed.Round(time.Millisecond))

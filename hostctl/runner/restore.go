@@ -49,16 +49,11 @@ func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir strin
 
 func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *jobReport) error {
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
-	aj, err := r.newJob(c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
 		r.restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
 	}
-	res, err := r.runReported(ctx, rv, aj, rep)
-	if err != nil {
-		return err
-	}
-	rep.Archive = res.Done.Archive
 	if res.Done.Status != job.StatusOK {
 		if stagingDir != "" {
 			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", res.LastError(), aj.logPath(), stagingDir)

@@ -39,16 +39,11 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 	if o.Sample < 0 {
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
-	aj, err := r.newJob(c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
 		named("verify-"+c.Name))
 	if err != nil {
 		return err
 	}
-	res, err := r.runReported(ctx, rv, aj, rep)
-	if err != nil {
-		return err
-	}
-	rep.Archive = res.Done.Archive
 	if v, ok := res.Verification(); ok {
 		rep.Stats = &job.Stats{Archive: v.Archive, Files: v.Files, OriginalSize: v.Bytes}
 		rep.Verify = &v
