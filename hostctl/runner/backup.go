@@ -17,61 +17,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// jobReport is the report a job fills in (report.Job), with what its
-// steps hand on that is not reported.
-type jobReport struct {
-	*report.Job
-	hooks *jobHooks // for post_snapshot
-	// deadline is when the job's time_limit passes (zero: none).
-	deadline time.Time
-}
-
-// newJobReport starts the report of a job of client in mode (a backup's
-// mode is how its disks were taken: it sets it later).
-func newJobReport(client, mode, logDir string) *jobReport {
-	return &jobReport{Job: &report.Job{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}}
-}
-
-// finish ends the report of a job other than a backup: ok, or failed with
-// err.
-func (rep *jobReport) finish(err error) *report.Job {
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = job.StatusOK
-	if err != nil {
-		rep.Status, rep.Error = job.StatusFailed, err.Error()
-	}
-	return rep.Job
-}
-
-// runFromArchive builds and runs a job that reads one of the client's
-// backups (restore, verify, a recovery) and records in rep the archive the
-// appliance chose, with its times (runReported).
-func (r *Runner) runFromArchive(ctx context.Context, rv *reverter, rep *jobReport, c *config.Resolved, t modeTable, opts ...jobOption) (applianceJob, *job.Result, error) {
-	aj, err := r.newJob(c, t, opts...)
-	if err != nil {
-		return aj, nil, err
-	}
-	res, err := r.runReported(ctx, rv, aj, rep)
-	if err != nil {
-		return aj, nil, err
-	}
-	rep.Archive = res.Done.Archive
-	return aj, res, nil
-}
-
-// runReported boots aj's appliance and records in rep what every mode
-// reports of it: its time (also of one that failed) and, once it answered,
-// the backend's times. The result's status is the caller's to judge.
-func (r *Runner) runReported(ctx context.Context, rv *reverter, aj applianceJob, rep *jobReport) (*job.Result, error) {
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.ApplianceElapsed = out.elapsed
-	}
-	if err != nil {
-		return nil, err
-	}
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	return out.result, nil
+// backupTable is mode backup: it starts the repository when missing.
+func backupTable(b *job.Backup) modeTable {
+	return modeTable{job.ModeBackup, repoWrite, func(j *job.Job) { j.Backup = b }}
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never

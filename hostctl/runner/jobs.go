@@ -9,36 +9,19 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // modeTable is a job's mode with its table (one per mode) and how the mode
-// uses the client's repository. Adding a mode adds its constructor here.
+// uses the client's repository. Each mode's file has its constructor
+// (backupTable, restoreTable, verifyTable, listTable, shellTable): a new
+// mode is one more file.
 type modeTable struct {
 	mode string
 	repo repoMode
 	set  func(*job.Job)
-}
-
-func backupTable(b *job.Backup) modeTable {
-	return modeTable{job.ModeBackup, repoWrite, func(j *job.Job) { j.Backup = b }}
-}
-
-func restoreTable(x *job.Restore) modeTable {
-	return modeTable{job.ModeRestore, repoExisting, func(j *job.Job) { j.Restore = x }}
-}
-
-func verifyTable(v *job.Verify) modeTable {
-	return modeTable{job.ModeVerify, repoExisting, func(j *job.Job) { j.Verify = v }}
-}
-
-func listTable() modeTable {
-	return modeTable{job.ModeList, repoExisting, func(j *job.Job) { j.List = &job.List{} }}
-}
-
-func shellTable(s *job.Shell) modeTable {
-	return modeTable{job.ModeShell, repoNone, func(j *job.Job) { j.Shell = s }}
 }
 
 // repoMode says how a job uses the client's repository.
@@ -191,3 +174,60 @@ func jobNet(h config.Host, repo job.Repo) *job.Net {
 
 // logPath is where the appliance's log of a job is kept on the host.
 func (aj applianceJob) logPath() string { return filepath.Join(aj.dir, job.FileLog) }
+
+// jobReport is the report a job fills in (report.Job), with what its
+// steps hand on that is not reported.
+type jobReport struct {
+	*report.Job
+	hooks *jobHooks // for post_snapshot
+	// deadline is when the job's time_limit passes (zero: none).
+	deadline time.Time
+}
+
+// newJobReport starts the report of a job of client in mode (a backup's
+// mode is how its disks were taken: it sets it later).
+func newJobReport(client, mode, logDir string) *jobReport {
+	return &jobReport{Job: &report.Job{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}}
+}
+
+// finish ends the report of a job other than a backup: ok, or failed with
+// err.
+func (rep *jobReport) finish(err error) *report.Job {
+	rep.Elapsed = time.Since(rep.Started)
+	rep.Status = job.StatusOK
+	if err != nil {
+		rep.Status, rep.Error = job.StatusFailed, err.Error()
+	}
+	return rep.Job
+}
+
+// runFromArchive builds and runs a job that reads one of the client's
+// backups (restore, verify, a recovery) and records in rep the archive the
+// appliance chose, with its times (runReported).
+func (r *Runner) runFromArchive(ctx context.Context, rv *reverter, rep *jobReport, c *config.Resolved, t modeTable, opts ...jobOption) (applianceJob, *job.Result, error) {
+	aj, err := r.newJob(c, t, opts...)
+	if err != nil {
+		return aj, nil, err
+	}
+	res, err := r.runReported(ctx, rv, aj, rep)
+	if err != nil {
+		return aj, nil, err
+	}
+	rep.Archive = res.Done.Archive
+	return aj, res, nil
+}
+
+// runReported boots aj's appliance and records in rep what every mode
+// reports of it: its time (also of one that failed) and, once it answered,
+// the backend's times. The result's status is the caller's to judge.
+func (r *Runner) runReported(ctx context.Context, rv *reverter, aj applianceJob, rep *jobReport) (*job.Result, error) {
+	out, err := r.runAppliance(ctx, rv, aj)
+	if out != nil {
+		rep.ApplianceElapsed = out.elapsed
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
+	return out.result, nil
+}

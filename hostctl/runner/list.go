@@ -8,6 +8,11 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// listTable is mode list.
+func listTable() modeTable {
+	return modeTable{job.ModeList, repoExisting, func(j *job.Job) { j.List = &job.List{} }}
+}
+
 // List returns the backups in a client's repository, oldest first, as the
 // client's backend lists them inside the appliance.
 func (r *Runner) List(ctx context.Context, c *config.Resolved) ([]job.Snapshot, error) {

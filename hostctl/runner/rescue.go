@@ -10,6 +10,11 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// shellTable is mode shell: the rescue shell, with no repository.
+func shellTable(s *job.Shell) modeTable {
+	return modeTable{job.ModeShell, repoNone, func(j *job.Job) { j.Shell = s }}
+}
+
 // RescueOptions say what the rescue appliance gets.
 type RescueOptions struct {
 	// Client, when set, is the shut-off client whose disks are attached.

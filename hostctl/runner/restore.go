@@ -16,6 +16,12 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// restoreTable is mode restore (to a directory, a disk image, or the
+// client's own disks in a recovery).
+func restoreTable(x *job.Restore) modeTable {
+	return modeTable{job.ModeRestore, repoExisting, func(j *job.Job) { j.Restore = x }}
+}
+
 // RestoreOptions say what to restore where.
 type RestoreOptions struct {
 	Archive string // "" = the latest (at or before Time, when set)

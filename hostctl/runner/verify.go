@@ -16,6 +16,11 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// verifyTable is mode verify.
+func verifyTable(v *job.Verify) modeTable {
+	return modeTable{job.ModeVerify, repoExisting, func(j *job.Job) { j.Verify = v }}
+}
+
 // VerifyOptions say which backup a verify restores and how much of it.
 type VerifyOptions struct {
 	Archive string    // "" = the latest (at or before Time, when set)
