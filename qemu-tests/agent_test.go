@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
@@ -300,9 +300,9 @@ func recvMail(t testing.TB, sink *smtptest.Server) smtptest.Mail {
 }
 
 // parseReports reads `hostctl run --json` output.
-func parseReports(t testing.TB, out string) []*runner.Report {
+func parseReports(t testing.TB, out string) []*report.Job {
 	t.Helper()
-	var reps []*runner.Report
+	var reps []*report.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &reps), "run --json output: %s", out)
 	return reps
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 )
 
 // BenchmarkRestoreJob backs the Full tree of a shut-off client up with each
@@ -45,7 +45,7 @@ func BenchmarkRestoreJob(b *testing.B) {
 			dst := filepath.Join(b.TempDir(), "restored")
 			code, out, _ = hostctl(b, ctx, "restore", "-c", c.config, c.name, "--to-dir", dst, "--json")
 			require.Equal(b, 0, code)
-			var rep runner.Report
+			var rep report.Job
 			require.NoError(b, json.Unmarshal([]byte(out), &rep))
 			r := rep.Backend
 			inside := size / r.Seconds()

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 )
 
 // BenchmarkImageBuild measures `hostctl build-image` cold (empty userland
@@ -54,7 +54,7 @@ func BenchmarkBackupJob(b *testing.B) {
 		c := newClient(b, e, fmt.Sprintf("bench%d", i), "raw")
 		code, out, _ := hostctl(b, context.Background(), "run", "--json", "-c", c.config)
 		require.Equal(b, 0, code)
-		var reps []runner.Report
+		var reps []report.Job
 		require.NoError(b, json.Unmarshal([]byte(out), &reps))
 		r := reps[0]
 		require.NotNil(b, r.Stats)
@@ -71,13 +71,13 @@ func BenchmarkBackupJob(b *testing.B) {
 
 		overhead := r.Elapsed - r.Backend
 		b.ReportMetric(r.ReadyIn.Seconds(), "ready-s")
-		b.ReportMetric(r.Appl.Seconds(), "appliance-s")
+		b.ReportMetric(r.ApplianceElapsed.Seconds(), "appliance-s")
 		b.ReportMetric(overhead.Seconds(), "overhead-s")
 		b.ReportMetric(inside, "appliance-MiB/s")
 		b.ReportMetric(host, "host-MiB/s")
 		b.ReportMetric(inside/host, "ratio")
 		fmt.Printf("backup job (%s, %.0f MiB): kernel start to supervisor ready %s; domain start to power-off %s; job %s, of it borg %s, overhead %s\n",
-			accelUsed(c), size, r.ReadyIn.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond),
+			accelUsed(c), size, r.ReadyIn.Round(100*time.Millisecond), r.ApplianceElapsed.Round(100*time.Millisecond),
 			r.Elapsed.Round(100*time.Millisecond), r.Backend.Round(100*time.Millisecond), overhead.Round(100*time.Millisecond))
 		fmt.Printf("borg throughput: appliance %.1f MiB/s, host %.1f MiB/s, ratio %.2f\n", inside, host, inside/host)
 	}
@@ -132,7 +132,7 @@ func secondBackup(b *testing.B, e *env, gk *gpgKeys, backend string, i int) {
 	if profile != "" { // borg: the fixture's own profile
 		require.NoError(b, os.WriteFile(filepath.Join(etc, "profiles", "local.toml"), []byte(profile), 0o600))
 	}
-	var reps [2]*runner.Report
+	var reps [2]*report.Job
 	for run := range reps {
 		code, out, _ := hostctl(b, context.Background(), "run", "--json", "-c", c.config)
 		require.Equal(b, 0, code)

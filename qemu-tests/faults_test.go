@@ -59,7 +59,7 @@ func TestBackendFaults(t *testing.T) {
 		require.LessOrEqual(t, len(short), 400, "the reason is short: %s", r.Error)
 		require.Contains(t, r.Error, want, "%s: reason", fault)
 		t.Logf("FAULT %-28s failed after %s (appliance %s, backend %s): %s", fault,
-			took.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond), r.Backend.Round(100*time.Millisecond), r.Error)
+			took.Round(100*time.Millisecond), r.ApplianceElapsed.Round(100*time.Millisecond), r.Backend.Round(100*time.Millisecond), r.Error)
 		c.requireNothingLeft(t)
 	}
 	succeeds := func(t *testing.T) string {

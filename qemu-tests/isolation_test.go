@@ -142,16 +142,18 @@ passphrase_file = "secrets/{client}.pass"
 	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, stateDir)
 	h := &hijack{Hypervisor: lv, match: "hostctl-backup-alpha-", prog: prog}
 	var lines bytes.Buffer
-	r := &runner.Runner{Cfg: cfg, Virt: h, Ledger: l, Image: image, Accel: accel,
-		RunID: runner.NewRunID(time.Now().Add(time.Hour)), Out: &lines, Progress: progress.NewText(&lines, false)}
-	rep := r.Backup(ctx, cfg.Clients["alpha"])
+	r := runner.New(cfg, runner.Deps{Virt: h, Ledger: l}, runner.WithImage(image, accel),
+		runner.WithRunID(runner.NewRunID(time.Now().Add(time.Hour))), runner.WithOutput(&lines), runner.WithProgress(progress.NewText(&lines, false)))
+	cls, err := cfg.SelectClients([]string{"alpha"})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
 	require.NoError(t, h.err)
 	require.NotEmpty(t, h.xml, "alpha's appliance was taken over")
 	t.Logf("taken-over job: %s %s\n%s", rep.Status, rep.Error, lines.String())
 	// Its appliance said "ok" without having backed anything up.
-	require.Equal(t, runner.StatusFailed, rep.Status, "a taken-over appliance's bare ok is no backup")
+	require.Equal(t, job.StatusFailed, rep.Status, "a taken-over appliance's bare ok is no backup")
 	require.Contains(t, rep.Error, "no backup statistics")
-	logData, err := os.ReadFile(filepath.Join(stateDir, "runs", r.RunID, "alpha", job.FileLog))
+	logData, err := os.ReadFile(filepath.Join(stateDir, "runs", r.RunID(), "alpha", job.FileLog))
 	require.NoError(t, err)
 	log := string(logData)
 	t.Logf("attacker in alpha's appliance:\n%s", log)

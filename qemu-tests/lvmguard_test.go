@@ -21,6 +21,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
@@ -171,14 +172,16 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	// or reads.
 	fake := &loopLVM{dev: loop, dir: dir, size: 64 << 20, step: 20, snaps: map[string]*lvm.LV{}}
 	var lines strings.Builder
-	r := &runner.Runner{Cfg: cfg, Virt: lv, LVM: fake, Ledger: l, Image: image, Accel: accel,
-		RunID: runner.NewRunID(time.Now()), Out: &lines, Progress: progress.NewText(&lines, false)}
+	r := runner.New(cfg, runner.Deps{Virt: lv, LVM: fake, Ledger: l}, runner.WithImage(image, accel),
+		runner.WithOutput(&lines), runner.WithProgress(progress.NewText(&lines, false)))
 
 	start := time.Now()
-	rep := r.Backup(ctx, cfg.Clients[name])
+	cls, err := cfg.SelectClients([]string{name})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
 	t.Logf("job in %s: %s: %s\n%s", time.Since(start).Round(time.Millisecond), rep.Status, rep.Error, lines.String())
-	require.Equal(t, runner.StatusFailed, rep.Status)
-	require.Contains(t, rep.Error, "LVM snapshot sbvg/web-hostctl-"+r.RunID+" is 80.0% full (limit 80%)")
+	require.Equal(t, job.StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "LVM snapshot sbvg/web-hostctl-"+r.RunID()+" is 80.0% full (limit 80%)")
 	require.Contains(t, lines.String(), "appliance hostctl-backup-"+name, "the guard fired once the appliance ran")
 	require.Empty(t, rep.Cleanups)
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
@@ -59,7 +59,7 @@ passphrase_file = %q
 `, backend, target, pass)), 0o600))
 
 			// Two backups; the second one's run verifies (verify_every = 2).
-			var reports []*runner.Report
+			var reports []*report.Job
 			for _, at := range []string{"2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"} {
 				code, out, _ := hostctl(t, ctx, "run", "-c", c.config, "--json", "--backup-time", at)
 				if code != 0 {
@@ -71,8 +71,8 @@ passphrase_file = %q
 			}
 			require.Len(t, reports, 2, "backup + scheduled verify")
 			v := reports[1]
-			require.Equal(t, runner.ModeVerify, v.Mode)
-			require.Equal(t, runner.StatusOK, v.Status, v.Error)
+			require.Equal(t, report.ModeVerify, v.Mode)
+			require.Equal(t, job.StatusOK, v.Status, v.Error)
 			require.NotNil(t, v.Stats)
 			if sample > 0 {
 				require.Equal(t, int64(sample), v.Stats.Files, "verify_sample files compared")
@@ -143,7 +143,7 @@ passphrase_file = %q
 			reports = nil
 			require.NoError(t, json.Unmarshal([]byte(out), &reports))
 			require.Len(t, reports, 1)
-			require.Equal(t, runner.StatusFailed, reports[0].Status)
+			require.Equal(t, job.StatusFailed, reports[0].Status)
 			require.Contains(t, reports[0].Error, "verify failed")
 			require.Contains(t, reports[0].Error, "repository data damaged", "the reason, in the operator's words")
 			t.Logf("%s: corrupted repository: %s", backend, reports[0].Error)

@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // TestHooksOverSSHAndTimeLimits: a running client without a guest agent whose hooks go
@@ -58,7 +59,7 @@ known_hosts = %q
 		}
 		return lines
 	}
-	hookNames := func(r *runner.Report) []string {
+	hookNames := func(r *report.Job) []string {
 		var names []string
 		for _, h := range r.Hooks {
 			names = append(names, h.Name)
@@ -188,7 +189,7 @@ passphrase_file = %q
 	// overrun runs a backup with the limit set by line (in file) and checks
 	// what every overrun must end with: a failed job, post_snapshot run
 	// with that outcome, nothing left.
-	overrun := func(t *testing.T, file, line string) (*runner.Report, time.Duration) {
+	overrun := func(t *testing.T, file, line string) (*report.Job, time.Duration) {
 		c.setHooks(t, fmt.Sprintf("post_snapshot = %q\n", rec("post"))+hooksSSH(known))
 		orig, err := os.ReadFile(file)
 		require.NoError(t, err)
@@ -228,19 +229,19 @@ passphrase_file = %q
 
 // runFailed runs `hostctl run --json` for c, which must fail (exit code 1),
 // and returns the client's report.
-func runFailed(t *testing.T, ctx context.Context, c *client) *runner.Report {
+func runFailed(t *testing.T, ctx context.Context, c *client) *report.Job {
 	t.Helper()
 	code, out, _ := hostctl(t, ctx, "run", "--json", "-c", c.config)
 	require.Equal(t, 1, code)
 	reps := parseReports(t, out)
 	require.Len(t, reps, 1)
-	require.Equal(t, runner.StatusFailed, reps[0].Status)
+	require.Equal(t, job.StatusFailed, reps[0].Status)
 	return reps[0]
 }
 
 // requirePreFailed checks the report of a job whose pre_snapshot was
 // `echo cannot lock >&2; exit 3`: snapshot skipped, exit code and stderr kept.
-func requirePreFailed(t *testing.T, r *runner.Report) {
+func requirePreFailed(t *testing.T, r *report.Job) {
 	t.Helper()
 	require.Contains(t, r.Error, "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock")
 	require.Equal(t, 3, r.Hooks[0].Exit)

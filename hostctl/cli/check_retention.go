@@ -13,17 +13,15 @@ import (
 // appliance runs after an ok backup, built by the same builders
 // (internal/retention) with the target in place of the repository path
 // the appliance sees; one command a line.
-func retentionDesc(p *config.Profile, client string) []string {
+func retentionDesc(c *config.Resolved) []string {
+	p, client := c.Profile, c.Name
 	r := job.Retention(p.Retention)
 	if r.Empty() {
 		return []string{"none: every backup is kept"}
 	}
-	repo := p.Target
-	if t, err := p.TargetFor(client); err == nil {
-		repo = t.String()
-		if !t.NeedsNetwork() && p.Backend != "duplicity" {
-			repo = t.Path // borg and restic take a directory
-		}
+	repo := c.Target.String()
+	if !c.Target.NeedsNetwork() && p.Backend != "duplicity" {
+		repo = c.Target.Path // borg and restic take a directory
 	}
 	var cmds [][]string
 	var err error

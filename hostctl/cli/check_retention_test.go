@@ -30,7 +30,10 @@ func TestRetentionDesc(t *testing.T) {
 			[]string{"restic --repo /b/web forget --prune --host web --tag snapshot-backup --group-by host --keep-last 1 --keep-within 1440h"}},
 		{config.Profile{Backend: "borg", Target: "file:///b/{client}"}, []string{"none: every backup is kept"}},
 	} {
-		got := retentionDesc(&tc.p, "web")
+		cfg := &config.Config{Profiles: map[string]*config.Profile{"p": &tc.p}}
+		rc, err := cfg.Resolve(&config.Client{Name: "web", Profile: "p"})
+		require.NoError(t, err)
+		got := retentionDesc(rc)
 		if len(tc.want) > 1 || tc.want[0] != "none: every backup is kept" {
 			tc.want = append(tc.want, "(after an ok backup only; the newest backup always stays)")
 		}

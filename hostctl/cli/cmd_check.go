@@ -176,7 +176,7 @@ func minFreeNote(h config.Host) string {
 // disks are then shown as not resolved. A client whose disks cannot be
 // resolved is shown with the error, and printPlan returns an error after
 // all clients are shown.
-func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*config.Client, disks DiskResolver) error {
+func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*config.Resolved, disks DiskResolver) error {
 	p := &planPrinter{w: w}
 	h := cfg.Host
 	p.title("host config %s", cfg.Path)
@@ -212,7 +212,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *config.Config, clients []*
 	return nil
 }
 
-func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config.Client, disks DiskResolver) error {
+func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config.Resolved, disks DiskResolver) error {
 	p.title("client %s (%s)", cl.Name, cl.File)
 	p.field("type", cl.Type)
 	if d := cl.Describe(); d != "" {
@@ -224,29 +224,21 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		}
 		p.field("domain", domain)
 	}
-	prof := cfg.ClientProfile(cl) // its secret files as this client's job gets them
-	if prof == nil {
-		p.field("profile", "none")
-	} else {
-		from := ""
-		if cl.Profile == "" {
-			from = ", the host's default_profile"
-		}
-		p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
-		p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
-		if u, err := prof.TargetFor(cl.Name); err != nil {
-			p.field("target", "error: "+err.Error())
-		} else {
-			p.field("target", u.String())
-		}
-		enc := prof.Encryption.Mode
-		if prof.Encryption.PassphraseFile != "" {
-			enc += ", passphrase file " + prof.Encryption.PassphraseFile
-		}
-		p.field("encryption", enc)
-		p.field("retention", retentionDesc(prof, cl.Name)...)
+	prof := cl.Profile // its secret files as this client's job gets them
+	from := ""
+	if cl.Client.Profile == "" {
+		from = ", the host's default_profile"
 	}
-	p.field("mount", cl.Backup.MountDesc())
+	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
+	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
+	p.field("target", cl.Target.String())
+	enc := prof.Encryption.Mode
+	if prof.Encryption.PassphraseFile != "" {
+		enc += ", passphrase file " + prof.Encryption.PassphraseFile
+	}
+	p.field("encryption", enc)
+	p.field("retention", retentionDesc(cl)...)
+	p.field("mount", config.MountDesc(cl.Tree))
 	p.field("source", cl.Backup.Source...)
 	if len(cl.Backup.Exclude) == 0 {
 		p.field("exclude", "nothing")
@@ -255,7 +247,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("time limit", fmtDuration(cl.TimeLimit.Duration))
 	p.field("cache", cacheDesc(cfg.CacheFor(cl.Name)))
-	if d := hooksDesc(cl); d != "" {
+	if d := hooksDesc(cl.Client); d != "" {
 		p.field("hooks", d)
 	}
 	if cl.Type != config.TypeLVMLibvirt {
@@ -265,7 +257,7 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		p.field("disks", "not resolved (check does not ask libvirt)")
 		return nil
 	}
-	ds, err := disks.ClientDisks(ctx, cl)
+	ds, err := disks.ClientDisks(ctx, cl.Client)
 	if err != nil {
 		p.field("disks", "error: "+err.Error())
 		return err

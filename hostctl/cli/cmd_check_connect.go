@@ -12,6 +12,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // connectRow is one line of the check --connect table.
@@ -24,42 +25,46 @@ type connectRow struct {
 // checkConnect tests, from this host, every profile the clients use
 // (keys, target reachable, authenticated, writable, repository) and every
 // client's domain and disks. Each check is bounded by limit.
-func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Client, hv virt.Hypervisor, hvErr error, limit time.Duration) []connectRow {
+func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Resolved, hv virt.Hypervisor, hvErr error, limit time.Duration) []connectRow {
 	var rows []connectRow
-	users := map[string][]string{}
-	var order []*config.Profile
+	users := map[string][]*config.Resolved{}
+	var order []string
 	for _, cl := range clients {
-		p := cfg.ProfileFor(cl)
-		if p == nil {
-			continue
+		name := cl.Profile.Name
+		if _, ok := users[name]; !ok {
+			order = append(order, name)
 		}
-		if _, ok := users[p.Name]; !ok {
-			order = append(order, p)
-		}
-		users[p.Name] = append(users[p.Name], cl.Name)
+		users[name] = append(users[name], cl)
 	}
-	probe := func(what string, p *config.Profile, users []string) {
+	probe := func(what string, p *config.Profile, users []*config.Resolved) {
 		for _, r := range probe.CheckKeys(ctx, p) {
 			rows = append(rows, fromResult(what, r))
 		}
+		targets := map[string]target.Target{}
+		for _, cl := range users {
+			targets[cl.Name] = cl.Target
+		}
 		pctx, cancel := context.WithTimeout(ctx, limit)
-		for _, r := range probe.Target(pctx, p, users, cfg.Host.Network.Gateway) {
+		for _, r := range probe.Target(pctx, p, targets, cfg.Host.Network.Gateway) {
 			rows = append(rows, fromResult(what, r))
 		}
 		cancel()
 	}
-	for _, p := range order {
-		if !p.PerClient() {
-			probe("profile "+p.Name, p, users[p.Name])
+	for _, name := range order {
+		us := users[name]
+		// Without {client} in its secret files every client's profile is
+		// the same; with it, each client has its own keys: each is
+		// checked, and logs in, with its own.
+		if !cfg.Profiles[name].PerClient() {
+			probe("profile "+name, us[0].Profile, us)
 			continue
 		}
-		// Each client has its own keys: each is checked, and logs in, with its own.
-		for _, c := range users[p.Name] {
-			probe(fmt.Sprintf("profile %s (client %s)", p.Name, c), p.ForClient(c), []string{c})
+		for _, c := range us {
+			probe(fmt.Sprintf("profile %s (client %s)", name, c.Name), c.Profile, []*config.Resolved{c})
 		}
 	}
 	for _, cl := range clients {
-		rows = append(rows, clientRows(ctx, cl, hv, hvErr, limit)...)
+		rows = append(rows, clientRows(ctx, cl.Client, hv, hvErr, limit)...)
 	}
 	return rows
 }

@@ -34,9 +34,9 @@ cleanup exits 1 while anything stays recorded.
 // runCleanup has no options: cleanup takes no flags (the lock is never
 // waited for, the ledger is all there is to undo).
 func runCleanup(ctx context.Context, g *Globals) error {
-	return g.withSession(ctx, sessionSpec{noClients: true, log: g.Stdout}, func(s *session, _ []*config.Client) error {
-		if err := s.runner.Leftovers.Err(); err != nil {
-			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
+	return g.withSession(ctx, sessionSpec{noClients: true, log: g.Stdout}, func(s *session, _ []*config.Resolved) error {
+		if err := s.leftovers.Err(); err != nil {
+			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.ledger.Dir(), err)
 		}
 		fmt.Fprintln(g.Stdout, "nothing left behind")
 		return nil

@@ -308,10 +308,8 @@ func clientFiles(cfg *config.Config, p *config.Profile, file string) (files []st
 	if !strings.Contains(file, config.ClientPlaceholder) {
 		return []string{file}, false
 	}
-	for _, name := range sortedClientNames(cfg) {
-		if cfg.ProfileFor(cfg.Clients[name]) == p {
-			files = append(files, strings.ReplaceAll(file, config.ClientPlaceholder, name))
-		}
+	for _, cl := range cfg.UsersOf(p) {
+		files = append(files, strings.ReplaceAll(file, config.ClientPlaceholder, cl.Name))
 	}
 	return files, true
 }

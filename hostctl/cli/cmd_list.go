@@ -66,7 +66,7 @@ func runList(ctx context.Context, g *Globals, o listOptions, name string) error 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
 		snaps, err := s.runner.List(ctx, clients[0])
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -131,7 +132,7 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if err != nil {
 		return err
 	}
-	r := &runner.Runner{Cfg: cfg, Virt: lv, Out: g.Stderr, RunID: runner.NewRunID(time.Now())}
+	r := runner.New(cfg, runner.Deps{Virt: lv}, runner.WithOutput(g.Stderr))
 	p, err := r.PlanRecovery(ctx, clients[0], ro)
 	lv.Close()
 	if err != nil {
@@ -149,9 +150,9 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 			return err
 		}
 	}
-	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Client) error {
+	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Recover(ctx, clients[0], ro)
-		if rep.Status != runner.StatusOK {
+		if rep.Status != job.StatusOK {
 			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
 		}
 		fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)

@@ -58,7 +58,7 @@ func runRescue(ctx context.Context, g *Globals, o rescueOptions, args []string) 
 		return &UsageError{errors.New("rescue: name a CLIENT or give --disk IMAGE")}
 	}
 	sp := sessionSpec{clients: args, noClients: len(args) == 0, image: true}
-	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		ro := runner.RescueOptions{Disks: o.Disks, Mount: o.Mount, TimeLimit: o.TimeLimit}
 		if len(clients) == 1 {
 			ro.Client = clients[0]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -120,9 +121,9 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Restore(ctx, clients[0], ro)
-		ok := rep.Status == runner.StatusOK
+		ok := rep.Status == job.StatusOK
 		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {
 			if ok {
 				fmt.Fprintf(w, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), ro.Dir+ro.Disk, rep.Elapsed.Round(time.Second))

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
@@ -114,37 +116,36 @@ func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error
 			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
 		}
 	}
-	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON}
-	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
-		s.runner.BackupTime = backupTime
+	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON, backupTime: backupTime}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		return backupAll(ctx, g, s, clients, o.JSON)
 	})
 }
 
 // backupAll backs up clients one after another, each followed by the
 // verify that verify_every schedules, and reports the run.
-func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Client, asJSON bool) error {
+func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Resolved, asJSON bool) error {
 	started := time.Now()
 	if limit := s.cfg.Host.RunTimeLimit.Duration; limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, limit, &runner.LimitError{Key: "run_time_limit", Limit: limit})
 		defer cancel()
 	}
-	var reports []*runner.Report
+	var reports []*report.Job
 	for _, c := range clients {
 		if ctx.Err() != nil {
-			reports = append(reports, &runner.Report{Client: c.Name, Status: runner.StatusFailed, Error: "not started: " + context.Cause(ctx).Error()})
+			reports = append(reports, &report.Job{Client: c.Name, Status: job.StatusFailed, Error: "not started: " + context.Cause(ctx).Error()})
 			continue
 		}
 		fmt.Fprintf(g.Stderr, "%s: backup of domain %s\n", c.Name, c.Domain)
 		rep := s.runner.Backup(ctx, c)
 		fmt.Fprintf(g.Stderr, "%s: %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
 		reports = append(reports, rep)
-		if rep.Status != runner.StatusOK || ctx.Err() != nil {
+		if rep.Status != job.StatusOK || ctx.Err() != nil {
 			continue
 		}
 		// verify_every: a restore test after every Nth successful backup.
-		due, err := s.runner.VerifyDue(c)
+		due, err := s.runner.VerifyDue(c.Client)
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "%s: %v\n", c.Name, err)
 		}
@@ -152,20 +153,20 @@ func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Cl
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
 		}
 	}
-	return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, asJSON)
+	return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, asJSON)
 }
 
 // exitFor maps job outcomes to the exit code, the most serious first: any
 // failure (or a status it does not know) is 1, then a backup with
 // warnings 5, then skips 3.
-func exitFor(reports []*runner.Report) error {
+func exitFor(reports []*report.Job) error {
 	failed, warned, skipped := 0, 0, 0
 	for _, r := range reports {
 		switch r.Status {
-		case runner.StatusOK:
-		case runner.StatusWarning:
+		case job.StatusOK:
+		case job.StatusWarning:
 			warned++
-		case runner.StatusSkipped:
+		case report.StatusSkipped:
 			skipped++
 		default:
 			failed++
@@ -182,7 +183,7 @@ func exitFor(reports []*runner.Report) error {
 	return nil
 }
 
-func printSummary(w io.Writer, reports []*runner.Report) {
+func printSummary(w io.Writer, reports []*report.Job) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT\tSTATUS\tTIME\tFILES\tSIZE\tDEDUP\tARCHIVE / ERROR")
 	for _, r := range reports {
@@ -193,7 +194,7 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 			dedup = units.Bytes(r.Stats.DedupSize)
 		}
 		name := r.Client
-		if r.Mode == runner.ModeVerify {
+		if r.Mode == report.ModeVerify {
 			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
 		}
 		// Both come from the appliance: no control character reaches the terminal.
@@ -201,7 +202,7 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 		switch {
 		case r.Error != "":
 			detail = textsafe.Line(r.Error)
-		case r.Status == runner.StatusWarning:
+		case r.Status == job.StatusWarning:
 			detail = textsafe.Line(r.Archive + ": " + warningDetail(r))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Status, r.Elapsed.Round(time.Second), files, size, dedup, detail)
@@ -211,7 +212,7 @@ func printSummary(w io.Writer, reports []*runner.Report) {
 
 // verifyOne runs one client's verify, printing its progress, and restarts
 // the client's verify_every count when it passed.
-func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Client, o runner.VerifyOptions) *runner.Report {
+func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Resolved, o runner.VerifyOptions) *report.Job {
 	what := "all files"
 	if o.Sample > 0 {
 		what = fmt.Sprintf("a sample of %d files", o.Sample)
@@ -219,8 +220,8 @@ func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Clie
 	fmt.Fprintf(g.Stderr, "%s: verify (restore test of %s)\n", c.Name, what)
 	rep := r.Verify(ctx, c, o)
 	fmt.Fprintf(g.Stderr, "%s: verify %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
-	if rep.Status == runner.StatusOK {
-		if err := r.VerifyDone(c); err != nil {
+	if rep.Status == job.StatusOK {
+		if err := r.VerifyDone(c.Client); err != nil {
 			fmt.Fprintf(g.Stderr, "%s: verify schedule: %v\n", c.Name, err)
 		}
 	}
@@ -229,7 +230,7 @@ func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Clie
 
 // warningDetail is a backup with warnings in one line: what the backend
 // said and the first files it could not read.
-func warningDetail(r *runner.Report) string {
+func warningDetail(r *report.Job) string {
 	s := r.Warning
 	if len(r.Unreadable) > 0 {
 		s += fmt.Sprintf("; not read (%d): %s", r.UnreadableCount, strings.Join(r.Unreadable[:min(3, len(r.Unreadable))], ", "))

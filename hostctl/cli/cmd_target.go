@@ -92,16 +92,8 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	if err != nil {
 		return err
 	}
-	var clients []string
-	for _, cl := range sortedClientNames(cfg) {
-		if cfg.ProfileFor(cfg.Clients[cl]) == p {
-			clients = append(clients, cl)
-		}
-	}
-	u, err := p.TargetFor("client")
-	if err != nil {
-		return &UsageError{fmt.Errorf("%s: key \"target\": %w", p.File, err)}
-	}
+	clients := cfg.UsersOf(p)
+	u := p.Sample()
 	if !u.Scheme.OverSSH() {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
 	}
@@ -114,7 +106,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	// files each client's own, for that client's directory only.
 	type unit struct {
 		prof    *config.Profile
-		clients []string
+		clients []*config.Resolved
 		dirs    []string
 	}
 	units := []unit{{prof: p, clients: clients}}
@@ -124,7 +116,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		}
 		units = nil
 		for _, cl := range clients {
-			units = append(units, unit{prof: p.ForClient(cl), clients: []string{cl}})
+			units = append(units, unit{prof: cl.Profile, clients: []*config.Resolved{cl}})
 		}
 	}
 	for i := range units {
@@ -133,11 +125,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 			return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\": %v (make it with: hostctl keygen ssh %s)", p.File, err, name)}
 		}
 		for _, cl := range un.clients {
-			cu, err := p.TargetFor(cl)
-			if err != nil {
-				return err
-			}
-			un.dirs = append(un.dirs, cu.Path)
+			un.dirs = append(un.dirs, cl.Target.Path)
 		}
 		if len(un.dirs) == 0 {
 			un.dirs = []string{path.Dir(u.Path)}
@@ -187,7 +175,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := probe.InitRepo(ctx, un.prof.ForClient(un.clients[i]), e, d)
+				ok, err := probe.InitRepo(ctx, un.clients[i].Profile, e, d)
 				if err != nil {
 					return err
 				}
@@ -201,15 +189,6 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	fmt.Fprintf(g.Stdout, "\ntarget of profile %s is set up. Next: hostctl check --connect\n", name)
 	return nil
-}
-
-func sortedClientNames(cfg *config.Config) []string {
-	var out []string
-	all, _ := cfg.SelectClients(nil)
-	for _, cl := range all {
-		out = append(out, cl.Name)
-	}
-	return out
 }
 
 func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {

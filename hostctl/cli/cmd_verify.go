@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 type verifyOptions struct {
@@ -87,17 +89,17 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
 	}
-	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
-	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: report.ModeVerify, asJSON: o.JSON}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
-		var reports []*runner.Report
+		var reports []*report.Job
 		for _, c := range clients {
 			if ctx.Err() != nil {
-				reports = append(reports, &runner.Report{Client: c.Name, Mode: runner.ModeVerify, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+				reports = append(reports, &report.Job{Client: c.Name, Mode: report.ModeVerify, Status: job.StatusFailed, Error: "not started: " + ctx.Err().Error()})
 				continue
 			}
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
 		}
-		return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, o.JSON)
+		return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, o.JSON)
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
@@ -19,8 +19,8 @@ import (
 // control characters.
 func TestGuestTextStripped(t *testing.T) {
 	var b bytes.Buffer
-	printSummary(&b, []*runner.Report{{Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile},
-		{Client: "db", Status: runner.StatusOK, Archive: "db-" + testutil.Hostile}})
+	printSummary(&b, []*report.Job{{Client: "web", Status: job.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile},
+		{Client: "db", Status: job.StatusOK, Archive: "db-" + testutil.Hostile}})
 	printSnapshots(&b, []job.Snapshot{{Archive: testutil.Hostile}})
 	testutil.RequireNoControl(t, b.String())
 	require.Contains(t, b.String(), `\x1b]0;pwned\x07`, "escaped visibly")

@@ -16,13 +16,12 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // warnedReport is a backup that the appliance finished with warnings.
-func warnedReport() *runner.Report {
-	return &runner.Report{Client: "web", Status: runner.StatusWarning, Archive: "web-20261201T033000Z",
+func warnedReport() *report.Job {
+	return &report.Job{Client: "web", Status: job.StatusWarning, Archive: "web-20261201T033000Z",
 		Started: time.Date(2026, 12, 1, 3, 30, 0, 0, time.UTC), Elapsed: 90 * time.Second,
 		Warning:    "borg create finished with warnings (exit status 1): 4 item(s) could not be read: data/unreadable.bin: read: [Errno 5] Input/output error",
 		Unreadable: []string{"data/unreadable.bin", "var/log/a", "var/log/b", "var/log/c"}, UnreadableCount: 4,
@@ -30,10 +29,10 @@ func warnedReport() *runner.Report {
 }
 
 func TestExitFor(t *testing.T) {
-	rep := func(statuses ...string) []*runner.Report {
-		var rs []*runner.Report
+	rep := func(statuses ...string) []*report.Job {
+		var rs []*report.Job
 		for _, s := range statuses {
-			rs = append(rs, &runner.Report{Client: "c", Status: s})
+			rs = append(rs, &report.Job{Client: "c", Status: s})
 		}
 		return rs
 	}
@@ -71,7 +70,7 @@ func TestHelpDocumentsExitWarning(t *testing.T) {
 
 func TestSummaryWarning(t *testing.T) {
 	var b bytes.Buffer
-	printSummary(&b, []*runner.Report{warnedReport(), {Client: "db", Status: runner.StatusOK, Archive: "db-1"}})
+	printSummary(&b, []*report.Job{warnedReport(), {Client: "db", Status: job.StatusOK, Archive: "db-1"}})
 	out := b.String()
 	require.Regexp(t, `(?m)^web\s+warning\s+1m30s\s+1000\s+1\.0 GiB\s+0 B\s+web-20261201T033000Z: borg create finished with warnings \(exit status 1\): 4 item\(s\) could not be read: data/unreadable.bin: read: \[Errno 5\] Input/output error; not read \(4\): data/unreadable.bin, var/log/a, var/log/b, …$`, out)
 	require.Regexp(t, `(?m)^db\s+ok\s+`, out)
@@ -96,7 +95,7 @@ func TestReportRunWarning(t *testing.T) {
 	g := &Globals{ConfigPath: path, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
 	cfg, err := g.LoadConfig()
 	require.NoError(t, err)
-	err = reportRun(context.Background(), g, cfg, "20261201T033000Z", time.Now(), []*runner.Report{warnedReport()}, true)
+	err = reportRun(context.Background(), g, cfg, "20261201T033000Z", time.Now(), []*report.Job{warnedReport()}, true)
 	var ee *ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, ExitWarning, ee.Code)
@@ -121,7 +120,7 @@ func TestReportRunWarning(t *testing.T) {
 
 	// A failed run after it: status says 1.
 	err = reportRun(context.Background(), g, cfg, "20261202T033000Z", time.Now(),
-		[]*runner.Report{warnedReport(), {Client: "db", Status: runner.StatusFailed, Error: "backup source /srv: not found"}}, false)
+		[]*report.Job{warnedReport(), {Client: "db", Status: job.StatusFailed, Error: "backup source /srv: not found"}}, false)
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, ExitFailed, ee.Code)
 	code, _, _ = runMain(t, "status", "-c", path)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -112,7 +112,7 @@ func TestRunProgressJSONLines(t *testing.T) {
 	for _, r := range records {
 		sink.Record("web", r)
 	}
-	require.NoError(t, reportRun(context.Background(), g, cfg, "20261201T033000Z", time.Now(), []*runner.Report{{Client: "web", Status: runner.StatusOK, Archive: "a-1"}}, false))
+	require.NoError(t, reportRun(context.Background(), g, cfg, "20261201T033000Z", time.Now(), []*report.Job{{Client: "web", Status: job.StatusOK, Archive: "a-1"}}, false))
 	require.Zero(t, progress.Close(sink))
 	sc := bufio.NewScanner(&out)
 	n := 0
@@ -148,7 +148,7 @@ func TestRunProgressFlag(t *testing.T) {
 
 	code, out, _ = runMain(t, "run", "--progress", "json", "--json", "--config", h.config)
 	require.Equal(t, ExitFailed, code)
-	var reps []runner.Report
+	var reps []report.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &reps), "with --json stdout is the result")
 	require.Len(t, reps, 2)
 }

@@ -72,7 +72,7 @@ func (g *Globals) LoadConfig() (*config.Config, error) {
 
 // LoadClients loads the configuration and selects the named clients (all
 // when names is empty); both kinds of error are usage errors.
-func (g *Globals) LoadClients(names []string) (*config.Config, []*config.Client, error) {
+func (g *Globals) LoadClients(names []string) (*config.Config, []*config.Resolved, error) {
 	cfg, err := g.LoadConfig()
 	if err != nil {
 		return nil, nil, err

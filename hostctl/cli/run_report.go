@@ -27,7 +27,7 @@ const logTailLines = 20
 // finishRun reports a finished run: JSON in the state dir, Prometheus
 // textfile, journal, mail, as configured. Reporting problems are printed to
 // errw but never change the run's exit code.
-func finishRun(ctx context.Context, cfg *config.Config, runID string, started time.Time, reports []*runner.Report, runErr error, errw io.Writer) *report.Run {
+func finishRun(ctx context.Context, cfg *config.Config, runID string, started time.Time, reports []*report.Job, runErr error, errw io.Writer) *report.Run {
 	host, _ := os.Hostname()
 	r := &report.Run{ID: runID, Host: host, Started: started, Elapsed: time.Since(started), Jobs: reports}
 	var ee *ExitError
@@ -37,7 +37,7 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 		r.ExitCode = ExitFailed
 	}
 	for _, j := range reports {
-		if j.Status != runner.StatusFailed || j.LogDir == "" {
+		if j.Status != job.StatusFailed || j.LogDir == "" {
 			continue
 		}
 		if b, err := os.ReadFile(filepath.Join(j.LogDir, job.FileLog)); err == nil && len(b) > 0 {
@@ -84,7 +84,7 @@ func finishRun(ctx context.Context, cfg *config.Config, runID string, started ti
 
 // reportRun prints the jobs' reports (a table, or JSON), reports the run
 // (finishRun) and returns its exit error: the end of run and verify.
-func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string, started time.Time, reports []*runner.Report, asJSON bool) error {
+func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string, started time.Time, reports []*report.Job, asJSON bool) error {
 	if err := printReports(g.Stdout, reports, asJSON); err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string
 }
 
 // printReports prints the jobs' reports: the summary table, or JSON.
-func printReports(w io.Writer, reports []*runner.Report, asJSON bool) error {
+func printReports(w io.Writer, reports []*report.Job, asJSON bool) error {
 	return printResult(w, asJSON, reports, func(w io.Writer) error {
 		printSummary(w, reports)
 		return nil
@@ -125,7 +125,7 @@ func pruneRuns(cfg *config.Config, errw io.Writer) {
 // channel the configuration has (report JSON, metrics, journal, mail), so
 // that a night without backups is never silent. It returns the exit error:
 // cause's code (4 for the lock), else 1.
-func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Client, mode string, cause error, asJSON bool) error {
+func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clients []*config.Resolved, mode string, cause error, asJSON bool) error {
 	now := time.Now()
 	runID := runner.NewRunID(now)
 	exit := &ExitError{Code: ExitFailed, Err: cause}
@@ -138,10 +138,10 @@ func reportNotStarted(ctx context.Context, g *Globals, cfg *config.Config, clien
 		// its report must not be overwritten by this one.
 		runID += "-refused"
 	}
-	reports := make([]*runner.Report, 0, len(clients))
+	reports := make([]*report.Job, 0, len(clients))
 	for _, c := range clients {
-		reports = append(reports, &runner.Report{Client: c.Name, Mode: mode, Started: now,
-			Status: runner.StatusFailed, Error: "not started: " + cause.Error()})
+		reports = append(reports, &report.Job{Client: c.Name, Mode: mode, Started: now,
+			Status: job.StatusFailed, Error: "not started: " + cause.Error()})
 	}
 	if err := printReports(g.Stdout, reports, asJSON); err != nil {
 		return err
@@ -158,7 +158,7 @@ func configFailureEntry(path string, err error) (msg string, prio journal.Priori
 	msg = fmt.Sprintf("hostctl: run not started: configuration %s: %v", path, err)
 	return msg, journal.PriErr, map[string]string{
 		"SYSLOG_IDENTIFIER": "hostctl",
-		"SB_STATUS":         runner.StatusFailed,
+		"SB_STATUS":         job.StatusFailed,
 		"SB_CONFIG":         path,
 		"SB_ERROR":          err.Error(),
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -25,6 +24,10 @@ type session struct {
 	runner *runner.Runner
 	lock   *runner.Lock
 	lv     *virt.Libvirt
+	ledger *ledger.Ledger
+	// leftovers are what reconciling the ledger could not remove (the
+	// runner does not run their clients' jobs).
+	leftovers *runner.Leftovers
 }
 
 // sessionSpec is what a command needs of its session (withSession).
@@ -52,13 +55,16 @@ type sessionSpec struct {
 	reported bool
 	mode     string
 	asJSON   bool
+	// backupTime, when set, is the time the backups of this run are
+	// recorded at (run --backup-time).
+	backupTime time.Time
 }
 
 // withSession is the preamble of every command that takes the run lock:
 // load the configuration, select the clients, open the session, run fn,
 // close the session. Usage errors (configuration, client names) come
 // before the lock is taken.
-func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*session, []*config.Resolved) error) error {
 	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err
@@ -68,9 +74,9 @@ func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*sess
 
 // sessionClients is withSession's first half, for a command that looks at
 // its clients before it takes the lock (recover's plan and question).
-func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Client, error) {
+func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Resolved, error) {
 	var cfg *config.Config
-	var clients []*config.Client
+	var clients []*config.Resolved
 	var err error
 	if sp.noClients {
 		cfg, err = g.LoadConfig()
@@ -84,7 +90,7 @@ func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Clie
 }
 
 // inSession is withSession's second half.
-func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*config.Client, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*config.Resolved, sp sessionSpec, fn func(*session, []*config.Resolved) error) error {
 	log := sp.log
 	if log == nil {
 		log = g.Stderr
@@ -98,7 +104,7 @@ func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*
 			fmt.Fprintf(g.Stderr, "progress: %d line(s) its reader did not take were dropped\n", n)
 		}
 	}()
-	s, err := openSession(ctx, cfg, log, sink, sp.image, sp.lockWait)
+	s, err := openSession(ctx, cfg, log, sp.lockWait, sp.image, runner.WithProgress(sink), runner.WithBackupTime(sp.backupTime))
 	if err != nil {
 		if sp.reported {
 			return reportNotStarted(ctx, g, cfg, clients, sp.mode, err, sp.asJSON)
@@ -120,13 +126,14 @@ func printResult(w io.Writer, asJSON bool, v any, text func(io.Writer) error) er
 	return text(w)
 }
 
-// openSession takes the run lock, connects to libvirt and reconciles the
-// ledger. needImage is false for commands that boot no appliance. With
-// lockWait, it waits that long for a running hostctl to finish (<0: forever).
-// A leftover that cannot be removed is not an error here: it blocks the
-// jobs of its client only (runner.Leftovers). An error is one that stops
-// every client: callers that report runs report it (notStarted).
-func openSession(ctx context.Context, cfg *config.Config, out io.Writer, sink progress.Sink, needImage bool, wait time.Duration) (*session, error) {
+// openSession takes the run lock, connects to libvirt, reconciles the
+// ledger and builds the runner (with opts). needImage is false for
+// commands that boot no appliance. With lockWait, it waits that long for a
+// running hostctl to finish (<0: forever). A leftover that cannot be
+// removed is not an error here: it blocks the jobs of its client only
+// (runner.Leftovers). An error is one that stops every client: callers
+// that report runs report it (notStarted).
+func openSession(ctx context.Context, cfg *config.Config, out io.Writer, wait time.Duration, needImage bool, opts ...runner.Option) (*session, error) {
 	if wait < 0 {
 		wait = 100 * 365 * 24 * time.Hour
 	}
@@ -150,12 +157,12 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, sink pr
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger"))
-	if err != nil {
+	if s.ledger, err = ledger.Open(filepath.Join(cfg.Host.StateDir, "ledger")); err != nil {
 		return nil, err
 	}
-	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, Progress: sink, RunID: runner.NewRunID(time.Now())}
-	lo, err := runner.ReconcileClients(ctx, s.lv, &lvm.CLI{}, l, out)
+	deps := runner.Deps{Virt: s.lv, Ledger: s.ledger}
+	runID := runner.NewRunID(time.Now())
+	lo, err := runner.ReconcileClients(ctx, deps, out)
 	if err != nil {
 		return nil, fmt.Errorf("the ledger of earlier runs' leftovers cannot be read, so none of them can be removed: %w", err)
 	}
@@ -163,18 +170,22 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, sink pr
 		fmt.Fprintf(out, "cleanup: removed %d leftover(s) of earlier runs\n", lo.Removed)
 	}
 	if err := lo.Err(); err != nil {
-		fmt.Fprintf(out, "cleanup: could not remove (recorded in %s; the jobs of their clients do not run): %v\n", l.Dir(), err)
+		fmt.Fprintf(out, "cleanup: could not remove (recorded in %s; the jobs of their clients do not run): %v\n", s.ledger.Dir(), err)
 	}
-	r.Leftovers = lo
+	s.leftovers = lo
+	opts = append([]runner.Option{runner.WithRunID(runID), runner.WithOutput(out), runner.WithLeftovers(lo)}, opts...)
 	if needImage {
-		if r.Image, err = runner.ImageIn(cfg.Host.ImageDir); err != nil {
+		img, err := runner.ImageIn(cfg.Host.ImageDir)
+		if err != nil {
 			return nil, err
 		}
-		if r.Accel, err = accelFor(ctx, cfg, r.Image.Kernel); err != nil {
+		accel, err := accelFor(ctx, cfg, img.Kernel)
+		if err != nil {
 			return nil, err
 		}
+		opts = append(opts, runner.WithImage(img, accel))
 	}
-	s.runner = r
+	s.runner = runner.New(cfg, deps, opts...)
 	ok = true
 	return s, nil
 }

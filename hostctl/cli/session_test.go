@@ -96,8 +96,8 @@ func (h *runHost) saved(t *testing.T) *report.Run {
 	return runs[0]
 }
 
-func jobsByClient(r *report.Run) map[string]*runner.Report {
-	m := map[string]*runner.Report{}
+func jobsByClient(r *report.Run) map[string]*report.Job {
+	m := map[string]*report.Job{}
 	for _, j := range r.Jobs {
 		m[j.Client] = j
 	}
@@ -157,7 +157,7 @@ func TestRunLeftoverBlocksOnlyItsClient(t *testing.T) {
 	jobs := jobsByClient(h.saved(t))
 	require.Len(t, jobs, 2)
 	ledgerDir := filepath.Join(h.stateDir, "ledger")
-	require.Equal(t, runner.StatusFailed, jobs["a"].Status)
+	require.Equal(t, job.StatusFailed, jobs["a"].Status)
 	require.Contains(t, jobs["a"].Error, "leftovers of an earlier run of a could not be removed (they stay recorded in "+ledgerDir)
 	require.Contains(t, jobs["a"].Error, overlay)
 	// b ran: the test driver has no domain b-vm, which is b's own failure.
@@ -188,7 +188,7 @@ func TestRunOldLeftoverWithoutClientBlocksAll(t *testing.T) {
 	require.Equal(t, ExitFailed, code, stderr)
 	for _, c := range []string{"a", "b"} {
 		j := jobsByClient(h.saved(t))[c]
-		require.Equal(t, runner.StatusFailed, j.Status)
+		require.Equal(t, job.StatusFailed, j.Status)
 		require.Contains(t, j.Error, "leftovers recorded without a client (by an older hostctl) could not be removed, and they block every client")
 	}
 }
@@ -206,7 +206,7 @@ func TestRunFailureBeforeClientsIsReported(t *testing.T) {
 	jobs := jobsByClient(r)
 	require.Len(t, jobs, 2)
 	for _, c := range []string{"a", "b"} {
-		require.Equal(t, runner.StatusFailed, jobs[c].Status)
+		require.Equal(t, job.StatusFailed, jobs[c].Status)
 		require.Contains(t, jobs[c].Error, "not started: appliance image incomplete")
 	}
 	prom, err := os.ReadFile(h.metrics)
@@ -270,7 +270,7 @@ func TestReportRunPrunesRuns(t *testing.T) {
 	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
 	writeLedgerEntry(t, h.stateDir, 1, "a", "snapshot", map[string]string{"domain": "a-vm", "disk": "vda", "path": overlay})
 	g := &Globals{Stdout: io.Discard, Stderr: io.Discard}
-	require.NoError(t, reportRun(context.Background(), g, cfg, ids[4], time.Now(), []*runner.Report{{Client: "a", Status: runner.StatusOK}}, false))
+	require.NoError(t, reportRun(context.Background(), g, cfg, ids[4], time.Now(), []*report.Job{{Client: "a", Status: job.StatusOK}}, false))
 	left, err := os.ReadDir(runs)
 	require.NoError(t, err)
 	var names []string
@@ -293,7 +293,7 @@ func TestRunUnreadableLedgerIsReported(t *testing.T) {
 	require.Equal(t, ExitFailed, code, stderr)
 	for _, c := range []string{"a", "b"} {
 		j := jobsByClient(h.saved(t))[c]
-		require.Equal(t, runner.StatusFailed, j.Status)
+		require.Equal(t, job.StatusFailed, j.Status)
 		require.Contains(t, j.Error, "not started: the ledger of earlier runs' leftovers cannot be read")
 	}
 	require.Contains(t, h.mail(t).Data, "cannot be read")

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // A client name that is not configured is a usage error (2) before the
@@ -52,13 +52,13 @@ func TestSessionFailureReportedByRunCommandsOnly(t *testing.T) {
 
 	code, out, stderr := runMain(t, "verify", "--json", "--config", h.config)
 	require.Equal(t, ExitLocked, code, stderr)
-	var reps []runner.Report
+	var reps []report.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &reps), out)
 	require.Len(t, reps, 2)
 	jobs := jobsByClient(h.saved(t))
 	for _, c := range []string{"a", "b"} {
-		require.Equal(t, runner.ModeVerify, jobs[c].Mode)
-		require.Equal(t, runner.StatusFailed, jobs[c].Status)
+		require.Equal(t, report.ModeVerify, jobs[c].Mode)
+		require.Equal(t, job.StatusFailed, jobs[c].Status)
 		require.Contains(t, jobs[c].Error, "not started: ")
 	}
 }

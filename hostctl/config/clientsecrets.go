@@ -50,10 +50,10 @@ func (p *Profile) PerClient() bool {
 	return false
 }
 
-// ForClient returns the profile as client uses it: a copy with {client}
+// forClient returns the profile as client uses it: a copy with {client}
 // in the secret file paths replaced by the client's name. The target keeps
-// its placeholder (TargetFor replaces it).
-func (p *Profile) ForClient(client string) *Profile {
+// its placeholder (targetFor replaces it).
+func (p *Profile) forClient(client string) *Profile {
 	q := *p
 	q.Encryption.KeyFiles = slices.Clone(p.Encryption.KeyFiles)
 	for _, s := range q.secretFiles() {
@@ -62,21 +62,11 @@ func (p *Profile) ForClient(client string) *Profile {
 	return &q
 }
 
-// ClientProfile is the profile client cl uses, with its secret file paths
-// resolved for cl (ForClient); nil when it has none.
-func (c *Config) ClientProfile(cl *Client) *Profile {
-	p := c.ProfileFor(cl)
-	if p == nil {
-		return nil
-	}
-	return p.ForClient(cl.Name)
-}
-
 // usersOf lists the clients that use profile p, sorted.
 func (v *validator) usersOf(p *Profile) []string {
 	var users []string
 	for _, name := range sortedKeys(v.c.Clients) {
-		if v.c.ProfileFor(v.c.Clients[name]) == p {
+		if v.c.profileFor(v.c.Clients[name]) == p {
 			users = append(users, name)
 		}
 	}

@@ -33,10 +33,13 @@ func TestPerClientSecrets(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secrets", "db.pass"), []byte("db secret\n"), 0o600))
 	c, err := config.Load(filepath.Join(dir, "hostctl.toml"))
 	require.NoError(t, err)
-	for _, name := range []string{"web", "db"} {
-		p := c.ClientProfile(c.Clients[name])
-		require.Equal(t, filepath.Join(dir, "secrets", name+".pass"), p.Encryption.PassphraseFile)
-		require.True(t, p.Name == "p" && c.ProfileFor(c.Clients[name]).Encryption.PassphraseFile == filepath.Join(dir, "secrets", "{client}.pass"),
+	cls, err := c.SelectClients([]string{"web", "db"})
+	require.NoError(t, err)
+	for _, rc := range cls {
+		p := rc.Profile
+		require.Equal(t, filepath.Join(dir, "secrets", rc.Name+".pass"), p.Encryption.PassphraseFile)
+		require.Equal(t, filepath.Join(dir, "secrets", rc.Name+".pass"), rc.Secrets.Passphrase, "its job disk's passphrase")
+		require.True(t, p.Name == "p" && c.Profiles["p"].Encryption.PassphraseFile == filepath.Join(dir, "secrets", "{client}.pass"),
 			"the profile itself keeps the placeholder")
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -9,28 +8,14 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
-// ProfileFor returns the profile client c uses (its own, or the host's
-// default_profile), or nil if there is none; Load guarantees one.
-func (c *Config) ProfileFor(cl *Client) *Profile {
-	name := cl.Profile
-	if name == "" {
-		name = c.Host.DefaultProfile
-	}
-	return c.Profiles[name]
-}
-
-// SelectClients returns the named clients in the order given (duplicates
-// dropped), or all clients sorted by name when names is empty. Unknown names
-// are an error that lists the known ones.
-func (c *Config) SelectClients(names []string) ([]*Client, error) {
+// SelectClients returns the named clients, resolved, in the order given
+// (duplicates dropped), or all clients sorted by name when names is empty.
+// Unknown names are an error that lists the known ones.
+func (c *Config) SelectClients(names []string) ([]*Resolved, error) {
 	if len(names) == 0 {
-		out := make([]*Client, 0, len(c.Clients))
-		for _, n := range sortedKeys(c.Clients) {
-			out = append(out, c.Clients[n])
-		}
-		return out, nil
+		names = sortedKeys(c.Clients)
 	}
-	var out []*Client
+	var out []*Resolved
 	var unknown []string
 	seen := map[string]bool{}
 	for _, n := range names {
@@ -38,12 +23,17 @@ func (c *Config) SelectClients(names []string) ([]*Client, error) {
 			continue
 		}
 		seen[n] = true
-		cl := c.Clients[n]
-		if cl == nil {
+		if c.Clients[n] == nil {
 			unknown = append(unknown, fmt.Sprintf("%q", n))
 			continue
 		}
-		out = append(out, cl)
+		rc := c.resolved[n]
+		if rc == nil {
+			// Load resolves every client or fails; only a Config built
+			// in code without Resolve gets here.
+			return nil, fmt.Errorf("client %s is not resolved", n)
+		}
+		out = append(out, rc)
 	}
 	if len(unknown) > 0 {
 		known := sortedKeys(c.Clients)
@@ -56,26 +46,6 @@ func (c *Config) SelectClients(names []string) ([]*Client, error) {
 }
 
 var placeholder = regexp.MustCompile(`\{[^}]*\}`)
-
-// TargetFor returns the profile's target for client: {client} replaced by
-// the client's name, then parsed (target.Parse). An error names the
-// target as the profile spells it.
-func (p *Profile) TargetFor(client string) (target.Target, error) {
-	if err := checkName(client); err != nil {
-		return target.Target{}, fmt.Errorf("client name %q: %w", client, err)
-	}
-	for _, ph := range placeholder.FindAllString(p.Target, -1) {
-		if ph != "{client}" {
-			return target.Target{}, fmt.Errorf("%q: unknown placeholder %s (only {client} is replaced)", p.Target, ph)
-		}
-	}
-	t, err := target.Parse(strings.ReplaceAll(p.Target, "{client}", client))
-	var pe *target.ParseError
-	if errors.As(err, &pe) {
-		pe.Input = p.Target
-	}
-	return t, err
-}
 
 // SecretFile is the profile's file of a secret its target needs: the
 // setting's key and its value ("" unset).

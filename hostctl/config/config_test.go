@@ -12,46 +12,12 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 )
 
-func TestTargetFor(t *testing.T) {
-	tests := []struct {
-		target, client, want, err string
-	}{
-		{"file:///srv/backup/{client}", "web", "file:///srv/backup/web", ""},
-		{"file:///srv/{client}/borg", "db-1.example", "file:///srv/db-1.example/borg", ""},
-		{"file://localhost/srv/{client}", "web", "file:///srv/web", ""},
-		{"file:///srv/shared", "web", "file:///srv/shared", ""},
-		{"file:///srv/{client}", "../etc", "", "client name"},
-		{"file:///srv/{client}", "", "", "client name"},
-		{"file:///srv/{name}", "web", "", "unknown placeholder {name}"},
-		{"sftp://backup@nas:2222/srv/{client}", "web", "sftp://backup@nas:2222/srv/web", ""},
-		{"sftp://backup:pw@nas/srv/{client}", "web", "", "no password in the URL"},
-		{"s3://bucket", "web", "", "want s3://bucket/prefix"},
-		{"b2://bucket/{client}", "web", "", "not supported yet"},
-		{"file:///srv/../etc/{client}", "web", "", `".."`},
-		{"file:///srv/{client}?x=1", "web", "", "no query or fragment"},
-		{"srv/{client}", "web", "", "no scheme"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.target+" "+tc.client, func(t *testing.T) {
-			u, err := (&config.Profile{Target: tc.target}).TargetFor(tc.client)
-			if tc.err != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, u.String())
-			assert.Equal(t, tc.want[:strings.Index(tc.want, ":")], string(u.Scheme))
-		})
-	}
-}
-
 func TestSelectClients(t *testing.T) {
 	dir := writeTree(t, map[string]string{"clients/db.toml": "", "clients/app.toml": ""})
 	c, err := config.Load(filepath.Join(dir, "hostctl.toml"))
 	require.NoError(t, err)
 
-	names := func(cs []*config.Client) []string {
+	names := func(cs []*config.Resolved) []string {
 		var out []string
 		for _, cl := range cs {
 			out = append(out, cl.Name)
@@ -75,7 +41,7 @@ func TestSelectClients(t *testing.T) {
 	assert.ErrorContains(t, err, "has no *.toml clients")
 }
 
-func TestProfileFor(t *testing.T) {
+func TestResolvedProfile(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		"profiles/q.toml":  "backend = \"borg\"\ntarget = \"file:///q/{client}\"\nencryption.mode = \"none\"\n",
 		"clients/db.toml":  "profile = \"q\"\n",
@@ -83,9 +49,12 @@ func TestProfileFor(t *testing.T) {
 	})
 	c, err := config.Load(filepath.Join(dir, "hostctl.toml"))
 	require.NoError(t, err)
-	assert.Equal(t, "q", c.ProfileFor(c.Clients["db"]).Name)
-	assert.Equal(t, "p", c.ProfileFor(c.Clients["web"]).Name, "host default")
-	assert.Nil(t, c.ProfileFor(&config.Client{Profile: "nope"}))
+	cls, err := c.SelectClients([]string{"db", "web"})
+	require.NoError(t, err)
+	assert.Equal(t, "q", cls[0].Profile.Name)
+	assert.Equal(t, "p", cls[1].Profile.Name, "host default")
+	_, err = c.Resolve(&config.Client{Name: "x", Profile: "nope"})
+	assert.EqualError(t, err, "client x: no profile")
 }
 
 // Every message target.Parse has for a profile's target reaches the

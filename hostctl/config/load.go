@@ -117,6 +117,7 @@ func load(path string) (*Config, error) {
 			errs = append(errs, e)
 		}
 	}
+	c.resolveClients()
 	if err := errs.errOrNil(); err != nil {
 		return c, err
 	}
@@ -237,11 +238,8 @@ func (c *Config) clientDefaults(cl *Client, set keyLines) {
 	if !set.has("verify_sample") {
 		cl.VerifySample = c.Host.VerifySample
 	}
-	if cl.Backup.MountSpec.set {
-		cl.Backup.Mount, cl.Backup.Mounts = cl.Backup.MountSpec.Single, cl.Backup.MountSpec.Table
-	}
-	if len(cl.Backup.Mounts) == 0 {
-		cl.Backup.Mount = or(cl.Backup.Mount, DefaultMount)
+	if m := &cl.Backup.Mount; len(m.Table) == 0 {
+		m.Single = or(m.Single, DefaultMount)
 	}
 	if !set.has("backup.source") {
 		cl.Backup.Source = []string{"/"}

@@ -354,12 +354,15 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "web", web.Name)
 	assert.Equal(t, config.TypeLVMLibvirt, web.Type)
 	assert.Equal(t, "web", web.Domain)
-	assert.Equal(t, "", web.Profile, "the default profile is resolved by ProfileFor")
-	assert.Same(t, p, c.ProfileFor(web))
+	assert.Equal(t, "", web.Profile, "the default profile is resolved by Load")
+	rweb, err := c.SelectClients([]string{"web"})
+	require.NoError(t, err)
+	assert.Same(t, web, rweb[0].Client)
+	assert.Equal(t, *p, *rweb[0].Profile, "no {client} in its secret files: the profile as it is")
 	require.NotNil(t, web.OfflineOK)
 	assert.True(t, *web.OfflineOK)
 	assert.Equal(t, 6*time.Hour, web.TimeLimit.Duration)
-	assert.Equal(t, config.ClientBackup{Mount: "auto", Source: []string{"/"}}, web.Backup)
+	assert.Equal(t, config.ClientBackup{Mount: config.MountSpec{Single: "auto"}, Source: []string{"/"}}, web.Backup)
 
 	db := c.Clients["db"]
 	assert.False(t, *db.OfflineOK)
@@ -406,18 +409,18 @@ func TestLoadExample(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, c.Clients, "web")
 	require.Contains(t, c.Profiles, "local-borg")
-	web := c.Clients["web"]
-	p := c.ProfileFor(web)
+	cls, err := c.SelectClients([]string{"web"})
+	require.NoError(t, err)
+	web := cls[0]
+	p := web.Profile
 	require.NotNil(t, p)
 	assert.Equal(t, "local-borg", p.Name)
-	u, err := p.TargetFor(web.Name)
-	require.NoError(t, err)
-	assert.Equal(t, "file:///srv/backup/web", u.String())
+	assert.Equal(t, "file:///srv/backup/web", web.Target.String())
 	assert.Equal(t, "repokey", p.Encryption.Mode)
 	assert.Equal(t, "local-borg", c.Host.DefaultProfile)
 	assert.Equal(t, 2*time.Hour, web.TimeLimit.Duration)
 	assert.Contains(t, web.Backup.Exclude, "/tmp")
-	data, err := os.ReadFile(c.ClientProfile(web).Encryption.PassphraseFile)
+	data, err := os.ReadFile(web.Secrets.Passphrase)
 	require.NoError(t, err)
 	assert.Equal(t, configtest.Passphrase+"\n", string(data))
 }

@@ -26,17 +26,16 @@ const MountFstab = job.MountFstab
 type MountSpec struct {
 	Single string
 	Table  []job.MountPoint // sorted by mount point
-	set    bool
 }
 
 // UnmarshalTOML implements toml.Unmarshaler.
 func (m *MountSpec) UnmarshalTOML(v any) error {
 	switch t := v.(type) {
 	case string:
-		*m = MountSpec{Single: t, set: true}
+		*m = MountSpec{Single: t}
 		return nil
 	case map[string]any:
-		*m = MountSpec{set: true}
+		*m = MountSpec{}
 		for where, what := range t {
 			s, ok := what.(string)
 			if !ok {
@@ -50,13 +49,19 @@ func (m *MountSpec) UnmarshalTOML(v any) error {
 	return fmt.Errorf("want a string (\"vg0/root\", \"fstab\", …) or a table of mount point = filesystem, got %T", v)
 }
 
-// MountDesc describes backup.mount for `hostctl check`.
-func (b ClientBackup) MountDesc() string {
-	if len(b.Mounts) == 0 {
-		return b.Mount
+// Tree is backup.mount as a job takes it.
+func (m MountSpec) Tree() job.Tree {
+	return job.Tree{Mount: m.Single, Mounts: slices.Clone(m.Table)}
+}
+
+// MountDesc describes a client's backup.mount (Resolved.Tree) for the
+// operator (hostctl check, a recovery's plan).
+func MountDesc(t job.Tree) string {
+	if len(t.Mounts) == 0 {
+		return t.Mount
 	}
 	var s []string
-	for _, m := range b.Mounts {
+	for _, m := range t.Mounts {
 		s = append(s, m.Where+" = "+m.What)
 	}
 	return strings.Join(s, ", ")

@@ -37,9 +37,11 @@ func TestBackupMount(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			b := cfg.Clients["web"].Backup
-			require.Equal(t, tc.mount, b.Mount)
-			require.Equal(t, tc.mounts, b.Mounts)
+			cls, err := cfg.SelectClients([]string{"web"})
+			require.NoError(t, err)
+			tree := cls[0].Tree // the one form a job takes
+			require.Equal(t, tc.mount, tree.Mount)
+			require.Equal(t, tc.mounts, tree.Mounts)
 		})
 	}
 }

@@ -63,8 +63,6 @@ func Reference(profileExamples [][]byte) (string, error) {
 	c.clientDefaults(cl, nil)
 	c.hooksDefaults(cl)
 	c.clientTypeDefaults(cl)
-	// backup.mount is decoded into MountSpec and defaulted into Mount.
-	cl.Backup.MountSpec = MountSpec{Single: cl.Backup.Mount, set: true}
 
 	var b strings.Builder
 	for _, part := range []struct {

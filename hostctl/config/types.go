@@ -4,7 +4,10 @@
 // line and the key.
 package config
 
-import "github.com/snapshot-backup/snapshot-backup/internal/job"
+import (
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+)
 
 // Default locations.
 const (
@@ -22,6 +25,8 @@ type Config struct {
 	// lines holds, per file, the line of every key that was set, for
 	// validation messages; nil for a Config built in code.
 	lines map[string]keyLines
+	// resolved holds every client resolved (Resolve), by name.
+	resolved map[string]*Resolved
 }
 
 // Host is hostctl.toml.
@@ -116,6 +121,8 @@ type Profile struct {
 	BandwidthLimit Size `toml:"bandwidth_limit"`
 	// ExtraOptions are appended to the backend's backup command.
 	ExtraOptions []string `toml:"extra_options"`
+
+	sample target.Target // Sample
 }
 
 // Encryption of the repository.
@@ -216,17 +223,12 @@ type Client struct {
 
 // ClientBackup says what of the client is backed up.
 type ClientBackup struct {
-	// Mount and Mounts are what backup.mount says (MountSpec): one
-	// selector ("auto" (default), "vda", "vda2", "vg/lv", "LABEL=…",
-	// "UUID=…", "fstab") or a table of mount point = selector.
-	Mount  string           `toml:"-"`
-	Mounts []job.MountPoint `toml:"-"`
-	// MountSpec: which filesystem(s) of the client: "auto" (default), "vda",
+	// Which filesystem(s) of the client: "auto" (default), "vda",
 	// "vda2", "vg/lv", "LABEL=…", "UUID=…", "fstab", or a table of
 	// mount point = selector.
-	MountSpec MountSpec `toml:"mount"`
-	Source    []string  `toml:"source"`  // absolute paths, default ["/"]
-	Exclude   []string  `toml:"exclude"` // absolute paths or patterns
+	Mount   MountSpec `toml:"mount"`
+	Source  []string  `toml:"source"`  // absolute paths, default ["/"]
+	Exclude []string  `toml:"exclude"` // absolute paths or patterns
 }
 
 // Size is a byte count written as "512M", "8G", "1T" or a plain number of bytes.

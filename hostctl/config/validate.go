@@ -200,7 +200,7 @@ func (v *validator) profile(p *Profile) {
 	}
 	if p.Target == "" {
 		v.at(f, "target", "missing (required): want e.g. \"file:///srv/backup/{client}\"")
-	} else if t, err := p.TargetFor("client"); err != nil {
+	} else if t, err := p.targetFor("client"); err != nil {
 		v.at(f, "target", "%v", err)
 	} else {
 		if ok, why := target.BackendSchemes(p.Backend); ok != nil && !slices.Contains(ok, t.Scheme) {
@@ -377,11 +377,11 @@ func (v *validator) client(cl *Client) {
 	if v.set(f, "time_limit") && cl.TimeLimit.Duration <= 0 {
 		v.at(f, "time_limit", "%s: want a duration > 0", cl.TimeLimit.Duration)
 	}
-	if len(cl.Backup.Mounts) > 0 {
-		if err := checkMountTable(cl.Backup.Mounts); err != nil {
+	if len(cl.Backup.Mount.Table) > 0 {
+		if err := checkMountTable(cl.Backup.Mount.Table); err != nil {
 			v.at(f, "backup.mount", "%v", err)
 		}
-	} else if err := checkMount(cl.Backup.Mount); err != nil {
+	} else if err := checkMount(cl.Backup.Mount.Single); err != nil {
 		v.at(f, "backup.mount", "%v", err)
 	}
 	if len(cl.Backup.Source) == 0 {

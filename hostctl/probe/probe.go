@@ -33,33 +33,26 @@ type Result struct {
 	Detail string // what was found when OK
 }
 
-// Target checks a profile's target for the given clients: reachable,
+// Target checks a profile's target for its clients (targets: each
+// client's target, as config resolved it; one under "" for a profile no
+// client uses, then its clients' parent directory is probed): reachable,
 // authenticated with the profile's identity against the pinned host key,
 // each client's directory writable and its repository initialised (or
 // empty, for the first backup to initialise). gateway is the appliance's
 // gateway, which is this host. Each step is bounded by ctx.
-func Target(ctx context.Context, p *config.Profile, clients []string, gateway string) []Result {
+func Target(ctx context.Context, p *config.Profile, targets map[string]target.Target, gateway string) []Result {
 	var out []Result
-	targets := map[string]target.Target{}
-	var t target.Target
-	for _, cl := range clients {
-		var err error
-		if t, err = p.TargetFor(cl); err != nil {
-			return append(out, Result{Check: "target", Item: p.Target, Err: err})
-		}
-		targets[cl] = t
+	if len(targets) == 0 {
+		return nil
 	}
-	if len(clients) == 0 {
-		var err error
-		if t, err = p.TargetFor("check"); err != nil {
-			return append(out, Result{Check: "target", Item: p.Target, Err: err})
-		}
+	var t target.Target
+	for _, cl := range sortedClients(targets) {
+		t = targets[cl]
+	}
+	if t, ok := targets[""]; ok && (!t.NeedsNetwork() || t.Scheme.OverSSH()) {
+		// No client uses it: probe the directory the clients' go in.
+		t.Path = path.Dir(t.Path)
 		targets = map[string]target.Target{"": t}
-		if !t.NeedsNetwork() || t.Scheme.OverSSH() {
-			// No client uses it: probe the directory the clients' go in.
-			t.Path = path.Dir(t.Path)
-			targets[""] = t
-		}
 	}
 	switch {
 	case !t.NeedsNetwork():

@@ -6,12 +6,32 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
+
+// targetsOf is p's target for each of clients as config resolves it; for
+// none, the profile's target for no client (under "").
+func targetsOf(t *testing.T, p *config.Profile, clients ...string) map[string]target.Target {
+	t.Helper()
+	out := map[string]target.Target{}
+	if len(clients) == 0 {
+		tg, err := target.Parse(strings.ReplaceAll(p.Target, config.ClientPlaceholder, "client"))
+		require.NoError(t, err)
+		return map[string]target.Target{"": tg}
+	}
+	for _, c := range clients {
+		tg, err := target.Parse(strings.ReplaceAll(p.Target, config.ClientPlaceholder, c))
+		require.NoError(t, err)
+		out[c] = tg
+	}
+	return out
+}
 
 // The appliance's gateway is this host: probes of a target there go to
 // 127.0.0.1, as the servers below listen.
@@ -27,14 +47,14 @@ func TestProbeS3(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	p := &config.Profile{Backend: "restic", Target: "s3://bucket/{client}",
 		S3: config.S3{Endpoint: "http://" + gw + ":" + port, PathStyle: true}}
-	rs := Target(context.Background(), p, []string{"web"}, gw)
+	rs := Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Len(t, rs, 1)
 	require.NoError(t, rs[0].Err)
 	require.Contains(t, rs[0].Detail, "403")
 	require.Equal(t, "HEAD /bucket", got)
 
 	srv.Close()
-	rs = Target(context.Background(), p, []string{"web"}, gw)
+	rs = Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Error(t, rs[0].Err, "nothing listens any more")
 }
 
@@ -54,7 +74,7 @@ func TestProbeFTP(t *testing.T) {
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	p := &config.Profile{Backend: "duplicity", Target: "ftp://u@" + gw + ":" + port + "/b/{client}"}
-	rs := Target(context.Background(), p, []string{"web"}, gw)
+	rs := Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Len(t, rs, 1)
 	require.NoError(t, rs[0].Err)
 	require.Equal(t, "220 test ftp", rs[0].Detail)
@@ -63,7 +83,7 @@ func TestProbeFTP(t *testing.T) {
 func TestProbeFileTarget(t *testing.T) {
 	root := t.TempDir()
 	p := &config.Profile{Backend: "borg", Target: "file://" + root + "/{client}"}
-	rs := Target(context.Background(), p, []string{"a", "b"}, gw)
+	rs := Target(context.Background(), p, targetsOf(t, p, "a", "b"), gw)
 	require.Len(t, rs, 4, "writable and repository per client")
 	for _, r := range rs {
 		require.NoError(t, r.Err, r.Check)
@@ -87,11 +107,11 @@ func TestProbeFTPS(t *testing.T) {
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	p := &config.Profile{Backend: "duplicity", Target: "ftps://u@" + gw + ":" + port + "/b/{client}"}
-	rs := Target(context.Background(), p, []string{"web"}, gw)
+	rs := Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Len(t, rs, 1)
 	require.NoError(t, rs[0].Err)
 	require.Equal(t, "127.0.0.1:"+port, rs[0].Item)
 	l.Close()
-	rs = Target(context.Background(), p, nil, gw)
+	rs = Target(context.Background(), p, targetsOf(t, p), gw)
 	require.Error(t, rs[0].Err, "nothing listens any more")
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -17,8 +17,8 @@ import (
 // text, printed without its control characters. The JSON report keeps
 // the text as it was, escaped as JSON.
 func TestReportStripsControlCharacters(t *testing.T) {
-	r := &Run{ID: "r1", Host: "hv1", Started: time.Unix(0, 0), ExitCode: 1, Jobs: []*runner.Report{{
-		Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile,
+	r := &Run{ID: "r1", Host: "hv1", Started: time.Unix(0, 0), ExitCode: 1, Jobs: []*Job{{
+		Client: "web", Status: job.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile,
 		Archive: "web-" + testutil.Hostile,
 		Hooks:   []hooks.Result{{Name: hooks.PreSnapshot, Exit: 3, Error: testutil.Hostile, Stderr: "line 1\n" + testutil.Hostile + "\nline 3"}},
 	}}, LogTails: map[string]string{"web": "borg: " + testutil.Hostile + "\nexit 2"}}

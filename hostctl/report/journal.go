@@ -6,7 +6,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -14,17 +14,17 @@ import (
 // (SB_CLIENT, SB_STATUS, …), so `journalctl SB_STATUS=failed` finds failures
 // and `journalctl SB_STATUS=warning` incomplete backups (priority warning,
 // SB_WARNING, SB_UNREADABLE_COUNT and the first paths in SB_UNREADABLE).
-func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Priority, fields map[string]string) {
+func JournalEntry(runID string, j *Job) (msg string, prio journal.Priority, fields map[string]string) {
 	prio = journal.PriInfo
 	msg = fmt.Sprintf("hostctl: %s: %s %s in %s", j.Client, jobKind(j), j.Status, dur(j.Elapsed))
 	switch j.Status {
-	case runner.StatusFailed:
+	case job.StatusFailed:
 		prio = journal.PriErr
 		msg += ": " + textsafe.Line(j.Error)
-	case runner.StatusWarning:
+	case job.StatusWarning:
 		prio = journal.PriWarning
 		msg += ": " + textsafe.Line(j.Warning)
-	case runner.StatusSkipped:
+	case StatusSkipped:
 		prio = journal.PriWarning
 		msg += ": " + textsafe.Line(j.Error)
 	}
@@ -39,10 +39,10 @@ func JournalEntry(runID string, j *runner.Report) (msg string, prio journal.Prio
 	if j.Error != "" {
 		fields["SB_ERROR"] = textsafe.Line(j.Error)
 	}
-	if j.Archive != "" && (j.Status == runner.StatusOK || j.Status == runner.StatusWarning) {
+	if j.Archive != "" && (j.Status == job.StatusOK || j.Status == job.StatusWarning) {
 		fields["SB_ARCHIVE"] = textsafe.Line(j.Archive)
 	}
-	if j.Status == runner.StatusWarning {
+	if j.Status == job.StatusWarning {
 		fields["SB_WARNING"] = j.Warning
 		fields["SB_UNREADABLE_COUNT"] = fmt.Sprint(j.UnreadableCount)
 		if len(j.Unreadable) > 0 {
@@ -77,8 +77,8 @@ func Journal(r *Run) (bool, error) {
 }
 
 // jobKind is what a job did: "verify" for a verify, else "backup".
-func jobKind(j *runner.Report) string {
-	if j.Mode == runner.ModeVerify {
+func jobKind(j *Job) string {
+	if j.Mode == ModeVerify {
 		return "verify"
 	}
 	return "backup"

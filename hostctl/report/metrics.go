@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // Metrics renders node_exporter textfile metrics for the latest run, with
@@ -26,9 +26,9 @@ func Metrics(latest *Run, history []*Run) string {
 
 	// Backups and verifies have gauges of their own: a client may have
 	// both in one run.
-	var jobs, verifies []*runner.Report
+	var jobs, verifies []*Job
 	for _, j := range latest.Jobs {
-		if j.Mode == runner.ModeVerify {
+		if j.Mode == ModeVerify {
 			verifies = append(verifies, j)
 		} else {
 			jobs = append(jobs, j)
@@ -38,21 +38,21 @@ func Metrics(latest *Run, history []*Run) string {
 	sort.Slice(verifies, func(i, j int) bool { return verifies[i].Client < verifies[j].Client })
 	type gauge struct {
 		name, help string
-		val        func(*runner.Report) (float64, bool)
+		val        func(*Job) (float64, bool)
 	}
 	for _, g := range []gauge{
-		{"hostctl_job_success", "1 if the client's last job succeeded (status ok; a backup with warnings is 0).", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
-		{"hostctl_job_unreadable_files", "Files the client's last backup could not read.", func(j *runner.Report) (float64, bool) {
-			return float64(j.UnreadableCount), j.Status == runner.StatusOK || j.Status == runner.StatusWarning
+		{"hostctl_job_success", "1 if the client's last job succeeded (status ok; a backup with warnings is 0).", func(j *Job) (float64, bool) { return b2f(j.Status == job.StatusOK), true }},
+		{"hostctl_job_unreadable_files", "Files the client's last backup could not read.", func(j *Job) (float64, bool) {
+			return float64(j.UnreadableCount), j.Status == job.StatusOK || j.Status == job.StatusWarning
 		}},
-		{"hostctl_job_duration_seconds", "Duration of the client's last job.", func(j *runner.Report) (float64, bool) { return j.Elapsed.Seconds(), true }},
-		{"hostctl_job_pause_seconds", "Pause window of the client's last job (end of pre_snapshot to start of on_snapshot).", func(j *runner.Report) (float64, bool) { return j.Pause.Seconds(), j.Pause > 0 }},
-		{"hostctl_job_files", "Files in the client's last backup.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
-		{"hostctl_job_read_bytes", "Bytes read by the client's last backup (original size).", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
-		{"hostctl_job_written_bytes", "Bytes written by the client's last backup (compressed).", func(j *runner.Report) (float64, bool) {
+		{"hostctl_job_duration_seconds", "Duration of the client's last job.", func(j *Job) (float64, bool) { return j.Elapsed.Seconds(), true }},
+		{"hostctl_job_pause_seconds", "Pause window of the client's last job (end of pre_snapshot to start of on_snapshot).", func(j *Job) (float64, bool) { return j.Pause.Seconds(), j.Pause > 0 }},
+		{"hostctl_job_files", "Files in the client's last backup.", func(j *Job) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
+		{"hostctl_job_read_bytes", "Bytes read by the client's last backup (original size).", func(j *Job) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
+		{"hostctl_job_written_bytes", "Bytes written by the client's last backup (compressed).", func(j *Job) (float64, bool) {
 			return stat(j, func(s statsT) int64 { return s.CompressedSize })
 		}},
-		{"hostctl_job_deduplicated_bytes", "New bytes in the repository after deduplication.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.DedupSize }) }},
+		{"hostctl_job_deduplicated_bytes", "New bytes in the repository after deduplication.", func(j *Job) (float64, bool) { return stat(j, func(s statsT) int64 { return s.DedupSize }) }},
 	} {
 		help(g.name, "gauge", g.help)
 		for _, j := range jobs {
@@ -62,9 +62,9 @@ func Metrics(latest *Run, history []*Run) string {
 		}
 	}
 	for _, g := range []gauge{
-		{"hostctl_verify_success", "1 if the client's last verify (restore test) in this run succeeded.", func(j *runner.Report) (float64, bool) { return b2f(j.Status == runner.StatusOK), true }},
-		{"hostctl_verify_files", "Items compared by the client's last verify.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
-		{"hostctl_verify_bytes", "Bytes restored and compared by the client's last verify.", func(j *runner.Report) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
+		{"hostctl_verify_success", "1 if the client's last verify (restore test) in this run succeeded.", func(j *Job) (float64, bool) { return b2f(j.Status == job.StatusOK), true }},
+		{"hostctl_verify_files", "Items compared by the client's last verify.", func(j *Job) (float64, bool) { return stat(j, func(s statsT) int64 { return s.Files }) }},
+		{"hostctl_verify_bytes", "Bytes restored and compared by the client's last verify.", func(j *Job) (float64, bool) { return stat(j, func(s statsT) int64 { return s.OriginalSize }) }},
 	} {
 		if len(verifies) == 0 {
 			break
@@ -83,12 +83,12 @@ func Metrics(latest *Run, history []*Run) string {
 }
 
 // jobStatuses are the values of hostctl_job_status's status label.
-var jobStatuses = []string{runner.StatusOK, runner.StatusWarning, runner.StatusFailed, runner.StatusSkipped}
+var jobStatuses = []string{job.StatusOK, job.StatusWarning, job.StatusFailed, StatusSkipped}
 
 // jobStatus writes hostctl_job_status: one series per client and status,
 // 1 for the status of its last backup, so that an alert can tell a warning
 // from a failure (`hostctl_job_status{status="failed"} == 1`).
-func jobStatus(b *strings.Builder, jobs []*runner.Report) {
+func jobStatus(b *strings.Builder, jobs []*Job) {
 	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", "hostctl_job_status", "1 for the status of the client's last backup (ok, warning, failed, skipped), 0 for the others.", "hostctl_job_status")
 	for _, j := range jobs {
 		for _, st := range jobStatuses {
@@ -103,7 +103,7 @@ func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, n
 	last := map[string]int64{}
 	for _, r := range append([]*Run{latest}, history...) {
 		for _, j := range r.Jobs {
-			if (j.Mode == runner.ModeVerify) == verify && j.Status == runner.StatusOK && last[j.Client] == 0 {
+			if (j.Mode == ModeVerify) == verify && j.Status == job.StatusOK && last[j.Client] == 0 {
 				last[j.Client] = j.Started.Add(j.Elapsed).Unix()
 			}
 		}
@@ -126,7 +126,7 @@ type statsT = struct {
 	Files, OriginalSize, CompressedSize, DedupSize int64
 }
 
-func stat(j *runner.Report, f func(statsT) int64) (float64, bool) {
+func stat(j *Job, f func(statsT) int64) (float64, bool) {
 	if j.Stats == nil {
 		return 0, false
 	}

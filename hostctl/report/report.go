@@ -10,19 +10,19 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
 // Run is one hostctl run: its jobs' reports and its outcome.
 type Run struct {
-	ID       string           `json:"id"`
-	Host     string           `json:"host"`
-	Started  time.Time        `json:"started"`
-	Elapsed  time.Duration    `json:"elapsed_ns"`
-	ExitCode int              `json:"exit_code"`
-	Jobs     []*runner.Report `json:"jobs"`
+	ID       string        `json:"id"`
+	Host     string        `json:"host"`
+	Started  time.Time     `json:"started"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	ExitCode int           `json:"exit_code"`
+	Jobs     []*Job        `json:"jobs"`
 	// LogTails holds, per failed client, the end of its backend log.
 	LogTails map[string]string `json:"log_tails,omitempty"`
 }
@@ -36,11 +36,11 @@ func (r *Run) Tally() Tally {
 	var t Tally
 	for _, j := range r.Jobs {
 		switch j.Status {
-		case runner.StatusOK:
+		case job.StatusOK:
 			t.OK++
-		case runner.StatusWarning:
+		case job.StatusWarning:
 			t.Warning++
-		case runner.StatusSkipped:
+		case StatusSkipped:
 			t.Skipped++
 		default:
 			t.Failed++
@@ -101,7 +101,7 @@ func Text(r *Run) string {
 			pause = dur(j.Pause)
 		}
 		name := j.Client
-		if j.Mode == runner.ModeVerify {
+		if j.Mode == ModeVerify {
 			// files and bytes compared; nothing written
 			name, written, dedup = j.Client+" (verify)", "-", "-"
 		}
@@ -109,14 +109,14 @@ func Text(r *Run) string {
 	}
 	tw.Flush()
 	for _, j := range r.Jobs {
-		if j.Status == runner.StatusOK && len(j.Cleanups) == 0 {
+		if j.Status == job.StatusOK && len(j.Cleanups) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "\n--- %s %s: %s\n", j.Client, jobKind(j), j.Status)
 		if j.Error != "" {
 			fmt.Fprintf(&b, "reason: %s\n", textsafe.Line(j.Error))
 		}
-		if j.Status == runner.StatusWarning {
+		if j.Status == job.StatusWarning {
 			writeWarning(&b, j)
 		}
 		for _, c := range j.Cleanups {
@@ -150,7 +150,7 @@ func Text(r *Run) string {
 
 // writeWarning details a backup with warnings: what the backend said, the
 // files it could not read, and that retention did not run.
-func writeWarning(b *strings.Builder, j *runner.Report) {
+func writeWarning(b *strings.Builder, j *Job) {
 	fmt.Fprintf(b, "warning: %s\n", j.Warning)
 	if j.UnreadableCount > 0 {
 		more := ""

@@ -15,7 +15,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -23,18 +22,18 @@ func sampleRun() *Run {
 	t0 := time.Date(2026, 11, 25, 3, 30, 0, 0, time.UTC)
 	return &Run{
 		ID: "20261125T033000Z", Host: "hv1", Started: t0, Elapsed: 3*time.Minute + 12*time.Second, ExitCode: 1,
-		Jobs: []*runner.Report{
-			{Client: "web", Status: runner.StatusOK, Archive: "web-20261125T033000Z", Mode: "live-snapshot",
+		Jobs: []*Job{
+			{Client: "web", Status: job.StatusOK, Archive: "web-20261125T033000Z", Mode: "live-snapshot",
 				Started: t0, Elapsed: 95 * time.Second, Pause: 1234 * time.Millisecond,
 				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
-			{Client: "db", Status: runner.StatusFailed, Started: t0.Add(95 * time.Second), Elapsed: 4 * time.Second,
+			{Client: "db", Status: job.StatusFailed, Started: t0.Add(95 * time.Second), Elapsed: 4 * time.Second,
 				Error:  "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock",
 				LogDir: "/var/lib/hostctl/runs/20261125T033000Z/db",
 				Hooks: []hooks.Result{{Name: hooks.PreSnapshot, Exit: 3, Stderr: "cannot lock\n", Elapsed: 200 * time.Millisecond},
 					{Name: hooks.OnSnapshot, Elapsed: 100 * time.Millisecond}}},
-			{Client: "old", Status: runner.StatusSkipped, Started: t0.Add(99 * time.Second), Elapsed: time.Second,
+			{Client: "old", Status: StatusSkipped, Started: t0.Add(99 * time.Second), Elapsed: time.Second,
 				Error: "domain old is shut off and offline_ok = false"},
-			{Client: "web", Status: runner.StatusFailed, Mode: runner.ModeVerify, Started: t0.Add(100 * time.Second), Elapsed: 30 * time.Second,
+			{Client: "web", Status: job.StatusFailed, Mode: ModeVerify, Started: t0.Add(100 * time.Second), Elapsed: 30 * time.Second,
 				Error: "verify failed: verify of web-20261125T033000Z: 1 of 1200 item(s) differ from the backup's listing: etc/motd: content sha256 1f2e, listed 9a8b",
 				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30}},
 		},
@@ -50,8 +49,8 @@ func TestText(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	r := sampleRun()
-	older := &Run{ID: "20261124T033000Z", Jobs: []*runner.Report{
-		{Client: "db", Status: runner.StatusOK, Started: r.Started.Add(-24 * time.Hour), Elapsed: time.Minute},
+	older := &Run{ID: "20261124T033000Z", Jobs: []*Job{
+		{Client: "db", Status: job.StatusOK, Started: r.Started.Add(-24 * time.Hour), Elapsed: time.Minute},
 	}}
 	testutil.Golden(t, "metrics.prom", Metrics(r, []*Run{older}))
 }
@@ -118,7 +117,7 @@ func TestMailToSink(t *testing.T) {
 	require.Contains(t, m.Data, "reason: pre_snapshot failed")
 	require.Contains(t, m.Data, "borg: Repository locked")
 
-	ok := &Run{ID: "x", Jobs: []*runner.Report{{Client: "web", Status: runner.StatusOK}}}
+	ok := &Run{ID: "x", Jobs: []*Job{{Client: "web", Status: job.StatusOK}}}
 	require.False(t, WantMail(cfg, ok))
 	cfg.Email = config.MailAlways
 	require.True(t, WantMail(cfg, ok))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
@@ -20,10 +19,10 @@ func warnedRun() *Run {
 	t0 := time.Date(2026, 12, 1, 3, 30, 0, 0, time.UTC)
 	return &Run{
 		ID: "20261201T033000Z", Host: "hv1", Started: t0, Elapsed: 4 * time.Minute, ExitCode: 5,
-		Jobs: []*runner.Report{
-			{Client: "web", Status: runner.StatusOK, Archive: "web-20261201T033000Z", Started: t0, Elapsed: time.Minute,
+		Jobs: []*Job{
+			{Client: "web", Status: job.StatusOK, Archive: "web-20261201T033000Z", Started: t0, Elapsed: time.Minute,
 				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
-			{Client: "db", Status: runner.StatusWarning, Archive: "db-20261201T033000Z", Started: t0.Add(time.Minute), Elapsed: 2 * time.Minute,
+			{Client: "db", Status: job.StatusWarning, Archive: "db-20261201T033000Z", Started: t0.Add(time.Minute), Elapsed: 2 * time.Minute,
 				Warning:    "borg create finished with warnings (exit status 1): 23 item(s) could not be read: data/unreadable.bin: read: [Errno 5] Input/output error",
 				Unreadable: []string{"data/unreadable.bin", "var/lib/db/broken"}, UnreadableCount: 23,
 				LogDir: "/var/lib/hostctl/runs/20261201T033000Z/db",
@@ -39,17 +38,17 @@ func TestTextWarning(t *testing.T) {
 	require.Equal(t, Tally{OK: 1, Warning: 1}, r.Tally())
 	require.Equal(t, "[hostctl WARNING] hv1: 1 ok, 1 warning (run 20261201T033000Z)", Subject(r))
 	// A failure outranks a warning, a warning a skip.
-	r.Jobs = append(r.Jobs, &runner.Report{Client: "old", Status: runner.StatusSkipped})
+	r.Jobs = append(r.Jobs, &Job{Client: "old", Status: StatusSkipped})
 	require.Equal(t, "warning", r.Status())
-	r.Jobs = append(r.Jobs, &runner.Report{Client: "x", Status: runner.StatusFailed})
+	r.Jobs = append(r.Jobs, &Job{Client: "x", Status: job.StatusFailed})
 	require.Equal(t, "failed", r.Status())
 	require.Equal(t, "[hostctl FAILED] hv1: 1 ok, 1 warning, 1 failed, 1 skipped (run 20261201T033000Z)", Subject(r))
 }
 
 func TestMetricsWarning(t *testing.T) {
 	r := warnedRun()
-	older := &Run{ID: "20261130T033000Z", Jobs: []*runner.Report{
-		{Client: "db", Status: runner.StatusOK, Started: r.Started.Add(-24 * time.Hour), Elapsed: time.Minute},
+	older := &Run{ID: "20261130T033000Z", Jobs: []*Job{
+		{Client: "db", Status: job.StatusOK, Started: r.Started.Add(-24 * time.Hour), Elapsed: time.Minute},
 	}}
 	m := Metrics(r, []*Run{older})
 	testutil.Golden(t, "metrics-warning.prom", m)

@@ -12,7 +12,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -62,7 +61,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return nil, err
 	}
 	disks := []virt.DiskSpec{
-		{Path: r.Image.Disk, Format: "raw", Serial: job.SerialAppliance, Target: "vda", ReadOnly: true},
+		{Path: r.image.Disk, Format: "raw", Serial: job.SerialAppliance, Target: "vda", ReadOnly: true},
 		{Path: jobImg, Format: "raw", Serial: job.SerialJob, Target: "vdb"},
 	}
 	for i, d := range aj.disks {
@@ -78,18 +77,18 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		}
 		disks = append(disks, cache)
 	}
-	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.RunID)
+	name := fmt.Sprintf("hostctl-%s-%s-%s", aj.job.Mode, aj.job.Client, r.runID)
 	progress, err := makeProgressPipe(rv, aj.dir)
 	if err != nil {
 		return nil, err
 	}
 	spec := virt.ApplianceSpec{
 		Name:         name,
-		Accel:        r.Accel,
-		MemoryMiB:    r.Cfg.Host.Appliance.MemoryMiB,
-		VCPUs:        r.Cfg.Host.Appliance.VCPUs,
-		Kernel:       r.Image.Kernel,
-		Initrd:       r.Image.Initrd,
+		Accel:        r.accel,
+		MemoryMiB:    r.cfg.Host.Appliance.MemoryMiB,
+		VCPUs:        r.cfg.Host.Appliance.VCPUs,
+		Kernel:       r.image.Kernel,
+		Initrd:       r.image.Initrd,
 		Cmdline:      virt.Cmdline(job.CmdlineModeJob, true),
 		Disks:        disks,
 		Shares:       aj.shares,
@@ -106,15 +105,15 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 		return nil, err
 	}
 	start := time.Now()
-	if err := r.Virt.StartTransient(ctx, xml); err != nil {
+	if err := r.virt.StartTransient(ctx, xml); err != nil {
 		return nil, fmt.Errorf("start appliance %s: %w", name, err)
 	}
-	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.Accel)
+	r.logf("%s: appliance %s started (%s)", aj.job.Client, name, r.accel)
 	if aj.attach != nil {
 		if err := aj.attach(ctx, name); err != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
-			_ = r.Virt.Destroy(dctx, name)
+			_ = r.virt.Destroy(dctx, name)
 			return nil, err
 		}
 	}
@@ -152,7 +151,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 // its path. The directory and the disk are ledger entries: the reverter
 // removes them after the job, the next run after a crash.
 func (r *Runner) makeJobDisk(rv *reverter, aj applianceJob) (string, error) {
-	dir := filepath.Join(r.runDir(), r.RunID, filepath.Base(aj.dir))
+	dir := filepath.Join(r.runDir(), r.runID, filepath.Base(aj.dir))
 	img := filepath.Join(dir, "job.img")
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", fmt.Errorf("run dir: %w", err)
@@ -171,22 +170,19 @@ func (r *Runner) makeJobDisk(rv *reverter, aj applianceJob) (string, error) {
 
 // runDir is where job disks live (config.Host.RunDir).
 func (r *Runner) runDir() string {
-	if d := r.Cfg.Host.RunDir; d != "" {
+	if d := r.cfg.Host.RunDir; d != "" {
 		return d
 	}
 	return config.DefaultRunDir
 }
 
 // waitAppliance waits until the domain is gone, passing the progress it
-// sends through the pipe at pipe to r.Progress (and keeping a bounded copy
+// sends through the pipe at pipe to r.progress (and keeping a bounded copy
 // in logPath). On cancellation or past the time limit it destroys the
 // domain.
 func (r *Runner) waitAppliance(ctx context.Context, name, pipe, logPath string, j *job.Job) error {
 	deadline := time.Now().Add(j.TimeLimit.Duration + bootGrace)
-	sink := r.Progress
-	if sink == nil {
-		sink = progress.None
-	}
+	sink := r.progress
 	sink.Begin(j.Client, j.Mode)
 	show := func(rec job.Record) { sink.Record(j.Client, rec) }
 	ch, err := openProgress(pipe, logPath)
@@ -203,7 +199,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, pipe, logPath string, 
 	defer tick.Stop()
 	recs := ch.recs
 	for {
-		exists, err := r.Virt.Exists(ctx, name)
+		exists, err := r.virt.Exists(ctx, name)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("watch appliance %s: %w", name, err)
 		}
@@ -223,7 +219,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, pipe, logPath string, 
 			case <-ctx.Done():
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 				defer cancel()
-				_ = r.Virt.Destroy(dctx, name)
+				_ = r.virt.Destroy(dctx, name)
 				return stoppedBy(context.Cause(ctx), name)
 			case <-tick.C:
 				break wait
@@ -232,7 +228,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, pipe, logPath string, 
 		if time.Now().After(deadline) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 			defer cancel()
-			_ = r.Virt.Destroy(dctx, name)
+			_ = r.virt.Destroy(dctx, name)
 			return fmt.Errorf("appliance %s did not power off within the time limit %s (+%s): destroyed", name, j.TimeLimit.Duration, bootGrace)
 		}
 	}
@@ -250,11 +246,11 @@ func keep(dir, name string, data []byte) {
 // It lives across runs (borg's caches) and is not a ledger resource; a
 // half-made image is never used (made under another name, then renamed).
 func (r *Runner) ensureCache(ctx context.Context, client string) (virt.DiskSpec, error) {
-	cc := r.Cfg.CacheFor(client)
+	cc := r.cfg.CacheFor(client)
 	spec := virt.DiskSpec{Serial: job.SerialCache, Target: "vdy", Format: "qcow2", Path: cc.Path}
 	switch cc.Type {
 	case "lvm":
-		lm := r.lvmManager()
+		lm := r.lvm
 		lv, err := lm.Get(ctx, cc.VG, cc.LV)
 		if errors.Is(err, lvm.ErrNoLV) {
 			r.logf("%s: creating its cache volume %s (%d bytes)", client, cc, cc.Size)
@@ -274,7 +270,7 @@ func (r *Runner) ensureCache(ctx context.Context, client string) (virt.DiskSpec,
 		}
 		r.logf("%s: creating its cache volume %s (%d bytes, sparse)", client, cc, cc.Size)
 		tmp := cc.Path + ".new"
-		if err := createQcow2(ctx, tmp, cc.Size); err != nil {
+		if err := r.images.Create(ctx, tmp, cc.Size); err != nil {
 			return spec, fmt.Errorf("cache volume of %s: %w", client, err)
 		}
 		if err := os.Rename(tmp, cc.Path); err != nil {

@@ -6,68 +6,27 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// Job outcomes.
-const (
-	StatusOK      = "ok"
-	StatusFailed  = "failed"
-	StatusSkipped = "skipped"
-
-	// StatusWarning: the backup was written but the backend said it is
-	// incomplete (Report.Warning, Unreadable); no retention ran after it.
-	StatusWarning = "warning"
-)
-
-// Report is the outcome of one client job.
-type Report struct {
-	Client   string        `json:"client"`
-	Status   string        `json:"status"`
-	Error    string        `json:"error,omitempty"`
-	Archive  string        `json:"archive,omitempty"`
-	Mode     string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"
-	Started  time.Time     `json:"started"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Stats    *job.Stats    `json:"stats,omitempty"`
-	LogDir   string        `json:"log_dir"`
-	Appl     time.Duration `json:"appliance_ns"`         // domain start to gone
-	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
-	ReadyIn  time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
-	Cleanups []string      `json:"cleanup_errors,omitempty"`
-	// Pause is the pause window: end of pre_snapshot to start of
-	// on_snapshot (the snapshot alone without hooks).
-	Pause  time.Duration  `json:"pause_ns,omitempty"`
-	Frozen time.Duration  `json:"frozen_ns,omitempty"` // filesystems frozen (freeze = true)
-	Hooks  []hooks.Result `json:"hooks,omitempty"`
-	hooks  *jobHooks      // for post_snapshot
-	// deadline is when the job's time_limit passes (zero: none).
-	deadline time.Time
-
-	// Verify is a verify's outcome (Stats then holds the files and bytes
-	// compared).
-	Verify *job.Verification `json:"verify,omitempty"`
-
-	// Warning (status warning) is the backend's one line; Unreadable the
-	// first job.MaxUnreadable paths it could not read, UnreadableCount
-	// how many.
-	Warning         string   `json:"warning,omitempty"`
-	Unreadable      []string `json:"unreadable,omitempty"`
-	UnreadableCount int      `json:"unreadable_count,omitempty"`
+// backupTable is mode backup: it starts the repository when missing.
+func backupTable(b *job.Backup) modeTable {
+	return modeTable{job.ModeBackup, repoWrite, func(j *job.Job) { j.Backup = b }}
 }
 
 // Backup runs one client's backup job from snapshot to cleanup. It never
 // returns with a resource of its own still in place, unless removing it
 // failed, which the report says (and the ledger keeps for the next run).
-func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name)}
+func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
+	rep := newJobReport(c.Name, "", r.jobDir(c.Name))
 	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
 	defer cancel()
 	rep.deadline = deadline
@@ -82,16 +41,16 @@ func (r *Runner) Backup(ctx context.Context, c *config.Client) *Report {
 	var skip *skipError
 	switch {
 	case errors.As(err, &skip):
-		rep.Status, rep.Error = StatusSkipped, skip.reason
+		rep.Status, rep.Error = report.StatusSkipped, skip.reason
 	case errors.As(err, &warn):
-		rep.Status = StatusWarning
+		rep.Status = job.StatusWarning
 		rep.Warning, rep.Unreadable, rep.UnreadableCount = warn.done.Warning, warn.done.Unreadable, warn.done.UnreadableCount
 	case err != nil:
-		rep.Status, rep.Error = StatusFailed, err.Error()
+		rep.Status, rep.Error = job.StatusFailed, err.Error()
 	default:
-		rep.Status = StatusOK
+		rep.Status = job.StatusOK
 	}
-	return rep
+	return rep.Job
 }
 
 type skipError struct{ reason string }
@@ -105,7 +64,7 @@ type warningError struct{ done job.Done }
 
 func (w *warningError) Error() string { return w.done.Warning }
 
-func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
+func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
 	if err := r.checkFreeSpace(); err != nil {
 		return err
 	}
@@ -118,10 +77,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	default:
 		return fmt.Errorf("client type %q is not supported", c.Type)
 	}
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
-	domXML, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	domXML, running, err := r.virt.DomainXML(ctx, c.Domain)
 	if err != nil {
 		return err
 	}
@@ -165,71 +121,75 @@ func (r *Runner) backup(ctx context.Context, c *config.Client, rv *reverter, rep
 	// While the appliance reads them, the classic snapshots are watched:
 	// the guard cancels jctx before one overflows.
 	jctx, stopGuard := r.watchSnapshots(ctx, taken)
-	err = r.backupFrom(jctx, c, rv, rep, dir, disks, snaps, extraSources{})
+	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen(disks, snaps)})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr // the guard's verdict is why the job stopped
 	}
 	return err
 }
 
-// backupFrom backs up the frozen disks (LVs replaced by their snapshots in
-// snaps) through the appliance.
-func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter, rep *Report, dir string, disks []virt.ClientDisk, snaps map[string]*lvm.LV, x extraSources) error {
-	var attached []virt.DiskSpec
-	var jobDisks []job.Disk
-	for i, d := range disks {
-		base := d.Path
+// sources is what a backup reads: the client's frozen disks, or a "self"
+// client's read-only shares, or a "plain" one's cache directory.
+type sources struct {
+	disks     []virt.ClientDisk // Path: the frozen image (a snapshot, a shut-off disk)
+	shares    []virt.ShareSpec
+	jobShares []job.Share
+	plain     string
+}
+
+// frozen is disks with each LV replaced by its snapshot in snaps (by
+// disk target).
+func frozen(disks []virt.ClientDisk, snaps map[string]*lvm.LV) []virt.ClientDisk {
+	out := slices.Clone(disks)
+	for i, d := range out {
 		if s := snaps[d.Target]; s != nil {
-			base = s.Path
+			out[i].Path = s.Path
 		}
+	}
+	return out
+}
+
+// backupFrom backs up what src holds through the appliance.
+func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport, src sources) error {
+	dir := r.jobDir(c.Name)
+	var overlays []virt.ClientDisk
+	for _, d := range src.disks {
 		// A throwaway overlay per disk: whatever the appliance writes
-		// (journal replay) lands there, never on the base.
+		// (journal replay) lands there, never on the frozen image.
 		ov := filepath.Join(dir, d.Target+".appliance.qcow2")
 		if _, err := rv.record(ledger.Entry{Kind: ledger.KindFile, Path: ov}); err != nil {
 			return err
 		}
-		if err := createOverlay(ctx, ov, base, d.Format); err != nil {
+		if err := r.images.CreateOverlay(ctx, ov, d.Path, d.Format); err != nil {
 			return err
 		}
-		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
-		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
-		jobDisks = append(jobDisks, job.Disk{Serial: serial, Dev: d.Target})
+		overlays = append(overlays, virt.ClientDisk{Target: d.Target, Path: ov, Format: "qcow2"})
 	}
-	aj, err := r.clientJob(c, job.ModeBackup, "", repoWrite)
+	rep.Archive = c.Name + "-" + r.runID
+	aj, err := r.newJob(c, backupTable(&job.Backup{Archive: rep.Archive, Time: r.backupTime,
+		Tree: c.Tree, Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: src.jobShares, Plain: src.plain}),
+		timeLimit(applianceLimit(rep.deadline, c.TimeLimit.Duration)), withDisks(overlays), withShares(src.shares...))
 	if err != nil {
 		return err
 	}
-	aj.shares = append(aj.shares, x.shares...)
-	aj.disks = attached
-	rep.Archive = c.Name + "-" + r.RunID
-	j := aj.job
-	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
-	j.Disks = jobDisks
-	j.Backup = &job.Backup{Archive: rep.Archive, Time: r.BackupTime,
-		Tree:   job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
-		Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: x.jobShares, Plain: x.plain}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
+	res, err := r.runReported(ctx, rv, aj, rep)
 	if err != nil {
 		return err
 	}
-	if s, ok := out.result.Stats(); ok {
+	if s, ok := res.Stats(); ok {
 		rep.Stats = &s
 	}
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	switch out.result.Done.Status {
+	switch res.Done.Status {
 	case job.StatusOK, job.StatusWarning:
-		if err := backupWritten(out.result); err != nil {
+		if err := backupWritten(res); err != nil {
 			return err
 		}
-		if out.result.Done.Status == job.StatusWarning {
-			return &warningError{out.result.Done}
+		if res.Done.Status == job.StatusWarning {
+			return &warningError{res.Done}
 		}
 		return nil
 	}
-	return applianceFailure(out.result, aj.logPath())
+	return applianceFailure(res, aj.logPath())
 }
 
 // backupWritten checks that an appliance which says it backed up also says
@@ -256,7 +216,7 @@ func backupWritten(res *job.Result) error {
 // overlays are committed back (by the reverter, through the ledger). With
 // LVs and more than one snapshot to take, the domain is suspended around
 // them so that they are consistent with each other.
-func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Client, dir string, disks []virt.ClientDisk, lvs, snaps map[string]*lvm.LV) error {
+func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Resolved, dir string, disks []virt.ClientDisk, lvs, snaps map[string]*lvm.LV) error {
 	domain := c.Domain
 	overlays := map[string]string{}
 	for _, d := range disks {
@@ -276,7 +236,7 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Clien
 			if lv == nil {
 				continue
 			}
-			s, err := r.snapshotLV(ctx, rv, c, lv)
+			s, err := r.snapshotLV(ctx, rv, c.Client, lv)
 			if err != nil {
 				return err
 			}
@@ -285,12 +245,12 @@ func (r *Runner) snapshotLive(ctx context.Context, rv *reverter, c *config.Clien
 		if len(overlays) == 0 {
 			return nil
 		}
-		snapXML, err := virt.SnapshotXML("hostctl-"+r.RunID, disks, overlays)
+		snapXML, err := virt.SnapshotXML("hostctl-"+r.runID, disks, overlays)
 		if err != nil {
 			return err
 		}
 		r.logf("%s: snapshot of %d disk(s)", domain, len(overlays))
-		return r.Virt.SnapshotDiskOnly(ctx, domain, snapXML)
+		return r.virt.SnapshotDiskOnly(ctx, domain, snapXML)
 	}
 	parts := len(lvs)
 	if len(overlays) > 0 {

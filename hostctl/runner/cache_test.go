@@ -44,7 +44,7 @@ func TestEachClientItsOwnCache(t *testing.T) {
 	delete(j.hv.inactive, "web")
 	j.c.Type, j.c.Paths = config.TypeSelf, []string{t.TempDir()}
 	db := &config.Client{Name: "db", Domain: "db", Type: config.TypeSelf, Paths: []string{t.TempDir()}, Profile: "p", TimeLimit: j.c.TimeLimit}
-	j.r.Cfg.Clients["db"] = db
+	j.r.cfg.Clients["db"] = db
 	caches := map[string][]string{}
 	j.hv.onStart = func(x string) error {
 		name, disks := applianceDisks(t, x)
@@ -59,7 +59,7 @@ func TestEachClientItsOwnCache(t *testing.T) {
 		delete(j.hv.live, name)
 		return nil
 	}
-	for _, c := range []*config.Client{j.c, db} {
+	for _, c := range []*config.Resolved{j.c, resolve(t, j.r.cfg, db)} {
 		j.r.Backup(context.Background(), c)
 	}
 	require.Len(t, caches["web"], 1, "web's appliance: one cache volume")
@@ -76,7 +76,7 @@ func TestCacheLVCreatedOnce(t *testing.T) {
 	delete(j.hv.live, "web")
 	delete(j.hv.inactive, "web")
 	j.c.Type, j.c.Paths = config.TypeSelf, []string{t.TempDir()}
-	j.r.Cfg.Host.Cache = config.Cache{Type: "lvm", VG: "vg0", Size: 64 << 20}
+	j.r.cfg.Host.Cache = config.Cache{Type: "lvm", VG: "vg0", Size: 64 << 20}
 	var attached []string
 	j.hv.onStart = func(x string) error {
 		name, disks := applianceDisks(t, x)
@@ -115,5 +115,5 @@ func TestRescueAttachesOnlyItsClientsCache(t *testing.T) {
 	// The fake appliance leaves no done record: both fail after it is gone.
 	_ = j.r.Rescue(context.Background(), RescueOptions{Client: j.c, TimeLimit: time.Minute})
 	_ = j.r.Rescue(context.Background(), RescueOptions{Disks: []string{img}, TimeLimit: time.Minute})
-	require.Equal(t, []string{j.r.Cfg.CacheFor("web").Path, ""}, caches)
+	require.Equal(t, []string{j.r.cfg.CacheFor("web").Path, ""}, caches)
 }

@@ -30,8 +30,9 @@ func StopBound(hookBound time.Duration, disks int) time.Duration {
 // Undo removes the resource e records and then forgets it. It is the single
 // place that knows how to undo each kind, used both at the end of every job
 // and when a later run reconciles what a crashed one left.
-// lm may be nil where no LVM snapshot can have been recorded.
-func Undo(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, e *ledger.Entry) error {
+func Undo(ctx context.Context, d Deps, e *ledger.Entry) error {
+	d = d.withDefaults()
+	hv := d.Virt
 	var err error
 	switch e.Kind {
 	case ledger.KindDomain:
@@ -42,13 +43,9 @@ func Undo(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Led
 			err = nil
 		}
 	case ledger.KindSnapshot:
-		err = undoSnapshot(ctx, hv, e)
+		err = undoSnapshot(ctx, hv, d.Images, e)
 	case ledger.KindLVMSnapshot:
-		if lm == nil {
-			err = errors.New("no LVM manager to remove it with")
-		} else {
-			err = lvm.RemoveSnapshot(ctx, lm, e.VG, e.Name, e.Origin)
-		}
+		err = lvm.RemoveSnapshot(ctx, d.LVM, e.VG, e.Name, e.Origin)
 	case ledger.KindDir:
 		err = removeDir(e.Path)
 	case ledger.KindSuspend:
@@ -61,14 +58,14 @@ func Undo(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Led
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", e.String(), err)
 	}
-	return l.Forget(e)
+	return d.Ledger.Forget(e)
 }
 
 // undoSnapshot merges an external snapshot's overlay back into its base and
 // points the domain at the base again, then deletes the overlay. The overlay
 // holds the guest's writes since the snapshot: it is deleted only once
 // neither the live nor the persistent definition refers to it.
-func undoSnapshot(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) error {
+func undoSnapshot(ctx context.Context, hv virt.Hypervisor, img Images, e *ledger.Entry) error {
 	xml, running, err := hv.DomainXML(ctx, e.Domain)
 	if errors.Is(err, virt.ErrNoDomain) {
 		if _, statErr := os.Stat(e.Path); errors.Is(statErr, os.ErrNotExist) {
@@ -89,7 +86,7 @@ func undoSnapshot(ctx context.Context, hv virt.Hypervisor, e *ledger.Entry) erro
 				return err
 			}
 		} else {
-			if err := commitOverlay(ctx, e.Path); err != nil {
+			if err := img.Commit(ctx, e.Path); err != nil {
 				return err
 			}
 			if err := repointInactive(ctx, hv, e); err != nil {

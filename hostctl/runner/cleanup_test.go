@@ -210,22 +210,40 @@ func domXML(disk string) string {
 		`<driver name="qemu" type="qcow2"/><source file="` + disk + `"/><target dev="vda" bus="virtio"/></disk></devices></domain>`
 }
 
-func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, nil, 0o600))
-
+// webSnapshotLeftover is a ledger that records the snapshot of web's vda
+// (its overlay a file holding data, over /vms/web.qcow2) and a fake
+// hypervisor on which web runs on that overlay, its persistent definition
+// too: what a job leaves to undo, or a killed hostctl to the next.
+func webSnapshotLeftover(t *testing.T, data []byte) (*ledger.Ledger, *ledger.Entry, *fakeHV) {
+	t.Helper()
+	l, overlay := ledgerWithFile(t, "vda.snapshot.qcow2", data)
 	hv := newFakeHV()
 	hv.base = "/vms/web.qcow2"
-	hv.live["web"] = domXML(overlay)
-	hv.inactive["web"] = domXML(overlay) // the persistent config may still name the overlay
+	hv.live["web"], hv.inactive["web"] = domXML(overlay), domXML(overlay)
 	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
 		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
+	return l, e, hv
+}
 
-	require.NoError(t, Undo(context.Background(), hv, nil, l, e))
+// ledgerWithFile opens a ledger in a new directory and writes the file
+// name there (with data): the resource an entry of the test records.
+func ledgerWithFile(t *testing.T, name string, data []byte) (*ledger.Ledger, string) {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "ledger"))
+	require.NoError(t, err)
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	return l, p
+}
+
+func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
+	// The persistent config may still name the overlay.
+	l, e, hv := webSnapshotLeftover(t, nil)
+	overlay := e.Path
+
+	require.NoError(t, Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e))
 	require.Equal(t, []string{"web vda"}, hv.commits)
 	require.Contains(t, hv.inactive["web"], "/vms/web.qcow2", "persistent config points at the base again")
 	require.NoFileExists(t, overlay)
@@ -235,14 +253,10 @@ func TestUndoLiveSnapshotCommitsAndRepointsPersistentConfig(t *testing.T) {
 }
 
 func TestUndoKeepsOverlayOfVanishedDomain(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(dir)
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
+	l, overlay := ledgerWithFile(t, "vda.snapshot.qcow2", []byte("guest writes"))
 	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda", Path: overlay, Base: "/b", BaseFormat: "raw"})
 	require.NoError(t, err)
-	err = Undo(context.Background(), newFakeHV(), nil, l, e)
+	err = Undo(context.Background(), Deps{Virt: newFakeHV(), Ledger: l}, e)
 	require.ErrorContains(t, err, "merge it by hand")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	left, _ := l.List()
@@ -250,18 +264,14 @@ func TestUndoKeepsOverlayOfVanishedDomain(t *testing.T) {
 }
 
 func TestReconcileNewestFirst(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	jobImg := filepath.Join(dir, "job.img")
-	require.NoError(t, os.WriteFile(jobImg, nil, 0o600))
-	_, err = l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindFile, Path: jobImg})
+	l, jobImg := ledgerWithFile(t, "job.img", nil)
+	_, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindFile, Path: jobImg})
 	require.NoError(t, err)
 	_, err = l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindDomain, Name: "hostctl-backup-web-r"})
 	require.NoError(t, err)
 	hv := newFakeHV()
 	hv.live["hostctl-backup-web-r"] = "<domain/>"
-	n, err := Reconcile(context.Background(), hv, nil, l, io.Discard)
+	n, err := Reconcile(context.Background(), Deps{Virt: hv, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	require.Equal(t, []string{"destroy hostctl-backup-web-r"}, hv.calls)

@@ -32,9 +32,9 @@ func TestJobSecretsPerClient(t *testing.T) {
 	for _, c := range []string{"web", "db"} {
 		cfg.Clients[c] = &config.Client{Name: c, Domain: c, Profile: "p"}
 	}
-	r := &Runner{Cfg: cfg, RunID: "20261125T000000Z"}
+	r := New(cfg, Deps{}, WithRunID("20261125T000000Z"))
 	for _, c := range []string{"web", "db"} {
-		aj, err := r.clientJob(cfg.Clients[c], job.ModeBackup, "", repoWrite)
+		aj, err := r.newJob(resolve(t, cfg, cfg.Clients[c]), backupTable(&job.Backup{}))
 		require.NoError(t, err)
 		require.Equal(t, c+" passphrase\n", string(aj.secrets[secretPassphrase]), "client %s", c)
 		require.Equal(t, c+" identity\n", string(aj.secrets[job.SecretFile(target.SSHIdentity)]), "client %s", c)

@@ -11,14 +11,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// extraSources is what a job reads besides client disks: the read-only
-// shares of a "self" client, the cache directory of a "plain" one.
-type extraSources struct {
-	shares    []virt.ShareSpec
-	jobShares []job.Share
-	plain     string
-}
-
 // selfShareTag is the 9p tag of a "self" client's i-th path.
 func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 
@@ -26,11 +18,8 @@ func selfShareTag(i int) string { return fmt.Sprintf("sbself%d", i) }
 // read-only with the appliance, no snapshot) or a "plain" one (a directory
 // on the appliance's cache volume). There is no domain; the hooks run on
 // this host around the (empty) snapshot step, as for every client.
-func (r *Runner) backupHostFiles(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
-	var x extraSources
+func (r *Runner) backupHostFiles(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
+	var x sources
 	switch c.Type {
 	case config.TypeSelf:
 		rep.Mode = "host-paths"
@@ -56,17 +45,14 @@ func (r *Runner) backupHostFiles(ctx context.Context, c *config.Client, rv *reve
 	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(context.Context) error { return nil }); err != nil {
 		return err
 	}
-	return r.backupFrom(ctx, c, rv, rep, dir, nil, nil, x)
+	return r.backupFrom(ctx, c, rv, rep, x)
 }
 
 // backupHostLV backs up an "lvm_host" client: an LV of this host,
 // snapshotted (classic or thin) and attached as the client's target_device.
 // Only LVs of this host: lvm.Lookup of "vg/lv" asks this host's LVM.
-func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverter, rep *Report) error {
-	if r.Cfg.ProfileFor(c) == nil {
-		return fmt.Errorf("client %s: no profile", c.Name)
-	}
-	origin, err := r.lvmManager().Lookup(ctx, c.HostDevice)
+func (r *Runner) backupHostLV(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport) error {
+	origin, err := r.lvm.Lookup(ctx, c.HostDevice)
 	if err != nil {
 		return fmt.Errorf("client %s: host_device %s: %w", c.Name, c.HostDevice, err)
 	}
@@ -81,7 +67,7 @@ func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverte
 	disk := virt.ClientDisk{Target: c.TargetDevice, Path: origin.Path, Format: "raw", Block: true}
 	snaps := map[string]*lvm.LV{}
 	if err := r.snapshotWithHooks(ctx, c, rv, rep, func(ctx context.Context) error {
-		s, err := r.snapshotLV(ctx, rv, c, origin)
+		s, err := r.snapshotLV(ctx, rv, c.Client, origin)
 		if err != nil {
 			return err
 		}
@@ -91,7 +77,7 @@ func (r *Runner) backupHostLV(ctx context.Context, c *config.Client, rv *reverte
 		return err
 	}
 	jctx, stopGuard := r.watchSnapshots(ctx, []*lvm.LV{snaps[disk.Target]})
-	err = r.backupFrom(jctx, c, rv, rep, dir, []virt.ClientDisk{disk}, snaps, extraSources{})
+	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen([]virt.ClientDisk{disk}, snaps)})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr
 	}

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 func TestLVMHostClient(t *testing.T) {
@@ -21,14 +21,13 @@ func TestLVMHostClient(t *testing.T) {
 	var applianceXML string
 	j.hv.onStart = func(x string) error {
 		applianceXML = x
-		out, err := exec.Command("qemu-img", "info", "-U", filepath.Join(j.r.jobDir("web"), "vdb.appliance.qcow2")).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		require.Contains(t, string(out), "web-root-hostctl-20261125T000000Z", "the appliance reads the snapshot")
+		base := j.img.base(t, filepath.Join(j.r.jobDir("web"), "vdb.appliance.qcow2"))
+		require.Contains(t, base, "web-root-hostctl-20261125T000000Z", "the appliance reads the snapshot")
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off, no result
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "done record")
 	require.Equal(t, "lvm-snapshot", rep.Mode)
 	require.NotEmpty(t, applianceXML)
@@ -43,7 +42,7 @@ func TestLVMHostClientNotAnLV(t *testing.T) {
 	j := newLVMJob(t, "")
 	j.c.Type, j.c.HostDevice, j.c.TargetDevice = config.TypeLVMHost, "vg0/nope", "vda"
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "host_device vg0/nope")
 	j.requireNothingLeft(t)
 }
@@ -61,7 +60,7 @@ func TestSelfClientSharesReadOnly(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status) // the fake appliance writes no result
+	require.Equal(t, job.StatusFailed, rep.Status) // the fake appliance writes no result
 	require.Equal(t, "host-paths", rep.Mode)
 	for _, p := range []string{a, b} {
 		i := strings.Index(applianceXML, `<source dir="`+p+`"></source>`)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -41,20 +42,11 @@ func crashLedger(t *testing.T, l *ledger.Ledger) string {
 // and pivots; it never starts a second commit (libvirt refuses one while a
 // job runs on the disk, which failed every later cleanup).
 func TestUndoTakesOverRunningCommit(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, nil, 0o600))
-	hv := newFakeHV()
-	hv.base = "/vms/web.qcow2"
-	hv.live["web"], hv.inactive["web"] = domXML(overlay), domXML(overlay)
+	l, e, hv := webSnapshotLeftover(t, nil)
+	overlay := e.Path
 	hv.jobs["web vda"] = virt.JobActiveCommit // started by the killed hostctl
-	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
-		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
-	require.NoError(t, err)
 
-	require.NoError(t, Undo(context.Background(), hv, nil, l, e))
+	require.NoError(t, Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e))
 	require.Empty(t, hv.commits, "no second commit started")
 	require.Contains(t, hv.calls, "finish-commit web vda", "the running commit was waited for and pivoted")
 	require.Empty(t, hv.jobs)
@@ -69,19 +61,10 @@ func TestUndoTakesOverRunningCommit(t *testing.T) {
 // TestUndoLeavesForeignBlockJob: a block job hostctl cannot have started
 // (a copy) on the overlay's disk is not hostctl's to pivot or abort.
 func TestUndoLeavesForeignBlockJob(t *testing.T) {
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"))
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "vda.snapshot.qcow2")
-	require.NoError(t, os.WriteFile(overlay, []byte("guest writes"), 0o600))
-	hv := newFakeHV()
-	hv.base = "/vms/web.qcow2"
-	hv.live["web"], hv.inactive["web"] = domXML(overlay), domXML(overlay)
+	l, e, hv := webSnapshotLeftover(t, []byte("guest writes"))
+	overlay := e.Path
 	hv.jobs["web vda"] = virt.JobCopy
-	e, err := l.Record(ledger.Entry{RunID: "r", Kind: ledger.KindSnapshot, Domain: "web", Disk: "vda",
-		Path: overlay, Base: "/vms/web.qcow2", BaseFormat: "qcow2"})
-	require.NoError(t, err)
-	err = Undo(context.Background(), hv, nil, l, e)
+	err := Undo(context.Background(), Deps{Virt: hv, Ledger: l}, e)
 	require.ErrorContains(t, err, "a copy block job runs on disk vda of web")
 	require.FileExists(t, overlay, "guest data is never deleted")
 	require.Equal(t, virt.JobCopy, hv.jobs["web vda"])
@@ -110,7 +93,7 @@ func TestKillWhileSuspended(t *testing.T) {
 	hv.paused["web"] = virt.StateSuspended
 	l, err := ledger.Open(crashed)
 	require.NoError(t, err)
-	_, err = Reconcile(context.Background(), hv, j.lm, l, io.Discard)
+	_, err = Reconcile(context.Background(), Deps{Virt: hv, LVM: j.lm, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Contains(t, hv.calls, "resume web")
 	require.Empty(t, hv.paused, "the domain runs again")
@@ -152,7 +135,7 @@ func TestKillWhileFrozen(t *testing.T) {
 	for _, e := range recorded {
 		require.Equal(t, "web", e.Client, "%s carries its client", e)
 	}
-	_, err = Reconcile(context.Background(), hv, j.lm, l, io.Discard)
+	_, err = Reconcile(context.Background(), Deps{Virt: hv, LVM: j.lm, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.Empty(t, hv.frozen, "the guest's filesystems are thawed")
 	var order []string
@@ -189,9 +172,9 @@ func TestOperatorPausedDomainStaysPaused(t *testing.T) {
 func TestPanicInJobIsRecovered(t *testing.T) {
 	j := newLVMJob(t, lvDisk)
 	j.hv.onStart = func(string) error { panic("index out of range [3] with length 3") }
-	var rep *Report
+	var rep *report.Job
 	require.NotPanics(t, func() { rep = j.r.Backup(context.Background(), j.c) })
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "panic: index out of range [3] with length 3")
 	stack, err := os.ReadFile(filepath.Join(rep.LogDir, "hostctl-panic.log"))
 	require.NoError(t, err)
@@ -211,17 +194,17 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 	_, err := j.l.Record(ledger.Entry{RunID: "old", Client: "db", Kind: ledger.KindSnapshot, Domain: "db-gone",
 		Disk: "vda", Path: overlay, Base: "/vms/db.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
-	lo, err := ReconcileClients(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	lo, err := ReconcileClients(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, lo.Blocks("web"))
 	require.ErrorContains(t, lo.Blocks("db"), "leftovers of an earlier run of db could not be removed (they stay recorded in "+j.l.Dir())
 	require.ErrorContains(t, lo.Blocks("db"), "merge it by hand")
-	j.r.Leftovers = lo
+	j.rebuild(WithLeftovers(lo))
 
 	db := &config.Client{Name: "db", Domain: "db", Type: config.TypeLVMLibvirt, Profile: "p", TimeLimit: j.c.TimeLimit,
 		Hooks: config.Hooks{PreSnapshot: "touch " + filepath.Join(j.dir, "db-hook-ran"), Transport: config.TransportLocal}}
-	rep := j.r.Backup(context.Background(), db)
-	require.Equal(t, StatusFailed, rep.Status)
+	rep := j.r.Backup(context.Background(), resolve(t, j.r.cfg, db))
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "leftovers of an earlier run of db could not be removed")
 	require.NoFileExists(t, filepath.Join(j.dir, "db-hook-ran"), "nothing of the blocked job ran")
 
@@ -231,13 +214,13 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 		return nil
 	}
 	rep = j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 
 	// An older hostctl's entry, without a client.
 	_, err = j.l.Record(ledger.Entry{RunID: "older", Kind: ledger.KindSnapshot, Domain: "gone", Disk: "vda",
 		Path: overlay, Base: "/vms/x.qcow2", BaseFormat: "qcow2"})
 	require.NoError(t, err)
-	lo, err = ReconcileClients(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	lo, err = ReconcileClients(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.NoError(t, err)
 	require.ErrorContains(t, lo.Blocks("web"), "leftovers recorded without a client (by an older hostctl) could not be removed, and they block every client")
 }

@@ -17,11 +17,11 @@ import (
 // the clients. Checked before the snapshot, so that a refused job changes
 // nothing.
 func (r *Runner) checkFreeSpace() error {
-	min := int64(r.Cfg.Host.MinFreeSpace)
+	min := int64(r.cfg.Host.MinFreeSpace)
 	if min <= 0 {
 		return nil
 	}
-	dir := r.Cfg.Host.StateDir
+	dir := r.cfg.Host.StateDir
 	free, err := FreeSpace(dir)
 	if err != nil {
 		return fmt.Errorf("free space in the state dir %s: %w", dir, err)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
@@ -66,10 +69,41 @@ func (r *Runner) hooksFor(c *config.Client) *jobHooks {
 		Pre: h.PreSnapshot, On: h.OnSnapshot, Post: h.PostSnapshot,
 		Timeout: limit, Freeze: h.Freeze,
 		ContinueOnPreFailure: h.OnPreFailure == config.PreFailureContinue,
-		Env:                  map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain},
+		Env:                  r.hookEnv(c, ""), // the plan adds SB_HOOK
 	}}
 	jh.run = r.hookRunner(c)
 	return jh
+}
+
+// hookEnv is the environment of client c's hook name ("": without
+// SB_HOOK, which hooks.Plan adds): the one place it is made, for the hooks
+// run here or in the client and end_recovery in the appliance alike.
+func (r *Runner) hookEnv(c *config.Client, name string) map[string]string {
+	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.runID, "SB_DOMAIN": c.Domain}
+	if name != "" {
+		env["SB_HOOK"] = name
+	}
+	return env
+}
+
+// hookEnvOrder is the order of hookEnv's keys in a job's hook.
+var hookEnvOrder = []string{"SB_HOOK", "SB_CLIENT", "SB_RUN_ID", "SB_DOMAIN"}
+
+// hookEnvList is env as a job's hook takes it, "KEY=value": hookEnv's
+// keys first, in their order, then any other sorted.
+func hookEnvList(env map[string]string) []string {
+	var out []string
+	for _, k := range hookEnvOrder {
+		if v, ok := env[k]; ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !slices.Contains(hookEnvOrder, k) {
+			out = append(out, k+"="+env[k])
+		}
+	}
+	return out
 }
 
 // hookRunner is the transport of a client's guest hooks.
@@ -82,15 +116,15 @@ func (r *Runner) hookRunner(c *config.Client) hooks.Runner {
 	case config.TransportLocal:
 		return hooks.LocalRunner{}
 	default:
-		return &hooks.AgentRunner{Agent: r.Virt, Domain: c.Domain}
+		return &hooks.AgentRunner{Agent: r.virt, Domain: c.Domain}
 	}
 }
 
 // snapshotWithHooks runs snapshot between the client's pre_snapshot and
 // on_snapshot hooks (and inside a freeze when configured), recording the
 // hooks and the pause window in rep.
-func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *reverter, rep *Report, snapshot func(context.Context) error) error {
-	jh := r.hooksFor(c)
+func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Resolved, rv *reverter, rep *jobReport, snapshot func(context.Context) error) error {
+	jh := r.hooksFor(c.Client)
 	if jh == nil {
 		start := time.Now()
 		err := snapshot(ctx)
@@ -98,7 +132,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *re
 		return err
 	}
 	rep.hooks = jh
-	w, err := jh.plan.Sequence(ctx, jh.run, &domainFreezer{hv: r.Virt, rv: rv, domain: c.Domain}, snapshot)
+	w, err := jh.plan.Sequence(ctx, jh.run, &domainFreezer{hv: r.virt, rv: rv, domain: c.Domain}, snapshot)
 	rep.Hooks, rep.Pause, rep.Frozen = w.Hooks, w.Pause, w.Frozen
 	for _, h := range w.Hooks {
 		r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(h), h.Elapsed.Round(time.Millisecond))
@@ -109,7 +143,7 @@ func (r *Runner) snapshotWithHooks(ctx context.Context, c *config.Client, rv *re
 
 // runPost runs post_snapshot with the job's outcome, once the job is over
 // (cleanup included). Its failure fails the job.
-func (r *Runner) runPost(ctx context.Context, c *config.Client, rep *Report, jobErr error) error {
+func (r *Runner) runPost(ctx context.Context, c *config.Resolved, rep *jobReport, jobErr error) error {
 	if rep.hooks == nil {
 		return nil
 	}
@@ -117,7 +151,7 @@ func (r *Runner) runPost(ctx context.Context, c *config.Client, rep *Report, job
 	var warn *warningError
 	switch {
 	case errors.As(jobErr, &warn):
-		outcome, msg = StatusWarning, warn.Error()
+		outcome, msg = job.StatusWarning, warn.Error()
 	case jobErr != nil:
 		outcome, msg = "failed", jobErr.Error()
 	}

@@ -8,9 +8,14 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// listTable is mode list.
+func listTable() modeTable {
+	return modeTable{job.ModeList, repoExisting, func(j *job.Job) { j.List = &job.List{} }}
+}
+
 // List returns the backups in a client's repository, oldest first, as the
 // client's backend lists them inside the appliance.
-func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Snapshot, error) {
+func (r *Runner) List(ctx context.Context, c *config.Resolved) ([]job.Snapshot, error) {
 	var snaps []job.Snapshot
 	err := r.reverted(ctx, jobScope{client: c.Name, logDir: r.jobDir("list-" + c.Name)}, nil, func(rv *reverter) (err error) {
 		snaps, err = r.list(ctx, c, rv)
@@ -19,12 +24,11 @@ func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Snapshot, er
 	return snaps, err
 }
 
-func (r *Runner) list(ctx context.Context, c *config.Client, rv *reverter) ([]job.Snapshot, error) {
-	aj, err := r.clientJob(c, job.ModeList, "list-"+c.Name, repoExisting)
+func (r *Runner) list(ctx context.Context, c *config.Resolved, rv *reverter) ([]job.Snapshot, error) {
+	aj, err := r.newJob(c, listTable(), named("list-"+c.Name))
 	if err != nil {
 		return nil, err
 	}
-	aj.job.List = &job.List{}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if err != nil {
 		return nil, err

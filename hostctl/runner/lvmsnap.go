@@ -11,14 +11,6 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
-// lvmManager is the Runner's LVM: r.LVM, or the lvm2 tools.
-func (r *Runner) lvmManager() lvm.Manager {
-	if r.LVM != nil {
-		return r.LVM
-	}
-	return &lvm.CLI{}
-}
-
 // lookupLVs finds the LV behind every writable block disk of a running
 // domain, by target. Read-only disks need no snapshot. A block device that
 // is not an LV cannot be snapshotted: refused, because reading it while the
@@ -29,7 +21,7 @@ func (r *Runner) lookupLVs(ctx context.Context, domain string, disks []virt.Clie
 		if !d.Block || d.ReadOnly {
 			continue
 		}
-		lv, err := r.lvmManager().Lookup(ctx, d.Path)
+		lv, err := r.lvm.Lookup(ctx, d.Path)
 		if errors.Is(err, lvm.ErrNotLV) {
 			return nil, fmt.Errorf("domain %s disk %s: %s is a block device but not an LVM logical volume: hostctl cannot snapshot it (shut the domain off to back it up offline)", domain, d.Target, d.Path)
 		}
@@ -48,16 +40,16 @@ func snapshotName(name, runID string) string { return name + "-hostctl-" + runID
 // snapshotLV records and takes one LVM snapshot of origin: thin for a thin
 // volume, else classic with the client's snapshot size.
 func (r *Runner) snapshotLV(ctx context.Context, rv *reverter, c *config.Client, origin *lvm.LV) (*lvm.LV, error) {
-	name := snapshotName(origin.Name, r.RunID)
+	name := snapshotName(origin.Name, r.runID)
 	if _, err := rv.record(ledger.Entry{Kind: ledger.KindLVMSnapshot, VG: origin.VG, Name: name, Origin: origin.Name}); err != nil {
 		return nil, err
 	}
 	var size int64
 	if !origin.Thin() {
-		ss := r.Cfg.SnapshotSizeFor(c)
+		ss := r.cfg.SnapshotSizeFor(c)
 		size = lvm.SnapshotSize(origin.Size, ss.Bytes, ss.Percent)
 	}
-	snap, err := r.lvmManager().Snapshot(ctx, origin, name, size)
+	snap, err := r.lvm.Snapshot(ctx, origin, name, size)
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +77,9 @@ func (r *Runner) watchSnapshots(ctx context.Context, snaps []*lvm.LV) (context.C
 	}
 	jobCtx, cancelJob := context.WithCancelCause(ctx)
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	g := &lvm.Guard{M: r.lvmManager(), Snaps: classic,
-		Limit: float64(r.Cfg.Host.LVM.AbortPercent), Interval: r.Cfg.Host.LVM.PollInterval.Duration}
-	// No logging from the guard's goroutine: r.Out belongs to the job's
+	g := &lvm.Guard{M: r.lvm, Snaps: classic,
+		Limit: float64(r.cfg.Host.LVM.AbortPercent), Interval: r.cfg.Host.LVM.PollInterval.Duration}
+	// No logging from the guard's goroutine: r.out belongs to the job's
 	// progress printer. Its verdict reaches the report through stop.
 	done := make(chan error, 1)
 	go func() {
@@ -112,7 +104,7 @@ func (r *Runner) watchSnapshots(ctx context.Context, snaps []*lvm.LV) (context.C
 // already (an operator's `virsh suspend`) is quiet as it is: it is neither
 // suspended nor resumed.
 func (r *Runner) suspended(ctx context.Context, rv *reverter, domain string, f func() error) (err error) {
-	st, err := r.Virt.DomainState(ctx, domain)
+	st, err := r.virt.DomainState(ctx, domain)
 	if err != nil {
 		return err
 	}
@@ -125,7 +117,7 @@ func (r *Runner) suspended(ctx context.Context, rv *reverter, domain string, f f
 		return err
 	}
 	r.logf("%s: suspended while its LV(s) and file disk(s) are snapshotted", domain)
-	if err := r.Virt.Suspend(ctx, domain); err != nil {
+	if err := r.virt.Suspend(ctx, domain); err != nil {
 		return errors.Join(err, rv.undo(ctx, e))
 	}
 	defer func() {

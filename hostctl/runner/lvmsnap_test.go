@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,8 +18,8 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // fakeLVM is an lvm.Manager over a map; a snapshot's "device" is a small
@@ -145,13 +144,22 @@ type lvmJob struct {
 	r   *Runner
 	hv  *fakeHV
 	lm  *fakeLVM
+	img *fakeImages
 	l   *ledger.Ledger
-	c   *config.Client
+	c   *config.Resolved
 	dir string
 }
 
+// resolve resolves client c of cfg (config.Load's part for a Config built
+// in code).
+func resolve(t *testing.T, cfg *config.Config, c *config.Client) *config.Resolved {
+	t.Helper()
+	rc, err := cfg.Resolve(c)
+	require.NoError(t, err)
+	return rc
+}
+
 func newLVMJob(t *testing.T, disksXML string) *lvmJob {
-	testutil.NeedTool(t, "qemu-img", "qemu-utils: the overlays are real")
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
 	require.NoError(t, err)
@@ -166,14 +174,22 @@ func newLVMJob(t *testing.T, disksXML string) *lvmJob {
 	c := &config.Client{Name: "web", Domain: "web", Type: config.TypeLVMLibvirt, Profile: "p",
 		TimeLimit: job.Duration{Duration: time.Hour}, SnapshotSize: config.SnapshotSize{Percent: 50}}
 	cfg.Clients["web"] = c
+	rc := resolve(t, cfg, c)
 	hv := newFakeHV()
 	x := `<domain type="qemu"><name>web</name><devices>` + disksXML + `</devices></domain>`
 	hv.live["web"], hv.inactive["web"] = x, x
 	lm := newFakeLVM(t, l)
 	lm.addLV("/dev/vg0/web-root", "vg0", "web-root", "-wi-ao----", 4<<30)
 	lm.addLV("/dev/vg0/web-thin", "vg0", "web-thin", "Vwi-aotz--", 4<<30)
-	r := &Runner{Cfg: cfg, Virt: hv, LVM: lm, Ledger: l, RunID: "20261125T000000Z", Out: io.Discard}
-	return &lvmJob{r: r, hv: hv, lm: lm, l: l, c: c, dir: dir}
+	img := newFakeImages()
+	r := New(cfg, Deps{Virt: hv, LVM: lm, Images: img, Ledger: l}, WithRunID("20261125T000000Z"), WithOutput(io.Discard))
+	return &lvmJob{r: r, hv: hv, lm: lm, img: img, l: l, c: rc, dir: dir}
+}
+
+// rebuild replaces j's runner by one with the same configuration, fakes
+// and run id, and opts.
+func (j *lvmJob) rebuild(opts ...Option) {
+	j.r = New(j.r.cfg, j.r.deps(), append([]Option{WithRunID(j.r.runID), WithOutput(io.Discard)}, opts...)...)
 }
 
 const (
@@ -204,7 +220,7 @@ func TestLVMSnapshotRemovedAfterFailure(t *testing.T) {
 	j := newLVMJob(t, lvDisk)
 	rep := j.r.Backup(context.Background(), j.c)
 	// The fake appliance powers off at once without a result.
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "done record")
 	require.Equal(t, []string{
 		"snapshot vg0/web-root-hostctl-20261125T000000Z of web-root size 2147483648", // 50% of 4 GiB
@@ -219,16 +235,15 @@ func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
 	j.hv.onStart = func(x string) error {
 		// The appliance reads the snapshots: each overlay's base is one.
 		for _, tgt := range []string{"vda", "vdc"} {
-			out, err := exec.Command("qemu-img", "info", "-U", filepath.Join(j.r.jobDir("web"), tgt+".appliance.qcow2")).CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			require.Contains(t, string(out), "-hostctl-20261125T000000Z")
+			base := j.img.base(t, filepath.Join(j.r.jobDir("web"), tgt+".appliance.qcow2"))
+			require.Contains(t, base, "-hostctl-20261125T000000Z")
 		}
 		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Done{Status: job.StatusOK}.Record()))
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Contains(t, j.lm.calls, "snapshot vg0/web-thin-hostctl-20261125T000000Z of web-thin size 0", "thin: no size")
 	require.Contains(t, j.hv.calls, "suspend web", "two LVs are snapshotted while the domain is suspended")
 	j.requireNothingLeft(t)
@@ -239,7 +254,7 @@ func TestLVMMixedDomainSuspendedAroundSnapshots(t *testing.T) {
 	x := `<domain type="qemu"><name>web</name><devices>` + lvDisk + fileDisk(t, j.dir) + `</devices></domain>`
 	j.hv.live["web"], j.hv.inactive["web"] = x, x
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status) // no result from the fake appliance
+	require.Equal(t, job.StatusFailed, rep.Status) // no result from the fake appliance
 	var seq []string
 	for _, c := range j.hv.calls {
 		if strings.HasSuffix(c, " web") {
@@ -257,7 +272,7 @@ func TestLVMResumedWhenSnapshotFails(t *testing.T) {
 	j.hv.live["web"], j.hv.inactive["web"] = x, x
 	j.lm.dir = filepath.Join(j.dir, "missing") // the snapshot "device" cannot be made
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, j.hv.calls, "resume web")
 	left, _ := j.l.List()
 	require.Empty(t, left)
@@ -274,7 +289,7 @@ func TestLVMGuardAbortsJob(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "LVM snapshot vg0/web-root-hostctl-20261125T000000Z is 90.0% full (limit 80%)")
 	require.Contains(t, j.hv.calls, "destroy hostctl-backup-web-20261125T000000Z")
 	j.requireNothingLeft(t)
@@ -285,7 +300,7 @@ func TestLVMSnapshotRemovedOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	j.hv.onStart = func(string) error { cancel(); return nil }
 	rep := j.r.Backup(ctx, j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "context canceled")
 	j.requireNothingLeft(t)
 }
@@ -293,7 +308,7 @@ func TestLVMSnapshotRemovedOnCancel(t *testing.T) {
 func TestLVMBlockDeviceNotLV(t *testing.T) {
 	j := newLVMJob(t, strings.ReplaceAll(lvDisk, "/dev/vg0/web-root", "/dev/sdz"))
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "/dev/sdz is a block device but not an LVM logical volume")
 	require.Empty(t, j.lm.calls)
 }
@@ -308,7 +323,7 @@ func TestReconcileRemovesLeftoverLVMSnapshot(t *testing.T) {
 	// A record naming an LV that is not a snapshot of its origin is refused.
 	_, err = j.l.Record(ledger.Entry{RunID: "old", Kind: ledger.KindLVMSnapshot, VG: "vg0", Name: "web-thin", Origin: "web-root"})
 	require.NoError(t, err)
-	n, err := Reconcile(context.Background(), j.hv, j.lm, j.l, io.Discard)
+	n, err := Reconcile(context.Background(), Deps{Virt: j.hv, LVM: j.lm, Ledger: j.l}, io.Discard)
 	require.ErrorContains(t, err, "not removing it")
 	require.Equal(t, 1, n)
 	require.Empty(t, j.lm.snapshots())
@@ -323,7 +338,7 @@ func TestOfflineNotOKSkips(t *testing.T) {
 	no := false
 	j.c.OfflineOK = &no
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusSkipped, rep.Status)
+	require.Equal(t, report.StatusSkipped, rep.Status)
 	require.Contains(t, rep.Error, "shut off and offline_ok = false")
 	require.Empty(t, j.lm.calls)
 	j.requireNothingLeft(t)

@@ -25,15 +25,15 @@ func TestBackupStatusFromDoneRecord(t *testing.T) {
 		error  string
 		nostat bool // the appliance writes no stats record
 	}{
-		{"ok", job.Done{Status: job.StatusOK}, StatusOK, "", false},
+		{"ok", job.Done{Status: job.StatusOK}, job.StatusOK, "", false},
 		{"warning", job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "borg create finished with warnings (exit status 1): data/x: read: [Errno 5] Input/output error",
-			Unreadable: []string{"data/x"}, UnreadableCount: 7}}, StatusWarning, "", false},
-		{"failed", job.Done{Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x", false},
-		{"unknown status", job.Done{Status: "fine"}, StatusFailed, `unknown status "fine"`, false},
-		{"ok with warnings", job.Done{Status: job.StatusOK, Warnings: job.Warnings{Warning: "w"}}, StatusFailed, `status "ok" with warnings`, false},
+			Unreadable: []string{"data/x"}, UnreadableCount: 7}}, job.StatusWarning, "", false},
+		{"failed", job.Done{Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, job.StatusFailed, "backup source /srv/x", false},
+		{"unknown status", job.Done{Status: "fine"}, job.StatusFailed, `unknown status "fine"`, false},
+		{"ok with warnings", job.Done{Status: job.StatusOK, Warnings: job.Warnings{Warning: "w"}}, job.StatusFailed, `status "ok" with warnings`, false},
 		// A taken-over appliance that only claims success.
-		{"ok without stats", job.Done{Status: job.StatusOK}, StatusFailed, "no backup statistics", true},
-		{"warning without stats", job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "w"}}, StatusFailed, "no backup statistics", true},
+		{"ok without stats", job.Done{Status: job.StatusOK}, job.StatusFailed, "no backup statistics", true},
+		{"warning without stats", job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "w"}}, job.StatusFailed, "no backup statistics", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
@@ -49,7 +49,7 @@ func TestBackupStatusFromDoneRecord(t *testing.T) {
 			rep := j.r.Backup(context.Background(), j.c)
 			require.Equal(t, tc.status, rep.Status, rep.Error)
 			require.Contains(t, rep.Error, tc.error)
-			if tc.status == StatusWarning {
+			if tc.status == job.StatusWarning {
 				require.Equal(t, tc.done.Warning, rep.Warning)
 				require.Equal(t, []string{"data/x"}, rep.Unreadable)
 				require.Equal(t, 7, rep.UnreadableCount)
@@ -78,11 +78,11 @@ func TestBackupWarningPostSnapshot(t *testing.T) {
 		got, err := os.ReadFile(out)
 		require.NoError(t, err)
 		if strings.Contains(post, "exit 4") {
-			require.Equal(t, StatusFailed, rep.Status, "a failed post_snapshot fails a job with warnings too")
+			require.Equal(t, job.StatusFailed, rep.Status, "a failed post_snapshot fails a job with warnings too")
 			require.Contains(t, rep.Error, "post_snapshot")
 			continue
 		}
-		require.Equal(t, StatusWarning, rep.Status, rep.Error)
+		require.Equal(t, job.StatusWarning, rep.Status, rep.Error)
 		require.Equal(t, "warning restic backup finished with warnings (exit status 3)\n", string(got))
 		j.requireNothingLeft(t)
 	}

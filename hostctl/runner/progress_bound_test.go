@@ -88,7 +88,7 @@ func TestProgressChannelFIFO(t *testing.T) {
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "ledger"))
 	require.NoError(t, err)
-	rv := &reverter{l: l, runID: "r1"}
+	rv := &reverter{deps: Deps{Ledger: l}, runID: "r1"}
 	prefix, err := makeProgressPipe(rv, dir)
 	require.NoError(t, err)
 	ch, err := openProgress(prefix, filepath.Join(dir, "progress.jsonl"))

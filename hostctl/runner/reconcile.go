@@ -7,8 +7,6 @@ import (
 	"io"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
 // Leftovers is what reconciling the ledger could not undo, by the client
@@ -59,8 +57,8 @@ func (lo *Leftovers) Err() error {
 // that crashed or was killed. It reports each to w and returns how many it
 // removed and the joined errors of those it could not remove (they stay in
 // the ledger).
-func Reconcile(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, w io.Writer) (int, error) {
-	lo, err := ReconcileClients(ctx, hv, lm, l, w)
+func Reconcile(ctx context.Context, d Deps, w io.Writer) (int, error) {
+	lo, err := ReconcileClients(ctx, d, w)
 	if err != nil {
 		return 0, err
 	}
@@ -70,7 +68,8 @@ func Reconcile(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledge
 // ReconcileClients is Reconcile with the leftovers sorted by client. Its
 // error is one that stops everything: a ledger that cannot be read (an
 // unreadable entry could be anyone's).
-func ReconcileClients(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l *ledger.Ledger, w io.Writer) (*Leftovers, error) {
+func ReconcileClients(ctx context.Context, d Deps, w io.Writer) (*Leftovers, error) {
+	l := d.Ledger
 	entries, err := l.List()
 	if err != nil {
 		return nil, err
@@ -83,7 +82,7 @@ func ReconcileClients(ctx context.Context, hv virt.Hypervisor, lm lvm.Manager, l
 		}
 		fmt.Fprintf(w, "cleanup: leftover of run %s (%s): %s\n", e.RunID, owner, e.String())
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		err := Undo(uctx, hv, lm, l, e)
+		err := Undo(uctx, d, e)
 		cancel()
 		switch {
 		case err == nil:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -60,7 +61,7 @@ type RecoverPlan struct {
 	MkFS    bool
 	Hooks   config.Hooks
 	opts    RecoverOptions
-	j       *job.Job
+	restore *job.Restore // the job's restore table
 }
 
 // DiskPaths lists the client's disks the recovery writes to.
@@ -143,7 +144,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 
 // PlanRecovery checks that client c can be recovered in place and returns
 // the plan. It changes nothing.
-func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOptions) (*RecoverPlan, error) {
+func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o RecoverOptions) (*RecoverPlan, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -153,17 +154,13 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
 		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
 	}
-	prof := r.Cfg.ProfileFor(c)
-	if prof == nil {
-		return nil, fmt.Errorf("client %s: no profile", c.Name)
-	}
-	_, running, err := r.Virt.DomainXML(ctx, c.Domain)
+	_, running, err := r.virt.DomainXML(ctx, c.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: the blank VM must exist with the backed-up disk layout: %w", c.Name, err)
 	}
 	// The persistent definition is what boots after the restore, and its
 	// disks are the ones to restore into.
-	x, err := r.Virt.InactiveXML(ctx, c.Domain)
+	x, err := r.virt.InactiveXML(ctx, c.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: domain %s must be defined (persistent) to be started again after the restore: %w", c.Name, c.Domain, err)
 	}
@@ -179,31 +176,17 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 			return nil, fmt.Errorf("domain %s disk %s is read-only in the domain: a recovery writes to it", c.Domain, d.Target)
 		}
 	}
-	repo, _, err := clientRepo(prof, c.Name)
-	if err != nil {
-		return nil, err
-	}
 	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
+		Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: c.Profile.Backend, Target: c.Target.String(),
 		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
 	if p.Mount == "" {
 		p.Mount = "auto"
 	}
-	j := &job.Job{
-		Version: job.Version, Mode: job.ModeRestore, Client: c.Name, RunID: r.RunID,
-		TimeLimit: c.TimeLimit, Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
-		Repo: &repo, Net: jobNet(r.Cfg.Host, repo),
-		Restore: &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS,
-			Tree: job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts}},
-	}
+	p.restore = &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS, Tree: c.Tree}
 	if c.Hooks.EndRecovery != "" {
-		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
-			Env: []string{"SB_HOOK=" + hooks.EndRecovery, "SB_CLIENT=" + c.Name, "SB_RUN_ID=" + r.RunID, "SB_DOMAIN=" + c.Domain}}
+		p.restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
+			Env: hookEnvList(r.hookEnv(c.Client, hooks.EndRecovery))}
 	}
-	for i, d := range disks {
-		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Dev: d.Target})
-	}
-	p.j = j
 	return p, nil
 }
 
@@ -213,19 +196,13 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 // its disks detached (the appliance gone), except that a failing
 // pre_recovery leaves it as it was, since nothing was changed yet; the
 // error is a *StepError saying how to continue.
-func (r *Runner) Recover(ctx context.Context, c *config.Client, o RecoverOptions) *Report {
-	rep := &Report{Client: c.Name, Started: time.Now(), LogDir: r.jobDir(c.Name), Mode: "recover"}
-	err := r.recover(ctx, c, o, rep)
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = StatusOK
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-	}
-	return rep
+func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptions) *report.Job {
+	rep := newJobReport(c.Name, "recover", r.jobDir(c.Name))
+	return rep.finish(r.recover(ctx, c, o, rep))
 }
 
-func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions, rep *Report) error {
-	if err := r.Leftovers.Blocks(c.Name); err != nil {
+func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *jobReport) error {
+	if err := r.leftovers.Blocks(c.Name); err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
 	}
 	p, err := r.PlanRecovery(ctx, c, o)
@@ -237,15 +214,11 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 	for _, l := range p.Lines() {
 		r.logf("%s", l)
 	}
-	hrun := r.hookRunner(c)
-	env := map[string]string{"SB_CLIENT": c.Name, "SB_RUN_ID": r.RunID, "SB_DOMAIN": c.Domain}
+	hrun := r.hookRunner(c.Client)
 	runHook := func(name, cmd string, extra map[string]string) error {
-		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: map[string]string{"SB_HOOK": name}}
+		h := hooks.Hook{Name: name, Command: cmd, Timeout: c.Hooks.TimeLimit.Duration, Env: r.hookEnv(c.Client, name)}
 		if h.Timeout <= 0 {
 			h.Timeout = config.DefaultHookTimeLimit
-		}
-		for k, v := range env {
-			h.Env[k] = v
 		}
 		for k, v := range extra {
 			h.Env[k] = v
@@ -296,7 +269,7 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 
 	// 4. start it, 5. post_recovery once its agent answers.
 	r.logf("%s: %s…", c.Name, StepStart)
-	if err := r.Virt.Start(ctx, c.Domain); err != nil {
+	if err := r.virt.Start(ctx, c.Domain); err != nil {
 		return &StepError{Step: StepStart, Err: err, Hint: fmt.Sprintf(
 			"The disks hold the restored system and are detached; start the domain by hand (virsh start %s). %s", c.Domain, logs)}
 	}
@@ -323,30 +296,15 @@ func (r *Runner) recover(ctx context.Context, c *config.Client, o RecoverOptions
 // and removes it, whatever happened. touched is set false when the
 // appliance's result shows it stopped before a step that changes a
 // filesystem.
-func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverPlan, rep *Report, touched *bool) error {
+func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *jobReport, touched *bool) error {
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
-		aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
-		if err != nil {
-			return err
-		}
-		j := aj.job
-		j.Restore, j.Disks = p.j.Restore, p.j.Disks
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
-		for i, d := range p.Disks {
-			aj.disks = append(aj.disks, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: j.Disks[i].Serial})
-		}
-		out, err := r.runAppliance(ctx, rv, aj)
-		if out != nil {
-			rep.Appl = out.elapsed
-		}
+		aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(p.restore), withDisks(p.Disks))
 		if err != nil {
 			return err
 		}
-		res := out.result
 		*touched = changedFilesystems(res)
-		rep.Archive = res.Done.Archive
-		rep.Backend, rep.ReadyIn = res.Done.BackendElapsed, res.Done.ReadyAfter
 		if h := endRecoveryResult(res, p.Hooks.EndRecovery); h != nil {
 			rep.Hooks = append(rep.Hooks, *h)
 			r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(*h), h.Elapsed.Round(time.Millisecond))
@@ -397,13 +355,13 @@ func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
 // shutdown asks the domain to shut down and waits until it is off; past
 // limit it is forced off.
 func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duration) error {
-	if err := r.Virt.Shutdown(ctx, domain); err != nil {
+	if err := r.virt.Shutdown(ctx, domain); err != nil {
 		r.logf("graceful shutdown of %s refused (%v): forcing it off", domain, err)
-		return r.Virt.Destroy(ctx, domain)
+		return r.virt.Destroy(ctx, domain)
 	}
 	deadline := time.Now().Add(limit)
 	for {
-		_, running, err := r.Virt.DomainXML(ctx, domain)
+		_, running, err := r.virt.DomainXML(ctx, domain)
 		if err != nil {
 			return err
 		}
@@ -412,7 +370,7 @@ func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duratio
 		}
 		if time.Now().After(deadline) {
 			r.logf("%s did not shut down within %s: forcing it off", domain, limit)
-			return r.Virt.Destroy(ctx, domain)
+			return r.virt.Destroy(ctx, domain)
 		}
 		select {
 		case <-ctx.Done():
@@ -427,7 +385,7 @@ func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duratio
 func (r *Runner) forceOff(ctx context.Context, domain string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.Virt.Destroy(dctx, domain); err != nil {
+	if err := r.virt.Destroy(dctx, domain); err != nil {
 		r.logf("could not force %s off: %v", domain, err)
 	}
 }
@@ -437,7 +395,7 @@ func (r *Runner) waitAgent(ctx context.Context, domain string, limit time.Durati
 	deadline := time.Now().Add(limit)
 	var last error
 	for {
-		if _, last = r.Virt.QemuAgentCommand(ctx, domain, `{"execute":"guest-ping"}`); last == nil {
+		if _, last = r.virt.QemuAgentCommand(ctx, domain, `{"execute":"guest-ping"}`); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {

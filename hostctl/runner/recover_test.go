@@ -27,7 +27,7 @@ func recoverJob(t *testing.T) (*lvmJob, string) {
 	rec := func(name string) string { return `echo "` + name + ` $SB_HOOK $SB_CLIENT $SB_ARCHIVE" >> ` + log }
 	j.c.Hooks = config.Hooks{Transport: config.TransportLocal, TimeLimit: job.Duration{Duration: time.Minute},
 		PreRecovery: rec("pre"), EndRecovery: "touch /recovered", PostRecovery: rec("post")}
-	j.c.Backup.Mount = job.MountFstab
+	j.c.Tree.Mount = job.MountFstab
 	return j, log
 }
 
@@ -76,7 +76,7 @@ func TestRecoverInPlace(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{ShutdownTimeout: time.Second})
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Equal(t, "web-1", rep.Archive)
 
 	require.Equal(t, job.ModeRestore, got.Mode)
@@ -112,7 +112,7 @@ func TestRecoverFailedRestoreLeavesClientOff(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{Archive: "web-9", ShutdownTimeout: time.Second})
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, `step "restore in the appliance" failed: restore: borg: Archive web-9 does not exist`)
 	require.Contains(t, rep.Error, "The client is shut off and its disks are detached (no appliance is left)")
 	require.Contains(t, rep.Error, "rerun `hostctl recover web` (with --mkfs when")
@@ -128,7 +128,7 @@ func TestRecoverFailingPreRecoveryChangesNothing(t *testing.T) {
 	j, _ := recoverJob(t)
 	j.c.Hooks.PreRecovery = "echo not a blank VM >&2; exit 7"
 	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{})
-	require.Equal(t, StatusFailed, rep.Status)
+	require.Equal(t, job.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, `step "pre_recovery" failed: hook pre_recovery: exit code 7: not a blank VM. Nothing was changed: the client web is still running`)
 	require.Empty(t, j.hv.calls)
 	require.Contains(t, j.hv.live, "web")
@@ -146,9 +146,9 @@ func TestRecoverForcesShutdown(t *testing.T) {
 		return nil
 	}
 	var out strings.Builder
-	j.r.Out = &out
+	j.rebuild(WithOutput(&out))
 	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{ShutdownTimeout: 50 * time.Millisecond})
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	require.Equal(t, "shutdown web", j.hv.calls[0])
 	require.Equal(t, "destroy web", j.hv.calls[1])
 	require.Contains(t, out.String(), "web did not shut down within 50ms: forcing it off")

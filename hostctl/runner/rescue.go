@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -11,10 +10,15 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
+// shellTable is mode shell: the rescue shell, with no repository.
+func shellTable(s *job.Shell) modeTable {
+	return modeTable{job.ModeShell, repoNone, func(j *job.Job) { j.Shell = s }}
+}
+
 // RescueOptions say what the rescue appliance gets.
 type RescueOptions struct {
 	// Client, when set, is the shut-off client whose disks are attached.
-	Client *config.Client
+	Client *config.Resolved
 	// Disks are disk image files attached instead (or as well).
 	Disks []string
 	// Mount selects the filesystem mounted at /mnt/target, like backup.mount
@@ -45,11 +49,10 @@ func (r *Runner) Rescue(ctx context.Context, o RescueOptions) error {
 func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) error {
 	name := "disks"
 	var disks []virt.ClientDisk
-	j := &job.Job{Version: job.Version, Mode: job.ModeShell, RunID: r.RunID,
-		TimeLimit: job.Duration{Duration: o.TimeLimit}, Shell: &job.Shell{Rescue: true, Mount: o.Mount}}
+	shell := &job.Shell{Rescue: true, Mount: o.Mount}
 	if c := o.Client; c != nil {
 		name = c.Name
-		x, running, err := r.Virt.DomainXML(ctx, c.Domain)
+		x, running, err := r.virt.DomainXML(ctx, c.Domain)
 		if err != nil {
 			return err
 		}
@@ -59,12 +62,12 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 		if disks, err = virt.ClientDisks(x); err != nil {
 			return err
 		}
-		if j.Shell.Mount == "" {
-			j.Shell.Mount = c.Backup.Mount
+		if shell.Mount == "" {
+			shell.Mount = c.Tree.Mount
 		}
 	}
 	for _, p := range o.Disks {
-		info, err := qemuImgInfo(ctx, p)
+		info, err := r.images.Info(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -73,21 +76,13 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 	if len(disks) == 0 {
 		return fmt.Errorf("rescue: no disk to attach")
 	}
-	j.Client = name
-	var attached []virt.DiskSpec
-	for i, d := range disks {
-		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
-		attached = append(attached, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: serial})
-		j.Disks = append(j.Disks, job.Disk{Serial: serial, Dev: d.Target})
-	}
-	dir := r.jobDir("rescue-" + name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// With a client its own cache (a plain client's files live there);
+	// with --disk only none.
+	aj, err := r.newJob(o.Client, shellTable(shell), named("rescue-"+name), timeLimit(o.TimeLimit),
+		withDisks(disks), withConsole(o.Attach))
+	if err != nil {
 		return err
 	}
-	aj := applianceJob{dir: dir, job: j, disks: attached, attach: o.Attach}
-	if o.Client != nil {
-		aj.cache = o.Client.Name // its own cache (a plain client's files live there); with --disk only none
-	}
-	_, err := r.runAppliance(ctx, rv, aj)
+	_, err = r.runAppliance(ctx, rv, aj)
 	return err
 }

@@ -11,9 +11,16 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
+
+// restoreTable is mode restore (to a directory, a disk image, or the
+// client's own disks in a recovery).
+func restoreTable(x *job.Restore) modeTable {
+	return modeTable{job.ModeRestore, repoExisting, func(j *job.Job) { j.Restore = x }}
+}
 
 // RestoreOptions say what to restore where.
 type RestoreOptions struct {
@@ -33,84 +40,77 @@ type RestoreOptions struct {
 }
 
 // Restore extracts a client's backup through the appliance.
-func (r *Runner) Restore(ctx context.Context, c *config.Client, o RestoreOptions) *Report {
-	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *Report) error {
+func (r *Runner) Restore(ctx context.Context, c *config.Resolved, o RestoreOptions) *report.Job {
+	return r.applianceReport(ctx, c.Name, "restore", r.jobDir(c.Name), func(rv *reverter, rep *jobReport) error {
 		return r.restore(ctx, c, o, rv, rep)
 	})
 }
 
 // applianceReport runs one appliance job of a client that is not a backup
 // (restore, verify) with its cleanup, and reports it.
-func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *Report) error) *Report {
-	rep := &Report{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}
-	err := r.reverted(ctx, jobScope{client: client, logDir: logDir}, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) })
-	rep.Elapsed = time.Since(rep.Started)
-	rep.Status = StatusOK
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-	}
-	return rep
+func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir string, f func(rv *reverter, rep *jobReport) error) *report.Job {
+	rep := newJobReport(client, mode, logDir)
+	return rep.finish(r.reverted(ctx, jobScope{client: client, logDir: logDir}, &rep.Cleanups, func(rv *reverter) error { return f(rv, rep) }))
 }
 
-func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions, rv *reverter, rep *Report) error {
-	aj, err := r.clientJob(c, job.ModeRestore, "", repoExisting)
-	if err != nil {
-		return err
-	}
-	j := aj.job
+func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *jobReport) error {
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
-	j.Restore = &job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}
-	switch {
-	case o.Dir != "" && o.Disk != "":
-		return fmt.Errorf("restore: give a directory or a disk, not both")
-	case o.Dir != "":
-		abs, err := filepath.Abs(o.Dir)
-		if err != nil {
-			return err
-		}
-		if err := privateRestoreDir(abs); err != nil {
-			return err
-		}
-		// The appliance gets a directory inside the destination, never
-		// the destination itself: whatever it does to the root of what it
-		// restores (the backed-up / is 0755), the 0700 destination keeps
-		// local users away from the guest's setuid files and device nodes.
-		staging, err := os.MkdirTemp(abs, ".hostctl-restore-")
-		if err != nil {
-			return fmt.Errorf("restore directory %s: %w", abs, err)
-		}
-		stagingDir = staging
-		j.Restore.To = "dir"
-		aj.shares = append(aj.shares, virt.ShareSpec{Dir: staging, Tag: job.TagRestore})
-	case o.Disk != "":
-		info, err := qemuImgInfo(ctx, o.Disk)
-		if err != nil {
-			return err
-		}
-		j.Restore.To, j.Restore.Mount = "disk", o.Mount
-		aj.disks = []virt.DiskSpec{{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore}}
-	default:
-		return fmt.Errorf("restore: no destination (--to-dir or --to-disk)")
-	}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
+		r.restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
 	}
-	rep.Archive = out.result.Done.Archive
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if out.result.Done.Status != job.StatusOK {
+	if res.Done.Status != job.StatusOK {
 		if stagingDir != "" {
-			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", out.result.LastError(), aj.logPath(), stagingDir)
+			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", res.LastError(), aj.logPath(), stagingDir)
 		}
-		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", out.result.LastError(), aj.logPath())
+		return fmt.Errorf("restore failed in the appliance: %s (log: %s)", res.LastError(), aj.logPath())
 	}
 	if stagingDir != "" {
 		return moveUp(stagingDir)
 	}
 	return nil
+}
+
+// restoreTo attaches a restore's destination: a staging directory inside
+// o.Dir (its path goes to staging), or the disk image o.Disk.
+func (r *Runner) restoreTo(ctx context.Context, o RestoreOptions, staging *string) jobOption {
+	return func(aj *applianceJob) error {
+		x := aj.job.Restore
+		switch {
+		case o.Dir != "" && o.Disk != "":
+			return fmt.Errorf("restore: give a directory or a disk, not both")
+		case o.Dir != "":
+			abs, err := filepath.Abs(o.Dir)
+			if err != nil {
+				return err
+			}
+			if err := privateRestoreDir(abs); err != nil {
+				return err
+			}
+			// The appliance gets a directory inside the destination, never
+			// the destination itself: whatever it does to the root of what it
+			// restores (the backed-up / is 0755), the 0700 destination keeps
+			// local users away from the guest's setuid files and device nodes.
+			dir, err := os.MkdirTemp(abs, ".hostctl-restore-")
+			if err != nil {
+				return fmt.Errorf("restore directory %s: %w", abs, err)
+			}
+			*staging = dir
+			x.To = "dir"
+			aj.shares = append(aj.shares, virt.ShareSpec{Dir: dir, Tag: job.TagRestore})
+		case o.Disk != "":
+			info, err := r.images.Info(ctx, o.Disk)
+			if err != nil {
+				return err
+			}
+			x.To, x.Mount = "disk", o.Mount
+			aj.disks = append(aj.disks, virt.DiskSpec{Path: o.Disk, Format: info.Format, Serial: job.SerialRestore})
+		default:
+			return fmt.Errorf("restore: no destination (--to-dir or --to-disk)")
+		}
+		return nil
+	}
 }
 
 // privateRestoreDir makes p a directory for a restore: new, or empty and

@@ -48,7 +48,7 @@ func TestRestoreToDirPrivate(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Restore(context.Background(), j.c, RestoreOptions{Dir: dst})
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
 	fi, err := os.Stat(dst)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the destination is private")

@@ -10,15 +10,11 @@ import (
 	"slices"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
 // reverter undoes, newest first, the resources one job created.
 type reverter struct {
-	hv      virt.Hypervisor
-	lvm     lvm.Manager // nil for jobs that take no LVM snapshot
-	l       *ledger.Ledger
+	deps    Deps
 	runID   string
 	client  string // every entry carries it: a leftover blocks this client only
 	entries []*ledger.Entry
@@ -28,7 +24,7 @@ type reverter struct {
 // and the client are filled in.
 func (r *reverter) record(e ledger.Entry) (*ledger.Entry, error) {
 	e.RunID, e.Client = r.runID, r.client
-	rec, err := r.l.Record(e)
+	rec, err := r.deps.Ledger.Record(e)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +39,7 @@ func (r *reverter) record(e ledger.Entry) (*ledger.Entry, error) {
 func (r *reverter) undo(ctx context.Context, e *ledger.Entry) error {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := Undo(uctx, r.hv, r.lvm, r.l, e); err != nil {
+	if err := Undo(uctx, r.deps, e); err != nil {
 		return err
 	}
 	r.entries = slices.DeleteFunc(r.entries, func(x *ledger.Entry) bool { return x == e })
@@ -56,7 +52,7 @@ func (r *reverter) undoAll(ctx context.Context) error {
 	var errs []error
 	for i := len(r.entries) - 1; i >= 0; i-- {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := Undo(uctx, r.hv, r.lvm, r.l, r.entries[i]); err != nil {
+		if err := Undo(uctx, r.deps, r.entries[i]); err != nil {
 			errs = append(errs, err)
 		}
 		cancel()
@@ -78,10 +74,10 @@ type jobScope struct {
 // client with leftovers of an earlier run that could not be removed does
 // not get to run f at all.
 func (r *Runner) reverted(ctx context.Context, s jobScope, cleanups *[]string, f func(rv *reverter) error) error {
-	if err := r.Leftovers.Blocks(s.client); err != nil {
+	if err := r.leftovers.Blocks(s.client); err != nil {
 		return err
 	}
-	rv := &reverter{hv: r.Virt, l: r.Ledger, lvm: r.lvmManager(), runID: r.RunID, client: s.client}
+	rv := &reverter{deps: r.deps(), runID: r.runID, client: s.client}
 	err := protect(s.logDir, func() error { return f(rv) })
 	if cerr := rv.undoAll(ctx); cerr != nil {
 		if cleanups != nil {

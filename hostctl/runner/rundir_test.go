@@ -30,10 +30,10 @@ func TestJobDiskOnRunDir(t *testing.T) {
 		return nil
 	}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusOK, rep.Status, rep.Error)
-	require.Equal(t, filepath.Join(j.r.Cfg.Host.RunDir, j.r.RunID, "web", "job.img"), img)
-	require.False(t, strings.HasPrefix(img, j.r.Cfg.Host.StateDir+"/"), "job disk %s under the state dir", img)
-	require.NoDirExists(t, filepath.Join(j.r.Cfg.Host.RunDir, j.r.RunID), "the job's directory on the run dir is removed")
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
+	require.Equal(t, filepath.Join(j.r.cfg.Host.RunDir, j.r.runID, "web", "job.img"), img)
+	require.False(t, strings.HasPrefix(img, j.r.cfg.Host.StateDir+"/"), "job disk %s under the state dir", img)
+	require.NoDirExists(t, filepath.Join(j.r.cfg.Host.RunDir, j.r.runID), "the job's directory on the run dir is removed")
 	require.FileExists(t, filepath.Join(j.r.jobDir("web"), job.FileResult), "the result is kept with the job's logs")
 	j.requireNothingLeft(t)
 }
@@ -55,10 +55,10 @@ func TestKilledJobDiskRemovedByNextRun(t *testing.T) {
 	require.NoError(t, os.WriteFile(img, []byte("secrets"), 0o600))
 	l, err := ledger.Open(crashed)
 	require.NoError(t, err)
-	_, err = Reconcile(context.Background(), newFakeHV(), j.lm, l, io.Discard)
+	_, err = Reconcile(context.Background(), Deps{Virt: newFakeHV(), LVM: j.lm, Ledger: l}, io.Discard)
 	require.NoError(t, err)
 	require.NoFileExists(t, img)
-	require.NoDirExists(t, filepath.Join(j.r.Cfg.Host.RunDir, j.r.RunID))
+	require.NoDirExists(t, filepath.Join(j.r.cfg.Host.RunDir, j.r.runID))
 	left, _ := l.List()
 	require.Empty(t, left)
 }
@@ -67,19 +67,19 @@ func TestKilledJobDiskRemovedByNextRun(t *testing.T) {
 // dir, a job is refused before its hooks and its snapshot.
 func TestBackupRefusedWhenStateDirFull(t *testing.T) {
 	j := newLVMJob(t, lvDisk)
-	j.r.Cfg.Host.MinFreeSpace = config.Size(1 << 60)
+	j.r.cfg.Host.MinFreeSpace = config.Size(1 << 60)
 	marker := filepath.Join(j.dir, "pre-ran")
 	j.c.Hooks = config.Hooks{PreSnapshot: "touch " + marker, Transport: config.TransportLocal}
 	rep := j.r.Backup(context.Background(), j.c)
-	require.Equal(t, StatusFailed, rep.Status)
-	require.Contains(t, rep.Error, "the state dir "+j.r.Cfg.Host.StateDir+" has ")
+	require.Equal(t, job.StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "the state dir "+j.r.cfg.Host.StateDir+" has ")
 	require.Contains(t, rep.Error, "less than min_free_space (1.0 EiB): no snapshot taken")
 	require.Empty(t, j.lm.calls, "no LVM snapshot")
 	require.NotContains(t, j.hv.calls, "snapshot web")
 	require.NoFileExists(t, marker, "no hook ran")
 	j.requireNothingLeft(t)
 
-	j.r.Cfg.Host.MinFreeSpace = 1 << 20 // there is a MiB free
+	j.r.cfg.Host.MinFreeSpace = 1 << 20 // there is a MiB free
 	rep = j.r.Backup(context.Background(), j.c)
 	require.NotContains(t, rep.Error, "min_free_space")
 }

@@ -46,27 +46,100 @@ func ImageIn(dir string) (Image, error) {
 	return img, image.CheckJobFormat(dir)
 }
 
-// Runner holds what every job of one hostctl invocation shares.
+// Runner holds what every job of one hostctl invocation shares. It is
+// built complete by New and not changed afterwards: parallel jobs may share
+// it.
 type Runner struct {
-	Cfg  *config.Config
-	Virt virt.Hypervisor
-	// LVM is the host's LVM; nil means the lvm2 tools (lvm.CLI).
-	LVM    lvm.Manager
-	Ledger *ledger.Ledger
-	Image  Image
-	Accel  string // "kvm" or "tcg"
-	RunID  string
-	// Out receives hostctl's own lines for the operator (hooks,
-	// snapshots, cleanup).
-	Out io.Writer
-	// Progress shows the appliances' progress records (nil: nothing).
-	Progress progress.Sink
-	// BackupTime, when set, is the time the backends record for the
-	// backups of this run (tests of retention, imports); zero means now.
-	BackupTime time.Time
-	// Leftovers are what reconciling the ledger before this run could not
+	cfg    *config.Config
+	virt   virt.Hypervisor
+	lvm    lvm.Manager
+	images Images
+	ledger *ledger.Ledger
+	image  Image
+	accel  string // "kvm" or "tcg"
+	runID  string
+	// out receives hostctl's own lines for the operator (hooks,
+	// snapshots, cleanup); nil: none.
+	out io.Writer
+	// progress shows the appliances' progress records.
+	progress progress.Sink
+	// backupTime, when set, is the time the backends record for the
+	// backups of this run; zero means now.
+	backupTime time.Time
+	// leftovers are what reconciling the ledger before this run could not
 	// remove: the clients they belong to do not run (nil: none).
-	Leftovers *Leftovers
+	leftovers *Leftovers
+}
+
+// Deps are the host's machinery a Runner (and a cleanup: Undo, Reconcile)
+// works through; a nil LVM or Images is the host's own tools (lvm.CLI,
+// QemuImg). Tests give fakes.
+type Deps struct {
+	Virt   virt.Hypervisor
+	LVM    lvm.Manager
+	Images Images
+	Ledger *ledger.Ledger
+}
+
+// withDefaults is d with the host's tools for what is nil.
+func (d Deps) withDefaults() Deps {
+	if d.LVM == nil {
+		d.LVM = &lvm.CLI{}
+	}
+	if d.Images == nil {
+		d.Images = QemuImg{}
+	}
+	return d
+}
+
+// Option sets what a Runner is built with besides its configuration and
+// its Deps.
+type Option func(*Runner)
+
+// WithImage is the appliance a Runner boots and the accelerator it boots it
+// with (commands that boot none need neither).
+func WithImage(img Image, accel string) Option {
+	return func(r *Runner) { r.image, r.accel = img, accel }
+}
+
+// WithRunID sets the run's id (default NewRunID of the time of New).
+func WithRunID(id string) Option { return func(r *Runner) { r.runID = id } }
+
+// WithOutput sends hostctl's own lines for the operator (hooks,
+// snapshots, cleanup) to w.
+func WithOutput(w io.Writer) Option { return func(r *Runner) { r.out = w } }
+
+// WithProgress shows the appliances' progress records on s (default none).
+func WithProgress(s progress.Sink) Option { return func(r *Runner) { r.progress = s } }
+
+// WithBackupTime makes the backends record the backups of this run at t
+// instead of now (tests of retention, imports).
+func WithBackupTime(t time.Time) Option { return func(r *Runner) { r.backupTime = t } }
+
+// WithLeftovers are what reconciling the ledger before this run could not
+// remove: the jobs of their clients do not run.
+func WithLeftovers(lo *Leftovers) Option { return func(r *Runner) { r.leftovers = lo } }
+
+// New builds the Runner of one hostctl invocation.
+func New(cfg *config.Config, d Deps, opts ...Option) *Runner {
+	d = d.withDefaults()
+	r := &Runner{cfg: cfg, virt: d.Virt, lvm: d.LVM, images: d.Images, ledger: d.Ledger,
+		runID: NewRunID(time.Now()), progress: progress.None}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.progress == nil {
+		r.progress = progress.None
+	}
+	return r
+}
+
+// RunID is the id of the run the Runner's jobs belong to.
+func (r *Runner) RunID() string { return r.runID }
+
+// deps are the Runner's Deps (for its jobs' cleanup).
+func (r *Runner) deps() Deps {
+	return Deps{Virt: r.virt, LVM: r.lvm, Images: r.images, Ledger: r.ledger}
 }
 
 // NewRunID returns a run id: sortable, readable, unique per second (the
@@ -104,11 +177,11 @@ func (l *Lock) Release() error { return l.f.Close() }
 
 // jobDir is where one job's temporary files and its logs live.
 func (r *Runner) jobDir(client string) string {
-	return filepath.Join(RunsDir(r.Cfg.Host.StateDir), r.RunID, client)
+	return filepath.Join(RunsDir(r.cfg.Host.StateDir), r.runID, client)
 }
 
 func (r *Runner) logf(format string, args ...any) {
-	if r.Out != nil {
-		fmt.Fprintf(r.Out, format+"\n", args...)
+	if r.out != nil {
+		fmt.Fprintf(r.out, format+"\n", args...)
 	}
 }

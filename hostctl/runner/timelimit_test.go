@@ -83,7 +83,7 @@ func TestTimeLimitsDestroyAppliance(t *testing.T) {
 				defer cancel()
 			}
 			rep := j.r.Backup(ctx, j.c)
-			require.Equal(t, StatusFailed, rep.Status)
+			require.Equal(t, job.StatusFailed, rep.Status)
 			require.Regexp(t, tc.want, rep.Error)
 			require.Contains(t, j.hv.calls, "destroy hostctl-backup-web-20261125T000000Z")
 			j.requireNothingLeft(t)

@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
-// ModeVerify is the Report.Mode of a verify job.
-const ModeVerify = "verify"
+// verifyTable is mode verify.
+func verifyTable(v *job.Verify) modeTable {
+	return modeTable{job.ModeVerify, repoExisting, func(j *job.Job) { j.Verify = v }}
+}
 
 // VerifyOptions say which backup a verify restores and how much of it.
 type VerifyOptions struct {
@@ -31,36 +34,27 @@ type VerifyOptions struct {
 // checksums; the scratch space is removed afterwards. The report's Stats
 // hold the files and bytes compared (Files, OriginalSize), its Verify
 // the appliance's record.
-func (r *Runner) Verify(ctx context.Context, c *config.Client, o VerifyOptions) *Report {
-	return r.applianceReport(ctx, c.Name, ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *Report) error {
+func (r *Runner) Verify(ctx context.Context, c *config.Resolved, o VerifyOptions) *report.Job {
+	return r.applianceReport(ctx, c.Name, report.ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *jobReport) error {
 		return r.verify(ctx, c, o, rv, rep)
 	})
 }
 
-func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, rv *reverter, rep *Report) error {
+func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions, rv *reverter, rep *jobReport) error {
 	if o.Sample < 0 {
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
-	aj, err := r.clientJob(c, job.ModeVerify, "verify-"+c.Name, repoExisting)
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
+		named("verify-"+c.Name))
 	if err != nil {
 		return err
 	}
-	aj.job.Verify = &job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}
-	out, err := r.runAppliance(ctx, rv, aj)
-	if out != nil {
-		rep.Appl = out.elapsed
-	}
-	if err != nil {
-		return err
-	}
-	rep.Archive = out.result.Done.Archive
-	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if v, ok := out.result.Verification(); ok {
+	if v, ok := res.Verification(); ok {
 		rep.Stats = &job.Stats{Archive: v.Archive, Files: v.Files, OriginalSize: v.Bytes}
 		rep.Verify = &v
 	}
-	if out.result.Done.Status != job.StatusOK {
-		return fmt.Errorf("verify failed: %s (log: %s)", out.result.LastError(), aj.logPath())
+	if res.Done.Status != job.StatusOK {
+		return fmt.Errorf("verify failed: %s (log: %s)", res.LastError(), aj.logPath())
 	}
 	return nil
 }
@@ -100,5 +94,5 @@ func (r *Runner) VerifyDone(c *config.Client) error {
 }
 
 func (r *Runner) verifyCountPath(client string) string {
-	return filepath.Join(r.Cfg.Host.StateDir, "verify", client)
+	return filepath.Join(r.cfg.Host.StateDir, "verify", client)
 }

@@ -12,7 +12,7 @@ import (
 // successful backup, again 3 after a passed verify, and after every backup
 // while the verify keeps failing (no VerifyDone).
 func TestVerifyDue(t *testing.T) {
-	r := &Runner{Cfg: &config.Config{Host: config.Host{StateDir: t.TempDir()}}}
+	r := New(&config.Config{Host: config.Host{StateDir: t.TempDir()}}, Deps{})
 	c := &config.Client{Name: "web", VerifyEvery: 3}
 	var got []bool
 	for i := 0; i < 3; i++ {

@@ -1,0 +1,52 @@
+package report
+
+import (
+	"time"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+)
+
+// A Job's Status is one of the appliance's (job.StatusOK, job.StatusWarning:
+// the backup was written but the backend said it is incomplete, see
+// Warning and Unreadable, and no retention ran after it; job.StatusFailed)
+// or StatusSkipped, which only the host decides.
+const StatusSkipped = "skipped"
+
+// ModeVerify is the Mode of a verify job's report.
+const ModeVerify = "verify"
+
+// Job is the outcome of one client job, as `hostctl run --json`, the
+// status file and the mail report it.
+type Job struct {
+	Client  string        `json:"client"`
+	Status  string        `json:"status"`
+	Error   string        `json:"error,omitempty"`
+	Archive string        `json:"archive,omitempty"`
+	Mode    string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"; or the job's: "restore", ModeVerify, "recover"
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Stats   *job.Stats    `json:"stats,omitempty"`
+	LogDir  string        `json:"log_dir"`
+	// ApplianceElapsed is the appliance's time from domain start to gone.
+	ApplianceElapsed time.Duration `json:"appliance_ns"`
+	Backend          time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
+	ReadyIn          time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
+	Cleanups         []string      `json:"cleanup_errors,omitempty"`
+	// Pause is the pause window: end of pre_snapshot to start of
+	// on_snapshot (the snapshot alone without hooks).
+	Pause  time.Duration  `json:"pause_ns,omitempty"`
+	Frozen time.Duration  `json:"frozen_ns,omitempty"` // filesystems frozen (freeze = true)
+	Hooks  []hooks.Result `json:"hooks,omitempty"`
+
+	// Verify is a verify's outcome (Stats then holds the files and bytes
+	// compared).
+	Verify *job.Verification `json:"verify,omitempty"`
+
+	// Warning (status warning) is the backend's one line; Unreadable the
+	// first job.MaxUnreadable paths it could not read, UnreadableCount
+	// how many.
+	Warning         string   `json:"warning,omitempty"`
+	Unreadable      []string `json:"unreadable,omitempty"`
+	UnreadableCount int      `json:"unreadable_count,omitempty"`
+}
