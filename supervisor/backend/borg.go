@@ -47,7 +47,7 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 		return job.Stats{}, err
 	}
 	unread := &unreadable{}
-	r, err := b.run(ctx, req, argv, req.D().Snapshot, true, unread)
+	r, err := b.run(ctx, req, argv, req.Dirs.Snapshot, true, unread)
 	if err != nil {
 		return job.Stats{}, err
 	}
@@ -86,7 +86,7 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.D().Restore, true)
+	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.Dirs.Restore, true)
 	return archive, err
 }
 
@@ -141,7 +141,7 @@ type borgRun struct {
 // whose text is borg's own last messages. unread (nil: not wanted)
 // collects the paths of borg create --list's E and C lines.
 func (b *Borg) run(ctx context.Context, req Request, argv []string, dir string, priority bool, unread *unreadable) (borgRun, error) {
-	d := req.D()
+	d := req.Dirs
 	env := BorgEnv(req.Job.Client, d.Cache)
 	if strings.HasPrefix(req.Repo, "ssh://") {
 		env = append(env, "BORG_RSH=ssh -F "+d.SSHConfigPath())

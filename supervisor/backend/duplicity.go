@@ -34,7 +34,7 @@ type dupSession struct {
 
 // open prepares the keyring, ssh files and (for a ProxyCommand) the relay.
 func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) {
-	j, d := req.Job, req.D()
+	j, d := req.Job, req.Dirs
 	if err := prepareTarget(req); err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 
 // keyring creates the ephemeral GnuPG home and imports the job's keys.
 func (b *Duplicity) keyring(ctx context.Context, req Request) error {
-	d := req.D()
+	d := req.Dirs
 	home := filepath.Join(req.Root, d.GnuPGHome())
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fmt.Errorf("gnupg home: %w", err)
@@ -155,7 +155,7 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) 
 	if err := b.checkPassphrase(ctx, req); err != nil {
 		return job.Stats{}, err
 	}
-	d := req.D()
+	d := req.Dirs
 	logFile := path.Join(d.Work, "duplicity-backup.log")
 	host := filepath.Join(req.Root, logFile)
 	if err := os.Remove(host); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -220,7 +220,7 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		at = []string{"--time", a}
 		name = a
 	}
-	dest := req.D().Restore
+	dest := req.Dirs.Restore
 	if len(paths) == 0 {
 		argv := append(append(append([]string{"duplicity", "restore"}, s.common...), at...), "--force", s.url, dest)
 		if _, err := b.run(ctx, s, "/", argv); err != nil {
@@ -294,7 +294,7 @@ func (b *Duplicity) Check(ctx context.Context, req Request) error {
 }
 
 func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) error {
-	d := req.D()
+	d := req.Dirs
 	sel, err := DuplicitySelection(*req.Job.Backup, d.Snapshot)
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func (s *supervisor) probe(ctx context.Context, dev string) (map[string]string, 
 func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.Device, error) {
 	var devs []blockdev.Device
 	for i, d := range disks {
-		kdev, ok := s.serials[d.Serial]
+		kdev, ok := s.b.serials[d.Serial]
 		if !ok {
 			return nil, fmt.Errorf("disk %s (serial %s) is not attached", d.Dev, d.Serial)
 		}
@@ -101,16 +101,7 @@ func (s *supervisor) checkConfined(dir string, use blockdev.Use) error {
 	if err != nil {
 		return err
 	}
-	own := map[string]bool{}
-	for _, serial := range []string{job.SerialAppliance, job.SerialJob, job.SerialCache} {
-		if d, ok := s.serials[serial]; ok {
-			own["/dev/"+d] = true
-			for _, p := range boot.Partitions(d) {
-				own["/dev/"+p] = true
-			}
-		}
-	}
-	client := func(source string) bool { return strings.HasPrefix(source, "/dev/") && !own[source] }
+	client := func(source string) bool { return strings.HasPrefix(source, "/dev/") && !s.b.own(source) }
 	return layout.CheckConfined(mounts, client, Sysroot+dir, use)
 }
 
@@ -146,7 +137,7 @@ func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job
 // first use. Without a cache volume a tmpfs stands in (and borg rereads
 // everything, which is slow but correct).
 func (s *supervisor) mountCache(ctx context.Context) error {
-	dev, ok := s.serials[job.SerialCache]
+	dev, ok := s.b.serials[job.SerialCache]
 	target := Sysroot + "/cache"
 	if !ok {
 		s.rep.Logf("no cache disk (serial %s): using a tmpfs, caches will not persist", job.SerialCache)

@@ -29,8 +29,7 @@ import (
 // receive the backup; they then get the UUIDs and labels the restored
 // fstab names, end_recovery runs chrooted into the restored tree, and
 // everything is unmounted.
-func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
-	j := s.job
+func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, error) {
 	done := job.Done{Archive: j.Restore.Archive}
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
@@ -52,18 +51,14 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 	// The repository and the archive are checked before a disk is
 	// touched: a typo in --archive, a wrong passphrase or a backup that
 	// holds nothing must not cost the blank system.
-	req, err := s.prepare(ctx)
-	if err != nil {
-		return done, err
-	}
-	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	r, err := s.openRepo(ctx, j)
 	if err != nil {
 		return done, err
 	}
 	end = s.rep.Step("find the archive")
-	snaps, err := s.checkArchive(ctx, b, req)
+	snaps, err := s.checkArchive(ctx, r)
 	if err == nil {
-		err = s.refuseEmpty(ctx, b, req, snaps)
+		err = s.refuseEmpty(ctx, r, snaps)
 	}
 	if err := end(err); err != nil {
 		return done, err
@@ -86,10 +81,11 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 		}
 	}
 	end = s.rep.Step("restore")
-	start := time.Now()
-	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
-	archive, err := b.Restore(ctx, req)
-	done.BackendElapsed, done.Archive = time.Since(start), archive
+	r.req.Archive, r.req.Paths = j.Restore.Archive, j.Restore.Paths
+	err = timed(&done, func() (err error) {
+		done.Archive, err = r.Restore(ctx, r.req)
+		return err
+	})
 	if err := end(err); err != nil {
 		return done, err
 	}
@@ -113,9 +109,9 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 // and finds the archive to restore in it, or (--time) picks the newest
 // backup at or before Restore.Time; it returns the listing. Duplicity's
 // archive is a time specification that only duplicity itself resolves.
-func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) ([]backend.Snapshot, error) {
-	j := req.Job
-	snaps, err := b.Snapshots(ctx, req)
+func (s *supervisor) checkArchive(ctx context.Context, r repo) ([]backend.Snapshot, error) {
+	j := r.req.Job
+	snaps, err := r.Snapshots(ctx, r.req)
 	if err != nil {
 		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.Target, err)
 	}
@@ -123,16 +119,13 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.Target)
 	}
 	if j.Restore.Archive == "" && !j.Restore.Time.IsZero() {
-		sn, err := backend.PickAt(snaps, j.Restore.Time)
-		if err != nil {
+		if j.Restore.Archive, err = s.pickAt(snaps, j.Restore.Time); err != nil {
 			return nil, err
 		}
-		j.Restore.Archive = sn.ID
-		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 		return snaps, nil
 	}
 	want := j.Restore.Archive
-	if want == "" || req.Job.Repo.Backend == "duplicity" {
+	if want == "" || j.Repo.Backend == "duplicity" {
 		return snaps, nil
 	}
 	if restoredBackup(j, snaps) != nil {
@@ -145,7 +138,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	if len(ids) > 5 {
 		ids = ids[len(ids)-5:]
 	}
-	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.Target, strings.Join(ids, ", "), req.Job.Client)
+	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, j.Repo.Target, strings.Join(ids, ", "), j.Client)
 }
 
 // refuseEmpty fails when the backup about to be restored holds no file: an
@@ -153,14 +146,14 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 // a path that did not exist (or of an empty tree) would leave them empty.
 // borg's listing counts the files; restic's and duplicity's entries of the
 // backup are listed (metadata only, no data is read).
-func (s *supervisor) refuseEmpty(ctx context.Context, b backend.Backend, req backend.Request, snaps []backend.Snapshot) error {
-	j := req.Job
+func (s *supervisor) refuseEmpty(ctx context.Context, r repo, snaps []backend.Snapshot) error {
+	j := r.req.Job
 	id, n := j.Restore.Archive, int64(-1)
 	if sn := restoredBackup(j, snaps); sn != nil {
 		id, n = sn.ID, sn.Files
 	}
 	if n < 0 {
-		entries, err := b.Entries(ctx, req, id)
+		entries, err := r.Entries(ctx, r.req, id)
 		if err != nil {
 			return fmt.Errorf("list backup %s: %w", id, err)
 		}

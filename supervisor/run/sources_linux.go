@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
@@ -17,8 +18,7 @@ import (
 // the client's disks (lvm_libvirt, lvm_host), or for a "self" client the
 // host's directories, each a read-only 9p share mounted at its own path so
 // that the tree looks like the host's.
-func (s *supervisor) mountSources(ctx context.Context) error {
-	j := s.job
+func (s *supervisor) mountSources(ctx context.Context, j *job.Job) error {
 	if len(j.Disks) > 0 {
 		return s.mountTree(ctx, j.Backup.Tree, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
 	}
@@ -40,7 +40,7 @@ func (s *supervisor) mountSources(ctx context.Context) error {
 			Root: Sysroot + backend.SnapshotDir, MakeDirs: true, FSType: "9p",
 			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
 			Data:  "trans=virtio,version=9p2000.L,msize=262144,cache=none,access=client"}); err != nil {
-			return fmt.Errorf("mount 9p share %q at %s (offered: %s): %w", sh.Tag, p, strings.Join(ninePTags(), " "), err)
+			return fmt.Errorf("mount 9p share %q at %s (offered: %s): %w", sh.Tag, p, strings.Join(s.b.tags, " "), err)
 		}
 	}
 	return nil
@@ -48,8 +48,7 @@ func (s *supervisor) mountSources(ctx context.Context) error {
 
 // mountPlain binds a "plain" client's directory on the cache volume to the
 // snapshot directory.
-func (s *supervisor) mountPlain() error {
-	dir := s.job.Backup.Plain
+func (s *supervisor) mountPlain(dir string) error {
 	if dir == "" {
 		return nil
 	}
