@@ -6,11 +6,12 @@ package blockdev
 
 import (
 	"fmt"
-	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
 )
 
 // Device is one block device that may carry a filesystem.

@@ -132,11 +132,3 @@ func TestParseBlkid(t *testing.T) {
 		t.Fatalf("ParseBlkid = %v", m)
 	}
 }
-
-func TestUnescapeOctal(t *testing.T) {
-	for in, want := range map[string]string{`/sysroot/snapshot`: "/sysroot/snapshot", `/mnt/with\040space`: "/mnt/with space", `/a\134b`: `/a\b`, `/x\09`: `/x\09`, `/end\04`: `/end\04`} {
-		if got := UnescapeOctal(in); got != want {
-			t.Errorf("UnescapeOctal(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

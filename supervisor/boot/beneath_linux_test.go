@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -192,21 +193,21 @@ func TestStackMountBeneath(t *testing.T) {
 	for name, target := range map[string]string{"data": "../usr/local/sbin", "abs": outside, "parent": "real"} {
 		require.NoError(t, os.Symlink(target, filepath.Join(root, name)))
 	}
-	before, err := Mountinfo()
+	before, err := mountinfo.Read()
 	require.NoError(t, err)
 	for _, where := range []string{"/data", "/abs", "/parent/sub"} {
 		err := st.Mount(Mount{Source: "guestfs", Target: filepath.Join(root, where), Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC})
 		var se *SymlinkError
 		require.ErrorAs(t, err, &se, where)
 	}
-	after, err := Mountinfo()
+	after, err := mountinfo.Read()
 	require.NoError(t, err)
 	require.Equal(t, len(before), len(after), "a mount through a symlink was made")
 	require.False(t, IsMountPoint(outside))
 
 	www := filepath.Join(root, "srv", "www")
 	require.NoError(t, st.Mount(Mount{Source: "guestfs", Target: www, Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV}))
-	ms, err := Mountinfo()
+	ms, err := mountinfo.Read()
 	require.NoError(t, err)
 	var found bool
 	for _, m := range ms {
@@ -243,7 +244,7 @@ func TestStackMountBeneath(t *testing.T) {
 }
 
 func TestMountinfoOfThisProcess(t *testing.T) {
-	ms, err := Mountinfo()
+	ms, err := mountinfo.Read()
 	require.NoError(t, err)
 	require.NotEmpty(t, ms)
 	require.True(t, IsMountPoint(ms[0].MountPoint))

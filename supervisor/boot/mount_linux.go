@@ -11,6 +11,8 @@ import (
 
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 )
 
 // Mount is one entry of a mount table.
@@ -104,7 +106,7 @@ func (s *Stack) Mount(m Mount) error {
 // again), and keeps the mount the same mount(2) call, with the same
 // option strings and errors, as every other.
 func (m Mount) open() (string, *os.File, error) {
-	if m.Root != "" && !Below(filepath.Clean(m.Target), filepath.Clean(m.Root)) {
+	if m.Root != "" && !mountinfo.Below(filepath.Clean(m.Target), filepath.Clean(m.Root)) {
 		return "", nil, fmt.Errorf("mount %s: the target is not in its tree %s", m, m.Root)
 	}
 	rel, inside := m.below()
@@ -230,18 +232,9 @@ func (m Mount) unmount(flags int) error {
 	return unix.Unmount(fdPath(dir), flags)
 }
 
-// Mountinfo reads this process's mount table.
-func Mountinfo() ([]MountInfo, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read the mount table: %w", err)
-	}
-	return ParseMountinfo(b)
-}
-
 // IsMountPoint reports whether path is listed in /proc/self/mountinfo.
 func IsMountPoint(path string) bool {
-	ms, err := Mountinfo()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
@@ -117,7 +118,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, lines, 2)
 		require.FileExists(t, filepath.Join(target, "srv", "data", "borg"))
-		ms, err := boot.Mountinfo()
+		ms, err := mountinfo.Read()
 		require.NoError(t, err)
 		client := func(src string) bool { return src == "/dev/"+root.Dev || src == "/dev/"+payload.Dev }
 		require.NoError(t, CheckConfined(ms, client, target, blockdev.Snapshot))

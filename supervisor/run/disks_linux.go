@@ -15,6 +15,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
@@ -97,7 +98,7 @@ func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk
 // says (layout.CheckConfined). Client filesystems are those of every block
 // device but the appliance's own disks.
 func (s *supervisor) checkConfined(dir string, use blockdev.Use) error {
-	mounts, err := boot.Mountinfo()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
