@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -169,22 +168,11 @@ func (b *Borg) run(ctx context.Context, req Request, argv []string, dir string, 
 	pw.Close()
 	<-done
 	name := "borg " + argv[1]
-	var ee *execx.Error
-	if err != nil && errors.As(err, &ee) && ee.ExitCode() == 1 && ctx.Err() == nil {
+	if err != nil && execx.ExitCode(err) == 1 && ctx.Err() == nil {
 		return borgRun{out: out, warned: true, tail: st.tail()}, nil
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return borgRun{out: out}, fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
-		}
-		code := -1
-		if ee != nil {
-			code = ee.ExitCode()
-		}
-		if t := st.tail(); t != "" {
-			return borgRun{out: out}, fmt.Errorf("%s: exit status %d: %s", name, code, t)
-		}
-		return borgRun{out: out}, fmt.Errorf("%s: %w", name, err)
+		return borgRun{out: out}, toolError(ctx, name, err, st.tail())
 	}
 	return borgRun{out: out}, nil
 }

@@ -7,13 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
@@ -22,21 +19,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/supervisor/layout"
 )
 
-// probe runs blkid -p (low-level probe, no cache, no udev) on /dev/dev.
-// Exit status 2 means "nothing found", which is not an error.
-func (s *supervisor) probe(ctx context.Context, dev string) (map[string]string, error) {
-	out, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"blkid", "-p", "-o", "export", "/dev/" + dev}})
-	if ee, ok := err.(*execx.Error); ok && ee.ExitCode() == 2 {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return blockdev.ParseBlkid(string(out)), nil
-}
-
 // devices lists the whole disk and the partitions of each disk in disks
-// (serial → client target) with what blkid finds on them.
+// (found by serial, named as the client names it) with what blkid finds
+// on them, and the guest LVM volumes on them, activated.
 func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.Device, error) {
 	var devs []blockdev.Device
 	for i, d := range disks {
@@ -44,22 +29,11 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 		if !ok {
 			return nil, fmt.Errorf("disk %s (serial %s) is not attached", d.Dev, d.Serial)
 		}
-		names := append([]string{kdev}, boot.Partitions(kdev)...)
-		for _, n := range names {
-			if err := boot.WaitPath("/dev/"+n, 3*time.Second); err != nil {
-				return nil, err
-			}
-			info, err := s.probe(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			dev := blockdev.Device{Dev: n, Target: d.Dev, Disk: i, FSType: info["TYPE"],
-				Label: info["LABEL"], UUID: info["UUID"], Size: sizeOf(n)}
-			if n != kdev {
-				dev.Part, _ = strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(n, kdev), "p"))
-			}
-			devs = append(devs, dev)
+		found, err := s.layout().DiskDevices(ctx, kdev, d.Dev, i)
+		if err != nil {
+			return nil, err
 		}
+		devs = append(devs, found...)
 	}
 	lvs, err := s.layout().ActivateLVM(ctx, devs)
 	if err != nil {
@@ -106,16 +80,6 @@ func (s *supervisor) checkConfined(dir string, use blockdev.Use) error {
 	return layout.CheckConfined(mounts, client, Sysroot+dir, use)
 }
 
-// sizeOf is the size in bytes of block device n from sysfs.
-func sizeOf(n string) int64 {
-	b, err := os.ReadFile(filepath.Join("/sys/class/block", n, "size"))
-	if err != nil {
-		return 0
-	}
-	v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return v * 512
-}
-
 // mountSelected selects the filesystem spec names among disks and mounts it
 // at target for use.
 func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job.Disk, target string, use blockdev.Use) (blockdev.Device, error) {
@@ -144,7 +108,7 @@ func (s *supervisor) mountCache(ctx context.Context) error {
 		s.rep.Logf("no cache disk (serial %s): using a tmpfs, caches will not persist", job.SerialCache)
 		return s.stack.Mount(boot.Mount{Source: "tmpfs", Target: target, FSType: "tmpfs", Data: "mode=0700"})
 	}
-	info, err := s.probe(ctx, dev)
+	info, err := s.layout().Probe(ctx, dev)
 	if err != nil {
 		return err
 	}

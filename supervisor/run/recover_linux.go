@@ -279,8 +279,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 		s.rep.Logf("setting %s", c)
 		for _, argv := range cmds {
 			_, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv})
-			var ee *execx.Error
-			if argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1 {
+			if argv[0] == "e2fsck" && execx.ExitCode(err) == 1 {
 				err = nil // errors corrected
 			}
 			if err != nil {
@@ -290,7 +289,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 	}
 	// Probe again and mount by the names the restored fstab uses.
 	for i, p := range plan {
-		info, err := s.probe(ctx, p.Dev.Dev)
+		info, err := s.layout().Probe(ctx, p.Dev.Dev)
 		if err != nil {
 			return plan, err
 		}
@@ -345,9 +344,8 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 	if hctx.Err() != nil && ctx.Err() == nil {
 		return fmt.Errorf("hook end_recovery: still running after %s: stopped", limit)
 	}
-	var ee *execx.Error
-	if errors.As(err, &ee) && ee.ExitCode() > 0 {
-		msg := fmt.Sprintf("hook end_recovery: exit code %d", ee.ExitCode())
+	if code := execx.ExitCode(err); code > 0 {
+		msg := fmt.Sprintf("hook end_recovery: exit code %d", code)
 		if l := lastLine(stderr.String()); l != "" {
 			msg += ": " + l
 		}
