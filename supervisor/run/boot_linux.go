@@ -134,7 +134,7 @@ func (s *supervisor) boot() (booted, error) {
 // mountJobDisk mounts the job disk and starts writing the result there
 // (attached), then reads the job: none is fine for a shell.
 func (s *supervisor) mountJobDisk(dev string, shell bool) (j *job.Job, attached bool, err error) {
-	if err := s.stack.Mount(boot.Mount{Source: "/dev/" + dev, Target: jobDir, FSType: "vfat",
+	if err := s.stack.Mount(boot.Mount{Source: "/dev/" + dev, Mountpoint: jobDir, FSType: "vfat",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "umask=077,flush"}); err != nil {
 		return nil, false, err
 	}
@@ -170,7 +170,7 @@ func (s *supervisor) mountJobDisk(dev string, shell bool) (j *job.Job, attached 
 // tools chrooted into Sysroot, so it never loses sight of its own mounts.
 func rootMounts(squashDev string) []boot.Mount {
 	bind := func(p string, rec bool) boot.Mount {
-		m := boot.Mount{Source: p, Target: Sysroot + p, FSType: "none", Flags: unix.MS_BIND}
+		m := boot.Mount{Source: p, Mountpoint: Sysroot + p, FSType: "none", Flags: unix.MS_BIND}
 		if rec {
 			m.Flags |= unix.MS_REC
 			m.Lazy = true
@@ -178,9 +178,9 @@ func rootMounts(squashDev string) []boot.Mount {
 		return m
 	}
 	return []boot.Mount{
-		{Source: squashDev, Target: roDir, FSType: "squashfs", Flags: unix.MS_RDONLY},
-		{Source: "tmpfs", Target: rwDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"},
-		{Source: "overlay", Target: Sysroot, FSType: "overlay",
+		{Source: squashDev, Mountpoint: roDir, FSType: "squashfs", Flags: unix.MS_RDONLY},
+		{Source: "tmpfs", Mountpoint: rwDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"},
+		{Source: "overlay", Mountpoint: Sysroot, FSType: "overlay",
 			Data: "lowerdir=" + roDir + ",upperdir=" + rwDir + "/upper,workdir=" + rwDir + "/work"},
 		bind("/proc", false),
 		bind("/sys", false),
@@ -198,7 +198,7 @@ func (s *supervisor) mountRoot(appDisk string) error {
 		if err := s.stack.Mount(m); err != nil {
 			return err
 		}
-		if m.Target == rwDir {
+		if m.Mountpoint == rwDir {
 			for _, d := range []string{"upper", "work"} {
 				if err := os.MkdirAll(filepath.Join(rwDir, d), 0o755); err != nil {
 					return err
@@ -212,7 +212,7 @@ func (s *supervisor) mountRoot(appDisk string) error {
 // bindJob makes the job disk visible at /job in the userland (shell users
 // and tools reading secrets by path).
 func (s *supervisor) bindJob() error {
-	return s.stack.Mount(boot.Mount{Source: jobDir, Target: Sysroot + "/job", FSType: "none", Flags: unix.MS_BIND})
+	return s.stack.Mount(boot.Mount{Source: jobDir, Mountpoint: Sysroot + "/job", FSType: "none", Flags: unix.MS_BIND})
 }
 
 // progressPort finds the device of the named virtio-serial port. Without

@@ -55,16 +55,16 @@ func (c chrootRunner) Output(ctx context.Context, argv ...string) ([]byte, error
 }
 
 // mountTree mounts the client's tree (one filesystem, a mount table or the
-// guest's fstab) at target inside the userland.
-func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk, target string, use blockdev.Use) error {
+// guest's fstab) at mountpoint inside the userland.
+func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk, mountpoint string, use blockdev.Use) error {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
 		return err
 	}
-	if _, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+target, use); err != nil {
+	if _, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+mountpoint, use); err != nil {
 		return err
 	}
-	return s.checkConfined(target, use)
+	return s.checkConfined(mountpoint, use)
 }
 
 // checkConfined checks in the kernel's mount table that every client
@@ -81,8 +81,8 @@ func (s *supervisor) checkConfined(dir string, use blockdev.Use) error {
 }
 
 // mountSelected selects the filesystem spec names among disks and mounts it
-// at target for use.
-func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job.Disk, target string, use blockdev.Use) (blockdev.Device, error) {
+// at mountpoint for use.
+func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job.Disk, mountpoint string, use blockdev.Use) (blockdev.Device, error) {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
 		return blockdev.Device{}, err
@@ -91,11 +91,11 @@ func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job
 	if err != nil {
 		return blockdev.Device{}, err
 	}
-	s.rep.Logf("mounting %s at %s %s", d, target, use)
-	if err := layout.MountOne(&s.stack, d, Sysroot+target, "/", use, ""); err != nil {
+	s.rep.Logf("mounting %s at %s %s", d, mountpoint, use)
+	if err := layout.MountOne(&s.stack, d, Sysroot+mountpoint, "/", use, ""); err != nil {
 		return d, err
 	}
-	return d, s.checkConfined(target, use)
+	return d, s.checkConfined(mountpoint, use)
 }
 
 // mountCache mounts the cache volume at /cache, creating its filesystem on
@@ -103,10 +103,10 @@ func (s *supervisor) mountSelected(ctx context.Context, spec string, disks []job
 // everything, which is slow but correct).
 func (s *supervisor) mountCache(ctx context.Context) error {
 	dev, ok := s.b.serials[job.SerialCache]
-	target := Sysroot + "/cache"
+	mountpoint := Sysroot + "/cache"
 	if !ok {
 		s.rep.Logf("no cache disk (serial %s): using a tmpfs, caches will not persist", job.SerialCache)
-		return s.stack.Mount(boot.Mount{Source: "tmpfs", Target: target, FSType: "tmpfs", Data: "mode=0700"})
+		return s.stack.Mount(boot.Mount{Source: "tmpfs", Mountpoint: mountpoint, FSType: "tmpfs", Data: "mode=0700"})
 	}
 	info, err := s.layout().Probe(ctx, dev)
 	if err != nil {
@@ -127,7 +127,7 @@ func (s *supervisor) mountCache(ctx context.Context) error {
 		}
 		fstype = "ext4"
 	}
-	return s.stack.Mount(boot.Mount{Source: "/dev/" + dev, Target: target, FSType: fstype, Flags: unix.MS_NOSUID | unix.MS_NODEV})
+	return s.stack.Mount(boot.Mount{Source: "/dev/" + dev, Mountpoint: mountpoint, FSType: fstype, Flags: unix.MS_NOSUID | unix.MS_NODEV})
 }
 
 // zeroHead reports whether the first 64 KiB of a device are all zero.
@@ -157,9 +157,9 @@ func ninePTags() []string {
 	return tags
 }
 
-// mount9p mounts the host share tag at target inside the userland.
-func (s *supervisor) mount9p(tag, target string) error {
-	return s.stack.Mount(boot.Mount{Source: tag, Target: Sysroot + target, FSType: "9p",
+// mount9p mounts the host share tag at mountpoint inside the userland.
+func (s *supervisor) mount9p(tag, mountpoint string) error {
+	return s.stack.Mount(boot.Mount{Source: tag, Mountpoint: Sysroot + mountpoint, FSType: "9p",
 		Data: "trans=virtio,version=9p2000.L,msize=262144,cache=none,access=client"})
 }
 

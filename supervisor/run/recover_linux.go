@@ -69,14 +69,14 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 			return done, err
 		}
 	}
-	target := Sysroot + backend.RestoreDir
+	mountpoint := Sysroot + backend.RestoreDir
 	end = s.rep.Step("mount client filesystems")
-	if err := end(s.mountRecoverPlan(plan, target)); err != nil {
+	if err := end(s.mountRecoverPlan(plan, mountpoint)); err != nil {
 		return done, err
 	}
 	if !j.Restore.MkFS {
 		end = s.rep.Step("empty client filesystems")
-		if err := end(emptyTree(target, plan)); err != nil {
+		if err := end(emptyTree(mountpoint, plan)); err != nil {
 			return done, err
 		}
 	}
@@ -90,19 +90,19 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 		return done, err
 	}
 	end = s.rep.Step("set filesystem UUIDs and labels")
-	if plan, err = s.fixIDs(ctx, plan, target); err != nil {
+	if plan, err = s.fixIDs(ctx, plan, mountpoint); err != nil {
 		return done, end(err)
 	}
 	end(nil)
 	if h := j.Restore.EndRecovery; h != nil && h.Command != "" {
 		end = s.rep.Step("end_recovery")
-		if err := end(s.endRecovery(ctx, *h, target)); err != nil {
+		if err := end(s.endRecovery(ctx, *h, mountpoint)); err != nil {
 			return done, err
 		}
 	}
 	end = s.rep.Step("unmount client filesystems")
 	unix.Sync()
-	return done, end(s.stack.Unmount(target))
+	return done, end(s.stack.Unmount(mountpoint))
 }
 
 // checkArchive lists the repository (which proves access and passphrase)
@@ -193,18 +193,18 @@ func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error 
 // mountRecoverPlan mounts the planned tree read-write, creating missing
 // mount points (a fresh filesystem has none), as the client's own system:
 // end_recovery runs programs from it.
-func (s *supervisor) mountRecoverPlan(plan []layout.Planned, target string) error {
-	if _, err := s.layout().MountPlan(&s.stack, plan, target, blockdev.System); err != nil {
+func (s *supervisor) mountRecoverPlan(plan []layout.Planned, mountpoint string) error {
+	if _, err := s.layout().MountPlan(&s.stack, plan, mountpoint, blockdev.System); err != nil {
 		return err
 	}
-	return s.checkConfined(strings.TrimPrefix(target, Sysroot), blockdev.System)
+	return s.checkConfined(strings.TrimPrefix(mountpoint, Sysroot), blockdev.System)
 }
 
 // emptyTree removes everything the blank system had on the mounted tree,
 // except lost+found and the mount points of the other filesystems (and
 // the directories leading to them): the restored tree is the backup's,
 // with nothing of the fresh install mixed in.
-func emptyTree(target string, plan []layout.Planned) error {
+func emptyTree(mountpoint string, plan []layout.Planned) error {
 	keep := map[string]bool{}
 	for _, p := range plan {
 		for d := path.Clean(p.Where); d != "/"; d = path.Dir(d) {
@@ -213,7 +213,7 @@ func emptyTree(target string, plan []layout.Planned) error {
 	}
 	var walk func(rel string) error
 	walk = func(rel string) error {
-		entries, err := os.ReadDir(filepath.Join(target, rel))
+		entries, err := os.ReadDir(filepath.Join(mountpoint, rel))
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func emptyTree(target string, plan []layout.Planned) error {
 					return err
 				}
 			default:
-				if err := os.RemoveAll(filepath.Join(target, p)); err != nil {
+				if err := os.RemoveAll(filepath.Join(mountpoint, p)); err != nil {
 					return fmt.Errorf("empty %s: %w", p, err)
 				}
 			}
@@ -240,10 +240,10 @@ func emptyTree(target string, plan []layout.Planned) error {
 // /etc/fstab names: the tree is unmounted, changed, and mounted again by
 // what the restored fstab says, which proves that the restored system
 // will find its disks. It returns the plan with the devices as they are now.
-func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target string) ([]layout.Planned, error) {
+func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, mountpoint string) ([]layout.Planned, error) {
 	// The restored tree is the guest's: its fstab is read as the restored
 	// system would read it, never through a symlink out of the tree.
-	data, err := boot.ReadFileInRoot(target, "/etc/fstab", layout.MaxFstab)
+	data, err := boot.ReadFileInRoot(mountpoint, "/etc/fstab", layout.MaxFstab)
 	if errors.Is(err, os.ErrNotExist) {
 		s.rep.Logf("the restored tree has no /etc/fstab: filesystem UUIDs and labels left as they are")
 		return plan, nil
@@ -268,7 +268,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 		return plan, nil
 	}
 	unix.Sync()
-	if err := s.stack.Unmount(target); err != nil {
+	if err := s.stack.Unmount(mountpoint); err != nil {
 		return plan, err
 	}
 	for _, c := range changes {
@@ -312,16 +312,16 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 			}
 		}
 	}
-	return plan, s.mountRecoverPlan(plan, target)
+	return plan, s.mountRecoverPlan(plan, mountpoint)
 }
 
 // endRecovery runs the end_recovery hook chrooted into the restored tree
 // with /dev, /proc and /sys bound; its output goes to the job log.
-func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string) error {
+func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, mountpoint string) error {
 	for _, d := range []string{"dev", "proc", "sys"} {
 		// The restored tree's /dev may be a symlink to anywhere: the
 		// binds are made beneath the tree without following one.
-		m := boot.Mount{Source: "/" + d, Target: filepath.Join(target, d), Root: target, MakeDirs: true, FSType: "none", Flags: unix.MS_BIND}
+		m := boot.Mount{Source: "/" + d, Mountpoint: filepath.Join(mountpoint, d), Root: mountpoint, MakeDirs: true, FSType: "none", Flags: unix.MS_BIND}
 		if d == "dev" {
 			m.Flags |= unix.MS_REC
 			m.Lazy = true
@@ -330,7 +330,7 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 			return err
 		}
 	}
-	defer s.stack.Unmount(filepath.Join(target, "dev"))
+	defer s.stack.Unmount(filepath.Join(mountpoint, "dev"))
 	limit := h.TimeLimit.Duration
 	if limit <= 0 {
 		limit = 5 * time.Minute
@@ -338,7 +338,7 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 	hctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var stderr bytes.Buffer
-	r := &chroot.Runner{Root: target, AcrossMounts: true, Tracker: s.reaper}
+	r := &chroot.Runner{Root: mountpoint, AcrossMounts: true, Tracker: s.reaper}
 	_, err := r.Run(hctx, chroot.Cmd{Argv: []string{"/bin/sh", "-c", h.Command}, Dir: "/", Env: h.Env,
 		Stdout: s.rep.LogWriter(), Stderr: io.MultiWriter(s.rep.LogWriter(), &stderr)})
 	if hctx.Err() != nil && ctx.Err() == nil {

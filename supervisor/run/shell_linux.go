@@ -47,7 +47,7 @@ func (s *supervisor) shell() {
 	switch {
 	case rescue && len(j.Disks) > 0:
 		if d, err := s.mountSelected(ctx, mount, j.Disks, job.RescueTarget, blockdev.System); err != nil {
-			notes = append(notes, "target: "+err.Error())
+			notes = append(notes, job.RescueTarget+": "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
 		}

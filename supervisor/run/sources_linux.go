@@ -36,7 +36,7 @@ func (s *supervisor) mountSources(ctx context.Context, j *job.Job) error {
 		}
 		// A share's mount point below another share is looked up in that
 		// share without following a symlink, like a guest's.
-		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Target: Sysroot + path.Join(backend.SnapshotDir, p),
+		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Mountpoint: Sysroot + path.Join(backend.SnapshotDir, p),
 			Root: Sysroot + backend.SnapshotDir, MakeDirs: true, FSType: "9p",
 			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
 			Data:  "trans=virtio,version=9p2000.L,msize=262144,cache=none,access=client"}); err != nil {
@@ -57,6 +57,6 @@ func (s *supervisor) mountPlain(dir string) error {
 	}
 	src := Sysroot + path.Join(backend.CacheDir, dir)
 	end := s.rep.Step("mount plain directory")
-	return end(s.stack.Mount(boot.Mount{Source: src, Target: Sysroot + backend.SnapshotDir, FSType: "none",
+	return end(s.stack.Mount(boot.Mount{Source: src, Mountpoint: Sysroot + backend.SnapshotDir, FSType: "none",
 		Flags: unix.MS_BIND | unix.MS_NOSUID | unix.MS_NODEV}))
 }
