@@ -70,9 +70,7 @@ func (s *supervisor) runJob() (job.Done, error) {
 
 // finishHard writes a failed done record and powers off without unmounting.
 func (s *supervisor) finishHard() {
-	if !s.rep.IsDone() {
-		_ = s.rep.Done(job.Done{ReadyAfter: s.b.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
-	}
+	s.writeDone(job.Done{}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
 	s.finish(job.Done{}, nil)
 	boot.PowerOff()
 }

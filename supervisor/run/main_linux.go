@@ -87,21 +87,28 @@ func (s *supervisor) finish(rec job.Done, err error) {
 	if s.rep == nil {
 		s.rep = report.New(os.Stderr, nil)
 	}
-	if !s.rep.IsDone() {
-		rec.ReadyAfter = s.b.ready
-		if j := s.b.job; j != nil && rec.Archive == "" && j.Backup != nil && !s.b.shellWanted() {
-			rec.Archive = j.Backup.Archive
-		}
-		if e := s.rep.Done(rec, err); e != nil {
-			s.rep.Logf("writing the result failed: %v", e)
-		}
+	if j := s.b.job; j != nil && rec.Archive == "" && j.Backup != nil && !s.b.shellWanted() {
+		rec.Archive = j.Backup.Archive
 	}
+	s.writeDone(rec, err)
 	unix.Sync()
 	if e := s.stack.UnmountAll(s.early); e != nil {
 		s.rep.Logf("unmount: %v", e)
 	}
 	unix.Sync()
 	s.rep.Logf("powering off (up %v)", uptime())
+}
+
+// writeDone writes the done record unless one was written, with the
+// appliance's own timing (ReadyAfter) filled in here only.
+func (s *supervisor) writeDone(rec job.Done, err error) {
+	if s.rep.IsDone() {
+		return
+	}
+	rec.ReadyAfter = s.b.ready
+	if e := s.rep.Done(rec, err); e != nil {
+		s.rep.Logf("writing the result failed: %v", e)
+	}
 }
 
 // uptime is the time since the kernel started.
