@@ -302,13 +302,4 @@ func TestCacheLookupAndPrune(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/tmp/a\040b`); got != "/tmp/a b" {
-		t.Fatalf("got %q", got)
-	}
-	if got := unescapeMount(`/x\04`); got != `/x\04` {
-		t.Fatalf("got %q", got)
-	}
-}
-
 func mtime(sec int64) time.Time { return time.Unix(1700000000+sec, 0) }

@@ -43,6 +43,17 @@ func (e *Error) ExitCode() int {
 	return -1
 }
 
+// ExitCode is the exit code of the command whose *Error err is or wraps;
+// -1 when err is no such error or the command did not exit normally (it
+// did not start, or a signal ended it).
+func ExitCode(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ExitCode()
+	}
+	return -1
+}
+
 // Cmd describes one command run.
 type Cmd struct {
 	Argv []string

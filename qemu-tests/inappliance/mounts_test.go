@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
@@ -84,7 +85,7 @@ func TestGuestCannotCoverTools(t *testing.T) {
 	if _, err := r.Run(ctx, chroot.Cmd{Argv: []string{tools + "/blkid"}}); err == nil || !strings.Contains(err.Error(), "refusing to run") {
 		t.Errorf("Run(%s/blkid) = %v; want it refused", tools, err)
 	}
-	ms, err := boot.Mountinfo()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func mustParse(t testing.TB, s string) target.Target {
 }
 
 func TestLocations(t *testing.T) {
-	d := Dirs{}.withDefaults()
+	d := ApplianceDirs()
 	for _, tc := range []struct {
 		url, restic, borg, dup string
 		ropts                  []string
@@ -62,7 +62,7 @@ func TestDuplicityArgs(t *testing.T) {
 		Backup: &job.Backup{Time: time.Unix(1700000000, 0), Source: []string{"/srv", "/etc"}, Exclude: []string{"/srv/cache", "*.tmp"}},
 		Repo: &job.Repo{Encryption: "gpg", FullIfOlderThan: "1M", ExtraOptions: []string{"--volsize", "50"},
 			GPG: job.GPG{EncryptKeys: []string{"AAA", "BBB"}, SignKey: "CCC"}}}
-	common := DuplicityCommon(j, Dirs{}.withDefaults(), "/job/secret-kh")
+	common := DuplicityCommon(j, ApplianceDirs(), "/job/secret-kh")
 	joined := strings.Join(common, " ")
 	for _, want := range []string{"--name web", "--archive-dir /cache/duplicity", "--tempdir /cache/tmp",
 		"--encrypt-key AAA --encrypt-key BBB --sign-key CCC", "--homedir=/run/sb/backend/gnupg",
@@ -77,7 +77,7 @@ func TestDuplicityArgs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(argv, want) {
 		t.Errorf("DuplicityBackupArgs = %q\nwant %q", argv, want)
 	}
-	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: &job.Repo{Encryption: "none"}}, Dirs{}.withDefaults(), ""), " "); !strings.Contains(c, "--no-encryption") {
+	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: &job.Repo{Encryption: "none"}}, ApplianceDirs(), ""), " "); !strings.Contains(c, "--no-encryption") {
 		t.Errorf("no encryption: %s", c)
 	}
 }
@@ -92,7 +92,7 @@ func TestResticBackupArgs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(argv, want) {
 		t.Errorf("ResticBackupArgs = %q\nwant %q", argv, want)
 	}
-	env := strings.Join(ResticEnv("web", "/job/secret-passphrase", Dirs{}.withDefaults()), "\n")
+	env := strings.Join(ResticEnv("web", "/job/secret-passphrase", ApplianceDirs()), "\n")
 	if !strings.Contains(env, "RESTIC_PASSWORD_FILE=/job/secret-passphrase") || strings.Contains(env, "RESTIC_PASSWORD=") {
 		t.Errorf("ResticEnv: the password must come from its file:\n%s", env)
 	}

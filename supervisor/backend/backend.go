@@ -39,8 +39,8 @@ type Sink interface {
 }
 
 // Dirs are the directories a backend works with, as the tool sees them
-// (inside the chroot). The zero value means the appliance layout; the
-// conformance tests point them at temporary directories on the host.
+// (inside the chroot): ApplianceDirs in the appliance; the conformance
+// tests point them at temporary directories on the host.
 type Dirs struct {
 	Snapshot string // what to back up (read-only)
 	Restore  string // restore destination
@@ -56,23 +56,10 @@ const WorkDir = "/run/sb/backend"
 // SecretsDir is where the job disk appears inside the chroot.
 const SecretsDir = "/job"
 
-func (d Dirs) withDefaults() Dirs {
-	if d.Snapshot == "" {
-		d.Snapshot = SnapshotDir
-	}
-	if d.Restore == "" {
-		d.Restore = RestoreDir
-	}
-	if d.Cache == "" {
-		d.Cache = CacheDir
-	}
-	if d.Work == "" {
-		d.Work = WorkDir
-	}
-	if d.Secrets == "" {
-		d.Secrets = SecretsDir
-	}
-	return d
+// ApplianceDirs are the directories of the appliance layout: a request's
+// Dirs everywhere but in the conformance tests.
+func ApplianceDirs() Dirs {
+	return Dirs{Snapshot: SnapshotDir, Restore: RestoreDir, Cache: CacheDir, Work: WorkDir, Secrets: SecretsDir}
 }
 
 // Request is what one backup or restore needs, resolved by the supervisor.
@@ -87,6 +74,7 @@ type Request struct {
 	Passphrase []byte
 	// Root is the chroot directory, for checks the supervisor makes itself.
 	Root string
+	// Dirs are complete where the request is built (ApplianceDirs).
 	Dirs Dirs
 	// Verify makes Restore check what it restores with the tool's own
 	// means where it has them (restic restore --verify; duplicity verify
@@ -100,15 +88,12 @@ type Request struct {
 	Paths   []string
 }
 
-// D returns the request's directories with defaults filled in.
-func (r Request) D() Dirs { return r.Dirs.withDefaults() }
-
 // secret is the path (inside the chroot) of a secret file on the job disk.
 func (r Request) secret(name string) string {
 	if name == "" {
 		return ""
 	}
-	return path.Join(r.D().Secrets, path.Clean("/"+name))
+	return path.Join(r.Dirs.Secrets, path.Clean("/"+name))
 }
 
 // Backend is a backup tool.

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +46,7 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 		return job.Stats{}, err
 	}
 	unread := &unreadable{}
-	r, err := b.run(ctx, req, argv, req.D().Snapshot, true, unread)
+	r, err := b.run(ctx, req, argv, req.Dirs.Snapshot, true, unread)
 	if err != nil {
 		return job.Stats{}, err
 	}
@@ -86,7 +85,7 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.D().Restore, true)
+	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.Dirs.Restore, true)
 	return archive, err
 }
 
@@ -141,7 +140,7 @@ type borgRun struct {
 // whose text is borg's own last messages. unread (nil: not wanted)
 // collects the paths of borg create --list's E and C lines.
 func (b *Borg) run(ctx context.Context, req Request, argv []string, dir string, priority bool, unread *unreadable) (borgRun, error) {
-	d := req.D()
+	d := req.Dirs
 	env := BorgEnv(req.Job.Client, d.Cache)
 	if strings.HasPrefix(req.Repo, "ssh://") {
 		env = append(env, "BORG_RSH=ssh -F "+d.SSHConfigPath())
@@ -169,22 +168,11 @@ func (b *Borg) run(ctx context.Context, req Request, argv []string, dir string, 
 	pw.Close()
 	<-done
 	name := "borg " + argv[1]
-	var ee *execx.Error
-	if err != nil && errors.As(err, &ee) && ee.ExitCode() == 1 && ctx.Err() == nil {
+	if err != nil && execx.ExitCode(err) == 1 && ctx.Err() == nil {
 		return borgRun{out: out, warned: true, tail: st.tail()}, nil
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return borgRun{out: out}, fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
-		}
-		code := -1
-		if ee != nil {
-			code = ee.ExitCode()
-		}
-		if t := st.tail(); t != "" {
-			return borgRun{out: out}, fmt.Errorf("%s: exit status %d: %s", name, code, t)
-		}
-		return borgRun{out: out}, fmt.Errorf("%s: %w", name, err)
+		return borgRun{out: out}, toolError(ctx, name, err, st.tail())
 	}
 	return borgRun{out: out}, nil
 }

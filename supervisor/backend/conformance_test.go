@@ -56,26 +56,12 @@ func TestConformance(t *testing.T) {
 				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
-			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
-				Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
-			for _, p := range []string{d.Snapshot + "/etc", d.Restore, d.Cache, d.Work, d.Secrets} {
-				if err := os.MkdirAll(p, 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			os.WriteFile(filepath.Join(d.Snapshot, "etc", "hostname"), []byte("web\n"), 0o644)
+			d := testDirs(t, dir)
 			os.WriteFile(filepath.Join(d.Snapshot, "data.bin"), bytes.Repeat([]byte("x"), 100000), 0o600)
-			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
-			repo := filepath.Join(dir, "repo")
-			j := &job.Job{Client: "web", Backup: &job.Backup{Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)},
-				Repo: &job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
-					Compression: "lz4", Retention: tc.retention}}
-			sink := &testSink{}
-			b, err := New(tc.name, hostRunner{}, sink)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
+			b, sink, req := testRepo(t, dir, d, job.Repo{Backend: tc.name, Encryption: tc.encryption, Retention: tc.retention})
+			j := req.Job
+			j.Backup = &job.Backup{Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+			var err error
 			ctx := context.Background()
 			fail := func(step string, err error) {
 				t.Helper()
@@ -210,4 +196,44 @@ func TestConformance(t *testing.T) {
 			fail("check", b.Check(ctx, req))
 		})
 	}
+}
+
+// testDirs are a backend's directories below dir for the tests that run the
+// real tools on the host, made, with a snapshot that holds etc/hostname
+// (and the directories extra below it).
+func testDirs(t *testing.T, dir string, extra ...string) Dirs {
+	t.Helper()
+	d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
+		Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
+	mk := []string{d.Snapshot + "/etc", d.Restore, d.Cache, d.Work, d.Secrets}
+	for _, e := range extra {
+		mk = append(mk, filepath.Join(d.Snapshot, e))
+	}
+	for _, p := range mk {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(d.Snapshot, "etc", "hostname"), []byte("web\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// testRepo is a file repository at dir/repo for the backend r names (r
+// gives its encryption and retention; lz4, and the passphrase "pw" in a
+// secret file of d), the backend, its sink and a request for client web.
+func testRepo(t *testing.T, dir string, d Dirs, r job.Repo) (Backend, *testSink, Request) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(dir, "repo")
+	r.Target, r.PassphraseFile, r.Compression = target.Target{Scheme: target.File, Path: repo}, "secret-passphrase", "lz4"
+	sink := &testSink{}
+	b, err := New(r.Backend, hostRunner{}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, sink, Request{Job: &job.Job{Client: "web", Repo: &r}, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
@@ -34,7 +32,7 @@ type dupSession struct {
 
 // open prepares the keyring, ssh files and (for a ProxyCommand) the relay.
 func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) {
-	j, d := req.Job, req.D()
+	j, d := req.Job, req.Dirs
 	if err := prepareTarget(req); err != nil {
 		return nil, err
 	}
@@ -107,7 +105,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 
 // keyring creates the ephemeral GnuPG home and imports the job's keys.
 func (b *Duplicity) keyring(ctx context.Context, req Request) error {
-	d := req.D()
+	d := req.Dirs
 	home := filepath.Join(req.Root, d.GnuPGHome())
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fmt.Errorf("gnupg home: %w", err)
@@ -155,10 +153,10 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) 
 	if err := b.checkPassphrase(ctx, req); err != nil {
 		return job.Stats{}, err
 	}
-	d := req.D()
+	d := req.Dirs
 	logFile := path.Join(d.Work, "duplicity-backup.log")
 	host := filepath.Join(req.Root, logFile)
-	if err := os.Remove(host); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(host); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return job.Stats{}, fmt.Errorf("duplicity log file: %w", err)
 	}
 	common := append(append([]string(nil), s.common...), "--log-file", logFile)
@@ -220,7 +218,7 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		at = []string{"--time", a}
 		name = a
 	}
-	dest := req.D().Restore
+	dest := req.Dirs.Restore
 	if len(paths) == 0 {
 		argv := append(append(append([]string{"duplicity", "restore"}, s.common...), at...), "--force", s.url, dest)
 		if _, err := b.run(ctx, s, "/", argv); err != nil {
@@ -246,111 +244,4 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		}
 	}
 	return name, nil
-}
-
-// Entries implements Backend: list-current-files has paths and times only.
-func (b *Duplicity) Entries(ctx context.Context, req Request, id string) ([]Entry, error) {
-	s, err := b.open(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	defer s.stop()
-	argv := append(append([]string{"duplicity", "list-current-files"}, s.common...), "--time", id, s.url)
-	out, err := b.run(ctx, s, "/", argv)
-	if err != nil {
-		return nil, err
-	}
-	return ParseDuplicityFiles(out)
-}
-
-// Retain implements Backend.
-func (b *Duplicity) Retain(ctx context.Context, req Request) error {
-	cmds, err := retention.Duplicity(nil, req.Job.Repo.Retention, "")
-	if err != nil || len(cmds) == 0 {
-		return err
-	}
-	s, err := b.open(ctx, req)
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	cmds, _ = retention.Duplicity(s.common, req.Job.Repo.Retention, s.url)
-	for _, argv := range cmds {
-		if _, err := b.run(ctx, s, "/", argv); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Check implements Backend: duplicity verify against the snapshot.
-func (b *Duplicity) Check(ctx context.Context, req Request) error {
-	s, err := b.open(ctx, req)
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	return b.verify(ctx, req, s)
-}
-
-func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) error {
-	d := req.D()
-	sel, err := DuplicitySelection(*req.Job.Backup, d.Snapshot)
-	if err != nil {
-		return err
-	}
-	argv := append(append(append([]string{"duplicity", "verify"}, s.common...), sel...), s.url, d.Snapshot)
-	_, err = b.run(ctx, s, "/", argv)
-	return err
-}
-
-// Snapshots implements Backend.
-func (b *Duplicity) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
-	s, err := b.open(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	defer s.stop()
-	out, err := b.run(ctx, s, "/", append(append([]string{"duplicity", "collection-status"}, s.common...), s.url))
-	if err != nil {
-		return nil, err
-	}
-	snaps, err := ParseDuplicityStatus(out)
-	if err != nil {
-		return nil, err
-	}
-	if req.Repo != "" {
-		volumeSizes(filepath.Join(req.Root, req.Repo), snaps)
-	}
-	return snaps, nil
-}
-
-// volumeSizes fills in Stored from the volume files of a file target:
-// duplicity names them duplicity-{full,inc}.[FROM.to.]TIME.volN.difftar*.
-func volumeSizes(dir string, snaps []Snapshot) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	byTime := map[string]int64{}
-	for _, e := range entries {
-		n := e.Name()
-		if !strings.Contains(n, ".vol") || !strings.Contains(n, ".difftar") {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			continue
-		}
-		parts := strings.Split(n, ".")
-		for i, p := range parts {
-			if strings.HasPrefix(p, "vol") && i > 0 {
-				byTime[parts[i-1]] += fi.Size()
-				break
-			}
-		}
-	}
-	for i := range snaps {
-		snaps[i].Stored = byTime[snaps[i].Time.UTC().Format("20060102T150405Z")]
-	}
 }

@@ -90,17 +90,7 @@ func DuplicitySelection(b job.Backup, snapshot string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var argv []string
-	for _, e := range b.Exclude {
-		e = strings.TrimSpace(e)
-		switch {
-		case e == "":
-		case strings.HasPrefix(e, "/"):
-			argv = append(argv, "--exclude", path.Join(snapshot, e))
-		default:
-			argv = append(argv, "--exclude", "**/"+e)
-		}
-	}
+	argv := ExcludeArgs(b.Exclude, snapshot, func(e string) string { return "**/" + e })
 	if len(src) == 1 && src[0] == "." {
 		return argv, nil
 	}

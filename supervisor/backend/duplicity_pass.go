@@ -20,7 +20,7 @@ import (
 
 // passCheckFile is the check file (inside the chroot) for a job.
 func passCheckFile(req Request) string {
-	return path.Join(req.D().Cache, "duplicity", safeName(req.Job.Client), "passphrase-check.gpg")
+	return path.Join(req.Dirs.Cache, "duplicity", safeName(req.Job.Client), "passphrase-check.gpg")
 }
 
 const passCheckText = "snapshot-backup: duplicity passphrase check\n"
@@ -35,7 +35,7 @@ func (b *Duplicity) checkPassphrase(ctx context.Context, req Request) error {
 	if _, err := os.Stat(filepath.Join(req.Root, f)); err != nil {
 		return nil
 	}
-	d := req.D()
+	d := req.Dirs
 	argv := []string{"gpg", "--homedir", d.GnuPGHome(), "--batch", "--no-symkey-cache", "--pinentry-mode", "loopback",
 		"--passphrase-fd", "0", "--output", "-", "--decrypt", f}
 	out, err := runTool(ctx, b.Run, b.Sink, toolCmd{argv: argv, env: []string{"HOME=" + d.Home()}, dir: "/", in: passReader(req.Passphrase)})
@@ -55,7 +55,7 @@ func (b *Duplicity) writePassCheck(ctx context.Context, req Request) error {
 	if _, err := os.Stat(host); err == nil {
 		return nil
 	}
-	d := req.D()
+	d := req.Dirs
 	plain := path.Join(d.Work, "passphrase-check")
 	if err := os.WriteFile(filepath.Join(req.Root, plain), []byte(passCheckText), 0o600); err != nil {
 		return fmt.Errorf("passphrase check file: %w", err)

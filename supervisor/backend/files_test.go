@@ -33,14 +33,10 @@ func TestParseBorgInfoFiles(t *testing.T) {
 func TestBorgSnapshotsCountFiles(t *testing.T) {
 	testutil.NeedTool(t, "borg", "run qemu-tests/setup-host.sh")
 	dir := t.TempDir()
-	d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
-		Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
-	for _, p := range []string{d.Snapshot + "/etc", d.Restore, d.Cache, d.Work, d.Secrets, filepath.Join(dir, "empty", "sub")} {
-		if err := os.MkdirAll(p, 0o700); err != nil {
-			t.Fatal(err)
-		}
+	d := testDirs(t, dir)
+	if err := os.MkdirAll(filepath.Join(dir, "empty", "sub"), 0o700); err != nil {
+		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(d.Snapshot, "etc", "hostname"), []byte("web\n"), 0o644)
 	os.WriteFile(filepath.Join(d.Snapshot, "etc", "motd"), []byte("hi\n"), 0o644)
 	os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 	repo := filepath.Join(dir, "repo")

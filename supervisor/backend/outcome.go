@@ -32,10 +32,10 @@ func checkSources(req Request) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(req.Root, req.D().Snapshot)
+	dir := filepath.Join(req.Root, req.Dirs.Snapshot)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return fmt.Errorf("open the snapshot %s: %w", req.D().Snapshot, err)
+		return fmt.Errorf("open the snapshot %s: %w", req.Dirs.Snapshot, err)
 	}
 	defer root.Close()
 	var missing []string

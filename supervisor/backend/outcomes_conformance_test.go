@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -35,25 +34,12 @@ func TestConformanceOutcomes(t *testing.T) {
 				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
-			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
-				Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
-			for _, p := range []string{d.Snapshot + "/etc", d.Snapshot + "/disk", d.Restore, d.Cache, d.Work, d.Secrets} {
-				if err := os.MkdirAll(p, 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			os.WriteFile(filepath.Join(d.Snapshot, "etc", "hostname"), []byte("web\n"), 0o644)
-			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
-			repo := filepath.Join(dir, "repo")
+			d := testDirs(t, dir, "disk")
+			b, sink, req := testRepo(t, dir, d, job.Repo{Backend: tc.name, Encryption: "repokey"})
+			j := req.Job
+			j.Backup = &job.Backup{}
 			t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-			j := &job.Job{Client: "web", Backup: &job.Backup{}, Repo: &job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey",
-				PassphraseFile: "secret-passphrase", Compression: "lz4"}}
-			sink := &testSink{}
-			b, err := New(tc.name, hostRunner{}, sink)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
+			var err error
 			ctx := context.Background()
 			day := 0
 			backup := func(source, exclude []string) (job.Stats, error) {
@@ -152,7 +138,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			if tc.name == "borg" {
 				// borg check reports problems with exit status 1, its
 				// warning status: a failed check, never a passed one.
-				corruptLargest(t, filepath.Join(repo, "data"))
+				corruptLargest(t, filepath.Join(req.Repo, "data"))
 				if err := b.Check(ctx, req); err == nil || !strings.Contains(err.Error(), "the repository has problems") {
 					t.Errorf("check of a damaged repository: %v", err)
 				}

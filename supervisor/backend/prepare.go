@@ -15,7 +15,7 @@ import (
 // tmpfs and name the secret files on the job disk, or (S3, whose tools read
 // keys only from their environment or a credentials file) hold them.
 func prepareTarget(req Request) error {
-	d := req.D()
+	d := req.Dirs
 	if err := os.MkdirAll(filepath.Join(req.Root, d.Home()), 0o700); err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}

@@ -24,7 +24,7 @@ var _ Backend = (*Restic)(nil)
 
 // cmd returns the global argv and env of one restic run for req.
 func (r *Restic) setup(req Request) ([]string, []string, error) {
-	d := req.D()
+	d := req.Dirs
 	repo, opts, err := ResticRepo(*req.Job.Repo, req.Repo, d)
 	if err != nil {
 		return nil, nil, err
@@ -89,7 +89,7 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if _, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "unlock")...); err != nil {
 		return job.Stats{}, err
 	}
-	d := req.D()
+	d := req.Dirs
 	argv, err := ResticBackupArgs(g, req.Job, d.Snapshot)
 	if err != nil {
 		return job.Stats{}, err
@@ -134,7 +134,7 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 	if id == "" {
 		id = "latest"
 	}
-	d := req.D()
+	d := req.Dirs
 	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
@@ -240,5 +240,5 @@ func (r *Restic) Entries(ctx context.Context, req Request, id string) ([]Entry, 
 	if err != nil {
 		return nil, err
 	}
-	return ParseResticLs(out, req.D().Snapshot)
+	return ParseResticLs(out, req.Dirs.Snapshot)
 }

@@ -83,16 +83,8 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 	if !j.Backup.Time.IsZero() {
 		argv = append(argv, "--time", j.Backup.Time.UTC().Format("2006-01-02 15:04:05"))
 	}
-	for _, e := range j.Backup.Exclude {
-		e = strings.TrimSpace(e)
-		switch {
-		case e == "":
-		case strings.HasPrefix(e, "/"):
-			argv = append(argv, "--exclude", path.Join(snapshot, e))
-		default:
-			argv = append(argv, "--exclude", e) // a basename pattern: anywhere
-		}
-	}
+	// restic matches a pattern without a slash against every name.
+	argv = append(argv, ExcludeArgs(j.Backup.Exclude, snapshot, func(e string) string { return e })...)
 	argv = append(argv, j.Repo.ExtraOptions...)
 	argv = append(argv, "--")
 	for _, s := range src {

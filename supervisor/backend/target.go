@@ -50,7 +50,7 @@ func SSHConfig(t target.Target, s job.SSH, identity, knownHosts string) string {
 // the work dir under root.
 func writeSSHConfig(root string, req Request) error {
 	r := req.Job.Repo
-	d := req.D()
+	d := req.Dirs
 	cfg := SSHConfig(r.Target, r.SSH, req.secret(r.Secrets[target.SSHIdentity]), req.secret(r.Secrets[target.SSHKnownHosts]))
 	p := filepath.Join(root, d.SSHConfigPath())
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {

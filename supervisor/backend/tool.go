@@ -3,11 +3,11 @@ package backend
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -63,26 +63,24 @@ func runTool(ctx context.Context, run Runner, sink Sink, c toolCmd) ([]byte, err
 	if err == nil {
 		return out, nil
 	}
-	var ee *execx.Error
-	if errors.As(err, &ee) && ctx.Err() == nil {
-		for _, w := range c.warnCodes {
-			if ee.ExitCode() == w {
-				sink.Logf("%s finished with warnings: %s", sub, tail.String())
-				return out, &toolWarning{cmd: sub, code: w, tail: tail.String()}
-			}
-		}
+	if code := execx.ExitCode(err); ctx.Err() == nil && slices.Contains(c.warnCodes, code) {
+		sink.Logf("%s finished with warnings: %s", sub, tail.String())
+		return out, &toolWarning{cmd: sub, code: code, tail: tail.String()}
 	}
+	return out, toolError(ctx, sub, err, tail.String())
+}
+
+// toolError is the error of a tool run that failed (err, not one of its
+// "finished, with warnings" exits): stopped by the job's context (the time
+// limit), or its exit status with its last words (tail), for every backend.
+func toolError(ctx context.Context, name string, err error, tail string) error {
 	if ctx.Err() != nil {
-		return out, fmt.Errorf("%s stopped: %w", sub, context.Cause(ctx))
+		return fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
 	}
-	code := -1
-	if ee != nil {
-		code = ee.ExitCode()
+	if tail != "" {
+		return fmt.Errorf("%s: exit status %d: %s", name, execx.ExitCode(err), tail)
 	}
-	if t := tail.String(); t != "" {
-		return out, fmt.Errorf("%s: exit status %d: %s", sub, code, t)
-	}
-	return out, fmt.Errorf("%s: %w", sub, err)
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // toolWarning is a tool's "finished, with warnings" exit: its output is

@@ -6,31 +6,32 @@ package blockdev
 
 import (
 	"fmt"
-	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
 )
 
 // Device is one block device that may carry a filesystem.
 type Device struct {
 	// Dev is the kernel name inside the appliance (vdb2).
 	Dev string
-	// Target is the client's name of the whole disk (vda) and Part the
+	// ClientDev is the client's name of the whole disk (vda) and Part the
 	// partition number (0 for the whole disk), so "vda2" means on both sides
 	// what it means in the client.
-	Target string
-	Part   int
-	FSType string
-	Label  string
-	UUID   string
-	Size   int64
+	ClientDev string
+	Part      int
+	FSType    string
+	Label     string
+	UUID      string
+	Size      int64
 	// Disk is the index of the disk in the job's disk list (for a guest
 	// LVM volume: that of its first physical volume).
 	Disk int
 	// VG and LV name a guest LVM logical volume (activated in the
-	// appliance); Target and Part are then empty.
+	// appliance); ClientDev and Part are then empty.
 	VG, LV string
 }
 
@@ -40,9 +41,9 @@ func (d Device) Name() string {
 		return d.VG + "/" + d.LV
 	}
 	if d.Part == 0 {
-		return d.Target
+		return d.ClientDev
 	}
-	return d.Target + strconv.Itoa(d.Part)
+	return d.ClientDev + strconv.Itoa(d.Part)
 }
 
 func (d Device) String() string {
@@ -174,11 +175,11 @@ func Select(spec string, devs []Device) (Device, error) {
 				hits = append(hits, d)
 			}
 		case "disk":
-			if d.Target == sp.Value && d.Part == 0 {
+			if d.ClientDev == sp.Value && d.Part == 0 {
 				hits = append(hits, d)
 			}
 		case "part":
-			if d.Target == sp.Value && d.Part == sp.Part {
+			if d.ClientDev == sp.Value && d.Part == sp.Part {
 				hits = append(hits, d)
 			}
 		case "label":

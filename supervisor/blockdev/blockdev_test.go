@@ -49,16 +49,16 @@ func TestParseSpec(t *testing.T) {
 func TestSelect(t *testing.T) {
 	// Two client disks: vda (GPT: ESP, root, swap) and vdb (whole-disk xfs).
 	twoDisks := []Device{
-		{Dev: "vdd", Target: "vda", Disk: 0, Size: 10 << 30},
-		{Dev: "vdd1", Target: "vda", Part: 1, Disk: 0, FSType: "vfat", Label: "EFI", Size: 512 << 20},
-		{Dev: "vdd2", Target: "vda", Part: 2, Disk: 0, FSType: "ext4", Label: "root", UUID: "AAAA-1", Size: 8 << 30},
-		{Dev: "vdd3", Target: "vda", Part: 3, Disk: 0, FSType: "swap", Size: 1 << 30},
-		{Dev: "vde", Target: "vdb", Disk: 1, FSType: "xfs", Label: "data", Size: 100 << 30},
+		{Dev: "vdd", ClientDev: "vda", Disk: 0, Size: 10 << 30},
+		{Dev: "vdd1", ClientDev: "vda", Part: 1, Disk: 0, FSType: "vfat", Label: "EFI", Size: 512 << 20},
+		{Dev: "vdd2", ClientDev: "vda", Part: 2, Disk: 0, FSType: "ext4", Label: "root", UUID: "AAAA-1", Size: 8 << 30},
+		{Dev: "vdd3", ClientDev: "vda", Part: 3, Disk: 0, FSType: "swap", Size: 1 << 30},
+		{Dev: "vde", ClientDev: "vdb", Disk: 1, FSType: "xfs", Label: "data", Size: 100 << 30},
 	}
 	single := []Device{
-		{Dev: "vdd", Target: "vda", Size: 1 << 30},
-		{Dev: "vdd1", Target: "vda", Part: 1, FSType: "swap"},
-		{Dev: "vdd2", Target: "vda", Part: 2, FSType: "btrfs"},
+		{Dev: "vdd", ClientDev: "vda", Size: 1 << 30},
+		{Dev: "vdd1", ClientDev: "vda", Part: 1, FSType: "swap"},
+		{Dev: "vdd2", ClientDev: "vda", Part: 2, FSType: "btrfs"},
 	}
 	for _, tc := range []struct {
 		name, spec string
@@ -75,8 +75,8 @@ func TestSelect(t *testing.T) {
 		{"no such partition", "vda9", twoDisks, "", "no such filesystem"},
 		{"swap is not mountable", "vda3", twoDisks, "", "not a mountable filesystem"},
 		{"partition table only", "vda", twoDisks, "", "has no filesystem"},
-		{"nothing mountable", "", []Device{{Dev: "vdd", Target: "vda"}}, "", "no such filesystem"},
-		{"ambiguous label", "LABEL=x", []Device{{Dev: "a", Target: "vda", FSType: "ext4", Label: "x"}, {Dev: "b", Target: "vdb", FSType: "ext4", Label: "x"}}, "", "ambiguous"},
+		{"nothing mountable", "", []Device{{Dev: "vdd", ClientDev: "vda"}}, "", "no such filesystem"},
+		{"ambiguous label", "LABEL=x", []Device{{Dev: "a", ClientDev: "vda", FSType: "ext4", Label: "x"}, {Dev: "b", ClientDev: "vdb", FSType: "ext4", Label: "x"}}, "", "ambiguous"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Select(tc.spec, tc.devs)
@@ -130,13 +130,5 @@ func TestParseBlkid(t *testing.T) {
 	m := ParseBlkid("DEVNAME=/dev/vdb2\nLABEL=my=label\nUUID=1234\nTYPE=ext4\n")
 	if m["TYPE"] != "ext4" || m["LABEL"] != "my=label" || m["UUID"] != "1234" {
 		t.Fatalf("ParseBlkid = %v", m)
-	}
-}
-
-func TestUnescapeOctal(t *testing.T) {
-	for in, want := range map[string]string{`/sysroot/snapshot`: "/sysroot/snapshot", `/mnt/with\040space`: "/mnt/with space", `/a\134b`: `/a\b`, `/x\09`: `/x\09`, `/end\04`: `/end\04`} {
-		if got := UnescapeOctal(in); got != want {
-			t.Errorf("UnescapeOctal(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

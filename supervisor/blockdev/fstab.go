@@ -6,8 +6,9 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 )
 
 // MountPoint is one filesystem of a client's tree: What (a selector as
@@ -51,33 +52,13 @@ func ParseFstab(content string) ([]FstabEntry, error) {
 		if len(f) < 3 {
 			return nil, fmt.Errorf("fstab line %d: %q: want at least spec, mount point and type", n, line)
 		}
-		e := FstabEntry{Line: n, Spec: UnescapeOctal(f[0]), File: UnescapeOctal(f[1]), VFSType: f[2]}
+		e := FstabEntry{Line: n, Spec: mountinfo.Unescape(f[0]), File: mountinfo.Unescape(f[1]), VFSType: f[2]}
 		if len(f) > 3 {
 			e.Options = strings.Split(f[3], ",")
 		}
 		out = append(out, e)
 	}
 	return out, sc.Err()
-}
-
-// UnescapeOctal undoes the \NNN octal escapes of fstab(5) and of the
-// kernel's mountinfo (space, tab, newline, backslash in paths).
-func UnescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Filesystem types that are never part of a client's on-disk tree.

@@ -7,9 +7,9 @@ import (
 )
 
 func TestWantedIDs(t *testing.T) {
-	root := Device{Dev: "vdc", Target: "vda", FSType: "ext4", UUID: "11111111-0000-0000-0000-000000000001", Label: "blank-root"}
-	data := Device{Dev: "vdd", Target: "vdb", FSType: "ext4", UUID: "22222222-0000-0000-0000-000000000002"}
-	boot := Device{Dev: "vdd1", Target: "vdb", Part: 1, FSType: "vfat", UUID: "ABCD-0001", Label: "EFI"}
+	root := Device{Dev: "vdc", ClientDev: "vda", FSType: "ext4", UUID: "11111111-0000-0000-0000-000000000001", Label: "blank-root"}
+	data := Device{Dev: "vdd", ClientDev: "vdb", FSType: "ext4", UUID: "22222222-0000-0000-0000-000000000002"}
+	boot := Device{Dev: "vdd1", ClientDev: "vdb", Part: 1, FSType: "vfat", UUID: "ABCD-0001", Label: "EFI"}
 	fstab, err := ParseFstab(`# restored
 LABEL=client-root / ext4 defaults 0 1
 UUID=0A1B2C3D-0000-0000-0000-00000000DA7A /srv/data ext4 defaults 0 2

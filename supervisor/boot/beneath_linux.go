@@ -21,16 +21,16 @@ import (
 
 // SymlinkError is a path in a guest tree that goes through a symlink.
 type SymlinkError struct {
-	Path   string // the path asked for, absolute inside the tree ("/data/x")
-	Link   string // its component that is a symlink ("/data")
-	Target string // where that points
+	Path string // the path asked for, absolute inside the tree ("/data/x")
+	Link string // its component that is a symlink ("/data")
+	Dest string // where that points
 }
 
 func (e *SymlinkError) Error() string {
 	if e.Link == e.Path {
-		return fmt.Sprintf("%s is a symlink (to %s)", e.Link, e.Target)
+		return fmt.Sprintf("%s is a symlink (to %s)", e.Link, e.Dest)
 	}
-	return fmt.Sprintf("%s lies through a symlink: %s is a symlink (to %s)", e.Path, e.Link, e.Target)
+	return fmt.Sprintf("%s lies through a symlink: %s is a symlink (to %s)", e.Path, e.Link, e.Dest)
 }
 
 // beneath resolves one name relative to a directory fd: no symlink (no
@@ -107,12 +107,12 @@ func components(rel string) ([]string, error) {
 func componentError(dirfd int, name, prefix, full string, err error) error {
 	switch err {
 	case unix.ELOOP:
-		target := "?"
+		dest := "?"
 		buf := make([]byte, unix.PathMax)
 		if n, rerr := unix.Readlinkat(dirfd, name, buf); rerr == nil {
-			target = string(buf[:n])
+			dest = string(buf[:n])
 		}
-		return &SymlinkError{Path: full, Link: prefix, Target: target}
+		return &SymlinkError{Path: full, Link: prefix, Dest: dest}
 	case unix.ENOTDIR:
 		return fmt.Errorf("%s is not a directory", prefix)
 	case unix.ENOENT:

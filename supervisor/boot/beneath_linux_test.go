@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -183,7 +184,7 @@ func TestStackMountBeneath(t *testing.T) {
 	root, outside := guestTree(t)
 	var st Stack
 	t.Cleanup(func() { _ = st.UnmountAll(0) })
-	require.NoError(t, st.Mount(Mount{Source: "tmpfs", Target: root, Root: root, FSType: "tmpfs", Data: "mode=0755"}),
+	require.NoError(t, st.Mount(Mount{Source: "tmpfs", Mountpoint: root, Root: root, FSType: "tmpfs", Data: "mode=0755"}),
 		"the tree's top is the appliance's directory")
 	// The tmpfs now is the guest's "/": lay the attack out on it.
 	for _, d := range []string{"srv/www", "real/sub"} {
@@ -192,21 +193,21 @@ func TestStackMountBeneath(t *testing.T) {
 	for name, target := range map[string]string{"data": "../usr/local/sbin", "abs": outside, "parent": "real"} {
 		require.NoError(t, os.Symlink(target, filepath.Join(root, name)))
 	}
-	before, err := Mountinfo()
+	before, err := mountinfo.Read()
 	require.NoError(t, err)
 	for _, where := range []string{"/data", "/abs", "/parent/sub"} {
-		err := st.Mount(Mount{Source: "guestfs", Target: filepath.Join(root, where), Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC})
+		err := st.Mount(Mount{Source: "guestfs", Mountpoint: filepath.Join(root, where), Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC})
 		var se *SymlinkError
 		require.ErrorAs(t, err, &se, where)
 	}
-	after, err := Mountinfo()
+	after, err := mountinfo.Read()
 	require.NoError(t, err)
 	require.Equal(t, len(before), len(after), "a mount through a symlink was made")
 	require.False(t, IsMountPoint(outside))
 
 	www := filepath.Join(root, "srv", "www")
-	require.NoError(t, st.Mount(Mount{Source: "guestfs", Target: www, Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV}))
-	ms, err := Mountinfo()
+	require.NoError(t, st.Mount(Mount{Source: "guestfs", Mountpoint: www, Root: root, FSType: "tmpfs", Flags: unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV}))
+	ms, err := mountinfo.Read()
 	require.NoError(t, err)
 	var found bool
 	for _, m := range ms {
@@ -218,10 +219,10 @@ func TestStackMountBeneath(t *testing.T) {
 	}
 	require.True(t, found)
 
-	require.ErrorContains(t, st.Mount(Mount{Source: "guestfs", Target: outside, Root: root, FSType: "tmpfs"}), "is not in its tree")
+	require.ErrorContains(t, st.Mount(Mount{Source: "guestfs", Mountpoint: outside, Root: root, FSType: "tmpfs"}), "is not in its tree")
 
 	// A fresh tree: missing mount points are made beneath the root.
-	require.NoError(t, st.Mount(Mount{Source: "guestfs2", Target: filepath.Join(root, "new", "mp"), Root: root, MakeDirs: true, FSType: "tmpfs"}))
+	require.NoError(t, st.Mount(Mount{Source: "guestfs2", Mountpoint: filepath.Join(root, "new", "mp"), Root: root, MakeDirs: true, FSType: "tmpfs"}))
 	require.True(t, IsMountPoint(filepath.Join(root, "new", "mp")))
 	require.NoError(t, st.Unmount(filepath.Join(root, "new", "mp")))
 
@@ -243,7 +244,7 @@ func TestStackMountBeneath(t *testing.T) {
 }
 
 func TestMountinfoOfThisProcess(t *testing.T) {
-	ms, err := Mountinfo()
+	ms, err := mountinfo.Read()
 	require.NoError(t, err)
 	require.NotEmpty(t, ms)
 	require.True(t, IsMountPoint(ms[0].MountPoint))

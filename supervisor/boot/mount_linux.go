@@ -11,32 +11,34 @@ import (
 
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 )
 
 // Mount is one entry of a mount table.
 type Mount struct {
-	Source string
-	Target string
-	FSType string
-	Flags  uintptr
-	Data   string
+	Source     string
+	Mountpoint string
+	FSType     string
+	Flags      uintptr
+	Data       string
 	// Recursive bind mounts are detached lazily, because their submounts
 	// (e.g. /dev/pts below /dev) are not ours to unmount one by one.
 	Lazy bool
 	// Root, when set, is the top of a guest tree (see OpenDirBeneath) and
-	// Target lies at or below it: Target is then resolved beneath Root
+	// Mountpoint lies at or below it: Mountpoint is then resolved beneath Root
 	// without following any symlink, and the filesystem is mounted onto
 	// (and later unmounted from) the directory so found, by its file
 	// descriptor. Root itself is the appliance's: the tree's own "/" is
 	// mounted there by path.
 	Root string
-	// MakeDirs creates a missing Target below Root the same way (the
+	// MakeDirs creates a missing Mountpoint below Root the same way (the
 	// fresh filesystems of an in-place recovery have no mount points).
 	MakeDirs bool
 }
 
 func (m Mount) String() string {
-	s := fmt.Sprintf("%s on %s type %s", m.Source, m.Target, m.FSType)
+	s := fmt.Sprintf("%s on %s type %s", m.Source, m.Mountpoint, m.FSType)
 	if m.Flags&unix.MS_RDONLY != 0 {
 		s += " ro"
 	}
@@ -51,12 +53,12 @@ func (m Mount) String() string {
 
 // EarlyMounts is what PID 1 needs before anything else.
 var EarlyMounts = []Mount{
-	{Source: "proc", Target: "/proc", FSType: "proc", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-	{Source: "sysfs", Target: "/sys", FSType: "sysfs", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-	{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs", Flags: unix.MS_NOSUID, Data: "mode=0755"},
-	{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "gid=5,mode=620,ptmxmode=000"},
-	{Source: "tmpfs", Target: "/dev/shm", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV},
-	{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"},
+	{Source: "proc", Mountpoint: "/proc", FSType: "proc", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	{Source: "sysfs", Mountpoint: "/sys", FSType: "sysfs", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	{Source: "devtmpfs", Mountpoint: "/dev", FSType: "devtmpfs", Flags: unix.MS_NOSUID, Data: "mode=0755"},
+	{Source: "devpts", Mountpoint: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "gid=5,mode=620,ptmxmode=000"},
+	{Source: "tmpfs", Mountpoint: "/dev/shm", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV},
+	{Source: "tmpfs", Mountpoint: "/run", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"},
 }
 
 // Stack mounts entries and remembers them, so that UnmountAll can take them
@@ -66,21 +68,21 @@ type Stack struct {
 	mounted []Mount
 }
 
-// Mount mounts m (creating its target) and pushes it. An error names device,
-// type, flags and target and carries the kernel's last words, which usually
+// Mount mounts m (creating its mountpoint) and pushes it. An error names device,
+// type, flags and mountpoint and carries the kernel's last words, which usually
 // say why (bad superblock, needs recovery, unknown fs …).
 func (s *Stack) Mount(m Mount) error {
-	target, dir, err := m.open()
+	mountpoint, dir, err := m.open()
 	if err != nil {
 		return err
 	}
 	if dir != nil {
 		defer dir.Close()
 	}
-	if _, err := mount.Mount(m.Source, target, m.FSType, m.Data, m.Flags); err != nil {
+	if _, err := mount.Mount(m.Source, mountpoint, m.FSType, m.Data, m.Flags); err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			pe.Path = m.Target // not /proc/self/fd/N
+			pe.Path = m.Mountpoint // not /proc/self/fd/N
 		}
 		about := strings.TrimPrefix(m.Source, "/dev/")
 		if !strings.HasPrefix(m.Source, "/dev/") {
@@ -104,15 +106,15 @@ func (s *Stack) Mount(m Mount) error {
 // again), and keeps the mount the same mount(2) call, with the same
 // option strings and errors, as every other.
 func (m Mount) open() (string, *os.File, error) {
-	if m.Root != "" && !Below(filepath.Clean(m.Target), filepath.Clean(m.Root)) {
-		return "", nil, fmt.Errorf("mount %s: the target is not in its tree %s", m, m.Root)
+	if m.Root != "" && !mountinfo.Below(filepath.Clean(m.Mountpoint), filepath.Clean(m.Root)) {
+		return "", nil, fmt.Errorf("mount %s: the mount point is not in its tree %s", m, m.Root)
 	}
 	rel, inside := m.below()
 	if !inside {
-		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+		if err := os.MkdirAll(m.Mountpoint, 0o755); err != nil {
 			return "", nil, fmt.Errorf("mount %s: %w", m, err)
 		}
-		return m.Target, nil, nil
+		return m.Mountpoint, nil, nil
 	}
 	if err := os.MkdirAll(m.Root, 0o755); err != nil {
 		return "", nil, fmt.Errorf("mount %s: %w", m, err)
@@ -124,26 +126,26 @@ func (m Mount) open() (string, *os.File, error) {
 	return fdPath(dir), dir, nil
 }
 
-// below returns Target relative to Root ("/var") when m mounts into a
+// below returns Mountpoint relative to Root ("/var") when m mounts into a
 // guest tree below its top.
 func (m Mount) below() (string, bool) {
 	if m.Root == "" {
 		return "", false
 	}
-	root, target := filepath.Clean(m.Root), filepath.Clean(m.Target)
-	if target == root || !strings.HasPrefix(target, root+"/") {
+	root, mountpoint := filepath.Clean(m.Root), filepath.Clean(m.Mountpoint)
+	if mountpoint == root || !strings.HasPrefix(mountpoint, root+"/") {
 		return "", false
 	}
-	return strings.TrimPrefix(target, root), true
+	return strings.TrimPrefix(mountpoint, root), true
 }
 
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
-// MountAll mounts the table in order; an entry whose target is already a
+// MountAll mounts the table in order; an entry whose mountpoint is already a
 // mount point (the kernel may have mounted devtmpfs) is skipped.
 func (s *Stack) MountAll(table []Mount) error {
 	for _, m := range table {
-		if IsMountPoint(m.Target) {
+		if IsMountPoint(m.Mountpoint) {
 			continue
 		}
 		if err := s.Mount(m); err != nil {
@@ -160,19 +162,19 @@ func (s *Stack) Mounted() []Mount {
 	return append([]Mount(nil), s.mounted...)
 }
 
-// Unmount takes down the most recent mount at target (and everything
+// Unmount takes down the most recent mount at mountpoint (and everything
 // mounted after it), for a step that gives a mount back early.
-func (s *Stack) Unmount(target string) error {
+func (s *Stack) Unmount(mountpoint string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.mounted) - 1; i >= 0; i-- {
-		if s.mounted[i].Target == target {
+		if s.mounted[i].Mountpoint == mountpoint {
 			err := unmountList(s.mounted[i:])
 			s.mounted = s.mounted[:i]
 			return err
 		}
 	}
-	return fmt.Errorf("unmount %s: not mounted by us", target)
+	return fmt.Errorf("unmount %s: not mounted by us", mountpoint)
 }
 
 // UnmountAll unmounts everything in reverse order. Filesystems that stay
@@ -204,7 +206,7 @@ func unmountList(ms []Mount) error {
 			err = m.unmount(unix.MNT_DETACH)
 		}
 		if err != nil && err != unix.EINVAL && first == nil {
-			first = fmt.Errorf("unmount %s: %w", m.Target, err)
+			first = fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
 		}
 	}
 	return first
@@ -218,7 +220,7 @@ func unmountList(ms []Mount) error {
 func (m Mount) unmount(flags int) error {
 	rel, inside := m.below()
 	if !inside {
-		return unix.Unmount(m.Target, flags|unix.UMOUNT_NOFOLLOW)
+		return unix.Unmount(m.Mountpoint, flags|unix.UMOUNT_NOFOLLOW)
 	}
 	dir, err := OpenDirBeneath(m.Root, rel, false, 0)
 	if err != nil {
@@ -230,18 +232,9 @@ func (m Mount) unmount(flags int) error {
 	return unix.Unmount(fdPath(dir), flags)
 }
 
-// Mountinfo reads this process's mount table.
-func Mountinfo() ([]MountInfo, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read the mount table: %w", err)
-	}
-	return ParseMountinfo(b)
-}
-
 // IsMountPoint reports whether path is listed in /proc/self/mountinfo.
 func IsMountPoint(path string) bool {
-	ms, err := Mountinfo()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return false
 	}

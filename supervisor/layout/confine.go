@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
-	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
 // CheckConfined checks the appliance's mount table once a client's
@@ -16,7 +16,7 @@ import (
 // system; ro for a snapshot). The mount points were resolved without
 // symlinks; this is the kernel's word that nothing of the guest's landed
 // anywhere else: on a tool's PATH, the job disk, the cache.
-func CheckConfined(mounts []boot.MountInfo, client func(source string) bool, dir string, use blockdev.Use) error {
+func CheckConfined(mounts []mountinfo.Mount, client func(source string) bool, dir string, use blockdev.Use) error {
 	dir = filepath.Clean(dir)
 	want := []string{"nosuid", "nodev"}
 	if use != blockdev.System {
@@ -30,7 +30,7 @@ func CheckConfined(mounts []boot.MountInfo, client func(source string) bool, dir
 		if !client(m.Source) {
 			continue
 		}
-		if !boot.Below(m.MountPoint, dir) {
+		if !mountinfo.Below(m.MountPoint, dir) {
 			bad = append(bad, fmt.Sprintf("%s on %s is outside %s", m.Source, m.MountPoint, dir))
 			continue
 		}

@@ -13,9 +13,9 @@ import (
 )
 
 // DiskDevices lists disk kdev (vdc) and its partitions with what blkid
-// finds on them, named as the client names the disk (target, its index
+// finds on them, named as the client names the disk (clientDev, its index
 // in the job).
-func (l *Layout) DiskDevices(ctx context.Context, kdev, target string, index int) ([]blockdev.Device, error) {
+func (l *Layout) DiskDevices(ctx context.Context, kdev, clientDev string, index int) ([]blockdev.Device, error) {
 	var devs []blockdev.Device
 	for _, n := range append([]string{kdev}, boot.Partitions(kdev)...) {
 		if err := boot.WaitPath("/dev/"+n, 3*time.Second); err != nil {
@@ -25,7 +25,7 @@ func (l *Layout) DiskDevices(ctx context.Context, kdev, target string, index int
 		if err != nil {
 			return nil, err
 		}
-		d := blockdev.Device{Dev: n, Target: target, Disk: index, FSType: info["TYPE"],
+		d := blockdev.Device{Dev: n, ClientDev: clientDev, Disk: index, FSType: info["TYPE"],
 			Label: info["LABEL"], UUID: info["UUID"], Size: sysSize(n)}
 		if n != kdev {
 			d.Part, _ = strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(n, kdev), "p"))

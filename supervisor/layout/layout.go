@@ -54,7 +54,7 @@ func (l *Layout) logf(format string, args ...any) {
 // Exit status 2 means "nothing found", which is not an error.
 func (l *Layout) Probe(ctx context.Context, dev string) (map[string]string, error) {
 	out, err := l.Run.Output(ctx, "blkid", "-p", "-o", "export", "/dev/"+dev)
-	if ee, ok := err.(*execx.Error); ok && ee.ExitCode() == 2 {
+	if execx.ExitCode(err) == 2 {
 		return map[string]string{}, nil
 	}
 	if err != nil {

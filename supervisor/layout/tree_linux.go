@@ -17,7 +17,7 @@ import (
 // Mounter mounts and unmounts filesystems (boot.Stack).
 type Mounter interface {
 	Mount(m boot.Mount) error
-	Unmount(target string) error
+	Unmount(mountpoint string) error
 }
 
 var _ Mounter = (*boot.Stack)(nil)
@@ -38,7 +38,7 @@ func MountOne(mnt Mounter, d blockdev.Device, root, where string, use blockdev.U
 	if subvol != "" {
 		data = strings.TrimPrefix(data+",subvol="+subvol, ",")
 	}
-	m := boot.Mount{Source: "/dev/" + d.Dev, Target: filepath.Join(root, where), Root: root, FSType: fstype, Flags: flags, Data: data,
+	m := boot.Mount{Source: "/dev/" + d.Dev, Mountpoint: filepath.Join(root, where), Root: root, FSType: fstype, Flags: flags, Data: data,
 		MakeDirs: use != blockdev.Snapshot}
 	if err := mnt.Mount(m); err != nil {
 		var se *boot.SymlinkError
@@ -61,15 +61,15 @@ type Planned struct {
 	Subvol string
 }
 
-// MountTree mounts the client's tree at target as b says: one filesystem
+// MountTree mounts the client's tree at mountpoint as b says: one filesystem
 // (b.Mount), several (b.Mounts), or the guest's fstab (b.Mount =
 // job.MountFstab). It returns a line per mounted filesystem.
-func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Tree, target string, use blockdev.Use) ([]string, error) {
+func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Tree, mountpoint string, use blockdev.Use) ([]string, error) {
 	plan, err := l.PlanTree(mnt, devs, b)
 	if err != nil {
 		return nil, err
 	}
-	return l.MountPlan(mnt, plan, target, use)
+	return l.MountPlan(mnt, plan, mountpoint, use)
 }
 
 // PlanTree resolves b to the devices of the client's tree, shallowest
@@ -122,11 +122,11 @@ func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Tree) ([]Pl
 	return out, nil
 }
 
-// MountPlan mounts a planned tree at target, in order.
-func (l *Layout) MountPlan(mnt Mounter, plan []Planned, target string, use blockdev.Use) ([]string, error) {
+// MountPlan mounts a planned tree at mountpoint, in order.
+func (l *Layout) MountPlan(mnt Mounter, plan []Planned, mountpoint string, use blockdev.Use) ([]string, error) {
 	var done []string
 	for _, m := range plan {
-		if err := MountOne(mnt, m.Dev, target, m.Where, use, m.Subvol); err != nil {
+		if err := MountOne(mnt, m.Dev, mountpoint, m.Where, use, m.Subvol); err != nil {
 			return done, err
 		}
 		line := fmt.Sprintf("%s on %s", m.Dev, m.Where)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/mountinfo"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
@@ -19,7 +20,7 @@ import (
 
 // loopFS makes an ext4 image holding tree, attaches it to a loop device
 // and returns it as a client device.
-func loopFS(t *testing.T, label, tree, target string) blockdev.Device {
+func loopFS(t *testing.T, label, tree, clientDev string) blockdev.Device {
 	t.Helper()
 	ctx := context.Background()
 	img := filepath.Join(t.TempDir(), label+".ext4")
@@ -31,7 +32,7 @@ func loopFS(t *testing.T, label, tree, target string) blockdev.Device {
 	}
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
-	return blockdev.Device{Dev: strings.TrimPrefix(loop, "/dev/"), Target: target, FSType: "ext4", Label: label}
+	return blockdev.Device{Dev: strings.TrimPrefix(loop, "/dev/"), ClientDev: clientDev, FSType: "ext4", Label: label}
 }
 
 func writeTree(t *testing.T, root string, files map[string]string, links map[string]string) string {
@@ -63,7 +64,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 	}
 	ctx := context.Background()
 	top := t.TempDir()
-	target := filepath.Join(top, "snapshot")
+	mountpoint := filepath.Join(top, "snapshot")
 	outside := filepath.Join(top, "usr", "local", "sbin")
 	require.NoError(t, os.MkdirAll(outside, 0o755))
 	secret := filepath.Join(top, "secret-passphrase")
@@ -92,7 +93,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fstab := "LABEL=hostile / ext4 defaults 0 1\nLABEL=payload " + tc.mountPoint + " ext4 defaults 0 2\n"
 			root := loopFS(t, "hostile", writeTree(t, t.TempDir(), map[string]string{"etc/fstab": fstab}, map[string]string{"data": tc.link}), "vda")
-			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, tc.backup, target, blockdev.Snapshot)
+			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, tc.backup, mountpoint, blockdev.Snapshot)
 			require.ErrorContains(t, err, tc.err)
 			require.False(t, boot.IsMountPoint(outside), "the guest's filesystem covers the appliance's directory")
 			entries, _ := os.ReadDir(outside)
@@ -104,27 +105,27 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 	t.Run("fstab symlinked to an appliance file", func(t *testing.T) {
 		for _, link := range []string{secret, "../../../../../../../.." + secret} {
 			root := loopFS(t, "hostile", writeTree(t, t.TempDir(), map[string]string{"etc/.keep": ""}, map[string]string{"etc/fstab": link}), "vda")
-			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, target, blockdev.Snapshot)
+			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, mountpoint, blockdev.Snapshot)
 			require.ErrorContains(t, err, "no filesystem with an /etc/fstab among vda, vdb", "the appliance's file was read as the guest's fstab")
-			require.False(t, boot.IsMountPoint(target))
+			require.False(t, boot.IsMountPoint(mountpoint))
 		}
 	})
 
 	t.Run("a plain tree", func(t *testing.T) {
 		root := loopFS(t, "good", writeTree(t, t.TempDir(), map[string]string{
 			"etc/fstab": "LABEL=good / ext4 defaults 0 1\nLABEL=payload /srv/data ext4 defaults 0 2\n", "srv/data/.keep": ""}, nil), "vda")
-		lines, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, target, blockdev.Snapshot)
+		lines, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, mountpoint, blockdev.Snapshot)
 		require.NoError(t, err)
 		require.Len(t, lines, 2)
-		require.FileExists(t, filepath.Join(target, "srv", "data", "borg"))
-		ms, err := boot.Mountinfo()
+		require.FileExists(t, filepath.Join(mountpoint, "srv", "data", "borg"))
+		ms, err := mountinfo.Read()
 		require.NoError(t, err)
 		client := func(src string) bool { return src == "/dev/"+root.Dev || src == "/dev/"+payload.Dev }
-		require.NoError(t, CheckConfined(ms, client, target, blockdev.Snapshot))
-		require.ErrorContains(t, CheckConfined(ms, client, filepath.Join(target, "srv"), blockdev.Snapshot),
-			"/dev/"+root.Dev+" on "+target+" is outside "+filepath.Join(target, "srv"))
+		require.NoError(t, CheckConfined(ms, client, mountpoint, blockdev.Snapshot))
+		require.ErrorContains(t, CheckConfined(ms, client, filepath.Join(mountpoint, "srv"), blockdev.Snapshot),
+			"/dev/"+root.Dev+" on "+mountpoint+" is outside "+filepath.Join(mountpoint, "srv"))
 		// The guest's program cannot run from there.
-		err = exec.Command(filepath.Join(target, "srv", "data", "borg")).Run()
+		err = exec.Command(filepath.Join(mountpoint, "srv", "data", "borg")).Run()
 		require.ErrorIs(t, err, os.ErrPermission, "noexec")
 		require.NoError(t, st.UnmountAll(0))
 	})

@@ -20,8 +20,8 @@ const execDir = "/var/lib/sb-exec"
 // exec runs mode exec's program as root in the userland with the job's
 // disks attached (found by serial, as the program likes). Its output goes
 // to the job log; a non-zero exit fails the job.
-func (s *supervisor) exec(ctx context.Context) (job.Done, error) {
-	e := s.job.Exec
+func (s *supervisor) exec(ctx context.Context, j *job.Job) (job.Done, error) {
+	e := j.Exec
 	if e == nil || !strings.HasPrefix(e.File, job.SecretPrefix) || strings.Contains(e.File, "/") {
 		return job.Done{}, fmt.Errorf("mode exec: want [exec] file = \"%s…\" on the job disk", job.SecretPrefix)
 	}

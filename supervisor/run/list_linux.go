@@ -4,21 +4,16 @@ import (
 	"context"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
-	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 )
 
 // list writes one snapshot record per backup in the client's repository.
-func (s *supervisor) list(ctx context.Context) (job.Done, error) {
-	req, err := s.prepare(ctx)
-	if err != nil {
-		return job.Done{}, err
-	}
-	b, err := backend.New(s.job.Repo.Backend, s.runner, s.rep)
+func (s *supervisor) list(ctx context.Context, j *job.Job) (job.Done, error) {
+	r, err := s.openRepo(ctx, j)
 	if err != nil {
 		return job.Done{}, err
 	}
 	end := s.rep.Step("list")
-	snaps, err := b.Snapshots(ctx, req)
+	snaps, err := r.Snapshots(ctx, r.req)
 	if err != nil {
 		return job.Done{}, end(err)
 	}

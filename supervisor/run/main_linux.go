@@ -1,13 +1,9 @@
 package run
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,19 +37,16 @@ const (
 	backstop = 2*chroot.Grace + 60*time.Second
 )
 
-// supervisor is the state of one boot.
+// supervisor is the state of one boot: the mounts it made, where it
+// reports, how it runs tools, and what boot brought up (b, set once when
+// boot returns).
 type supervisor struct {
-	stack   boot.Stack
-	early   int // number of early mounts, unmounted last
-	rep     *report.Reporter
-	reaper  *boot.Reaper
-	runner  *chroot.Runner
-	cmdline boot.Cmdline
-	serials map[string]string // serial → vdX
-	job     *job.Job
-	ready   time.Duration // uptime when ready
-	rootOK  bool
-	jobOK   bool
+	stack  boot.Stack
+	early  int // number of early mounts, unmounted last
+	rep    *report.Reporter
+	reaper *boot.Reaper
+	runner *chroot.Runner
+	b      booted
 }
 
 // Main is PID 1. It never returns: every path ends in power-off.
@@ -70,12 +63,13 @@ func Main() {
 		}
 		boot.PowerOff()
 	}()
-	err := s.boot()
-	if err != nil && !s.shellWanted() {
+	b, err := s.boot()
+	s.b = b
+	if err != nil && !b.shellWanted() {
 		s.finish(job.Done{}, err)
 		return
 	}
-	if err != nil || s.shellWanted() {
+	if err != nil || b.shellWanted() {
 		if err != nil {
 			s.rep.Logf("boot problem (continuing to the shell): %v", err)
 		}
@@ -87,130 +81,34 @@ func Main() {
 	s.finish(rec, err)
 }
 
-// shellWanted: sb.mode=shell, mode shell in the job, or no job disk when
-// the host did not say it booted us for a job.
-func (s *supervisor) shellWanted() bool {
-	return s.cmdline.Shell() || !s.jobOK && !s.cmdline.JobExpected() || s.job != nil && s.job.Mode == job.ModeShell
-}
-
-// boot brings the appliance up to "ready": job read, userland mounted.
-func (s *supervisor) boot() error {
-	if err := s.stack.MountAll(boot.EarlyMounts); err != nil {
-		return fmt.Errorf("early mounts: %w", err)
-	}
-	s.early = len(s.stack.Mounted())
-	if c, err := os.OpenFile(consoleTT, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
-		s.rep = report.New(c, nil)
-	}
-	s.reaper = boot.NewReaper()
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		s.cmdline = boot.ParseCmdline(string(b))
-	}
-	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-	// The mark is logged so that the binary holds it: the image builder
-	// reads the job format from it (job.FormatMark).
-	s.rep.Logf("supervisor starting (kernel up %v, %s)", uptime(), strings.Trim(job.FormatMark, "\x00"))
-
-	end := s.rep.Step("load modules")
-	n, failed := boot.LoadModules(boot.ModuleList, s.rep.Logf)
-	s.rep.Logf("loaded %d modules, %d failed", n, len(failed))
-	end(nil)
-	if p := progressPort(); p != "" {
-		if w, err := openPort(p); err == nil {
-			s.rep.SetPort(w)
-		} else {
-			s.rep.Logf("progress port %s: %v", p, err)
-		}
-	}
-
-	end = s.rep.Step("find disks")
-	app, err := boot.WaitSerial(context.Background(), job.SerialAppliance, applianceWait)
-	if err != nil {
-		return end(err)
-	}
-	if _, err := boot.WaitSerial(context.Background(), job.SerialJob, jobDiskWait); err != nil && !s.cmdline.Shell() {
-		s.rep.Logf("no job disk: %v", err)
-	}
-	s.serials, _ = boot.Serials(boot.SysBlock)
-	s.rep.Logf("disks by serial: %v", s.serials)
-	end(nil)
-
-	if d, ok := s.serials[job.SerialJob]; ok {
-		if err := s.rep.Step("mount job disk")(s.mountJobDisk(d)); err != nil {
-			return err
-		}
-	}
-	if err := s.rep.Step("mount appliance root")(s.mountRoot(app)); err != nil {
-		return err
-	}
-	s.rootOK = true
-	s.runner = &chroot.Runner{Root: Sysroot, Tracker: s.reaper}
-	if s.jobOK {
-		if err := s.bindJob(); err != nil {
-			return err
-		}
-	}
-	s.ready = uptime()
-	s.rep.Logf("ready after %v", s.ready)
-	return nil
-}
-
-// mountJobDisk mounts the job disk and starts writing the result there,
-// then reads the job.
-func (s *supervisor) mountJobDisk(dev string) error {
-	if err := s.stack.Mount(boot.Mount{Source: "/dev/" + dev, Target: jobDir, FSType: "vfat",
-		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "umask=077,flush"}); err != nil {
-		return err
-	}
-	res, err := os.OpenFile(filepath.Join(jobDir, job.FileResult), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", job.FileResult, err)
-	}
-	lg, err := os.OpenFile(filepath.Join(jobDir, job.FileLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", job.FileLog, err)
-	}
-	if err := s.rep.Attach(res, lg); err != nil {
-		return err
-	}
-	s.jobOK = true
-	data, err := os.ReadFile(filepath.Join(jobDir, job.FileJob))
-	if errors.Is(err, os.ErrNotExist) && s.cmdline.Shell() {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read job: %w", err)
-	}
-	j, err := job.Parse(data)
-	if err != nil {
-		return err
-	}
-	s.job = j
-	s.rep.Logf("job: mode=%s client=%s run=%s", j.Mode, j.Client, j.RunID)
-	return nil
-}
-
 // finish writes the done record, unmounts everything and returns (to
 // power-off). It is safe to call with a half-booted appliance.
 func (s *supervisor) finish(rec job.Done, err error) {
 	if s.rep == nil {
 		s.rep = report.New(os.Stderr, nil)
 	}
-	if !s.rep.IsDone() {
-		rec.ReadyAfter = s.ready
-		if s.job != nil && rec.Archive == "" && s.job.Backup != nil && !s.shellWanted() {
-			rec.Archive = s.job.Backup.Archive
-		}
-		if e := s.rep.Done(rec, err); e != nil {
-			s.rep.Logf("writing the result failed: %v", e)
-		}
+	if j := s.b.job; j != nil && rec.Archive == "" && j.Backup != nil && !s.b.shellWanted() {
+		rec.Archive = j.Backup.Archive
 	}
+	s.writeDone(rec, err)
 	unix.Sync()
 	if e := s.stack.UnmountAll(s.early); e != nil {
 		s.rep.Logf("unmount: %v", e)
 	}
 	unix.Sync()
 	s.rep.Logf("powering off (up %v)", uptime())
+}
+
+// writeDone writes the done record unless one was written, with the
+// appliance's own timing (ReadyAfter) filled in here only.
+func (s *supervisor) writeDone(rec job.Done, err error) {
+	if s.rep.IsDone() {
+		return
+	}
+	rec.ReadyAfter = s.b.ready
+	if e := s.rep.Done(rec, err); e != nil {
+		s.rep.Logf("writing the result failed: %v", e)
+	}
 }
 
 // uptime is the time since the kernel started.

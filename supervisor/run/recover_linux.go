@@ -29,8 +29,7 @@ import (
 // receive the backup; they then get the UUIDs and labels the restored
 // fstab names, end_recovery runs chrooted into the restored tree, and
 // everything is unmounted.
-func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
-	j := s.job
+func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, error) {
 	done := job.Done{Archive: j.Restore.Archive}
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
@@ -52,18 +51,14 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 	// The repository and the archive are checked before a disk is
 	// touched: a typo in --archive, a wrong passphrase or a backup that
 	// holds nothing must not cost the blank system.
-	req, err := s.prepare(ctx)
-	if err != nil {
-		return done, err
-	}
-	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	r, err := s.openRepo(ctx, j)
 	if err != nil {
 		return done, err
 	}
 	end = s.rep.Step("find the archive")
-	snaps, err := s.checkArchive(ctx, b, req)
+	snaps, err := s.checkArchive(ctx, r)
 	if err == nil {
-		err = s.refuseEmpty(ctx, b, req, snaps)
+		err = s.refuseEmpty(ctx, r, snaps)
 	}
 	if err := end(err); err != nil {
 		return done, err
@@ -74,48 +69,49 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 			return done, err
 		}
 	}
-	target := Sysroot + backend.RestoreDir
+	mountpoint := Sysroot + backend.RestoreDir
 	end = s.rep.Step("mount client filesystems")
-	if err := end(s.mountRecoverPlan(plan, target)); err != nil {
+	if err := end(s.mountRecoverPlan(plan, mountpoint)); err != nil {
 		return done, err
 	}
 	if !j.Restore.MkFS {
 		end = s.rep.Step("empty client filesystems")
-		if err := end(emptyTree(target, plan)); err != nil {
+		if err := end(emptyTree(mountpoint, plan)); err != nil {
 			return done, err
 		}
 	}
 	end = s.rep.Step("restore")
-	start := time.Now()
-	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
-	archive, err := b.Restore(ctx, req)
-	done.BackendElapsed, done.Archive = time.Since(start), archive
+	r.req.Archive, r.req.Paths = j.Restore.Archive, j.Restore.Paths
+	err = timed(&done, func() (err error) {
+		done.Archive, err = r.Restore(ctx, r.req)
+		return err
+	})
 	if err := end(err); err != nil {
 		return done, err
 	}
 	end = s.rep.Step("set filesystem UUIDs and labels")
-	if plan, err = s.fixIDs(ctx, plan, target); err != nil {
+	if plan, err = s.fixIDs(ctx, plan, mountpoint); err != nil {
 		return done, end(err)
 	}
 	end(nil)
 	if h := j.Restore.EndRecovery; h != nil && h.Command != "" {
 		end = s.rep.Step("end_recovery")
-		if err := end(s.endRecovery(ctx, *h, target)); err != nil {
+		if err := end(s.endRecovery(ctx, *h, mountpoint)); err != nil {
 			return done, err
 		}
 	}
 	end = s.rep.Step("unmount client filesystems")
 	unix.Sync()
-	return done, end(s.stack.Unmount(target))
+	return done, end(s.stack.Unmount(mountpoint))
 }
 
 // checkArchive lists the repository (which proves access and passphrase)
 // and finds the archive to restore in it, or (--time) picks the newest
 // backup at or before Restore.Time; it returns the listing. Duplicity's
 // archive is a time specification that only duplicity itself resolves.
-func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req backend.Request) ([]backend.Snapshot, error) {
-	j := req.Job
-	snaps, err := b.Snapshots(ctx, req)
+func (s *supervisor) checkArchive(ctx context.Context, r repo) ([]backend.Snapshot, error) {
+	j := r.req.Job
+	snaps, err := r.Snapshots(ctx, r.req)
 	if err != nil {
 		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.Target, err)
 	}
@@ -123,16 +119,13 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.Target)
 	}
 	if j.Restore.Archive == "" && !j.Restore.Time.IsZero() {
-		sn, err := backend.PickAt(snaps, j.Restore.Time)
-		if err != nil {
+		if j.Restore.Archive, err = s.pickAt(snaps, j.Restore.Time); err != nil {
 			return nil, err
 		}
-		j.Restore.Archive = sn.ID
-		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 		return snaps, nil
 	}
 	want := j.Restore.Archive
-	if want == "" || req.Job.Repo.Backend == "duplicity" {
+	if want == "" || j.Repo.Backend == "duplicity" {
 		return snaps, nil
 	}
 	if restoredBackup(j, snaps) != nil {
@@ -145,7 +138,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	if len(ids) > 5 {
 		ids = ids[len(ids)-5:]
 	}
-	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.Target, strings.Join(ids, ", "), req.Job.Client)
+	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, j.Repo.Target, strings.Join(ids, ", "), j.Client)
 }
 
 // refuseEmpty fails when the backup about to be restored holds no file: an
@@ -153,14 +146,14 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 // a path that did not exist (or of an empty tree) would leave them empty.
 // borg's listing counts the files; restic's and duplicity's entries of the
 // backup are listed (metadata only, no data is read).
-func (s *supervisor) refuseEmpty(ctx context.Context, b backend.Backend, req backend.Request, snaps []backend.Snapshot) error {
-	j := req.Job
+func (s *supervisor) refuseEmpty(ctx context.Context, r repo, snaps []backend.Snapshot) error {
+	j := r.req.Job
 	id, n := j.Restore.Archive, int64(-1)
 	if sn := restoredBackup(j, snaps); sn != nil {
 		id, n = sn.ID, sn.Files
 	}
 	if n < 0 {
-		entries, err := b.Entries(ctx, req, id)
+		entries, err := r.Entries(ctx, r.req, id)
 		if err != nil {
 			return fmt.Errorf("list backup %s: %w", id, err)
 		}
@@ -200,18 +193,18 @@ func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error 
 // mountRecoverPlan mounts the planned tree read-write, creating missing
 // mount points (a fresh filesystem has none), as the client's own system:
 // end_recovery runs programs from it.
-func (s *supervisor) mountRecoverPlan(plan []layout.Planned, target string) error {
-	if _, err := s.layout().MountPlan(&s.stack, plan, target, blockdev.System); err != nil {
+func (s *supervisor) mountRecoverPlan(plan []layout.Planned, mountpoint string) error {
+	if _, err := s.layout().MountPlan(&s.stack, plan, mountpoint, blockdev.System); err != nil {
 		return err
 	}
-	return s.checkConfined(strings.TrimPrefix(target, Sysroot), blockdev.System)
+	return s.checkConfined(strings.TrimPrefix(mountpoint, Sysroot), blockdev.System)
 }
 
 // emptyTree removes everything the blank system had on the mounted tree,
 // except lost+found and the mount points of the other filesystems (and
 // the directories leading to them): the restored tree is the backup's,
 // with nothing of the fresh install mixed in.
-func emptyTree(target string, plan []layout.Planned) error {
+func emptyTree(mountpoint string, plan []layout.Planned) error {
 	keep := map[string]bool{}
 	for _, p := range plan {
 		for d := path.Clean(p.Where); d != "/"; d = path.Dir(d) {
@@ -220,7 +213,7 @@ func emptyTree(target string, plan []layout.Planned) error {
 	}
 	var walk func(rel string) error
 	walk = func(rel string) error {
-		entries, err := os.ReadDir(filepath.Join(target, rel))
+		entries, err := os.ReadDir(filepath.Join(mountpoint, rel))
 		if err != nil {
 			return err
 		}
@@ -233,7 +226,7 @@ func emptyTree(target string, plan []layout.Planned) error {
 					return err
 				}
 			default:
-				if err := os.RemoveAll(filepath.Join(target, p)); err != nil {
+				if err := os.RemoveAll(filepath.Join(mountpoint, p)); err != nil {
 					return fmt.Errorf("empty %s: %w", p, err)
 				}
 			}
@@ -247,10 +240,10 @@ func emptyTree(target string, plan []layout.Planned) error {
 // /etc/fstab names: the tree is unmounted, changed, and mounted again by
 // what the restored fstab says, which proves that the restored system
 // will find its disks. It returns the plan with the devices as they are now.
-func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target string) ([]layout.Planned, error) {
+func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, mountpoint string) ([]layout.Planned, error) {
 	// The restored tree is the guest's: its fstab is read as the restored
 	// system would read it, never through a symlink out of the tree.
-	data, err := boot.ReadFileInRoot(target, "/etc/fstab", layout.MaxFstab)
+	data, err := boot.ReadFileInRoot(mountpoint, "/etc/fstab", layout.MaxFstab)
 	if errors.Is(err, os.ErrNotExist) {
 		s.rep.Logf("the restored tree has no /etc/fstab: filesystem UUIDs and labels left as they are")
 		return plan, nil
@@ -275,7 +268,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 		return plan, nil
 	}
 	unix.Sync()
-	if err := s.stack.Unmount(target); err != nil {
+	if err := s.stack.Unmount(mountpoint); err != nil {
 		return plan, err
 	}
 	for _, c := range changes {
@@ -286,8 +279,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 		s.rep.Logf("setting %s", c)
 		for _, argv := range cmds {
 			_, err := s.runner.Run(ctx, chroot.Cmd{Argv: argv})
-			var ee *execx.Error
-			if argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1 {
+			if argv[0] == "e2fsck" && execx.ExitCode(err) == 1 {
 				err = nil // errors corrected
 			}
 			if err != nil {
@@ -297,7 +289,7 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 	}
 	// Probe again and mount by the names the restored fstab uses.
 	for i, p := range plan {
-		info, err := s.probe(ctx, p.Dev.Dev)
+		info, err := s.layout().Probe(ctx, p.Dev.Dev)
 		if err != nil {
 			return plan, err
 		}
@@ -320,16 +312,16 @@ func (s *supervisor) fixIDs(ctx context.Context, plan []layout.Planned, target s
 			}
 		}
 	}
-	return plan, s.mountRecoverPlan(plan, target)
+	return plan, s.mountRecoverPlan(plan, mountpoint)
 }
 
 // endRecovery runs the end_recovery hook chrooted into the restored tree
 // with /dev, /proc and /sys bound; its output goes to the job log.
-func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string) error {
+func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, mountpoint string) error {
 	for _, d := range []string{"dev", "proc", "sys"} {
 		// The restored tree's /dev may be a symlink to anywhere: the
 		// binds are made beneath the tree without following one.
-		m := boot.Mount{Source: "/" + d, Target: filepath.Join(target, d), Root: target, MakeDirs: true, FSType: "none", Flags: unix.MS_BIND}
+		m := boot.Mount{Source: "/" + d, Mountpoint: filepath.Join(mountpoint, d), Root: mountpoint, MakeDirs: true, FSType: "none", Flags: unix.MS_BIND}
 		if d == "dev" {
 			m.Flags |= unix.MS_REC
 			m.Lazy = true
@@ -338,7 +330,7 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 			return err
 		}
 	}
-	defer s.stack.Unmount(filepath.Join(target, "dev"))
+	defer s.stack.Unmount(filepath.Join(mountpoint, "dev"))
 	limit := h.TimeLimit.Duration
 	if limit <= 0 {
 		limit = 5 * time.Minute
@@ -346,15 +338,14 @@ func (s *supervisor) endRecovery(ctx context.Context, h job.Hook, target string)
 	hctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var stderr bytes.Buffer
-	r := &chroot.Runner{Root: target, AcrossMounts: true, Tracker: s.reaper}
+	r := &chroot.Runner{Root: mountpoint, AcrossMounts: true, Tracker: s.reaper}
 	_, err := r.Run(hctx, chroot.Cmd{Argv: []string{"/bin/sh", "-c", h.Command}, Dir: "/", Env: h.Env,
 		Stdout: s.rep.LogWriter(), Stderr: io.MultiWriter(s.rep.LogWriter(), &stderr)})
 	if hctx.Err() != nil && ctx.Err() == nil {
 		return fmt.Errorf("hook end_recovery: still running after %s: stopped", limit)
 	}
-	var ee *execx.Error
-	if errors.As(err, &ee) && ee.ExitCode() > 0 {
-		msg := fmt.Sprintf("hook end_recovery: exit code %d", ee.ExitCode())
+	if code := execx.ExitCode(err); code > 0 {
+		msg := fmt.Sprintf("hook end_recovery: exit code %d", code)
 		if l := lastLine(stderr.String()); l != "" {
 			msg += ": " + l
 		}

@@ -12,14 +12,14 @@ import (
 )
 
 func TestRecoverArgv(t *testing.T) {
-	ext := blockdev.Device{Dev: "vdc1", Target: "vda", Part: 1, FSType: "ext4", UUID: "u-1", Label: "root"}
+	ext := blockdev.Device{Dev: "vdc1", ClientDev: "vda", Part: 1, FSType: "ext4", UUID: "u-1", Label: "root"}
 	a, err := mkfsArgv(ext)
 	require.NoError(t, err)
 	require.Equal(t, []string{"mkfs.ext4", "-q", "-F", "-L", "root", "-U", "u-1", "/dev/vdc1"}, a)
 	a, err = mkfsArgv(blockdev.Device{Dev: "vdd", FSType: "vfat", UUID: "ABCD-0001"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"mkfs.vfat", "-i", "ABCD0001", "/dev/vdd"}, a)
-	_, err = mkfsArgv(blockdev.Device{Dev: "vdd", Target: "vdb", FSType: "ntfs"})
+	_, err = mkfsArgv(blockdev.Device{Dev: "vdd", ClientDev: "vdb", FSType: "ntfs"})
 	require.ErrorContains(t, err, `vdb: cannot create a "ntfs" filesystem`)
 
 	cmds, err := setIDArgvs(blockdev.IDChange{Dev: ext, UUID: "u-2", Label: "new"})

@@ -20,7 +20,7 @@ import (
 // serial console, chrooted into the userland. It returns when the shell
 // exits.
 func (s *supervisor) shell() {
-	if !s.rootOK {
+	if !s.b.root {
 		s.rep.Logf("no appliance userland: no shell possible")
 		return
 	}
@@ -31,43 +31,44 @@ func (s *supervisor) shell() {
 	} else {
 		notes = append(notes, "/cache     the persistent cache volume (borg caches under /cache/borg/<client>)")
 	}
-	if s.jobOK {
+	if s.b.jobDisk {
 		notes = append(notes, "/job       the job disk (job.toml, secret-* files, result.jsonl, job.log)")
 	}
 	// The filesystem to mount: the rescue's, or (sb.mode=shell with a
 	// backup job) the backup's.
+	j := s.b.job
 	mount, rescue := "", false
 	switch {
-	case s.job != nil && s.job.Shell != nil:
-		mount, rescue = s.job.Shell.Mount, s.job.Shell.Rescue
-	case s.job != nil && s.job.Backup != nil:
-		mount = s.job.Backup.Mount
+	case j != nil && j.Shell != nil:
+		mount, rescue = j.Shell.Mount, j.Shell.Rescue
+	case j != nil && j.Backup != nil:
+		mount = j.Backup.Mount
 	}
 	switch {
-	case rescue && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, mount, s.job.Disks, job.RescueTarget, blockdev.System); err != nil {
-			notes = append(notes, "target: "+err.Error())
+	case rescue && len(j.Disks) > 0:
+		if d, err := s.mountSelected(ctx, mount, j.Disks, job.RescueTarget, blockdev.System); err != nil {
+			notes = append(notes, job.RescueTarget+": "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
 		}
 		if err := writeChrootTarget(); err != nil {
 			notes = append(notes, "chroot-target: "+err.Error())
 		}
-	case s.job != nil && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, mount, s.job.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
+	case j != nil && len(j.Disks) > 0:
+		if d, err := s.mountSelected(ctx, mount, j.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
 			notes = append(notes, "snapshot: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("/snapshot  the client's filesystem %s, read-only", d))
 		}
 	}
-	for _, tag := range ninePTags() {
+	for _, tag := range s.b.tags {
 		dir := "/share/" + tag
 		if err := s.mount9p(tag, dir); err == nil {
 			notes = append(notes, fmt.Sprintf("%-10s host share %q", dir, tag))
 		}
 	}
 	var disks []string
-	for ser, d := range s.serials {
+	for ser, d := range s.b.serials {
 		disks = append(disks, ser+"=/dev/"+d)
 	}
 	banner := "\n=== snapshot-backup appliance: rescue shell ===\n" +

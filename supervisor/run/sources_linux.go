@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
@@ -17,8 +18,7 @@ import (
 // the client's disks (lvm_libvirt, lvm_host), or for a "self" client the
 // host's directories, each a read-only 9p share mounted at its own path so
 // that the tree looks like the host's.
-func (s *supervisor) mountSources(ctx context.Context) error {
-	j := s.job
+func (s *supervisor) mountSources(ctx context.Context, j *job.Job) error {
 	if len(j.Disks) > 0 {
 		return s.mountTree(ctx, j.Backup.Tree, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
 	}
@@ -36,11 +36,11 @@ func (s *supervisor) mountSources(ctx context.Context) error {
 		}
 		// A share's mount point below another share is looked up in that
 		// share without following a symlink, like a guest's.
-		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Target: Sysroot + path.Join(backend.SnapshotDir, p),
+		if err := s.stack.Mount(boot.Mount{Source: sh.Tag, Mountpoint: Sysroot + path.Join(backend.SnapshotDir, p),
 			Root: Sysroot + backend.SnapshotDir, MakeDirs: true, FSType: "9p",
 			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
 			Data:  "trans=virtio,version=9p2000.L,msize=262144,cache=none,access=client"}); err != nil {
-			return fmt.Errorf("mount 9p share %q at %s (offered: %s): %w", sh.Tag, p, strings.Join(ninePTags(), " "), err)
+			return fmt.Errorf("mount 9p share %q at %s (offered: %s): %w", sh.Tag, p, strings.Join(s.b.tags, " "), err)
 		}
 	}
 	return nil
@@ -48,8 +48,7 @@ func (s *supervisor) mountSources(ctx context.Context) error {
 
 // mountPlain binds a "plain" client's directory on the cache volume to the
 // snapshot directory.
-func (s *supervisor) mountPlain() error {
-	dir := s.job.Backup.Plain
+func (s *supervisor) mountPlain(dir string) error {
 	if dir == "" {
 		return nil
 	}
@@ -58,6 +57,6 @@ func (s *supervisor) mountPlain() error {
 	}
 	src := Sysroot + path.Join(backend.CacheDir, dir)
 	end := s.rep.Step("mount plain directory")
-	return end(s.stack.Mount(boot.Mount{Source: src, Target: Sysroot + backend.SnapshotDir, FSType: "none",
+	return end(s.stack.Mount(boot.Mount{Source: src, Mountpoint: Sysroot + backend.SnapshotDir, FSType: "none",
 		Flags: unix.MS_BIND | unix.MS_NOSUID | unix.MS_NODEV}))
 }

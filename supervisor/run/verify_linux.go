@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
@@ -29,33 +28,18 @@ const maxProblems = 10
 // content hash (borg). restic also checks the restored data against its
 // blob hashes (restore --verify), duplicity a whole restore against the
 // backup's signatures (verify --compare-data).
-func (s *supervisor) verify(ctx context.Context) (job.Done, error) {
-	j, v := s.job, s.job.Verify
+func (s *supervisor) verify(ctx context.Context, j *job.Job) (job.Done, error) {
+	v := j.Verify
 	done := job.Done{}
-	req, err := s.prepare(ctx)
+	r, err := s.openRepo(ctx, j)
 	if err != nil {
 		return done, err
 	}
-	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
-	if err != nil {
-		return done, err
-	}
+	req := r.req
 	if v.Archive == "" {
-		end := s.rep.Step("select backup")
-		snaps, err := b.Snapshots(ctx, req)
-		if err != nil {
-			return done, end(err)
+		if v.Archive, err = s.selectBackup(ctx, r, v.Time); err != nil {
+			return done, err
 		}
-		at := v.Time
-		if at.IsZero() {
-			at = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-		}
-		sn, err := backend.PickAt(snaps, at)
-		if err != nil {
-			return done, end(err)
-		}
-		v.Archive = sn.ID
-		end(nil)
 	}
 	done.Archive = v.Archive
 	scratch := verifyScratch(j.Client)
@@ -76,7 +60,7 @@ func (s *supervisor) verify(ctx context.Context) (job.Done, error) {
 	req.Archive, req.Paths = v.Archive, v.Paths
 
 	end := s.rep.Step("list backup")
-	entries, err := b.Entries(ctx, req, v.Archive)
+	entries, err := r.Entries(ctx, req, v.Archive)
 	if err := end(err); err != nil {
 		return done, err
 	}
@@ -104,9 +88,10 @@ func (s *supervisor) verify(ctx context.Context) (job.Done, error) {
 		s.rep.Logf("verify sample: %s", strings.Join(req.Paths, " "))
 	}
 	end = s.rep.Step("restore to scratch")
-	start := time.Now()
-	_, err = b.Restore(ctx, req)
-	done.BackendElapsed = time.Since(start)
+	err = timed(&done, func() error {
+		_, err := r.Restore(ctx, req)
+		return err
+	})
 	if err := end(err); err != nil {
 		return done, fmt.Errorf("verify of %s: %w", v.Archive, err)
 	}

@@ -1,18 +1,21 @@
-package boot
+// Package mountinfo reads the kernel's mount table (/proc/self/mountinfo,
+// proc(5)) and undoes the octal escapes it and fstab(5) share: the one
+// parser for the appliance's confinement checks, its usage estimate, the
+// guest fstab and the rootfs builder's cleanup.
+package mountinfo
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
-// MountInfo is one line of /proc/self/mountinfo (proc(5)).
-type MountInfo struct {
+// Mount is one line of /proc/self/mountinfo.
+type Mount struct {
 	ID, Parent int
 	// Dev is the filesystem's st_dev as "major:minor".
 	Dev string
@@ -31,15 +34,24 @@ type MountInfo struct {
 }
 
 // HasOption reports whether the per-mount options include o.
-func (m MountInfo) HasOption(o string) bool {
+func (m Mount) HasOption(o string) bool {
 	return slices.Contains(m.Options, o)
 }
 
-// ParseMountinfo parses the content of a mountinfo file. The kernel
+// Read reads this process's mount table.
+func Read() ([]Mount, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read the mount table: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse parses the content of a mountinfo file. The kernel
 // escapes space, tab, newline and backslash in paths as octal (\040); they
 // are unescaped here, so a path is compared as the kernel spelt it.
-func ParseMountinfo(data []byte) ([]MountInfo, error) {
-	var out []MountInfo
+func Parse(data []byte) ([]Mount, error) {
+	var out []Mount
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	n := 0
@@ -66,11 +78,11 @@ func ParseMountinfo(data []byte) ([]MountInfo, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo line %d: %q: bad mount ids", n, line)
 		}
-		out = append(out, MountInfo{
+		out = append(out, Mount{
 			ID: id, Parent: parent, Dev: f[2],
-			Root: blockdev.UnescapeOctal(f[3]), MountPoint: blockdev.UnescapeOctal(f[4]),
+			Root: Unescape(f[3]), MountPoint: Unescape(f[4]),
 			Options: strings.Split(f[5], ","),
-			FSType:  f[sep+1], Source: blockdev.UnescapeOctal(f[sep+2]),
+			FSType:  f[sep+1], Source: Unescape(f[sep+2]),
 			SuperOptions: strings.Split(f[sep+3], ","),
 		})
 	}
@@ -81,4 +93,24 @@ func ParseMountinfo(data []byte) ([]MountInfo, error) {
 // absolute).
 func Below(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// Unescape undoes the \NNN octal escapes of the kernel's mountinfo and of
+// fstab(5) (space, tab, newline, backslash in paths).
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

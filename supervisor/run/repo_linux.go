@@ -1,0 +1,78 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
+)
+
+// repo is the job's repository as a mode works with it: the backend and
+// the request every call to it takes.
+type repo struct {
+	backend.Backend
+	req backend.Request
+}
+
+// openRepo sets up everything a backend needs besides the data, once per
+// job: the backend named in the job (refused before anything is mounted),
+// the cache, the network, the target's 9p share for a file target, and
+// the passphrase.
+func (s *supervisor) openRepo(ctx context.Context, j *job.Job) (repo, error) {
+	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
+	if err != nil {
+		return repo{}, err
+	}
+	req := backend.Request{Job: j, Root: Sysroot, Dirs: backend.ApplianceDirs()}
+	if err := s.rep.Step("mount cache")(s.mountCache(ctx)); err != nil {
+		return repo{}, err
+	}
+	if err := os.MkdirAll(backend.WorkDir, 0o700); err != nil {
+		return repo{}, err
+	}
+	if j.Net != nil {
+		if err := s.rep.Step("network")(s.setupNetwork(ctx, j.Net)); err != nil {
+			return repo{}, err
+		}
+	} else if j.Repo.Target.NeedsNetwork() {
+		return repo{}, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.Target)
+	}
+	if !j.Repo.Target.NeedsNetwork() {
+		// The host shares the client's repository directory itself.
+		if err := s.rep.Step("mount target")(s.mount9p(job.TagTarget, backend.TargetDir)); err != nil {
+			return repo{}, s.shareErr(job.TagTarget, err)
+		}
+		req.Repo = backend.TargetDir
+	}
+	if j.Repo.PassphraseFile != "" {
+		p, err := readJobFile(j.Repo.PassphraseFile)
+		if err != nil {
+			return repo{}, fmt.Errorf("read passphrase file %w", err)
+		}
+		req.Passphrase = p
+	} else if j.Repo.Encryption == "repokey" {
+		return repo{}, fmt.Errorf("repository encryption %q needs a passphrase file", j.Repo.Encryption)
+	}
+	return repo{b, req}, nil
+}
+
+// readJobFile reads a file (a secret) from the job disk; rel cannot name
+// anything outside it.
+func readJobFile(rel string) ([]byte, error) {
+	clean := filepath.Clean("/" + rel)
+	b, err := os.ReadFile(filepath.Join(jobDir, clean))
+	if err != nil {
+		return nil, fmt.Errorf("%s from the job disk: %w", clean, err)
+	}
+	return b, nil
+}
+
+// shareErr is the error of mounting the 9p share tag: it names the shares
+// the host does offer.
+func (s *supervisor) shareErr(tag string, err error) error {
+	return fmt.Errorf("mount 9p share %q (offered: %s): %w", tag, strings.Join(s.b.tags, " "), err)
+}
