@@ -1,17 +1,20 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -109,9 +112,7 @@ func TestCheckStatic(t *testing.T) {
 // checks when it rebuilds and when it returns the existing build.
 func TestBuildCache(t *testing.T) {
 	for _, tool := range []string{"fsck.vfat", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install dosfstools fdisk)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install dosfstools fdisk")
 	}
 	boot, mods := fakeKernel(t)
 	work := t.TempDir()
@@ -160,6 +161,12 @@ func TestBuildCache(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*"))
 	if len(left) != 0 {
 		t.Errorf("temp files left: %v", left)
+	}
+	if m.JobFormat != job.Version {
+		t.Errorf("manifest: job format %d, want %d (the stand-in's mark)", m.JobFormat, job.Version)
+	}
+	if err := CheckJobFormat(out); err != nil {
+		t.Errorf("CheckJobFormat of the new build: %v", err)
 	}
 	if m.KernelVersion != "6.1.0-fake" || m.Inputs.RootfsKey != "key-1" || len(m.Modules) != len(Modules)-1 ||
 		m.ModulesBuiltin[0] != "af_packet" || m.RootfsInfo.Packages["borgbackup"] != "1.2.4-1" {
@@ -217,15 +224,13 @@ func TestBuildReal(t *testing.T) {
 		t.Skip("-short: the real build takes a minute or two")
 	}
 	if os.Geteuid() != 0 {
-		need(t, "root (mmdebstrap installs packages with dpkg)")
+		testutil.SkipOrFail(t, "needs root (mmdebstrap installs packages with dpkg)")
 	}
 	for _, tool := range []string{"mmdebstrap", "mksquashfs", "fsck.vfat", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install mmdebstrap squashfs-tools dosfstools fdisk)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install mmdebstrap squashfs-tools dosfstools fdisk")
 	}
 	if _, err := FindKernel("/boot", "/lib/modules", "", ""); err != nil {
-		need(t, "%v", err)
+		testutil.SkipOrFail(t, err.Error())
 	}
 	suite, err := rootfs.HostSuite("/")
 	if err != nil {
@@ -233,10 +238,10 @@ func TestBuildReal(t *testing.T) {
 	}
 	mirrors, err := rootfs.HostMirrors("/", suite)
 	if err != nil {
-		need(t, "a Debian mirror in the host's APT sources: %v", err)
+		testutil.SkipOrFail(t, "a Debian mirror in the host's APT sources: "+err.Error())
 	}
 	if err := reachable(mirrors.Archive); err != nil {
-		need(t, "network access to the Debian mirror: %v", err)
+		testutil.SkipOrFail(t, "network access to the Debian mirror: "+err.Error())
 	}
 	sup := supervisorOrStandIn(t)
 
@@ -322,4 +327,73 @@ func reachable(uri string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// A supervisor that does not speak this hostctl's job format is refused
+// before anything is built: an image of it would refuse (or misread)
+// every job.
+func TestBuildRefusesOtherJobFormat(t *testing.T) {
+	data, err := os.ReadFile(standIn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := []byte(job.FormatMark)
+	old := []byte(strings.Replace(job.FormatMark, fmt.Sprint(job.Version), "1", 1))
+	none := bytes.Repeat([]byte{'x'}, len(mark))
+	for name, tc := range map[string]struct {
+		data []byte
+		err  string
+	}{
+		"format 1": {bytes.ReplaceAll(data, mark, old), "speaks job format 1, this hostctl writes 2: build both from the same tree"},
+		"no mark":  {bytes.ReplaceAll(data, mark, none), "no job format mark"},
+	} {
+		if bytes.Equal(tc.data, data) {
+			t.Fatalf("%s: the stand-in has no mark to replace", name)
+		}
+		sup := filepath.Join(t.TempDir(), "supervisor")
+		os.WriteFile(sup, tc.data, 0o755)
+		out := filepath.Join(t.TempDir(), "out")
+		boot, mods := fakeKernel(t)
+		_, err := Build(context.Background(), Options{SupervisorPath: sup, OutDir: out, CacheDir: t.TempDir(),
+			BootDir: boot, ModulesRoot: mods, rootfsKey: "k",
+			rootfs: func(context.Context) (*rootfs.Result, error) { t.Fatal("built"); return nil, nil }})
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", name, err, tc.err)
+		}
+	}
+}
+
+// hostctl refuses an image whose supervisor speaks another job format,
+// or that does not say, with what to do.
+func TestCheckJobFormat(t *testing.T) {
+	write := func(manifest string) string {
+		dir := t.TempDir()
+		if manifest != "" {
+			os.WriteFile(filepath.Join(dir, ManifestFile), []byte(manifest), 0o644)
+		}
+		return dir
+	}
+	for _, tc := range []struct{ manifest, err string }{
+		{fmt.Sprintf(`{"format_version": 1, "job_format": %d}`, job.Version), ""},
+		{`{"format_version": 1, "job_format": 1}`, "speaks job format 1, this hostctl writes 2: run `hostctl build-image`"},
+		{`{"format_version": 1}`, "speaks job format 1, this hostctl writes 2: run `hostctl build-image`"},
+		{`{"format_version": 1, "job_format": 3}`, "speaks job format 3, this hostctl writes 2: run `hostctl build-image`"},
+		{"", "has no manifest.json: run `hostctl build-image`"},
+		{"{", "manifest.json: unexpected end of JSON input: run `hostctl build-image`"},
+	} {
+		dir := write(tc.manifest)
+		err := CheckJobFormat(dir)
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.manifest, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != "appliance image "+dir+" "+tc.err && !strings.HasSuffix(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", tc.manifest, err, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "appliance image "+dir) {
+			t.Errorf("%s: the error names no image dir: %v", tc.manifest, err)
+		}
+	}
 }

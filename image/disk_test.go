@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 func TestPlanLayout(t *testing.T) {
@@ -65,9 +65,7 @@ func TestFat32Fits(t *testing.T) {
 // go-diskfs reading back.
 func TestWriteDisk(t *testing.T) {
 	for _, tool := range []string{"fsck.vfat", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install dosfstools fdisk)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install dosfstools fdisk")
 	}
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "vmlinuz")

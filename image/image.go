@@ -90,6 +90,10 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err := checkStatic(opts.SupervisorPath); err != nil {
 		return nil, err
 	}
+	jobFormat, err := supervisorJobFormat(opts.SupervisorPath)
+	if err != nil {
+		return nil, err
+	}
 	kernelInfo, err := hashFile(kernel.Path)
 	if err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
@@ -136,7 +140,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	defer unlock()
 	if !opts.Force {
-		if old, err := ReadManifest(opts.OutDir); err == nil && old.Inputs == in && old.intact(opts.OutDir) {
+		if old, err := ReadManifest(opts.OutDir); err == nil && old.Inputs == in && old.JobFormat == jobFormat && old.intact(opts.OutDir) {
 			old.CacheHit = true
 			old.RootfsCacheHit = true
 			p.logf("up to date: inputs %s… unchanged, nothing to build", in.Hash()[:12])
@@ -151,6 +155,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 
 	m := &Manifest{
 		FormatVersion:  FormatVersion,
+		JobFormat:      jobFormat,
 		Inputs:         in,
 		InputHash:      in.Hash(),
 		KernelVersion:  kernel.Version,

@@ -4,11 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -52,11 +55,16 @@ type FileInfo struct {
 
 // Manifest is manifest.json: what was built from what.
 type Manifest struct {
-	FormatVersion int     `json:"format_version"`
-	Built         string  `json:"built"` // RFC 3339, UTC
-	BuildSeconds  float64 `json:"build_seconds"`
-	InputHash     string  `json:"input_hash"`
-	Inputs        Inputs  `json:"inputs"`
+	FormatVersion int `json:"format_version"`
+	// JobFormat is the job format (job.Version) the supervisor in the
+	// image speaks, read from its job.FormatMark: hostctl boots only an
+	// image that speaks its own (CheckJobFormat). Images built before it
+	// was recorded have none, and speak format 1.
+	JobFormat    int     `json:"job_format"`
+	Built        string  `json:"built"` // RFC 3339, UTC
+	BuildSeconds float64 `json:"build_seconds"`
+	InputHash    string  `json:"input_hash"`
+	Inputs       Inputs  `json:"inputs"`
 
 	KernelVersion string   `json:"kernel_version"`
 	Kernel        FileInfo `json:"kernel"`
@@ -114,4 +122,41 @@ func hashFile(path string) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	return FileInfo{Name: filepath.Base(path), Size: n, SHA256: sum}, nil
+}
+
+// CheckJobFormat refuses the image in dir unless its manifest says that
+// its supervisor speaks the job format this program writes: an older
+// supervisor would refuse the job only after the boot, or misread it.
+func CheckJobFormat(dir string) error {
+	m, err := ReadManifest(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("appliance image %s has no %s: run `hostctl build-image`", dir, ManifestFile)
+	}
+	if err != nil {
+		return fmt.Errorf("appliance image %s: %w: run `hostctl build-image`", dir, err)
+	}
+	v := m.JobFormat
+	if v == 0 {
+		v = 1 // built before the manifest recorded it: its supervisor spoke format 1
+	}
+	if v != job.Version {
+		return fmt.Errorf("appliance image %s speaks job format %d, this hostctl writes %d: run `hostctl build-image`", dir, v, job.Version)
+	}
+	return nil
+}
+
+// supervisorJobFormat reads the job format a supervisor binary speaks.
+func supervisorJobFormat(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("supervisor: %w", err)
+	}
+	v, err := job.ReadFormatMark(data)
+	if err != nil {
+		return 0, fmt.Errorf("supervisor %s: %w: it speaks no job format this hostctl knows; build it from the same tree (CGO_ENABLED=0 go build ./supervisor)", path, err)
+	}
+	if v != job.Version {
+		return 0, fmt.Errorf("supervisor %s speaks job format %d, this hostctl writes %d: build both from the same tree", path, v, job.Version)
+	}
+	return v, nil
 }

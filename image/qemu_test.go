@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -25,12 +25,10 @@ func TestBootQEMU(t *testing.T) {
 		t.Skip("-short: boots a VM")
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "mksquashfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s (apt-get install qemu-system-x86 squashfs-tools)", tool)
-		}
+		testutil.NeedTool(t, tool, "apt-get install qemu-system-x86 squashfs-tools")
 	}
 	if _, err := FindKernel("/boot", "/lib/modules", "", ""); err != nil {
-		need(t, "%v", err)
+		testutil.SkipOrFail(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

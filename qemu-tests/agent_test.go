@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,26 +22,15 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
-var (
-	agentOnce sync.Once
-	agentVM   *fixture.AgentVM
-	agentErr  error
-)
+var agentVM fixtureOnce[*fixture.AgentVM]
 
 // needAgentVM builds (once; its userland is cached by content hash) the
 // initramfs of the client VM that runs qemu-guest-agent.
 func needAgentVM(t testing.TB, e *env) *fixture.AgentVM {
 	t.Helper()
-	agentOnce.Do(func() {
-		root, _ := filepath.Abs("..")
-		start := time.Now()
-		agentVM, agentErr = fixture.BuildAgentVM(context.Background(), root,
-			filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), filepath.Join(e.bin, "agentvm.cpio"),
-			func(f string, a ...any) { fmt.Printf("agentvm: "+f+"\n", a...) })
-		fmt.Printf("agent VM initramfs ready in %s\n", time.Since(start).Round(time.Millisecond))
-	})
-	require.NoError(t, agentErr)
-	return agentVM
+	return agentVM.get(t, buildVM("agentvm", "agent VM initramfs", func(ctx context.Context, root string, logf func(string, ...any)) (*fixture.AgentVM, error) {
+		return fixture.BuildAgentVM(ctx, root, filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), filepath.Join(e.bin, "agentvm.cpio"), logf)
+	}))
 }
 
 // newAgentClient is newClient with the guest agent: ndisks ext4 disks

@@ -245,7 +245,7 @@ func runKilled(t *testing.T, ctx context.Context, c *client, at string) (int, st
 	done := make(chan int, 1)
 	go func() {
 		var stdout bytes.Buffer
-		done <- cli.Main(ctx, []string{"run", "-c", c.config, "--backup-time", at}, strings.NewReader(""), &stdout, stderr)
+		done <- cli.Main(ctx, progressText([]string{"run", "-c", c.config, "--backup-time", at}), strings.NewReader(""), &stdout, stderr)
 	}()
 	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(stderr.String(), marker); {
 		select {

@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -49,8 +52,10 @@ func TestBackupAndRestore(t *testing.T) {
 
 	t.Run("running", func(t *testing.T) {
 		c.start(t)
-		code, _, _ := hostctl(t, ctx, "run", "-c", c.config)
+		code, out, stderr := hostctl(t, ctx, "run", "-c", c.config, "--progress", "json")
 		require.Equal(t, 0, code)
+		requireProgressJSON(t, out, "web", job.ModeBackup)
+		require.Regexp(t, `(?m)^CLIENT\s+STATUS`, stderr, "with --progress json the table is on stderr")
 		require.True(t, c.running(t), "the client keeps running through its backup")
 		arch := c.archives(t)
 		require.Len(t, arch, 2)
@@ -63,12 +68,12 @@ func TestBackupAndRestore(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		code, out, _ := hostctl(t, ctx, "list", "-c", c.config, "web", "--json")
 		require.Equal(t, 0, code)
-		var snaps []job.Record
+		var snaps []job.Snapshot
 		require.NoError(t, json.Unmarshal([]byte(out), &snaps))
 		var ids []string
 		for _, s := range snaps {
 			ids = append(ids, s.Archive)
-			require.False(t, s.SnapshotTime.IsZero(), "snapshot %s has no time", s.Archive)
+			require.False(t, s.Time.IsZero(), "snapshot %s has no time", s.Archive)
 		}
 		require.Equal(t, c.archives(t), ids, "hostctl list agrees with borg list on the host")
 		c.requireNothingLeft(t)
@@ -144,6 +149,35 @@ func TestInterruptedRun(t *testing.T) {
 	code, _, _ := hostctl(t, context.Background(), "run", "-c", c.config)
 	require.Equal(t, 0, code)
 	c.requireNothingLeft(t)
+}
+
+// requireProgressJSON checks what hostctl --progress json wrote on
+// stdout: JSON lines only, each a record of client's appliance for mode,
+// the appliance's steps (started and done) and its final done record, ok.
+func requireProgressJSON(t *testing.T, out, client, mode string) {
+	t.Helper()
+	var steps, done int
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l progress.Line
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &l), "stdout line %q is no JSON progress line", sc.Text())
+		require.Equal(t, client, l.Client)
+		require.Equal(t, mode, l.Mode)
+		require.NotEmpty(t, l.Record.Type, "line %q", sc.Text())
+		require.False(t, l.Record.Time.IsZero(), "the appliance's time, line %q", sc.Text())
+		switch l.Record.Type {
+		case job.RecStep:
+			steps++
+		case job.RecDone:
+			done++
+			require.NotNil(t, l.Record.Done, "line %q", sc.Text())
+			require.Equal(t, job.StatusOK, l.Record.Done.Status)
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.Greater(t, steps, 2, "the appliance's steps:\n%s", out)
+	require.Equal(t, 1, done, "one done record:\n%s", out)
 }
 
 // waitForAppliance waits until an appliance domain is running.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/cli"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -78,29 +83,44 @@ type env struct {
 	kernel   string
 }
 
-var (
-	sharedOnce sync.Once
-	shared     *env
-	sharedErr  error
-)
+// shared is the env, built by the first test that needs it.
+var shared fixtureOnce[*env]
 
-// skipOrFail skips with reason, or fails when CI is set: in CI a skipped
-// end-to-end test would be a silent pass.
-func skipOrFail(t testing.TB, reason string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run: %s", reason)
-	}
-	t.Skip(reason)
+// fixtureOnce is something the tests share that takes long to build (the
+// env, a client VM's initramfs): built once per test process by the first
+// test that needs it; a failed build fails each test that needs it.
+type fixtureOnce[T any] struct {
+	once sync.Once
+	v    T
+	err  error
 }
 
-// needTools skips (fails under CI) when a host tool a test needs is missing.
+// get builds the fixture (on the first call) and returns it.
+func (f *fixtureOnce[T]) get(t testing.TB, build func() (T, error)) T {
+	t.Helper()
+	f.once.Do(func() { f.v, f.err = build() })
+	require.NoError(t, f.err)
+	return f.v
+}
+
+// buildVM builds a client VM's initramfs for a fixtureOnce, printing the
+// builder's lines with the prefix name and how long it took.
+func buildVM[T any](name, what string, build func(ctx context.Context, root string, logf func(string, ...any)) (T, error)) func() (T, error) {
+	return func() (T, error) {
+		root, _ := filepath.Abs("..")
+		start := time.Now()
+		v, err := build(context.Background(), root, func(f string, a ...any) { fmt.Printf(name+": "+f+"\n", a...) })
+		fmt.Printf("%s ready in %s\n", what, time.Since(start).Round(time.Millisecond))
+		return v, err
+	}
+}
+
+// needTools skips (fails under CI) when a host tool a test needs is
+// missing, saying where the tests' tools come from.
 func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed on the host: run qemu-tests/setup-host.sh")
-		}
+		testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 	}
 }
 
@@ -108,16 +128,9 @@ func needTools(t testing.TB, tools ...string) {
 // appliance image, which build-image caches by content hash.
 func needEnv(t testing.TB) *env {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (libvirt qemu:///system, loop mounts)")
-	}
-	if err := exec.Command("virsh", "-c", "qemu:///system", "version").Run(); err != nil {
-		skipOrFail(t, "libvirtd is not answering on qemu:///system: run qemu-tests/setup-host.sh")
-	}
+	needLibvirt(t)
 	needTools(t, "qemu-system-x86_64", "qemu-img", "mkfs.ext4", "borg", "mmdebstrap", "mksquashfs")
-	sharedOnce.Do(func() { shared, sharedErr = buildEnv() })
-	require.NoError(t, sharedErr)
-	return shared
+	return shared.get(t, buildEnv)
 }
 
 func buildEnv() (*env, error) {
@@ -167,13 +180,50 @@ func buildEnv() (*env, error) {
 	return e, nil
 }
 
-// hostctl runs the CLI in-process with its own streams.
+// hostctl runs the CLI in-process with its own streams. The commands
+// that boot appliances print their progress as text (stderr is no
+// terminal here, where the default is none) unless args choose a form:
+// the tests read the appliance's steps there, and their logs show them.
 func hostctl(t testing.TB, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
+	args = progressText(args)
 	var out, errb bytes.Buffer
 	code := cli.Main(ctx, args, strings.NewReader(""), &out, &errb)
 	t.Logf("hostctl %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
 	return code, out.String(), errb.String()
+}
+
+// applianceDeps opens what a runner.Runner needs, besides its
+// configuration, to boot appliances as hostctl's session does: libvirt
+// (closed when the test ends), the ledger in stateDir, the test image and
+// its accelerator. For the tests that give the runner a hypervisor or LVM
+// of their own.
+func applianceDeps(t testing.TB, ctx context.Context, e *env, uri, stateDir string) (*virt.Libvirt, *ledger.Ledger, runner.Image, string) {
+	t.Helper()
+	lv, err := virt.NewLibvirt(uri)
+	require.NoError(t, err)
+	t.Cleanup(func() { lv.Close() })
+	l, err := ledger.Open(filepath.Join(stateDir, "ledger"))
+	require.NoError(t, err)
+	image, err := runner.ImageIn(e.imageDir)
+	require.NoError(t, err)
+	accel, err := virt.ProbeAccel(ctx, image.Kernel, filepath.Join(stateDir, "accel"))
+	require.NoError(t, err)
+	return lv, l, image, accel
+}
+
+// progressText adds --progress text to the commands that have the flag
+// when args do not set it.
+func progressText(args []string) []string {
+	if len(args) == 0 || !slices.Contains([]string{"run", "restore", "verify", "list", "recover"}, args[0]) {
+		return args
+	}
+	for _, a := range args {
+		if a == "--progress" || strings.HasPrefix(a, "--progress=") {
+			return args
+		}
+	}
+	return append(slices.Clip(args), "--progress", "text")
 }
 
 func virsh(t testing.TB, args ...string) string {

@@ -49,7 +49,7 @@ func runInAppliance(t testing.TB, e *env, bin string, args []string, diskMiB []i
 		require.NoError(t, os.Truncate(p, int64(mib)<<20))
 		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
 		disks = append(disks, virt.DiskSpec{Path: p, Format: "raw", Serial: serial, Target: "vd" + string(rune('c'+i))})
-		j.Disks = append(j.Disks, job.Disk{Serial: serial, Target: "vd" + string(rune('a'+i))})
+		j.Disks = append(j.Disks, job.Disk{Serial: serial, Dev: "vd" + string(rune('a'+i))})
 	}
 	require.NoError(t, jobdisk.Create(disks[1].Path, j, map[string][]byte{j.Exec.File: prog}))
 	accel, err := virt.ProbeAccel(ctx, filepath.Join(e.imageDir, "vmlinuz"), filepath.Join(dir, "accel"))

@@ -17,7 +17,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -139,23 +139,15 @@ passphrase_file = "secrets/{client}.pass"
 	// alpha's appliance is taken over.
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
-	require.NoError(t, err)
-	defer lv.Close()
-	l, err := ledger.Open(filepath.Join(stateDir, "ledger"))
-	require.NoError(t, err)
-	image, err := runner.ImageIn(e.imageDir)
-	require.NoError(t, err)
-	accel, err := virt.ProbeAccel(ctx, image.Kernel, filepath.Join(stateDir, "accel"))
-	require.NoError(t, err)
+	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, stateDir)
 	h := &hijack{Hypervisor: lv, match: "hostctl-backup-alpha-", prog: prog}
-	var progress bytes.Buffer
+	var lines bytes.Buffer
 	r := &runner.Runner{Cfg: cfg, Virt: h, Ledger: l, Image: image, Accel: accel,
-		RunID: runner.NewRunID(time.Now().Add(time.Hour)), Out: &progress}
+		RunID: runner.NewRunID(time.Now().Add(time.Hour)), Out: &lines, Progress: progress.NewText(&lines, false)}
 	rep := r.Backup(ctx, cfg.Clients["alpha"])
 	require.NoError(t, h.err)
 	require.NotEmpty(t, h.xml, "alpha's appliance was taken over")
-	t.Logf("taken-over job: %s %s\n%s", rep.Status, rep.Error, progress.String())
+	t.Logf("taken-over job: %s %s\n%s", rep.Status, rep.Error, lines.String())
 	// Its appliance said "ok" without having backed anything up.
 	require.Equal(t, runner.StatusFailed, rep.Status, "a taken-over appliance's bare ok is no backup")
 	require.Contains(t, rep.Error, "no backup statistics")

@@ -16,11 +16,12 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -120,7 +121,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
 	if _, err := exec.LookPath("losetup"); err != nil {
-		skipOrFail(t, "losetup is not installed")
+		testutil.SkipOrFail(t, "losetup is not installed")
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -131,7 +132,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	require.NoError(t, fixture.MakeClientDisk(ctx, tree, img, "raw", 64))
 	out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
 	if err != nil {
-		skipOrFail(t, fmt.Sprintf("no loop device: %v", err))
+		testutil.SkipOrFail(t, fmt.Sprintf("no loop device: %v", err))
 	}
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
@@ -164,29 +165,21 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Host.LVM.PollInterval.Duration = time.Second
 
-	lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
-	require.NoError(t, err)
-	defer lv.Close()
-	l, err := ledger.Open(filepath.Join(stateDir, "ledger"))
-	require.NoError(t, err)
-	image, err := runner.ImageIn(e.imageDir)
-	require.NoError(t, err)
-	accel, err := virt.ProbeAccel(ctx, image.Kernel, filepath.Join(stateDir, "accel"))
-	require.NoError(t, err)
+	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, stateDir)
 	// 20 % more at every look (one a second): the guard's limit of 80 %
 	// is reached about 4 s after the snapshot, while the appliance boots
 	// or reads.
 	fake := &loopLVM{dev: loop, dir: dir, size: 64 << 20, step: 20, snaps: map[string]*lvm.LV{}}
-	var progress strings.Builder
+	var lines strings.Builder
 	r := &runner.Runner{Cfg: cfg, Virt: lv, LVM: fake, Ledger: l, Image: image, Accel: accel,
-		RunID: runner.NewRunID(time.Now()), Out: &progress}
+		RunID: runner.NewRunID(time.Now()), Out: &lines, Progress: progress.NewText(&lines, false)}
 
 	start := time.Now()
 	rep := r.Backup(ctx, cfg.Clients[name])
-	t.Logf("job in %s: %s: %s\n%s", time.Since(start).Round(time.Millisecond), rep.Status, rep.Error, progress.String())
+	t.Logf("job in %s: %s: %s\n%s", time.Since(start).Round(time.Millisecond), rep.Status, rep.Error, lines.String())
 	require.Equal(t, runner.StatusFailed, rep.Status)
 	require.Contains(t, rep.Error, "LVM snapshot sbvg/web-hostctl-"+r.RunID+" is 80.0% full (limit 80%)")
-	require.Contains(t, progress.String(), "appliance hostctl-backup-"+name, "the guard fired once the appliance ran")
+	require.Contains(t, lines.String(), "appliance hostctl-backup-"+name, "the guard fired once the appliance ran")
 	require.Empty(t, rep.Cleanups)
 
 	// Nothing left.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // needLibvirt is needEnv without the appliance image: for tests that only
@@ -22,10 +24,10 @@ import (
 func needLibvirt(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (libvirt qemu:///system, loop devices)")
+		testutil.SkipOrFail(t, "needs root (libvirt qemu:///system, loop devices and mounts)")
 	}
 	if err := exec.Command("virsh", "-c", "qemu:///system", "version").Run(); err != nil {
-		skipOrFail(t, "libvirtd is not answering on qemu:///system: run qemu-tests/setup-host.sh")
+		testutil.SkipOrFail(t, "libvirtd is not answering on qemu:///system: run qemu-tests/setup-host.sh")
 	}
 }
 
@@ -133,7 +135,7 @@ type passwordSSHD struct {
 func startPasswordSSHD(t *testing.T) *passwordSSHD {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-		skipOrFail(t, "openssh-server is not installed: run qemu-tests/setup-host.sh")
+		testutil.SkipOrFail(t, "openssh-server is not installed: run qemu-tests/setup-host.sh")
 	}
 	dir := t.TempDir()
 	pw := make([]byte, 12)
@@ -339,7 +341,7 @@ known_hosts = "secrets/target.known_hosts"
 	require.NoError(t, os.WriteFile(pass, []byte("onboarding repo pass\n"), 0o600))
 	for _, backend := range []string{"borg", "restic"} {
 		if _, err := exec.LookPath(backend); err != nil {
-			skipOrFail(t, backend+" is not installed on the host: run qemu-tests/setup-host.sh")
+			testutil.SkipOrFail(t, backend+" is not installed on the host: run qemu-tests/setup-host.sh")
 		}
 		dir := filepath.Join(srv.home, backend)
 		require.NoError(t, os.WriteFile(profileFile, []byte(fmt.Sprintf(`backend = %q

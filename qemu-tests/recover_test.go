@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +15,15 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
-var (
-	bootOnce sync.Once
-	bootVM   *fixture.BootVM
-	bootErr  error
-)
+var bootVM fixtureOnce[*fixture.BootVM]
 
 // needBootVM builds (once) the bootable client's initramfs and init; its
 // userland is the agent VM's (cached by content hash).
 func needBootVM(t testing.TB, e *env) *fixture.BootVM {
 	t.Helper()
-	bootOnce.Do(func() {
-		root, _ := filepath.Abs("..")
-		start := time.Now()
-		bootVM, bootErr = fixture.BuildBootVM(context.Background(), root,
-			filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), e.bin,
-			func(f string, a ...any) { fmt.Printf("bootvm: "+f+"\n", a...) })
-		fmt.Printf("boot VM initramfs ready in %s\n", time.Since(start).Round(time.Millisecond))
-	})
-	require.NoError(t, bootErr)
-	return bootVM
+	return bootVM.get(t, buildVM("bootvm", "boot VM initramfs", func(ctx context.Context, root string, logf func(string, ...any)) (*fixture.BootVM, error) {
+		return fixture.BuildBootVM(ctx, root, filepath.Join(filepath.Dir(e.imageDir), "agentvm-cache"), e.bin, logf)
+	}))
 }
 
 // TestRecoverInPlace: a client that boots from its own disks (root by

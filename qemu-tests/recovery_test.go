@@ -76,7 +76,8 @@ passphrase_file = %q
 			require.NotNil(t, v.Stats)
 			if sample > 0 {
 				require.Equal(t, int64(sample), v.Stats.Files, "verify_sample files compared")
-				require.Contains(t, v.Stats.Message, "3 file(s) chosen at random")
+				require.NotNil(t, v.Verify)
+				require.Contains(t, v.Verify.Method, "3 file(s) chosen at random")
 			} else {
 				require.GreaterOrEqual(t, v.Stats.Files, int64(15), "every item of the tree compared")
 				require.Greater(t, v.Stats.OriginalSize, int64(3<<20), "the big file's bytes compared")
@@ -85,11 +86,11 @@ passphrase_file = %q
 			// list: two backups, their kinds and sizes.
 			code, out, _ := hostctl(t, ctx, "list", "-c", c.config, "rv", "--json")
 			require.Equal(t, 0, code)
-			var snaps []job.Record
+			var snaps []job.Snapshot
 			require.NoError(t, json.Unmarshal([]byte(out), &snaps))
 			require.Len(t, snaps, 2)
-			require.Equal(t, "2026-03-01", snaps[0].SnapshotTime.UTC().Format(time.DateOnly))
-			require.Equal(t, "2026-03-02", snaps[1].SnapshotTime.UTC().Format(time.DateOnly))
+			require.Equal(t, "2026-03-01", snaps[0].Time.UTC().Format(time.DateOnly))
+			require.Equal(t, "2026-03-02", snaps[1].Time.UTC().Format(time.DateOnly))
 			switch backend {
 			case "duplicity":
 				require.Equal(t, []string{job.KindFull, job.KindIncr}, []string{snaps[0].Kind, snaps[1].Kind})

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // The appliance reaches the host's 127.0.0.1 as 10.0.2.2 (libvirt
@@ -33,7 +35,7 @@ type sshServer struct {
 func startSSHD(t *testing.T) *sshServer {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-		skipOrFail(t, "openssh-server is not installed: run qemu-tests/setup-host.sh")
+		testutil.SkipOrFail(t, "openssh-server is not installed: run qemu-tests/setup-host.sh")
 	}
 	dir := t.TempDir()
 	s := &sshServer{port: freePort(t), root: filepath.Join(dir, "srv")}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // gofakes3Module is the S3-compatible server the s3 tests run: a small Go
@@ -36,7 +37,7 @@ func startS3(t *testing.T, e *env) *s3Server {
 	bin := filepath.Join(e.bin, "gofakes3")
 	if _, err := os.Stat(bin); err != nil {
 		if _, err := exec.LookPath("go"); err != nil {
-			skipOrFail(t, "go is needed to install the S3 test server: run qemu-tests/setup-host.sh")
+			testutil.SkipOrFail(t, "go is needed to install the S3 test server: run qemu-tests/setup-host.sh")
 		}
 		_, err := execx.Run(context.Background(), execx.Cmd{
 			Argv: []string{"go", "install", gofakes3Module},
@@ -68,7 +69,7 @@ func startFTP(t *testing.T) *ftpServer {
 	// Debian's python3, not whichever python3 is first on PATH.
 	const python = "/usr/bin/python3"
 	if _, err := execx.Output(context.Background(), python, "-c", "import pyftpdlib"); err != nil {
-		skipOrFail(t, "python3-pyftpdlib is not installed: run qemu-tests/setup-host.sh")
+		testutil.SkipOrFail(t, "python3-pyftpdlib is not installed: run qemu-tests/setup-host.sh")
 	}
 	s := &ftpServer{port: freePort(t), root: t.TempDir(), user: "backup", password: "ftp secret"}
 	serve(t, "pyftpdlib", python, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", fmt.Sprint(s.port),

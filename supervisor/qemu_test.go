@@ -20,19 +20,9 @@ import (
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
-
-// needs skips (or under CI fails) when a prerequisite is missing.
-func needs(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: %s", why)
-	}
-	t.Skip(why)
-}
 
 // imageFiles are the appliance image files; SB_IMAGE_DIR overrides the
 // default place where `hostctl build-image` puts them.
@@ -50,14 +40,16 @@ func TestQEMUBackupRestore(t *testing.T) {
 	}
 	kernel, initrd, appliance := imageFiles()
 	for _, f := range []string{kernel, initrd, appliance} {
-		_, err := os.Stat(f)
-		needs(t, err == nil, fmt.Sprintf("appliance image file missing (%v); run hostctl build-image or set SB_IMAGE_DIR", err))
+		if _, err := os.Stat(f); err != nil {
+			testutil.SkipOrFail(t, fmt.Sprintf("appliance image file missing (%v); run hostctl build-image or set SB_IMAGE_DIR", err))
+		}
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "mkfs.ext4", "mkfs.vfat", "mcopy", "mtype"} {
-		_, err := exec.LookPath(tool)
-		needs(t, err == nil, tool+" not installed (qemu-system-x86, e2fsprogs, dosfstools, mtools)")
+		testutil.NeedTool(t, tool, "qemu-system-x86, e2fsprogs, dosfstools, mtools")
 	}
-	needs(t, os.Geteuid() == 0, "needs root: the 9p share is passthrough, so file owners survive the round trip")
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "needs root: the 9p share is passthrough, so file owners survive the round trip")
+	}
 
 	dir := t.TempDir()
 	initramfs := overlayInit(t, dir, initrd)
@@ -93,14 +85,13 @@ func TestQEMUBackupRestore(t *testing.T) {
 
 	base := job.Job{Version: job.Version, Client: "web", RunID: "t1", TimeLimit: job.Duration{Duration: 10 * time.Minute},
 		Nice: 10, IONiceClass: "idle",
-		Disks:  []job.Disk{{Serial: job.DiskSerialPrefix + "0", Target: "vda"}},
-		Backup: job.Backup{Mount: "vda", Exclude: []string{"/var/cache", "*.tmp"}},
-		Repo: job.Repo{Backend: "borg", URL: "file://" + repo, Tag9p: job.TagTarget, Path: "web",
+		Disks: []job.Disk{{Serial: job.DiskSerialPrefix + "0", Dev: "vda"}},
+		Repo: &job.Repo{Backend: "borg", Target: target.Target{Scheme: target.File, Path: repo},
 			Encryption: "repokey", PassphraseFile: job.SecretPrefix + "passphrase", Compression: "lz4"}}
 
 	// Backup.
 	bj := base
-	bj.Mode, bj.Archive = job.ModeBackup, "web-test-1"
+	bj.Mode, bj.Backup = job.ModeBackup, &job.Backup{Archive: "web-test-1", Tree: job.Tree{Mount: "vda"}, Exclude: []string{"/var/cache", "*.tmp"}}
 	res, console := boot(t, dir, kernel, initramfs, appliance, &bj, cache, repo, restore, client)
 	if res.Done.Status != job.StatusOK {
 		t.Fatalf("backup failed: %s\n%s", res.LastError(), console)
@@ -112,7 +103,7 @@ func TestQEMUBackupRestore(t *testing.T) {
 
 	// Restore of the latest archive into the 9p directory.
 	rj := base
-	rj.Mode, rj.Restore = job.ModeRestore, job.Restore{To: "dir"}
+	rj.Mode, rj.Restore = job.ModeRestore, &job.Restore{To: "dir"}
 	res, console = boot(t, dir, kernel, initramfs, appliance, &rj, cache, repo, restore, "")
 	if res.Done.Status != job.StatusOK || res.Done.Archive != "web-test-1" {
 		t.Fatalf("restore: %+v %s\n%s", res.Done, res.LastError(), console)

@@ -19,10 +19,10 @@ func retentionDesc(p *config.Profile, client string) []string {
 		return []string{"none: every backup is kept"}
 	}
 	repo := p.Target
-	if u, err := p.TargetFor(client); err == nil {
-		repo = u.String()
-		if u.Scheme == "file" && p.Backend != "duplicity" {
-			repo = u.Path // borg and restic take a directory
+	if t, err := p.TargetFor(client); err == nil {
+		repo = t.String()
+		if !t.NeedsNetwork() && p.Backend != "duplicity" {
+			repo = t.Path // borg and restic take a directory
 		}
 	}
 	var cmds [][]string

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/snapshot-backup/snapshot-backup/internal/units"
-
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/image"
+	"github.com/snapshot-backup/snapshot-backup/internal/units"
 	"github.com/snapshot-backup/snapshot-backup/rootfs"
 )
 
@@ -35,8 +35,7 @@ type buildImageOptions struct {
 	RescueDomain string
 }
 
-func (o *buildImageOptions) AddFlags(c *cobra.Command) {
-	f := c.Flags()
+func (o *buildImageOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Kernel, "kernel", "", "kernel to boot (default: newest /boot/vmlinuz-* with modules in /lib/modules)")
 	f.StringVar(&o.Supervisor, "supervisor", "", "static supervisor binary (default: 'supervisor' next to hostctl)")
 	f.StringVar(&o.Out, "out", "", "output directory (default: image_dir of the config, else "+config.DefaultStateDir+"/image)")
@@ -68,7 +67,7 @@ a rebuild with nothing changed returns in seconds.
 			return runBuildImage(cmd.Context(), g, o)
 		},
 	}
-	o.AddFlags(c)
+	o.AddFlags(c.Flags())
 	return c
 }
 

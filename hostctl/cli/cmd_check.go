@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -72,10 +73,14 @@ a row fails.
 			return runCheck(cmd.Context(), g, opts, args)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "do not ask libvirt for the clients' disks")
-	cmd.Flags().BoolVar(&opts.Connect, "connect", false, "also connect to every target and check keys, domains and disks (a table of OK/FAIL rows)")
-	cmd.Flags().DurationVar(&opts.ConnectTimeout, "timeout", 30*time.Second, "with --connect: time limit of each target's checks")
+	opts.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *checkOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.Offline, "offline", false, "do not ask libvirt for the clients' disks")
+	f.BoolVar(&o.Connect, "connect", false, "also connect to every target and check keys, domains and disks (a table of OK/FAIL rows)")
+	f.DurationVar(&o.ConnectTimeout, "timeout", 30*time.Second, "with --connect: time limit of each target's checks")
 }
 
 func runCheck(ctx context.Context, g *Globals, opts checkOptions, names []string) error {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
@@ -39,11 +39,11 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Cli
 		users[p.Name] = append(users[p.Name], cl.Name)
 	}
 	probe := func(what string, p *config.Profile, users []string) {
-		for _, r := range target.CheckKeys(ctx, p) {
+		for _, r := range probe.CheckKeys(ctx, p) {
 			rows = append(rows, fromResult(what, r))
 		}
 		pctx, cancel := context.WithTimeout(ctx, limit)
-		for _, r := range target.Probe(pctx, p, users, cfg.Host.Network.Gateway) {
+		for _, r := range probe.Target(pctx, p, users, cfg.Host.Network.Gateway) {
 			rows = append(rows, fromResult(what, r))
 		}
 		cancel()
@@ -64,7 +64,7 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Cli
 	return rows
 }
 
-func fromResult(what string, r target.Result) connectRow {
+func fromResult(what string, r probe.Result) connectRow {
 	detail := r.Item
 	if r.Detail != "" && r.Err == nil {
 		detail += ": " + r.Detail

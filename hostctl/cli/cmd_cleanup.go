@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 )
 
 func newCleanupCmd(g *Globals) *cobra.Command {
@@ -23,20 +26,19 @@ cleanup exits 1 while anything stays recorded.
 ` + exitCodeHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.LoadConfig()
-			if err != nil {
-				return err
-			}
-			s, err := openSession(cmd.Context(), cfg, g.Stdout, false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if err := s.runner.Leftovers.Err(); err != nil {
-				return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
-			}
-			fmt.Fprintln(g.Stdout, "nothing left behind")
-			return nil
+			return runCleanup(cmd.Context(), g)
 		},
 	}
+}
+
+// runCleanup has no options: cleanup takes no flags (the lock is never
+// waited for, the ledger is all there is to undo).
+func runCleanup(ctx context.Context, g *Globals) error {
+	return g.withSession(ctx, sessionSpec{noClients: true, log: g.Stdout}, func(s *session, _ []*config.Client) error {
+		if err := s.runner.Leftovers.Err(); err != nil {
+			return fmt.Errorf("leftovers could not be removed; they stay recorded in %s: %w", s.runner.Ledger.Dir(), err)
+		}
+		fmt.Fprintln(g.Stdout, "nothing left behind")
+		return nil
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -51,9 +52,13 @@ Review the files, then run "hostctl check".
 			return runInit(cmd.Context(), g, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.LibvirtURI, "libvirt-uri", config.DefaultLibvirtURI, "libvirt connection whose domains become clients")
-	cmd.Flags().StringArrayVar(&o.Domains, "domain", nil, "only this libvirt domain becomes a client (repeatable; default all)")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *initOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.LibvirtURI, "libvirt-uri", config.DefaultLibvirtURI, "libvirt connection whose domains become clients")
+	f.StringArrayVar(&o.Domains, "domain", nil, "only this libvirt domain becomes a client (repeatable; default all)")
 }
 
 // domainSource is what init needs of libvirt.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
@@ -62,17 +63,28 @@ up). Run install-timer again after giving a client more disks or longer hooks.
 			return runInstallTimer(cmd.Context(), g, o)
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *installTimerOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.OnCalendar, "on-calendar", "*-*-* 01:30:00", "when to run (systemd OnCalendar syntax)")
 	f.StringVar(&o.Delay, "randomized-delay", "15m", "random delay added to each start (RandomizedDelaySec)")
 	f.StringVar(&o.UnitDir, "unit-dir", "/etc/systemd/system", "where the unit files go")
 	f.StringVar(&o.Hostctl, "hostctl", "", "hostctl binary the service runs (default: this one)")
 	f.BoolVar(&o.Print, "print", false, "print the units instead of installing them")
-	return cmd
+}
+
+type uninstallTimerOptions struct {
+	UnitDir string
+}
+
+func (o *uninstallTimerOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.UnitDir, "unit-dir", "/etc/systemd/system", "where the unit files are")
 }
 
 func newUninstallTimerCmd(g *Globals) *cobra.Command {
-	var unitDir string
+	var o uninstallTimerOptions
 	cmd := &cobra.Command{
 		Use:   "uninstall-timer",
 		Short: "Stop, disable and remove the units install-timer wrote",
@@ -82,30 +94,33 @@ in progress finishes), then removes ` + timerUnit + `.service and .timer from th
 ` + exitCodeHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if systemdRuns() {
-				if _, err := execx.Output(ctx, "systemctl", "disable", "--now", timerUnit+".timer"); err != nil {
-					return err
-				}
-			}
-			for _, name := range []string{timerUnit + ".timer", timerUnit + ".service"} {
-				p := filepath.Join(unitDir, name)
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				} else if err == nil {
-					fmt.Fprintf(g.Stdout, "removed %s\n", p)
-				}
-			}
-			if systemdRuns() {
-				if _, err := execx.Output(ctx, "systemctl", "daemon-reload"); err != nil {
-					return err
-				}
-			}
-			return nil
+			return runUninstallTimer(cmd.Context(), g, o)
 		},
 	}
-	cmd.Flags().StringVar(&unitDir, "unit-dir", "/etc/systemd/system", "where the unit files are")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func runUninstallTimer(ctx context.Context, g *Globals, o uninstallTimerOptions) error {
+	if systemdRuns() {
+		if _, err := execx.Output(ctx, "systemctl", "disable", "--now", timerUnit+".timer"); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{timerUnit + ".timer", timerUnit + ".service"} {
+		p := filepath.Join(o.UnitDir, name)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		} else if err == nil {
+			fmt.Fprintf(g.Stdout, "removed %s\n", p)
+		}
+	}
+	if systemdRuns() {
+		if _, err := execx.Output(ctx, "systemctl", "daemon-reload"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // systemdRuns says whether systemd is PID 1 here (sd_booted's test).
@@ -125,7 +140,9 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 		}},
 		{Section: "Service", Entries: []*unit.UnitEntry{
 			{Name: "Type", Value: "oneshot"},
-			{Name: "ExecStart", Value: fmt.Sprintf("%s run --config %s", hostctl, config)},
+			// The journal is no terminal: without --progress text it
+			// would get no appliance steps.
+			{Name: "ExecStart", Value: fmt.Sprintf("%s run --progress text --config %s", hostctl, config)},
 			// Exit code 3 (some jobs skipped, none failed) is not a failure of the unit.
 			{Name: "SuccessExitStatus", Value: "3"},
 			// The jobs carry their own time limits; SIGTERM makes hostctl clean up.

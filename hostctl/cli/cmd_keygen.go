@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/keygen"
@@ -72,17 +74,20 @@ unattended.
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runKeygenGPG(cmd, g, o, args[0])
+			return runKeygenGPG(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *keygenGPGOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.EncryptKey, "encrypt-key", "", "use this existing key (fingerprint) as the recipient instead of a new one")
 	f.StringVar(&o.SignKey, "sign-key", "", "use this existing key (fingerprint) to sign instead of a new one")
 	f.StringArrayVar(&o.Import, "import", nil, "key file to take --encrypt-key/--sign-key from (repeatable)")
 	f.StringVar(&o.FromHome, "gnupghome", "", "GnuPG home to take --encrypt-key/--sign-key from (only read)")
 	f.StringVar(&o.UID, "uid", "", `user id of new keys (default "hostctl backup <host>")`)
 	f.StringVar(&o.RecipientSecretOut, "recipient-secret-out", "", "where the recipient's secret key goes (default secrets/PROFILE-recipient-SECRET.asc)")
-	return cmd
 }
 
 // loadProfile loads the configuration, secret files allowed to be missing,
@@ -103,7 +108,7 @@ func loadProfile(g *Globals, name string) (*config.Config, *config.Profile, erro
 	return cfg, p, nil
 }
 
-func runKeygenGPG(cmd *cobra.Command, g *Globals, o keygenGPGOptions, name string) error {
+func runKeygenGPG(ctx context.Context, g *Globals, o keygenGPGOptions, name string) error {
 	_, p, err := loadProfile(g, name)
 	if err != nil {
 		return err
@@ -126,7 +131,7 @@ func runKeygenGPG(cmd *cobra.Command, g *Globals, o keygenGPGOptions, name strin
 		host, _ := os.Hostname()
 		o.UID = "hostctl backup " + host
 	}
-	keys, err := keygen.GPG(cmd.Context(), o.GPGOptions)
+	keys, err := keygen.GPG(ctx, o.GPGOptions)
 	if err != nil {
 		return err
 	}
@@ -217,34 +222,40 @@ profile gets its own key; the ones that exist are kept.
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, p, err := loadProfile(g, args[0])
-			if err != nil {
-				return err
-			}
-			if p.SSH.IdentityFile == "" {
-				return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\" is not set: name the file the key should go to", p.File)}
-			}
-			host, _ := os.Hostname()
-			files, perClient := clientFiles(cfg, p, p.SSH.IdentityFile)
-			if len(files) == 0 {
-				return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: no key to make", p.File, config.ClientPlaceholder)}
-			}
-			for _, f := range files {
-				if _, err := os.Stat(f); err == nil && perClient {
-					fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", f)
-					continue
-				}
-				k, err := keygen.SSH(f, "hostctl@"+host)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n%s  %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey))
-			}
-			fmt.Fprintf(g.Stdout, "\nNext: hostctl target setup %s\n", args[0])
-			return nil
+			return runKeygenSSH(g, args[0])
 		},
 	}
 	return cmd
+}
+
+// runKeygenSSH has no options (keygen ssh takes no flags) and no context:
+// it writes local files only.
+func runKeygenSSH(g *Globals, profile string) error {
+	cfg, p, err := loadProfile(g, profile)
+	if err != nil {
+		return err
+	}
+	if p.SSH.IdentityFile == "" {
+		return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\" is not set: name the file the key should go to", p.File)}
+	}
+	host, _ := os.Hostname()
+	files, perClient := clientFiles(cfg, p, p.SSH.IdentityFile)
+	if len(files) == 0 {
+		return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: no key to make", p.File, config.ClientPlaceholder)}
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil && perClient {
+			fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", f)
+			continue
+		}
+		k, err := keygen.SSH(f, "hostctl@"+host)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n%s  %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey))
+	}
+	fmt.Fprintf(g.Stdout, "\nNext: hostctl target setup %s\n", profile)
+	return nil
 }
 
 func newKeygenPassphraseCmd(g *Globals) *cobra.Command {
@@ -262,27 +273,33 @@ client's backups cannot be read.
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, p, err := loadProfile(g, args[0])
-			if err != nil {
-				return err
-			}
-			if p.Encryption.PassphraseFile == "" {
-				return &UsageError{fmt.Errorf("%s: key \"encryption.passphrase_file\" is not set: name the file (e.g. \"secrets/%s-%s.passphrase\")", p.File, p.Name, config.ClientPlaceholder)}
-			}
-			files, _ := clientFiles(cfg, p, p.Encryption.PassphraseFile)
-			if len(files) == 0 {
-				return &UsageError{fmt.Errorf("%s: encryption.passphrase_file has %s but no client uses the profile: no passphrase to make", p.File, config.ClientPlaceholder)}
-			}
-			wrote, err := makePassphrases(g.Stdout, files)
-			if err != nil {
-				return err
-			}
-			if wrote > 0 {
-				fmt.Fprintf(g.Stdout, "\nKeep a copy of each new passphrase somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n")
-			}
-			return nil
+			return runKeygenPassphrase(g, args[0])
 		},
 	}
+}
+
+// runKeygenPassphrase has no options (no flags) and no context: it writes
+// local files only.
+func runKeygenPassphrase(g *Globals, profile string) error {
+	cfg, p, err := loadProfile(g, profile)
+	if err != nil {
+		return err
+	}
+	if p.Encryption.PassphraseFile == "" {
+		return &UsageError{fmt.Errorf("%s: key \"encryption.passphrase_file\" is not set: name the file (e.g. \"secrets/%s-%s.passphrase\")", p.File, p.Name, config.ClientPlaceholder)}
+	}
+	files, _ := clientFiles(cfg, p, p.Encryption.PassphraseFile)
+	if len(files) == 0 {
+		return &UsageError{fmt.Errorf("%s: encryption.passphrase_file has %s but no client uses the profile: no passphrase to make", p.File, config.ClientPlaceholder)}
+	}
+	wrote, err := makePassphrases(g.Stdout, files)
+	if err != nil {
+		return err
+	}
+	if wrote > 0 {
+		fmt.Fprintf(g.Stdout, "\nKeep a copy of each new passphrase somewhere else (a password manager, paper):\nwithout it the backups cannot be read.\n")
+	}
+	return nil
 }
 
 // clientFiles expands a secret file path of profile p for the clients that

@@ -1,20 +1,23 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
 type listOptions struct {
+	progressOptions
 	JSON bool
 }
 
@@ -41,36 +44,41 @@ Columns:
 --json prints the same as a list of records (snapshot_time, kind, full,
 original_size, deduplicated_size = stored, archive = ID).
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, clients, err := g.LoadClients(args)
-			if err != nil {
-				return err
-			}
-			s, err := openSession(cmd.Context(), cfg, g.Stderr, true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			snaps, err := s.runner.List(cmd.Context(), clients[0])
-			if err != nil {
-				return err
-			}
-			if o.JSON {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(snaps)
-			}
-			printSnapshots(g.Stdout, snaps)
-			return nil
+			return runList(cmd.Context(), g, o, args[0])
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the list as JSON")
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func printSnapshots(w io.Writer, snaps []job.Record) {
+func (o *listOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
+	f.BoolVar(&o.JSON, "json", false, "print the list as JSON")
+}
+
+func runList(ctx context.Context, g *Globals, o listOptions, name string) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
+		snaps, err := s.runner.List(ctx, clients[0])
+		if err != nil {
+			return err
+		}
+		return printResult(g.Stdout, o.JSON, snaps, func(w io.Writer) error {
+			printSnapshots(w, snaps)
+			return nil
+		})
+	})
+}
+
+func printSnapshots(w io.Writer, snaps []job.Snapshot) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tSIZE\tSTORED\tID")
 	size := func(n int64) string {
@@ -84,7 +92,7 @@ func printSnapshots(w io.Writer, snaps []job.Record) {
 		if kind == "" { // an appliance older than the kinds
 			kind = map[bool]string{true: job.KindFull, false: job.KindIncr}[s.Full]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.SnapshotTime.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Time.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d backup(s)\n", len(snaps))

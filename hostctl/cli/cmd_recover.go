@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
@@ -16,6 +19,7 @@ import (
 // recoverOptions are the flags of `hostctl recover CLIENT`, the in-place
 // recovery.
 type recoverOptions struct {
+	progressOptions
 	Archive         string
 	Time            string
 	MkFS            bool
@@ -68,8 +72,9 @@ each). Only lvm_libvirt clients are recovered in place; "hostctl restore
 CLIENT --to-dir DIR" restores any client into a directory.
 `
 
-func (o *recoverOptions) addFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
+// addInPlaceFlags adds the flags of the recovery itself (restore has them
+// hidden, to say where they belong).
+func (o *recoverOptions) addInPlaceFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.MkFS, "mkfs", false, "create the client's filesystems afresh instead of emptying them")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (steps, disks, filesystems, archive, hooks) and change nothing")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", runner.DefaultShutdownTimeout, "graceful shutdown time before the client is forced off")
@@ -81,22 +86,25 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recover CLIENT [--archive ID | --time T] [--mkfs] [--dry-run] [--yes]",
 		Short: "Recover a client VM in place from its backup: empties its filesystems and restores them (asks first)",
-		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + exitCodeHelp,
+		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + progressHelp + "\n\n" + exitCodeHelp,
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRecover(cmd, g, o, args[0])
+			return runRecover(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
-	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
-	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
-	o.addFlags(cmd)
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, name string) error {
-	ctx := cmd.Context()
+func (o *recoverOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
+	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
+	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
+	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask: the VM's filesystems are emptied without confirmation")
+	o.addInPlaceFlags(f)
+}
+
+func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) error {
 	if o.ShutdownTimeout <= 0 || o.AgentTimeout <= 0 {
 		return &UsageError{fmt.Errorf("recover: --shutdown-timeout and --agent-timeout must be > 0")}
 	}
@@ -104,10 +112,15 @@ func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, name string) e
 	if err != nil {
 		return err
 	}
+	g, sink, err := o.streams(g, false)
+	if err != nil {
+		return err
+	}
 	if !o.Yes && !o.DryRun && !isTerminal(g.Stdin) {
 		return &UsageError{fmt.Errorf("recover %s empties the filesystems of the client's domain and cannot ask (stdin is not a terminal): pass --yes to go on, or --dry-run to see the plan; nothing was changed", name)}
 	}
-	cfg, clients, err := g.LoadClients([]string{name})
+	sp := sessionSpec{clients: []string{name}, image: true, progress: sink}
+	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err
 	}
@@ -136,17 +149,14 @@ func runRecover(cmd *cobra.Command, g *Globals, o recoverOptions, name string) e
 			return err
 		}
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	rep := s.runner.Recover(ctx, clients[0], ro)
-	if rep.Status != runner.StatusOK {
-		return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
-	}
-	fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
-	return nil
+	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Client) error {
+		rep := s.runner.Recover(ctx, clients[0], ro)
+		if rep.Status != runner.StatusOK {
+			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
+		}
+		fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
+		return nil
+	})
 }
 
 // confirmRecover shows what the recovery destroys and wants the domain's

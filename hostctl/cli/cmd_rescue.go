@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
+	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -43,43 +43,37 @@ the disks; Ctrl+] forces the appliance off at once.
 			return runRescue(cmd.Context(), g, o, args)
 		},
 	}
-	cmd.Flags().StringSliceVar(&o.Disks, "disk", nil, "disk image to attach (repeatable)")
-	cmd.Flags().StringVar(&o.Mount, "mount", "", `filesystem for `+job.RescueTarget+`: "vda2", "LABEL=…", "UUID=…" (default: backup.mount, else auto)`)
-	cmd.Flags().DurationVar(&o.TimeLimit, "time-limit", 4*time.Hour, "power the appliance off after this long")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *rescueOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringSliceVar(&o.Disks, "disk", nil, "disk image to attach (repeatable)")
+	f.StringVar(&o.Mount, "mount", "", `filesystem for `+job.RescueTarget+`: "vda2", "LABEL=…", "UUID=…" (default: backup.mount, else auto)`)
+	f.DurationVar(&o.TimeLimit, "time-limit", 4*time.Hour, "power the appliance off after this long")
 }
 
 func runRescue(ctx context.Context, g *Globals, o rescueOptions, args []string) error {
 	if len(args) == 0 && len(o.Disks) == 0 {
 		return &UsageError{errors.New("rescue: name a CLIENT or give --disk IMAGE")}
 	}
-	cfg, err := g.LoadConfig()
-	if err != nil {
-		return err
-	}
-	ro := runner.RescueOptions{Disks: o.Disks, Mount: o.Mount, TimeLimit: o.TimeLimit}
-	if len(args) == 1 {
-		clients, err := cfg.SelectClients(args)
-		if err != nil {
-			return &UsageError{err}
+	sp := sessionSpec{clients: args, noClients: len(args) == 0, image: true}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		ro := runner.RescueOptions{Disks: o.Disks, Mount: o.Mount, TimeLimit: o.TimeLimit}
+		if len(clients) == 1 {
+			ro.Client = clients[0]
 		}
-		ro.Client = clients[0]
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ro.Attach = func(ctx context.Context, domain string) error {
-		con, err := s.lv.Console(ctx, domain)
-		if err != nil {
-			return err
+		ro.Attach = func(ctx context.Context, domain string) error {
+			con, err := s.lv.Console(ctx, domain)
+			if err != nil {
+				return err
+			}
+			defer con.Close()
+			fmt.Fprintf(g.Stderr, "Connected to %s. Exit the shell to power it off; Ctrl+] forces it off.\r\n", domain)
+			return pumpConsole(g.Stdin, g.Stdout, con)
 		}
-		defer con.Close()
-		fmt.Fprintf(g.Stderr, "Connected to %s. Exit the shell to power it off; Ctrl+] forces it off.\r\n", domain)
-		return pumpConsole(g.Stdin, g.Stdout, con)
-	}
-	return s.runner.Rescue(ctx, ro)
+		return s.runner.Rescue(ctx, ro)
+	})
 }
 
 // errForcedOff is the operator's Ctrl+].
@@ -89,11 +83,7 @@ var errForcedOff = errors.New("rescue: forced off with Ctrl+]")
 // appliance went away) or the escape byte arrives on in. A terminal on in
 // is put into raw mode meanwhile.
 func pumpConsole(in io.Reader, out io.Writer, con io.ReadWriter) error {
-	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if state, err := term.MakeRaw(int(f.Fd())); err == nil {
-			defer term.Restore(int(f.Fd()), state)
-		}
-	}
+	defer rawTerminal(in)()
 	done := make(chan error, 2)
 	go func() {
 		_, err := io.Copy(out, con)

@@ -1,18 +1,22 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 type restoreOptions struct {
+	progressOptions
 	ToDir   string
 	ToDisk  string
 	To      string // deprecated: --to-dir or --to-disk by what the path is
@@ -21,8 +25,10 @@ type restoreOptions struct {
 	Paths   []string
 	Mount   string
 	JSON    bool
-	// recover's flags, refused here with where they belong.
-	inPlace recoverOptions
+	// recover's flags, refused here with where they belong: the ones
+	// given on the command line.
+	inPlace      recoverOptions
+	inPlaceGiven []string
 }
 
 func newRestoreCmd(g *Globals) *cobra.Command {
@@ -54,13 +60,25 @@ The repository is read with the client's profile (borg, restic or duplicity).
 The backups are plain repositories of those tools: without hostctl, "borg
 extract", "restic restore" and "duplicity restore" restore them too (README).
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRestore(cmd, g, o, args[0])
+			for _, n := range inPlaceFlags {
+				if cmd.Flags().Changed(n) {
+					o.inPlaceGiven = append(o.inPlaceGiven, n)
+				}
+			}
+			return runRestore(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *restoreOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
 	f.StringVar(&o.To, "to", "", "a directory or disk image, told apart by what exists there")
@@ -72,21 +90,18 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 	f.StringVar(&o.Mount, "mount", "", `filesystem on --to-disk: "vda2", "LABEL=…", "UUID=…" (default: auto)`)
 	// The in-place recovery's flags moved to recover with it: kept hidden
 	// here so that they fail with where to find them.
-	o.inPlace.addFlags(cmd)
+	o.inPlace.addInPlaceFlags(f)
 	for _, n := range inPlaceFlags {
 		_ = f.MarkHidden(n)
 	}
-	return cmd
 }
 
 var inPlaceFlags = []string{"mkfs", "dry-run", "shutdown-timeout", "agent-timeout"}
 
-func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) error {
-	ctx := cmd.Context()
-	for _, n := range inPlaceFlags {
-		if cmd.Flags().Changed(n) {
-			return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
-		}
+func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) error {
+	if len(o.inPlaceGiven) > 0 {
+		n := o.inPlaceGiven[0]
+		return &UsageError{fmt.Errorf("restore: --%s is for the in-place recovery: hostctl recover %s --%s", n, name, n)}
 	}
 	if o.To == "" && o.ToDir == "" && o.ToDisk == "" {
 		// An in-place recovery empties the VM's filesystems: it is its own
@@ -101,32 +116,24 @@ func runRestore(cmd *cobra.Command, g *Globals, o restoreOptions, name string) e
 	if err != nil {
 		return err
 	}
-	cfg, clients, err := g.LoadClients([]string{name})
+	g, sink, err := o.streams(g, o.JSON)
 	if err != nil {
 		return err
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	rep := s.runner.Restore(ctx, clients[0], ro)
-	if o.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Client) error {
+		rep := s.runner.Restore(ctx, clients[0], ro)
+		ok := rep.Status == runner.StatusOK
+		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {
+			if ok {
+				fmt.Fprintf(w, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), ro.Dir+ro.Disk, rep.Elapsed.Round(time.Second))
+			}
+			return nil
+		})
+		if err == nil && !ok {
+			err = fmt.Errorf("restore of %s: %s", name, rep.Error)
 		}
-	}
-	if rep.Status != runner.StatusOK {
-		return fmt.Errorf("restore of %s: %s", name, rep.Error)
-	}
-	if o.JSON {
-		return nil
-	}
-	to := ro.Dir + ro.Disk
-	fmt.Fprintf(g.Stdout, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), to, rep.Elapsed.Round(time.Second))
-	return nil
+		return err
+	})
 }
 
 // resolve checks the flags (usage errors before anything boots) and turns

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -17,6 +18,7 @@ import (
 )
 
 type runOptions struct {
+	progressOptions
 	JSON        bool
 	Wait        bool
 	LockTimeout time.Duration
@@ -77,45 +79,56 @@ verify_every = N (hostctl.toml or a client file) adds a restore test
 it is reported as "CLIENT (verify)" in the same run, and a failed one fails the
 run (exit 1) and is repeated after every backup until it passes.
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd, g, o, args)
+			return runRun(cmd.Context(), g, o, args)
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
-	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
-	cmd.Flags().StringVar(&o.BackupTime, "backup-time", "", "record the backups at this RFC 3339 time instead of now (tests of retention)")
-	_ = cmd.Flags().MarkHidden("backup-time")
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error {
-	ctx := cmd.Context()
-	cfg, clients, err := g.LoadClients(names)
+func (o *runOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
+	f.BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
+	f.BoolVar(&o.Wait, "wait", false, "wait for a running hostctl to finish instead of exiting with code 4")
+	f.DurationVar(&o.LockTimeout, "lock-timeout", 0, "wait at most this long for a running hostctl (implies --wait)")
+	f.StringVar(&o.BackupTime, "backup-time", "", "record the backups at this RFC 3339 time instead of now (tests of retention)")
+	_ = f.MarkHidden("backup-time")
+}
+
+func runRun(ctx context.Context, g *Globals, o runOptions, names []string) error {
+	g, sink, err := o.streams(g, o.JSON)
 	if err != nil {
-		journalConfigFailure(g.ConfigPath, err, g.Stderr)
 		return err
 	}
 	wait := o.LockTimeout
 	if o.Wait && wait == 0 {
 		wait = -1
 	}
-	s, err := openSession(ctx, cfg, g.Stderr, true, wait)
-	if err != nil {
-		return reportNotStarted(ctx, g, cfg, clients, "", err, o.JSON)
+	var backupTime time.Time
+	if o.BackupTime != "" {
+		if backupTime, err = time.Parse(time.RFC3339, o.BackupTime); err != nil {
+			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
+		}
 	}
-	defer s.close()
+	sp := sessionSpec{clients: names, image: true, lockWait: wait, progress: sink, reported: true, asJSON: o.JSON}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		s.runner.BackupTime = backupTime
+		return backupAll(ctx, g, s, clients, o.JSON)
+	})
+}
+
+// backupAll backs up clients one after another, each followed by the
+// verify that verify_every schedules, and reports the run.
+func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Client, asJSON bool) error {
 	started := time.Now()
-	if limit := cfg.Host.RunTimeLimit.Duration; limit > 0 {
+	if limit := s.cfg.Host.RunTimeLimit.Duration; limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, limit, &runner.LimitError{Key: "run_time_limit", Limit: limit})
 		defer cancel()
-	}
-	if o.BackupTime != "" {
-		if s.runner.BackupTime, err = time.Parse(time.RFC3339, o.BackupTime); err != nil {
-			return &UsageError{fmt.Errorf("--backup-time: %w", err)}
-		}
 	}
 	var reports []*runner.Report
 	for _, c := range clients {
@@ -139,7 +152,7 @@ func runRun(cmd *cobra.Command, g *Globals, o runOptions, names []string) error 
 			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
 		}
 	}
-	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
+	return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, asJSON)
 }
 
 // exitFor maps job outcomes to the exit code, the most serious first: any

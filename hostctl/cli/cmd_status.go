@@ -1,12 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 )
@@ -29,38 +30,45 @@ of it ended with warnings, 3 when it only skipped jobs.
 ` + exitCodeHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.LoadConfig()
-			if err != nil {
-				return err
-			}
-			runs, err := report.Last(cfg.Host.StateDir, o.N)
-			if err != nil {
-				return err
-			}
-			if o.JSON {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(runs)
-			}
-			if len(runs) == 0 {
-				fmt.Fprintf(g.Stdout, "no runs recorded in %s\n", report.Dir(cfg.Host.StateDir))
-				return &ExitError{Code: ExitFailed}
-			}
-			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tWARNING\tFAILED\tSKIPPED")
-			for _, r := range runs {
-				c := r.Tally()
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), c.OK, c.Warning, c.Failed, c.Skipped)
-			}
-			tw.Flush()
-			fmt.Fprintln(g.Stdout)
-			fmt.Fprint(g.Stdout, report.Text(runs[0]))
-			return statusExit(runs[0])
+			return runStatus(g, o)
 		},
 	}
-	cmd.Flags().IntVarP(&o.N, "last", "n", 10, "how many runs to list")
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the reports as JSON")
+	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *statusOptions) AddFlags(f *pflag.FlagSet) {
+	f.IntVarP(&o.N, "last", "n", 10, "how many runs to list")
+	f.BoolVar(&o.JSON, "json", false, "print the reports as JSON")
+}
+
+// runStatus reads files only: it takes no context.
+func runStatus(g *Globals, o statusOptions) error {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	runs, err := report.Last(cfg.Host.StateDir, o.N)
+	if err != nil {
+		return err
+	}
+	// With --json the exit code is 0: the reports say the rest.
+	return printResult(g.Stdout, o.JSON, runs, func(w io.Writer) error {
+		if len(runs) == 0 {
+			fmt.Fprintf(w, "no runs recorded in %s\n", report.Dir(cfg.Host.StateDir))
+			return &ExitError{Code: ExitFailed}
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tSTATUS\tEXIT\tTIME\tOK\tWARNING\tFAILED\tSKIPPED")
+		for _, r := range runs {
+			c := r.Tally()
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", r.ID, r.Status(), r.ExitCode, r.Elapsed.Round(time.Second), c.OK, c.Warning, c.Failed, c.Skipped)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+		fmt.Fprint(w, report.Text(runs[0]))
+		return statusExit(runs[0])
+	})
 }
 
 // statusExit is hostctl status's exit for the latest run: its status in

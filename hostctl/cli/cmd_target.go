@@ -2,17 +2,17 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
+	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/hostctl/target"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
 )
 
 func newTargetCmd(g *Globals) *cobra.Command {
@@ -73,18 +73,21 @@ Running setup again changes nothing that is in place.
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTargetSetup(cmd, g, o, args[0])
+			return runTargetSetup(cmd.Context(), g, o, args[0])
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *targetSetupOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal")
 	f.StringVar(&o.HostKeyFingerprint, "host-key-fingerprint", "", "accept the server's host key if its fingerprint is this (SHA256:…)")
 	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "accept and pin an unknown host key without asking (trust on first use)")
 	f.BoolVar(&o.NoInit, "no-init", false, "do not initialise borg/restic repositories")
-	return cmd
 }
 
-func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name string) error {
+func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name string) error {
 	cfg, p, err := loadProfile(g, name)
 	if err != nil {
 		return err
@@ -99,7 +102,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 	if err != nil {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %w", p.File, err)}
 	}
-	if u.Scheme != "sftp" && u.Scheme != "ssh" {
+	if !u.Scheme.OverSSH() {
 		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
 	}
 	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {
@@ -146,7 +149,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 
 	in := bufio.NewReader(g.Stdin)
 	tty := isTerminal(g.Stdin)
-	password, err := readPassword(g, in, tty, o.PasswordFile, target.EndpointFor(u, cfg.Host.Network.Gateway))
+	password, err := readPassword(g, in, tty, o.PasswordFile, probe.EndpointFor(u, cfg.Host.Network.Gateway))
 	if err != nil {
 		return err
 	}
@@ -169,9 +172,9 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 			return false
 		}
 	}
-	e := target.EndpointFor(u, cfg.Host.Network.Gateway)
+	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	for _, un := range units {
-		err = target.Setup(cmd.Context(), target.SetupOptions{
+		err = probe.Setup(ctx, probe.SetupOptions{
 			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
 			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
 		})
@@ -184,7 +187,7 @@ func runTargetSetup(cmd *cobra.Command, g *Globals, o targetSetupOptions, name s
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := target.InitRepo(cmd.Context(), un.prof.ForClient(un.clients[i]), e, d)
+				ok, err := probe.InitRepo(ctx, un.prof.ForClient(un.clients[i]), e, d)
 				if err != nil {
 					return err
 				}
@@ -209,12 +212,7 @@ func sortedClientNames(cfg *config.Config) []string {
 	return out
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.Endpoint) (string, error) {
+func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -227,10 +225,5 @@ func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e target.
 		return "", &UsageError{fmt.Errorf("no terminal to ask for the password of %s: give --password-file", e)}
 	}
 	fmt.Fprintf(g.Stdout, "password of %s (used once, not stored): ", e)
-	pw, err := term.ReadPassword(int(g.Stdin.(*os.File).Fd()))
-	fmt.Fprintln(g.Stdout)
-	if err != nil {
-		return "", err
-	}
-	return string(pw), nil
+	return readSecretLine(g.Stdin, g.Stdout)
 }

@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 )
 
 type verifyOptions struct {
+	progressOptions
 	Archive string
 	Time    string
 	Sample  int
@@ -48,22 +52,31 @@ client after every Nth successful backup (verify_sample = N for a sample).
 
 ` + timeArgHelp + `
 
+` + progressHelp + `
+
 ` + exitCodeHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd, g, o, args)
+			return runVerify(cmd.Context(), g, o, args)
 		},
 	}
-	f := cmd.Flags()
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
+	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to verify, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `verify the newest backup at or before this time`)
 	f.IntVar(&o.Sample, "sample", 0, "restore and compare this many files chosen at random (0: all)")
 	f.StringArrayVar(&o.Paths, "path", nil, `verify only this path of the tree, e.g. "etc" (repeatable)`)
 	f.BoolVar(&o.JSON, "json", false, "print the per-client reports as JSON on stdout")
-	return cmd
 }
 
-func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) error {
-	ctx := cmd.Context()
+func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string) error {
+	g, sink, err := o.streams(g, o.JSON)
+	if err != nil {
+		return err
+	}
 	vo := runner.VerifyOptions{Archive: o.Archive, Sample: o.Sample, Paths: o.Paths}
 	if o.Sample < 0 {
 		return &UsageError{fmt.Errorf("verify: --sample %d: want 0 (all) or a number of files", o.Sample)}
@@ -71,28 +84,20 @@ func runVerify(cmd *cobra.Command, g *Globals, o verifyOptions, names []string) 
 	if o.Archive != "" && len(names) != 1 {
 		return &UsageError{fmt.Errorf("verify: --archive names one client's backup: name exactly one CLIENT")}
 	}
-	var err error
 	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
 	}
-	cfg, clients, err := g.LoadClients(names)
-	if err != nil {
-		journalConfigFailure(g.ConfigPath, err, g.Stderr)
-		return err
-	}
-	s, err := openSession(ctx, cfg, g.Stderr, true)
-	if err != nil {
-		return reportNotStarted(ctx, g, cfg, clients, runner.ModeVerify, err, o.JSON)
-	}
-	defer s.close()
-	started := time.Now()
-	var reports []*runner.Report
-	for _, c := range clients {
-		if ctx.Err() != nil {
-			reports = append(reports, &runner.Report{Client: c.Name, Mode: runner.ModeVerify, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
-			continue
+	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: runner.ModeVerify, asJSON: o.JSON}
+	return g.withSession(ctx, sp, func(s *session, clients []*config.Client) error {
+		started := time.Now()
+		var reports []*runner.Report
+		for _, c := range clients {
+			if ctx.Err() != nil {
+				reports = append(reports, &runner.Report{Client: c.Name, Mode: runner.ModeVerify, Status: runner.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+				continue
+			}
+			reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
 		}
-		reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
-	}
-	return reportRun(ctx, g, cfg, s.runner.RunID, started, reports, o.JSON)
+		return reportRun(ctx, g, s.cfg, s.runner.RunID, started, reports, o.JSON)
+	})
 }

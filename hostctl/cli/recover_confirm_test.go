@@ -2,12 +2,9 @@ package cli
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
@@ -30,23 +27,6 @@ func TestRecoverRefusesWithoutTerminal(t *testing.T) {
 	require.Equal(t, ExitUsage, code, stderr)
 	require.Contains(t, stderr, "stdin is not a terminal")
 	require.Contains(t, stderr, "--yes")
-}
-
-// openPTY opens a pseudo-terminal: the operator's side (master) and the
-// terminal hostctl reads (slave).
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	require.NoError(t, err)
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
 }
 
 // On a terminal the operator must type the domain's name; anything else

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,13 +96,10 @@ func reportRun(ctx context.Context, g *Globals, cfg *config.Config, runID string
 
 // printReports prints the jobs' reports: the summary table, or JSON.
 func printReports(w io.Writer, reports []*runner.Report, asJSON bool) error {
-	if !asJSON {
+	return printResult(w, asJSON, reports, func(w io.Writer) error {
 		printSummary(w, reports)
 		return nil
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(reports)
+	})
 }
 
 // pruneRuns removes the job directories of runs older than the kept

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,17 +12,112 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 )
 
-// session is what run, restore and cleanup share: the run lock, libvirt,
-// the ledger, and the leftovers of crashed runs removed, as far as they
-// could be (the runner's Leftovers say which clients they block).
+// session is what every command that takes the run lock shares: the lock,
+// libvirt, the ledger, and the leftovers of crashed runs removed, as far
+// as they could be (the runner's Leftovers say which clients they block).
 type session struct {
+	cfg    *config.Config
 	runner *runner.Runner
 	lock   *runner.Lock
 	lv     *virt.Libvirt
+}
+
+// sessionSpec is what a command needs of its session (withSession).
+type sessionSpec struct {
+	// clients are the ones named on the command line, all when empty;
+	// noClients: the command is about no client (cleanup, rescue --disk).
+	clients   []string
+	noClients bool
+	// image: the command boots appliances (the image and the accelerator
+	// are looked up before anything else happens).
+	image bool
+	// lockWait is how long to wait for a running hostctl (<0: as long as
+	// it takes; 0: not at all, exit code 4).
+	lockWait time.Duration
+	// log receives the session's own lines (lock, leftovers) and the
+	// runner's; nil: stderr.
+	log io.Writer
+	// progress shows the appliances' progress (--progress); nil: text on
+	// log (rescue, which has no flag).
+	progress progress.Sink
+	// reported: the command reports its jobs like a run (run, verify). A
+	// configuration that does not load then goes to the journal too, and
+	// a session that does not open is reported as every client failed,
+	// "not started" (reportNotStarted), with mode and asJSON.
+	reported bool
+	mode     string
+	asJSON   bool
+}
+
+// withSession is the preamble of every command that takes the run lock:
+// load the configuration, select the clients, open the session, run fn,
+// close the session. Usage errors (configuration, client names) come
+// before the lock is taken.
+func (g *Globals) withSession(ctx context.Context, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+	cfg, clients, err := g.sessionClients(sp)
+	if err != nil {
+		return err
+	}
+	return g.inSession(ctx, cfg, clients, sp, fn)
+}
+
+// sessionClients is withSession's first half, for a command that looks at
+// its clients before it takes the lock (recover's plan and question).
+func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Client, error) {
+	var cfg *config.Config
+	var clients []*config.Client
+	var err error
+	if sp.noClients {
+		cfg, err = g.LoadConfig()
+	} else {
+		cfg, clients, err = g.LoadClients(sp.clients)
+	}
+	if err != nil && sp.reported {
+		journalConfigFailure(g.ConfigPath, err, g.Stderr)
+	}
+	return cfg, clients, err
+}
+
+// inSession is withSession's second half.
+func (g *Globals) inSession(ctx context.Context, cfg *config.Config, clients []*config.Client, sp sessionSpec, fn func(*session, []*config.Client) error) error {
+	log := sp.log
+	if log == nil {
+		log = g.Stderr
+	}
+	sink := sp.progress
+	if sink == nil {
+		sink = progress.NewText(log, isTerminal(log))
+	}
+	defer func() {
+		if n := progress.Close(sink); n > 0 {
+			fmt.Fprintf(g.Stderr, "progress: %d line(s) its reader did not take were dropped\n", n)
+		}
+	}()
+	s, err := openSession(ctx, cfg, log, sink, sp.image, sp.lockWait)
+	if err != nil {
+		if sp.reported {
+			return reportNotStarted(ctx, g, cfg, clients, sp.mode, err, sp.asJSON)
+		}
+		return err
+	}
+	defer s.close()
+	return fn(s, clients)
+}
+
+// printResult prints a command's result: v as indented JSON (--json), or
+// what text writes.
+func printResult(w io.Writer, asJSON bool, v any, text func(io.Writer) error) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return text(w)
 }
 
 // openSession takes the run lock, connects to libvirt and reconciles the
@@ -30,13 +126,9 @@ type session struct {
 // A leftover that cannot be removed is not an error here: it blocks the
 // jobs of its client only (runner.Leftovers). An error is one that stops
 // every client: callers that report runs report it (notStarted).
-func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needImage bool, lockWait ...time.Duration) (*session, error) {
-	var wait time.Duration
-	if len(lockWait) > 0 {
-		wait = lockWait[0]
-		if wait < 0 {
-			wait = 100 * 365 * 24 * time.Hour
-		}
+func openSession(ctx context.Context, cfg *config.Config, out io.Writer, sink progress.Sink, needImage bool, wait time.Duration) (*session, error) {
+	if wait < 0 {
+		wait = 100 * 365 * 24 * time.Hour
 	}
 	lock, err := runner.AcquireLockWait(ctx, cfg.Host.StateDir, wait, func(holder string) {
 		fmt.Fprintf(out, "waiting for the run lock (held by %s)\n", holder)
@@ -47,7 +139,7 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needIma
 		}
 		return nil, err
 	}
-	s := &session{lock: lock}
+	s := &session{cfg: cfg, lock: lock}
 	ok := false
 	defer func() {
 		if !ok {
@@ -62,7 +154,7 @@ func openSession(ctx context.Context, cfg *config.Config, out io.Writer, needIma
 	if err != nil {
 		return nil, err
 	}
-	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, RunID: runner.NewRunID(time.Now())}
+	r := &runner.Runner{Cfg: cfg, Virt: s.lv, Ledger: l, Out: out, Progress: sink, RunID: runner.NewRunID(time.Now())}
 	lo, err := runner.ReconcileClients(ctx, s.lv, &lvm.CLI{}, l, out)
 	if err != nil {
 		return nil, fmt.Errorf("the ledger of earlier runs' leftovers cannot be read, so none of them can be removed: %w", err)

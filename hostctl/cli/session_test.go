@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/report/smtptest"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 // runHost is a host configuration for runs that fail early, whatever the
@@ -67,12 +68,23 @@ starttls = false
 	return h
 }
 
-// withImage creates the appliance files (empty: these runs never boot one).
+// withImage creates the appliance files (empty: these runs never boot
+// one) and a manifest that speaks this job format.
 func (h *runHost) withImage(t *testing.T) {
 	require.NoError(t, os.MkdirAll(h.imageDir, 0o755))
 	for _, f := range []string{"vmlinuz", "initramfs.img", "appliance.img"} {
 		require.NoError(t, os.WriteFile(filepath.Join(h.imageDir, f), nil, 0o644))
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(h.imageDir, "manifest.json"), fmt.Appendf(nil, `{"job_format": %d}`, job.Version), 0o644))
+}
+
+// holdLock takes the run lock as another hostctl run would, until the
+// test ends.
+func (h *runHost) holdLock(t *testing.T) {
+	t.Helper()
+	lock, err := runner.AcquireLock(h.stateDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { lock.Release() })
 }
 
 // saved returns the run's report as `hostctl status` reads it.
@@ -212,9 +224,7 @@ func TestRunFailureBeforeClientsIsReported(t *testing.T) {
 func TestRunRefusedByLockIsReported(t *testing.T) {
 	h := newRunHost(t, "")
 	h.withImage(t)
-	lock, err := runner.AcquireLock(h.stateDir)
-	require.NoError(t, err)
-	defer lock.Release()
+	h.holdLock(t)
 	code, _, stderr := runMain(t, "run", "--config", h.config)
 	require.Equal(t, ExitLocked, code, stderr)
 	r := h.saved(t)

@@ -1,12 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"net/url"
-	"path"
 	"regexp"
-	"slices"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // ProfileFor returns the profile client c uses (its own, or the host's
@@ -57,73 +57,40 @@ func (c *Config) SelectClients(names []string) ([]*Client, error) {
 
 var placeholder = regexp.MustCompile(`\{[^}]*\}`)
 
-// Target URL schemes the design has in mind but this version does not
-// implement yet.
-var schemesLater = []string{"b2", "rest", "rclone", "scp"}
-
-// NetworkSchemes are the target schemes that need the appliance's network.
-var NetworkSchemes = []string{"sftp", "ssh", "ftp", "ftps", "s3"}
-
-// TargetFor returns the profile's target URL for client, with {client}
-// replaced by the client's name: file:///path (a directory of this host),
-// sftp://[user@]host[:port]/path and ssh://… (the same: an ssh server; borg
-// needs borg on it), ftp:// and ftps://[user@]host[:port]/path, and
-// s3://bucket/prefix. Passwords never go into the URL: they come from files.
-func (p *Profile) TargetFor(client string) (*url.URL, error) {
+// TargetFor returns the profile's target for client: {client} replaced by
+// the client's name, then parsed (target.Parse). An error names the
+// target as the profile spells it.
+func (p *Profile) TargetFor(client string) (target.Target, error) {
 	if err := checkName(client); err != nil {
-		return nil, fmt.Errorf("client name %q: %w", client, err)
+		return target.Target{}, fmt.Errorf("client name %q: %w", client, err)
 	}
 	for _, ph := range placeholder.FindAllString(p.Target, -1) {
 		if ph != "{client}" {
-			return nil, fmt.Errorf("%q: unknown placeholder %s (only {client} is replaced)", p.Target, ph)
+			return target.Target{}, fmt.Errorf("%q: unknown placeholder %s (only {client} is replaced)", p.Target, ph)
 		}
 	}
-	s := strings.ReplaceAll(p.Target, "{client}", client)
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL: %w", p.Target, err)
+	t, err := target.Parse(strings.ReplaceAll(p.Target, "{client}", client))
+	var pe *target.ParseError
+	if errors.As(err, &pe) {
+		pe.Input = p.Target
 	}
-	switch {
-	case u.Scheme == "":
-		return nil, fmt.Errorf("%q has no scheme: want e.g. \"file:///srv/backup/{client}\"", p.Target)
-	case slices.Contains(schemesLater, u.Scheme):
-		return nil, fmt.Errorf("%q: %s:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps and s3", p.Target, u.Scheme)
-	case u.Scheme != "file" && !slices.Contains(NetworkSchemes, u.Scheme):
-		return nil, fmt.Errorf("%q: unknown scheme %q: want file, sftp, ssh, ftp, ftps or s3", p.Target, u.Scheme)
-	case slices.Contains(strings.Split(u.Path, "/"), ".."):
-		return nil, fmt.Errorf("%q: the path must not contain \"..\"", p.Target)
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("%q: a target takes no query or fragment", p.Target)
+	return t, err
+}
+
+// SecretFile is the profile's file of a secret its target needs: the
+// setting's key and its value ("" unset).
+func (p *Profile) SecretFile(s target.Secret) (key, file string) {
+	switch s {
+	case target.SSHIdentity:
+		return "ssh.identity_file", p.SSH.IdentityFile
+	case target.SSHKnownHosts:
+		return "ssh.known_hosts", p.SSH.KnownHosts
+	case target.FTPPassword:
+		return "ftp.password_file", p.FTP.PasswordFile
+	case target.S3AccessKey:
+		return "s3.access_key_file", p.S3.AccessKeyFile
+	case target.S3SecretKey:
+		return "s3.secret_key_file", p.S3.SecretKeyFile
 	}
-	if u.Scheme != "file" {
-		if err := checkSSHWord("user", u.User.Username()); err != nil && u.User != nil {
-			return nil, fmt.Errorf("%q: %w", p.Target, err)
-		}
-		if err := checkSSHWord("host", u.Hostname()); err != nil {
-			return nil, fmt.Errorf("%q: %w", p.Target, err)
-		}
-		if _, ok := u.User.Password(); ok {
-			return nil, fmt.Errorf("%q: no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)", p.Target)
-		}
-		if u.Host == "" || u.Opaque != "" {
-			return nil, fmt.Errorf("%q: want %s://[user@]host[:port]/path", p.Target, u.Scheme)
-		}
-		if u.Scheme == "s3" && strings.Trim(u.Path, "/") == "" {
-			return nil, fmt.Errorf("%q: want s3://bucket/prefix (a prefix per client keeps repositories apart)", p.Target)
-		}
-		if !path.IsAbs(u.Path) {
-			return nil, fmt.Errorf("%q: want a path after the host", p.Target)
-		}
-		return u, nil
-	}
-	switch {
-	case u.Opaque != "" || !path.IsAbs(u.Path):
-		return nil, fmt.Errorf("%q: the path must be absolute, as in \"file:///srv/backup/{client}\" (three slashes)", p.Target)
-	case u.Host != "" && u.Host != "localhost":
-		return nil, fmt.Errorf("%q: a file:// target is on this host; host %q is not allowed (three slashes: file:///path)", p.Target, u.Host)
-	case u.User != nil:
-		return nil, fmt.Errorf("%q: a file:// target takes no user, query or fragment", p.Target)
-	}
-	u.Host = ""
-	return u, nil
+	return string(s), ""
 }

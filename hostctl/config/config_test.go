@@ -1,9 +1,9 @@
 package config_test
 
 import (
-	"strings"
-
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,7 +41,7 @@ func TestTargetFor(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, u.String())
-			assert.Equal(t, tc.want[:strings.Index(tc.want, ":")], u.Scheme)
+			assert.Equal(t, tc.want[:strings.Index(tc.want, ":")], string(u.Scheme))
 		})
 	}
 }
@@ -86,4 +86,46 @@ func TestProfileFor(t *testing.T) {
 	assert.Equal(t, "q", c.ProfileFor(c.Clients["db"]).Name)
 	assert.Equal(t, "p", c.ProfileFor(c.Clients["web"]).Name, "host default")
 	assert.Nil(t, c.ProfileFor(&config.Client{Profile: "nope"}))
+}
+
+// Every message target.Parse has for a profile's target reaches the
+// operator at the profile's file, the line of its target key and the key,
+// naming the target as the profile spells it ({client} in it).
+func TestTargetErrorsAtTheirLine(t *testing.T) {
+	ssh := "[ssh]\nidentity_file = \"secrets/p.pass\"\nknown_hosts = \"secrets/p.pass\"\n"
+	for _, tc := range []struct{ target, extra, msg string }{
+		{"file:///srv/%zz/{client}", "", `"file:///srv/%zz/{client}" is not a URL: parse "file:///srv/%zz/client": invalid URL escape "%zz"`},
+		{"/srv/{client}", "", `"/srv/{client}" has no scheme: want e.g. "file:///srv/backup/{client}"`},
+		{"b2://bucket/{client}", "", `"b2://bucket/{client}": b2:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps and s3`},
+		{"gopher://srv/{client}", "", `"gopher://srv/{client}": unknown scheme "gopher": want file, sftp, ssh, ftp, ftps or s3`},
+		{"file:///srv/../{client}", "", `"file:///srv/../{client}": the path must not contain ".."`},
+		{"file:///srv/{client}?x=1", "", `"file:///srv/{client}?x=1": a target takes no query or fragment`},
+		{"sftp://-oProxyCommand=x@nas/{client}", ssh, `"sftp://-oProxyCommand=x@nas/{client}": user "-oProxyCommand=x" starts with "-" (ssh would read it as an option)`},
+		{"sftp://-nas/{client}", ssh, `"sftp://-nas/{client}": host "-nas" starts with "-" (ssh would read it as an option)`},
+		{"sftp://back%20up@nas/{client}", ssh, `"sftp://back%20up@nas/{client}": user "back up": whitespace or control characters are not allowed`},
+		{"sftp://backup:pw@nas/{client}", ssh, `"sftp://backup:pw@nas/{client}": no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)`},
+		{"sftp:nas/{client}", ssh, `"sftp:nas/{client}": want sftp://[user@]host[:port]/path`},
+		{"sftp://nas:99999/{client}", ssh, `"sftp://nas:99999/{client}": port "99999": want 1 to 65535`},
+		{"s3://{client}", "", `"s3://{client}": want s3://bucket/prefix (a prefix per client keeps repositories apart)`},
+		{"sftp://nas", ssh, `"sftp://nas": want a path after the host`},
+		{"file:srv/{client}", "", `"file:srv/{client}": the path must be absolute, as in "file:///srv/backup/{client}" (three slashes)`},
+		{"file://srv/{client}", "", `"file://srv/{client}": a file:// target is on this host; host "srv" is not allowed (three slashes: file:///path)`},
+		{"file://bk@/srv/{client}", "", `"file://bk@/srv/{client}": a file:// target takes no user, query or fragment`},
+		{"file:///srv/{name}", "", `"file:///srv/{name}": unknown placeholder {name} (only {client} is replaced)`},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			prof := strings.Replace(baseTree["profiles/p.toml"], "file:///srv/backup/{client}", tc.target, 1) + tc.extra
+			dir := writeTree(t, map[string]string{"profiles/p.toml": prof})
+			_, err := config.Load(filepath.Join(dir, "hostctl.toml"))
+			var errs config.Errors
+			require.ErrorAs(t, err, &errs)
+			var got []string
+			for _, e := range errs {
+				if e.Key == "target" {
+					got = append(got, fmt.Sprintf("%s:%d: %s", filepath.Base(e.File), e.Line, e.Msg))
+				}
+			}
+			assert.Equal(t, []string{"p.toml:2: " + tc.msg}, got, "%v", err)
+		})
+	}
 }

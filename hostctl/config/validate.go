@@ -11,8 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
 )
 
 // validator collects semantic problems, each at the line of its key.
@@ -174,23 +175,9 @@ func (v *validator) host() {
 }
 
 var (
-	backends      = []string{"borg", "duplicity", "restic"}
-	backendsLater = []string{}
-	compressions  = []string{"none", "lz4", "zstd", "zlib", "lzma", "auto", "obfuscate"}
-	// Which target schemes each backend can write to. borg needs borg on
-	// an ssh server (borg serve); restic speaks sftp and S3 itself;
-	// duplicity's S3 backend needs python3-boto3, which the appliance
-	// leaves out (90 MB).
-	backendSchemes = map[string][]string{
-		"borg":      {"file", "ssh", "sftp"},
-		"restic":    {"file", "ssh", "sftp", "s3"},
-		"duplicity": {"file", "ssh", "sftp", "ftp", "ftps"},
-	}
-	// Why a backend lacks a scheme, for the error.
-	schemeWhy = map[string]string{
-		"borg":      " (borg stores only in a directory or through `borg serve` on an ssh server; for S3 or FTP use restic or duplicity)",
-		"duplicity": " (duplicity's S3 backend needs python3-boto3, which the appliance leaves out; restic writes to S3)",
-	}
+	backends        = []string{"borg", "duplicity", "restic"}
+	backendsLater   = []string{}
+	compressions    = []string{"none", "lz4", "zstd", "zlib", "lzma", "auto", "obfuscate"}
 	encryptionModes = map[string][]string{
 		"borg":      {"repokey", "none"},
 		"restic":    {"repokey"}, // restic always encrypts
@@ -213,13 +200,13 @@ func (v *validator) profile(p *Profile) {
 	}
 	if p.Target == "" {
 		v.at(f, "target", "missing (required): want e.g. \"file:///srv/backup/{client}\"")
-	} else if u, err := p.TargetFor("client"); err != nil {
+	} else if t, err := p.TargetFor("client"); err != nil {
 		v.at(f, "target", "%v", err)
 	} else {
-		if ok := backendSchemes[p.Backend]; ok != nil && !slices.Contains(ok, u.Scheme) {
-			v.at(f, "target", "backend %q cannot write to %s:// targets%s: want %s", p.Backend, u.Scheme, schemeWhy[p.Backend], quoted(ok))
+		if ok, why := target.BackendSchemes(p.Backend); ok != nil && !slices.Contains(ok, t.Scheme) {
+			v.at(f, "target", "backend %q cannot write to %s:// targets%s: want %s", p.Backend, t.Scheme, why, quoted(ok))
 		}
-		v.targetOptions(p, u.Scheme)
+		v.targetOptions(p, t.Scheme)
 		if !strings.Contains(p.Target, ClientPlaceholder) {
 			if users := v.usersOf(p); len(users) > 1 {
 				v.at(f, "target", "has no {client} placeholder but clients %s use this profile: they would share one repository", strings.Join(users, ", "))
@@ -308,31 +295,22 @@ func (v *validator) retention(p *Profile) {
 }
 
 // targetOptions checks that a network target has what it needs to log in.
-func (v *validator) targetOptions(p *Profile, scheme string) {
+func (v *validator) targetOptions(p *Profile, scheme target.Scheme) {
 	f := p.File
-	secret := func(key, file, why string) {
+	for _, s := range scheme.Secrets() {
+		key, file := p.SecretFile(s)
 		if file == "" {
-			v.atOr(f, key, "target", "missing: required for %s:// targets (%s)", scheme, why)
+			v.atOr(f, key, "target", "missing: required for %s:// targets (%s)", scheme, s.Why())
 		} else {
 			v.secretFile(p, key, file)
 		}
 	}
-	switch scheme {
-	case "sftp", "ssh":
-		secret("ssh.identity_file", p.SSH.IdentityFile, "the private key the appliance logs in with")
-		secret("ssh.known_hosts", p.SSH.KnownHosts, "the pinned host key: the appliance never trusts an unknown host")
-	case "ftp", "ftps":
-		secret("ftp.password_file", p.FTP.PasswordFile, "the ftp password")
-	case "s3":
-		secret("s3.access_key_file", p.S3.AccessKeyFile, "the access key id")
-		secret("s3.secret_key_file", p.S3.SecretKeyFile, "the secret access key")
-		if e := p.S3.Endpoint; e != "" {
-			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.at(f, "s3.endpoint", "%q: want http(s)://host[:port]", e)
-			}
+	if e := p.S3.Endpoint; e != "" && scheme == target.S3 {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.at(f, "s3.endpoint", "%q: want http(s)://host[:port]", e)
 		}
 	}
-	if scheme == "file" && (p.SSH != (SSH{}) || p.S3 != (S3{}) || p.FTP != (FTP{})) {
+	if !scheme.NeedsNetwork() && (p.SSH != (SSH{}) || p.S3 != (S3{}) || p.FTP != (FTP{})) {
 		v.at(f, "target", "ssh, s3 and ftp options are set but the target is a file:// directory")
 	}
 }
@@ -483,7 +461,7 @@ func checkDomain(d string) error {
 	switch {
 	case len(d) > 200:
 		return fmt.Errorf("%q is longer than 200 bytes", d)
-	case hasControl(d):
+	case textsafe.HasControl(d):
 		return fmt.Errorf("%q has control characters", d)
 	case strings.HasPrefix(d, "-"):
 		return fmt.Errorf("%q starts with \"-\" (virsh and other tools would read it as an option)", d)
@@ -496,24 +474,7 @@ func checkDomain(d string) error {
 // checkSSHWord checks an ssh user or host name, which ends up on ssh's
 // command line: a leading "-" would make it an option
 // ("-oProxyCommand=…"), whitespace or a control character a second word.
-func checkSSHWord(what, s string) error {
-	switch {
-	case strings.HasPrefix(s, "-"):
-		return fmt.Errorf("%s %q starts with \"-\" (ssh would read it as an option)", what, s)
-	case strings.ContainsFunc(s, unicode.IsSpace) || hasControl(s):
-		return fmt.Errorf("%s %q: whitespace or control characters are not allowed", what, s)
-	}
-	return nil
-}
-
-// hasControl says whether s has a C0 or C1 control character, DEL or bytes
-// that are not UTF-8.
-func hasControl(s string) bool {
-	if !utf8.ValidString(s) {
-		return true
-	}
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 })
-}
+func checkSSHWord(what, s string) error { return target.CheckWord(what, s) }
 
 // checkPinnedKeys checks a known_hosts file: it must exist and hold
 // something, and nobody but its owner may change it (whoever can add a line
@@ -537,7 +498,7 @@ func checkPinnedKeys(name string) error {
 	return nil
 }
 
-func quoted(ss []string) string {
+func quoted[S ~string](ss []S) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
 		q[i] = fmt.Sprintf("%q", s)

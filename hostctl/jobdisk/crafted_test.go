@@ -36,7 +36,7 @@ type crafted struct {
 func newCrafted(t *testing.T, result, log []byte) *crafted {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "job.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	require.NoError(t, Create(p, j, nil))
 	d, err := diskfs.Open(p)
 	require.NoError(t, err)
@@ -148,7 +148,7 @@ func readCrafted(t *testing.T, p string) (*Contents, error, uint64) {
 }
 
 func TestReadCraftedFileSize(t *testing.T) {
-	c := newCrafted(t, []byte(`{"type":"done","status":"ok"}`+"\n"), nil)
+	c := newCrafted(t, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n"), nil)
 	// The result's directory entry claims 4 GiB.
 	c.writeAt(t, c.entry(t, "RESULT")+28, []byte{0xff, 0xff, 0xff, 0xff})
 	_, err, alloc := readCrafted(t, c.path)
@@ -240,7 +240,7 @@ func TestReadCraftedCrossLinked(t *testing.T) {
 // TestReadLargeLog: a log that fills much of the disk is read back whole.
 func TestReadLargeLog(t *testing.T) {
 	want := []byte(strings.Repeat("a line of a chatty backend log\n", (40<<20)/31))
-	c := newCrafted(t, []byte(`{"type":"done","status":"ok"}`+"\n"), want)
+	c := newCrafted(t, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n"), want)
 	got, err, _ := readCrafted(t, c.path)
 	require.NoError(t, err)
 	require.Equal(t, len(want), len(got.Log))
@@ -256,7 +256,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(uint32(0x0B), []byte{0x00, 0x02, 0x80})
 	dir := f.TempDir()
 	template := filepath.Join(dir, "template.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	if err := Create(template, j, nil); err != nil {
 		f.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func FuzzRead(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := writeFile(fsys, "/"+job.FileResult, []byte(`{"type":"done","status":"ok"}`+"\n")); err != nil {
+	if err := writeFile(fsys, "/"+job.FileResult, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n")); err != nil {
 		f.Fatal(err)
 	}
 	if err := writeFile(fsys, "/"+job.FileLog, []byte(strings.Repeat("log line\n", 1000))); err != nil {

@@ -13,24 +13,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
+
+// backupJob is a job Marshal accepts.
+func backupJob() *job.Job {
+	return &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1",
+		Repo:   &job.Repo{Backend: "borg", Target: target.Target{Scheme: target.File, Path: "/srv/backup/web"}, Encryption: "none"},
+		Backup: &job.Backup{Archive: "web-r1"}}
+}
 
 func TestCreateIsValidFAT32(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "job.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	require.NoError(t, Create(p, j, map[string][]byte{"secret-passphrase": []byte("s3cret\n")}))
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	require.Equal(t, int64(Size), fi.Size())
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
-	fsck, err := exec.LookPath("fsck.vfat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("fsck.vfat (dosfstools) missing under CI")
-		}
-		t.Skip("fsck.vfat (dosfstools) not installed")
-	}
+	fsck := testutil.NeedTool(t, "fsck.vfat", "dosfstools")
 	out, err := exec.Command(fsck, "-n", p).CombinedOutput()
 	require.NoError(t, err, "fsck.vfat -n: %s", out)
 
@@ -39,7 +42,7 @@ func TestCreateIsValidFAT32(t *testing.T) {
 
 func TestReadMissingResult(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "job.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	require.NoError(t, Create(p, j, nil))
 	c, err := Read(p)
 	require.NoError(t, err)
@@ -50,19 +53,13 @@ func TestReadMissingResult(t *testing.T) {
 // TestReadWrittenByLinux checks that files the appliance's vfat driver
 // writes (long names) are read back; mtools stands in for the kernel.
 func TestReadWrittenByLinux(t *testing.T) {
-	mcopy, err := exec.LookPath("mcopy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mcopy (mtools) missing under CI")
-		}
-		t.Skip("mcopy (mtools) not installed")
-	}
+	mcopy := testutil.NeedTool(t, "mcopy", "mtools")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "job.img")
-	j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+	j := backupJob()
 	require.NoError(t, Create(p, j, nil))
 	res := filepath.Join(dir, job.FileResult)
-	require.NoError(t, os.WriteFile(res, []byte(`{"type":"done","status":"ok"}`+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(res, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n"), 0o644))
 	out, err := exec.Command(mcopy, "-i", p, res, "::/"+job.FileResult).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	c, err := Read(p)
@@ -78,7 +75,7 @@ func TestReadWrittenByLinux(t *testing.T) {
 func TestReadBackSizes(t *testing.T) {
 	for _, size := range []int{1, 511, 513, 1000, 1900, 2049, 4095, 5000, 9000, 70000} {
 		p := filepath.Join(t.TempDir(), "job.img")
-		j := &job.Job{Version: job.Version, Mode: job.ModeBackup, Client: "web", RunID: "r1"}
+		j := backupJob()
 		require.NoError(t, Create(p, j, nil))
 		want := []byte(strings.Repeat("r", size-1) + "\n")
 		d, err := diskfs.Open(p)

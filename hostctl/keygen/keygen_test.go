@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 func TestSSH(t *testing.T) {
@@ -37,9 +39,8 @@ func TestSSH(t *testing.T) {
 }
 
 func needGPG(t *testing.T) {
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg is not installed")
-	}
+	t.Helper()
+	testutil.NeedTool(t, "gpg", "gnupg")
 }
 
 func TestGPGNewKeys(t *testing.T) {

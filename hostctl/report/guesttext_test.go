@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,11 +9,8 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/hooks"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
-
-// hostile is guest-controlled text: an OSC title change, a screen clear,
-// colour, an 8-bit CSI, a right-to-left override.
-const hostile = "\x1b]0;pwned\a\x1b[2J\x1b[31mred\u009b1m\u202eevil\x7f"
 
 // The report (hostctl status, the mail body) and the journal message carry
 // the appliance's error, hook stderr and the backend log's tail: guest
@@ -22,17 +18,17 @@ const hostile = "\x1b]0;pwned\a\x1b[2J\x1b[31mred\u009b1m\u202eevil\x7f"
 // the text as it was, escaped as JSON.
 func TestReportStripsControlCharacters(t *testing.T) {
 	r := &Run{ID: "r1", Host: "hv1", Started: time.Unix(0, 0), ExitCode: 1, Jobs: []*runner.Report{{
-		Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + hostile,
-		Archive: "web-" + hostile,
-		Hooks:   []hooks.Result{{Name: hooks.PreSnapshot, Exit: 3, Error: hostile, Stderr: "line 1\n" + hostile + "\nline 3"}},
-	}}, LogTails: map[string]string{"web": "borg: " + hostile + "\nexit 2"}}
+		Client: "web", Status: runner.StatusFailed, Error: "restore failed in the appliance: " + testutil.Hostile,
+		Archive: "web-" + testutil.Hostile,
+		Hooks:   []hooks.Result{{Name: hooks.PreSnapshot, Exit: 3, Error: testutil.Hostile, Stderr: "line 1\n" + testutil.Hostile + "\nline 3"}},
+	}}, LogTails: map[string]string{"web": "borg: " + testutil.Hostile + "\nexit 2"}}
 	text := Text(r)
-	requireNoControl(t, text)
+	testutil.RequireNoControl(t, text)
 	require.Contains(t, text, `\x1b]0;pwned\x07`, "escaped visibly")
 	require.Contains(t, text, "line 1\n", "newlines of a multi-line block stay")
 	msg, _, fields := JournalEntry(r.ID, r.Jobs[0])
-	requireNoControl(t, msg)
-	requireNoControl(t, fields["SB_ERROR"])
+	testutil.RequireNoControl(t, msg)
+	testutil.RequireNoControl(t, fields["SB_ERROR"])
 
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
@@ -40,13 +36,4 @@ func TestReportStripsControlCharacters(t *testing.T) {
 	var back Run
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, r.Jobs[0].Error, back.Jobs[0].Error, "the JSON report keeps the text as the appliance sent it")
-}
-
-func requireNoControl(t *testing.T, s string) {
-	t.Helper()
-	for _, r := range strings.ReplaceAll(s, "\n", "") {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u202e' {
-			t.Fatalf("control character %U in %q", r, s)
-		}
-	}
 }

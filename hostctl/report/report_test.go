@@ -26,7 +26,7 @@ func sampleRun() *Run {
 		Jobs: []*runner.Report{
 			{Client: "web", Status: runner.StatusOK, Archive: "web-20261125T033000Z", Mode: "live-snapshot",
 				Started: t0, Elapsed: 95 * time.Second, Pause: 1234 * time.Millisecond,
-				Stats: &job.Record{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
+				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
 			{Client: "db", Status: runner.StatusFailed, Started: t0.Add(95 * time.Second), Elapsed: 4 * time.Second,
 				Error:  "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock",
 				LogDir: "/var/lib/hostctl/runs/20261125T033000Z/db",
@@ -36,7 +36,7 @@ func sampleRun() *Run {
 				Error: "domain old is shut off and offline_ok = false"},
 			{Client: "web", Status: runner.StatusFailed, Mode: runner.ModeVerify, Started: t0.Add(100 * time.Second), Elapsed: 30 * time.Second,
 				Error: "verify failed: verify of web-20261125T033000Z: 1 of 1200 item(s) differ from the backup's listing: etc/motd: content sha256 1f2e, listed 9a8b",
-				Stats: &job.Record{Files: 1200, OriginalSize: 3 << 30}},
+				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30}},
 		},
 		LogTails: map[string]string{"db": "borg: Repository locked\nexit 2"},
 	}

@@ -22,12 +22,12 @@ func warnedRun() *Run {
 		ID: "20261201T033000Z", Host: "hv1", Started: t0, Elapsed: 4 * time.Minute, ExitCode: 5,
 		Jobs: []*runner.Report{
 			{Client: "web", Status: runner.StatusOK, Archive: "web-20261201T033000Z", Started: t0, Elapsed: time.Minute,
-				Stats: &job.Record{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
+				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
 			{Client: "db", Status: runner.StatusWarning, Archive: "db-20261201T033000Z", Started: t0.Add(time.Minute), Elapsed: 2 * time.Minute,
 				Warning:    "borg create finished with warnings (exit status 1): 23 item(s) could not be read: data/unreadable.bin: read: [Errno 5] Input/output error",
 				Unreadable: []string{"data/unreadable.bin", "var/lib/db/broken"}, UnreadableCount: 23,
 				LogDir: "/var/lib/hostctl/runs/20261201T033000Z/db",
-				Stats:  &job.Record{Files: 800, OriginalSize: 1 << 30, CompressedSize: 1 << 29, DedupSize: 1 << 20}},
+				Stats:  &job.Stats{Files: 800, OriginalSize: 1 << 30, CompressedSize: 1 << 29, DedupSize: 1 << 20}},
 		},
 	}
 }

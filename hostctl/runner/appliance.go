@@ -12,6 +12,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/jobdisk"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
@@ -176,13 +177,19 @@ func (r *Runner) runDir() string {
 	return config.DefaultRunDir
 }
 
-// waitAppliance waits until the domain is gone, printing the progress it
-// sends through the pipe at progress (and keeping a bounded copy in
-// logPath). On cancellation or past the time limit it destroys the domain.
-func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath string, j *job.Job) error {
+// waitAppliance waits until the domain is gone, passing the progress it
+// sends through the pipe at pipe to r.Progress (and keeping a bounded copy
+// in logPath). On cancellation or past the time limit it destroys the
+// domain.
+func (r *Runner) waitAppliance(ctx context.Context, name, pipe, logPath string, j *job.Job) error {
 	deadline := time.Now().Add(j.TimeLimit.Duration + bootGrace)
-	pr := newProgressPrinter(r.Out, j.Client)
-	ch, err := openProgress(progress, logPath)
+	sink := r.Progress
+	if sink == nil {
+		sink = progress.None
+	}
+	sink.Begin(j.Client, j.Mode)
+	show := func(rec job.Record) { sink.Record(j.Client, rec) }
+	ch, err := openProgress(pipe, logPath)
 	if err != nil {
 		return err
 	}
@@ -201,7 +208,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath stri
 			return fmt.Errorf("watch appliance %s: %w", name, err)
 		}
 		if !exists && err == nil {
-			ch.drain(pollInterval, pr.print)
+			ch.drain(pollInterval, show)
 			return nil
 		}
 	wait:
@@ -212,7 +219,7 @@ func (r *Runner) waitAppliance(ctx context.Context, name, progress, logPath stri
 					recs = nil // the result on the job disk is what counts
 					continue
 				}
-				pr.print(rec)
+				show(rec)
 			case <-ctx.Done():
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 				defer cancel()

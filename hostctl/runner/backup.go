@@ -36,7 +36,7 @@ type Report struct {
 	Mode     string        `json:"mode"` // how the disks were taken: "live-snapshot" or "offline"
 	Started  time.Time     `json:"started"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
-	Stats    *job.Record   `json:"stats,omitempty"`
+	Stats    *job.Stats    `json:"stats,omitempty"`
 	LogDir   string        `json:"log_dir"`
 	Appl     time.Duration `json:"appliance_ns"`         // domain start to gone
 	Backend  time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
@@ -50,6 +50,10 @@ type Report struct {
 	hooks  *jobHooks      // for post_snapshot
 	// deadline is when the job's time_limit passes (zero: none).
 	deadline time.Time
+
+	// Verify is a verify's outcome (Stats then holds the files and bytes
+	// compared).
+	Verify *job.Verification `json:"verify,omitempty"`
 
 	// Warning (status warning) is the backend's one line; Unreadable the
 	// first job.MaxUnreadable paths it could not read, UnreadableCount
@@ -97,7 +101,7 @@ func (s *skipError) Error() string { return s.reason }
 // warningError is a backup the appliance finished with status warning:
 // written, but not complete. It passes the done record's warning to the
 // report and is what post_snapshot sees as SB_OUTCOME=warning.
-type warningError struct{ done job.Record }
+type warningError struct{ done job.Done }
 
 func (w *warningError) Error() string { return w.done.Warning }
 
@@ -189,7 +193,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 		}
 		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
 		attached = append(attached, virt.DiskSpec{Path: ov, Format: "qcow2", Serial: serial})
-		jobDisks = append(jobDisks, job.Disk{Serial: serial, Target: d.Target})
+		jobDisks = append(jobDisks, job.Disk{Serial: serial, Dev: d.Target})
 	}
 	aj, err := r.clientJob(c, job.ModeBackup, "", repoWrite)
 	if err != nil {
@@ -200,11 +204,10 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Client, rv *reverter,
 	rep.Archive = c.Name + "-" + r.RunID
 	j := aj.job
 	j.TimeLimit = job.Duration{Duration: applianceLimit(rep.deadline, c.TimeLimit.Duration)}
-	j.Archive = rep.Archive
 	j.Disks = jobDisks
-	j.Backup = job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts, Source: c.Backup.Source, Exclude: c.Backup.Exclude}
-	j.Time = r.BackupTime
-	j.Backup.Shares, j.Backup.Plain = x.jobShares, x.plain
+	j.Backup = &job.Backup{Archive: rep.Archive, Time: r.BackupTime,
+		Tree:   job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
+		Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: x.jobShares, Plain: x.plain}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed

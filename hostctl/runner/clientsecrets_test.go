@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // TestJobSecretsPerClient: with {client} in the profile's secret paths
@@ -36,7 +37,7 @@ func TestJobSecretsPerClient(t *testing.T) {
 		aj, err := r.clientJob(cfg.Clients[c], job.ModeBackup, "", repoWrite)
 		require.NoError(t, err)
 		require.Equal(t, c+" passphrase\n", string(aj.secrets[secretPassphrase]), "client %s", c)
-		require.Equal(t, c+" identity\n", string(aj.secrets[secretIdentity]), "client %s", c)
-		require.Equal(t, "nas ssh-ed25519 AAAA\n", string(aj.secrets[secretKnownHosts]))
+		require.Equal(t, c+" identity\n", string(aj.secrets[job.SecretFile(target.SSHIdentity)]), "client %s", c)
+		require.Equal(t, "nas ssh-ed25519 AAAA\n", string(aj.secrets[job.SecretFile(target.SSHKnownHosts)]))
 	}
 }

@@ -226,7 +226,7 @@ func TestLeftoverBlocksOnlyItsClient(t *testing.T) {
 	require.NoFileExists(t, filepath.Join(j.dir, "db-hook-ran"), "nothing of the blocked job ran")
 
 	j.hv.onStart = func(x string) error {
-		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Record{Type: job.RecDone, Status: job.StatusOK}))
+		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Done{Status: job.StatusOK}.Record()))
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")])
 		return nil
 	}

@@ -10,8 +10,8 @@ import (
 
 // List returns the backups in a client's repository, oldest first, as the
 // client's backend lists them inside the appliance.
-func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Record, error) {
-	var snaps []job.Record
+func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Snapshot, error) {
+	var snaps []job.Snapshot
 	err := r.reverted(ctx, jobScope{client: c.Name, logDir: r.jobDir("list-" + c.Name)}, nil, func(rv *reverter) (err error) {
 		snaps, err = r.list(ctx, c, rv)
 		return err
@@ -19,11 +19,12 @@ func (r *Runner) List(ctx context.Context, c *config.Client) ([]job.Record, erro
 	return snaps, err
 }
 
-func (r *Runner) list(ctx context.Context, c *config.Client, rv *reverter) ([]job.Record, error) {
+func (r *Runner) list(ctx context.Context, c *config.Client, rv *reverter) ([]job.Snapshot, error) {
 	aj, err := r.clientJob(c, job.ModeList, "list-"+c.Name, repoExisting)
 	if err != nil {
 		return nil, err
 	}
+	aj.job.List = &job.List{}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if err != nil {
 		return nil, err

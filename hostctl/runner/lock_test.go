@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 func TestLockWait(t *testing.T) {
@@ -34,9 +36,7 @@ func TestLockWait(t *testing.T) {
 
 // A holder that is killed leaves no stale lock: flock dies with its process.
 func TestLockNotStaleAfterKill(t *testing.T) {
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock(1) not installed")
-	}
+	testutil.NeedTool(t, "flock", "util-linux")
 	dir := t.TempDir()
 	// -o: flock itself holds the lock, not its child.
 	cmd := exec.Command("flock", "-n", "-o", filepath.Join(dir, "run.lock"), "sleep", "60")

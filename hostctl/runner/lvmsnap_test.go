@@ -20,6 +20,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // fakeLVM is an lvm.Manager over a map; a snapshot's "device" is a small
@@ -150,9 +151,7 @@ type lvmJob struct {
 }
 
 func newLVMJob(t *testing.T, disksXML string) *lvmJob {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img is not installed (the overlays are real)")
-	}
+	testutil.NeedTool(t, "qemu-img", "qemu-utils: the overlays are real")
 	dir := t.TempDir()
 	l, err := ledger.Open(filepath.Join(dir, "state", "ledger"))
 	require.NoError(t, err)
@@ -224,7 +223,7 @@ func TestLVMSnapshotRemovedAfterSuccess(t *testing.T) {
 			require.NoError(t, err, "%s", out)
 			require.Contains(t, string(out), "-hostctl-20261125T000000Z")
 		}
-		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Record{Type: job.RecDone, Status: job.StatusOK}))
+		require.NoError(t, writeResult(applianceDisk(t, x), okStats, job.Done{Status: job.StatusOK}.Record()))
 		delete(j.hv.live, x[strings.Index(x, "<name>")+6:strings.Index(x, "</name>")]) // powered off
 		return nil
 	}
@@ -333,7 +332,7 @@ func TestOfflineNotOKSkips(t *testing.T) {
 // writeResult puts result.jsonl on a job disk, as the supervisor does.
 // okStats is the stats record of a backup that holds files: without it
 // hostctl does not count a backup the appliance says it made.
-var okStats = job.Record{Type: job.RecStats, Files: 3, OriginalSize: 300}
+var okStats = job.Stats{Files: 3, OriginalSize: 300}.Record()
 
 func writeResult(img string, recs ...job.Record) error {
 	d, err := diskfs.Open(img)

@@ -20,25 +20,25 @@ import (
 func TestBackupStatusFromDoneRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		done   job.Record
+		done   job.Done
 		status string
 		error  string
 		nostat bool // the appliance writes no stats record
 	}{
-		{"ok", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusOK, "", false},
-		{"warning", job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "borg create finished with warnings (exit status 1): data/x: read: [Errno 5] Input/output error",
-			Unreadable: []string{"data/x"}, UnreadableCount: 7}, StatusWarning, "", false},
-		{"failed", job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x", false},
-		{"unknown status", job.Record{Type: job.RecDone, Status: "fine"}, StatusFailed, `unknown status "fine"`, false},
-		{"ok with warnings", job.Record{Type: job.RecDone, Status: job.StatusOK, Warning: "w"}, StatusFailed, `status "ok" with warnings`, false},
+		{"ok", job.Done{Status: job.StatusOK}, StatusOK, "", false},
+		{"warning", job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "borg create finished with warnings (exit status 1): data/x: read: [Errno 5] Input/output error",
+			Unreadable: []string{"data/x"}, UnreadableCount: 7}}, StatusWarning, "", false},
+		{"failed", job.Done{Status: job.StatusFailed, Error: "backup source /srv/x: not found in the client's filesystem"}, StatusFailed, "backup source /srv/x", false},
+		{"unknown status", job.Done{Status: "fine"}, StatusFailed, `unknown status "fine"`, false},
+		{"ok with warnings", job.Done{Status: job.StatusOK, Warnings: job.Warnings{Warning: "w"}}, StatusFailed, `status "ok" with warnings`, false},
 		// A taken-over appliance that only claims success.
-		{"ok without stats", job.Record{Type: job.RecDone, Status: job.StatusOK}, StatusFailed, "no backup statistics", true},
-		{"warning without stats", job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "w"}, StatusFailed, "no backup statistics", true},
+		{"ok without stats", job.Done{Status: job.StatusOK}, StatusFailed, "no backup statistics", true},
+		{"warning without stats", job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "w"}}, StatusFailed, "no backup statistics", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := newLVMJob(t, lvDisk)
 			j.hv.onStart = func(x string) error {
-				recs := []job.Record{okStats, tc.done}
+				recs := []job.Record{okStats, tc.done.Record()}
 				if tc.nostat {
 					recs = recs[1:]
 				}
@@ -64,7 +64,7 @@ func TestBackupStatusFromDoneRecord(t *testing.T) {
 
 // post_snapshot learns SB_OUTCOME=warning; when it fails, so does the job.
 func TestBackupWarningPostSnapshot(t *testing.T) {
-	done := job.Record{Type: job.RecDone, Status: job.StatusWarning, Warning: "restic backup finished with warnings (exit status 3)", UnreadableCount: 0}
+	done := job.Done{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "restic backup finished with warnings (exit status 3)", UnreadableCount: 0}}.Record()
 	for _, post := range []string{`echo "$SB_OUTCOME $SB_ERROR" > %s`, `echo "$SB_OUTCOME" > %s; exit 4`} {
 		j := newLVMJob(t, lvDisk)
 		out := filepath.Join(j.dir, "outcome")

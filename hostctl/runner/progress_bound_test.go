@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
@@ -29,14 +30,15 @@ func (r repeat) Read(p []byte) (int, error) {
 // A hostile appliance writes a 64 MiB progress "line": hostctl must not
 // hold it in memory, and reads on after it.
 func TestProgressGiantLineBounded(t *testing.T) {
-	in := io.MultiReader(io.LimitReader(repeat('a'), 64<<20), strings.NewReader("\n"+`{"type":"step","step":"after the flood"}`+"\n"))
+	in := io.MultiReader(io.LimitReader(repeat('a'), 64<<20), strings.NewReader("\n"+`{"type":"step","step":{"name":"after the flood"}}`+"\n"))
 	var out bytes.Buffer
-	p := newProgressPrinter(&out, "web")
+	p := progress.NewText(&out, false)
+	p.Begin("web", job.ModeBackup)
 	pr := &progressReader{}
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	err := pr.read(in, func(rec job.Record) bool { p.print(rec); return true })
+	err := pr.read(in, func(rec job.Record) bool { p.Record("web", rec); return true })
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, io.EOF)
 	alloc := after.TotalAlloc - before.TotalAlloc
@@ -49,7 +51,7 @@ func TestProgressGiantLineBounded(t *testing.T) {
 // A flood of valid records: everything is read (the appliance is only
 // slowed by the pipe), but the copy on the host's disk stops at its bound.
 func TestProgressFloodLogBounded(t *testing.T) {
-	line := `{"type":"progress","bytes":1,"path":"` + strings.Repeat("x", 900) + `"}` + "\n"
+	line := `{"type":"progress","progress":{"bytes":1,"path":"` + strings.Repeat("x", 900) + `"}}` + "\n"
 	n := (maxProgressLog / len(line)) * 3
 	in := io.LimitReader(&lineRepeater{line: line}, int64(n*len(line)))
 	logf, err := os.Create(filepath.Join(t.TempDir(), "progress.jsonl"))
@@ -93,11 +95,11 @@ func TestProgressChannelFIFO(t *testing.T) {
 	require.NoError(t, err)
 	w, err := os.OpenFile(prefix+".out", os.O_WRONLY, 0) // QEMU's end
 	require.NoError(t, err)
-	_, err = w.WriteString(`{"type":"step","step":"mount snapshot"}` + "\n" + strings.Repeat("z", 100<<10) + "\n" + `{"type":"done","status":"ok"}` + "\n")
+	_, err = w.WriteString(`{"type":"step","step":{"name":"mount snapshot"}}` + "\n" + strings.Repeat("z", 100<<10) + "\n" + `{"type":"done","done":{"status":"ok"}}` + "\n")
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	rec := <-ch.recs
-	require.Equal(t, "mount snapshot", rec.Step)
+	require.Equal(t, "mount snapshot", rec.Step.Name)
 	var rest []job.Record
 	start := time.Now()
 	ch.drain(200*time.Millisecond, func(r job.Record) { rest = append(rest, r) })
@@ -111,4 +113,21 @@ func TestProgressChannelFIFO(t *testing.T) {
 	entries, err := l.List()
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "both FIFOs are in the ledger, for the cleanup")
+}
+
+// A record whose payload is not its type's (a hostile appliance's, or one
+// of another format) is counted, never printed: the printer would read a
+// payload that is not there.
+func TestProgressRecordsWithoutTheirPayload(t *testing.T) {
+	in := strings.NewReader(`{"type":"step"}` + "\n" + `{"type":"progress","bytes":5}` + "\n" +
+		`{"type":"done","step":{"name":"x"}}` + "\n" + `{"type":"step","step":{"name":"ok"}}` + "\n")
+	var out bytes.Buffer
+	p := progress.NewText(&out, false)
+	pr := &progressReader{}
+	var got []job.Record
+	require.ErrorIs(t, pr.read(in, func(rec job.Record) bool { got = append(got, rec); p.Record("web", rec); return true }), io.EOF)
+	require.Len(t, got, 1)
+	require.Equal(t, "ok", got[0].Step.Name)
+	require.Equal(t, 3, pr.bad)
+	require.Equal(t, "web: ok…\n", out.String())
 }

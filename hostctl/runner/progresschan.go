@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -86,8 +85,9 @@ func (p *progressReader) line(line []byte, emit func(job.Record) bool) bool {
 			fmt.Fprintf(p.log, "{\"type\":\"truncated\",\"message\":\"hostctl keeps the first %d bytes of the progress channel\"}\n", maxProgressLog)
 		}
 	}
-	var rec job.Record
-	if err := json.Unmarshal(line, &rec); err != nil {
+	// A record without its payload would not be printed, only counted.
+	rec, err := job.ParseRecord(line)
+	if err != nil {
 		p.bad++
 		return true
 	}

@@ -184,26 +184,24 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Client, o RecoverOp
 		return nil, err
 	}
 	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.URL,
+		Mount: c.Backup.MountDesc(), Archive: o.Archive, Backend: repo.Backend, Target: repo.Target.String(),
 		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
 	if p.Mount == "" {
 		p.Mount = "auto"
 	}
 	j := &job.Job{
 		Version: job.Version, Mode: job.ModeRestore, Client: c.Name, RunID: r.RunID,
-		TimeLimit: c.TimeLimit, Archive: o.Archive,
-		Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
-		Backup:  job.Backup{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts},
-		Repo:    repo,
-		Net:     jobNet(r.Cfg.Host, repo),
-		Restore: job.Restore{To: job.RestoreToClient, MkFS: o.MkFS, Time: o.Time},
+		TimeLimit: c.TimeLimit, Nice: r.Cfg.Host.Nice, IONiceClass: r.Cfg.Host.IONice,
+		Repo: &repo, Net: jobNet(r.Cfg.Host, repo),
+		Restore: &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS,
+			Tree: job.Tree{Mount: c.Backup.Mount, Mounts: c.Backup.Mounts}},
 	}
 	if c.Hooks.EndRecovery != "" {
 		j.Restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
 			Env: []string{"SB_HOOK=" + hooks.EndRecovery, "SB_CLIENT=" + c.Name, "SB_RUN_ID=" + r.RunID, "SB_DOMAIN=" + c.Domain}}
 	}
 	for i, d := range disks {
-		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Target: d.Target})
+		j.Disks = append(j.Disks, job.Disk{Serial: fmt.Sprintf("%s%d", job.DiskSerialPrefix, i), Dev: d.Target})
 	}
 	p.j = j
 	return p, nil
@@ -332,7 +330,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 			return err
 		}
 		j := aj.job
-		j.Archive, j.Backup, j.Restore, j.Disks = p.j.Archive, p.j.Backup, p.j.Restore, p.j.Disks
+		j.Restore, j.Disks = p.j.Restore, p.j.Disks
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
 		for i, d := range p.Disks {
@@ -363,11 +361,8 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Client, p *RecoverP
 // changedFilesystems says whether a recovery appliance started a step that
 // writes to the client's filesystems.
 func changedFilesystems(res *job.Result) bool {
-	for _, rec := range res.Records {
-		if rec.Type != job.RecStep {
-			continue
-		}
-		switch rec.Step {
+	for _, st := range res.Steps() {
+		switch st.Name {
 		case "create filesystems", "mount client filesystems", "empty client filesystems", "restore":
 			return true
 		}
@@ -380,19 +375,20 @@ func changedFilesystems(res *job.Result) bool {
 func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
 	var h *hooks.Result
 	for _, rec := range res.Records {
-		if rec.Type != job.RecStep || rec.Step != hooks.EndRecovery {
+		st := rec.Step
+		if st == nil || st.Name != hooks.EndRecovery {
 			continue
 		}
-		if rec.Elapsed == 0 {
+		if st.Elapsed == 0 {
 			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time, Exit: -1, Error: "did not finish"}
 			continue
 		}
 		if h == nil {
-			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time.Add(-rec.Elapsed)}
+			h = &hooks.Result{Name: hooks.EndRecovery, Command: cmd, Started: rec.Time.Add(-st.Elapsed)}
 		}
-		h.Elapsed, h.Exit, h.Error = rec.Elapsed, 0, ""
-		if rec.Error != "" {
-			h.Exit, h.Error = -1, rec.Error
+		h.Elapsed, h.Exit, h.Error = st.Elapsed, 0, ""
+		if st.Error != "" {
+			h.Exit, h.Error = -1, st.Error
 		}
 	}
 	return h

@@ -69,9 +69,9 @@ func TestRecoverInPlace(t *testing.T) {
 		got = readJob(t, img)
 		now := time.Now()
 		require.NoError(t, writeResult(img,
-			job.Record{Type: job.RecStep, Step: hooks.EndRecovery, Time: now},
-			job.Record{Type: job.RecStep, Step: hooks.EndRecovery, Time: now.Add(time.Second), Elapsed: time.Second},
-			job.Record{Type: job.RecDone, Status: job.StatusOK, Archive: "web-1"}))
+			at(job.Step{Name: hooks.EndRecovery}.Record(), now),
+			at(job.Step{Name: hooks.EndRecovery, Elapsed: time.Second}.Record(), now.Add(time.Second)),
+			job.Done{Status: job.StatusOK, Archive: "web-1"}.Record()))
 		delete(j.hv.live, domainName(x))
 		return nil
 	}
@@ -80,11 +80,11 @@ func TestRecoverInPlace(t *testing.T) {
 	require.Equal(t, "web-1", rep.Archive)
 
 	require.Equal(t, job.ModeRestore, got.Mode)
-	require.Equal(t, job.Restore{To: job.RestoreToClient, EndRecovery: &job.Hook{Command: "touch /recovered",
+	require.Equal(t, &job.Restore{To: job.RestoreToClient, Tree: job.Tree{Mount: job.MountFstab}, EndRecovery: &job.Hook{Command: "touch /recovered",
 		TimeLimit: job.Duration{Duration: time.Minute},
 		Env:       []string{"SB_HOOK=end_recovery", "SB_CLIENT=web", "SB_RUN_ID=20261125T000000Z", "SB_DOMAIN=web"}}}, got.Restore)
-	require.Equal(t, []job.Disk{{Serial: "sb-disk0", Target: "vdb"}}, got.Disks)
-	require.Equal(t, job.MountFstab, got.Backup.Mount)
+	require.Equal(t, []job.Disk{{Serial: "sb-disk0", Dev: "vdb"}}, got.Disks)
+	require.Equal(t, job.MountFstab, got.Restore.Tree.Mount)
 
 	var names []string
 	for _, h := range rep.Hooks {
@@ -106,8 +106,8 @@ func TestRecoverFailedRestoreLeavesClientOff(t *testing.T) {
 	j, log := recoverJob(t)
 	j.hv.onStart = func(x string) error {
 		require.NoError(t, writeResult(applianceDisk(t, x),
-			job.Record{Type: job.RecStep, Step: "restore", Error: "borg: Archive web-9 does not exist", Elapsed: time.Second},
-			job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "restore: borg: Archive web-9 does not exist"}))
+			job.Step{Name: "restore", Error: "borg: Archive web-9 does not exist", Elapsed: time.Second}.Record(),
+			job.Done{Status: job.StatusFailed, Error: "restore: borg: Archive web-9 does not exist"}.Record()))
 		delete(j.hv.live, domainName(x))
 		return nil
 	}
@@ -141,7 +141,7 @@ func TestRecoverForcesShutdown(t *testing.T) {
 	j.hv.onStart = func(x string) error {
 		_, running := j.hv.live["web"]
 		require.False(t, running, "forced off")
-		require.NoError(t, writeResult(applianceDisk(t, x), job.Record{Type: job.RecDone, Status: job.StatusOK, Archive: "web-1"}))
+		require.NoError(t, writeResult(applianceDisk(t, x), job.Done{Status: job.StatusOK, Archive: "web-1"}.Record()))
 		delete(j.hv.live, domainName(x))
 		return nil
 	}
@@ -193,8 +193,11 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 // filesystems may hold a partial restore: not when the appliance stopped
 // while it looked for the backup.
 func TestChangedFilesystems(t *testing.T) {
-	step := func(name string) job.Record { return job.Record{Type: job.RecStep, Step: name} }
+	step := func(name string) job.Record { return job.Step{Name: name}.Record() }
 	require.False(t, changedFilesystems(&job.Result{Records: []job.Record{step("find client filesystems"), step("find the archive")}}))
 	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("find the archive"), step("empty client filesystems")}}))
 	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("create filesystems")}}))
 }
+
+// at is rec at time t.
+func at(rec job.Record, t time.Time) job.Record { rec.Time = t; return rec }

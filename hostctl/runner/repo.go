@@ -9,16 +9,13 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
-// Names of the secret files on the job disk (job.SecretPrefix + …).
+// Names of the secret files on the job disk (job.SecretPrefix + …)
+// besides the target's (job.SecretFile).
 const (
 	secretPassphrase = job.SecretPrefix + "passphrase"
-	secretIdentity   = job.SecretPrefix + "ssh-identity"
-	secretKnownHosts = job.SecretPrefix + "ssh-known-hosts"
-	secretFTP        = job.SecretPrefix + "ftp-password"
-	secretS3Access   = job.SecretPrefix + "s3-access-key"
-	secretS3Secret   = job.SecretPrefix + "s3-secret-key"
 	secretGPGKey     = job.SecretPrefix + "gpg-key-" // + index
 )
 
@@ -26,13 +23,13 @@ const (
 // description and, for a file:// target, the host directory shared with the
 // appliance (a zero ShareSpec for network targets).
 func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, error) {
-	u, err := p.TargetFor(client)
+	t, err := p.TargetFor(client)
 	if err != nil {
 		return job.Repo{}, virt.ShareSpec{}, err
 	}
 	repo := job.Repo{
 		Backend:         p.Backend,
-		URL:             u.String(),
+		Target:          t,
 		Encryption:      p.Encryption.Mode,
 		Compression:     p.Borg.Compression,
 		Retention:       job.Retention(p.Retention),
@@ -51,29 +48,29 @@ func clientRepo(p *config.Profile, client string) (job.Repo, virt.ShareSpec, err
 			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, fmt.Sprintf("%s%d", secretGPGKey, i))
 		}
 	}
-	switch u.Scheme {
-	case "file":
-		repo.Tag9p = job.TagTarget
+	if !t.NeedsNetwork() {
 		// Only this client's repository directory is shared, never its
 		// parent: an appliance must not see other clients' backups.
-		return repo, virt.ShareSpec{Dir: u.Path, Tag: job.TagTarget}, nil
-	case "sftp", "ssh":
-		repo.SSH = job.SSH{IdentityFile: secretIdentity, KnownHostsFile: secretKnownHosts, ProxyCommand: p.SSH.ProxyCommand}
-	case "ftp", "ftps":
-		repo.PasswordFile = secretFTP
-	case "s3":
-		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle,
-			AccessKeyFile: secretS3Access, SecretKeyFile: secretS3Secret}
+		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}, nil
+	}
+	for _, s := range t.Scheme.Secrets() {
+		if repo.Secrets == nil {
+			repo.Secrets = map[target.Secret]string{}
+		}
+		repo.Secrets[s] = job.SecretFile(s)
+	}
+	if t.Scheme.OverSSH() {
+		repo.SSH = job.SSH{ProxyCommand: p.SSH.ProxyCommand}
+	}
+	if t.Scheme == target.S3 {
+		repo.S3 = job.S3{Endpoint: p.S3.Endpoint, Region: p.S3.Region, PathStyle: p.S3.PathStyle}
 	}
 	return repo, virt.ShareSpec{}, nil
 }
 
-// needsNetwork says whether a profile's target is reached over the network.
-func needsNetwork(repo job.Repo) bool { return repo.Tag9p == "" }
-
 // jobNet is the appliance's network for a job whose target needs one.
 func jobNet(h config.Host, repo job.Repo) *job.Net {
-	if !needsNetwork(repo) {
+	if !repo.Target.NeedsNetwork() {
 		return nil
 	}
 	n := h.Network
@@ -97,17 +94,12 @@ func clientSecrets(p *config.Profile, client string) (map[string][]byte, error) 
 			files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
 		}
 	}
-	u, err := p.TargetFor("client")
+	t, err := p.TargetFor("client")
 	if err != nil {
 		return nil, err
 	}
-	switch u.Scheme {
-	case "sftp", "ssh":
-		files[secretIdentity], files[secretKnownHosts] = p.SSH.IdentityFile, p.SSH.KnownHosts
-	case "ftp", "ftps":
-		files[secretFTP] = p.FTP.PasswordFile
-	case "s3":
-		files[secretS3Access], files[secretS3Secret] = p.S3.AccessKeyFile, p.S3.SecretKeyFile
+	for _, s := range t.Scheme.Secrets() {
+		_, files[job.SecretFile(s)] = p.SecretFile(s)
 	}
 	out := map[string][]byte{}
 	for name, path := range files {
@@ -136,7 +128,7 @@ const (
 // with the fields every mode shares (client, run, time limit, nice, repo,
 // network), the secrets for the job disk, the target share, and the job
 // directory (created) under name ("" = the client's name). Callers add
-// what their mode needs (disks, archive, restore destination).
+// their mode's table and what else it needs (disks).
 func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (applianceJob, error) {
 	// Only this client's secrets: with {client} in the profile's secret
 	// paths, no other client's appliance ever holds them.
@@ -182,7 +174,7 @@ func (r *Runner) clientJob(c *config.Client, mode, name string, rm repoMode) (ap
 		TimeLimit:   c.TimeLimit,
 		Nice:        r.Cfg.Host.Nice,
 		IONiceClass: r.Cfg.Host.IONice,
-		Repo:        repo,
+		Repo:        &repo,
 		Net:         jobNet(r.Cfg.Host, repo),
 	}
 	return applianceJob{dir: dir, job: j, secrets: secrets, shares: shares, cache: c.Name}, nil

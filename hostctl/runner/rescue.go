@@ -45,8 +45,8 @@ func (r *Runner) Rescue(ctx context.Context, o RescueOptions) error {
 func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) error {
 	name := "disks"
 	var disks []virt.ClientDisk
-	j := &job.Job{Version: job.Version, Mode: job.ModeShell, RunID: r.RunID, Rescue: true,
-		TimeLimit: job.Duration{Duration: o.TimeLimit}, Backup: job.Backup{Mount: o.Mount}}
+	j := &job.Job{Version: job.Version, Mode: job.ModeShell, RunID: r.RunID,
+		TimeLimit: job.Duration{Duration: o.TimeLimit}, Shell: &job.Shell{Rescue: true, Mount: o.Mount}}
 	if c := o.Client; c != nil {
 		name = c.Name
 		x, running, err := r.Virt.DomainXML(ctx, c.Domain)
@@ -59,8 +59,8 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 		if disks, err = virt.ClientDisks(x); err != nil {
 			return err
 		}
-		if j.Backup.Mount == "" {
-			j.Backup.Mount = c.Backup.Mount
+		if j.Shell.Mount == "" {
+			j.Shell.Mount = c.Backup.Mount
 		}
 	}
 	for _, p := range o.Disks {
@@ -78,7 +78,7 @@ func (r *Runner) rescue(ctx context.Context, o RescueOptions, rv *reverter) erro
 	for i, d := range disks {
 		serial := fmt.Sprintf("%s%d", job.DiskSerialPrefix, i)
 		attached = append(attached, virt.DiskSpec{Path: d.Path, Format: d.Format, Block: d.Block, Serial: serial})
-		j.Disks = append(j.Disks, job.Disk{Serial: serial, Target: d.Target})
+		j.Disks = append(j.Disks, job.Disk{Serial: serial, Dev: d.Target})
 	}
 	dir := r.jobDir("rescue-" + name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

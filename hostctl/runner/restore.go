@@ -59,8 +59,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Client, o RestoreOptions
 	}
 	j := aj.job
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
-	j.Archive = o.Archive
-	j.Restore.Time, j.Restore.Paths = o.Time, o.Paths
+	j.Restore = &job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}
 	switch {
 	case o.Dir != "" && o.Disk != "":
 		return fmt.Errorf("restore: give a directory or a disk, not both")

@@ -43,7 +43,7 @@ func TestRestoreToDirPrivate(t *testing.T) {
 		require.NoError(t, os.Chmod(share, 0o755))
 		require.NoError(t, os.MkdirAll(filepath.Join(share, "usr", "bin"), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(share, "usr", "bin", "sudo"), []byte("#!"), 0o4755))
-		require.NoError(t, writeResult(applianceDisk(t, x), job.Record{Type: job.RecDone, Status: job.StatusOK, Archive: "web-1"}))
+		require.NoError(t, writeResult(applianceDisk(t, x), job.Done{Status: job.StatusOK, Archive: "web-1"}.Record()))
 		delete(j.hv.live, domainName(x))
 		return nil
 	}

@@ -25,7 +25,7 @@ func TestJobDiskOnRunDir(t *testing.T) {
 	var img string
 	j.hv.onStart = func(x string) error {
 		img = applianceDisk(t, x)
-		require.NoError(t, writeResult(img, okStats, job.Record{Type: job.RecDone, Status: job.StatusOK}))
+		require.NoError(t, writeResult(img, okStats, job.Done{Status: job.StatusOK}.Record()))
 		delete(j.hv.live, domainName(x))
 		return nil
 	}

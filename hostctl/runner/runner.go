@@ -16,7 +16,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/ledger"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/lvm"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/progress"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/image"
 )
 
 // Image names the appliance's boot files (written by `hostctl build-image`).
@@ -26,19 +28,22 @@ type Image struct {
 	Disk   string
 }
 
-// ImageIn returns the appliance files in an image directory and checks they exist.
+// ImageIn returns the appliance files in an image directory and checks
+// that they exist and that the image's supervisor speaks this hostctl's
+// job format (its manifest says), so that an old appliance is refused
+// before it boots, saying to rebuild it.
 func ImageIn(dir string) (Image, error) {
 	img := Image{
-		Kernel: filepath.Join(dir, "vmlinuz"),
-		Initrd: filepath.Join(dir, "initramfs.img"),
-		Disk:   filepath.Join(dir, "appliance.img"),
+		Kernel: filepath.Join(dir, image.KernelFile),
+		Initrd: filepath.Join(dir, image.InitramfsFile),
+		Disk:   filepath.Join(dir, image.ImageFile),
 	}
 	for _, p := range []string{img.Kernel, img.Initrd, img.Disk} {
 		if _, err := os.Stat(p); err != nil {
 			return img, fmt.Errorf("appliance image incomplete (%w): run `hostctl build-image` first", err)
 		}
 	}
-	return img, nil
+	return img, image.CheckJobFormat(dir)
 }
 
 // Runner holds what every job of one hostctl invocation shares.
@@ -51,8 +56,11 @@ type Runner struct {
 	Image  Image
 	Accel  string // "kvm" or "tcg"
 	RunID  string
-	// Out receives progress lines for the operator.
+	// Out receives hostctl's own lines for the operator (hooks,
+	// snapshots, cleanup).
 	Out io.Writer
+	// Progress shows the appliances' progress records (nil: nothing).
+	Progress progress.Sink
 	// BackupTime, when set, is the time the backends record for the
 	// backups of this run (tests of retention, imports); zero means now.
 	BackupTime time.Time

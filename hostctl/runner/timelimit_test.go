@@ -48,7 +48,7 @@ func TestWhyStopped(t *testing.T) {
 	require.EqualError(t, stoppedBy(context.Canceled, "hostctl-backup-web-1"), "appliance hostctl-backup-web-1 destroyed: context canceled")
 
 	// The appliance's watchdog fired before the host's deadline.
-	res := &job.Result{Done: job.Record{Type: job.RecDone, Status: job.StatusFailed, Error: "restic backup stopped: time limit exceeded (limit 45s)"}}
+	res := &job.Result{Done: job.Done{Status: job.StatusFailed, Error: "restic backup stopped: time limit exceeded (limit 45s)"}}
 	err = whyStopped(context.Background(), time.Minute, applianceFailure(res, "/x/job.log"))
 	require.EqualError(t, err, "time_limit 1m0s of the job reached: the appliance's watchdog stopped the job: restic backup stopped: time limit exceeded (limit 45s) (log: /x/job.log)")
 	res.Done.Error = "borg: repository locked"

@@ -29,7 +29,8 @@ type VerifyOptions struct {
 // Verify restores a client's backup into scratch space on the appliance's
 // cache volume and compares it with the backend's own listing and
 // checksums; the scratch space is removed afterwards. The report's Stats
-// hold the files and bytes compared (Files, OriginalSize).
+// hold the files and bytes compared (Files, OriginalSize), its Verify
+// the appliance's record.
 func (r *Runner) Verify(ctx context.Context, c *config.Client, o VerifyOptions) *Report {
 	return r.applianceReport(ctx, c.Name, ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *Report) error {
 		return r.verify(ctx, c, o, rv, rep)
@@ -44,8 +45,7 @@ func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, 
 	if err != nil {
 		return err
 	}
-	aj.job.Archive = o.Archive
-	aj.job.Restore = job.Restore{Time: o.Time, Sample: o.Sample, Paths: o.Paths}
+	aj.job.Verify = &job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
 		rep.Appl = out.elapsed
@@ -55,8 +55,9 @@ func (r *Runner) verify(ctx context.Context, c *config.Client, o VerifyOptions, 
 	}
 	rep.Archive = out.result.Done.Archive
 	rep.Backend, rep.ReadyIn = out.result.Done.BackendElapsed, out.result.Done.ReadyAfter
-	if v, ok := out.result.Last(job.RecVerify); ok {
-		rep.Stats = &job.Record{Type: job.RecVerify, Archive: v.Archive, Files: v.Files, OriginalSize: v.Bytes, Message: v.Message}
+	if v, ok := out.result.Verification(); ok {
+		rep.Stats = &job.Stats{Archive: v.Archive, Files: v.Files, OriginalSize: v.Bytes}
+		rep.Verify = &v
 	}
 	if out.result.Done.Status != job.StatusOK {
 		return fmt.Errorf("verify failed: %s (log: %s)", out.result.LastError(), aj.logPath())

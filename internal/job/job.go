@@ -9,14 +9,23 @@ package job
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Version is bumped whenever Job or Record change incompatibly. The
-// supervisor refuses a job whose version it does not know.
-const Version = 1
+// supervisor refuses a job whose version it does not know; hostctl refuses
+// an appliance image whose supervisor speaks another (its manifest says).
+//
+// Version 2: the repository's target is a table (target.Target), not a
+// URL to parse again, with the secrets its scheme needs by kind; a table
+// per mode; records with typed payloads. FormatMark changes with it.
+const Version = 2
 
 // Virtio serials by which the supervisor finds its disks. Guest device names
 // (vda, vdb, …) depend on PCI order and are never relied upon. A virtio-blk
@@ -32,7 +41,9 @@ const (
 
 // 9p mount tags of host directories handed to the appliance.
 const (
-	TagTarget  = "sbtarget"  // a file:// backup target directory
+	// TagTarget is a file target's directory: the client's repository
+	// itself, never its parent.
+	TagTarget  = "sbtarget"
 	TagRestore = "sbrestore" // restore destination directory on the host
 )
 
@@ -46,6 +57,9 @@ const (
 	// FAT32 subdirectories that fsck.vfat rejects.
 	SecretPrefix = "secret-"
 )
+
+// SecretFile is the name on the job disk of a secret a target needs.
+func SecretFile(s target.Secret) string { return SecretPrefix + string(s) }
 
 // Kernel command-line keys the supervisor understands. Nothing secret ever
 // goes on the command line.
@@ -62,51 +76,48 @@ const (
 // supervisor streams Record lines while it works (/dev/virtio-ports/NAME).
 const VirtioPortProgress = "org.snapshot-backup.progress"
 
-// Modes of a job.
+// Modes of a job; each has its table in the job (modes.go).
 const (
 	ModeBackup  = "backup"
 	ModeRestore = "restore"
 	ModeShell   = "shell"
+	ModeExec    = "exec"
+	ModeList    = "list"
+	ModeVerify  = "verify"
 )
 
 // Job is what one appliance boot has to do. It is written by hostctl and read
 // by the supervisor; it contains no secret, only paths to secret files on the
-// job disk.
+// job disk. The common part is here; what a mode needs is in its own table,
+// and a job carries its mode's table and no other.
 type Job struct {
 	Version   int      `toml:"version"`
 	Mode      string   `toml:"mode"`
 	Client    string   `toml:"client"`
 	RunID     string   `toml:"run_id"`
 	TimeLimit Duration `toml:"time_limit"`
-	// Archive is the archive name to create (backup) or to restore ("" = latest).
-	Archive string `toml:"archive"`
 	// Nice and IONiceClass apply to the backend process ("idle", "best-effort", "realtime").
 	Nice        int    `toml:"nice"`
 	IONiceClass string `toml:"ionice_class"`
 
-	Disks   []Disk  `toml:"disks"`
-	Backup  Backup  `toml:"backup"`
-	Repo    Repo    `toml:"repo"`
-	Restore Restore `toml:"restore"`
-
-	// Time, when set, is the backup's time as the backend records it
-	// (borg --timestamp, restic --time, duplicity --current-time): for
-	// imports and for tests of retention. Zero means now.
-	Time time.Time `toml:"time,omitempty"`
-	// Net configures the appliance's network; nil means no network (file://
+	// Repo is the client's repository: modes backup, restore, verify and
+	// list have one, exec and shell none.
+	Repo *Repo `toml:"repo,omitempty"`
+	// Net configures the appliance's network; nil means no network (file
 	// targets). Only a network target gets a network interface.
 	Net *Net `toml:"net,omitempty"`
-	// Rescue (mode shell): the client's disks are its real disks, attached
-	// writable; its filesystems are mounted read-write at RescueTarget for
-	// manual repair instead of read-only at /snapshot.
-	Rescue bool `toml:"rescue,omitempty"`
-	// Exec is mode exec's program.
-	Exec *Exec `toml:"exec,omitempty"`
-}
+	// Disks are the client's disks the host attached: the snapshots of a
+	// backup, its own disks for a recovery or a rescue shell, exec's.
+	Disks []Disk `toml:"disks,omitempty"`
 
-// RescueTarget is where a rescue shell mounts the client's filesystems
-// (inside the appliance's userland).
-const RescueTarget = "/mnt/target"
+	// The mode's table: exactly one, the one Mode names.
+	Backup  *Backup  `toml:"backup,omitempty"`
+	Restore *Restore `toml:"restore,omitempty"`
+	Verify  *Verify  `toml:"verify,omitempty"`
+	List    *List    `toml:"list,omitempty"`
+	Exec    *Exec    `toml:"exec,omitempty"`
+	Shell   *Shell   `toml:"shell,omitempty"`
+}
 
 // Net is the appliance's network configuration. The host attaches one
 // virtio NIC; the supervisor configures it with ip(8) from the userland.
@@ -124,61 +135,31 @@ type Net struct {
 // Disk is one snapshot (or offline) disk of the client, attached with Serial.
 type Disk struct {
 	Serial string `toml:"serial"`
-	// Target is the disk's name in the client domain (vda, sdb, …), so that
+	// Dev is the disk's name in the client domain (vda, sdb, …), so that
 	// backup.mount = "vda2" means the same thing on both sides.
-	Target string `toml:"target"`
-}
-
-// Backup says which filesystem to mount and what to take from it.
-type Backup struct {
-	// Mount selects the filesystem: "" or "auto" (the only filesystem found,
-	// or the first disk's largest), "vda" (whole disk), "vda2" (partition),
-	// "vg/lv" (guest LVM), "LABEL=x", "UUID=x", or MountFstab.
-	Mount string `toml:"mount"`
-	// Mounts, when set, is the client's tree as several filesystems, each
-	// selected like Mount; Mount is then ignored.
-	Mounts []MountPoint `toml:"mounts,omitempty"`
-	// Source are absolute paths inside the client's filesystem; default "/".
-	Source []string `toml:"source"`
-	// Exclude are absolute paths (or shell patterns) inside the client's filesystem.
-	Exclude []string `toml:"exclude"`
-	// Shares (client type "self") are read-only virtio-9p shares of host
-	// directories, each mounted at its Path below the snapshot directory
-	// in place of disks: the host's paths, structure preserved.
-	Shares []Share `toml:"shares,omitempty"`
-	// Plain (client type "plain") is a directory on the appliance's cache
-	// volume, relative to it, backed up in place of disks.
-	Plain string `toml:"plain,omitempty"`
-}
-
-// Share is one read-only 9p share of a "self" client.
-type Share struct {
-	Tag  string `toml:"tag"`
-	Path string `toml:"path"` // absolute: where it appears in the backed-up tree
+	Dev string `toml:"dev"`
 }
 
 // Repo is where the backend repository lives and how it is protected.
 type Repo struct {
 	Backend string `toml:"backend"` // "borg", "duplicity" or "restic"
-	// URL as the profile wrote it, for the record (file:///srv/backup/web).
-	URL string `toml:"url"`
-	// Tag9p is set for file:// targets: the host directory is the 9p share with
-	// this tag, and Path is the repository path below it ("" = the share itself).
-	Tag9p string `toml:"tag_9p"`
-	Path  string `toml:"path"`
+	// Target is where the repository is. A file target (one that needs no
+	// network) is a directory of the host, shared with the appliance as
+	// 9p share TagTarget; its Path is the host's, for the record.
+	Target target.Target `toml:"target"`
 	// Encryption: "none", "repokey" (borg, restic) or "gpg" (duplicity).
 	Encryption string `toml:"encryption"`
 	// PassphraseFile is relative to the job disk, e.g. "secret-passphrase".
 	PassphraseFile string `toml:"passphrase_file"`
 	Compression    string `toml:"compression"`
 
-	// Network targets: the URL's scheme is sftp, ssh, ftp, ftps or s3.
-	// SSH holds the ssh/sftp client settings; secret files are names on
-	// the job disk (secret-…), never their contents.
+	// Secrets name the files on the job disk (SecretFile) that hold the
+	// credentials the target's scheme needs (target.Scheme.Secrets),
+	// never their contents.
+	Secrets map[target.Secret]string `toml:"secrets,omitempty"`
+	// SSH and S3 are the settings of targets over ssh and of s3 targets.
 	SSH SSH `toml:"ssh,omitempty"`
 	S3  S3  `toml:"s3,omitempty"`
-	// PasswordFile is the ftp(s) password on the job disk.
-	PasswordFile string `toml:"password_file,omitempty"`
 
 	// GPG (duplicity): recipients, signer and the key files to import into
 	// an ephemeral keyring.
@@ -198,20 +179,18 @@ type Repo struct {
 	ExtraOptions []string `toml:"extra_options,omitempty"`
 }
 
-// SSH client settings for sftp/ssh targets.
+// SSH client settings for targets over ssh (the identity and known_hosts
+// are Repo.Secrets).
 type SSH struct {
-	IdentityFile   string `toml:"identity_file,omitempty"`    // on the job disk
-	KnownHostsFile string `toml:"known_hosts_file,omitempty"` // on the job disk
-	ProxyCommand   string `toml:"proxy_command,omitempty"`
+	ProxyCommand string `toml:"proxy_command,omitempty"`
 }
 
-// S3 settings for s3:// targets (s3://BUCKET/PREFIX).
+// S3 settings for s3:// targets (s3://BUCKET/PREFIX; the keys are
+// Repo.Secrets).
 type S3 struct {
-	Endpoint      string `toml:"endpoint,omitempty"` // e.g. "https://s3.example.net"; "" = AWS
-	Region        string `toml:"region,omitempty"`
-	PathStyle     bool   `toml:"path_style,omitempty"`
-	AccessKeyFile string `toml:"access_key_file,omitempty"` // on the job disk
-	SecretKeyFile string `toml:"secret_key_file,omitempty"` // on the job disk
+	Endpoint  string `toml:"endpoint,omitempty"` // e.g. "https://s3.example.net"; "" = AWS
+	Region    string `toml:"region,omitempty"`
+	PathStyle bool   `toml:"path_style,omitempty"`
 }
 
 // GPG is duplicity's public-key encryption and signing.
@@ -238,43 +217,6 @@ type Retention struct {
 // Empty says whether the policy keeps everything.
 func (r Retention) Empty() bool { return r == (Retention{}) }
 
-// Restore says what a restore (or a verify) takes and where it goes.
-type Restore struct {
-	// To is "dir" (9p share TagRestore), "disk" (disk SerialRestore, its
-	// filesystem selected like Backup.Mount) or RestoreToClient.
-	To    string `toml:"to"`
-	Mount string `toml:"mount"`
-	// MkFS (RestoreToClient): create the client's filesystems afresh
-	// (same type) instead of emptying the existing ones.
-	MkFS bool `toml:"mkfs,omitempty"`
-	// EndRecovery (RestoreToClient) runs chrooted into the restored tree
-	// with /dev, /proc and /sys bound, before it is unmounted.
-	EndRecovery *Hook `toml:"end_recovery,omitempty"`
-	// Paths restrict the restore to these paths of the backed-up tree,
-	// relative to its root ("etc/nginx"); empty means everything.
-	Paths []string `toml:"paths,omitempty"`
-	// Time, when set and Job.Archive is not, selects the newest backup
-	// taken at or before it.
-	Time time.Time `toml:"time,omitempty"`
-	// Sample (mode verify) restores and compares this many regular files
-	// chosen at random instead of the whole backup; 0 means all.
-	Sample int `toml:"sample,omitempty"`
-}
-
-// RestoreToClient as Restore.To is the in-place recovery of a client: its
-// own disks (Job.Disks) are attached writable, its filesystems are mounted
-// as Job.Backup says, emptied (or made anew), and receive the backup; the
-// filesystems then get the UUIDs and labels that the restored /etc/fstab
-// names, so the restored system finds its disks.
-const RestoreToClient = "client"
-
-// Hook is a shell command the supervisor runs (/bin/sh -c).
-type Hook struct {
-	Command   string   `toml:"command"`
-	Env       []string `toml:"env"`
-	TimeLimit Duration `toml:"time_limit"`
-}
-
 // Duration is a time.Duration that reads and writes as "90m", "2h", "30s".
 type Duration struct{ time.Duration }
 
@@ -291,8 +233,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
-// Marshal renders the job as TOML.
+// Marshal renders the job as TOML. It refuses a job that Parse would
+// refuse: hostctl finds its own mistakes before an appliance boots.
 func (j *Job) Marshal() ([]byte, error) {
+	if err := j.check(); err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
 	var b bytes.Buffer
 	if err := toml.NewEncoder(&b).Encode(j); err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -300,10 +246,21 @@ func (j *Job) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Parse reads a job descriptor strictly: unknown keys and unknown versions
-// are errors, because a supervisor that ignored part of its job would do the
-// wrong thing silently.
+// Parse reads a job descriptor strictly: unknown keys and versions, a
+// missing mode table or another mode's are errors, because a supervisor
+// that ignored part of its job would do the wrong thing silently.
 func Parse(data []byte) (*Job, error) {
+	// The version first: a job of another format is refused as such,
+	// not for the keys this format does not know.
+	var v struct {
+		Version int `toml:"version"`
+	}
+	if _, err := toml.Decode(string(data), &v); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", FileJob, err)
+	}
+	if v.Version != Version {
+		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, v.Version, Version)
+	}
 	var j Job
 	md, err := toml.Decode(string(data), &j)
 	if err != nil {
@@ -312,13 +269,58 @@ func Parse(data []byte) (*Job, error) {
 	if u := md.Undecoded(); len(u) > 0 {
 		return nil, fmt.Errorf("parse %s: unknown key %q", FileJob, u[0].String())
 	}
-	if j.Version != Version {
-		return nil, fmt.Errorf("parse %s: version %d, this supervisor understands %d", FileJob, j.Version, Version)
-	}
-	switch j.Mode {
-	case ModeBackup, ModeRestore, ModeShell, ModeExec, ModeList, ModeVerify:
-	default:
-		return nil, fmt.Errorf("parse %s: unknown mode %q", FileJob, j.Mode)
+	if err := j.check(); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", FileJob, err)
 	}
 	return &j, nil
+}
+
+// check checks what Parse cannot leave to the decoder: the version, the
+// mode and its table, the repository of the modes that read one.
+func (j *Job) check() error {
+	if j.Version != Version {
+		return fmt.Errorf("version %d, this format is %d", j.Version, Version)
+	}
+	i := slices.IndexFunc(modeTables, func(m modeTable) bool { return m.mode == j.Mode })
+	if i < 0 {
+		return fmt.Errorf("unknown mode %q", j.Mode)
+	}
+	mode := modeTables[i]
+	for _, m := range modeTables {
+		if m.mode != j.Mode && m.set(j) {
+			return fmt.Errorf("mode %q with a [%s] table: a job carries its own mode's table only", j.Mode, m.mode)
+		}
+	}
+	switch {
+	case !mode.set(j):
+		return fmt.Errorf("mode %q without its [%s] table", j.Mode, j.Mode)
+	case mode.repo && j.Repo == nil:
+		return fmt.Errorf("mode %q without a [repo]", j.Mode)
+	case !mode.repo && j.Repo != nil:
+		return fmt.Errorf("mode %q reads no repository: a [repo] is not for it", j.Mode)
+	case mode.repo:
+		return j.Repo.check()
+	}
+	return nil
+}
+
+// check checks the repository's target and that the job names exactly the
+// secret files its scheme needs, on the job disk's top level.
+func (r *Repo) check() error {
+	if err := r.Target.Check(); err != nil {
+		return fmt.Errorf("repo: %w", err)
+	}
+	need := r.Target.Scheme.Secrets()
+	for _, s := range need {
+		name := r.Secrets[s]
+		if !strings.HasPrefix(name, SecretPrefix) || strings.Contains(name, "/") {
+			return fmt.Errorf("repo: a %s:// target needs secret %s, a %s… file on the job disk (got %q)", r.Target.Scheme, s, SecretPrefix, name)
+		}
+	}
+	for s := range r.Secrets {
+		if !slices.Contains(need, s) {
+			return fmt.Errorf("repo: secret %s is not one a %s:// target needs", s, r.Target.Scheme)
+		}
+	}
+	return nil
 }

@@ -65,6 +65,16 @@ func firstUnsafe(s string, block bool) int {
 	return -1
 }
 
+// HasControl says whether s has a C0 or C1 control character, DEL or bytes
+// that are not UTF-8: what a name that reaches command lines, config files
+// and terminals (a domain, an ssh user or host) must not have.
+func HasControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 })
+}
+
 func unsafeRune(r rune, block bool) bool {
 	switch {
 	case block && (r == '\n' || r == '\t'):

@@ -52,3 +52,14 @@ func FuzzLine(f *testing.F) {
 		}
 	})
 }
+
+func TestHasControl(t *testing.T) {
+	for s, want := range map[string]bool{
+		"nas.example.net": false, "Grüße": false, "a b": false,
+		"a\nb": true, "tab\t": true, "del\x7f": true, "csi\u009b": true, "bad \xff": true, "nul\x00": true,
+	} {
+		if got := HasControl(s); got != want {
+			t.Errorf("HasControl(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

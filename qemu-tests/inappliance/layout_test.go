@@ -94,7 +94,7 @@ func TestLayoutFstabTree(t *testing.T) {
 	var st boot.Stack
 	defer st.UnmountAll(0)
 	tree := t.TempDir()
-	lines, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: job.MountFstab}, tree, blockdev.Snapshot)
+	lines, err := l.MountTree(ctx, &st, devs, job.Tree{Mount: job.MountFstab}, tree, blockdev.Snapshot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestLayoutFstabTree(t *testing.T) {
 
 	// The same tree from a mount table, and single selectors.
 	tree2 := t.TempDir()
-	if _, err := l.MountTree(ctx, &st, devs, job.Backup{Mounts: []job.MountPoint{
+	if _, err := l.MountTree(ctx, &st, devs, job.Tree{Mounts: []job.MountPoint{
 		{Where: "/var", What: "gvg/var"}, {Where: "/", What: "/dev/mapper/gvg-root"}, {Where: "/boot/efi", What: "vda1"},
 	}}, tree2, blockdev.Snapshot); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestLayoutFstabTree(t *testing.T) {
 	}
 	for sel, file := range map[string]string{"vdb1": "@home/alice/notes", "LABEL=EFI": "EFI/boot.txt", "gvg/var": "lib/app/db"} {
 		dir := t.TempDir()
-		if _, err := l.MountTree(ctx, &st, devs, job.Backup{Mount: sel}, dir, blockdev.Snapshot); err != nil {
+		if _, err := l.MountTree(ctx, &st, devs, job.Tree{Mount: sel}, dir, blockdev.Snapshot); err != nil {
 			t.Errorf("%s: %v", sel, err)
 		} else if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
 			t.Errorf("%s: %v", sel, err)
@@ -171,7 +171,7 @@ func TestLayoutFailures(t *testing.T) {
 	}
 	var st boot.Stack
 	defer st.UnmountAll(0)
-	_, err = l.MountTree(ctx, &st, devs, job.Backup{Mount: "LABEL=broken"}, t.TempDir(), blockdev.Snapshot)
+	_, err = l.MountTree(ctx, &st, devs, job.Tree{Mount: "LABEL=broken"}, t.TempDir(), blockdev.Snapshot)
 	if err == nil || !strings.Contains(err.Error(), "kernel:") {
 		t.Fatalf("mounting a broken ext4: %v; want the kernel's message", err)
 	}

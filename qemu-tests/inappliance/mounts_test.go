@@ -54,7 +54,7 @@ func TestGuestCannotCoverTools(t *testing.T) {
 	if _, err := os.Stat(tools); err != nil {
 		t.Fatalf("the userland has no %s: the test would not test the escape: %v", tools, err)
 	}
-	_, err = l.MountTree(ctx, &st, devs, job.Backup{Mount: job.MountFstab}, "/snapshot", blockdev.Snapshot)
+	_, err = l.MountTree(ctx, &st, devs, job.Tree{Mount: job.MountFstab}, "/snapshot", blockdev.Snapshot)
 	if err == nil || !strings.Contains(err.Error(), "mount point /data of vda2: /data is a symlink (to ../usr/local/sbin)") {
 		t.Fatalf("MountTree: %v; want the symlinked mount point refused", err)
 	}

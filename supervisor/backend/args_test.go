@@ -10,7 +10,17 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
+
+func mustParse(t testing.TB, s string) target.Target {
+	t.Helper()
+	tg, err := target.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
 
 func TestLocations(t *testing.T) {
 	d := Dirs{}.withDefaults()
@@ -24,7 +34,7 @@ func TestLocations(t *testing.T) {
 		{"s3://bucket/web", "s3:http://127.0.0.1:9000/bucket/web", "", "", []string{"-o", "s3.bucket-lookup=path"}},
 		{"ftp://bk@nas/web", "", "", "lftp+ftp://bk@nas/web", nil},
 	} {
-		r := job.Repo{URL: tc.url, S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true}}
+		r := job.Repo{Target: mustParse(t, tc.url), S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true}}
 		got, opts, err := ResticRepo(r, "/target", d)
 		if tc.restic == "" {
 			if err == nil {
@@ -42,15 +52,15 @@ func TestLocations(t *testing.T) {
 			t.Errorf("DuplicityURL(%s) = %q, %v", tc.url, u, err)
 		}
 	}
-	if u, _ := DuplicityURL(job.Repo{URL: "sftp://bk@nas/srv"}, "", "127.0.0.1:4242"); u != "paramiko+sftp://bk@127.0.0.1:4242//srv" {
+	if u, _ := DuplicityURL(job.Repo{Target: mustParse(t, "sftp://bk@nas/srv")}, "", "127.0.0.1:4242"); u != "paramiko+sftp://bk@127.0.0.1:4242//srv" {
 		t.Errorf("DuplicityURL through the relay = %q", u)
 	}
 }
 
 func TestDuplicityArgs(t *testing.T) {
-	j := &job.Job{Client: "web", Time: time.Unix(1700000000, 0),
-		Backup: job.Backup{Source: []string{"/srv", "/etc"}, Exclude: []string{"/srv/cache", "*.tmp"}},
-		Repo: job.Repo{Encryption: "gpg", FullIfOlderThan: "1M", ExtraOptions: []string{"--volsize", "50"},
+	j := &job.Job{Client: "web",
+		Backup: &job.Backup{Time: time.Unix(1700000000, 0), Source: []string{"/srv", "/etc"}, Exclude: []string{"/srv/cache", "*.tmp"}},
+		Repo: &job.Repo{Encryption: "gpg", FullIfOlderThan: "1M", ExtraOptions: []string{"--volsize", "50"},
 			GPG: job.GPG{EncryptKeys: []string{"AAA", "BBB"}, SignKey: "CCC"}}}
 	common := DuplicityCommon(j, Dirs{}.withDefaults(), "/job/secret-kh")
 	joined := strings.Join(common, " ")
@@ -67,15 +77,15 @@ func TestDuplicityArgs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(argv, want) {
 		t.Errorf("DuplicityBackupArgs = %q\nwant %q", argv, want)
 	}
-	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: job.Repo{Encryption: "none"}}, Dirs{}.withDefaults(), ""), " "); !strings.Contains(c, "--no-encryption") {
+	if c := strings.Join(DuplicityCommon(&job.Job{Client: "w", Repo: &job.Repo{Encryption: "none"}}, Dirs{}.withDefaults(), ""), " "); !strings.Contains(c, "--no-encryption") {
 		t.Errorf("no encryption: %s", c)
 	}
 }
 
 func TestResticBackupArgs(t *testing.T) {
-	j := &job.Job{Client: "web", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
-		Backup: job.Backup{Exclude: []string{"/var/cache", "*.tmp"}}, Repo: job.Repo{BandwidthLimit: 2 << 20}}
-	g := ResticGlobal("/r", nil, j.Repo)
+	j := &job.Job{Client: "web",
+		Backup: &job.Backup{Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Exclude: []string{"/var/cache", "*.tmp"}}, Repo: &job.Repo{BandwidthLimit: 2 << 20}}
+	g := ResticGlobal("/r", nil, *j.Repo)
 	argv, err := ResticBackupArgs(g, j, "/snapshot")
 	want := []string{"restic", "--repo", "/r", "--limit-upload", "2048", "backup", "--json", "--host", "web", "--tag", "snapshot-backup",
 		"--time", "2026-03-01 10:00:00", "--exclude", "/snapshot/var/cache", "--exclude", "*.tmp", "--", "/snapshot"}
@@ -89,7 +99,7 @@ func TestResticBackupArgs(t *testing.T) {
 }
 
 func TestSSHConfig(t *testing.T) {
-	tg, _ := ParseTarget("sftp://bk@nas:2222/srv")
+	tg := mustParse(t, "sftp://bk@nas:2222/srv")
 	cfg := SSHConfig(tg, job.SSH{ProxyCommand: "nc -X 5 -x 127.0.0.1:9050 %h %p"}, "/job/id", "/job/kh")
 	for _, want := range []string{"User bk", "Port 2222", "IdentityFile /job/id", "UserKnownHostsFile /job/kh",
 		"StrictHostKeyChecking yes", "BatchMode yes", "ProxyCommand nc -X 5 -x 127.0.0.1:9050 %h %p", "ServerAliveInterval"} {

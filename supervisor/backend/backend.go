@@ -80,7 +80,7 @@ type Request struct {
 	Job *job.Job
 	// Repo is the repository location as the tool sees it (inside the
 	// chroot) for a file target; "" for network targets, whose location
-	// the backend derives from Job.Repo.URL.
+	// the backend derives from Job.Repo.Target.
 	Repo string
 	// Passphrase is the repository passphrase (nil for none). It reaches the
 	// tool only through a pipe or a file on the job disk.
@@ -92,6 +92,12 @@ type Request struct {
 	// means where it has them (restic restore --verify; duplicity verify
 	// --compare-data of a whole restore against the backup's signatures).
 	Verify bool
+	// Archive and Paths say what Restore extracts: the backup ("" the
+	// latest) and, when set, only these paths of it (relative, cleaned by
+	// CleanPaths) and what is below them; from the job's restore or
+	// verify table.
+	Archive string
+	Paths   []string
 }
 
 // D returns the request's directories with defaults filled in.
@@ -107,13 +113,13 @@ func (r Request) secret(name string) string {
 
 // Backend is a backup tool.
 type Backend interface {
-	// Backup stores the snapshot's content as archive Job.Archive (at
-	// Job.Time when set) and returns the stats record. It creates the
-	// repository on first use.
-	Backup(ctx context.Context, req Request) (job.Record, error)
-	// Restore extracts Job.Archive (or the latest) into the restore dir and
-	// returns the archive name restored; with Job.Restore.Paths only those
-	// paths (relative, cleaned by CleanPaths) and what is below them.
+	// Backup stores the snapshot's content as archive Job.Backup.Archive
+	// (at Job.Backup.Time when set) and returns its stats. It
+	// creates the repository on first use.
+	Backup(ctx context.Context, req Request) (job.Stats, error)
+	// Restore extracts Archive (or the latest) into the restore dir and
+	// returns the archive name restored; with Paths only those paths and
+	// what is below them.
 	Restore(ctx context.Context, req Request) (string, error)
 	// Entries lists the items of one backup (an ID from Snapshots) as the
 	// backend's own listing has them, paths relative to the backed-up root.

@@ -29,27 +29,27 @@ var _ Backend = (*Borg)(nil)
 // Backup creates the repository when it does not exist yet, then the
 // archive. Exit status 1 (borg's warnings: a file it could not read or
 // that changed while read) is a record with Warning and the paths.
-func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	j := req.Job
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	req, err := b.resolve(req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := b.ensureRepo(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
-	argv, err := BorgCreateArgs(CreateOpts{Repo: req.Repo, Archive: j.Archive, Compression: j.Repo.Compression,
-		Source: j.Backup.Source, Exclude: j.Backup.Exclude, Time: j.Time, RateLimit: j.Repo.BandwidthLimit, Extra: j.Repo.ExtraOptions})
+	argv, err := BorgCreateArgs(CreateOpts{Repo: req.Repo, Archive: j.Backup.Archive, Compression: j.Repo.Compression,
+		Source: j.Backup.Source, Exclude: j.Backup.Exclude, Time: j.Backup.Time, RateLimit: j.Repo.BandwidthLimit, Extra: j.Repo.ExtraOptions})
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	unread := &unreadable{}
 	r, err := b.run(ctx, req, argv, req.D().Snapshot, true, unread)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, err := ParseBorgCreate(r.out)
 	if err != nil {
@@ -65,13 +65,13 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Record, error) {
 	return rec, nil
 }
 
-// Restore extracts the archive (the latest when Job.Archive is empty).
+// Restore extracts the archive (the latest when Archive is empty).
 func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 	req, err := b.resolve(req)
 	if err != nil {
 		return "", err
 	}
-	archive := req.Job.Archive
+	archive := req.Archive
 	if archive == "" {
 		out, err := b.borg(ctx, req, BorgLastArgs(req.Repo), "/", false)
 		if err != nil {
@@ -82,7 +82,7 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 		}
 		b.Sink.Logf("restoring latest archive %s", archive)
 	}
-	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
 	}

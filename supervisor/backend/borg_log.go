@@ -55,17 +55,16 @@ func ParseBorgLine(line string) (rec job.Record, isProgress bool, msg, level str
 		if l.Finished {
 			return job.Record{}, false, "", ""
 		}
-		return job.Record{Type: job.RecProgress, Files: l.NFiles, Bytes: l.Original, Path: l.Path}, true, "", ""
+		return job.Progress{Files: l.NFiles, Bytes: l.Original, Path: l.Path}.Record(), true, "", ""
 	case "progress_percent":
 		if l.Finished || l.Total == 0 {
 			return job.Record{}, false, "", ""
 		}
-		r := job.Record{Type: job.RecProgress, Bytes: l.Current,
-			Message: fmt.Sprintf("%.1f%%", 100*float64(l.Current)/float64(l.Total))}
+		p := job.Progress{Bytes: l.Current, Message: fmt.Sprintf("%.1f%%", 100*float64(l.Current)/float64(l.Total))}
 		if len(l.Info) > 0 {
-			r.Path = l.Info[len(l.Info)-1]
+			p.Path = l.Info[len(l.Info)-1]
 		}
-		return r, true, "", ""
+		return p.Record(), true, "", ""
 	case "log_message":
 		return job.Record{}, false, l.Message, l.Levelname
 	case "file_status":
@@ -148,14 +147,14 @@ type createJSON struct {
 	} `json:"archive"`
 }
 
-// ParseBorgCreate turns borg create --json output into a stats record.
-func ParseBorgCreate(out []byte) (job.Record, error) {
+// ParseBorgCreate turns borg create --json output into stats.
+func ParseBorgCreate(out []byte) (job.Stats, error) {
 	var c createJSON
 	if err := json.Unmarshal(out, &c); err != nil {
-		return job.Record{}, fmt.Errorf("parse borg create --json: %w", err)
+		return job.Stats{}, fmt.Errorf("parse borg create --json: %w", err)
 	}
 	s := c.Archive.Stats
-	return job.Record{Type: job.RecStats, Archive: c.Archive.Name, OriginalSize: s.Original,
+	return job.Stats{Archive: c.Archive.Name, OriginalSize: s.Original,
 		CompressedSize: s.Compressed, DedupSize: s.Deduplicated, Files: s.NFiles}, nil
 }
 

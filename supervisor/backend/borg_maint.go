@@ -10,34 +10,32 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // BorgLocation is borg's repository for a job: the local path for file
 // targets, ssh://user@host:port/path (borg serve on the server) otherwise.
 func BorgLocation(r job.Repo, local string) (string, error) {
-	t, err := ParseTarget(r.URL)
-	if err != nil {
-		return "", err
-	}
+	t := r.Target
 	switch t.Scheme {
-	case "file":
+	case target.File:
 		return local, nil
-	case "ssh", "sftp":
+	case target.SSH, target.SFTP:
 		user := ""
 		if t.User != "" {
 			user = t.User + "@"
 		}
-		return "ssh://" + user + hostPort(t.Host, t.SSHPort()) + t.Path, nil
+		return "ssh://" + user + hostPort(t.Host, t.PortOrDefault()) + t.Path, nil
 	}
 	return "", fmt.Errorf("borg cannot write to %s:// targets", t.Scheme)
 }
 
 // resolve fills in Repo for network targets and writes the ssh files.
 func (b *Borg) resolve(req Request) (Request, error) {
-	if req.Job.Repo.URL == "" {
+	if req.Job.Repo.Target == (target.Target{}) {
 		return req, nil // a hand-made job with a local Repo
 	}
-	loc, err := BorgLocation(req.Job.Repo, req.Repo)
+	loc, err := BorgLocation(*req.Job.Repo, req.Repo)
 	if err != nil {
 		return req, err
 	}

@@ -98,11 +98,11 @@ func TestBorgEnvHasNoSecret(t *testing.T) {
 
 func TestParseBorgLine(t *testing.T) {
 	rec, prog, _, _ := ParseBorgLine(`{"original_size": 100, "compressed_size": 50, "deduplicated_size": 10, "nfiles": 3, "path": "var/big", "time": 1.5, "type": "archive_progress", "finished": false}`)
-	if !prog || rec.Type != job.RecProgress || rec.Files != 3 || rec.Bytes != 100 || rec.Path != "var/big" {
+	if !prog || rec.Type != job.RecProgress || rec.Progress.Files != 3 || rec.Progress.Bytes != 100 || rec.Progress.Path != "var/big" {
 		t.Errorf("archive_progress → %+v %v", rec, prog)
 	}
 	rec, prog, _, _ = ParseBorgLine(`{"message": "x", "current": 50, "total": 200, "info": ["etc/passwd"], "operation": 1, "msgid": "extract", "type": "progress_percent", "finished": false}`)
-	if !prog || rec.Bytes != 50 || rec.Message != "25.0%" || rec.Path != "etc/passwd" {
+	if !prog || rec.Progress.Bytes != 50 || rec.Progress.Message != "25.0%" || rec.Progress.Path != "etc/passwd" {
 		t.Errorf("progress_percent → %+v", rec)
 	}
 	_, prog, msg, lvl := ParseBorgLine(`{"type": "log_message", "time": 1, "message": "Repository has no manifest.", "levelname": "ERROR", "name": "borg.archiver", "msgid": "NoManifestError"}`)
@@ -117,7 +117,7 @@ func TestParseBorgLine(t *testing.T) {
 
 func TestParseBorgCreate(t *testing.T) {
 	rec, err := ParseBorgCreate([]byte(`{"archive": {"name": "a5", "duration": 0.9, "stats": {"compressed_size": 31, "deduplicated_size": 30, "nfiles": 5, "original_size": 32}}, "repository": {}}`))
-	want := job.Record{Type: job.RecStats, Archive: "a5", OriginalSize: 32, CompressedSize: 31, DedupSize: 30, Files: 5}
+	want := job.Stats{Archive: "a5", OriginalSize: 32, CompressedSize: 31, DedupSize: 30, Files: 5}
 	if err != nil || !reflect.DeepEqual(rec, want) {
 		t.Fatalf("ParseBorgCreate = %+v, %v", rec, err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
@@ -30,17 +32,10 @@ func (hostRunner) Run(ctx context.Context, c chroot.Cmd) ([]byte, error) {
 
 type testSink struct{ log bytes.Buffer }
 
-func (s *testSink) Record(job.Record) error         { return nil }
+func (s *testSink) Record(r job.Record) error       { return r.Check() }
 func (s *testSink) Logf(format string, args ...any) { fmt.Fprintf(&s.log, format+"\n", args...) }
 func (s *testSink) LogWriter() io.Writer            { return &s.log }
 func (s *testSink) String() string                  { return s.log.String() }
-func skipOrFailConf(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run: %s", reason)
-	}
-	t.Skip(reason)
-}
 
 // TestConformance runs the same sequence against every backend: back up,
 // back up again at a later time, list, restore and compare, apply a
@@ -58,9 +53,7 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, tool := range tc.tools {
-				if _, err := exec.LookPath(tool); err != nil {
-					skipOrFailConf(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-				}
+				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
 			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
@@ -74,8 +67,8 @@ func TestConformance(t *testing.T) {
 			os.WriteFile(filepath.Join(d.Snapshot, "data.bin"), bytes.Repeat([]byte("x"), 100000), 0o600)
 			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 			repo := filepath.Join(dir, "repo")
-			j := &job.Job{Client: "web", Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
-				Repo: job.Repo{Backend: tc.name, URL: "file://" + repo, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
+			j := &job.Job{Client: "web", Backup: &job.Backup{Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)},
+				Repo: &job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: tc.encryption, PassphraseFile: "secret-passphrase",
 					Compression: "lz4", Retention: tc.retention}}
 			sink := &testSink{}
 			b, err := New(tc.name, hostRunner{}, sink)
@@ -96,8 +89,9 @@ func TestConformance(t *testing.T) {
 			// the repository as it was.
 			os.WriteFile(filepath.Join(d.Secrets, "secret-wrong"), []byte("not pw\n"), 0o600)
 			wrong := req
-			wj := *j
-			wj.Archive, wj.Time, wj.Repo.PassphraseFile = "web-wrong", j.Time.Add(time.Hour), "secret-wrong"
+			wj, wb, wr := *j, *j.Backup, *j.Repo
+			wj.Backup, wj.Repo = &wb, &wr
+			wb.Archive, wb.Time, wr.PassphraseFile = "web-wrong", j.Backup.Time.Add(time.Hour), "secret-wrong"
 			wrong.Job, wrong.Passphrase = &wj, []byte("not pw\n")
 			_, err = b.Backup(ctx, wrong)
 			if err == nil || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "\n") {
@@ -110,7 +104,7 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("snapshots after a backup with a wrong passphrase: %+v", snaps)
 			}
 			os.WriteFile(filepath.Join(d.Snapshot, "etc", "motd"), []byte("second\n"), 0o644)
-			j.Archive, j.Time = "web-2", j.Time.Add(48*time.Hour)
+			j.Backup.Archive, j.Backup.Time = "web-2", j.Backup.Time.Add(48*time.Hour)
 			_, err = b.Backup(ctx, req)
 			fail("second backup", err)
 			snaps, err = b.Snapshots(ctx, req)
@@ -136,7 +130,7 @@ func TestConformance(t *testing.T) {
 					t.Errorf("snapshot %d: stored size %d, want > 0", i, sn.Stored)
 				}
 			}
-			j.Archive = ""
+			req.Archive = ""
 			_, err = b.Restore(ctx, req)
 			fail("restore", err)
 			for _, f := range []string{"etc/hostname", "etc/motd", "data.bin"} {
@@ -177,9 +171,9 @@ func TestConformance(t *testing.T) {
 			}
 
 			// --time: the first backup (no motd); --path: one file only.
-			first, err := PickAt(snaps, j.Time.Add(-time.Hour))
+			first, err := PickAt(snaps, j.Backup.Time.Add(-time.Hour))
 			fail("pick", err)
-			j.Archive = first.ID
+			req.Archive = first.ID
 			req.Dirs.Restore = filepath.Join(dir, "restore-first")
 			fail("mkdir", os.MkdirAll(req.Dirs.Restore, 0o700))
 			req.Verify = true // restic --verify, duplicity verify --compare-data: into an empty dir
@@ -189,7 +183,7 @@ func TestConformance(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(req.Dirs.Restore, "etc", "motd")); err == nil {
 				t.Errorf("the first backup (%s) has etc/motd: the second was restored", first.ID)
 			}
-			j.Archive, j.Restore.Paths = "", []string{"etc/motd"}
+			req.Archive, req.Paths = "", []string{"etc/motd"}
 			req.Dirs.Restore = filepath.Join(dir, "restore-path")
 			fail("mkdir", os.MkdirAll(req.Dirs.Restore, 0o700))
 			_, err = b.Restore(ctx, req)
@@ -200,10 +194,10 @@ func TestConformance(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(req.Dirs.Restore, "data.bin")); err == nil {
 				t.Error("--path etc/motd restored data.bin too")
 			}
-			j.Restore.Paths, req.Dirs = nil, d
+			req.Paths, req.Dirs = nil, d
 			if tc.name == "duplicity" {
 				// max_fullbackups counts chains: start a second one.
-				j.Repo.FullIfOlderThan, j.Time = "1D", j.Time.Add(72*time.Hour)
+				j.Repo.FullIfOlderThan, j.Backup.Time = "1D", j.Backup.Time.Add(72*time.Hour)
 				_, err = b.Backup(ctx, req)
 				fail("third (full) backup", err)
 			}

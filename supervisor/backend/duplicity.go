@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Duplicity is duplicity 0.8 as found in the appliance userland.
@@ -42,18 +43,16 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 	if err := b.keyring(ctx, req); err != nil {
 		return nil, err
 	}
-	t, err := ParseTarget(j.Repo.URL)
-	if err != nil {
-		return nil, err
-	}
+	t := j.Repo.Target
 	relay, knownHosts := "", ""
-	if t.Scheme == "sftp" || t.Scheme == "ssh" {
-		knownHosts = req.secret(j.Repo.SSH.KnownHostsFile)
+	var err error
+	if t.Scheme.OverSSH() {
+		knownHosts = req.secret(j.Repo.Secrets[target.SSHKnownHosts])
 		if j.Repo.SSH.ProxyCommand != "" {
 			// paramiko ignores ProxyCommand: the supervisor runs it behind
 			// a local relay, and the pinned host key is re-labelled for
 			// the relay's address so it is still checked.
-			addr, stop, err := startRelay(ctx, b.Run, b.Sink, j.Repo.SSH.ProxyCommand, t.Host, t.SSHPort(), []string{"HOME=" + d.Home()})
+			addr, stop, err := startRelay(ctx, b.Run, b.Sink, j.Repo.SSH.ProxyCommand, t.Host, t.PortOrDefault(), []string{"HOME=" + d.Home()})
 			if err != nil {
 				return nil, err
 			}
@@ -65,7 +64,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 				return nil, fmt.Errorf("known_hosts: %w", err)
 			}
 			host, port := splitRelay(addr)
-			alias, err := AliasKnownHosts(data, t.Host, t.SSHPort(), "["+host+"]:"+port)
+			alias, err := AliasKnownHosts(data, t.Host, t.PortOrDefault(), "["+host+"]:"+port)
 			if err != nil {
 				stop()
 				return nil, err
@@ -77,7 +76,7 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 			}
 		}
 	}
-	if s.url, err = DuplicityURL(j.Repo, req.Repo, relay); err != nil {
+	if s.url, err = DuplicityURL(*j.Repo, req.Repo, relay); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -95,8 +94,8 @@ func (b *Duplicity) open(ctx context.Context, req Request) (*dupSession, error) 
 		// without it duplicity asks on a terminal there is none of.
 		s.env = append(s.env, "SIGN_PASSPHRASE="+pass)
 	}
-	if j.Repo.PasswordFile != "" {
-		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(j.Repo.PasswordFile)))
+	if f := j.Repo.Secrets[target.FTPPassword]; f != "" {
+		pw, err := os.ReadFile(filepath.Join(req.Root, req.secret(f)))
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("ftp password: %w", err)
@@ -144,41 +143,41 @@ func (b *Duplicity) run(ctx context.Context, s *dupSession, dir string, argv []s
 // Backup implements Backend. duplicity ends with exit status 0 after
 // files it could not read: its log file's warnings name them, and make
 // the record's Warning.
-func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	s, err := b.open(ctx, req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	defer s.stop()
 	if err := b.checkPassphrase(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	d := req.D()
 	logFile := path.Join(d.Work, "duplicity-backup.log")
 	host := filepath.Join(req.Root, logFile)
 	if err := os.Remove(host); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return job.Record{}, fmt.Errorf("duplicity log file: %w", err)
+		return job.Stats{}, fmt.Errorf("duplicity log file: %w", err)
 	}
 	common := append(append([]string(nil), s.common...), "--log-file", logFile)
 	argv, err := DuplicityBackupArgs(common, req.Job, d.Snapshot, s.url)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	out, err := b.run(ctx, s, d.Snapshot, argv)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := b.writePassCheck(ctx, req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, err := ParseDuplicityStats(out)
 	if err != nil {
 		b.Sink.Logf("%v", err)
 	}
-	rec.Archive = req.Job.Archive
+	rec.Archive = req.Job.Backup.Archive
 	// The backed-up root counts as one of SourceFiles.
 	if err := emptyArchive("duplicity", rec, 1); err != nil {
 		return rec, err
@@ -211,13 +210,13 @@ func (b *Duplicity) Restore(ctx context.Context, req Request) (string, error) {
 		return "", err
 	}
 	defer s.stop()
-	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
 	}
 	var at []string
 	name := "latest"
-	if a := req.Job.Archive; a != "" {
+	if a := req.Archive; a != "" {
 		at = []string{"--time", a}
 		name = a
 	}
@@ -296,7 +295,7 @@ func (b *Duplicity) Check(ctx context.Context, req Request) error {
 
 func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) error {
 	d := req.D()
-	sel, err := DuplicitySelection(req.Job.Backup, d.Snapshot)
+	sel, err := DuplicitySelection(*req.Job.Backup, d.Snapshot)
 	if err != nil {
 		return err
 	}

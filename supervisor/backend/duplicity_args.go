@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // DuplicityURL is duplicity's target URL for a job. sftp goes through
@@ -16,26 +17,23 @@ import (
 // backend ignores, relay is the local address of the supervisor's relay
 // that runs the ProxyCommand. ftp(s) goes through lftp.
 func DuplicityURL(r job.Repo, local, relay string) (string, error) {
-	t, err := ParseTarget(r.URL)
-	if err != nil {
-		return "", err
-	}
+	t := r.Target
 	user := ""
 	if t.User != "" {
 		user = t.User + "@"
 	}
 	switch t.Scheme {
-	case "file":
+	case target.File:
 		return "file://" + local, nil
-	case "sftp", "ssh":
-		hp := hostPort(t.Host, t.SSHPort())
+	case target.SFTP, target.SSH:
+		hp := hostPort(t.Host, t.PortOrDefault())
 		if relay != "" {
 			hp = relay
 		}
 		// Two slashes after the host: an absolute path on the server.
 		return "paramiko+sftp://" + user + hp + "/" + t.Path, nil
-	case "ftp", "ftps":
-		return "lftp+" + t.Scheme + "://" + user + hostPort(t.Host, t.Port) + t.Path, nil
+	case target.FTP, target.FTPS:
+		return "lftp+" + string(t.Scheme) + "://" + user + hostPort(t.Host, t.Port) + t.Path, nil
 	}
 	return "", fmt.Errorf("duplicity in the appliance cannot write to %s:// targets", t.Scheme)
 }
@@ -75,8 +73,8 @@ func DuplicityCommon(j *job.Job, d Dirs, knownHosts string) []string {
 	if knownHosts != "" {
 		argv = append(argv, "--ssh-options", "-oUserKnownHostsFile="+knownHosts)
 	}
-	if !j.Time.IsZero() {
-		argv = append(argv, "--current-time", strconv.FormatInt(j.Time.Unix(), 10))
+	if j.Backup != nil && !j.Backup.Time.IsZero() {
+		argv = append(argv, "--current-time", strconv.FormatInt(j.Backup.Time.Unix(), 10))
 	}
 	return argv
 }
@@ -116,7 +114,7 @@ func DuplicitySelection(b job.Backup, snapshot string) ([]string, error) {
 // full backup (duplicity's "full"); otherwise "incremental" when a chain
 // exists, with --full-if-older-than starting a new chain when due.
 func DuplicityBackupArgs(common []string, j *job.Job, snapshot, url string) ([]string, error) {
-	sel, err := DuplicitySelection(j.Backup, snapshot)
+	sel, err := DuplicitySelection(*j.Backup, snapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +130,8 @@ func DuplicityBackupArgs(common []string, j *job.Job, snapshot, url string) ([]s
 var dupStat = regexp.MustCompile(`(?m)^(SourceFiles|SourceFileSize|TotalDestinationSizeChange|Errors) (-?[0-9]+)`)
 
 // ParseDuplicityStats reads the "Backup Statistics" block.
-func ParseDuplicityStats(out []byte) (job.Record, error) {
-	rec := job.Record{Type: job.RecStats}
+func ParseDuplicityStats(out []byte) (job.Stats, error) {
+	var rec job.Stats
 	found := false
 	for _, m := range dupStat.FindAllStringSubmatch(string(out), -1) {
 		n, _ := strconv.ParseInt(m[2], 10, 64)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // borg info's nfiles is the archive's count of regular files: an in-place
@@ -29,9 +31,7 @@ func TestParseBorgInfoFiles(t *testing.T) {
 // TestBorgSnapshotsCountFiles: with the real borg, an archive of an empty
 // tree lists 0 files, one of a tree with files their number.
 func TestBorgSnapshotsCountFiles(t *testing.T) {
-	if _, err := exec.LookPath("borg"); err != nil {
-		skipOrFailConf(t, "borg is not installed: run qemu-tests/setup-host.sh")
-	}
+	testutil.NeedTool(t, "borg", "run qemu-tests/setup-host.sh")
 	dir := t.TempDir()
 	d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
 		Cache: filepath.Join(dir, "cache"), Work: filepath.Join(dir, "work"), Secrets: filepath.Join(dir, "job")}
@@ -44,8 +44,8 @@ func TestBorgSnapshotsCountFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(d.Snapshot, "etc", "motd"), []byte("hi\n"), 0o644)
 	os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 	repo := filepath.Join(dir, "repo")
-	j := &job.Job{Client: "web", Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
-		Repo: job.Repo{Backend: "borg", URL: "file://" + repo, Encryption: "repokey", PassphraseFile: "secret-passphrase", Compression: "lz4"}}
+	j := &job.Job{Client: "web", Backup: &job.Backup{Archive: "web-1", Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)},
+		Repo: &job.Repo{Backend: "borg", Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey", PassphraseFile: "secret-passphrase", Compression: "lz4"}}
 	b := &Borg{Run: hostRunner{}, Sink: &testSink{}}
 	req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
 	if _, err := b.Backup(context.Background(), req); err != nil {

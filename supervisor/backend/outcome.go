@@ -65,7 +65,7 @@ func checkSources(req Request) error {
 // restic count regular files; duplicity counts directories too, so its
 // minimum is the backed-up root): a source that is empty or excluded
 // entirely. The archive stays in the repository; it is not a backup.
-func emptyArchive(tool string, rec job.Record, min int64) error {
+func emptyArchive(tool string, rec job.Stats, min int64) error {
 	if rec.Files > min {
 		return nil
 	}
@@ -114,8 +114,8 @@ func (u *unreadable) add(p, why string) {
 	}
 }
 
-// record puts what was collected into a stats record.
-func (u *unreadable) record(rec *job.Record) {
+// record puts what was collected into the stats.
+func (u *unreadable) record(rec *job.Stats) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rec.Unreadable = append([]string(nil), u.paths...)

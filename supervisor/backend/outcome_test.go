@@ -37,7 +37,7 @@ func TestBorgStderrCollectsUnreadable(t *testing.T) {
 {"type": "file_status", "status": "E", "path": "sub/bad.bin"}
 {"type": "file_status", "status": "C", "path": "var/log/syslog"}
 `))
-	var rec job.Record
+	var rec job.Stats
 	u.record(&rec)
 	if !reflect.DeepEqual(rec.Unreadable, []string{"sub/bad.bin", "var/log/syslog"}) || rec.UnreadableCount != 2 {
 		t.Errorf("unreadable = %q (%d)", rec.Unreadable, rec.UnreadableCount)
@@ -105,7 +105,7 @@ NOTICE 1
 	if !strings.Contains(joblog.String(), "duplicity: Error Input/output error getting delta for /snapshot/sub/bad.bin\n") {
 		t.Errorf("the warnings are not in the job log: %q", joblog.String())
 	}
-	var rec job.Record
+	var rec job.Stats
 	u.record(&rec)
 	if n != 4 || !reflect.DeepEqual(rec.Unreadable, []string{"sub/bad.bin", "locked", "dir"}) || rec.UnreadableCount != 3 {
 		t.Errorf("ParseDuplicityLog: %d warnings, %q (%d)", n, rec.Unreadable, rec.UnreadableCount)
@@ -128,7 +128,7 @@ func TestUnreadableBounded(t *testing.T) {
 		u.add(fmt.Sprintf("/snapshot/f%04d", i), "") // reported twice in a row: once
 	}
 	u.add("/snapshot/\x1b]0;owned\x07"+strings.Repeat("x", 2000), "read: \x1b[31m")
-	var rec job.Record
+	var rec job.Stats
 	u.record(&rec)
 	if len(rec.Unreadable) != job.MaxUnreadable || rec.UnreadableCount != 1001 || rec.Unreadable[0] != "f0000" {
 		t.Errorf("%d listed, %d counted: %q", len(rec.Unreadable), rec.UnreadableCount, rec.Unreadable[:2])
@@ -150,13 +150,13 @@ func TestUnreadableBounded(t *testing.T) {
 }
 
 func TestEmptyArchive(t *testing.T) {
-	if err := emptyArchive("borg create", job.Record{Archive: "web-1", Files: 1}, 0); err != nil {
+	if err := emptyArchive("borg create", job.Stats{Archive: "web-1", Files: 1}, 0); err != nil {
 		t.Error(err)
 	}
-	if err := emptyArchive("borg create", job.Record{Archive: "web-1"}, 0); err == nil || !strings.Contains(err.Error(), "archive web-1 holds no files") {
+	if err := emptyArchive("borg create", job.Stats{Archive: "web-1"}, 0); err == nil || !strings.Contains(err.Error(), "archive web-1 holds no files") {
 		t.Errorf("0 files: %v", err)
 	}
-	if err := emptyArchive("duplicity", job.Record{Archive: "web-1", Files: 1}, 1); err == nil {
+	if err := emptyArchive("duplicity", job.Stats{Archive: "web-1", Files: 1}, 1); err == nil {
 		t.Error("duplicity with only the root: no error")
 	}
 }
@@ -174,7 +174,7 @@ func TestCheckSources(t *testing.T) {
 	os.Symlink("srv/data", filepath.Join(snap, "data"))     // inside
 	os.Symlink("/nonexistent", filepath.Join(snap, "dead")) // a symlink as a source: archived as one
 	req := func(src ...string) Request {
-		return Request{Job: &job.Job{Backup: job.Backup{Source: src}}, Root: "/", Dirs: Dirs{Snapshot: snap}}
+		return Request{Job: &job.Job{Backup: &job.Backup{Source: src}}, Root: "/", Dirs: Dirs{Snapshot: snap}}
 	}
 	for _, ok := range [][]string{nil, {"/"}, {"/etc", "/srv/data/"}, {"/data"}, {"/dead"}, {"/abs"}} {
 		if err := checkSources(req(ok...)); err != nil {

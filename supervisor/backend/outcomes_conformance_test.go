@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
@@ -31,9 +32,7 @@ func TestConformanceOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, tool := range tc.tools {
-				if _, err := exec.LookPath(tool); err != nil {
-					skipOrFailConf(t, tool+" is not installed: run qemu-tests/setup-host.sh")
-				}
+				testutil.NeedTool(t, tool, "run qemu-tests/setup-host.sh")
 			}
 			dir := t.TempDir()
 			d := Dirs{Snapshot: filepath.Join(dir, "snap"), Restore: filepath.Join(dir, "restore"),
@@ -47,7 +46,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			os.WriteFile(filepath.Join(d.Secrets, "secret-passphrase"), []byte("pw\n"), 0o600)
 			repo := filepath.Join(dir, "repo")
 			t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-			j := &job.Job{Client: "web", Repo: job.Repo{Backend: tc.name, URL: "file://" + repo, Encryption: "repokey",
+			j := &job.Job{Client: "web", Backup: &job.Backup{}, Repo: &job.Repo{Backend: tc.name, Target: target.Target{Scheme: target.File, Path: repo}, Encryption: "repokey",
 				PassphraseFile: "secret-passphrase", Compression: "lz4"}}
 			sink := &testSink{}
 			b, err := New(tc.name, hostRunner{}, sink)
@@ -57,10 +56,10 @@ func TestConformanceOutcomes(t *testing.T) {
 			req := Request{Job: j, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
 			ctx := context.Background()
 			day := 0
-			backup := func(source, exclude []string) (job.Record, error) {
+			backup := func(source, exclude []string) (job.Stats, error) {
 				t.Helper()
 				day++
-				j.Archive, j.Time = "web-"+string(rune('0'+day)), t0.Add(time.Duration(day)*24*time.Hour)
+				j.Backup.Archive, j.Backup.Time = "web-"+string(rune('0'+day)), t0.Add(time.Duration(day)*24*time.Hour)
 				j.Backup.Source, j.Backup.Exclude = source, exclude
 				return b.Backup(ctx, req)
 			}
@@ -134,7 +133,7 @@ func TestConformanceOutcomes(t *testing.T) {
 			if err != nil || rec.Warning != "" {
 				t.Fatalf("last good backup: %+v, %v\nlog:\n%s", rec, err, sink)
 			}
-			newest := j.Time
+			newest := j.Backup.Time
 			j.Repo.Retention = job.Retention{MaxAge: "1h"}
 			if err := b.Retain(ctx, req); err != nil {
 				t.Fatalf("retain: %v\nlog:\n%s", err, sink)

@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // prepareTarget writes the per-boot files a network target needs into the
@@ -17,18 +19,14 @@ func prepareTarget(req Request) error {
 	if err := os.MkdirAll(filepath.Join(req.Root, d.Home()), 0o700); err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}
-	t, err := ParseTarget(req.Job.Repo.URL)
-	if err != nil {
-		return err
-	}
-	switch t.Scheme {
-	case "sftp", "ssh":
+	r := req.Job.Repo
+	switch {
+	case r.Target.Scheme.OverSSH():
 		return writeSSHConfig(req.Root, req)
-	case "s3":
-		s3 := req.Job.Repo.S3
+	case r.Target.Scheme == target.S3:
 		var keys []string
-		for _, f := range []string{s3.AccessKeyFile, s3.SecretKeyFile} {
-			b, err := os.ReadFile(filepath.Join(req.Root, req.secret(f)))
+		for _, s := range []target.Secret{target.S3AccessKey, target.S3SecretKey} {
+			b, err := os.ReadFile(filepath.Join(req.Root, req.secret(r.Secrets[s])))
 			if err != nil {
 				return fmt.Errorf("s3 credentials: %w", err)
 			}

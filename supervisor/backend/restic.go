@@ -25,7 +25,7 @@ var _ Backend = (*Restic)(nil)
 // cmd returns the global argv and env of one restic run for req.
 func (r *Restic) setup(req Request) ([]string, []string, error) {
 	d := req.D()
-	repo, opts, err := ResticRepo(req.Job.Repo, req.Repo, d)
+	repo, opts, err := ResticRepo(*req.Job.Repo, req.Repo, d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -33,7 +33,7 @@ func (r *Restic) setup(req Request) ([]string, []string, error) {
 		return nil, nil, err
 	}
 	mkdirs(req.Root, path.Join(d.Cache, "tmp"), path.Join(d.Cache, "restic"))
-	return ResticGlobal(repo, opts, req.Job.Repo), ResticEnv(req.Job.Client, req.secret(req.Job.Repo.PassphraseFile), d), nil
+	return ResticGlobal(repo, opts, *req.Job.Repo), ResticEnv(req.Job.Client, req.secret(req.Job.Repo.PassphraseFile), d), nil
 }
 
 func (r *Restic) run(ctx context.Context, env []string, dir string, priority bool, argv ...string) ([]byte, error) {
@@ -72,27 +72,27 @@ func NoResticRepo(stderr string) bool {
 }
 
 // Backup implements Backend.
-func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
+func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if err := checkSources(req); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	g, env, err := r.setup(req)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	if err := r.ensureRepo(ctx, g, env); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	// A backup killed mid-way leaves a stale lock; restic removes only
 	// locks of dead processes on this host (the appliance's hostname is
 	// constant), so this never breaks a concurrent run elsewhere.
 	if _, err := r.run(ctx, env, "/", false, append(append([]string(nil), g...), "unlock")...); err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	d := req.D()
 	argv, err := ResticBackupArgs(g, req.Job, d.Snapshot)
 	if err != nil {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	// Exit code 3 (restic 0.14: "at least one source file could not be
 	// read"): the snapshot is written, without those files; its JSON
@@ -106,7 +106,7 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Record, error) {
 	out, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: d.Snapshot, priority: true, warnCodes: []int{3}, stderr: errs})
 	var w *toolWarning
 	if err != nil && !errors.As(err, &w) {
-		return job.Record{}, err
+		return job.Stats{}, err
 	}
 	rec, perr := ParseResticBackup(out)
 	if perr != nil {
@@ -130,12 +130,12 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id := req.Job.Archive
+	id := req.Archive
 	if id == "" {
 		id = "latest"
 	}
 	d := req.D()
-	paths, err := job.CleanPaths(req.Job.Restore.Paths)
+	paths, err := job.CleanPaths(req.Paths)
 	if err != nil {
 		return "", err
 	}

@@ -12,24 +12,22 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // ResticRepo is the restic repository location for a job, plus the -o
 // options it needs (sftp command, S3 addressing).
 func ResticRepo(r job.Repo, local string, d Dirs) (string, []string, error) {
-	t, err := ParseTarget(r.URL)
-	if err != nil {
-		return "", nil, err
-	}
+	t := r.Target
 	switch t.Scheme {
-	case "file":
+	case target.File:
 		return local, nil, nil
-	case "sftp", "ssh":
+	case target.SFTP, target.SSH:
 		// restic takes host and path from the repository string; user,
 		// port, keys, known_hosts and a ProxyCommand from the ssh config.
 		cmd := fmt.Sprintf("ssh -F %s %s -s sftp", d.SSHConfigPath(), t.Host)
 		return "sftp:" + t.Host + ":" + t.Path, []string{"-o", "sftp.command=" + cmd}, nil
-	case "s3":
+	case target.S3:
 		endpoint := "s3.amazonaws.com"
 		if r.S3.Endpoint != "" {
 			endpoint = r.S3.Endpoint
@@ -82,8 +80,8 @@ func ResticBackupArgs(global []string, j *job.Job, snapshot string) ([]string, e
 		return nil, err
 	}
 	argv := append(append([]string(nil), global...), "backup", "--json", "--host", j.Client, "--tag", retention.ResticTag)
-	if !j.Time.IsZero() {
-		argv = append(argv, "--time", j.Time.UTC().Format("2006-01-02 15:04:05"))
+	if !j.Backup.Time.IsZero() {
+		argv = append(argv, "--time", j.Backup.Time.UTC().Format("2006-01-02 15:04:05"))
 	}
 	for _, e := range j.Backup.Exclude {
 		e = strings.TrimSpace(e)
@@ -115,16 +113,16 @@ type resticSummary struct {
 }
 
 // ParseResticBackup finds the summary in restic backup --json output.
-func ParseResticBackup(out []byte) (job.Record, error) {
+func ParseResticBackup(out []byte) (job.Stats, error) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		var s resticSummary
 		if json.Unmarshal([]byte(lines[i]), &s) == nil && s.MessageType == "summary" {
-			return job.Record{Type: job.RecStats, Archive: s.SnapshotID, OriginalSize: s.Bytes,
+			return job.Stats{Archive: s.SnapshotID, OriginalSize: s.Bytes,
 				DedupSize: s.DataAdded, Files: s.Files}, nil
 		}
 	}
-	return job.Record{}, fmt.Errorf("restic backup --json: no summary in the output")
+	return job.Stats{}, fmt.Errorf("restic backup --json: no summary in the output")
 }
 
 // ParseResticError reads one of restic backup --json's error messages on

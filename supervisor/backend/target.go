@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,39 +13,8 @@ import (
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
-
-// Target is a network target's URL taken apart.
-type Target struct {
-	Scheme string // sftp, ssh, ftp, ftps, s3, file
-	User   string
-	Host   string
-	Port   int // 0: the scheme's default
-	Path   string
-}
-
-// ParseTarget splits a job's repository URL.
-func ParseTarget(raw string) (Target, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return Target{}, fmt.Errorf("repository URL %q: %w", raw, err)
-	}
-	t := Target{Scheme: u.Scheme, User: u.User.Username(), Host: u.Hostname(), Path: u.Path}
-	if p := u.Port(); p != "" {
-		if t.Port, err = strconv.Atoi(p); err != nil {
-			return Target{}, fmt.Errorf("repository URL %q: port: %w", raw, err)
-		}
-	}
-	return t, nil
-}
-
-// SSHPort is the target's port, 22 by default.
-func (t Target) SSHPort() int {
-	if t.Port == 0 {
-		return 22
-	}
-	return t.Port
-}
 
 // SSHConfigPath is the ssh client configuration every ssh-based backend
 // uses (ssh -F; duplicity's paramiko reads it as ~/.ssh/config).
@@ -59,13 +27,13 @@ func (d Dirs) Home() string { return path.Join(d.Work, "home") }
 // known_hosts only (an unknown or changed host key is a failure, never a
 // question), the job's identity, no agent, no password prompts, and
 // keepalives so a dead link fails the job instead of hanging it.
-func SSHConfig(t Target, s job.SSH, identity, knownHosts string) string {
+func SSHConfig(t target.Target, s job.SSH, identity, knownHosts string) string {
 	var b strings.Builder
 	b.WriteString("# written by the snapshot-backup supervisor for this job only\nHost *\n")
 	if t.User != "" {
 		fmt.Fprintf(&b, "  User %s\n", t.User)
 	}
-	fmt.Fprintf(&b, "  Port %d\n", t.SSHPort())
+	fmt.Fprintf(&b, "  Port %d\n", t.PortOrDefault())
 	fmt.Fprintf(&b, "  IdentityFile %s\n", identity)
 	b.WriteString("  IdentitiesOnly yes\n  IdentityAgent none\n")
 	fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", knownHosts)
@@ -81,12 +49,9 @@ func SSHConfig(t Target, s job.SSH, identity, knownHosts string) string {
 // writeSSHConfig writes the ssh configuration (and a HOME holding it) into
 // the work dir under root.
 func writeSSHConfig(root string, req Request) error {
-	t, err := ParseTarget(req.Job.Repo.URL)
-	if err != nil {
-		return err
-	}
+	r := req.Job.Repo
 	d := req.D()
-	cfg := SSHConfig(t, req.Job.Repo.SSH, req.secret(req.Job.Repo.SSH.IdentityFile), req.secret(req.Job.Repo.SSH.KnownHostsFile))
+	cfg := SSHConfig(r.Target, r.SSH, req.secret(r.Secrets[target.SSHIdentity]), req.secret(r.Secrets[target.SSHKnownHosts]))
 	p := filepath.Join(root, d.SSHConfigPath())
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("ssh config: %w", err)

@@ -64,7 +64,7 @@ type Planned struct {
 // MountTree mounts the client's tree at target as b says: one filesystem
 // (b.Mount), several (b.Mounts), or the guest's fstab (b.Mount =
 // job.MountFstab). It returns a line per mounted filesystem.
-func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Backup, target string, use blockdev.Use) ([]string, error) {
+func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Device, b job.Tree, target string, use blockdev.Use) ([]string, error) {
 	plan, err := l.PlanTree(mnt, devs, b)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (l *Layout) MountTree(ctx context.Context, mnt Mounter, devs []blockdev.Dev
 
 // PlanTree resolves b to the devices of the client's tree, shallowest
 // mount point first, without mounting anything but the fstab probes.
-func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Backup) ([]Planned, error) {
+func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Tree) ([]Planned, error) {
 	var plan []blockdev.MountPoint
 	switch {
 	case len(b.Mounts) > 0:

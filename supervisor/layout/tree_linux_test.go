@@ -77,16 +77,16 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 	for _, tc := range []struct {
 		name, link string
 		mountPoint string
-		backup     job.Backup
+		backup     job.Tree
 		err        string
 	}{
-		{"fstab relative", "../usr/local/sbin", "/data", job.Backup{Mount: job.MountFstab},
+		{"fstab relative", "../usr/local/sbin", "/data", job.Tree{Mount: job.MountFstab},
 			"mount point /data of vdb: /data is a symlink (to ../usr/local/sbin)"},
-		{"fstab absolute", outside, "/data", job.Backup{Mount: job.MountFstab},
+		{"fstab absolute", outside, "/data", job.Tree{Mount: job.MountFstab},
 			"mount point /data of vdb: /data is a symlink (to " + outside + ")"},
-		{"table relative", "../usr/local/sbin", "/data", job.Backup{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data", What: "vdb"}}},
+		{"table relative", "../usr/local/sbin", "/data", job.Tree{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data", What: "vdb"}}},
 			"mount point /data of vdb: /data is a symlink"},
-		{"table through a parent", "../usr/local", "/data/sbin", job.Backup{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data/sbin", What: "vdb"}}},
+		{"table through a parent", "../usr/local", "/data/sbin", job.Tree{Mounts: []job.MountPoint{{Where: "/", What: "vda"}, {Where: "/data/sbin", What: "vdb"}}},
 			"mount point /data/sbin of vdb: /data/sbin lies through a symlink: /data is a symlink (to ../usr/local)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 	t.Run("fstab symlinked to an appliance file", func(t *testing.T) {
 		for _, link := range []string{secret, "../../../../../../../.." + secret} {
 			root := loopFS(t, "hostile", writeTree(t, t.TempDir(), map[string]string{"etc/.keep": ""}, map[string]string{"etc/fstab": link}), "vda")
-			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Backup{Mount: job.MountFstab}, target, blockdev.Snapshot)
+			_, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, target, blockdev.Snapshot)
 			require.ErrorContains(t, err, "no filesystem with an /etc/fstab among vda, vdb", "the appliance's file was read as the guest's fstab")
 			require.False(t, boot.IsMountPoint(target))
 		}
@@ -113,7 +113,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 	t.Run("a plain tree", func(t *testing.T) {
 		root := loopFS(t, "good", writeTree(t, t.TempDir(), map[string]string{
 			"etc/fstab": "LABEL=good / ext4 defaults 0 1\nLABEL=payload /srv/data ext4 defaults 0 2\n", "srv/data/.keep": ""}, nil), "vda")
-		lines, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Backup{Mount: job.MountFstab}, target, blockdev.Snapshot)
+		lines, err := l.MountTree(ctx, &st, []blockdev.Device{root, payload}, job.Tree{Mount: job.MountFstab}, target, blockdev.Snapshot)
 		require.NoError(t, err)
 		require.Len(t, lines, 2)
 		require.FileExists(t, filepath.Join(target, "srv", "data", "borg"))

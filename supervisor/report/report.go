@@ -113,6 +113,9 @@ func (r *Reporter) Record(rec job.Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = r.now().UTC()
 	}
+	if err := rec.Check(); err != nil {
+		return fmt.Errorf("record: %w", err) // a bug here: hostctl would refuse the result
+	}
 	if rec.Type == job.RecDone {
 		r.done = true
 	}
@@ -154,36 +157,35 @@ func (r *Reporter) writeResult(rec job.Record) error {
 //	err = end(mountSnapshot())
 func (r *Reporter) Step(name string) func(error) error {
 	start := r.now()
-	_ = r.Record(job.Record{Type: job.RecStep, Step: name})
+	_ = r.Record(job.Step{Name: name}.Record())
 	return func(err error) error {
-		rec := job.Record{Type: job.RecStep, Step: name, Elapsed: r.now().Sub(start)}
-		if rec.Elapsed <= 0 {
-			rec.Elapsed = 1 // distinguishes an end record from a start record
+		st := job.Step{Name: name, Elapsed: r.now().Sub(start)}
+		if st.Elapsed <= 0 {
+			st.Elapsed = 1 // distinguishes an end record from a start record
 		}
 		if err != nil {
-			rec.Error = oneLine(err.Error())
+			st.Error = oneLine(err.Error())
 		}
-		_ = r.Record(rec)
+		_ = r.Record(st.Record())
 		return err
 	}
 }
 
 // Done writes the final record and fsyncs the job log. err == nil means
-// ok, or warning when rec carries the backend's Warning; an error makes
+// ok, or warning when d carries the backend's Warning; an error makes
 // the job failed and its warnings moot.
-func (r *Reporter) Done(rec job.Record, err error) error {
-	rec.Type = job.RecDone
-	rec.Status = job.StatusOK
-	if rec.Warning != "" {
-		rec.Status = job.StatusWarning
-		rec.Warning = oneLine(rec.Warning)
+func (r *Reporter) Done(d job.Done, err error) error {
+	d.Status = job.StatusOK
+	if d.Warning != "" {
+		d.Status = job.StatusWarning
+		d.Warning = oneLine(d.Warning)
 	}
 	if err != nil {
-		rec.Status = job.StatusFailed
-		rec.Error = oneLine(err.Error())
-		rec.Warning, rec.Unreadable, rec.UnreadableCount = "", nil, 0
+		d.Status = job.StatusFailed
+		d.Error = oneLine(err.Error())
+		d.Warnings = job.Warnings{}
 	}
-	if e := r.Record(rec); e != nil {
+	if e := r.Record(d.Record()); e != nil {
 		return e
 	}
 	r.mu.Lock()
@@ -212,31 +214,32 @@ func oneLine(s string) string {
 
 // human renders a record for the console and job.log.
 func human(r job.Record) string {
-	switch r.Type {
-	case job.RecStep:
+	switch {
+	case r.Step != nil:
+		st := r.Step
 		switch {
-		case r.Elapsed == 0:
-			return "step " + r.Step + " …"
-		case r.Error != "":
-			return fmt.Sprintf("step %s FAILED after %v: %s", r.Step, r.Elapsed.Round(time.Millisecond), r.Error)
+		case st.Elapsed == 0:
+			return "step " + st.Name + " …"
+		case st.Error != "":
+			return fmt.Sprintf("step %s FAILED after %v: %s", st.Name, st.Elapsed.Round(time.Millisecond), st.Error)
 		default:
-			return fmt.Sprintf("step %s ok (%v)", r.Step, r.Elapsed.Round(time.Millisecond))
+			return fmt.Sprintf("step %s ok (%v)", st.Name, st.Elapsed.Round(time.Millisecond))
 		}
-	case job.RecStats:
-		return fmt.Sprintf("stats archive=%s original=%d compressed=%d deduplicated=%d files=%d", r.Archive, r.OriginalSize, r.CompressedSize, r.DedupSize, r.Files)
-	case job.RecDone:
-		s := fmt.Sprintf("done status=%s archive=%s backend=%v ready_after=%v", r.Status, r.Archive, r.BackendElapsed.Round(time.Millisecond), r.ReadyAfter.Round(time.Millisecond))
-		if r.Error != "" {
-			s += " error: " + r.Error
+	case r.Stats != nil:
+		s := r.Stats
+		return fmt.Sprintf("stats archive=%s original=%d compressed=%d deduplicated=%d files=%d", s.Archive, s.OriginalSize, s.CompressedSize, s.DedupSize, s.Files)
+	case r.Verify != nil:
+		return "verify " + r.Verify.Method
+	case r.Done != nil:
+		d := r.Done
+		s := fmt.Sprintf("done status=%s archive=%s backend=%v ready_after=%v", d.Status, d.Archive, d.BackendElapsed.Round(time.Millisecond), d.ReadyAfter.Round(time.Millisecond))
+		if d.Error != "" {
+			s += " error: " + d.Error
 		}
-		if r.Warning != "" {
-			s += fmt.Sprintf(" warning: %s (%d unreadable: %s)", r.Warning, r.UnreadableCount, strings.Join(r.Unreadable, ", "))
+		if d.Warning != "" {
+			s += fmt.Sprintf(" warning: %s (%d unreadable: %s)", d.Warning, d.UnreadableCount, strings.Join(d.Unreadable, ", "))
 		}
 		return s
 	}
-	s := r.Type
-	if r.Message != "" {
-		s += " " + r.Message
-	}
-	return s
+	return r.Type
 }

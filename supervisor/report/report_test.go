@@ -47,8 +47,8 @@ func TestRecordsBufferedUntilAttachThenFsyncedEach(t *testing.T) {
 		t.Errorf("buffered records: ops %s, want each write followed by fsync", got)
 	}
 	_ = r.Step("backup")(errors.New("borg create: exit status 2:\nRepository does not exist"))
-	_ = r.Record(job.Record{Type: job.RecProgress, Files: 1})
-	if err := r.Done(job.Record{Archive: "a1", ReadyAfter: 5 * time.Second}, errors.New("backup failed\nsecond line")); err != nil {
+	_ = r.Record(job.Progress{Files: 1}.Record())
+	if err := r.Done(job.Done{Archive: "a1", ReadyAfter: 5 * time.Second}, errors.New("backup failed\nsecond line")); err != nil {
 		t.Fatal(err)
 	}
 	ops := strings.Join(res.ops, ",")
@@ -69,8 +69,8 @@ func TestRecordsBufferedUntilAttachThenFsyncedEach(t *testing.T) {
 	if len(parsed.Records) != 6 {
 		t.Errorf("%d records, want 6", len(parsed.Records))
 	}
-	if parsed.Records[3].Error != "borg create: exit status 2: | Repository does not exist" || parsed.Records[3].Elapsed <= 0 {
-		t.Errorf("step end record = %+v", parsed.Records[3])
+	if st := parsed.Records[3].Step; st.Error != "borg create: exit status 2: | Repository does not exist" || st.Elapsed <= 0 {
+		t.Errorf("step end record = %+v", st)
 	}
 	if port.String() != res.buf.String() {
 		t.Errorf("progress port got other records than the result file:\n%s\n---\n%s", port.String(), res.buf.String())
@@ -81,8 +81,22 @@ func TestRecordsBufferedUntilAttachThenFsyncedEach(t *testing.T) {
 	if !strings.Contains(lg.buf.String(), "step load modules ok") {
 		t.Errorf("early log lines missing from job.log:\n%s", lg.buf.String())
 	}
-	if err := r.Record(job.Record{Type: job.RecStep}); err == nil || !r.IsDone() {
+	if err := r.Record(job.Step{Name: "late"}.Record()); err == nil || !r.IsDone() {
 		t.Error("record after done accepted")
+	}
+}
+
+// A record without its payload would be refused by hostctl with the whole
+// result: the reporter refuses to write it.
+func TestRecordWithoutPayload(t *testing.T) {
+	res := &syncLog{}
+	r := New(&bytes.Buffer{}, fixedClock())
+	_ = r.Attach(res, &syncLog{})
+	if err := r.Record(job.Record{Type: job.RecStats}); err == nil || res.buf.Len() != 0 {
+		t.Errorf("stats record without stats: %v, wrote %q", err, res.buf.String())
+	}
+	if err := r.Record(job.Record{Type: job.RecStep, Stats: &job.Stats{}}); err == nil {
+		t.Error("step record with stats accepted")
 	}
 }
 
@@ -90,7 +104,7 @@ func TestDoneOK(t *testing.T) {
 	res := &syncLog{}
 	r := New(&bytes.Buffer{}, fixedClock())
 	_ = r.Attach(res, &syncLog{})
-	_ = r.Done(job.Record{BackendElapsed: time.Minute}, nil)
+	_ = r.Done(job.Done{BackendElapsed: time.Minute}, nil)
 	p, err := job.ParseResult(res.buf.Bytes())
 	if err != nil || p.Done.Status != job.StatusOK || p.Done.Error != "" || p.Done.BackendElapsed != time.Minute {
 		t.Fatalf("done = %+v, %v", p.Done, err)
@@ -101,8 +115,8 @@ func TestDoneWarning(t *testing.T) {
 	res := &syncLog{}
 	r := New(&bytes.Buffer{}, fixedClock())
 	_ = r.Attach(res, &syncLog{})
-	_ = r.Done(job.Record{Warning: "borg create: exit status 1:\ndata/x: read: [Errno 5] Input/output error",
-		Unreadable: []string{"data/x"}, UnreadableCount: 1}, nil)
+	_ = r.Done(job.Done{Warnings: job.Warnings{Warning: "borg create: exit status 1:\ndata/x: read: [Errno 5] Input/output error",
+		Unreadable: []string{"data/x"}, UnreadableCount: 1}}, nil)
 	p, err := job.ParseResult(res.buf.Bytes())
 	if err != nil || p.Done.Status != job.StatusWarning || p.Done.Warning != "borg create: exit status 1: | data/x: read: [Errno 5] Input/output error" ||
 		len(p.Done.Unreadable) != 1 || p.Done.UnreadableCount != 1 {
@@ -114,7 +128,7 @@ func TestDoneFailedDropsWarnings(t *testing.T) {
 	res := &syncLog{}
 	r := New(&bytes.Buffer{}, fixedClock())
 	_ = r.Attach(res, &syncLog{})
-	_ = r.Done(job.Record{Warning: "w", Unreadable: []string{"a"}, UnreadableCount: 1}, errors.New("retention: boom"))
+	_ = r.Done(job.Done{Warnings: job.Warnings{Warning: "w", Unreadable: []string{"a"}, UnreadableCount: 1}}, errors.New("retention: boom"))
 	p, err := job.ParseResult(res.buf.Bytes())
 	if err != nil || p.Done.Status != job.StatusFailed || p.Done.Warning != "" || p.Done.Unreadable != nil || p.Done.Error != "retention: boom" {
 		t.Fatalf("done = %+v, %v", p.Done, err)

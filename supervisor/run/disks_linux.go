@@ -41,7 +41,7 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 	for i, d := range disks {
 		kdev, ok := s.serials[d.Serial]
 		if !ok {
-			return nil, fmt.Errorf("disk %s (serial %s) is not attached", d.Target, d.Serial)
+			return nil, fmt.Errorf("disk %s (serial %s) is not attached", d.Dev, d.Serial)
 		}
 		names := append([]string{kdev}, boot.Partitions(kdev)...)
 		for _, n := range names {
@@ -52,7 +52,7 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 			if err != nil {
 				return nil, err
 			}
-			dev := blockdev.Device{Dev: n, Target: d.Target, Disk: i, FSType: info["TYPE"],
+			dev := blockdev.Device{Dev: n, Target: d.Dev, Disk: i, FSType: info["TYPE"],
 				Label: info["LABEL"], UUID: info["UUID"], Size: sizeOf(n)}
 			if n != kdev {
 				dev.Part, _ = strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(n, kdev), "p"))
@@ -81,7 +81,7 @@ func (c chrootRunner) Output(ctx context.Context, argv ...string) ([]byte, error
 
 // mountTree mounts the client's tree (one filesystem, a mount table or the
 // guest's fstab) at target inside the userland.
-func (s *supervisor) mountTree(ctx context.Context, b job.Backup, disks []job.Disk, target string, use blockdev.Use) error {
+func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk, target string, use blockdev.Use) error {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
 		return err
@@ -208,4 +208,4 @@ func (s *supervisor) mount9p(tag, target string) error {
 }
 
 // restoreDisk is the pseudo client disk for the restore destination.
-var restoreDisk = []job.Disk{{Serial: job.SerialRestore, Target: "restore"}}
+var restoreDisk = []job.Disk{{Serial: job.SerialRestore, Dev: "restore"}}

@@ -20,22 +20,22 @@ const execDir = "/var/lib/sb-exec"
 // exec runs mode exec's program as root in the userland with the job's
 // disks attached (found by serial, as the program likes). Its output goes
 // to the job log; a non-zero exit fails the job.
-func (s *supervisor) exec(ctx context.Context) (job.Record, error) {
+func (s *supervisor) exec(ctx context.Context) (job.Done, error) {
 	e := s.job.Exec
 	if e == nil || !strings.HasPrefix(e.File, job.SecretPrefix) || strings.Contains(e.File, "/") {
-		return job.Record{}, fmt.Errorf("mode exec: want [exec] file = \"%s…\" on the job disk", job.SecretPrefix)
+		return job.Done{}, fmt.Errorf("mode exec: want [exec] file = \"%s…\" on the job disk", job.SecretPrefix)
 	}
 	if err := os.MkdirAll(Sysroot+execDir, 0o700); err != nil {
-		return job.Record{}, err
+		return job.Done{}, err
 	}
 	prog := filepath.Join(execDir, e.File)
 	if err := copyFile(filepath.Join(jobDir, e.File), Sysroot+prog, 0o700); err != nil {
-		return job.Record{}, err
+		return job.Done{}, err
 	}
 	w := s.rep.LogWriter()
 	end := s.rep.Step("exec " + e.File)
 	_, err := s.runner.Run(ctx, chroot.Cmd{Argv: append([]string{prog}, e.Args...), Env: e.Env, Stdout: w, Stderr: w, Dir: "/"})
-	return job.Record{}, end(err)
+	return job.Done{}, end(err)
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ var errTimeLimit = errors.New("time limit exceeded")
 
 // runJob runs a backup or restore under the watchdog and returns the
 // (partial) done record.
-func (s *supervisor) runJob() (job.Record, error) {
+func (s *supervisor) runJob() (job.Done, error) {
 	j := s.job
 	limit := j.TimeLimit.Duration
 	if limit <= 0 {
@@ -40,10 +39,10 @@ func (s *supervisor) runJob() (job.Record, error) {
 	switch j.IONiceClass {
 	case "", "idle", "best-effort", "realtime":
 	default:
-		return job.Record{}, fmt.Errorf("ionice_class %q: want idle, best-effort or realtime", j.IONiceClass)
+		return job.Done{}, fmt.Errorf("ionice_class %q: want idle, best-effort or realtime", j.IONiceClass)
 	}
 	s.runner.Nice, s.runner.IOClass = j.Nice, j.IONiceClass
-	rec := job.Record{}
+	rec := job.Done{}
 	var err error
 	switch j.Mode {
 	case job.ModeBackup:
@@ -72,9 +71,9 @@ func (s *supervisor) runJob() (job.Record, error) {
 // finishHard writes a failed done record and powers off without unmounting.
 func (s *supervisor) finishHard() {
 	if !s.rep.IsDone() {
-		_ = s.rep.Done(job.Record{ReadyAfter: s.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
+		_ = s.rep.Done(job.Done{ReadyAfter: s.ready}, fmt.Errorf("%w: the job did not stop; forced power-off", errTimeLimit))
 	}
-	s.finish(job.Record{}, nil)
+	s.finish(job.Done{}, nil)
 	boot.PowerOff()
 }
 
@@ -96,14 +95,15 @@ func (s *supervisor) prepare(ctx context.Context) (backend.Request, error) {
 		if err := s.rep.Step("network")(s.setupNetwork(ctx, j.Net)); err != nil {
 			return req, err
 		}
-	} else if j.Repo.Tag9p == "" {
-		return req, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.URL)
+	} else if j.Repo.Target.NeedsNetwork() {
+		return req, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.Target)
 	}
-	if j.Repo.Tag9p != "" {
-		if err := s.rep.Step("mount target")(s.mount9p(j.Repo.Tag9p, backend.TargetDir)); err != nil {
-			return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", j.Repo.Tag9p, strings.Join(ninePTags(), " "), err)
+	if !j.Repo.Target.NeedsNetwork() {
+		// The host shares the client's repository directory itself.
+		if err := s.rep.Step("mount target")(s.mount9p(job.TagTarget, backend.TargetDir)); err != nil {
+			return req, fmt.Errorf("mount 9p share %q (offered: %s): %w", job.TagTarget, strings.Join(ninePTags(), " "), err)
 		}
-		req.Repo = path.Join(backend.TargetDir, path.Clean("/"+j.Repo.Path))
+		req.Repo = backend.TargetDir
 	}
 	if j.Repo.PassphraseFile != "" {
 		p, err := s.readSecret(j.Repo.PassphraseFile)
@@ -130,9 +130,9 @@ func (s *supervisor) readSecret(rel string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
+func (s *supervisor) backup(ctx context.Context) (job.Done, error) {
 	j := s.job
-	done := job.Record{Archive: j.Archive}
+	done := job.Done{Archive: j.Backup.Archive}
 	if len(j.Disks) == 0 && len(j.Backup.Shares) == 0 && j.Backup.Plain == "" {
 		return done, fmt.Errorf("backup job has no disks, shares or plain directory")
 	}
@@ -144,7 +144,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	// The used space of the client's own filesystems; a self or plain
 	// client's shares would report the host's or the cache's instead.
 	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 && len(j.Disks) > 0 {
-		_ = s.rep.Record(job.Record{Type: job.RecProgress, Total: total})
+		_ = s.rep.Record(job.Progress{Total: total}.Record())
 	}
 	req, err := s.prepare(ctx)
 	if err != nil {
@@ -164,7 +164,7 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	if err := end(err); err != nil {
 		return done, err
 	}
-	_ = s.rep.Record(stats)
+	_ = s.rep.Record(stats.Record())
 	done, retain := afterBackup(done, stats)
 	if !retain {
 		s.rep.Logf("backup finished with warnings: %s; retention and check_every skipped", stats.Warning)
@@ -173,12 +173,12 @@ func (s *supervisor) backup(ctx context.Context) (job.Record, error) {
 	return done, s.maintain(ctx, b, req)
 }
 
-func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
+func (s *supervisor) restore(ctx context.Context) (job.Done, error) {
 	j := s.job
 	if j.Restore.To == job.RestoreToClient {
 		return s.recoverClient(ctx)
 	}
-	done := job.Record{Archive: j.Archive}
+	done := job.Done{Archive: j.Restore.Archive}
 	end := s.rep.Step("mount restore destination")
 	switch j.Restore.To {
 	case "dir", "":
@@ -189,7 +189,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 		disks := restoreDisk
 		if sp, err := blockdev.ParseSpec(j.Restore.Mount); err == nil && (sp.Kind == "disk" || sp.Kind == "part") {
 			// "vda2" names partition 2 of the restore disk.
-			disks = []job.Disk{{Serial: job.SerialRestore, Target: sp.Value}}
+			disks = []job.Disk{{Serial: job.SerialRestore, Dev: sp.Value}}
 		}
 		if _, err := s.mountSelected(ctx, j.Restore.Mount, disks, backend.RestoreDir, blockdev.Destination); err != nil {
 			return done, end(err)
@@ -209,6 +209,7 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	if err := s.pickArchive(ctx, b, req); err != nil {
 		return done, err
 	}
+	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
 	end = s.rep.Step("restore")
 	start := time.Now()
 	archive, err := b.Restore(ctx, req)
@@ -220,10 +221,11 @@ func (s *supervisor) restore(ctx context.Context) (job.Record, error) {
 	return done, end(err)
 }
 
-// pickArchive resolves Restore.Time to the newest backup at or before it.
+// pickArchive resolves Restore.Time to the newest backup at or before it
+// (into Restore.Archive).
 func (s *supervisor) pickArchive(ctx context.Context, b backend.Backend, req backend.Request) error {
 	j := req.Job
-	if j.Archive != "" || j.Restore.Time.IsZero() {
+	if j.Restore.Archive != "" || j.Restore.Time.IsZero() {
 		return nil
 	}
 	end := s.rep.Step("select backup")
@@ -235,7 +237,7 @@ func (s *supervisor) pickArchive(ctx context.Context, b backend.Backend, req bac
 	if err != nil {
 		return end(err)
 	}
-	j.Archive = sn.ID
+	j.Restore.Archive = sn.ID
 	s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 	return end(nil)
 }

@@ -8,25 +8,25 @@ import (
 )
 
 // list writes one snapshot record per backup in the client's repository.
-func (s *supervisor) list(ctx context.Context) (job.Record, error) {
+func (s *supervisor) list(ctx context.Context) (job.Done, error) {
 	req, err := s.prepare(ctx)
 	if err != nil {
-		return job.Record{}, err
+		return job.Done{}, err
 	}
 	b, err := backend.New(s.job.Repo.Backend, s.runner, s.rep)
 	if err != nil {
-		return job.Record{}, err
+		return job.Done{}, err
 	}
 	end := s.rep.Step("list")
 	snaps, err := b.Snapshots(ctx, req)
 	if err != nil {
-		return job.Record{}, end(err)
+		return job.Done{}, end(err)
 	}
 	for _, sn := range snaps {
-		if err := s.rep.Record(job.Record{Type: job.RecSnapshot, Archive: sn.ID, SnapshotTime: sn.Time, Full: sn.Full,
-			Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored}); err != nil {
-			return job.Record{}, end(err)
+		if err := s.rep.Record(job.Snapshot{Archive: sn.ID, Time: sn.Time, Full: sn.Full,
+			Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored}.Record()); err != nil {
+			return job.Done{}, end(err)
 		}
 	}
-	return job.Record{}, end(nil)
+	return job.Done{}, end(nil)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -65,13 +66,13 @@ func Main() {
 	s.rep = report.New(os.Stderr, nil)
 	defer func() {
 		if r := recover(); r != nil {
-			s.finish(job.Record{}, fmt.Errorf("supervisor panic: %v: %s", r, oneLineStack()))
+			s.finish(job.Done{}, fmt.Errorf("supervisor panic: %v: %s", r, oneLineStack()))
 		}
 		boot.PowerOff()
 	}()
 	err := s.boot()
 	if err != nil && !s.shellWanted() {
-		s.finish(job.Record{}, err)
+		s.finish(job.Done{}, err)
 		return
 	}
 	if err != nil || s.shellWanted() {
@@ -79,7 +80,7 @@ func Main() {
 			s.rep.Logf("boot problem (continuing to the shell): %v", err)
 		}
 		s.shell()
-		s.finish(job.Record{}, nil)
+		s.finish(job.Done{}, nil)
 		return
 	}
 	rec, err := s.runJob()
@@ -106,7 +107,9 @@ func (s *supervisor) boot() error {
 		s.cmdline = boot.ParseCmdline(string(b))
 	}
 	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-	s.rep.Logf("supervisor starting (kernel up %v)", uptime())
+	// The mark is logged so that the binary holds it: the image builder
+	// reads the job format from it (job.FormatMark).
+	s.rep.Logf("supervisor starting (kernel up %v, %s)", uptime(), strings.Trim(job.FormatMark, "\x00"))
 
 	end := s.rep.Step("load modules")
 	n, failed := boot.LoadModules(boot.ModuleList, s.rep.Logf)
@@ -183,20 +186,20 @@ func (s *supervisor) mountJobDisk(dev string) error {
 		return err
 	}
 	s.job = j
-	s.rep.Logf("job: mode=%s client=%s run=%s archive=%s", j.Mode, j.Client, j.RunID, j.Archive)
+	s.rep.Logf("job: mode=%s client=%s run=%s", j.Mode, j.Client, j.RunID)
 	return nil
 }
 
 // finish writes the done record, unmounts everything and returns (to
 // power-off). It is safe to call with a half-booted appliance.
-func (s *supervisor) finish(rec job.Record, err error) {
+func (s *supervisor) finish(rec job.Done, err error) {
 	if s.rep == nil {
 		s.rep = report.New(os.Stderr, nil)
 	}
 	if !s.rep.IsDone() {
 		rec.ReadyAfter = s.ready
-		if s.job != nil && rec.Archive == "" && s.job.Mode == job.ModeBackup && !s.shellWanted() {
-			rec.Archive = s.job.Archive
+		if s.job != nil && rec.Archive == "" && s.job.Backup != nil && !s.shellWanted() {
+			rec.Archive = s.job.Backup.Archive
 		}
 		if e := s.rep.Done(rec, err); e != nil {
 			s.rep.Logf("writing the result failed: %v", e)

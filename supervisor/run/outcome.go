@@ -7,10 +7,10 @@ import "github.com/snapshot-backup/snapshot-backup/internal/job"
 // warning and the archive is not followed by retention, which could
 // remove complete backups in favour of this incomplete one, nor counted
 // towards check_every; an ok backup goes on to maintenance (retain).
-func afterBackup(done, stats job.Record) (job.Record, bool) {
+func afterBackup(done job.Done, stats job.Stats) (job.Done, bool) {
 	if stats.Warning == "" {
 		return done, true
 	}
-	done.Warning, done.Unreadable, done.UnreadableCount = stats.Warning, stats.Unreadable, stats.UnreadableCount
+	done.Warnings = stats.Warnings
 	return done, false
 }

@@ -8,14 +8,14 @@ import (
 )
 
 func TestAfterBackup(t *testing.T) {
-	done := job.Record{Archive: "web-1"}
-	got, retain := afterBackup(done, job.Record{Type: job.RecStats, Files: 10})
+	done := job.Done{Archive: "web-1"}
+	got, retain := afterBackup(done, job.Stats{Files: 10})
 	if !retain || !reflect.DeepEqual(got, done) {
 		t.Errorf("ok backup: %+v, retain %v", got, retain)
 	}
-	got, retain = afterBackup(done, job.Record{Type: job.RecStats, Files: 10, Warning: "borg create finished with warnings (exit status 1)",
-		Unreadable: []string{"data/x"}, UnreadableCount: 1})
-	want := job.Record{Archive: "web-1", Warning: "borg create finished with warnings (exit status 1)", Unreadable: []string{"data/x"}, UnreadableCount: 1}
+	warn := job.Warnings{Warning: "borg create finished with warnings (exit status 1)", Unreadable: []string{"data/x"}, UnreadableCount: 1}
+	got, retain = afterBackup(done, job.Stats{Files: 10, Warnings: warn})
+	want := job.Done{Archive: "web-1", Warnings: warn}
 	if retain || !reflect.DeepEqual(got, want) {
 		t.Errorf("backup with warnings: %+v, retain %v: want no retention and the warning in the done record", got, retain)
 	}

@@ -10,11 +10,12 @@ import (
 )
 
 // restoredBackup is the backup a restore of j extracts, among snaps
-// (oldest first): Archive (a restic id may be given by its first 8 or more
-// characters), or the latest without one; nil when it is not listed
-// (duplicity's archive is a time only duplicity resolves).
+// (oldest first): Restore.Archive (a restic id may be given by its first 8
+// or more characters), or the latest without one; nil when it is not
+// listed (duplicity's archive is a time only duplicity resolves).
 func restoredBackup(j *job.Job, snaps []backend.Snapshot) *backend.Snapshot {
-	if j.Archive == "" {
+	archive := j.Restore.Archive
+	if archive == "" {
 		if len(snaps) == 0 {
 			return nil
 		}
@@ -25,7 +26,7 @@ func restoredBackup(j *job.Job, snaps []backend.Snapshot) *backend.Snapshot {
 		return &sn
 	}
 	for i, sn := range snaps {
-		if sn.ID == j.Archive || j.Repo.Backend == "restic" && len(j.Archive) >= 8 && strings.HasPrefix(sn.ID, j.Archive) {
+		if sn.ID == archive || j.Repo.Backend == "restic" && len(archive) >= 8 && strings.HasPrefix(sn.ID, archive) {
 			return &snaps[i]
 		}
 	}

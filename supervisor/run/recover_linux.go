@@ -29,9 +29,9 @@ import (
 // receive the backup; they then get the UUIDs and labels the restored
 // fstab names, end_recovery runs chrooted into the restored tree, and
 // everything is unmounted.
-func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
+func (s *supervisor) recoverClient(ctx context.Context) (job.Done, error) {
 	j := s.job
-	done := job.Record{Archive: j.Archive}
+	done := job.Done{Archive: j.Restore.Archive}
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
 	}
@@ -41,7 +41,7 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, end(err)
 	}
-	plan, err := lay.PlanTree(&s.stack, devs, j.Backup)
+	plan, err := lay.PlanTree(&s.stack, devs, j.Restore.Tree)
 	if err != nil {
 		return done, end(fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err))
 	}
@@ -87,6 +87,7 @@ func (s *supervisor) recoverClient(ctx context.Context) (job.Record, error) {
 	}
 	end = s.rep.Step("restore")
 	start := time.Now()
+	req.Archive, req.Paths = j.Restore.Archive, j.Restore.Paths
 	archive, err := b.Restore(ctx, req)
 	done.BackendElapsed, done.Archive = time.Since(start), archive
 	if err := end(err); err != nil {
@@ -116,21 +117,21 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	j := req.Job
 	snaps, err := b.Snapshots(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.URL, err)
+		return nil, fmt.Errorf("list the repository %s: %w", j.Repo.Target, err)
 	}
 	if len(snaps) == 0 {
-		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.URL)
+		return nil, fmt.Errorf("the repository %s holds no backup", j.Repo.Target)
 	}
-	if j.Archive == "" && !j.Restore.Time.IsZero() {
+	if j.Restore.Archive == "" && !j.Restore.Time.IsZero() {
 		sn, err := backend.PickAt(snaps, j.Restore.Time)
 		if err != nil {
 			return nil, err
 		}
-		j.Archive = sn.ID
+		j.Restore.Archive = sn.ID
 		s.rep.Logf("newest backup at or before %s: %s (%s)", j.Restore.Time.UTC().Format(time.RFC3339), sn.ID, sn.Time.UTC().Format(time.RFC3339))
 		return snaps, nil
 	}
-	want := j.Archive
+	want := j.Restore.Archive
 	if want == "" || req.Job.Repo.Backend == "duplicity" {
 		return snaps, nil
 	}
@@ -144,7 +145,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 	if len(ids) > 5 {
 		ids = ids[len(ids)-5:]
 	}
-	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.URL, strings.Join(ids, ", "), req.Job.Client)
+	return nil, fmt.Errorf("archive %q is not in the repository %s (latest: %s; hostctl list %s shows all)", want, req.Job.Repo.Target, strings.Join(ids, ", "), req.Job.Client)
 }
 
 // refuseEmpty fails when the backup about to be restored holds no file: an
@@ -154,7 +155,7 @@ func (s *supervisor) checkArchive(ctx context.Context, b backend.Backend, req ba
 // backup are listed (metadata only, no data is read).
 func (s *supervisor) refuseEmpty(ctx context.Context, b backend.Backend, req backend.Request, snaps []backend.Snapshot) error {
 	j := req.Job
-	id, n := j.Archive, int64(-1)
+	id, n := j.Restore.Archive, int64(-1)
 	if sn := restoredBackup(j, snaps); sn != nil {
 		id, n = sn.ID, sn.Files
 	}

@@ -43,16 +43,16 @@ func TestRestoredBackupAndFiles(t *testing.T) {
 		{ID: "web-1", Time: t0, Files: 120},
 		{ID: "web-2", Time: t0.Add(24 * time.Hour), Files: 0},
 	}
-	borgJob := &job.Job{Repo: job.Repo{Backend: "borg"}}
+	borgJob := &job.Job{Repo: &job.Repo{Backend: "borg"}, Restore: &job.Restore{}}
 	require.Equal(t, "web-2", restoredBackup(borgJob, snaps).ID, "the latest")
-	borgJob.Archive = "web-1"
+	borgJob.Restore.Archive = "web-1"
 	require.Equal(t, int64(120), restoredBackup(borgJob, snaps).Files)
-	borgJob.Archive = "web-3"
+	borgJob.Restore.Archive = "web-3"
 	require.Nil(t, restoredBackup(borgJob, snaps))
 	rs := []backend.Snapshot{{ID: "0123456789abcdef", Time: t0, Files: -1}}
-	require.NotNil(t, restoredBackup(&job.Job{Archive: "01234567", Repo: job.Repo{Backend: "restic"}}, rs))
-	require.Nil(t, restoredBackup(&job.Job{Archive: "0123", Repo: job.Repo{Backend: "restic"}}, rs), "a prefix of at least 8")
-	require.Nil(t, restoredBackup(&job.Job{Archive: "01234567", Repo: job.Repo{Backend: "borg"}}, rs))
+	require.NotNil(t, restoredBackup(&job.Job{Restore: &job.Restore{Archive: "01234567"}, Repo: &job.Repo{Backend: "restic"}}, rs))
+	require.Nil(t, restoredBackup(&job.Job{Restore: &job.Restore{Archive: "0123"}, Repo: &job.Repo{Backend: "restic"}}, rs), "a prefix of at least 8")
+	require.Nil(t, restoredBackup(&job.Job{Restore: &job.Restore{Archive: "01234567"}, Repo: &job.Repo{Backend: "borg"}}, rs))
 
 	require.Equal(t, int64(0), filesIn(nil))
 	require.Equal(t, int64(0), filesIn([]backend.Entry{{Path: "etc", Type: backend.EntryDir}, {Path: "bin", Type: backend.EntrySymlink}}),

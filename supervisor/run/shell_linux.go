@@ -34,9 +34,18 @@ func (s *supervisor) shell() {
 	if s.jobOK {
 		notes = append(notes, "/job       the job disk (job.toml, secret-* files, result.jsonl, job.log)")
 	}
+	// The filesystem to mount: the rescue's, or (sb.mode=shell with a
+	// backup job) the backup's.
+	mount, rescue := "", false
 	switch {
-	case s.job != nil && s.job.Rescue && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, job.RescueTarget, blockdev.System); err != nil {
+	case s.job != nil && s.job.Shell != nil:
+		mount, rescue = s.job.Shell.Mount, s.job.Shell.Rescue
+	case s.job != nil && s.job.Backup != nil:
+		mount = s.job.Backup.Mount
+	}
+	switch {
+	case rescue && len(s.job.Disks) > 0:
+		if d, err := s.mountSelected(ctx, mount, s.job.Disks, job.RescueTarget, blockdev.System); err != nil {
 			notes = append(notes, "target: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s  the client's filesystem %s, READ-WRITE: chroot-target enters it", job.RescueTarget, d))
@@ -45,7 +54,7 @@ func (s *supervisor) shell() {
 			notes = append(notes, "chroot-target: "+err.Error())
 		}
 	case s.job != nil && len(s.job.Disks) > 0:
-		if d, err := s.mountSelected(ctx, s.job.Backup.Mount, s.job.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
+		if d, err := s.mountSelected(ctx, mount, s.job.Disks, backend.SnapshotDir, blockdev.Snapshot); err != nil {
 			notes = append(notes, "snapshot: "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("/snapshot  the client's filesystem %s, read-only", d))

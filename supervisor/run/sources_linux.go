@@ -20,7 +20,7 @@ import (
 func (s *supervisor) mountSources(ctx context.Context) error {
 	j := s.job
 	if len(j.Disks) > 0 {
-		return s.mountTree(ctx, j.Backup, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
+		return s.mountTree(ctx, j.Backup.Tree, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
 	}
 	// Shallow first: /srv before /srv/data.
 	shares := append(j.Backup.Shares[:0:0], j.Backup.Shares...)

@@ -29,9 +29,9 @@ const maxProblems = 10
 // content hash (borg). restic also checks the restored data against its
 // blob hashes (restore --verify), duplicity a whole restore against the
 // backup's signatures (verify --compare-data).
-func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
-	j := s.job
-	done := job.Record{}
+func (s *supervisor) verify(ctx context.Context) (job.Done, error) {
+	j, v := s.job, s.job.Verify
+	done := job.Done{}
 	req, err := s.prepare(ctx)
 	if err != nil {
 		return done, err
@@ -40,13 +40,13 @@ func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
 	if err != nil {
 		return done, err
 	}
-	if j.Archive == "" {
+	if v.Archive == "" {
 		end := s.rep.Step("select backup")
 		snaps, err := b.Snapshots(ctx, req)
 		if err != nil {
 			return done, end(err)
 		}
-		at := j.Restore.Time
+		at := v.Time
 		if at.IsZero() {
 			at = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 		}
@@ -54,10 +54,10 @@ func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
 		if err != nil {
 			return done, end(err)
 		}
-		j.Archive = sn.ID
+		v.Archive = sn.ID
 		end(nil)
 	}
-	done.Archive = j.Archive
+	done.Archive = v.Archive
 	scratch := verifyScratch(j.Client)
 	host := filepath.Join(req.Root, scratch)
 	if err := os.RemoveAll(host); err != nil {
@@ -73,13 +73,14 @@ func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
 	}()
 	req.Dirs.Restore = scratch
 	req.Verify = true
+	req.Archive, req.Paths = v.Archive, v.Paths
 
 	end := s.rep.Step("list backup")
-	entries, err := b.Entries(ctx, req, j.Archive)
+	entries, err := b.Entries(ctx, req, v.Archive)
 	if err := end(err); err != nil {
 		return done, err
 	}
-	paths, err := job.CleanPaths(j.Restore.Paths)
+	paths, err := job.CleanPaths(v.Paths)
 	if err != nil {
 		return done, err
 	}
@@ -90,39 +91,39 @@ func (s *supervisor) verify(ctx context.Context) (job.Record, error) {
 		}
 	}
 	if len(chosen) == 0 {
-		return done, fmt.Errorf("backup %s lists nothing to verify", j.Archive)
+		return done, fmt.Errorf("backup %s lists nothing to verify", v.Archive)
 	}
 	method := "full restore"
-	if n := j.Restore.Sample; n > 0 {
+	if n := v.Sample; n > 0 {
 		chosen = sample(chosen, n)
-		req.Job.Restore.Paths = nil
+		req.Paths = nil
 		for _, e := range chosen {
-			req.Job.Restore.Paths = append(req.Job.Restore.Paths, e.Path)
+			req.Paths = append(req.Paths, e.Path)
 		}
 		method = fmt.Sprintf("restore of %d file(s) chosen at random", len(chosen))
-		s.rep.Logf("verify sample: %s", strings.Join(req.Job.Restore.Paths, " "))
+		s.rep.Logf("verify sample: %s", strings.Join(req.Paths, " "))
 	}
 	end = s.rep.Step("restore to scratch")
 	start := time.Now()
 	_, err = b.Restore(ctx, req)
 	done.BackendElapsed = time.Since(start)
 	if err := end(err); err != nil {
-		return done, fmt.Errorf("verify of %s: %w", j.Archive, err)
+		return done, fmt.Errorf("verify of %s: %w", v.Archive, err)
 	}
 	end = s.rep.Step("compare")
 	cmp := backend.CompareTree(host, chosen)
-	rec := job.Record{Type: job.RecVerify, Archive: j.Archive, Files: cmp.Files, Bytes: cmp.Bytes,
-		Message: fmt.Sprintf("%s compared with the %s listing (%s)", method, j.Repo.Backend, compared(j.Repo.Backend))}
-	_ = s.rep.Record(rec)
+	rec := job.Verification{Archive: v.Archive, Files: cmp.Files, Bytes: cmp.Bytes,
+		Method: fmt.Sprintf("%s compared with the %s listing (%s)", method, j.Repo.Backend, compared(j.Repo.Backend))}
+	_ = s.rep.Record(rec.Record())
 	if len(cmp.Problems) > 0 {
 		for _, p := range cmp.Problems {
 			s.rep.Logf("verify: %s", p)
 		}
 		shown := cmp.Problems[:min(len(cmp.Problems), maxProblems)]
 		return done, end(fmt.Errorf("verify of %s: %d of %d item(s) differ from the backup's listing: %s",
-			j.Archive, len(cmp.Problems), cmp.Files, strings.Join(shown, "; ")))
+			v.Archive, len(cmp.Problems), cmp.Files, strings.Join(shown, "; ")))
 	}
-	s.rep.Logf("verify of %s: %d item(s), %d bytes match", j.Archive, cmp.Files, cmp.Bytes)
+	s.rep.Logf("verify of %s: %d item(s), %d bytes match", v.Archive, cmp.Files, cmp.Bytes)
 	return done, end(nil)
 }
 

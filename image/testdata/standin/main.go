@@ -14,6 +14,8 @@ import (
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 func say(k string, v any) { fmt.Printf("SB-STANDIN %s=%v\n", k, v) }
@@ -26,6 +28,9 @@ func main() {
 		select {}
 	}()
 	say("init", "started")
+	// It stands in for the supervisor, whose job format mark the image
+	// builder requires (job.FormatMark): it carries the same.
+	say("job-format", strings.Trim(job.FormatMark, "\x00"))
 	for _, m := range [][3]string{{"proc", "/proc", "proc"}, {"sys", "/sys", "sysfs"}, {"dev", "/dev", "devtmpfs"}} {
 		if err := unix.Mount(m[0], m[1], m[2], 0, ""); err != nil {
 			say("mount-error", m[1]+": "+err.Error())

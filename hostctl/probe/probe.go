@@ -1,4 +1,4 @@
-package target
+package probe
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Result is one row of hostctl check --connect: one check of one thing.
@@ -31,48 +33,49 @@ type Result struct {
 	Detail string // what was found when OK
 }
 
-// Probe checks a profile's target for the given clients: reachable,
+// Target checks a profile's target for the given clients: reachable,
 // authenticated with the profile's identity against the pinned host key,
 // each client's directory writable and its repository initialised (or
 // empty, for the first backup to initialise). gateway is the appliance's
 // gateway, which is this host. Each step is bounded by ctx.
-func Probe(ctx context.Context, p *config.Profile, clients []string, gateway string) []Result {
+func Target(ctx context.Context, p *config.Profile, clients []string, gateway string) []Result {
 	var out []Result
-	targets := map[string]*url.URL{}
-	var scheme string
+	targets := map[string]target.Target{}
+	var t target.Target
 	for _, cl := range clients {
-		u, err := p.TargetFor(cl)
-		if err != nil {
+		var err error
+		if t, err = p.TargetFor(cl); err != nil {
 			return append(out, Result{Check: "target", Item: p.Target, Err: err})
 		}
-		targets[cl] = u
-		scheme = u.Scheme
+		targets[cl] = t
 	}
 	if len(clients) == 0 {
-		u, err := p.TargetFor("check")
-		if err != nil {
+		var err error
+		if t, err = p.TargetFor("check"); err != nil {
 			return append(out, Result{Check: "target", Item: p.Target, Err: err})
 		}
-		scheme = u.Scheme
-		targets = nil
-		if scheme == "file" || scheme == "sftp" || scheme == "ssh" {
+		targets = map[string]target.Target{"": t}
+		if !t.NeedsNetwork() || t.Scheme.OverSSH() {
 			// No client uses it: probe the directory the clients' go in.
-			u.Path = path.Dir(u.Path)
-			targets = map[string]*url.URL{"": u}
+			t.Path = path.Dir(t.Path)
+			targets[""] = t
 		}
 	}
-	switch scheme {
-	case "file":
+	switch {
+	case !t.NeedsNetwork():
 		for _, cl := range sortedClients(targets) {
-			u := targets[cl]
-			out = append(out, dirChecks(localFS{}, p.Backend, itemName(cl, u.Path), u.Path)...)
+			t := targets[cl]
+			out = append(out, dirChecks(localFS{}, p.Backend, itemName(cl, t.Path), t.Path)...)
 		}
-	case "sftp", "ssh":
+	case t.Scheme.OverSSH():
 		out = append(out, probeSSH(ctx, p, targets, gateway)...)
-	case "s3":
-		out = append(out, probeS3(ctx, p, gateway))
-	case "ftp", "ftps":
-		out = append(out, probeFTP(ctx, p, gateway))
+	case t.Scheme == target.S3:
+		out = append(out, probeS3(ctx, p, t, gateway))
+	case t.Scheme == target.FTP:
+		out = append(out, probeFTP(ctx, t, gateway))
+	default:
+		// A server this version has no closer look at: is it there?
+		out = append(out, probeTCP(ctx, t, gateway))
 	}
 	return out
 }
@@ -84,13 +87,13 @@ func itemName(client, dir string) string {
 	return client + ": " + dir
 }
 
-func probeSSH(ctx context.Context, p *config.Profile, targets map[string]*url.URL, gateway string) []Result {
-	var any *url.URL
-	for _, u := range targets {
-		any = u
+func probeSSH(ctx context.Context, p *config.Profile, targets map[string]target.Target, gateway string) []Result {
+	var any target.Target
+	for _, t := range targets {
+		any = t
 		break
 	}
-	if any == nil {
+	if len(targets) == 0 {
 		return nil
 	}
 	e := EndpointFor(any, gateway)
@@ -134,13 +137,13 @@ func probeSSH(ctx context.Context, p *config.Profile, targets map[string]*url.UR
 	}
 	defer fc.Close()
 	for _, cl := range sortedClients(targets) {
-		u := targets[cl]
-		out = append(out, dirChecks(sftpFS{fc}, p.Backend, itemName(cl, u.Path), u.Path)...)
+		t := targets[cl]
+		out = append(out, dirChecks(sftpFS{fc}, p.Backend, itemName(cl, t.Path), t.Path)...)
 	}
 	return out
 }
 
-func sortedClients(m map[string]*url.URL) []string { return slices.Sorted(maps.Keys(m)) }
+func sortedClients(m map[string]target.Target) []string { return slices.Sorted(maps.Keys(m)) }
 
 // dirFS is what the directory checks need of a local or an sftp file system.
 type dirFS interface {
@@ -269,9 +272,8 @@ func gatewayHost(host, gateway string) string {
 
 // probeS3 asks the endpoint for the bucket with an unsigned HEAD: any HTTP
 // answer means reachable (the credentials are checked by the first backup).
-func probeS3(ctx context.Context, p *config.Profile, gateway string) Result {
-	u, _ := p.TargetFor("check")
-	bucket := u.Host
+func probeS3(ctx context.Context, p *config.Profile, t target.Target, gateway string) Result {
+	bucket := t.Host
 	ep := p.S3.Endpoint
 	if ep == "" {
 		region := p.S3.Region
@@ -307,15 +309,8 @@ func probeS3(ctx context.Context, p *config.Profile, gateway string) Result {
 }
 
 // probeFTP connects and reads the server's greeting.
-func probeFTP(ctx context.Context, p *config.Profile, gateway string) Result {
-	u, _ := p.TargetFor("check")
-	port := u.Port()
-	if port == "" {
-		port = "21"
-	}
-	addr := net.JoinHostPort(gatewayHost(u.Hostname(), gateway), port)
-	d := net.Dialer{Timeout: DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+func probeFTP(ctx context.Context, t target.Target, gateway string) Result {
+	conn, addr, err := dialTarget(ctx, t, gateway)
 	if err != nil {
 		return Result{Check: "reachable", Item: addr, Err: err}
 	}
@@ -326,4 +321,25 @@ func probeFTP(ctx context.Context, p *config.Profile, gateway string) Result {
 		return Result{Check: "reachable", Item: addr, Err: fmt.Errorf("no ftp greeting: %q %v", strings.TrimSpace(line), err)}
 	}
 	return Result{Check: "reachable", Item: addr, Detail: strings.TrimSpace(line)}
+}
+
+// probeTCP connects to the target's server (ftps: implicit TLS, whose
+// greeting comes only after a handshake with the certificate the
+// appliance's lftp checks).
+func probeTCP(ctx context.Context, t target.Target, gateway string) Result {
+	conn, addr, err := dialTarget(ctx, t, gateway)
+	if err != nil {
+		return Result{Check: "reachable", Item: addr, Err: err}
+	}
+	conn.Close()
+	return Result{Check: "reachable", Item: addr, Detail: "connected (the login is checked by the first backup)"}
+}
+
+// dialTarget connects to the target's host and port (the scheme's default
+// when it names none).
+func dialTarget(ctx context.Context, t target.Target, gateway string) (net.Conn, string, error) {
+	addr := net.JoinHostPort(gatewayHost(t.Host, gateway), strconv.Itoa(t.PortOrDefault()))
+	d := net.Dialer{Timeout: DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	return conn, addr, err
 }

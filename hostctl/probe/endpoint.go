@@ -1,21 +1,23 @@
-// Package target talks to a profile's backup target from the host: it sets
+// Package probe talks to a profile's backup target from the host: it sets
 // up an ssh/sftp target once with a password (authorized key, pinned host
 // key, client directories, repositories) and probes every kind of target
 // for hostctl check --connect. The backups themselves are made by the
 // appliance; nothing here reads or writes backup data.
-package target
+package probe
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // Endpoint is an ssh server as the appliance names it and as this host
@@ -33,19 +35,16 @@ type Endpoint struct {
 	Mapped bool
 }
 
-// EndpointFor returns the endpoint of an sftp:// or ssh:// target URL.
+// EndpointFor returns the endpoint of an sftp:// or ssh:// target.
 // gateway is the appliance's network gateway ([network] gateway), which is
 // this host; a target on it is dialled on 127.0.0.1.
-func EndpointFor(u *url.URL, gateway string) Endpoint {
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "22"
-	}
+func EndpointFor(t target.Target, gateway string) Endpoint {
+	host, port := t.Host, strconv.Itoa(t.PortOrDefault())
 	dialHost := host
 	if host == gateway {
 		dialHost = "127.0.0.1"
 	}
-	user := u.User.Username()
+	user := t.User
 	if user == "" {
 		user = "root"
 	}

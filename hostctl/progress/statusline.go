@@ -1,27 +1,12 @@
-package runner
+package progress
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
-
-// isTerminal says whether w is a terminal (then progress is one redrawn
-// line; otherwise plain periodic lines that suit the journal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
 
 // statusLine renders one progress state: bytes, files, rate, and with a
 // known total a bar, percentage and ETA. A pure function for table tests.

@@ -1,8 +1,7 @@
-package target
+package probe
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/keygen"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 func TestEndpointFor(t *testing.T) {
@@ -22,7 +22,7 @@ func TestEndpointFor(t *testing.T) {
 		{"sftp://nas.example.net/srv/x", "nas.example.net", "nas.example.net:22", "root"},
 		{"ssh://b@nas:22/srv", "nas", "nas:22", "b"},
 	} {
-		u, err := url.Parse(c.url)
+		u, err := target.Parse(c.url)
 		require.NoError(t, err)
 		e := EndpointFor(u, "10.0.2.2")
 		require.Equal(t, c.name, e.Name, c.url)

@@ -1,4 +1,4 @@
-package runner
+package progress
 
 import (
 	"bytes"
@@ -30,17 +30,17 @@ func TestStatusLine(t *testing.T) {
 // cleared before the next normal line.
 func TestProgressForms(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgressPrinter(&buf, "web")
-	require.False(t, p.tty, "a buffer is no terminal")
-	p.print(job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.print(job.Record{Type: job.RecProgress, Bytes: 2 << 20}) // throttled
-	p.print(job.Record{Type: job.RecDone, Status: "ok"})
+	p := NewText(&buf, false)
+	p.Begin("web", job.ModeBackup)
+	p.Record("web", job.Progress{Bytes: 1 << 20}.Record())
+	p.Record("web", job.Progress{Bytes: 2 << 20}.Record()) // throttled
+	p.Record("web", job.Done{Status: "ok"}.Record())
 	require.Equal(t, "web: 1.0 MiB\nweb: appliance done: ok\n", buf.String())
 
 	buf.Reset()
-	p = newProgressPrinter(&buf, "web")
-	p.tty = true
-	p.print(job.Record{Type: job.RecProgress, Bytes: 1 << 20})
-	p.print(job.Record{Type: job.RecDone, Status: "ok"})
+	p = NewText(&buf, true)
+	p.Begin("web", job.ModeBackup)
+	p.Record("web", job.Progress{Bytes: 1 << 20}.Record())
+	p.Record("web", job.Done{Status: "ok"}.Record())
 	require.True(t, strings.HasPrefix(buf.String(), "\r\033[Kweb: 1.0 MiB\r\033[Kweb: appliance done: ok\n"), "%q", buf.String())
 }

@@ -1,0 +1,162 @@
+package job
+
+import "time"
+
+// modeTable is one mode's table in the job, and whether the mode reads
+// the client's repository.
+type modeTable struct {
+	mode string // also the table's name
+	repo bool
+	set  func(*Job) bool
+}
+
+// modeTables lists the modes: a job has exactly its mode's table (Parse).
+var modeTables = []modeTable{
+	{ModeBackup, true, func(j *Job) bool { return j.Backup != nil }},
+	{ModeRestore, true, func(j *Job) bool { return j.Restore != nil }},
+	{ModeVerify, true, func(j *Job) bool { return j.Verify != nil }},
+	{ModeList, true, func(j *Job) bool { return j.List != nil }},
+	{ModeExec, false, func(j *Job) bool { return j.Exec != nil }},
+	{ModeShell, false, func(j *Job) bool { return j.Shell != nil }},
+}
+
+// Backup (mode backup) says what to archive: which of the client's
+// filesystems (Tree) from Job.Disks, or its shares or plain directory,
+// and which paths of it.
+type Backup struct {
+	// Archive is the name of the archive to create.
+	Archive string `toml:"archive"`
+	// Time, when set, is the backup's time as the backend records it
+	// (borg --timestamp, restic --time, duplicity --current-time): for
+	// imports and for tests of retention. Zero means now.
+	Time time.Time `toml:"time,omitempty"`
+	Tree
+	// Source are absolute paths inside the client's filesystem; default "/".
+	Source []string `toml:"source"`
+	// Exclude are absolute paths (or shell patterns) inside the client's filesystem.
+	Exclude []string `toml:"exclude"`
+	// Shares (client type "self") are read-only virtio-9p shares of host
+	// directories, each mounted at its Path below the snapshot directory
+	// in place of disks: the host's paths, structure preserved.
+	Shares []Share `toml:"shares,omitempty"`
+	// Plain (client type "plain") is a directory on the appliance's cache
+	// volume, relative to it, backed up in place of disks.
+	Plain string `toml:"plain,omitempty"`
+}
+
+// Tree selects the client's filesystems among its disks, as the client's
+// backup.mount says.
+type Tree struct {
+	// Mount selects the filesystem: "" or "auto" (the only filesystem found,
+	// or the first disk's largest), "vda" (whole disk), "vda2" (partition),
+	// "vg/lv" (guest LVM), "LABEL=x", "UUID=x", or MountFstab.
+	Mount string `toml:"mount"`
+	// Mounts, when set, is the client's tree as several filesystems, each
+	// selected like Mount; Mount is then ignored.
+	Mounts []MountPoint `toml:"mounts,omitempty"`
+}
+
+// MountFstab as Tree.Mount assembles the client's tree from the fstab
+// of its root filesystem (the one filesystem that holds /etc/fstab).
+const MountFstab = "fstab"
+
+// MountPoint is one filesystem of a client's tree: What (selected like
+// Tree.Mount) at Where (an absolute path inside the client).
+type MountPoint struct {
+	Where string `toml:"where"`
+	What  string `toml:"what"`
+}
+
+// Share is one read-only 9p share of a "self" client.
+type Share struct {
+	Tag  string `toml:"tag"`
+	Path string `toml:"path"` // absolute: where it appears in the backed-up tree
+}
+
+// Restore (mode restore) says what a restore takes and where it goes.
+type Restore struct {
+	// Archive is the backup to restore; "" the latest (at or before Time,
+	// when set).
+	Archive string    `toml:"archive"`
+	Time    time.Time `toml:"time,omitempty"`
+	// Paths restrict the restore to these paths of the backed-up tree,
+	// relative to its root ("etc/nginx"); empty means everything.
+	Paths []string `toml:"paths,omitempty"`
+	// To is "dir" (9p share TagRestore), "disk" (disk SerialRestore, its
+	// filesystem selected by Mount like Tree.Mount) or RestoreToClient.
+	To    string `toml:"to"`
+	Mount string `toml:"mount,omitempty"`
+	// Tree (RestoreToClient) is the client's tree on Job.Disks, as its
+	// backup.mount says.
+	Tree Tree `toml:"tree,omitempty"`
+	// MkFS (RestoreToClient): create the client's filesystems afresh
+	// (same type) instead of emptying the existing ones.
+	MkFS bool `toml:"mkfs,omitempty"`
+	// EndRecovery (RestoreToClient) runs chrooted into the restored tree
+	// with /dev, /proc and /sys bound, before it is unmounted.
+	EndRecovery *Hook `toml:"end_recovery,omitempty"`
+}
+
+// RestoreToClient as Restore.To is the in-place recovery of a client: its
+// own disks (Job.Disks) are attached writable, its filesystems are mounted
+// as Restore.Tree says, emptied (or made anew), and receive the backup;
+// the filesystems then get the UUIDs and labels that the restored
+// /etc/fstab names, so the restored system finds its disks.
+const RestoreToClient = "client"
+
+// Hook is a shell command the supervisor runs (/bin/sh -c).
+type Hook struct {
+	Command   string   `toml:"command"`
+	Env       []string `toml:"env"`
+	TimeLimit Duration `toml:"time_limit"`
+}
+
+// Verify (mode verify) restores a backup (or a sample of its files) into
+// scratch space on the cache volume and compares it with the backend's
+// own listing and checksums; the scratch space is removed afterwards. It
+// writes one RecVerify record.
+type Verify struct {
+	// Archive is the backup to verify; "" the latest (at or before Time,
+	// when set).
+	Archive string    `toml:"archive"`
+	Time    time.Time `toml:"time,omitempty"`
+	// Sample restores and compares this many regular files chosen at
+	// random instead of the whole backup; 0 means all.
+	Sample int `toml:"sample,omitempty"`
+	// Paths restrict the verify to these paths of the tree; empty: all.
+	Paths []string `toml:"paths,omitempty"`
+}
+
+// List (mode list) lists the backups in the client's repository: the
+// appliance writes one RecSnapshot record per backup, oldest first. It
+// takes no options.
+type List struct{}
+
+// Exec is mode exec's program: one program from the job disk run as root
+// in the appliance's userland, with the job's disks attached, its exit
+// status the job's; the harness by which the tests run Go test binaries
+// against real LVM and real guest layouts inside the appliance (the hosts
+// that run the tests have no device-mapper). Its output goes to FileLog;
+// the done record's status is ok only when it exits 0.
+type Exec struct {
+	// File is the program's name on the job disk; it must start with
+	// SecretPrefix, the only top-level names the job disk carries besides
+	// the job itself.
+	File string   `toml:"file"`
+	Args []string `toml:"args"`
+	Env  []string `toml:"env"`
+}
+
+// Shell (mode shell) is the rescue shell on the serial console, with the
+// client's disks (Job.Disks) attached.
+type Shell struct {
+	// Rescue: the disks are the client's real disks, attached writable;
+	// its filesystem (Mount) is mounted read-write at RescueTarget for
+	// manual repair instead of read-only at /snapshot.
+	Rescue bool   `toml:"rescue,omitempty"`
+	Mount  string `toml:"mount,omitempty"`
+}
+
+// RescueTarget is where a rescue shell mounts the client's filesystems
+// (inside the appliance's userland).
+const RescueTarget = "/mnt/target"
