@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -154,7 +155,7 @@ func mountImage(t testing.TB, img string) string {
 	mnt := t.TempDir()
 	out, err = exec.Command("mount", "-o", "loop,ro,noload", raw, mnt).CombinedOutput()
 	if err != nil {
-		skipOrFail(t, fmt.Sprintf("loop mount of %s: %v: %s", img, err, out))
+		testutil.SkipOrFail(t, fmt.Sprintf("loop mount of %s: %v: %s", img, err, out))
 	}
 	t.Cleanup(func() { exec.Command("umount", "-d", mnt).Run() })
 	return mnt
