@@ -1,3 +1,5 @@
+//go:build hypervisor
+
 package qemutests
 
 import (

@@ -1,3 +1,5 @@
+//go:build hypervisor
+
 package qemutests
 
 import (
@@ -52,6 +54,8 @@ type hypervisor struct {
 	marker       string
 	dataTree     string // the host copy of the client's /srv/data
 	filesTree    string // the host copy of the lvm_host LV's files
+	clientAccel  string // the client's domain type: kvm or qemu
+	backedUp     bool   // myvm has an archive
 }
 
 // hvLV names the client's LVs: root is thin (in vg0/pool), data classic,
@@ -210,11 +214,21 @@ lvs %[2]s`, strings.Join(h.PVs, " "), hvVG, hvLV.pool, hvLV.root, hvLV.data, hvL
 // for its guest agent.
 func (h *hypervisor) startClient(t testing.TB) {
 	t.Helper()
-	h.run(t, fmt.Sprintf(`mkdir -p /var/lib/libvirt/boot
+	// KVM where it works in the VM (QEMU's TCG emulates SVM, so the
+	// VM's kvm_amd may run guests), probed as hostctl probes it: the
+	// kernel must reach its panic for want of a root.
+	out := h.run(t, fmt.Sprintf(`mkdir -p /var/lib/libvirt/boot
 cp %[1]s/vmlinuz /var/lib/libvirt/boot/myvm-vmlinuz
 cp %[1]s/bootvm.cpio /var/lib/libvirt/boot/myvm-bootvm.cpio
-virsh -q define %[1]s/myvm.xml
-virsh -q start %[2]s`, hvShare+"/client", hvClient))
+accel=qemu
+probe=$(timeout 60 qemu-system-x86_64 -accel kvm -m 128 -nodefaults -nographic -no-reboot -serial stdio \
+  -kernel /var/lib/libvirt/boot/myvm-vmlinuz -append 'console=ttyS0 panic=-1 root=/dev/sb-probe-none' 2>&1 || true)
+case "$probe" in *"Kernel panic"*) accel=kvm ;; esac
+sed "s/<domain type=\"qemu\">/<domain type=\"$accel\">/" %[1]s/myvm.xml > /root/myvm.xml
+virsh -q define /root/myvm.xml
+virsh -q start %[2]s
+echo "accel $accel"`, hvShare+"/client", hvClient))
+	h.clientAccel = strings.TrimSpace(out[strings.LastIndex(out, "accel ")+len("accel "):])
 	h.waitAgent(t, 5*time.Minute)
 }
 
@@ -228,7 +242,7 @@ func (h *hypervisor) waitAgent(t testing.TB, timeout time.Duration) {
 done
 exit 1`, int(timeout/(2*time.Second)), hvClient))
 	require.NoError(t, err, "the client's guest agent does not answer; its console:\n%s", h.clientConsole(t))
-	fmt.Printf("hypervisor VM: client %s's agent answers after %s\n", hvClient, time.Since(start).Round(time.Second))
+	fmt.Printf("hypervisor VM: client %s (%s) answers its agent after %s\n", hvClient, h.clientAccel, time.Since(start).Round(time.Second))
 }
 
 func (h *hypervisor) clientConsole(t testing.TB) string {
@@ -294,20 +308,28 @@ func hvReports(t testing.TB, out string) map[string]hvReport {
 	return m
 }
 
-// printJob prints a nested job's figures.
-func printJob(what string, r hvReport) {
-	fmt.Printf("hypervisor VM: %s (%s, nested appliance under TCG in TCG): kernel start to supervisor ready %s; domain start to power-off %s; job %s, of it %s in the backend, pause window %s\n",
-		what, r.Client, r.ReadyIn.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond), r.Elapsed.Round(100*time.Millisecond),
+var applianceAccel = regexp.MustCompile(`appliance hostctl-\S+ started \((\w+)\)`)
+
+// printJob prints a nested job's figures; stderr is hostctl's, which
+// names the appliance's accelerator (kvm: the VM's KVM on QEMU's emulated
+// SVM; tcg: TCG inside TCG).
+func printJob(what string, r hvReport, stderr string) {
+	accel := "accelerator not logged"
+	if m := applianceAccel.FindStringSubmatch(stderr); m != nil {
+		accel = m[1] + " in the TCG VM"
+	}
+	fmt.Printf("hypervisor VM: %s (%s, nested appliance, %s): kernel start to supervisor ready %s; domain start to power-off %s; job %s, of it %s in the backend, pause window %s\n",
+		what, r.Client, accel, r.ReadyIn.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond), r.Elapsed.Round(100*time.Millisecond),
 		r.Backend.Round(100*time.Millisecond), r.Pause.Round(time.Millisecond))
 }
 
 // leftovers lists what a hostctl run may leave in the VM: snapshot LVs,
-// appliance domains (the rescue domain build-image defines is not one),
+// appliance domains (build-image's rescue domain hostctl-appliance is not one),
 // ledger entries, files in the run dir, overlays and job disks in runs/.
 func (h *hypervisor) leftovers(t testing.TB) []string {
 	t.Helper()
 	out := h.run(t, `lvs --noheadings -o lv_name,origin `+hvVG+` | awk '$1 ~ /-hostctl-/ {print "snapshot LV " $1 " of " $2}'
-virsh list --all --name | awk '/^hostctl-/ && $0 != "hostctl-rescue" {print "domain " $0}'
+virsh list --all --name | awk '/^hostctl-/ && $0 != "hostctl-appliance" {print "domain " $0}'
 find /var/lib/hostctl/ledger -mindepth 1 -printf 'ledger %P\n' 2>/dev/null || true
 find /run/hostctl -mindepth 1 -printf 'run dir %P\n' 2>/dev/null || true
 find /var/lib/hostctl/runs \( -name '*.qcow2' -o -name '*.img' \) -printf 'file %p\n' 2>/dev/null || true`)
