@@ -285,7 +285,8 @@ func initPassphrases(dir string, files []string) ([]string, error) {
 	}
 	var out []string
 	for _, f := range files {
-		if name, ok := strings.CutSuffix(strings.TrimPrefix(f, "clients"+string(filepath.Separator)), ".toml"); ok && name != f {
+		rest, inClients := strings.CutPrefix(f, "clients"+string(filepath.Separator))
+		if name, ok := strings.CutSuffix(rest, ".toml"); inClients && ok {
 			out = append(out, strings.ReplaceAll(pattern, config.ClientPlaceholder, name))
 		}
 	}

@@ -52,6 +52,16 @@ func TestInitFromLibvirtThenCheckThenRerun(t *testing.T) {
 		passes = append(passes, string(data))
 	}
 	require.NotEqual(t, passes[0], passes[1])
+	// Only the clients have one: not hostctl.toml, not a profile (seen on
+	// the hypervisor VM: secrets/local-borg-hostctl.passphrase and
+	// secrets/local-borg-profiles/local-borg.passphrase).
+	secrets, err := filepath.Glob(filepath.Join(dir, "etc", "secrets", "*"))
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{
+		filepath.Join(dir, "etc", "secrets", "local-borg-web.passphrase"),
+		filepath.Join(dir, "etc", "secrets", "local-borg-db-01.passphrase"),
+	}, secrets)
+	require.Contains(t, out, "6 file(s) written")
 
 	// What init wrote is a valid configuration, disks resolved through libvirt.
 	code, out, stderr = runMain(t, "check", "--config", cfg)

@@ -84,6 +84,13 @@ func ApplianceXML(spec ApplianceSpec) (string, error) {
 		OnReboot:   onEnd,
 		OnCrash:    onEnd,
 		Devices:    &libvirtxml.DomainDeviceList{},
+		// QEMU of the appliance runs as root, whatever qemu.conf's user
+		// (Debian's is libvirt-qemu): it opens the run's overlays and job
+		// disk below hostctl's 0700 state and run dirs, and its 9p shares
+		// are passthrough (the repository, a restore's target tree with
+		// the guest's owners), which only root can serve. relabel='no':
+		// libvirt leaves the owners of the client's LVs and images alone.
+		SecLabel: []libvirtxml.DomainSecLabel{{Type: "static", Model: "dac", Relabel: "no", Label: "+0:+0"}},
 	}
 	used := map[string]bool{}
 	for _, d := range spec.Disks {

@@ -32,6 +32,10 @@ func TestApplianceXMLGolden(t *testing.T) {
 	// the host's disk.
 	require.Contains(t, x, `<channel type="pipe">`)
 	require.NotContains(t, x, `<channel type="file">`)
+	// As root on a host whose qemu.conf says user = "libvirt-qemu" (seen
+	// on the Debian hypervisor VM: "Cannot access storage file
+	// …/vdb.appliance.qcow2 (as uid:64055, gid:64055): Permission denied").
+	require.Contains(t, x, `<seclabel type="static" model="dac" relabel="no">`+"\n    <label>+0:+0</label>")
 
 	spec.Accel = "kvm"
 	x, err = ApplianceXML(spec)
