@@ -284,17 +284,17 @@ func (h *hypervisor) hostctl(t testing.TB, args ...string) (int, string, string)
 // hvReport is what the tests read of `hostctl run --json`: the CLI's
 // report fields, not hostctl's Go types.
 type hvReport struct {
-	Client  string        `json:"client"`
-	Status  string        `json:"status"`
-	Error   string        `json:"error"`
-	Mode    string        `json:"mode"`
-	Archive string        `json:"archive"`
-	Elapsed time.Duration `json:"elapsed_ns"`
-	Appl    time.Duration `json:"appliance_ns"`
-	Backend time.Duration `json:"backend_ns"`
-	ReadyIn time.Duration `json:"ready_ns"`
-	Pause   time.Duration `json:"pause_ns"`
-	LogDir  string        `json:"log_dir"`
+	Client           string        `json:"client"`
+	Status           string        `json:"status"`
+	Error            string        `json:"error"`
+	Mode             string        `json:"mode"`
+	Archive          string        `json:"archive"`
+	Elapsed          time.Duration `json:"elapsed_ns"`
+	ApplianceElapsed time.Duration `json:"appliance_ns"`
+	Backend          time.Duration `json:"backend_ns"`
+	ReadyIn          time.Duration `json:"ready_ns"`
+	Pause            time.Duration `json:"pause_ns"`
+	LogDir           string        `json:"log_dir"`
 }
 
 func hvReports(t testing.TB, out string) map[string]hvReport {
@@ -319,7 +319,7 @@ func printJob(what string, r hvReport, stderr string) {
 		accel = m[1] + " in the TCG VM"
 	}
 	fmt.Printf("hypervisor VM: %s (%s, nested appliance, %s): kernel start to supervisor ready %s; domain start to power-off %s; job %s, of it %s in the backend, pause window %s\n",
-		what, r.Client, accel, r.ReadyIn.Round(100*time.Millisecond), r.Appl.Round(100*time.Millisecond), r.Elapsed.Round(100*time.Millisecond),
+		what, r.Client, accel, r.ReadyIn.Round(100*time.Millisecond), r.ApplianceElapsed.Round(100*time.Millisecond), r.Elapsed.Round(100*time.Millisecond),
 		r.Backend.Round(100*time.Millisecond), r.Pause.Round(time.Millisecond))
 }
 
