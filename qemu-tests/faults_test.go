@@ -88,8 +88,8 @@ func TestBackendFaults(t *testing.T) {
 	// (check_every = 1) and it passed.
 	checked := func(t *testing.T, out string) {
 		t.Helper()
-		require.Regexp(t, `"step":"check","elapsed[^}]*}`, out, "check_every = 1: the appliance ran the check")
-		require.NotRegexp(t, `"step":"check"[^}]*"error"`, out, "the check passed")
+		require.Regexp(t, `"step":\{"name":"check","elapsed[^}]*}`, out, "check_every = 1: the appliance ran the check")
+		require.NotRegexp(t, `"step":\{"name":"check"[^}]*"error"`, out, "the check passed")
 	}
 
 	t.Run("borg-full-then-wrong-passphrase", func(t *testing.T) {
