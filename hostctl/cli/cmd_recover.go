@@ -152,11 +152,10 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	}
 	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Recover(ctx, clients[0], ro)
-		if rep.Status != job.StatusOK {
-			return fmt.Errorf("in-place recovery of %s: %s", name, rep.Error)
+		if rep.Status == job.StatusOK || rep.Status == job.StatusWarning {
+			fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
 		}
-		fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
-		return nil
+		return restoreOutcome("in-place recovery of "+name, rep)
 	})
 }
 

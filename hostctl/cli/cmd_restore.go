@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
@@ -123,18 +124,31 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	}
 	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Restore(ctx, clients[0], ro)
-		ok := rep.Status == job.StatusOK
+		restored := rep.Status == job.StatusOK || rep.Status == job.StatusWarning
 		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {
-			if ok {
+			if restored {
 				fmt.Fprintf(w, "restored %s backup %s to %s in %s\n", name, textsafe.Line(rep.Archive), ro.Dir+ro.Disk, rep.Elapsed.Round(time.Second))
 			}
 			return nil
 		})
-		if err == nil && !ok {
-			err = fmt.Errorf("restore of %s: %s", name, rep.Error)
+		if err != nil {
+			return err
 		}
-		return err
+		return restoreOutcome("restore of "+name, rep)
 	})
+}
+
+// restoreOutcome is the error of a restore or recovery that did not end
+// ok: with warnings (exit 5) what the tool could not restore, else the
+// failure.
+func restoreOutcome(what string, rep *report.Job) error {
+	switch rep.Status {
+	case job.StatusOK:
+		return nil
+	case job.StatusWarning:
+		return &ExitError{Code: ExitWarning, Err: fmt.Errorf("%s ended with warnings, not everything is restored: %s", what, textsafe.Line(rep.Warning))}
+	}
+	return fmt.Errorf("%s: %s", what, rep.Error)
 }
 
 // resolve checks the flags (usage errors before anything boots) and turns

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config/configtest"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
 )
 
 func TestParseTimeArg(t *testing.T) {
@@ -98,4 +101,18 @@ func TestVerifyUsage(t *testing.T) {
 		assert.Equal(t, ExitUsage, code, "%v: %s", tc.args, stderr)
 		assert.Contains(t, stderr, tc.want, "%v", tc.args)
 	}
+}
+
+// A restore or recovery that ended with warnings exits 5 with what the
+// tool could not restore, never 0; a failed one is a plain failure.
+func TestRestoreOutcomeExitCodes(t *testing.T) {
+	require.NoError(t, restoreOutcome("restore of web", &report.Job{Status: job.StatusOK}))
+	err := restoreOutcome("restore of web", &report.Job{Status: job.StatusWarning, Warning: "borg extract finished with warnings (exit status 1): dev/zero: attrs: Operation not permitted"})
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, ExitWarning, ee.Code)
+	require.ErrorContains(t, err, "restore of web ended with warnings, not everything is restored: borg extract finished with warnings")
+	err = restoreOutcome("in-place recovery of web", &report.Job{Status: job.StatusFailed, Error: "restore failed in the appliance: x"})
+	require.EqualError(t, err, "in-place recovery of web: restore failed in the appliance: x")
+	require.False(t, errors.As(err, &ee), "a failure exits 1")
 }

@@ -23,7 +23,7 @@ const (
 	ExitUsage   = 2 // bad command line or configuration
 	ExitPartial = 3 // some jobs were skipped (e.g. domain shut off and offline_ok = false), none failed
 	ExitLocked  = 4 // another run holds the lock
-	ExitWarning = 5 // a backup ended with warnings (files it could not read), none failed
+	ExitWarning = 5 // a backup or restore ended with warnings (files it could not read or write), none failed
 )
 
 const exitCodeHelp = `Exit codes:
@@ -34,7 +34,9 @@ const exitCodeHelp = `Exit codes:
   4  another hostctl run holds the lock
   5  a backup ended with warnings: written, but without files the backend
      could not read (listed in the report); none failed. Retention did not
-     run for it.
+     run for it. Or a restore or recovery ended with warnings: what the
+     tool could not restore (a file, a device node, an owner) is named in
+     the report; the rest is in place.
 With several outcomes the most serious wins: 1, then 5, then 3.
 `
 

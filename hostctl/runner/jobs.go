@@ -190,15 +190,33 @@ func newJobReport(client, mode, logDir string) *jobReport {
 	return &jobReport{Job: &report.Job{Client: client, Started: time.Now(), LogDir: logDir, Mode: mode}}
 }
 
-// finish ends the report of a job other than a backup: ok, or failed with
-// err.
+// finish ends the report of a job other than a backup: ok, warning when
+// the appliance finished with warnings (accept), or failed with err.
 func (rep *jobReport) finish(err error) *report.Job {
 	rep.Elapsed = time.Since(rep.Started)
 	rep.Status = job.StatusOK
+	if rep.Warning != "" {
+		rep.Status = job.StatusWarning
+	}
 	if err != nil {
 		rep.Status, rep.Error = job.StatusFailed, err.Error()
+		rep.Warning, rep.Unreadable, rep.UnreadableCount = "", nil, 0
 	}
 	return rep.Job
+}
+
+// accept says whether a restore's or a recovery's appliance finished
+// (ok, or warning: what the tool could not do goes to the report, which
+// finish then makes "warning", never "ok").
+func (rep *jobReport) accept(res *job.Result) bool {
+	switch res.Done.Status {
+	case job.StatusOK:
+		return true
+	case job.StatusWarning:
+		rep.Warning, rep.Unreadable, rep.UnreadableCount = res.Done.Warning, res.Done.Unreadable, res.Done.UnreadableCount
+		return true
+	}
+	return false
 }
 
 // runFromArchive builds and runs a job that reads one of the client's

@@ -309,7 +309,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *Recove
 			rep.Hooks = append(rep.Hooks, *h)
 			r.logf("%s: hook %s: %s in %s", c.Name, h.Name, hookStatus(*h), h.Elapsed.Round(time.Millisecond))
 		}
-		if res.Done.Status != job.StatusOK {
+		if !rep.accept(res) {
 			return fmt.Errorf("%s (appliance log: %s)", res.LastError(), aj.logPath())
 		}
 		return nil

@@ -60,7 +60,7 @@ func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptio
 	if err != nil {
 		return err
 	}
-	if res.Done.Status != job.StatusOK {
+	if !rep.accept(res) {
 		if stagingDir != "" {
 			return fmt.Errorf("restore failed in the appliance: %s (log: %s; what was restored is in %s)", res.LastError(), aj.logPath(), stagingDir)
 		}

@@ -84,3 +84,28 @@ func TestRestoreToDirExisting(t *testing.T) {
 		require.ErrorContains(t, privateRestoreDir(other), "is owned by uid 1000")
 	}
 }
+
+// A restore the tool finished with warnings (borg extract's exit status 1:
+// a device node it could not make) is reported "warning" with the tool's
+// line, never "ok", and what it restored is still moved into the
+// destination.
+func TestRestoreWithWarningsIsNoSuccess(t *testing.T) {
+	j := newLVMJob(t, "")
+	require.NoError(t, os.MkdirAll(filepath.Join(j.dir, "backup", "web"), 0o700))
+	dst := filepath.Join(t.TempDir(), "restored")
+	const warning = "borg extract finished with warnings (exit status 1): dev/zero: attrs: Operation not permitted"
+	j.hv.onStart = func(x string) error {
+		share := restoreShare(t, x)
+		require.NoError(t, os.WriteFile(filepath.Join(share, "etc-hostname"), []byte("web\n"), 0o644))
+		require.NoError(t, writeResult(applianceDisk(t, x), job.Done{Status: job.StatusWarning, Archive: "web-1", Warnings: job.Warnings{Warning: warning}}.Record()))
+		delete(j.hv.live, domainName(x))
+		return nil
+	}
+	rep := j.r.Restore(context.Background(), j.c, RestoreOptions{Dir: dst})
+	require.Equal(t, job.StatusWarning, rep.Status, rep.Error)
+	require.Equal(t, warning, rep.Warning)
+	require.Empty(t, rep.Error)
+	_, err := os.Stat(filepath.Join(dst, "etc-hostname"))
+	require.NoError(t, err, "what was restored is in the destination")
+	j.requireNothingLeft(t)
+}

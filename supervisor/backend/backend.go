@@ -96,6 +96,14 @@ func (r Request) secret(name string) string {
 	return path.Join(r.Dirs.Secrets, path.Clean("/"+name))
 }
 
+// Incomplete is a restore the tool finished with warnings (borg extract's
+// exit status 1: a file it could not write, a device node, owner or mode
+// it could not make): what it could restore is in place, Warning says what
+// is not. The job ends with status warning, never ok.
+type Incomplete struct{ Warning string }
+
+func (e *Incomplete) Error() string { return e.Warning }
+
 // Backend is a backup tool.
 type Backend interface {
 	// Backup stores the snapshot's content as archive Job.Backup.Archive

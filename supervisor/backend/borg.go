@@ -85,7 +85,11 @@ func (b *Borg) Restore(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = b.borg(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.Dirs.Restore, true)
+	r, err := b.run(ctx, req, BorgExtractArgs(req.Repo, archive, paths), req.Dirs.Restore, true, nil)
+	if err == nil && r.warned {
+		b.Sink.Logf("borg extract finished with warnings: %s", r.tail)
+		return archive, &Incomplete{Warning: warning("borg extract", 1, &unreadable{}, r.tail)}
+	}
 	return archive, err
 }
 
@@ -118,7 +122,8 @@ func (b *Borg) ensureRepo(ctx context.Context, req Request) error {
 }
 
 // borg runs one borg command whose warnings (exit status 1) are logged
-// and do not matter: listing, info, init, prune, compact, extract.
+// and do not matter: listing, info, init, prune, compact. (extract's do:
+// Restore.)
 func (b *Borg) borg(ctx context.Context, req Request, argv []string, dir string, priority bool) ([]byte, error) {
 	r, err := b.run(ctx, req, argv, dir, priority, nil)
 	if r.warned {

@@ -82,10 +82,7 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 	}
 	end = s.rep.Step("restore")
 	r.req.Archive, r.req.Paths = j.Restore.Archive, j.Restore.Paths
-	err = timed(&done, func() (err error) {
-		done.Archive, err = r.Restore(ctx, r.req)
-		return err
-	})
+	err = restoreArchive(ctx, r, &done)
 	if err := end(err); err != nil {
 		return done, err
 	}

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,14 +51,26 @@ func (s *supervisor) restore(ctx context.Context, j *job.Job) (job.Done, error) 
 	}
 	r.req.Archive, r.req.Paths = j.Restore.Archive, j.Restore.Paths
 	end = s.rep.Step("restore")
-	err = timed(&done, func() (err error) {
-		done.Archive, err = r.Restore(ctx, r.req)
-		return err
-	})
+	err = restoreArchive(ctx, r, &done)
 	if err == nil {
 		err = restoredPaths(filepath.Join(r.req.Root, r.req.Dirs.Restore), j.Restore.Paths, done.Archive)
 	}
 	return done, end(err)
+}
+
+// restoreArchive runs the backend's restore, timed. A restore the tool
+// finished with warnings is no error: done carries them, and the job ends
+// with status warning (what could be restored is in place).
+func restoreArchive(ctx context.Context, r repo, done *job.Done) error {
+	return timed(done, func() error {
+		var err error
+		done.Archive, err = r.Restore(ctx, r.req)
+		var inc *backend.Incomplete
+		if errors.As(err, &inc) {
+			done.Warning, err = inc.Warning, nil
+		}
+		return err
+	})
 }
 
 // selectBackup is the step that finds the newest backup at or before at
