@@ -107,7 +107,7 @@ func TestVerifyUsage(t *testing.T) {
 // tool could not restore, never 0; a failed one is a plain failure.
 func TestRestoreOutcomeExitCodes(t *testing.T) {
 	require.NoError(t, restoreOutcome("restore of web", &report.Job{Status: job.StatusOK}))
-	err := restoreOutcome("restore of web", &report.Job{Status: job.StatusWarning, Warning: "borg extract finished with warnings (exit status 1): dev/zero: attrs: Operation not permitted"})
+	err := restoreOutcome("restore of web", &report.Job{Status: job.StatusWarning, Warnings: job.Warnings{Warning: "borg extract finished with warnings (exit status 1): dev/zero: attrs: Operation not permitted"}})
 	var ee *ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, ExitWarning, ee.Code)

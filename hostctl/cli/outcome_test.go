@@ -23,8 +23,8 @@ import (
 func warnedReport() *report.Job {
 	return &report.Job{Client: "web", Status: job.StatusWarning, Archive: "web-20261201T033000Z",
 		Started: time.Date(2026, 12, 1, 3, 30, 0, 0, time.UTC), Elapsed: 90 * time.Second,
-		Warning:    "borg create finished with warnings (exit status 1): 4 item(s) could not be read: data/unreadable.bin: read: [Errno 5] Input/output error",
-		Unreadable: []string{"data/unreadable.bin", "var/log/a", "var/log/b", "var/log/c"}, UnreadableCount: 4,
+		Warnings: job.Warnings{Warning: "borg create finished with warnings (exit status 1): 4 item(s) could not be read: data/unreadable.bin: read: [Errno 5] Input/output error",
+			Unreadable: []string{"data/unreadable.bin", "var/log/a", "var/log/b", "var/log/c"}, UnreadableCount: 4},
 		Stats: &job.Stats{Files: 1000, OriginalSize: 1 << 30}}
 }
 

@@ -43,10 +43,9 @@ type Job struct {
 	// compared).
 	Verify *job.Verification `json:"verify,omitempty"`
 
-	// Warning (status warning) is the backend's one line; Unreadable the
-	// first job.MaxUnreadable paths it could not read, UnreadableCount
-	// how many.
-	Warning         string   `json:"warning,omitempty"`
-	Unreadable      []string `json:"unreadable,omitempty"`
-	UnreadableCount int      `json:"unreadable_count,omitempty"`
+	// Warnings (status warning), as the appliance's done record has them:
+	// the backend's one line (Warning), the first job.MaxUnreadable paths
+	// it could not read or write (Unreadable) and how many
+	// (UnreadableCount); the same keys in JSON.
+	job.Warnings
 }

@@ -44,7 +44,7 @@ func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
 		rep.Status, rep.Error = report.StatusSkipped, skip.reason
 	case errors.As(err, &warn):
 		rep.Status = job.StatusWarning
-		rep.Warning, rep.Unreadable, rep.UnreadableCount = warn.done.Warning, warn.done.Unreadable, warn.done.UnreadableCount
+		rep.Warnings = warn.done.Warnings
 	case err != nil:
 		rep.Status, rep.Error = job.StatusFailed, err.Error()
 	default:

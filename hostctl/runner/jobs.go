@@ -200,7 +200,7 @@ func (rep *jobReport) finish(err error) *report.Job {
 	}
 	if err != nil {
 		rep.Status, rep.Error = job.StatusFailed, err.Error()
-		rep.Warning, rep.Unreadable, rep.UnreadableCount = "", nil, 0
+		rep.Warnings = job.Warnings{}
 	}
 	return rep.Job
 }
@@ -213,7 +213,7 @@ func (rep *jobReport) accept(res *job.Result) bool {
 	case job.StatusOK:
 		return true
 	case job.StatusWarning:
-		rep.Warning, rep.Unreadable, rep.UnreadableCount = res.Done.Warning, res.Done.Unreadable, res.Done.UnreadableCount
+		rep.Warnings = res.Done.Warnings
 		return true
 	}
 	return false
