@@ -10,6 +10,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
 )
 
 // restoreShare is the host directory an appliance domain's restore share
@@ -108,4 +109,31 @@ func TestRestoreWithWarningsIsNoSuccess(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dst, "etc-hostname"))
 	require.NoError(t, err, "what was restored is in the destination")
 	j.requireNothingLeft(t)
+}
+
+// A hostile appliance's restore result: status warning with a warning
+// that carries terminal escapes (the supervisor writes them printable), or
+// warning without saying what is missing. Neither is taken: the restore
+// fails, its reason is no guest text, and it is never "warning" or "ok".
+func TestRestoreRefusesHostileWarnings(t *testing.T) {
+	for name, w := range map[string]job.Warnings{
+		"control characters": {Warning: "borg extract finished with warnings: " + testutil.Hostile},
+		"no warning":         {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := newLVMJob(t, "")
+			require.NoError(t, os.MkdirAll(filepath.Join(j.dir, "backup", "web"), 0o700))
+			dst := filepath.Join(t.TempDir(), "restored")
+			j.hv.onStart = func(x string) error {
+				require.NoError(t, writeResult(applianceDisk(t, x), job.Done{Status: job.StatusWarning, Archive: "web-1", Warnings: w}.Record()))
+				delete(j.hv.live, domainName(x))
+				return nil
+			}
+			rep := j.r.Restore(context.Background(), j.c, RestoreOptions{Dir: dst})
+			require.Equal(t, job.StatusFailed, rep.Status)
+			require.Empty(t, rep.Warning)
+			testutil.RequireNoControl(t, rep.Error)
+			j.requireNothingLeft(t)
+		})
+	}
 }
