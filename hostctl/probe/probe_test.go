@@ -58,21 +58,30 @@ func TestProbeS3(t *testing.T) {
 	require.Error(t, rs[0].Err, "nothing listens any more")
 }
 
-func TestProbeFTP(t *testing.T) {
+// tcpServer listens on 127.0.0.1 and hands every connection to greet
+// before closing it; the listener is closed with the test (or earlier, by
+// the test).
+func tcpServer(t *testing.T, greet func(net.Conn)) (net.Listener, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(c, "220 test ftp\r\n")
+			greet(c)
 			c.Close()
 		}
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return l, port
+}
+
+func TestProbeFTP(t *testing.T) {
+	_, port := tcpServer(t, func(c net.Conn) { fmt.Fprintf(c, "220 test ftp\r\n") })
 	p := &config.Profile{Backend: "duplicity", Target: "ftp://u@" + gw + ":" + port + "/b/{client}"}
 	rs := Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Len(t, rs, 1)
@@ -93,19 +102,7 @@ func TestProbeFileTarget(t *testing.T) {
 // ftps:// is implicit TLS: the probe connects, at the port the appliance's
 // lftp uses, and expects no plain-text greeting.
 func TestProbeFTPS(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l, port := tcpServer(t, func(net.Conn) {})
 	p := &config.Profile{Backend: "duplicity", Target: "ftps://u@" + gw + ":" + port + "/b/{client}"}
 	rs := Target(context.Background(), p, targetsOf(t, p, "web"), gw)
 	require.Len(t, rs, 1)
