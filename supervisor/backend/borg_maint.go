@@ -3,8 +3,11 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +73,26 @@ func (b *Borg) Check(ctx context.Context, req Request) error {
 	r, err := b.run(ctx, req, []string{"borg", "check", "--log-json", "--", req.Repo}, "/", true, nil)
 	if err == nil && r.warned {
 		err = fmt.Errorf("borg check: exit status 1: the repository has problems: %s", r.tail)
+	}
+	return err
+}
+
+// BreakLock implements Backend: borg break-lock. borg cannot tell a dead
+// appliance's lock from a live one (each boot has another host id), so it
+// would wait for it until its lock timeout, every night.
+func (b *Borg) BreakLock(ctx context.Context, req Request) error {
+	req, err := b.resolve(req)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(req.Repo, "ssh://") {
+		if _, err := os.Stat(filepath.Join(req.Root, req.Repo, "config")); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	_, err = b.borg(ctx, req, []string{"borg", "break-lock", "--", req.Repo}, "/", false)
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		return nil
 	}
 	return err
 }
