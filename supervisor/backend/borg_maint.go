@@ -77,9 +77,14 @@ func (b *Borg) Check(ctx context.Context, req Request) error {
 	return err
 }
 
-// BreakLock implements Backend: borg break-lock. borg cannot tell a dead
-// appliance's lock from a live one (each boot has another host id), so it
-// would wait for it until its lock timeout, every night.
+// BreakLock implements Backend: borg break-lock, then borg delete
+// --cache-only. borg cannot tell a dead appliance's lock from a live one
+// (each boot has another host id), so it would wait for it until its lock
+// timeout, every night; and a borg killed while it wrote its cache on the
+// cache volume can leave it unreadable (seen after a SIGKILL of hostctl:
+// "…/config does not look like a Borg cache" in every later job). The
+// cache is rebuilt from the repository; the next backup reads every file
+// once (the files cache went with it).
 func (b *Borg) BreakLock(ctx context.Context, req Request) error {
 	req, err := b.resolve(req)
 	if err != nil {
@@ -90,11 +95,17 @@ func (b *Borg) BreakLock(ctx context.Context, req Request) error {
 			return nil
 		}
 	}
-	_, err = b.borg(ctx, req, []string{"borg", "break-lock", "--", req.Repo}, "/", false)
-	if err != nil && strings.Contains(err.Error(), "does not exist") {
-		return nil
+	for _, argv := range [][]string{{"borg", "break-lock", "--", req.Repo}, {"borg", "delete", "--cache-only", "--", req.Repo}} {
+		_, err = b.borg(ctx, req, argv, "/", false)
+		if err != nil && strings.Contains(err.Error(), "does not exist") {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	b.Sink.Logf("borg: the repository's locks and this client's cache removed (the cache is rebuilt from the repository)")
+	return nil
 }
 
 // Snapshots implements Backend: borg info, for the sizes.

@@ -17,31 +17,37 @@ import (
 
 // TestConformanceBreakLock: a backend killed while it held its lock
 // leaves it in the repository, and to the next appliance (another host
-// id, another hostname) it looks like a live one: with the real tools,
-// the lock makes the next job fail; BreakLock removes it and the job
-// then works. A repository that does not exist has no lock to break.
+// id, another hostname) it looks like a live one; a borg killed while it
+// wrote its cache leaves it unreadable. With the real tools, each makes
+// the next job fail; BreakLock removes them and the job then works. A
+// repository that does not exist has no lock to break.
 func TestConformanceBreakLock(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// lockAsOtherHost takes the repository's lock as another host
 		// would and is killed while it holds it.
-		lockAsOtherHost func(t *testing.T, repo string)
+		lockAsOtherHost func(t *testing.T, repo, cacheDir string)
 		// blocked is the operation the stale lock stops.
 		blocked func(b Backend, req Request) error
 		want    string
 	}{
-		{"borg", func(t *testing.T, repo string) {
+		{"borg", func(t *testing.T, repo, cacheDir string) {
 			cmd := exec.Command("borg", "with-lock", repo, "sh", "-c", "kill -9 $PPID")
 			cmd.Env = append(os.Environ(), "BORG_HOST_ID=hostctl-appliance-of-an-earlier-boot", "BORG_PASSPHRASE=pw",
 				"BORG_BASE_DIR="+t.TempDir())
 			out, err := cmd.CombinedOutput()
 			require.Error(t, err, "borg with-lock should have been killed: %s", out)
+			// What a borg killed while it wrote its cache left (seen).
+			configs, err := filepath.Glob(filepath.Join(cacheDir, "borg", "web", ".cache", "borg", "*", "config"))
+			require.NoError(t, err)
+			require.Len(t, configs, 1)
+			require.NoError(t, os.WriteFile(configs[0], nil, 0o600))
 		}, func(b Backend, req Request) error {
 			req.Job.Backup = &job.Backup{Archive: "web-2", Time: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 			_, err := b.Backup(context.Background(), req)
 			return err
-		}, "Failed to create/acquire the lock"},
-		{"restic", func(t *testing.T, repo string) {
+		}, "Failed to create/acquire the lock"}, // first the lock; after break-lock alone, "…/config does not look like a Borg cache"
+		{"restic", func(t *testing.T, repo, _ string) {
 			// Another hostname (a UTS namespace): restic's own stale check
 			// only trusts locks of its own host.
 			cmd := exec.Command("unshare", "--uts", "sh", "-c", `hostname other-appliance
@@ -73,7 +79,7 @@ kill -9 $pid`, "sh", repo, t.TempDir())
 			_, err := b.Backup(ctx, req)
 			require.NoError(t, err, "log:\n%s", sink)
 
-			tc.lockAsOtherHost(t, req.Repo)
+			tc.lockAsOtherHost(t, req.Repo, d.Cache)
 			err = tc.blocked(b, req)
 			require.Error(t, err, "the stale lock should block: log:\n%s", sink)
 			require.True(t, strings.Contains(err.Error(), tc.want), "%v", err)
