@@ -112,7 +112,7 @@ for i in 1 2 3 4 5; do
   lvremove -q -y vg0/sbbench >/dev/null; c=$(ms)
   echo "thin-create $((b-a))"; echo "thin-remove $((c-b))"
 done
-d=$(mktemp -d /var/lib/libvirt/images/sbbench.XXXX)
+d=$(mktemp -d /var/lib/libvirt/images/sbbench.XXXX); chmod 755 $d # QEMU runs as libvirt-qemu here
 qemu-img create -q -f qcow2 $d/disk.qcow2 64M
 cat > $d/dom.xml <<EOF
 <domain type='qemu'><name>sbbench</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
