@@ -91,6 +91,12 @@ func (c *client) guest(t testing.TB, cmd string) hooks.Result {
 func (c *client) startAgent(t testing.TB) {
 	t.Helper()
 	c.start(t)
+	c.waitAgent(t)
+}
+
+// waitAgent waits until the client's guest agent answers.
+func (c *client) waitAgent(t testing.TB) {
+	t.Helper()
 	// Generous: a TCG guest on a loaded 2-core machine (other test runs
 	// booting VMs) boots several times slower than on an idle one.
 	deadline := time.Now().Add(8 * time.Minute)

@@ -247,3 +247,11 @@ func borg(t testing.TB, pass, dir string, args ...string) string {
 	require.NoError(t, err, "borg %v: %s", args, out)
 	return string(out)
 }
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -128,24 +128,27 @@ func (h *hypervisor) restoreAndCompare(t *testing.T, client string) {
 	dir := "/srv/restore/" + client
 	h.run(t, "rm -rf "+dir)
 	start := time.Now()
-	code, _, _ := h.hostctl(t, "restore", client, "--to-dir", dir)
-	require.Equal(t, 0, code)
+	code, out, errOut := h.hostctl(t, "restore", client, "--to-dir", dir)
 	fmt.Printf("hypervisor VM: restore --to-dir of %s in %s\n", client, time.Since(start).Round(100*time.Millisecond))
 	got := h.fetchTree(t, dir)
 	if client == "files" {
+		require.Equal(t, 0, code)
 		requireSameTree(t, h.filesTree, got, "lost+found")
 		return
 	}
+	// A root filesystem has device nodes, and the destination cannot
+	// take them: libvirt clears the capabilities of QEMU (qemu.conf
+	// clear_emulator_capabilities = 1), so its passthrough 9p cannot
+	// mknod, and borg extract finishes with warnings ("dev/zero: attrs:
+	// [Errno 1] Operation not permitted"). That is a warning, exit 5,
+	// never ok; everything else is restored.
+	require.Equal(t, 5, code, "a restore that could not make the device nodes")
+	require.Regexp(t, `restore of myvm ended with warnings, not everything is restored: .*dev/\S+: .*Operation not permitted`, errOut)
+	require.Contains(t, out, "restored myvm backup myvm-")
 	requireSameTree(t, h.dataTree, filepath.Join(got, "srv", "data"), "lost+found")
 	// The root, against its image: what the client's init and agent run
 	// from (the template's excludes are not in the backup).
 	root := mountImage(t, h.disks.Root)
-	// Not dev: the guest's device nodes (dev/null, …) are NOT restored
-	// here, and the restore still says ok. libvirt clears the
-	// capabilities of QEMU (qemu.conf clear_emulator_capabilities = 1),
-	// so its passthrough 9p cannot mknod: borg extract "finished with
-	// warnings: dev/zero: attrs: [Errno 1] Operation not permitted", the
-	// appliance reported status=ok. An open defect, not the contract.
 	requireSameTree(t, root, got, "lost+found", "srv/data", "tmp", "var/tmp", "var/cache/apt/archives", "dev")
 }
 
@@ -176,18 +179,26 @@ func mountImage(t testing.TB, img string) string {
 
 var guardVerdict = regexp.MustCompile(`LVM snapshot vg0/myvm-data-hostctl-\S+ is (\d+\.\d)% full \(limit 80%\)`)
 
-// overflow: the client writes 320 MiB into /srv/data (its classic LV,
-// 256 MiB of snapshot) once the appliance runs, 32 MiB at a time. The guard must abort the job below
-// 100%: a snapshot dm-snapshot invalidated would have been read by the
-// appliance as garbage.
+// overflow: the client writes 224 MiB into /srv/data (its classic LV,
+// 256 MiB of snapshot) once the snapshot exists, 32 MiB at a time. The
+// guard must abort the job at its 80%, below 100%: a snapshot that
+// dm-snapshot invalidated would have been read by the appliance as
+// garbage.
 func (h *hypervisor) overflow(t *testing.T) {
 	h.run(t, `rm -f /root/overflow.*
 nohup sh -c 'hostctl run --json myvm > /root/overflow.json 2> /root/overflow.log; echo $? > /root/overflow.rc' </dev/null >/dev/null 2>&1 &`)
-	h.waitFor(t, "the appliance runs", 10*time.Minute, `virsh list --name | grep -q '^hostctl-backup-myvm'`)
+	// From the moment the snapshot exists (the appliance starts a few
+	// seconds later): the job is short, the fill in a nested guest slow.
+	h.waitFor(t, "the data LV's snapshot", 10*time.Minute, `lvs --noheadings -o lv_name `+hvVG+` | grep -q -- '`+hvLV.data+`-hostctl-'`)
 	// As fast as the client can: 8 MiB a second with pauses (seen) filled
 	// the snapshot too slowly, and the job ended ok before the guard had
-	// cause to act.
-	h.guestExec(t, false, `for i in $(seq 10); do dd if=/dev/zero of=/srv/data/fill$i bs=4M count=8 conv=fsync 2>/dev/null; done`)
+	// cause to act. 224 MiB: past the guard's 80% of the 256 MiB snapshot
+	// (with the journal's and the metadata's chunks), short of 100%, so
+	// that the writes that go on after the job stopped (the guest does not
+	// know) do not invalidate it before it is removed. Seen with 320 MiB:
+	// invalidated after the abort, a message that here would hide one
+	// before it.
+	h.guestExec(t, false, `for i in $(seq 7); do dd if=/dev/zero of=/srv/data/fill$i bs=4M count=8 conv=fsync 2>/dev/null; done`)
 	h.waitFor(t, "hostctl to finish", 20*time.Minute, `test -s /root/overflow.rc`)
 	rc := strings.TrimSpace(h.run(t, "cat /root/overflow.rc"))
 	log := h.run(t, "cat /root/overflow.log")
@@ -203,18 +214,20 @@ nohup sh -c 'hostctl run --json myvm > /root/overflow.json 2> /root/overflow.log
 	require.Less(t, pct, 100.0)
 	require.Contains(t, log, "appliance hostctl-backup-myvm", "the guard fired once the appliance ran")
 	fmt.Printf("hypervisor VM: overflow guard: the job stopped at %.1f%% after %s\n", pct, r.Elapsed.Round(time.Second))
-	require.NotContains(t, h.run(t, "dmesg"), "Invalidating snapshot", "dm-snapshot invalidated the snapshot")
+	require.NotContains(t, h.run(t, "dmesg | grep -i snapshot || true"), "Invalidating snapshot", "dm-snapshot invalidated the snapshot")
 	require.Empty(t, h.leftovers(t))
 	h.requireClientOnItsLVs(t)
 	h.guestExec(t, true, "rm -f /srv/data/fill*; sync")
 }
 
-// killAndCleanup: SIGKILL of hostctl once the snapshots exist and the
-// appliance runs; cleanup leaves nothing and the next run is green.
+// killAndCleanup: SIGKILL of hostctl once the snapshots exist and borg
+// in the appliance holds the repository's lock; cleanup leaves nothing,
+// and the next run removes the lock and is green.
 func (h *hypervisor) killAndCleanup(t *testing.T) {
 	pid := strings.TrimSpace(h.run(t, `nohup hostctl run myvm </dev/null > /root/kill.log 2>&1 & echo $!`))
-	h.waitFor(t, "both snapshots and the appliance", 10*time.Minute, fmt.Sprintf(
-		`test "$(lvs --noheadings -o lv_name %s | grep -c -- '-hostctl-')" = 2 && virsh list --name | grep -q '^hostctl-backup-myvm'`, hvVG))
+	// Once borg in the appliance holds its repository's lock.
+	h.waitFor(t, "both snapshots, the appliance and borg's lock", 10*time.Minute, fmt.Sprintf(
+		`test "$(lvs --noheadings -o lv_name %s | grep -c -- '-hostctl-')" = 2 && virsh list --name | grep -q '^hostctl-backup-myvm' && test -e /srv/backup/myvm/lock.exclusive`, hvVG))
 	h.run(t, "kill -KILL "+pid)
 	left := h.leftovers(t)
 	t.Logf("left by the killed hostctl: %v", left)
@@ -226,12 +239,13 @@ func (h *hypervisor) killAndCleanup(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Empty(t, h.leftovers(t))
 	h.requireClientOnItsLVs(t)
-	code, out, errOut := h.hostctl(t, "run", "--json", hvClient)
-	require.Equal(t, 0, code)
-	r := hvReports(t, out)[hvClient]
-	require.Equal(t, "ok", r.Status, r.Error)
-	printJob("backup after cleanup", r, errOut)
-	h.backedUp = true
+	// The killed borg's lock is still in the repository (seen: without
+	// help every later job failed on "Failed to create/acquire the lock
+	// /target/lock.exclusive"): the next job removes it first.
+	require.Contains(t, h.run(t, "ls /srv/backup/myvm"), "lock.exclusive")
+	errOut := h.backupOK(t, "backup after cleanup")
+	require.Regexp(t, `myvm: appliance hostctl-backup-myvm-\S+ was stopped while it used the repository: this job first removes the lock it may have left`, errOut)
+	require.NotContains(t, h.run(t, "ls /srv/backup/myvm"), "lock.")
 	require.Empty(t, h.leftovers(t))
 	h.requireClientOnItsLVs(t)
 }
@@ -241,12 +255,7 @@ func (h *hypervisor) killAndCleanup(t *testing.T) {
 // back and it boots from its LVs.
 func (h *hypervisor) recoverInPlace(t *testing.T) {
 	if !h.backedUp { // run on its own (-run TestHypervisorLVM/recover)
-		code, out, errOut := h.hostctl(t, "run", "--json", hvClient)
-		require.Equal(t, 0, code)
-		r := hvReports(t, out)[hvClient]
-		require.Equal(t, "ok", r.Status, r.Error)
-		printJob("backup before the recovery", r, errOut)
-		h.backedUp = true
+		h.backupOK(t, "backup before the recovery")
 	}
 	c := hvShare + "/client"
 	h.run(t, fmt.Sprintf(`virsh destroy myvm
@@ -258,8 +267,14 @@ virsh start myvm`, c, hvLV.root, hvLV.data))
 	require.Contains(t, h.clientConsole(t), "bootvm: MARKER (none)")
 	h.run(t, "truncate -s 0 /var/log/libvirt/myvm-console.log")
 	start := time.Now()
-	code, out, _ := h.hostctl(t, "recover", hvClient, "--yes")
-	require.Equal(t, 0, code)
+	// In the background, polled: one run of it left the VM silent (no
+	// ssh, nothing on its console) and the test waiting on ssh forever.
+	h.run(t, `rm -f /root/recover.*
+nohup sh -c 'hostctl recover myvm --yes > /root/recover.out 2> /root/recover.log; echo $? > /root/recover.rc' </dev/null >/dev/null 2>&1 &`)
+	h.waitFor(t, "hostctl recover to finish", 20*time.Minute, `test -s /root/recover.rc`)
+	out := h.run(t, "cat /root/recover.out /root/recover.log")
+	t.Logf("hostctl recover myvm --yes → exit %s\n%s", strings.TrimSpace(h.run(t, "cat /root/recover.rc")), out)
+	require.Equal(t, "0", strings.TrimSpace(h.run(t, "cat /root/recover.rc")))
 	require.Contains(t, out, "recovered myvm from archive myvm-")
 	fmt.Printf("hypervisor VM: in-place recovery onto the client's LVs in %s\n", time.Since(start).Round(time.Second))
 	h.waitAgent(t, 5*time.Minute)
@@ -269,6 +284,19 @@ virsh start myvm`, c, hvLV.root, hvLV.data))
 		"bootvm: MARKER "+h.marker)
 	require.Empty(t, h.leftovers(t))
 	h.requireClientOnItsLVs(t)
+}
+
+// backupOK runs `hostctl run --json myvm`, requires it ok and prints its
+// figures as what.
+func (h *hypervisor) backupOK(t *testing.T, what string) (stderr string) {
+	t.Helper()
+	code, out, errOut := h.hostctl(t, "run", "--json", hvClient)
+	require.Equal(t, 0, code)
+	r := hvReports(t, out)[hvClient]
+	require.Equal(t, "ok", r.Status, r.Error)
+	printJob(what, r, errOut)
+	h.backedUp = true
+	return errOut
 }
 
 // waitFor polls check (a script) in the VM every 2s until it succeeds.
@@ -299,8 +327,13 @@ func (h *hypervisor) guestExec(t testing.TB, wait bool, script string) {
 	}
 	m := regexp.MustCompile(`"pid":(\d+)`).FindStringSubmatch(out)
 	require.NotNil(t, m, "guest-exec: %s", out)
+	// The agent tells an exited command's status once, then forgets it.
 	status := fmt.Sprintf(`{"execute":"guest-exec-status","arguments":{"pid":%s}}`, m[1])
-	h.waitFor(t, "the guest command", 5*time.Minute, "virsh -q qemu-agent-command "+hvClient+" "+fixture.ShellQuote(status)+` | grep -q '"exited":true'`)
-	out = h.run(t, "virsh -q qemu-agent-command "+hvClient+" "+fixture.ShellQuote(status))
+	out = h.run(t, fmt.Sprintf(`for i in $(seq 150); do
+  s=$(virsh -q qemu-agent-command %s %s)
+  case "$s" in *'"exited":true'*) echo "$s"; exit 0;; esac
+  sleep 2
+done
+echo "still running after 5 minutes: $s"`, hvClient, fixture.ShellQuote(status)))
 	require.Contains(t, out, `"exitcode":0`, "guest command %q: %s", script, out)
 }

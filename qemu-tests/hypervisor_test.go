@@ -97,6 +97,9 @@ func newHypervisor(t testing.TB, e *env) *hypervisor {
 	h.HypervisorVM = vm
 	require.NoError(t, vm.WaitReady(ctx, 10*time.Minute))
 	logf("booted to systemd's multi-user target in %s", time.Since(start).Round(time.Second))
+	// A heartbeat on its console: when ssh stops answering, the console
+	// says whether the kernel still runs, and under what load.
+	h.run(t, `nohup sh -c 'while sleep 20; do echo "hv-alive load $(cut -d" " -f1-3 /proc/loadavg) $(grep MemAvailable /proc/meminfo | tr -s " ")" > /dev/kmsg; done' </dev/null >/dev/null 2>&1 &`)
 	h.run(t, fmt.Sprintf("mkdir -p %[1]s && mount -t 9p -o trans=virtio,version=9p2000.L,ro %s %[1]s", hvShare, fixture.ShareTag))
 
 	h.makeStorage(t)
@@ -365,13 +368,6 @@ func (h *hypervisor) fetchTree(t testing.TB, dir string) string {
 	require.NoError(t, cmd.Run(), "tar in the VM: %s", errb.String())
 	require.NoError(t, untar.Wait(), "tar on the host: %s", uerr.String())
 	return dst
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // readmeStep is one numbered step of the README's "Setting up a

@@ -22,6 +22,8 @@ packages=(
   # tests of guest layouts: client disks with guest LVM (metadata only:
   # the host kernel may lack device-mapper) and XFS
   lvm2 xfsprogs fdisk
+  # the Debian test guests boot from their own disks: GRUB for BIOS
+  grub-pc-bin
   # tests of the backends and targets: the tools on the host to read the
   # repositories, gpg for the signature checks, an sshd and an ftp server
   # started by the tests on 127.0.0.1

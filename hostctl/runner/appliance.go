@@ -56,6 +56,13 @@ type outcome struct {
 // off and reads the result back from the job disk. Every resource it creates
 // goes through rv, so the caller's undoAll removes it.
 func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob) (*outcome, error) {
+	usesRepo := aj.job.Repo != nil
+	if usesRepo {
+		if what, ok := r.staleLock(aj.job.Client); ok {
+			aj.job.Repo.BreakLock = true
+			r.logf("%s: %s was stopped while it used the repository: this job first removes the lock it may have left", aj.job.Client, what)
+		}
+	}
 	jobImg, err := r.makeJobDisk(rv, aj)
 	if err != nil {
 		return nil, err
@@ -104,6 +111,11 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	if _, err := rv.record(ledger.Entry{Kind: ledger.KindDomain, Name: name}); err != nil {
 		return nil, err
 	}
+	if usesRepo {
+		if err := r.markLock(aj.job.Client, name); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	if err := r.virt.StartTransient(ctx, xml); err != nil {
 		return nil, fmt.Errorf("start appliance %s: %w", name, err)
@@ -142,6 +154,9 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 			return out, fmt.Errorf("appliance %s: %w; console log: %s", name, err, filepath.Join(aj.dir, "console.log"))
 		}
 		return out, err
+	}
+	if usesRepo {
+		r.clearLock(aj.job.Client, out.result.Done)
 	}
 	return out, nil
 }

@@ -177,6 +177,13 @@ type Repo struct {
 	BandwidthLimit int64 `toml:"bandwidth_limit,omitempty"`
 	// ExtraOptions are appended to the backend's backup command as given.
 	ExtraOptions []string `toml:"extra_options,omitempty"`
+	// BreakLock: an earlier appliance of this client was stopped while it
+	// used the repository (destroyed, or its hostctl killed), so the
+	// repository may hold that appliance's lock, which no one will
+	// release. The supervisor removes the repository's locks before
+	// anything else. Only the host sets it, and only because its run lock
+	// says that no other job of this client runs.
+	BreakLock bool `toml:"break_lock,omitempty"`
 }
 
 // SSH client settings for targets over ssh (the identity and known_hosts

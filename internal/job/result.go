@@ -208,6 +208,11 @@ type Result struct {
 	Done    Done // the final record's
 }
 
+// TimeLimitExceeded begins the error of a done record whose job the
+// supervisor's watchdog stopped: the backend was killed, and may have left
+// its lock in the repository.
+const TimeLimitExceeded = "time limit exceeded"
+
 // ErrNoDone means the appliance stopped without writing its final record:
 // it crashed, was killed or ran out of time. Such a job failed.
 var ErrNoDone = errors.New("appliance stopped without a final done record")

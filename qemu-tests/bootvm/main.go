@@ -50,15 +50,10 @@ func main() {
 }
 
 func stage1() error {
-	for _, m := range []struct{ src, dst, fs string }{
-		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
-	} {
-		if err := os.MkdirAll(m.dst, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil {
-			return fmt.Errorf("mount %s: %w", m.dst, err)
-		}
+	// What PID 1 needs, as the appliance mounts it; switch_root moves it
+	// into the new root.
+	if err := (&boot.Stack{}).MountAll(boot.EarlyMounts); err != nil {
+		return err
 	}
 	if _, failed := boot.LoadModules("/etc/sb-modules", func(f string, a ...any) {}); len(failed) > 0 {
 		return fmt.Errorf("modules: %v", failed)

@@ -125,6 +125,10 @@ type Backend interface {
 	Check(ctx context.Context, req Request) error
 	// Snapshots lists the backups in the repository, oldest first.
 	Snapshots(ctx context.Context, req Request) ([]Snapshot, error)
+	// BreakLock removes every lock in the repository (Job.Repo.BreakLock:
+	// left by a killed appliance). A repository that does not exist yet
+	// has none.
+	BreakLock(ctx context.Context, req Request) error
 }
 
 // Snapshot is one backup in a repository as the backend lists it.

@@ -3,8 +3,11 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -72,6 +75,37 @@ func (b *Borg) Check(ctx context.Context, req Request) error {
 		err = fmt.Errorf("borg check: exit status 1: the repository has problems: %s", r.tail)
 	}
 	return err
+}
+
+// BreakLock implements Backend: borg break-lock, then borg delete
+// --cache-only. borg cannot tell a dead appliance's lock from a live one
+// (each boot has another host id), so it would wait for it until its lock
+// timeout, every night; and a borg killed while it wrote its cache on the
+// cache volume can leave it unreadable (seen after a SIGKILL of hostctl:
+// "…/config does not look like a Borg cache" in every later job). The
+// cache is rebuilt from the repository; the next backup reads every file
+// once (the files cache went with it).
+func (b *Borg) BreakLock(ctx context.Context, req Request) error {
+	req, err := b.resolve(req)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(req.Repo, "ssh://") {
+		if _, err := os.Stat(filepath.Join(req.Root, req.Repo, "config")); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	for _, argv := range [][]string{{"borg", "break-lock", "--", req.Repo}, {"borg", "delete", "--cache-only", "--", req.Repo}} {
+		_, err = b.borg(ctx, req, argv, "/", false)
+		if err != nil && strings.Contains(err.Error(), "does not exist") {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	b.Sink.Logf("borg: the repository's locks and this client's cache removed (the cache is rebuilt from the repository)")
+	return nil
 }
 
 // Snapshots implements Backend: borg info, for the sizes.

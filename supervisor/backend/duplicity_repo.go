@@ -65,6 +65,12 @@ func (b *Duplicity) verify(ctx context.Context, req Request, s *dupSession) erro
 	return err
 }
 
+// BreakLock implements Backend: duplicity keeps no lock in the
+// repository. Its lock is fasteners' fcntl lock on a file in its archive
+// dir (the cache volume), which the kernel dropped with the killed
+// appliance.
+func (b *Duplicity) BreakLock(ctx context.Context, req Request) error { return nil }
+
 // Snapshots implements Backend.
 func (b *Duplicity) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
 	s, err := b.open(ctx, req)

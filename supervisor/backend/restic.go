@@ -198,6 +198,22 @@ func (r *Restic) Check(ctx context.Context, req Request) error {
 	return err
 }
 
+// BreakLock implements Backend: restic unlock --remove-all (plain unlock
+// keeps a lock younger than 30 minutes from another host, and every
+// appliance boot is another host to restic).
+func (r *Restic) BreakLock(ctx context.Context, req Request) error {
+	g, env, err := r.setup(req)
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	_, err = runTool(ctx, r.Run, r.Sink, toolCmd{argv: append(append([]string(nil), g...), "unlock", "--remove-all"), env: env, dir: "/", stderr: &stderr})
+	if err != nil && NoResticRepo(stderr.String()) {
+		return nil
+	}
+	return err
+}
+
 // Snapshots implements Backend.
 func (r *Restic) Snapshots(ctx context.Context, req Request) ([]Snapshot, error) {
 	g, env, err := r.setup(req)

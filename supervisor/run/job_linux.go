@@ -11,7 +11,7 @@ import (
 )
 
 // errTimeLimit is the cause of the watchdog's cancellation.
-var errTimeLimit = errors.New("time limit exceeded")
+var errTimeLimit = errors.New(job.TimeLimitExceeded)
 
 // modeFunc is one job mode's part of the flow. It returns the (partial)
 // done record; a mode that works on a repository opens it once

@@ -20,8 +20,8 @@ type repo struct {
 
 // openRepo sets up everything a backend needs besides the data, once per
 // job: the backend named in the job (refused before anything is mounted),
-// the cache, the network, the target's 9p share for a file target, and
-// the passphrase.
+// the cache, the network, the target's 9p share for a file target, the
+// passphrase, and (Repo.BreakLock) the lock a stopped appliance left.
 func (s *supervisor) openRepo(ctx context.Context, j *job.Job) (repo, error) {
 	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
 	if err != nil {
@@ -56,6 +56,12 @@ func (s *supervisor) openRepo(ctx context.Context, j *job.Job) (repo, error) {
 		req.Passphrase = p
 	} else if j.Repo.Encryption == "repokey" {
 		return repo{}, fmt.Errorf("repository encryption %q needs a passphrase file", j.Repo.Encryption)
+	}
+	if j.Repo.BreakLock {
+		s.rep.Logf("an earlier appliance of %s was stopped while it used the repository: removing the lock it may have left", j.Client)
+		if err := s.rep.Step("break the stopped appliance's lock")(b.BreakLock(ctx, req)); err != nil {
+			return repo{}, err
+		}
 	}
 	return repo{b, req}, nil
 }
