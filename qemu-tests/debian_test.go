@@ -39,8 +39,10 @@ func needDebianGuest(t testing.TB, e *env) *fixture.DebianGuest {
 //   - recover: the VM is reinstalled blank (new filesystems and UUIDs, no
 //     data); `hostctl recover --yes` restores in place and the restored
 //     system boots from its disk to multi-user.target, its agent answers,
-//     its fstab finds both filesystems by their original UUID and LABEL,
-//     and /srv/data holds what was backed up.
+//     its filesystems are mounted as its fstab names them (plain: by
+//     their original UUID and LABEL; lvm: / and /var by LV, /boot and
+//     /srv/data by their original UUIDs), and /srv/data holds what was
+//     backed up.
 func TestDebianGuest(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
