@@ -89,6 +89,10 @@ func TestHypervisorLVM(t *testing.T) {
 	t.Run("recover", func(t *testing.T) {
 		h.recoverInPlace(t)
 	})
+
+	t.Run("readme-step7", func(t *testing.T) {
+		h.readmeStep7(t)
+	})
 	fmt.Printf("hypervisor VM: TestHypervisorLVM took %s\n", time.Since(start).Round(time.Second))
 }
 
@@ -336,4 +340,45 @@ func (h *hypervisor) guestExec(t testing.TB, wait bool, script string) {
 done
 echo "still running after 5 minutes: $s"`, hvClient, fixture.ShellQuote(status)))
 	require.Contains(t, out, `"exitcode":0`, "guest command %q: %s", script, out)
+}
+
+// readmeStep7 runs, verbatim from the README's step 7, the lines that run
+// as written once a backup exists: install-timer (under the VM's
+// systemd), status, list, verify. (run, restore and recover are the
+// subtests above; the README's recover asks first, and its second restore
+// names a time before any backup.)
+func (h *hypervisor) readmeStep7(t *testing.T) {
+	if !h.backedUp {
+		h.backupOK(t, "backup before README step 7")
+	}
+	var step *readmeStep
+	steps := readmeSetup(t)
+	for i := range steps {
+		if steps[i].n == 7 {
+			step = &steps[i]
+		}
+	}
+	require.NotNil(t, step, "README: no step 7")
+	ran := map[string]bool{}
+	for _, line := range strings.Split(step.script, "\n") {
+		cmd, _, _ := strings.Cut(line, "#")
+		f := strings.Fields(cmd)
+		if len(f) < 2 || f[0] != "hostctl" {
+			continue
+		}
+		switch f[1] {
+		case "install-timer", "status", "list", "verify":
+		default:
+			continue
+		}
+		start := time.Now()
+		out := h.run(t, strings.TrimSpace(cmd))
+		t.Logf("README step 7: %s\n%s", strings.TrimSpace(cmd), out)
+		fmt.Printf("hypervisor VM: README step 7: %s in %s\n", strings.TrimSpace(cmd), time.Since(start).Round(100*time.Millisecond))
+		ran[f[1]] = true
+	}
+	require.Equal(t, map[string]bool{"install-timer": true, "status": true, "list": true, "verify": true}, ran)
+	require.Equal(t, "enabled\nactive", strings.TrimSpace(h.run(t, "systemctl is-enabled hostctl-backup.timer; systemctl is-active hostctl-backup.timer")))
+	require.Empty(t, h.leftovers(t))
+	h.requireClientOnItsLVs(t)
 }
