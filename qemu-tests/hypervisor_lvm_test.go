@@ -4,7 +4,9 @@ package qemutests
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -88,6 +90,10 @@ func TestHypervisorLVM(t *testing.T) {
 
 	t.Run("recover", func(t *testing.T) {
 		h.recoverInPlace(t)
+	})
+
+	t.Run("readme-offsite", func(t *testing.T) {
+		h.readmeOffsite(t)
 	})
 	fmt.Printf("hypervisor VM: TestHypervisorLVM took %s\n", time.Since(start).Round(time.Second))
 }
@@ -336,4 +342,166 @@ func (h *hypervisor) guestExec(t testing.TB, wait bool, script string) {
 done
 echo "still running after 5 minutes: $s"`, hvClient, fixture.ShellQuote(status)))
 	require.Contains(t, out, `"exitcode":0`, "guest command %q: %s", script, out)
+}
+
+// The README's offsite target, in the VM: an sftp account on its own
+// sshd, which hostctl reaches on 127.0.0.1 and the nested appliance at
+// the gateway 10.0.2.2 (the README's gateway rule). Its password is what
+// the operator types into target setup.
+const (
+	hvTargetUser     = "offsite" // Debian has a system user "backup"
+	hvTargetPassword = "offsite-Pa55word"
+	hvTargetHost     = "10.0.2.2"
+)
+
+// readmeOffsite runs the README's steps 3 to 7 in the VM against an sftp
+// account there, every line as written, except:
+//   - step 3's editor lines: the test makes the edit their comment names
+//     (key = value), the README's example account replaced by the VM's;
+//   - step 5's target setup runs on a terminal (ssh -tt) and is answered
+//     as the operator would: the account's password, then "yes" only if
+//     the fingerprint shown is the one ssh-keygen -lf shows of the VM's
+//     host key;
+//   - in step 7, restore and recover (the subtests backup and recover run
+//     them; the README's recover asks, and its --time example names a
+//     time before any backup);
+//   - step 4's advice to keep the recipient's secret key off the host is
+//     a move to /root, where step 7's verify --gpg-key finds it.
+//
+// myvm is then backed up with duplicity, encrypted and signed with the
+// keys keygen made, over sftp from the nested appliance; files stays on
+// local borg.
+func (h *hypervisor) readmeOffsite(t *testing.T) {
+	h.run(t, fmt.Sprintf(`useradd --create-home --home-dir /srv/backup --shell /bin/bash %[1]s
+echo %[1]s:%[2]s | chpasswd`, hvTargetUser, hvTargetPassword))
+	byStep := map[int]readmeStep{}
+	for _, st := range readmeSetup(t) {
+		byStep[st.n] = st
+	}
+	ran := map[string]bool{}
+	for n := 3; n <= 7; n++ {
+		st, ok := byStep[n]
+		require.True(t, ok, "README: no step %d", n)
+		for _, line := range strings.Split(st.script, "\n") {
+			cmd, comment, _ := strings.Cut(line, "#")
+			cmd = strings.TrimSpace(cmd)
+			f := strings.Fields(cmd)
+			if len(f) == 0 {
+				continue
+			}
+			start := time.Now()
+			var out string
+			switch {
+			case f[0] == "editor":
+				require.Len(t, f, 2, "README step %d: %s", n, line)
+				h.editAsREADME(t, f[1], comment)
+			case cmd == "hostctl target setup offsite-duplicity":
+				out = h.targetSetupOnTerminal(t, cmd)
+			case f[0] == "hostctl" && len(f) > 1 && (f[1] == "restore" || f[1] == "recover"):
+				continue
+			default:
+				out = h.run(t, "cd "+hvShare+"\n"+cmd)
+			}
+			if cmd == "hostctl keygen gpg offsite-duplicity" {
+				// Step 4's "keep it OFF this host": the copy that step 7's
+				// --gpg-key brings back.
+				h.run(t, "mv /etc/hostctl/secrets/offsite-duplicity-recipient-SECRET.asc /root/")
+			}
+			t.Logf("README step %d: %s\n%s", n, cmd, out)
+			fmt.Printf("hypervisor VM: README step %d: %s in %s\n", n, cmd, time.Since(start).Round(100*time.Millisecond))
+			ran[cmd] = true
+			if strings.HasPrefix(cmd, "hostctl check --connect") {
+				require.NotRegexp(t, `\sFAIL\s`, out)
+				require.Regexp(t, `profile offsite-duplicity\s+repository\s+OK\s`, out)
+			}
+		}
+	}
+	for _, want := range []string{"hostctl keygen gpg offsite-duplicity", "hostctl keygen ssh offsite-duplicity",
+		"hostctl target setup offsite-duplicity", "hostctl check --connect", "hostctl run", "hostctl install-timer",
+		"hostctl status", "hostctl list myvm", "hostctl verify myvm --gpg-key /root/offsite-duplicity-recipient-SECRET.asc"} {
+		require.True(t, ran[want], "README steps 3-7 no longer have %q", want)
+	}
+
+	// What the steps made (step 7's run exited 0: every job ok): myvm's
+	// backup on the sftp account, as duplicity's encrypted volumes, and
+	// the timer under systemd.
+	out := h.run(t, "ls /srv/backup/"+hvClient)
+	require.Regexp(t, `duplicity-full\.\S+\.difftar\.gpg`, out)
+	require.Equal(t, "enabled\nactive", strings.TrimSpace(h.run(t, "systemctl is-enabled hostctl-backup.timer; systemctl is-active hostctl-backup.timer")))
+	require.Empty(t, h.leftovers(t))
+	h.requireClientOnItsLVs(t)
+}
+
+// editAsREADME makes the edit an editor line's comment names (key =
+// value) in file: the first line setting key, commented out or not, is
+// replaced; otherwise the line is added. The README's example account
+// is the VM's here.
+func (h *hypervisor) editAsREADME(t *testing.T, file, comment string) {
+	t.Helper()
+	key, value, ok := strings.Cut(strings.TrimSpace(comment), " = ")
+	require.True(t, ok, "README: editor %s: the comment says no key = value: %q", file, comment)
+	const example = "backup@nas.example.net"
+	if key == "target" {
+		require.Contains(t, value, example, "README: editor %s: the example target changed", file)
+		value = strings.ReplaceAll(value, example, hvTargetUser+"@"+hvTargetHost)
+	}
+	setting := key + " = " + value
+	re := regexp.MustCompile(`(?m)^#?\s*` + regexp.QuoteMeta(key) + `\s*=.*$`)
+	body := h.run(t, "cat "+file)
+	if loc := re.FindStringIndex(body); loc != nil {
+		body = body[:loc[0]] + setting + body[loc[1]:]
+	} else {
+		body = setting + "\n" + body
+	}
+	h.run(t, fmt.Sprintf("printf %%s %s | base64 -d > %s", base64.StdEncoding.EncodeToString([]byte(body)), file))
+	t.Logf("editor %s: %s", file, setting)
+}
+
+// targetSetupOnTerminal runs cmd (target setup) on a terminal in the VM
+// and answers it: the password when asked, and "yes" to the host key
+// only if the fingerprint shown is the VM's.
+func (h *hypervisor) targetSetupOnTerminal(t *testing.T, cmd string) string {
+	t.Helper()
+	fpr := strings.Fields(h.run(t, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"))
+	require.GreaterOrEqual(t, len(fpr), 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := h.TerminalCommand(ctx, "cd "+hvShare+"\n"+cmd)
+	stdin, err := c.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := c.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, c.Start())
+	var shown strings.Builder
+	buf := make([]byte, 4096)
+	askedPassword, askedKey := false, false
+	for {
+		n, err := stdout.Read(buf)
+		shown.Write(buf[:n])
+		screen := shown.String()
+		if !askedPassword && strings.Contains(screen, "(used once, not stored): ") {
+			askedPassword = true
+			_, werr := io.WriteString(stdin, hvTargetPassword+"\n")
+			require.NoError(t, werr)
+		}
+		if !askedKey && strings.Contains(screen, "Type yes to pin it: ") {
+			askedKey = true
+			answer := "no"
+			if strings.Contains(screen, fpr[1]) {
+				answer = "yes"
+			}
+			_, werr := io.WriteString(stdin, answer+"\n")
+			require.NoError(t, werr)
+		}
+		if err != nil {
+			break
+		}
+	}
+	werr := c.Wait()
+	out := strings.ReplaceAll(shown.String(), "\r\n", "\n")
+	require.NoError(t, werr, "on the terminal:\n%s", out)
+	require.True(t, askedPassword && askedKey, "target setup asked for the password and the host key:\n%s", out)
+	require.Contains(t, out, fpr[1], "the host key's fingerprint is shown")
+	require.Contains(t, out, "target of profile offsite-duplicity is set up")
+	return out
 }

@@ -64,7 +64,8 @@ var hvLV = struct{ root, data, files, pool string }{"myvm-root", "myvm-data", "f
 
 // newHypervisor builds (cached) and boots the hypervisor VM, makes its
 // volume group and the running client myvm on LVs, and then runs the
-// README's steps 0 to 2 in it, verbatim. Everything it started is
+// README's steps 0 to 2 in it, verbatim (steps 3 to 7 are the subtest
+// readme-offsite). Everything it started is
 // stopped by t.Cleanup.
 func newHypervisor(t testing.TB, e *env) *hypervisor {
 	t.Helper()
@@ -122,11 +123,18 @@ func newHypervisor(t testing.TB, e *env) *hypervisor {
 func (h *hypervisor) prepareShare(t testing.TB, e *env) {
 	t.Helper()
 	ctx := context.Background()
-	for _, d := range []string{"bin", "cache", "client"} {
+	for _, d := range []string{"bin", "profiles", "cache", "client"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(h.share, d), 0o755))
 	}
 	for _, b := range []string{"hostctl", "supervisor"} {
 		linkOrCopy(t, filepath.Join(e.bin, b), filepath.Join(h.share, "bin", b))
+	}
+	// The source's example profiles, which README step 3 copies from.
+	profiles, err := filepath.Glob(filepath.Join("..", "profiles", "*.toml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, profiles)
+	for _, p := range profiles {
+		linkOrCopy(t, p, filepath.Join(h.share, "profiles", filepath.Base(p)))
 	}
 	// The build machine's userland cache: what build-image made for the
 	// test appliance here (rootfs-<key>.sqfs and .json).

@@ -21,6 +21,7 @@ import (
 // recovery.
 type recoverOptions struct {
 	progressOptions
+	GPGKeys         []string
 	Archive         string
 	Time            string
 	MkFS            bool
@@ -98,6 +99,7 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 }
 
 func (o *recoverOptions) AddFlags(f *pflag.FlagSet) {
+	addGPGKeyFlag(f, &o.GPGKeys)
 	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to restore, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `restore the newest backup at or before this time ("2026-11-20 03:30", RFC 3339)`)
@@ -125,7 +127,7 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if err != nil {
 		return err
 	}
-	ro := runner.RecoverOptions{Archive: o.Archive, Time: at, MkFS: o.MkFS, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
+	ro := runner.RecoverOptions{Archive: o.Archive, Time: at, MkFS: o.MkFS, GPGKeys: o.GPGKeys, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
 	// The plan (and the confirmation) take no lock, touch no ledger and
 	// clean up no old leftovers: they only read the domain's definition.
 	lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)

@@ -19,6 +19,7 @@ import (
 
 type restoreOptions struct {
 	progressOptions
+	GPGKeys []string
 	ToDir   string
 	ToDisk  string
 	To      string // deprecated: --to-dir or --to-disk by what the path is
@@ -80,6 +81,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 }
 
 func (o *restoreOptions) AddFlags(f *pflag.FlagSet) {
+	addGPGKeyFlag(f, &o.GPGKeys)
 	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
@@ -154,7 +156,7 @@ func restoreOutcome(what string, rep *report.Job) error {
 // resolve checks the flags (usage errors before anything boots) and turns
 // them into runner options.
 func (o restoreOptions) resolve() (runner.RestoreOptions, error) {
-	ro := runner.RestoreOptions{Archive: o.Archive, Mount: o.Mount, Paths: o.Paths, Dir: o.ToDir, Disk: o.ToDisk}
+	ro := runner.RestoreOptions{Archive: o.Archive, Mount: o.Mount, Paths: o.Paths, Dir: o.ToDir, Disk: o.ToDisk, GPGKeys: o.GPGKeys}
 	if o.To != "" {
 		if o.ToDir != "" || o.ToDisk != "" {
 			return ro, &UsageError{fmt.Errorf("restore: --to and --to-dir/--to-disk: give one destination")}

@@ -16,6 +16,7 @@ import (
 
 type verifyOptions struct {
 	progressOptions
+	GPGKeys []string
 	Archive string
 	Time    string
 	Sample  int
@@ -66,6 +67,7 @@ client after every Nth successful backup (verify_sample = N for a sample).
 }
 
 func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
+	addGPGKeyFlag(f, &o.GPGKeys)
 	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to verify, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `verify the newest backup at or before this time`)
@@ -79,7 +81,7 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	if err != nil {
 		return err
 	}
-	vo := runner.VerifyOptions{Archive: o.Archive, Sample: o.Sample, Paths: o.Paths}
+	vo := runner.VerifyOptions{Archive: o.Archive, Sample: o.Sample, Paths: o.Paths, GPGKeys: o.GPGKeys}
 	if o.Sample < 0 {
 		return &UsageError{fmt.Errorf("verify: --sample %d: want 0 (all) or a number of files", o.Sample)}
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/spf13/pflag"
+
 	"fmt"
 	"time"
 
@@ -53,4 +55,10 @@ func backupSelector(cmd, archive, at string, paths []string) (time.Time, error) 
 		}
 	}
 	return parseTimeArg("--time", at)
+}
+
+// addGPGKeyFlag is --gpg-key of the commands that read a backup's content
+// (restore, recover, verify).
+func addGPGKeyFlag(f *pflag.FlagSet, keys *[]string) {
+	f.StringArrayVar(keys, "gpg-key", nil, "a gpg key file for this job only, e.g. the recipient's secret key a duplicity profile keeps off this host (repeatable)")
 }

@@ -122,8 +122,13 @@ func pinnedHostKey(e Endpoint, knownHostsFile string) (ssh.HostKeyCallback, erro
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts %s: %w", knownHostsFile, err)
 	}
+	// knownhosts wants host:port; Name drops port 22, as known_hosts does.
+	addr := e.Name
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "22")
+	}
 	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
-		if err := cb(e.Name, remote, key); err != nil {
+		if err := cb(addr, remote, key); err != nil {
 			var ke *knownhosts.KeyError
 			if errors.As(err, &ke) && len(ke.Want) == 0 {
 				return &hostKeyError{fmt.Sprintf("%s is not in %s (run hostctl target setup)", e.Name, knownHostsFile)}

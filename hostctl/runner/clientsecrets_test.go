@@ -41,3 +41,31 @@ func TestJobSecretsPerClient(t *testing.T) {
 		require.Equal(t, "nas ssh-ed25519 AAAA\n", string(aj.secrets[job.SecretFile(target.SSHKnownHosts)]))
 	}
 }
+
+// TestGPGKeysForOneJob: --gpg-key adds a key file to that job's keyring
+// after the profile's own; a profile that does not use gpg refuses it.
+func TestGPGKeysForOneJob(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(data), 0o600))
+		return p
+	}
+	pub, sign, secret := write("pub.asc", "PUBLIC"), write("sign.asc", "SIGN"), write("secret.asc", "RECIPIENT SECRET")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "web"), 0o700)) // the repository
+	p := &config.Profile{Name: "p", Backend: "duplicity", Target: "file://" + dir + "/{client}",
+		Encryption: config.Encryption{Mode: "gpg", EncryptKeys: []string{"A"}, KeyFiles: []string{pub, sign}}}
+	cfg := &config.Config{Host: config.Host{StateDir: filepath.Join(dir, "state")},
+		Profiles: map[string]*config.Profile{"p": p}, Clients: map[string]*config.Client{"web": {Name: "web", Domain: "web", Profile: "p"}}}
+	r := New(cfg, Deps{}, WithRunID("20261125T000000Z"))
+	c := resolve(t, cfg, cfg.Clients["web"])
+	aj, err := r.newJob(c, verifyTable(&job.Verify{}), withGPGKeys(c, []string{secret}))
+	require.NoError(t, err)
+	require.Equal(t, []string{secretGPGKey + "0", secretGPGKey + "1", secretGPGKey + "2"}, aj.job.Repo.GPG.KeyFiles)
+	require.Equal(t, "RECIPIENT SECRET", string(aj.secrets[secretGPGKey+"2"]))
+
+	c.Profile.Encryption = config.Encryption{Mode: "none"}
+	c.Profile.Backend = "borg"
+	_, err = r.newJob(c, verifyTable(&job.Verify{}), withGPGKeys(c, []string{secret}))
+	require.ErrorContains(t, err, "does not encrypt with gpg")
+}

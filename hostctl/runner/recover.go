@@ -23,6 +23,8 @@ type RecoverOptions struct {
 	// MkFS creates the client's filesystems afresh (same type) instead of
 	// emptying the blank system's.
 	MkFS bool
+	// GPGKeys are key files besides the profile's (withGPGKeys).
+	GPGKeys []string
 	// ShutdownTimeout is how long the client gets to shut down gracefully
 	// before it is forced off (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
@@ -300,7 +302,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *Recove
 	return r.reverted(ctx, jobScope{client: c.Name, logDir: rep.LogDir}, &rep.Cleanups, func(rv *reverter) error {
 		// The domain is off: its disks are its own files or LVs, attached
 		// writable, with no snapshot or overlay in between.
-		aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(p.restore), withDisks(p.Disks))
+		aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(p.restore), withGPGKeys(c, p.opts.GPGKeys), withDisks(p.Disks))
 		if err != nil {
 			return err
 		}

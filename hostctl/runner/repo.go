@@ -87,3 +87,28 @@ func clientSecrets(c *config.Resolved) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// withGPGKeys adds key files the operator gives for this one job (hostctl
+// restore/verify/recover --gpg-key: the recipient's secret key, which a
+// duplicity profile keeps off this host) to the job's throwaway keyring,
+// after the profile's own key_files.
+func withGPGKeys(c *config.Resolved, files []string) jobOption {
+	return func(aj *applianceJob) error {
+		if len(files) == 0 {
+			return nil
+		}
+		if c.Profile.Encryption.Mode != "gpg" || aj.job.Repo == nil {
+			return fmt.Errorf("--gpg-key: profile %s does not encrypt with gpg (encryption.mode %q)", c.Profile.Name, c.Profile.Encryption.Mode)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("--gpg-key: %w", err)
+			}
+			name := fmt.Sprintf("%s%d", secretGPGKey, len(aj.job.Repo.GPG.KeyFiles))
+			aj.job.Repo.GPG.KeyFiles = append(aj.job.Repo.GPG.KeyFiles, name)
+			aj.secrets[name] = data
+		}
+		return nil
+	}
+}

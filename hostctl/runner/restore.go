@@ -37,6 +37,9 @@ type RestoreOptions struct {
 	Disk string
 	// Mount selects the filesystem on Disk, like backup.mount.
 	Mount string
+	// GPGKeys are key files for this job's keyring besides the profile's
+	// (withGPGKeys).
+	GPGKeys []string
 }
 
 // Restore extracts a client's backup through the appliance.
@@ -56,7 +59,7 @@ func (r *Runner) applianceReport(ctx context.Context, client, mode, logDir strin
 func (r *Runner) restore(ctx context.Context, c *config.Resolved, o RestoreOptions, rv *reverter, rep *jobReport) error {
 	var stagingDir string // --to-dir: what the appliance gets, inside the destination
 	aj, res, err := r.runFromArchive(ctx, rv, rep, c, restoreTable(&job.Restore{Archive: o.Archive, Time: o.Time, Paths: o.Paths}),
-		r.restoreTo(ctx, o, &stagingDir))
+		withGPGKeys(c, o.GPGKeys), r.restoreTo(ctx, o, &stagingDir))
 	if err != nil {
 		return err
 	}

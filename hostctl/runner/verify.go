@@ -27,6 +27,7 @@ type VerifyOptions struct {
 	Time    time.Time // see RestoreOptions.Time
 	Sample  int       // files chosen at random; 0 = all
 	Paths   []string  // only these paths of the tree; empty = all
+	GPGKeys []string  // key files besides the profile's (withGPGKeys)
 }
 
 // Verify restores a client's backup into scratch space on the appliance's
@@ -45,7 +46,7 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
 	aj, res, err := r.runFromArchive(ctx, rv, rep, c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
-		named("verify-"+c.Name))
+		named("verify-"+c.Name), withGPGKeys(c, o.GPGKeys))
 	if err != nil {
 		return err
 	}
