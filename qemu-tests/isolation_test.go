@@ -32,8 +32,11 @@ type hijack struct {
 	virt.Hypervisor
 	match string
 	prog  []byte
-	xml   string // the taken-over appliance's domain XML
-	err   error
+	// secrets are further files for the attacker's job disk: what the
+	// taken-over job's disk carried (its credentials).
+	secrets map[string][]byte
+	xml     string // the taken-over appliance's domain XML
+	err     error
 }
 
 func (h *hijack) StartTransient(ctx context.Context, x string) error {
@@ -52,8 +55,12 @@ func (h *hijack) StartTransient(ctx context.Context, x string) error {
 			j := &job.Job{Version: job.Version, Mode: job.ModeExec, Client: "attacker", RunID: "attack",
 				TimeLimit: job.Duration{Duration: 5 * time.Minute},
 				Exec:      &job.Exec{File: job.SecretPrefix + "attacker"}}
+			files := map[string][]byte{j.Exec.File: h.prog}
+			for name, data := range h.secrets {
+				files[name] = data
+			}
 			if h.err = os.Remove(p); h.err == nil {
-				h.err = jobdisk.Create(p, j, map[string][]byte{j.Exec.File: h.prog})
+				h.err = jobdisk.Create(p, j, files)
 			}
 		}
 		if h.err != nil {
