@@ -29,7 +29,8 @@ import (
 // credential (its job disk: the ssh key, the pinned host key, the
 // passphrase) tries against the repository: list it, delete every
 // archive, compact, delete the repository, and get past borg serve to a
-// shell or to sftp to remove or overwrite the files. Each attempt prints
+// shell or to sftp to remove or overwrite the files, and last re-encrypt
+// the repository's key with its own passphrase. Each attempt prints
 // "ATTACK <what> rc=N".
 const aoAttack = `#!/bin/sh
 set -u
@@ -47,6 +48,7 @@ borg delete --force "$R"; echo "ATTACK delete-repository rc=$?"
 $SSH USER@10.0.2.2 "rm -rf REPO && echo SHELL-RAN"; echo "ATTACK shell rc=$?"
 echo "rm REPO/config" | sftp -b - -i /tmp/id -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/job/secret-ssh-known-hosts -P PORT USER@10.0.2.2; echo "ATTACK sftp rc=$?"
 echo "ATTACK left: $(borg list --short "$R" | tr '\n' ' ')"
+BORG_NEW_PASSPHRASE=evil borg key change-passphrase "$R"; echo "ATTACK change-passphrase rc=$?"
 `
 
 // TestAppendOnlyBorgTarget: a borg-over-ssh profile with append_only and a
@@ -58,10 +60,13 @@ echo "ATTACK left: $(borg list --short "$R" | tr '\n' ' ')"
 // archives with keep_last = 1). Then the client's appliance is taken over
 // and uses its credential to delete every archive, compact, delete the
 // repository and reach a shell or sftp: the repository itself is refused,
-// no shell or sftp runs, and every file the repository had is still there
-// byte for byte. The deletions are the repository's newest transactions,
-// and the rollback the README describes brings both archives back and
-// borg check passes.
+// no shell or sftp runs, and every segment the repository had is still
+// there byte for byte. The deletions are the repository's newest
+// transactions; the key it re-encrypted comes back from the
+// administrator's borg key export. hostctl prune (the maintenance key)
+// then refuses to make the deletions final; after the rollback the README
+// describes both archives are back, borg check passes, and hostctl prune
+// applies keep_last = 1.
 func TestAppendOnlyBorgTarget(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
@@ -165,6 +170,10 @@ identity_file = "secrets/ao-prune_ed25519"
 	archives := strings.Fields(borg(t, pass, dir, "list", "--short", repo))
 	require.Len(t, archives, 2, "an append-only profile's backups do not prune")
 
+	// The server's administrator keeps the repository's key (README).
+	keyExport := filepath.Join(dir, "ao.borg-key")
+	borg(t, pass, dir, "key", "export", repo, keyExport)
+
 	// The appliance is taken over.
 	before := repoFiles(t, repo)
 	lastGood := lastTransaction(t, repo)
@@ -206,20 +215,44 @@ identity_file = "secrets/ao-prune_ed25519"
 	require.Regexp(t, `(?m)^ATTACK left: $`, log, "to the credential's eyes, every archive is gone")
 
 	// Nothing the repository held is gone or changed.
-	after := repoFiles(t, repo)
-	for f, sum := range before {
-		if strings.HasPrefix(f, "data/") {
-			require.Equal(t, sum, after[f], "repository file %s after the attack", f)
-		}
-	}
+	requireSegmentsKept(t, before, repo, "after the attack")
 	tx, err := os.ReadFile(filepath.Join(repo, "transactions"))
 	require.NoError(t, err)
 	require.Greater(t, lastTransaction(t, repo), lastGood, "the attack's deletions are new transactions:\n%s", tx)
 
-	// The rollback of the README: drop the newer transactions.
+	// The key in the repository's config is not protected: re-encrypted
+	// with the attacker's passphrase. The administrator's export brings
+	// it back.
+	require.Equal(t, "0", attack["change-passphrase"], "append-only does not protect the repository's key")
+	cmd := exec.Command("borg", "list", "--short", repo)
+	cmd.Env = borgEnv(t, pass)
+	_, err = cmd.CombinedOutput()
+	require.Error(t, err, "the passphrase no longer opens the repository")
+	borg(t, pass, dir, "key", "import", repo, keyExport)
+
+	// A prune now would make the deletions final: it refuses, naming
+	// the backups this host made that are gone.
+	code, out, stderr = hostctl(t, ctx, "prune", "-c", cfgPath)
+	require.Equal(t, 1, code, "prune of an attacked repository: %s\n%s", out, stderr)
+	require.Contains(t, out+stderr, "nothing pruned: 2 backup(s) this host recorded are gone without a prune")
+	requireSegmentsKept(t, before, repo, "after the refused prune")
+
+	// The rollback of the README: drop the newer transactions, and the
+	// client's borg cache, which is newer now than the repository.
 	rollback(t, repo, lastGood)
 	require.Equal(t, archives, strings.Fields(borg(t, pass, dir, "list", "--short", repo)), "both archives are back")
 	borg(t, pass, dir, "check", repo)
+	require.NoError(t, os.Remove(filepath.Join(cfg.Host.StateDir, "caches", "ao.qcow2")))
+
+	// Now the maintenance key applies keep_last = 1.
+	code, out, stderr = hostctl(t, ctx, "prune", "-c", cfgPath, "--json")
+	require.Equal(t, 0, code, "prune: %s\n%s", out, stderr)
+	require.Contains(t, stderr, "ao: pruned "+archives[0]+"; 1 backup(s) kept")
+	require.Equal(t, archives[1:], strings.Fields(borg(t, pass, dir, "list", "--short", repo)), "the newest stays")
+	borg(t, pass, dir, "check", repo)
+	rec, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "archives", "ao"))
+	require.NoError(t, err)
+	require.Equal(t, archives[1]+"\n", string(rec), "the record holds what the prune kept")
 	require.Empty(t, appliances(t, cfg.Host.StateDir, false), "appliance left")
 }
 
@@ -251,6 +284,21 @@ func repoFiles(t *testing.T, repo string) map[string]string {
 		return nil
 	}))
 	return out
+}
+
+// requireSegmentsKept requires every segment file of before (repoFiles)
+// unchanged in repo.
+func requireSegmentsKept(t *testing.T, before map[string]string, repo, when string) {
+	t.Helper()
+	after := repoFiles(t, repo)
+	n := 0
+	for f, sum := range before {
+		if strings.HasPrefix(f, "data/") {
+			require.Equal(t, sum, after[f], "repository file %s %s", f, when)
+			n++
+		}
+	}
+	require.Positive(t, n, "segments")
 }
 
 // lastTransaction is the number of a borg repository's last transaction

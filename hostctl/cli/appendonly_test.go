@@ -42,5 +42,19 @@ identity_file = "secrets/nas-prune_ed25519"
 	code, out, stderr = runMain(t, "check", "--offline", "-c", cfg)
 	require.Equal(t, ExitOK, code, stderr)
 	require.Contains(t, out, "borg prune --log-json --list --glob-archives 'web-*' --keep-daily 7")
-	require.Contains(t, out, "(never run by backup jobs: the target is append-only")
+	require.Contains(t, out, "(never run by backup jobs: the target is append-only; hostctl prune runs it with "+filepath.Join(dir, "secrets", "nas-prune_ed25519"))
+
+}
+
+// TestPruneRefusesOtherProfiles: hostctl prune names why a client it is
+// asked for cannot be pruned (its backups prune themselves), and without
+// clients it has nothing to do.
+func TestPruneRefusesOtherProfiles(t *testing.T) {
+	cfg := clientTree(t, "backend = \"borg\"\ntarget = \"file:///srv/backup/{client}\"\nencryption.mode = \"none\"\n[retention]\nkeep_daily = 7\n")
+	code, _, stderr := runMain(t, "prune", "web", "-c", cfg)
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, "prune web: profile p is not append-only: its backup jobs apply its retention")
+	code, out, stderr := runMain(t, "prune", "-c", cfg)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "no client to prune")
 }

@@ -202,6 +202,9 @@ func printSummary(w io.Writer, reports []*report.Job) {
 		switch {
 		case r.Error != "":
 			detail = textsafe.Line(r.Error)
+		case r.Mode == report.ModePrune:
+			name = r.Client + " (prune)"
+			detail = fmt.Sprintf("removed %d, kept %d", len(r.Pruned), r.Kept)
 		case r.Status == job.StatusWarning:
 			detail = textsafe.Line(r.Archive + ": " + warningDetail(r))
 		}
