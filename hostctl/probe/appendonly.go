@@ -27,7 +27,8 @@ func BorgServeOptions(repos []string, appendOnly bool) string {
 }
 
 // forcedCommand logs in with c's key and asks for a shell command that
-// prints a random word. A key limited by a forced command (borg serve)
+// prints a random word (seen once: borg serve printing the command it was
+// asked for in its error report, so the word is not in the command). A key limited by a forced command (borg serve)
 // does not print it; a key that opens a shell does. It says what the
 // server ran instead, for the record.
 func forcedCommand(c *ssh.Client) (forced bool, detail string, err error) {
@@ -38,15 +39,18 @@ func forcedCommand(c *ssh.Client) (forced bool, detail string, err error) {
 	defer s.Close()
 	nonce := make([]byte, 8)
 	_, _ = rand.Read(nonce)
-	word := "hostctl-check-" + hex.EncodeToString(nonce)
+	n := hex.EncodeToString(nonce)
+	// A shell prints the word; the command's text is not the word, so a
+	// borg serve that quotes SSH_ORIGINAL_COMMAND in an error does not.
+	word := "hostctl-" + n + "-check"
 	var out bytes.Buffer
 	s.Stdout, s.Stderr = &out, &out
-	_ = s.Run("echo " + word) // borg serve ends on EOF, whatever its status
+	_ = s.Run("printf 'hostctl-%s-check\\n' " + n) // borg serve ends on EOF, whatever its status
 	got := out.String()
 	switch {
 	case strings.Contains(got, word):
 		return false, "", nil
-	case strings.Contains(got, "not found"):
+	case strings.Contains(got, "borg: not found") || strings.Contains(got, "command not found"):
 		return true, "", fmt.Errorf("the forced command did not run: %s", firstLine(got))
 	}
 	return true, "the key runs only its forced command (no shell, no sftp)", nil
