@@ -79,20 +79,7 @@ func TestAppendOnlyBorgTarget(t *testing.T) {
 	require.NoError(t, fixtureFiles(tree, 20))
 
 	etc := filepath.Join(dir, "etc")
-	for _, d := range []string{"profiles", "clients", "secrets"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(etc, d), 0o700))
-	}
-	cfgPath := filepath.Join(etc, "hostctl.toml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir = %q
-image_dir = %q
-default_profile = "ao"
-time_limit = "30m"
-[appliance]
-memory_mib = 1024
-vcpus = 2
-[cache]
-size = "1G"
-`, filepath.Join(dir, "state"), e.imageDir)), 0o600))
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "ao")
 	remote := filepath.Join(srv.home, "backup")
 	repo := filepath.Join(remote, "ao")
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "ao.toml"), []byte(fmt.Sprintf(`backend = "borg"
@@ -254,6 +241,28 @@ identity_file = "secrets/ao-prune_ed25519"
 	require.NoError(t, err)
 	require.Equal(t, archives[1]+"\n", string(rec), "the record holds what the prune kept")
 	require.Empty(t, appliances(t, cfg.Host.StateDir, false), "appliance left")
+}
+
+// writeHostConfig makes a configuration directory etc (profiles, clients,
+// secrets) with a hostctl.toml for appliance tests: state and image dirs,
+// the default profile, a 1 GiB cache per client. It returns its path.
+func writeHostConfig(t *testing.T, etc, stateDir, imageDir, defaultProfile string) string {
+	t.Helper()
+	for _, d := range []string{"profiles", "clients", "secrets"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(etc, d), 0o700))
+	}
+	cfgPath := filepath.Join(etc, "hostctl.toml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir = %q
+image_dir = %q
+default_profile = %q
+time_limit = "30m"
+[appliance]
+memory_mib = 1024
+vcpus = 2
+[cache]
+size = "1G"
+`, stateDir, imageDir, defaultProfile)), 0o600))
+	return cfgPath
 }
 
 // fixtureFiles writes n small files into dir.

@@ -114,25 +114,12 @@ func TestCompromisedApplianceReachesOnlyItsClient(t *testing.T) {
 
 	etc := filepath.Join(dir, "etc")
 	stateDir := filepath.Join(dir, "state")
-	for _, d := range []string{"profiles", "clients", "secrets"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(etc, d), 0o700))
-	}
+	cfgPath := writeHostConfig(t, etc, stateDir, e.imageDir, "local")
 	pass := map[string]string{"alpha": "alpha's passphrase", "bravo": "bravo's passphrase"}
 	for c, p := range pass {
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte(p+"\n"), 0o600))
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "clients", c+".toml"), []byte(fmt.Sprintf("type = \"self\"\npaths = [%q]\n", trees[c])), 0o600))
 	}
-	cfgPath := filepath.Join(etc, "hostctl.toml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir = %q
-image_dir = %q
-default_profile = "local"
-time_limit = "30m"
-[appliance]
-memory_mib = 1024
-vcpus = 2
-[cache]
-size = "1G"
-`, stateDir, e.imageDir)), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "local.toml"), []byte(fmt.Sprintf(`backend = "borg"
 target = "file://%s/backup/{client}"
 [encryption]
