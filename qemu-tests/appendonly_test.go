@@ -154,12 +154,21 @@ identity_file = "secrets/ao-prune_ed25519"
 		code, _, stderr = hostctl(t, ctx, "run", "-c", cfgPath)
 		require.Equal(t, 0, code, "backup %d: %s", i+1, stderr)
 	}
-	archives := strings.Fields(borg(t, pass, dir, "list", "--short", repo))
+	// The server's administrator, as the account that owns the
+	// repository (borg run as root would leave files the account's borg
+	// serve cannot read: seen, the config after key import).
+	admin := func(args ...string) string {
+		out := borg(t, pass, dir, args...)
+		chown, err := exec.Command("chown", "-R", srv.user+":", repo).CombinedOutput()
+		require.NoError(t, err, "%s", chown)
+		return out
+	}
+	archives := strings.Fields(admin("list", "--short", repo))
 	require.Len(t, archives, 2, "an append-only profile's backups do not prune")
 
 	// The server's administrator keeps the repository's key (README).
 	keyExport := filepath.Join(dir, "ao.borg-key")
-	borg(t, pass, dir, "key", "export", repo, keyExport)
+	admin("key", "export", repo, keyExport)
 
 	// The appliance is taken over.
 	before := repoFiles(t, repo)
@@ -215,28 +224,30 @@ identity_file = "secrets/ao-prune_ed25519"
 	cmd.Env = borgEnv(t, pass)
 	_, err = cmd.CombinedOutput()
 	require.Error(t, err, "the passphrase no longer opens the repository")
-	borg(t, pass, dir, "key", "import", repo, keyExport)
+	admin("key", "import", repo, keyExport)
 
 	// A prune now would make the deletions final: it refuses, naming
 	// the backups this host made that are gone.
 	code, out, stderr = hostctl(t, ctx, "prune", "-c", cfgPath)
 	require.Equal(t, 1, code, "prune of an attacked repository: %s\n%s", out, stderr)
+	t.Logf("the refused prune's job log:\n%s", jobLogIn(out))
 	require.Contains(t, out+stderr, "nothing pruned: 2 backup(s) this host recorded are gone without a prune")
 	requireSegmentsKept(t, before, repo, "after the refused prune")
 
 	// The rollback of the README: drop the newer transactions, and the
 	// client's borg cache, which is newer now than the repository.
 	rollback(t, repo, lastGood)
-	require.Equal(t, archives, strings.Fields(borg(t, pass, dir, "list", "--short", repo)), "both archives are back")
-	borg(t, pass, dir, "check", repo)
+	require.Equal(t, archives, strings.Fields(admin("list", "--short", repo)), "both archives are back")
+	admin("check", repo)
 	require.NoError(t, os.Remove(filepath.Join(cfg.Host.StateDir, "caches", "ao.qcow2")))
 
 	// Now the maintenance key applies keep_last = 1.
-	code, out, stderr = hostctl(t, ctx, "prune", "-c", cfgPath, "--json")
-	require.Equal(t, 0, code, "prune: %s\n%s", out, stderr)
+	code, out, stderr = hostctl(t, ctx, "prune", "-c", cfgPath)
+	require.Equal(t, 0, code, "prune: %s\n%s\n%s", out, stderr, jobLogIn(out))
+	require.Regexp(t, `(?m)^ao \(prune\)\s+ok\s.*removed 1, kept 1$`, out)
 	require.Contains(t, stderr, "ao: pruned "+archives[0]+"; 1 backup(s) kept")
-	require.Equal(t, archives[1:], strings.Fields(borg(t, pass, dir, "list", "--short", repo)), "the newest stays")
-	borg(t, pass, dir, "check", repo)
+	require.Equal(t, archives[1:], strings.Fields(admin("list", "--short", repo)), "the newest stays")
+	admin("check", repo)
 	rec, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "archives", "ao"))
 	require.NoError(t, err)
 	require.Equal(t, archives[1]+"\n", string(rec), "the record holds what the prune kept")
@@ -263,6 +274,19 @@ vcpus = 2
 size = "1G"
 `, stateDir, imageDir, defaultProfile)), 0o600))
 	return cfgPath
+}
+
+// jobLogIn is the tail of the job log a report line names ("(log: …)").
+func jobLogIn(out string) string {
+	m := regexp.MustCompile(`\(log: ([^)]+)\)`).FindStringSubmatch(out)
+	if m == nil {
+		return "(no job log named)"
+	}
+	b, err := os.ReadFile(m[1])
+	if err != nil {
+		return err.Error()
+	}
+	return tail(string(b), 4000)
 }
 
 // fixtureFiles writes n small files into dir.
