@@ -33,10 +33,10 @@ const (
 type installTimerOptions struct {
 	OnCalendar      string
 	PruneOnCalendar string
-	Delay      string
-	UnitDir    string
-	Hostctl    string
-	Print      bool
+	Delay           string
+	UnitDir         string
+	Hostctl         string
+	Print           bool
 	// StopTimeout is TimeoutStopSec (stopTimeout computes it).
 	StopTimeout time.Duration
 }
