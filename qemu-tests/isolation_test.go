@@ -32,8 +32,11 @@ type hijack struct {
 	virt.Hypervisor
 	match string
 	prog  []byte
-	xml   string // the taken-over appliance's domain XML
-	err   error
+	// secrets are further files for the attacker's job disk: what the
+	// taken-over job's disk carried (its credentials).
+	secrets map[string][]byte
+	xml     string // the taken-over appliance's domain XML
+	err     error
 }
 
 func (h *hijack) StartTransient(ctx context.Context, x string) error {
@@ -52,8 +55,12 @@ func (h *hijack) StartTransient(ctx context.Context, x string) error {
 			j := &job.Job{Version: job.Version, Mode: job.ModeExec, Client: "attacker", RunID: "attack",
 				TimeLimit: job.Duration{Duration: 5 * time.Minute},
 				Exec:      &job.Exec{File: job.SecretPrefix + "attacker"}}
+			files := map[string][]byte{j.Exec.File: h.prog}
+			for name, data := range h.secrets {
+				files[name] = data
+			}
 			if h.err = os.Remove(p); h.err == nil {
-				h.err = jobdisk.Create(p, j, map[string][]byte{j.Exec.File: h.prog})
+				h.err = jobdisk.Create(p, j, files)
 			}
 		}
 		if h.err != nil {
@@ -107,25 +114,12 @@ func TestCompromisedApplianceReachesOnlyItsClient(t *testing.T) {
 
 	etc := filepath.Join(dir, "etc")
 	stateDir := filepath.Join(dir, "state")
-	for _, d := range []string{"profiles", "clients", "secrets"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(etc, d), 0o700))
-	}
+	cfgPath := writeHostConfig(t, etc, stateDir, e.imageDir, "local")
 	pass := map[string]string{"alpha": "alpha's passphrase", "bravo": "bravo's passphrase"}
 	for c, p := range pass {
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte(p+"\n"), 0o600))
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "clients", c+".toml"), []byte(fmt.Sprintf("type = \"self\"\npaths = [%q]\n", trees[c])), 0o600))
 	}
-	cfgPath := filepath.Join(etc, "hostctl.toml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir = %q
-image_dir = %q
-default_profile = "local"
-time_limit = "30m"
-[appliance]
-memory_mib = 1024
-vcpus = 2
-[cache]
-size = "1G"
-`, stateDir, e.imageDir)), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "local.toml"), []byte(fmt.Sprintf(`backend = "borg"
 target = "file://%s/backup/{client}"
 [encryption]

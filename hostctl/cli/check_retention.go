@@ -48,6 +48,13 @@ func retentionDesc(c *config.Resolved) []string {
 	for _, c := range cmds {
 		out = append(out, shellJoin(c))
 	}
+	if p.AppendOnly {
+		// Backup jobs carry no retention (runner: clientRepo).
+		if m := p.Maintenance.IdentityFile; m != "" {
+			return append(out, "(never run by backup jobs: the target is append-only; hostctl prune runs it with "+m+", keeping at least the newest backup)")
+		}
+		return append(out, "(never run by backup jobs: the target is append-only; run it on the backup server, as README \"Append-only targets\" says)")
+	}
 	return append(out, "(after an ok backup only; the newest backup always stays)")
 }
 

@@ -23,15 +23,20 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
 )
 
-// timerUnit is the base name of the units install-timer writes.
-const timerUnit = "hostctl-backup"
+// timerUnit is the base name of the units install-timer writes;
+// pruneUnit of hostctl prune's (for append-only profiles).
+const (
+	timerUnit = "hostctl-backup"
+	pruneUnit = "hostctl-prune"
+)
 
 type installTimerOptions struct {
-	OnCalendar string
-	Delay      string
-	UnitDir    string
-	Hostctl    string
-	Print      bool
+	OnCalendar      string
+	PruneOnCalendar string
+	Delay           string
+	UnitDir         string
+	Hostctl         string
+	Print           bool
 	// StopTimeout is TimeoutStopSec (stopTimeout computes it).
 	StopTimeout time.Duration
 }
@@ -57,6 +62,10 @@ kills it outright, is computed to cover the longest such cleanup of any client:
 with the disks counted in libvirt (4 assumed when the domain cannot be looked
 up). Run install-timer again after giving a client more disks or longer hooks.
 
+When a client's profile is append_only with a maintenance.identity_file,
+` + pruneUnit + `.service ("hostctl prune") and its timer (--prune-on-calendar,
+weekly by default) are written and enabled too; uninstall-timer removes both.
+
 ` + exitCodeHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +78,7 @@ up). Run install-timer again after giving a client more disks or longer hooks.
 
 func (o *installTimerOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.OnCalendar, "on-calendar", "*-*-* 01:30:00", "when to run (systemd OnCalendar syntax)")
+	f.StringVar(&o.PruneOnCalendar, "prune-on-calendar", "Sun *-*-* 05:00:00", "when hostctl prune runs, if any client's profile is append-only with a maintenance key")
 	f.StringVar(&o.Delay, "randomized-delay", "15m", "random delay added to each start (RandomizedDelaySec)")
 	f.StringVar(&o.UnitDir, "unit-dir", "/etc/systemd/system", "where the unit files go")
 	f.StringVar(&o.Hostctl, "hostctl", "", "hostctl binary the service runs (default: this one)")
@@ -106,8 +116,13 @@ func runUninstallTimer(ctx context.Context, g *Globals, o uninstallTimerOptions)
 		if _, err := execx.Output(ctx, "systemctl", "disable", "--now", timerUnit+".timer"); err != nil {
 			return err
 		}
+		if _, err := os.Stat(filepath.Join(o.UnitDir, pruneUnit+".timer")); err == nil {
+			if _, err := execx.Output(ctx, "systemctl", "disable", "--now", pruneUnit+".timer"); err != nil {
+				return err
+			}
+		}
 	}
-	for _, name := range []string{timerUnit + ".timer", timerUnit + ".service"} {
+	for _, name := range []string{timerUnit + ".timer", timerUnit + ".service", pruneUnit + ".timer", pruneUnit + ".service"} {
 		p := filepath.Join(o.UnitDir, name)
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -132,9 +147,34 @@ func systemdRuns() bool {
 // timerUnits renders the service and the timer; a pure function, checked
 // against golden files and by systemd-analyze verify.
 func timerUnits(hostctl, config string, o installTimerOptions) (service, timer string, err error) {
+	return scheduledUnits(scheduled{
+		what:     "back up libvirt VMs through the backup appliance",
+		when:     "nightly hostctl run",
+		exec:     fmt.Sprintf("%s run --progress text --config %s", hostctl, config),
+		calendar: o.OnCalendar, unit: timerUnit,
+	}, o)
+}
+
+// pruneUnits are the service and timer of hostctl prune, for clients of
+// append-only profiles with a maintenance key.
+func pruneUnits(hostctl, config string, o installTimerOptions) (service, timer string, err error) {
+	return scheduledUnits(scheduled{
+		what:     "prune append-only repositories with the maintenance key",
+		when:     "hostctl prune",
+		exec:     fmt.Sprintf("%s prune --progress text --config %s", hostctl, config),
+		calendar: o.PruneOnCalendar, unit: pruneUnit,
+	}, o)
+}
+
+// scheduled is one hostctl command on a timer.
+type scheduled struct {
+	what, when, exec, calendar, unit string
+}
+
+func scheduledUnits(sc scheduled, o installTimerOptions) (service, timer string, err error) {
 	svc := []*unit.UnitSection{
 		{Section: "Unit", Entries: []*unit.UnitEntry{
-			{Name: "Description", Value: "snapshot-backup: back up libvirt VMs through the backup appliance"},
+			{Name: "Description", Value: "snapshot-backup: " + sc.what},
 			{Name: "After", Value: "libvirtd.service network-online.target"},
 			{Name: "Wants", Value: "libvirtd.service network-online.target"},
 		}},
@@ -142,7 +182,7 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 			{Name: "Type", Value: "oneshot"},
 			// The journal is no terminal: without --progress text it
 			// would get no appliance steps.
-			{Name: "ExecStart", Value: fmt.Sprintf("%s run --progress text --config %s", hostctl, config)},
+			{Name: "ExecStart", Value: sc.exec},
 			// Exit code 3 (some jobs skipped, none failed) is not a failure of the unit.
 			{Name: "SuccessExitStatus", Value: "3"},
 			// The jobs carry their own time limits; SIGTERM makes hostctl clean up.
@@ -159,13 +199,13 @@ func timerUnits(hostctl, config string, o installTimerOptions) (service, timer s
 	}
 	tim := []*unit.UnitSection{
 		{Section: "Unit", Entries: []*unit.UnitEntry{
-			{Name: "Description", Value: "snapshot-backup: nightly hostctl run"},
+			{Name: "Description", Value: "snapshot-backup: " + sc.when},
 		}},
 		{Section: "Timer", Entries: []*unit.UnitEntry{
-			{Name: "OnCalendar", Value: o.OnCalendar},
+			{Name: "OnCalendar", Value: sc.calendar},
 			{Name: "RandomizedDelaySec", Value: o.Delay},
 			{Name: "Persistent", Value: "true"},
-			{Name: "Unit", Value: timerUnit + ".service"},
+			{Name: "Unit", Value: sc.unit + ".service"},
 		}},
 		{Section: "Install", Entries: []*unit.UnitEntry{
 			{Name: "WantedBy", Value: "timers.target"},
@@ -258,33 +298,66 @@ func runInstallTimer(ctx context.Context, g *Globals, o installTimerOptions) err
 	for _, w := range why {
 		fmt.Fprintf(g.Stdout, "#   %s\n", w)
 	}
-	service, timer, err := timerUnits(bin, config, o)
-	if err != nil {
-		return err
+	type unitPair struct{ name, calendar, service, timer string }
+	pairs := []unitPair{{name: timerUnit, calendar: o.OnCalendar}}
+	if prunes(cfg) {
+		pairs = append(pairs, unitPair{name: pruneUnit, calendar: o.PruneOnCalendar})
+	}
+	for i := range pairs {
+		render := timerUnits
+		if pairs[i].name == pruneUnit {
+			render = pruneUnits
+		}
+		if pairs[i].service, pairs[i].timer, err = render(bin, config, o); err != nil {
+			return err
+		}
 	}
 	if o.Print {
-		fmt.Fprintf(g.Stdout, "# %s\n%s\n# %s\n%s", timerUnit+".service", service, timerUnit+".timer", timer)
+		for _, u := range pairs {
+			fmt.Fprintf(g.Stdout, "# %s\n%s\n# %s\n%s", u.name+".service", u.service, u.name+".timer", u.timer)
+		}
 		return nil
 	}
 	if err := os.MkdirAll(o.UnitDir, 0o755); err != nil {
 		return err
 	}
-	for name, content := range map[string]string{timerUnit + ".service": service, timerUnit + ".timer": timer} {
-		p := filepath.Join(o.UnitDir, name)
-		if err := fsutil.WriteFileAtomic(p, []byte(content), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
+	for _, u := range pairs {
+		for _, f := range [][2]string{{u.name + ".service", u.service}, {u.name + ".timer", u.timer}} {
+			p := filepath.Join(o.UnitDir, f[0])
+			if err := fsutil.WriteFileAtomic(p, []byte(f[1]), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", p, err)
+			}
+			fmt.Fprintf(g.Stdout, "wrote %s\n", p)
 		}
-		fmt.Fprintf(g.Stdout, "wrote %s\n", p)
 	}
 	if !systemdRuns() {
-		fmt.Fprintf(g.Stdout, "systemd is not running here: enable later with\n  systemctl daemon-reload && systemctl enable --now %s.timer\n", timerUnit)
+		for _, u := range pairs {
+			fmt.Fprintf(g.Stdout, "systemd is not running here: enable later with\n  systemctl daemon-reload && systemctl enable --now %s.timer\n", u.name)
+		}
 		return nil
 	}
-	for _, argv := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", "--now", timerUnit + ".timer"}} {
-		if _, err := execx.Output(ctx, argv...); err != nil {
+	if _, err := execx.Output(ctx, "systemctl", "daemon-reload"); err != nil {
+		return err
+	}
+	for _, u := range pairs {
+		if _, err := execx.Output(ctx, "systemctl", "enable", "--now", u.name+".timer"); err != nil {
 			return err
 		}
+		fmt.Fprintf(g.Stdout, "enabled %s.timer (%s); see: systemctl list-timers %s.timer\n", u.name, u.calendar, u.name)
 	}
-	fmt.Fprintf(g.Stdout, "enabled %s.timer (%s); see: systemctl list-timers %s.timer\n", timerUnit, o.OnCalendar, timerUnit)
 	return nil
+}
+
+// prunes says whether hostctl prune has a client to prune here.
+func prunes(cfg *config.Config) bool {
+	cls, err := cfg.SelectClients(nil)
+	if err != nil {
+		return false
+	}
+	for _, c := range cls {
+		if runner.PruneReady(c) == "" {
+			return true
+		}
+	}
+	return false
 }

@@ -88,3 +88,64 @@ func TestTimerStopTimeoutCoversCleanup(t *testing.T) {
 	require.Contains(t, out, "a: 1 disk(s)")
 	require.Contains(t, out, "b: domain b-vm: disks unknown")
 }
+
+func TestPruneUnitsGolden(t *testing.T) {
+	o := installTimerOptions{PruneOnCalendar: "Sun *-*-* 05:00:00", Delay: "15m", StopTimeout: 27*time.Minute + 35*time.Second}
+	service, timer, err := pruneUnits("/usr/local/bin/hostctl", "/etc/hostctl/hostctl.toml", o)
+	require.NoError(t, err)
+	for name, got := range map[string]string{"hostctl-prune.service": service, "hostctl-prune.timer": timer} {
+		testutil.Golden(t, name, got)
+	}
+}
+
+// TestInstallTimerPrune: with an append-only client that has a maintenance
+// key, install-timer writes hostctl prune's units too (systemd-analyze
+// accepts them), and uninstall-timer removes all four; without one, only
+// the backup's.
+func TestInstallTimerPrune(t *testing.T) {
+	cfg := clientTree(t, `backend = "borg"
+target = "ssh://backup@nas/srv/backup/{client}"
+append_only = true
+encryption.mode = "none"
+[retention]
+keep_daily = 7
+[ssh]
+identity_file = "secrets/id"
+known_hosts = "secrets/kh"
+[maintenance]
+identity_file = "secrets/prune"
+`)
+	secrets := filepath.Join(filepath.Dir(cfg), "secrets")
+	require.NoError(t, os.MkdirAll(secrets, 0o700))
+	for _, f := range []string{"id", "kh", "prune"} {
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, f), []byte("x\n"), 0o600))
+	}
+	dir := t.TempDir()
+	code, out, stderr := runMain(t, "install-timer", "--config", cfg, "--unit-dir", dir, "--hostctl", "/bin/true", "--prune-on-calendar", "Sat 04:00")
+	require.Equal(t, 0, code, stderr)
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{"hostctl-backup.service", "hostctl-backup.timer", "hostctl-prune.service", "hostctl-prune.timer"}, names, out)
+	svc, _ := os.ReadFile(filepath.Join(dir, "hostctl-prune.service"))
+	require.Contains(t, string(svc), "ExecStart=/bin/true prune --progress text --config "+cfg+"\n")
+	tim, _ := os.ReadFile(filepath.Join(dir, "hostctl-prune.timer"))
+	require.Contains(t, string(tim), "OnCalendar=Sat 04:00\n")
+	if analyze, err := exec.LookPath("systemd-analyze"); err == nil {
+		cmd := exec.Command(analyze, "verify", filepath.Join(dir, "hostctl-prune.service"), filepath.Join(dir, "hostctl-prune.timer"))
+		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+		o, err := cmd.CombinedOutput()
+		require.NoError(t, err, "systemd-analyze verify: %s", o)
+	}
+	code, _, stderr = runMain(t, "uninstall-timer", "--unit-dir", dir)
+	require.Equal(t, 0, code, stderr)
+	entries, _ = os.ReadDir(dir)
+	require.Empty(t, entries)
+
+	// The example configuration has no such client: the backup's units only.
+	code, out, _ = runMain(t, "install-timer", "--print", "--config", configtest.Example(t), "--hostctl", "/bin/true")
+	require.Equal(t, 0, code)
+	require.NotContains(t, out, "hostctl-prune")
+}

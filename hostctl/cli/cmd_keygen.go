@@ -219,6 +219,9 @@ file may exist. "hostctl target setup PROFILE" then installs the public key
 on the target. With {client} in ssh.identity_file every client of the
 profile gets its own key; the ones that exist are kept.
 
+An append-only profile's maintenance.identity_file (the key of prune jobs,
+which backup appliances never receive) is made too, unless it exists.
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -248,13 +251,36 @@ func runKeygenSSH(g *Globals, profile string) error {
 			fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", f)
 			continue
 		}
-		k, err := keygen.SSH(f, "hostctl@"+host)
-		if err != nil {
+		if err := writeSSHKey(g, f, "hostctl@"+host); err != nil {
 			return err
 		}
-		fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n%s  %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey))
+	}
+	// An append-only profile's maintenance key: another key, for prune
+	// jobs only. One that exists is kept.
+	if m := p.Maintenance.IdentityFile; m != "" {
+		mfiles, _ := clientFiles(cfg, p, m)
+		for _, f := range mfiles {
+			if _, err := os.Stat(f); err == nil {
+				fmt.Fprintf(g.Stdout, "kept   %s (exists)\n", f)
+				continue
+			}
+			if err := writeSSHKey(g, f, "hostctl-maintenance@"+host); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Fprintf(g.Stdout, "\nNext: hostctl target setup %s\n", profile)
+	return nil
+}
+
+// writeSSHKey makes the ed25519 key file f (never over one that exists)
+// and shows its fingerprint and public line.
+func writeSSHKey(g *Globals, f, comment string) error {
+	k, err := keygen.SSH(f, comment)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stdout, "wrote  %s\nwrote  %s\n%s  %s\n", k.Path, k.PubPath, k.Fingerprint, strings.TrimSpace(k.AuthorizedKey))
 	return nil
 }
 

@@ -194,14 +194,19 @@ func printSummary(w io.Writer, reports []*report.Job) {
 			dedup = units.Bytes(r.Stats.DedupSize)
 		}
 		name := r.Client
-		if r.Mode == report.ModeVerify {
+		switch r.Mode {
+		case report.ModeVerify:
 			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
+		case report.ModePrune:
+			name = r.Client + " (prune)"
 		}
 		// Both come from the appliance: no control character reaches the terminal.
 		detail := textsafe.Line(r.Archive)
 		switch {
 		case r.Error != "":
 			detail = textsafe.Line(r.Error)
+		case r.Mode == report.ModePrune:
+			detail = fmt.Sprintf("removed %d, kept %d", len(r.Pruned), r.Kept)
 		case r.Status == job.StatusWarning:
 			detail = textsafe.Line(r.Archive + ": " + warningDetail(r))
 		}

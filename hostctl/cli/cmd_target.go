@@ -62,6 +62,14 @@ ssh://USER@HOST[:PORT]/PATH) with the account's password, once, and:
 With {client} in ssh.identity_file or ssh.known_hosts, steps 1-3 run for
 every client of the profile with its own files and directory.
 
+An append_only profile's key is installed limited to borg serve
+--append-only on its clients' repositories (command="…",restrict: no shell,
+no sftp, no forwarding), replacing a line of the same key with other
+options; the directories are made with the password, and the login with the
+key then checks that it runs nothing but that. maintenance.identity_file,
+when set, is installed the same way without --append-only: the key that
+prunes.
+
 The password comes from --password-file (first line) or is asked for on the
 terminal; it is not stored. An unknown host key is accepted when it matches
 --host-key-fingerprint, with --accept-new-host-key, or when you answer "yes"
@@ -119,10 +127,18 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 			units = append(units, unit{prof: cl.Profile, clients: []*config.Resolved{cl}})
 		}
 	}
+	if p.AppendOnly && len(clients) == 0 {
+		return &UsageError{fmt.Errorf("%s: append_only: no client uses the profile, and its key is limited to its clients' repositories: add the clients first", p.File)}
+	}
 	for i := range units {
 		un := &units[i]
-		if _, err := os.Stat(un.prof.SSH.IdentityFile); err != nil {
-			return &UsageError{fmt.Errorf("%s: key \"ssh.identity_file\": %v (make it with: hostctl keygen ssh %s)", p.File, err, name)}
+		for key, f := range map[string]string{"ssh.identity_file": un.prof.SSH.IdentityFile, "maintenance.identity_file": un.prof.Maintenance.IdentityFile} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(f); err != nil {
+				return &UsageError{fmt.Errorf("%s: key %q: %v (make it with: hostctl keygen ssh %s)", p.File, key, err, name)}
+			}
 		}
 		for _, cl := range un.clients {
 			un.dirs = append(un.dirs, cl.Target.Path)
@@ -162,11 +178,19 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	for _, un := range units {
-		err = probe.Setup(ctx, probe.SetupOptions{
+		o := probe.SetupOptions{
 			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
 			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
-		})
-		if err != nil {
+		}
+		if p.AppendOnly {
+			// The appliance's key adds to its clients' repositories and
+			// nothing else; the maintenance key may delete in them.
+			o.Options = probe.BorgServeOptions(un.dirs, true)
+			if m := un.prof.Maintenance.IdentityFile; m != "" {
+				o.Also = []probe.AuthorizedKey{{Identity: m, Options: probe.BorgServeOptions(un.dirs, false)}}
+			}
+		}
+		if err := probe.Setup(ctx, o); err != nil {
 			return err
 		}
 	}

@@ -168,6 +168,7 @@ Restoring:
 		newRestoreCmd(g),
 		newRecoverCmd(g),
 		newVerifyCmd(g),
+		newPruneCmd(g),
 		newRescueCmd(g),
 		newCleanupCmd(g),
 		newInstallTimerCmd(g),

@@ -33,6 +33,7 @@ func (p *Profile) secretFiles() []secretFile {
 	}
 	add("ssh.identity_file", &p.SSH.IdentityFile)
 	add("ssh.known_hosts", &p.SSH.KnownHosts)
+	add("maintenance.identity_file", &p.Maintenance.IdentityFile)
 	add("s3.access_key_file", &p.S3.AccessKeyFile)
 	add("s3.secret_key_file", &p.S3.SecretKeyFile)
 	add("ftp.password_file", &p.FTP.PasswordFile)

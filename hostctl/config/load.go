@@ -214,6 +214,7 @@ func (c *Config) profileDefaults(p *Profile) {
 	}
 	p.SSH.IdentityFile = c.resolve(p.SSH.IdentityFile)
 	p.SSH.KnownHosts = c.resolve(p.SSH.KnownHosts)
+	p.Maintenance.IdentityFile = c.resolve(p.Maintenance.IdentityFile)
 	p.S3.AccessKeyFile = c.resolve(p.S3.AccessKeyFile)
 	p.S3.SecretKeyFile = c.resolve(p.S3.SecretKeyFile)
 	p.FTP.PasswordFile = c.resolve(p.FTP.PasswordFile)

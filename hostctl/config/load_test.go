@@ -59,6 +59,11 @@ type wantErr struct {
 	msg  string
 }
 
+// sshKeys and borgSSH make the base profile one of borg over ssh.
+const sshKeys = "[ssh]\nidentity_file = \"secrets/p.pass\"\nknown_hosts = \"secrets/p.pass\"\n"
+
+var borgSSH = strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "ssh://backup@nas/srv", 1) + sshKeys
+
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -176,6 +181,19 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 1, "backend", `unknown backend "tar"`}}},
 		{"sftp target without ssh keys", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "sftp://backup@nas/srv", 1)},
 			nil, []wantErr{{"profiles/p.toml", 2, "ssh.identity_file", "missing: required for sftp://"}, {"profiles/p.toml", 2, "ssh.known_hosts", "missing"}}},
+		// append_only: only where the server enforces it.
+		{"append-only file target", map[string]string{"profiles/p.toml": "append_only = true\n" + baseTree["profiles/p.toml"]},
+			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "only borg over ssh:// (or sftp://) targets can be append-only so far"}}},
+		{"append-only restic over sftp", map[string]string{"profiles/p.toml": "append_only = true\n" + strings.Replace(strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "sftp://backup@nas/srv", 1), "borg", "restic", 1) + sshKeys},
+			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "this profile is restic to sftp://"}}},
+		{"maintenance key without append-only", map[string]string{"profiles/p.toml": borgSSH + "[maintenance]\nidentity_file = \"secrets/p.pass\"\n"},
+			nil, []wantErr{{"profiles/p.toml", 9, "maintenance.identity_file", "set, but append_only is not"}}},
+		{"maintenance key is the backup key", map[string]string{"profiles/p.toml": "append_only = true\n" + borgSSH + "[maintenance]\nidentity_file = \"secrets/p.pass\"\n"},
+			nil, []wantErr{{"profiles/p.toml", 10, "maintenance.identity_file", "must be another key, one that backup appliances never receive"}}},
+		{"maintenance key missing", map[string]string{"profiles/p.toml": "append_only = true\n" + borgSSH + "[maintenance]\nidentity_file = \"secrets/prune\"\n"},
+			nil, []wantErr{{"profiles/p.toml", 10, "maintenance.identity_file", "secrets/prune does not exist"}}},
+		{"append-only path with a space", map[string]string{"profiles/p.toml": "append_only = true\n" + strings.Replace(borgSSH, "/srv", "/srv/my backups", 1)},
+			nil, []wantErr{{"profiles/p.toml", 3, "target", "spaces, quotes and backslashes cannot"}}},
 		{"unknown target scheme", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "gopher://srv", 1)},
 			nil, []wantErr{{"profiles/p.toml", 2, "target", `unknown scheme "gopher"`}}},
 		{"target without scheme", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "/srv", 1)},

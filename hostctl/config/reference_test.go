@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -15,10 +16,13 @@ import (
 
 var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in README.md")
 
-// shippedProfiles are the example profiles, the examples of profile keys.
+// shippedProfiles are the example profiles, the examples of profile keys:
+// the default profile (init's) first, so that its values are the examples
+// of the keys it sets.
 func shippedProfiles(t *testing.T) [][]byte {
 	names, err := fs.Glob(profiles.FS, "*.toml")
 	require.NoError(t, err)
+	sort.SliceStable(names, func(i, j int) bool { return names[i] == profiles.Default+".toml" && names[j] != names[i] })
 	var out [][]byte
 	for _, n := range names {
 		b, err := fs.ReadFile(profiles.FS, n)

@@ -121,8 +121,18 @@ type Profile struct {
 	BandwidthLimit Size `toml:"bandwidth_limit"`
 	// ExtraOptions are appended to the backend's backup command.
 	ExtraOptions []string `toml:"extra_options"`
+	// AppendOnly: backup jobs can add backups to the target but not delete or rewrite them: borg over ssh, whose key target setup installs with the forced command borg serve --append-only; backup jobs then never prune, retention is the maintenance key's or the backup server's.
+	AppendOnly  bool        `toml:"append_only"`
+	Maintenance Maintenance `toml:"maintenance"`
 
 	sample target.Target // Sample
+}
+
+// Maintenance is the credential of an append-only profile's retention,
+// which backup appliances never receive.
+type Maintenance struct {
+	// IdentityFile: the ssh key of prune jobs, which may delete (target setup installs it with borg serve restricted to the clients' repositories, without --append-only); mode 0600; {client} allowed.
+	IdentityFile string `toml:"identity_file"`
 }
 
 // Encryption of the repository.

@@ -215,6 +215,7 @@ func (v *validator) profile(p *Profile) {
 	}
 	v.encryption(p)
 	v.retention(p)
+	v.appendOnly(p)
 	algo, _, _ := strings.Cut(p.Borg.Compression, ",")
 	if !slices.Contains(compressions, algo) {
 		v.at(f, "borg.compression", "unknown compression %q: want borg's syntax, e.g. \"lz4\", \"zstd,6\", \"none\"", p.Borg.Compression)
@@ -291,6 +292,38 @@ func (v *validator) retention(p *Profile) {
 		v.at(f, "retention", "keep_last/daily/weekly/monthly are borg and restic policies: duplicity keeps chains, use max_age, max_fullbackups or max_fulls_with_incrs")
 	case p.Backend != "duplicity" && duplicityOnly:
 		v.at(f, "retention", "max_fullbackups and max_fulls_with_incrs are duplicity policies: for %s use keep_last/daily/weekly/monthly or max_age", p.Backend)
+	}
+}
+
+// appendOnly checks append_only and the maintenance key: only a server
+// that enforces it makes a target append-only, and so far that is borg
+// serve --append-only behind a forced ssh command.
+func (v *validator) appendOnly(p *Profile) {
+	f, m := p.File, p.Maintenance
+	if !p.AppendOnly {
+		if m.IdentityFile != "" {
+			v.at(f, "maintenance.identity_file", "set, but append_only is not: backup jobs prune with ssh.identity_file; set append_only = true or remove it")
+		}
+		return
+	}
+	t, err := p.targetFor("client")
+	switch {
+	case err != nil:
+		return // the target's own error says it
+	case p.Backend != "borg" || !t.Scheme.OverSSH():
+		v.at(f, "append_only", "only borg over ssh:// (or sftp://) targets can be append-only so far, where the server's borg serve --append-only enforces it; this profile is %s to %s://", p.Backend, t.Scheme)
+		return
+	case !strings.HasPrefix(t.Path, "/"):
+		v.at(f, "target", "append_only needs an absolute repository path (borg serve --restrict-to-repository takes it), not %q", t.Path)
+	case strings.ContainsAny(p.Target, " \t\"'\\"):
+		v.at(f, "target", "append_only: the repository path goes into the server's authorized_keys; spaces, quotes and backslashes cannot")
+	}
+	if m.IdentityFile == "" {
+		return
+	}
+	v.secretFile(p, "maintenance.identity_file", m.IdentityFile)
+	if m.IdentityFile == p.SSH.IdentityFile {
+		v.at(f, "maintenance.identity_file", "is ssh.identity_file: the maintenance key must be another key, one that backup appliances never receive")
 	}
 }
 

@@ -124,6 +124,18 @@ func probeSSH(ctx context.Context, p *config.Profile, targets map[string]target.
 		{Check: "host key", Item: item, Detail: "matches " + p.SSH.KnownHosts},
 		{Check: "authenticated", Item: item, Detail: "as " + e.User + " with " + p.SSH.IdentityFile},
 	}
+	if p.AppendOnly {
+		// Its key runs borg serve and nothing else: no sftp to look with.
+		out = append(out, checkRestricted(ctx, e, "append-only", p.SSH.IdentityFile, hk, item))
+		if p.Maintenance.IdentityFile != "" {
+			out = append(out, checkRestricted(ctx, e, "prune key", p.Maintenance.IdentityFile, hk, item))
+		}
+		for _, cl := range sortedClients(targets) {
+			t := targets[cl]
+			out = append(out, borgRepoRow(ctx, p, e, itemName(cl, t.Path), t.Path))
+		}
+		return out
+	}
 	fc, err := sftp.NewClient(c)
 	if err != nil {
 		return append(out, Result{Check: "writable", Item: item, Err: fmt.Errorf("no sftp: %w", err)})

@@ -28,34 +28,19 @@ func InitRepo(ctx context.Context, p *config.Profile, e Endpoint, dir string) (b
 	if _, err := exec.LookPath("ssh"); err != nil {
 		return false, nil
 	}
-	host, port, err := net.SplitHostPort(e.Dial)
+	c, err := toolCmd(p, e, dir)
 	if err != nil {
 		return false, err
 	}
-	ssh := []string{"ssh", "-i", p.SSH.IdentityFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + p.SSH.KnownHosts,
-		"-o", "HostKeyAlias=" + e.Name, "-o", "ConnectTimeout=15", "-p", port}
-	for _, a := range ssh {
-		if strings.ContainsAny(a, " \t\"'") {
-			return false, fmt.Errorf("%q: ssh options with spaces or quotes cannot be passed to %s", a, tool)
-		}
-	}
-	var c execx.Cmd
 	switch tool {
 	case "restic":
-		sftpCmd := strings.Join(append(ssh, e.User+"@"+host, "-s", "sftp"), " ")
-		c.Argv = []string{"restic", "-r", "sftp:" + e.User + "@" + host + ":" + dir, "-o", "sftp.command=" + sftpCmd,
-			"--password-file", p.Encryption.PassphraseFile, "init"}
+		c.Argv = append(c.Argv, "init")
 	case "borg":
 		mode := p.Encryption.Mode
 		if mode == "" {
 			mode = "repokey"
 		}
-		c.Argv = []string{"borg", "init", "--encryption=" + mode, "--", fmt.Sprintf("ssh://%s@%s:%s%s", e.User, host, port, dir)}
-		c.Env = []string{"BORG_RSH=" + strings.Join(ssh, " ")}
-		if p.Encryption.PassphraseFile != "" {
-			c.Env = append(c.Env, "BORG_PASSCOMMAND=cat "+p.Encryption.PassphraseFile)
-		}
+		c.Argv = []string{"borg", "init", "--encryption=" + mode, "--", c.Argv[len(c.Argv)-1]}
 	}
 	if _, err := execx.Run(ctx, c); err != nil {
 		msg := err.Error()
@@ -65,4 +50,66 @@ func InitRepo(ctx context.Context, p *config.Profile, e Endpoint, dir string) (b
 		return false, fmt.Errorf("%s init %s: %w", tool, dir, err)
 	}
 	return true, nil
+}
+
+// toolCmd is the host's borg or restic for the repository at dir on the
+// ssh target, logging in with the profile's identity against the pinned
+// host key (ssh in batch mode): restic's argv up to its command, borg's
+// ending with the repository's location; the passphrase from its file.
+func toolCmd(p *config.Profile, e Endpoint, dir string) (execx.Cmd, error) {
+	host, port, err := net.SplitHostPort(e.Dial)
+	if err != nil {
+		return execx.Cmd{}, err
+	}
+	ssh := []string{"ssh", "-i", p.SSH.IdentityFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + p.SSH.KnownHosts,
+		"-o", "HostKeyAlias=" + e.Name, "-o", "ConnectTimeout=15", "-p", port}
+	for _, a := range ssh {
+		if strings.ContainsAny(a, " \t\"'") {
+			return execx.Cmd{}, fmt.Errorf("%q: ssh options with spaces or quotes cannot be passed to %s", a, p.Backend)
+		}
+	}
+	var c execx.Cmd
+	switch p.Backend {
+	case "restic":
+		sftpCmd := strings.Join(append(ssh, e.User+"@"+host, "-s", "sftp"), " ")
+		c.Argv = []string{"restic", "-r", "sftp:" + e.User + "@" + host + ":" + dir, "-o", "sftp.command=" + sftpCmd,
+			"--password-file", p.Encryption.PassphraseFile}
+	case "borg":
+		c.Argv = []string{fmt.Sprintf("ssh://%s@%s:%s%s", e.User, host, port, dir)}
+		c.Env = []string{"BORG_RSH=" + strings.Join(ssh, " ")}
+		if p.Encryption.PassphraseFile != "" {
+			c.Env = append(c.Env, "BORG_PASSCOMMAND=cat "+p.Encryption.PassphraseFile)
+		}
+	default:
+		return execx.Cmd{}, fmt.Errorf("backend %s has no repository to open here", p.Backend)
+	}
+	return c, nil
+}
+
+// borgRepoRow is the "repository" row of an append-only borg target,
+// whose key cannot list directories: the archives as this host's borg
+// lists them through borg serve, when borg is installed here.
+func borgRepoRow(ctx context.Context, p *config.Profile, e Endpoint, item, dir string) Result {
+	r := Result{Check: "repository", Item: item}
+	if _, err := exec.LookPath("borg"); err != nil {
+		r.Detail = "not listed: borg is not installed on this host (hostctl list CLIENT reads it through the appliance)"
+		return r
+	}
+	c, err := toolCmd(p, e, dir)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	c.Argv = []string{"borg", "list", "--short", "--", c.Argv[0]}
+	out, err := execx.Run(ctx, c)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "does not exist"):
+		r.Detail = "none yet: the first backup initialises it"
+	case err != nil:
+		r.Err = err
+	default:
+		r.Detail = fmt.Sprintf("borg repository, %d archive(s)", len(strings.Fields(string(out))))
+	}
+	return r
 }

@@ -33,6 +33,20 @@ type SetupOptions struct {
 	// Dirs are made (with parents) on the target, mode 0700.
 	Dirs []string
 	Log  io.Writer
+	// Options, when set, are the authorized_keys options of Identity
+	// (BorgServeOptions: a forced borg serve --append-only). Such a key
+	// has no sftp, so Dirs are made in the password's session, and the
+	// login that follows checks that it runs its forced command only.
+	Options string
+	// Also are further keys to install with their options (the
+	// maintenance key), each checked the same way.
+	Also []AuthorizedKey
+}
+
+// AuthorizedKey is a key to install in ~/.ssh/authorized_keys: the
+// private key file (its public half goes there) and the line's options.
+type AuthorizedKey struct {
+	Identity, Options string
 }
 
 // Setup logs in with the password, installs the identity's public key,
@@ -40,7 +54,7 @@ type SetupOptions struct {
 // the identity and the pinned key alone, as the appliance will. Running it
 // again changes nothing that is already in place.
 func Setup(ctx context.Context, o SetupOptions) error {
-	auth, signer, err := identityAuth(o.Identity)
+	auth, _, err := identityAuth(o.Identity)
 	if err != nil {
 		return err
 	}
@@ -68,7 +82,11 @@ func Setup(ctx context.Context, o SetupOptions) error {
 		c.Close()
 		return fmt.Errorf("sftp on %s: %w", o.Endpoint, err)
 	}
-	err = authorize(fc, signer.PublicKey(), o.Log)
+	keys := append([]AuthorizedKey{{o.Identity, o.Options}}, o.Also...)
+	err = authorizeAll(fc, keys, o.Log)
+	if err == nil && o.Options != "" {
+		err = makeDirs(fc, o.Endpoint, o.Dirs, o.Log)
+	}
 	fc.Close()
 	c.Close()
 	if err != nil {
@@ -92,16 +110,30 @@ func Setup(ctx context.Context, o SetupOptions) error {
 	}
 	defer c.Close()
 	fmt.Fprintf(o.Log, "logged in to %s with %s\n", o.Endpoint, o.Identity)
+	if o.Options != "" {
+		for _, k := range keys {
+			if r := checkRestricted(ctx, o.Endpoint, "restricted", k.Identity, pinned, o.Endpoint.String()); r.Err != nil {
+				return r.Err
+			} else {
+				fmt.Fprintf(o.Log, "%s\n", r.Detail)
+			}
+		}
+		return nil
+	}
 	fc, err = sftp.NewClient(c)
 	if err != nil {
 		return fmt.Errorf("sftp on %s: %w", o.Endpoint, err)
 	}
 	defer fc.Close()
-	for _, d := range o.Dirs {
+	return makeDirs(fc, o.Endpoint, o.Dirs, o.Log)
+}
+
+func makeDirs(fc *sftp.Client, e Endpoint, dirs []string, log io.Writer) error {
+	for _, d := range dirs {
 		if err := fc.MkdirAll(d); err != nil {
-			return fmt.Errorf("make %s on %s: %w", d, o.Endpoint, err)
+			return fmt.Errorf("make %s on %s: %w", d, e, err)
 		}
-		fmt.Fprintf(o.Log, "directory %s:%s ready\n", o.Endpoint.Name, d)
+		fmt.Fprintf(log, "directory %s:%s ready\n", e.Name, d)
 	}
 	return nil
 }
@@ -161,9 +193,12 @@ func appendKnownHost(file, name string, key ssh.PublicKey) error {
 	return f.Close()
 }
 
-// authorize appends key to ~/.ssh/authorized_keys on the server unless it
-// is there, with .ssh 0700 and the file 0600 (sshd's StrictModes).
-func authorize(fc *sftp.Client, key ssh.PublicKey, log io.Writer) error {
+// authorizeAll installs each key in ~/.ssh/authorized_keys on the server
+// with its options, with .ssh 0700 and the file 0600 (sshd's
+// StrictModes). A key that is there with exactly these options stays; a
+// key that is there with others (an unrestricted line from before the
+// profile was append-only) is replaced, so that no line grants it more.
+func authorizeAll(fc *sftp.Client, keys []AuthorizedKey, log io.Writer) error {
 	if err := fc.MkdirAll(".ssh"); err != nil {
 		return fmt.Errorf("make ~/.ssh: %w", err)
 	}
@@ -181,31 +216,124 @@ func authorize(fc *sftp.Client, key ssh.PublicKey, log io.Writer) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("open ~/%s: %w", ak, err)
 	}
-	want := bytes.TrimSpace(ssh.MarshalAuthorizedKey(key))
-	for _, l := range bytes.Split(old, []byte("\n")) {
-		if k, _, _, _, err := ssh.ParseAuthorizedKey(l); err == nil && bytes.Equal(k.Marshal(), key.Marshal()) {
-			fmt.Fprintf(log, "the key is in ~/%s already\n", ak)
-			return nil
+	lines := strings.Split(strings.TrimSuffix(string(old), "\n"), "\n")
+	if len(old) == 0 {
+		lines = nil
+	}
+	var added []string
+	rewrite := false
+	for _, k := range keys {
+		pub, err := publicKey(k.Identity)
+		if err != nil {
+			return err
 		}
+		var kept []string
+		have, dropped := false, 0
+		for _, l := range lines {
+			key, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(l))
+			if err != nil || !bytes.Equal(key.Marshal(), pub.Marshal()) {
+				kept = append(kept, l)
+				continue
+			}
+			// A key wanted without options keeps whatever the server's
+			// administrator limited it to.
+			if !have && (k.Options == "" || strings.Join(opts, ",") == k.Options) {
+				have = true
+				kept = append(kept, l)
+				continue
+			}
+			if k.Options == "" {
+				kept = append(kept, l)
+				continue
+			}
+			dropped++
+		}
+		if !have {
+			line := string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(pub))) + " hostctl"
+			if k.Options != "" {
+				line = k.Options + " " + line
+			}
+			kept = append(kept, line)
+		}
+		switch {
+		case have && dropped == 0:
+			fmt.Fprintf(log, "the key of %s is in ~/%s already\n", k.Identity, ak)
+		case dropped > 0:
+			fmt.Fprintf(log, "replaced the key of %s in ~/%s (%d line(s) with other options)\n", k.Identity, ak, dropped)
+		default:
+			fmt.Fprintf(log, "added the key of %s to ~/%s\n", k.Identity, ak)
+		}
+		if k.Options != "" && (!have || dropped > 0) {
+			fmt.Fprintf(log, "  limited to: %s\n", k.Options)
+		}
+		if !have {
+			added = append(added, kept[len(kept)-1])
+		}
+		rewrite = rewrite || dropped > 0
+		lines = kept
 	}
-	f, err := fc.OpenFile(ak, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+	switch {
+	case rewrite:
+		return writeRemote(fc, ak, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	case len(added) > 0:
+		return appendRemote(fc, ak, old, added)
+	}
+	return nil
+}
+
+// appendRemote appends lines to the file name on the server (made 0600).
+func appendRemote(fc *sftp.Client, name string, old []byte, lines []string) error {
+	f, err := fc.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
-		return fmt.Errorf("open ~/%s: %w", ak, err)
+		return fmt.Errorf("open ~/%s: %w", name, err)
 	}
-	line := string(want) + " hostctl\n"
+	data := strings.Join(lines, "\n") + "\n"
 	if len(old) > 0 && old[len(old)-1] != '\n' {
-		line = "\n" + line
+		data = "\n" + data
 	}
-	if _, err := f.Write([]byte(line)); err != nil {
+	if _, err := f.Write([]byte(data)); err != nil {
 		f.Close()
-		return fmt.Errorf("write ~/%s: %w", ak, err)
+		return fmt.Errorf("write ~/%s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write ~/%s: %w", ak, err)
+		return fmt.Errorf("write ~/%s: %w", name, err)
 	}
-	if err := fc.Chmod(ak, 0o600); err != nil {
-		return fmt.Errorf("chmod ~/%s: %w", ak, err)
+	if err := fc.Chmod(name, 0o600); err != nil {
+		return fmt.Errorf("chmod ~/%s: %w", name, err)
 	}
-	fmt.Fprintf(log, "added the key to ~/%s\n", ak)
+	return nil
+}
+
+// publicKey is the public half of a private key file.
+func publicKey(identity string) (ssh.PublicKey, error) {
+	_, s, err := identityAuth(identity)
+	if err != nil {
+		return nil, err
+	}
+	return s.PublicKey(), nil
+}
+
+// writeRemote replaces the file name on the server with data: written
+// beside it, then renamed over it, so that sshd never reads half of it.
+func writeRemote(fc *sftp.Client, name string, data []byte, mode os.FileMode) error {
+	tmp := name + ".hostctl-new"
+	f, err := fc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("write ~/%s: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write ~/%s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write ~/%s: %w", tmp, err)
+	}
+	if err := fc.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("chmod ~/%s: %w", tmp, err)
+	}
+	if err := fc.PosixRename(tmp, name); err != nil {
+		fc.Remove(tmp)
+		return fmt.Errorf("rename ~/%s to ~/%s: %w", tmp, name, err)
+	}
 	return nil
 }

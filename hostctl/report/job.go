@@ -16,6 +16,9 @@ const StatusSkipped = "skipped"
 // ModeVerify is the Mode of a verify job's report.
 const ModeVerify = "verify"
 
+// ModePrune is the Mode of a prune job's report (hostctl prune).
+const ModePrune = "prune"
+
 // Job is the outcome of one client job, as `hostctl run --json`, the
 // status file and the mail report it.
 type Job struct {
@@ -42,6 +45,10 @@ type Job struct {
 	// Verify is a verify's outcome (Stats then holds the files and bytes
 	// compared).
 	Verify *job.Verification `json:"verify,omitempty"`
+
+	// Pruned are the backups a prune removed, Kept how many it kept.
+	Pruned []string `json:"pruned,omitempty"`
+	Kept   int      `json:"kept,omitempty"`
 
 	// Warnings (status warning), as the appliance's done record has them:
 	// the backend's one line (Warning), the first job.MaxUnreadable paths

@@ -76,10 +76,10 @@ func Journal(r *Run) (bool, error) {
 	return true, nil
 }
 
-// jobKind is what a job did: "verify" for a verify, else "backup".
+// jobKind is what a job did: "verify", "prune", else "backup".
 func jobKind(j *Job) string {
-	if j.Mode == ModeVerify {
-		return "verify"
+	if j.Mode == ModeVerify || j.Mode == ModePrune {
+		return j.Mode
 	}
 	return "backup"
 }

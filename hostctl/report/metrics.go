@@ -28,9 +28,12 @@ func Metrics(latest *Run, history []*Run) string {
 	// both in one run.
 	var jobs, verifies []*Job
 	for _, j := range latest.Jobs {
-		if j.Mode == ModeVerify {
+		switch j.Mode {
+		case ModeVerify:
 			verifies = append(verifies, j)
-		} else {
+		case ModePrune:
+			// a prune is no backup: it has the run's gauges only
+		default:
 			jobs = append(jobs, j)
 		}
 	}
@@ -103,7 +106,7 @@ func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, n
 	last := map[string]int64{}
 	for _, r := range append([]*Run{latest}, history...) {
 		for _, j := range r.Jobs {
-			if (j.Mode == ModeVerify) == verify && j.Status == job.StatusOK && last[j.Client] == 0 {
+			if j.Mode != ModePrune && (j.Mode == ModeVerify) == verify && j.Status == job.StatusOK && last[j.Client] == 0 {
 				last[j.Client] = j.Started.Add(j.Elapsed).Unix()
 			}
 		}

@@ -101,9 +101,12 @@ func Text(r *Run) string {
 			pause = dur(j.Pause)
 		}
 		name := j.Client
-		if j.Mode == ModeVerify {
+		switch j.Mode {
+		case ModeVerify:
 			// files and bytes compared; nothing written
 			name, written, dedup = j.Client+" (verify)", "-", "-"
+		case ModePrune:
+			name, files, read, written, dedup = j.Client+" (prune)", "-", "-", "-", "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, j.Status, dur(j.Elapsed), pause, files, read, written, dedup)
 	}

@@ -50,6 +50,13 @@ func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
 	default:
 		rep.Status = job.StatusOK
 	}
+	if rep.Status == job.StatusOK || rep.Status == job.StatusWarning {
+		// An append-only client's prune trusts only recorded backups; one
+		// that is not recorded makes it refuse, nothing worse.
+		if err := r.recordArchive(c, rep.Archive); err != nil {
+			rep.Cleanups = append(rep.Cleanups, fmt.Sprintf("record backup %s for hostctl prune: %v", rep.Archive, err))
+		}
+	}
 	return rep.Job
 }
 

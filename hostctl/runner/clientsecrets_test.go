@@ -69,3 +69,31 @@ func TestGPGKeysForOneJob(t *testing.T) {
 	_, err = r.newJob(c, verifyTable(&job.Verify{}), withGPGKeys(c, []string{secret}))
 	require.ErrorContains(t, err, "does not encrypt with gpg")
 }
+
+// TestAppendOnlyBackupJob: a backup job of an append-only profile carries
+// no retention (its key can only add) and never the maintenance key, whose
+// only use is pruning.
+func TestAppendOnlyBackupJob(t *testing.T) {
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	require.NoError(t, os.MkdirAll(secrets, 0o700))
+	files := map[string]string{"pass": "passphrase\n", "id": "backup identity\n", "maint": "MAINTENANCE identity\n", "known_hosts": "nas ssh-ed25519 AAAA\n"}
+	for f, data := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(secrets, f), []byte(data), 0o600))
+	}
+	p := &config.Profile{Name: "p", Backend: "borg", Target: "ssh://backup@nas/srv/{client}", AppendOnly: true,
+		Encryption:  config.Encryption{Mode: "repokey", PassphraseFile: filepath.Join(secrets, "pass")},
+		Retention:   config.Retention{KeepLast: 3, KeepDaily: 7},
+		SSH:         config.SSH{IdentityFile: filepath.Join(secrets, "id"), KnownHosts: filepath.Join(secrets, "known_hosts")},
+		Maintenance: config.Maintenance{IdentityFile: filepath.Join(secrets, "maint")}}
+	cfg := &config.Config{Host: config.Host{StateDir: filepath.Join(dir, "state")},
+		Profiles: map[string]*config.Profile{"p": p}, Clients: map[string]*config.Client{"web": {Name: "web", Domain: "web", Profile: "p"}}}
+	r := New(cfg, Deps{}, WithRunID("20261125T000000Z"))
+	aj, err := r.newJob(resolve(t, cfg, cfg.Clients["web"]), backupTable(&job.Backup{}))
+	require.NoError(t, err)
+	require.True(t, aj.job.Repo.Retention.Empty(), "retention: %+v", aj.job.Repo.Retention)
+	require.Equal(t, "backup identity\n", string(aj.secrets[job.SecretFile(target.SSHIdentity)]))
+	for name, data := range aj.secrets {
+		require.NotContains(t, string(data), "MAINTENANCE", "job disk file %s", name)
+	}
+}

@@ -34,6 +34,11 @@ func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
 		BandwidthLimit:  int64(p.BandwidthLimit),
 		ExtraOptions:    p.ExtraOptions,
 	}
+	if p.AppendOnly {
+		// The appliance's key can only add; retention is the maintenance
+		// key's (hostctl prune) or the server's.
+		repo.Retention = job.Retention{}
+	}
 	if p.Encryption.PassphraseFile != "" {
 		repo.PassphraseFile = secretPassphrase
 	}

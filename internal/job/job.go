@@ -84,6 +84,7 @@ const (
 	ModeExec    = "exec"
 	ModeList    = "list"
 	ModeVerify  = "verify"
+	ModePrune   = "prune"
 )
 
 // Job is what one appliance boot has to do. It is written by hostctl and read
@@ -117,6 +118,7 @@ type Job struct {
 	List    *List    `toml:"list,omitempty"`
 	Exec    *Exec    `toml:"exec,omitempty"`
 	Shell   *Shell   `toml:"shell,omitempty"`
+	Prune   *Prune   `toml:"prune,omitempty"`
 }
 
 // Net is the appliance's network configuration. The host attaches one
@@ -305,6 +307,8 @@ func (j *Job) check() error {
 		return fmt.Errorf("mode %q without a [repo]", j.Mode)
 	case !mode.repo && j.Repo != nil:
 		return fmt.Errorf("mode %q reads no repository: a [repo] is not for it", j.Mode)
+	case j.Mode == ModePrune && j.Repo.Retention.Empty():
+		return fmt.Errorf("mode %q without a retention policy: nothing to prune", j.Mode)
 	case mode.repo:
 		return j.Repo.check()
 	}

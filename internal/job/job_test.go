@@ -2,6 +2,7 @@ package job
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,42 @@ func jobs() map[string]Job {
 	j.Disks = disks
 	j.Shell = &Shell{Rescue: true, Mount: "vda2"}
 	out[ModeShell] = j
+
+	j = base(ModePrune)
+	j.Repo = sftpRepo()
+	j.Repo.Retention = Retention{KeepLast: 1, KeepDaily: 7}
+	j.Net = &Net{Address: "10.0.2.15/24", Gateway: "10.0.2.2", DNS: []string{"10.0.2.3"}}
+	j.Prune = &Prune{Known: []string{"web-20260101T000000Z", "web-20260102T000000Z"}}
+	out[ModePrune] = j
 	return out
+}
+
+// TestPruneNeedsRetention: a prune job without a policy is refused where
+// it is made and where it is read.
+func TestPruneNeedsRetention(t *testing.T) {
+	j := jobs()[ModePrune]
+	j.Repo.Retention = Retention{}
+	_, err := j.Marshal()
+	if err == nil || !strings.Contains(err.Error(), "without a retention policy") {
+		t.Fatalf("Marshal: %v", err)
+	}
+}
+
+// TestPruneCompare: missing are the recorded backups the repository lost,
+// unknown the ones it has that the host did not record; a first prune
+// (Trust) takes the repository as it is.
+func TestPruneCompare(t *testing.T) {
+	p := Prune{Known: []string{"a", "b", "c"}}
+	missing, unknown := p.Compare([]string{"a", "c", "planted"})
+	if !slices.Equal(missing, []string{"b"}) || !slices.Equal(unknown, []string{"planted"}) {
+		t.Fatalf("missing %v unknown %v", missing, unknown)
+	}
+	if m, u := p.Compare([]string{"c", "b", "a"}); m != nil || u != nil {
+		t.Fatalf("same set: missing %v unknown %v", m, u)
+	}
+	if m, u := (Prune{Trust: true}).Compare([]string{"x"}); m != nil || u != nil {
+		t.Fatalf("trust: missing %v unknown %v", m, u)
+	}
 }
 
 func TestRoundTripPerMode(t *testing.T) {

@@ -1,6 +1,9 @@
 package job
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // modeTable is one mode's table in the job, and whether the mode reads
 // the client's repository.
@@ -18,6 +21,7 @@ var modeTables = []modeTable{
 	{ModeList, true, func(j *Job) bool { return j.List != nil }},
 	{ModeExec, false, func(j *Job) bool { return j.Exec != nil }},
 	{ModeShell, false, func(j *Job) bool { return j.Shell != nil }},
+	{ModePrune, true, func(j *Job) bool { return j.Prune != nil }},
 }
 
 // Backup (mode backup) says what to archive: which of the client's
@@ -160,3 +164,42 @@ type Shell struct {
 // RescueTarget is where a rescue shell mounts the client's filesystems
 // (inside the appliance's userland).
 const RescueTarget = "/mnt/target"
+
+// Prune (mode prune) applies Repo.Retention with the profile's maintenance
+// credential, the one backup appliances of an append-only profile never
+// receive. It checks the repository first (borg check: archives written
+// through an append-only key are trusted only after it), and prunes only
+// when the repository holds exactly the backups the host recorded: an
+// append-only key's deletions stay undoable until the server's
+// administrator rolls them back, and archives the host did not make
+// (planted ones, newer than the real) are not counted by retention. It
+// writes a RecPruned record per backup it removed, then a RecSnapshot per
+// backup kept.
+type Prune struct {
+	// Known are the client's backups as the host recorded them: those
+	// its backups wrote and those the last prune kept.
+	Known []string `toml:"known"`
+	// Trust: the host has no record of the client's backups yet (its
+	// first prune); the backups in the repository are taken as they are.
+	Trust bool `toml:"trust,omitempty"`
+}
+
+// Compare says which Known backups the repository does not have (missing)
+// and which it has that the host did not record (unknown); nothing with
+// Trust.
+func (p Prune) Compare(have []string) (missing, unknown []string) {
+	if p.Trust {
+		return nil, nil
+	}
+	for _, k := range p.Known {
+		if !slices.Contains(have, k) {
+			missing = append(missing, k)
+		}
+	}
+	for _, h := range have {
+		if !slices.Contains(p.Known, h) {
+			unknown = append(unknown, h)
+		}
+	}
+	return missing, unknown
+}

@@ -19,7 +19,8 @@ const (
 	RecProgress = "progress" // backend progress: Progress
 	RecStats    = "stats"    // backend statistics after the backup: Stats
 	RecVerify   = "verify"   // the outcome of a verify: Verify
-	RecSnapshot = "snapshot" // one backup in the repository (mode list): Snapshot
+	RecSnapshot = "snapshot" // one backup in the repository (modes list, prune): Snapshot
+	RecPruned   = "pruned"   // one backup a prune removed: Pruned
 	RecDone     = "done"     // final record: Done
 )
 
@@ -57,7 +58,13 @@ type Record struct {
 	Stats    *Stats        `json:"stats,omitempty"`
 	Verify   *Verification `json:"verify,omitempty"`
 	Snapshot *Snapshot     `json:"snapshot,omitempty"`
+	Pruned   *Pruned       `json:"pruned,omitempty"`
 	Done     *Done         `json:"done,omitempty"`
+}
+
+// Pruned is one backup a prune removed, by its Snapshot.Archive.
+type Pruned struct {
+	Archive string `json:"archive"`
 }
 
 // Step is a step of the appliance's work: started (Elapsed 0) or ended
@@ -153,6 +160,9 @@ func (p Verification) Record() Record { return Record{Type: RecVerify, Verify: &
 // Record returns the snapshot as a record.
 func (p Snapshot) Record() Record { return Record{Type: RecSnapshot, Snapshot: &p} }
 
+// Record returns the pruned record.
+func (p Pruned) Record() Record { return Record{Type: RecPruned, Pruned: &p} }
+
 // Record returns the done record.
 func (p Done) Record() Record { return Record{Type: RecDone, Done: &p} }
 
@@ -164,7 +174,7 @@ func (r Record) Check() error {
 		set bool
 	}{
 		{RecStep, r.Step != nil}, {RecProgress, r.Progress != nil}, {RecStats, r.Stats != nil},
-		{RecVerify, r.Verify != nil}, {RecSnapshot, r.Snapshot != nil}, {RecDone, r.Done != nil},
+		{RecVerify, r.Verify != nil}, {RecSnapshot, r.Snapshot != nil}, {RecPruned, r.Pruned != nil}, {RecDone, r.Done != nil},
 	}
 	known := false
 	for _, p := range payloads {
@@ -184,7 +194,31 @@ func (r Record) Check() error {
 	if s := r.Snapshot; s != nil && s.Kind != KindFull && s.Kind != KindIncr && s.Kind != KindSnapshot {
 		return fmt.Errorf("snapshot record of unknown kind %.32q", s.Kind)
 	}
+	// hostctl records and prints archive names: bounded and printable.
+	for _, a := range []*string{snapshotArchive(r.Snapshot), prunedArchive(r.Pruned)} {
+		if a != nil && (*a == "" || len(*a) > MaxArchiveName || strings.IndexFunc(*a, unicode.IsControl) >= 0) {
+			return fmt.Errorf("%s record: an archive name that is empty, longer than %d bytes or has control characters", r.Type, MaxArchiveName)
+		}
+	}
 	return nil
+}
+
+// MaxArchiveName bounds an archive name in a record (borg's are at most
+// 255 bytes; ours are CLIENT-RUNID).
+const MaxArchiveName = 255
+
+func snapshotArchive(s *Snapshot) *string {
+	if s == nil {
+		return nil
+	}
+	return &s.Archive
+}
+
+func prunedArchive(p *Pruned) *string {
+	if p == nil {
+		return nil
+	}
+	return &p.Archive
 }
 
 // ParseRecord reads one record strictly: unknown fields are errors, and
@@ -323,6 +357,17 @@ func (r *Result) Snapshots() []Snapshot {
 	for _, rec := range r.Records {
 		if rec.Type == RecSnapshot {
 			out = append(out, *rec.Snapshot)
+		}
+	}
+	return out
+}
+
+// Pruned returns the archives of a prune result's pruned records, in order.
+func (r *Result) Pruned() []string {
+	var out []string
+	for _, rec := range r.Records {
+		if rec.Type == RecPruned {
+			out = append(out, rec.Pruned.Archive)
 		}
 	}
 	return out

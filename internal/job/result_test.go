@@ -162,3 +162,26 @@ func TestParseRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePrunedRecord: a pruned record names one archive, which hostctl
+// records and prints: a name from a taken-over appliance that is empty,
+// too long or has control characters is refused, as in a snapshot record.
+func TestParsePrunedRecord(t *testing.T) {
+	r, err := ParseRecord([]byte(`{"type":"pruned","pruned":{"archive":"web-20260101T000000Z"}}`))
+	if err != nil || r.Pruned.Archive != "web-20260101T000000Z" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	long := strings.Repeat("a", MaxArchiveName+1)
+	for _, bad := range []string{
+		`{"type":"pruned"}`,
+		`{"type":"pruned","pruned":{"archive":""}}`,
+		`{"type":"pruned","pruned":{"archive":"a\u001b[2J"}}`,
+		`{"type":"pruned","pruned":{"archive":"` + long + `"}}`,
+		`{"type":"snapshot","snapshot":{"archive":"x\n","kind":"snapshot"}}`,
+		`{"type":"pruned","pruned":{"archive":"a"},"snapshot":{"archive":"a","kind":"snapshot"}}`,
+	} {
+		if _, err := ParseRecord([]byte(bad)); err == nil {
+			t.Errorf("ParseRecord(%s) accepted", bad)
+		}
+	}
+}

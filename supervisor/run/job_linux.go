@@ -26,6 +26,7 @@ var modes = map[string]modeFunc{
 	job.ModeRestore: (*supervisor).restore,
 	job.ModeVerify:  (*supervisor).verify,
 	job.ModeList:    (*supervisor).list,
+	job.ModePrune:   (*supervisor).prune,
 	job.ModeExec:    (*supervisor).exec,
 }
 

@@ -1,0 +1,84 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// BorgServeOptions are the authorized_keys options that limit a key to
+// borg serve on the given repositories, append-only or not: no shell, no
+// sftp, no forwarding (restrict). The repositories' paths are checked by
+// config (absolute, no spaces or quotes).
+func BorgServeOptions(repos []string, appendOnly bool) string {
+	cmd := []string{"borg", "serve"}
+	if appendOnly {
+		cmd = append(cmd, "--append-only")
+	}
+	for _, r := range repos {
+		cmd = append(cmd, "--restrict-to-repository", r)
+	}
+	return fmt.Sprintf("command=%q,restrict", strings.Join(cmd, " "))
+}
+
+// forcedCommand logs in with c's key and asks for a shell command that
+// prints a random word (seen once: borg serve printing the command it was
+// asked for in its error report, so the word is not in the command). A key limited by a forced command (borg serve)
+// does not print it; a key that opens a shell does. It says what the
+// server ran instead, for the record.
+func forcedCommand(c *ssh.Client) (forced bool, detail string, err error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return false, "", fmt.Errorf("open a session: %w", err)
+	}
+	defer s.Close()
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	n := hex.EncodeToString(nonce)
+	// A shell prints the word; the command's text is not the word, so a
+	// borg serve that quotes SSH_ORIGINAL_COMMAND in an error does not.
+	word := "hostctl-" + n + "-check"
+	var out bytes.Buffer
+	s.Stdout, s.Stderr = &out, &out
+	_ = s.Run("printf 'hostctl-%s-check\\n' " + n) // borg serve ends on EOF, whatever its status
+	got := out.String()
+	switch {
+	case strings.Contains(got, word):
+		return false, "", nil
+	case strings.Contains(got, "borg: not found") || strings.Contains(got, "command not found"):
+		return true, "", fmt.Errorf("the forced command did not run: %s", firstLine(got))
+	}
+	return true, "the key runs only its forced command (no shell, no sftp)", nil
+}
+
+// checkRestricted is the "append-only" (or "prune key") row of a key
+// that target setup limited to borg serve.
+func checkRestricted(ctx context.Context, e Endpoint, check, identity string, hk ssh.HostKeyCallback, item string) Result {
+	auth, _, err := identityAuth(identity)
+	if err != nil {
+		return Result{Check: check, Item: identity, Err: err}
+	}
+	c, err := dial(ctx, e, []ssh.AuthMethod{auth}, hk)
+	if err != nil {
+		return Result{Check: check, Item: item, Err: fmt.Errorf("log in with %s: %w", identity, err)}
+	}
+	defer c.Close()
+	forced, detail, err := forcedCommand(c)
+	switch {
+	case err != nil:
+		return Result{Check: check, Item: item, Err: fmt.Errorf("%s: %w", identity, err)}
+	case !forced:
+		return Result{Check: check, Item: item, Err: fmt.Errorf("%s opens a shell on the server: its authorized_keys line has no forced borg serve (run hostctl target setup)", identity)}
+	}
+	return Result{Check: check, Item: item, Detail: identity + ": " + detail}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
+}

@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/report"
+	"github.com/snapshot-backup/snapshot-backup/internal/fsutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
+)
+
+// pruneTable is mode prune.
+func pruneTable(p *job.Prune) modeTable {
+	return modeTable{job.ModePrune, repoExisting, func(j *job.Job) { j.Prune = p }}
+}
+
+// PruneOptions say how a prune takes the repository.
+type PruneOptions struct {
+	// Trust takes the backups in the repository as they are, instead of
+	// only those this host recorded (see job.Prune.Trust).
+	Trust bool
+}
+
+// Prune applies an append-only client's retention with its profile's
+// maintenance key, which backup appliances never receive: the appliance
+// checks the repository, compares its backups with the ones this host
+// recorded (archivesPath) and prunes only when they are the same. The
+// record then holds what the prune kept.
+func (r *Runner) Prune(ctx context.Context, c *config.Resolved, o PruneOptions) *report.Job {
+	return r.applianceReport(ctx, c.Name, report.ModePrune, r.jobDir("prune-"+c.Name), func(rv *reverter, rep *jobReport) error {
+		return r.prune(ctx, c, o, rv, rep)
+	})
+}
+
+// PruneReady says why c cannot be pruned by hostctl prune ("" when it can).
+func PruneReady(c *config.Resolved) string {
+	p := c.Profile
+	switch {
+	case !p.AppendOnly:
+		return fmt.Sprintf("profile %s is not append-only: its backup jobs apply its retention", p.Name)
+	case p.Maintenance.IdentityFile == "":
+		return fmt.Sprintf("profile %s has no maintenance.identity_file: prune on the backup server", p.Name)
+	case job.Retention(p.Retention).Empty():
+		return fmt.Sprintf("profile %s has no retention: every backup is kept", p.Name)
+	}
+	return ""
+}
+
+func (r *Runner) prune(ctx context.Context, c *config.Resolved, o PruneOptions, rv *reverter, rep *jobReport) error {
+	if why := PruneReady(c); why != "" {
+		return errors.New(why)
+	}
+	p := c.Profile
+	known, err := r.recordedArchives(c.Name)
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(p.Maintenance.IdentityFile)
+	if err != nil {
+		return fmt.Errorf("profile %s: maintenance key: %w", p.Name, err)
+	}
+	ret := job.Retention(p.Retention)
+	ret.KeepLast = max(ret.KeepLast, 1) // never the last backup
+	withKey := func(aj *applianceJob) error {
+		aj.job.Repo.Retention = ret
+		aj.secrets[job.SecretFile(target.SSHIdentity)] = key
+		return nil
+	}
+	jp := &job.Prune{Known: known, Trust: o.Trust || known == nil}
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, pruneTable(jp), named("prune-"+c.Name), withKey)
+	if err != nil {
+		return err
+	}
+	if res.Done.Status != job.StatusOK {
+		return fmt.Errorf("prune failed: %s (log: %s)", res.LastError(), aj.logPath())
+	}
+	var kept []string
+	for _, s := range res.Snapshots() {
+		kept = append(kept, s.Archive)
+	}
+	rep.Pruned, rep.Kept = res.Pruned(), len(kept)
+	return r.writeArchives(c.Name, kept)
+}
+
+// archivesPath is where the host records an append-only client's
+// backups: one archive name per line, appended by each ok backup and
+// rewritten by each prune with what it kept. A prune removes nothing
+// while the repository holds other backups than these.
+func (r *Runner) archivesPath(client string) string {
+	return filepath.Join(r.cfg.Host.StateDir, "archives", client)
+}
+
+// recordedArchives reads the record (nil when there is none yet).
+func (r *Runner) recordedArchives(client string) ([]string, error) {
+	f, err := os.Open(r.archivesPath(client))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := []string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if a := strings.TrimSpace(sc.Text()); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, sc.Err()
+}
+
+// recordArchive adds an ok backup of an append-only client to the record.
+func (r *Runner) recordArchive(c *config.Resolved, archive string) error {
+	if !c.Profile.AppendOnly || archive == "" {
+		return nil
+	}
+	p := r.archivesPath(c.Name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, archive); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (r *Runner) writeArchives(client string, archives []string) error {
+	p := r.archivesPath(client)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	data := ""
+	for _, a := range archives {
+		data += a + "\n"
+	}
+	return fsutil.WriteFileAtomic(p, []byte(data), 0o600)
+}
