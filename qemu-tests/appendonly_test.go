@@ -364,3 +364,74 @@ func rollback(t *testing.T, repo string, good int) {
 		}
 	}
 }
+
+// TestAppendOnlyClientIsolation: two clients of one append-only borg
+// profile on one ssh account, whose passphrases happen to be the same (no
+// appliance needed). With a key per client ({client} in
+// ssh.identity_file) target setup limits each key to its own client's
+// repository, and check --connect shows that ann's credential cannot open
+// bob's repository: borg serve refuses the key. With one key for both, the
+// key serves both repositories in one line, ann's credential lists bob's
+// backups, and check --connect fails saying so.
+func TestAppendOnlyClientIsolation(t *testing.T) {
+	t.Parallel()
+	needTools(t, "borg", "ssh-keygen", "useradd", "chpasswd")
+	ctx := context.Background()
+	srv := startPasswordSSHD(t)
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "ao")
+	remote := filepath.Join(srv.home, "backup")
+	profile := func(identity string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "ao.toml"), []byte(fmt.Sprintf(`backend = "borg"
+target = "ssh://%s@%s:%d%s/{client}"
+append_only = true
+[encryption]
+passphrase_file = "secrets/{client}.pass"
+[ssh]
+identity_file = %q
+known_hosts = "secrets/ao.known_hosts"
+`, srv.user, guestHost, srv.port, remote, identity)), 0o600))
+	}
+	for _, c := range []string{"ann", "bob"} {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "clients", c+".toml"), []byte("type = \"self\"\npaths = [\"/etc\"]\n"), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte("one passphrase for both\n"), 0o600))
+	}
+	pwFile := filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(pwFile, []byte(srv.password+"\n"), 0o600))
+	setup := func() {
+		t.Helper()
+		code, _, _ := hostctl(t, ctx, "keygen", "ssh", "ao", "-c", cfgPath)
+		require.Equal(t, 0, code, "keygen ssh")
+		code, out, stderr := hostctl(t, ctx, "target", "setup", "ao", "-c", cfgPath, "--password-file", pwFile, "--host-key-fingerprint", srv.hostKeyFpr)
+		require.Equal(t, 0, code, "target setup: %s\n%s", out, stderr)
+	}
+	repo := func(c string) string { return filepath.Join(remote, c) }
+	authorized := func() string {
+		b, err := os.ReadFile(filepath.Join(srv.home, ".ssh", "authorized_keys"))
+		require.NoError(t, err)
+		return string(b)
+	}
+
+	// A key per client.
+	profile("secrets/{client}_ed25519")
+	setup()
+	for _, c := range []string{"ann", "bob"} {
+		require.Contains(t, authorized(), fmt.Sprintf(`command="borg serve --append-only --restrict-to-repository %s",restrict `, repo(c)))
+	}
+	code, out, _ := hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, connectRow(t, out, "profile ao (client ann)", "isolation"), "OK client bob's repository "+repo("bob")+": borg serve refuses")
+	require.Contains(t, connectRow(t, out, "profile ao (client bob)", "isolation"), "OK client ann's repository "+repo("ann")+": borg serve refuses")
+
+	// One key for both: one line serving both repositories (set up once
+	// per client, as the passphrases are per client, each time whole).
+	profile("secrets/shared_ed25519")
+	setup()
+	require.Contains(t, authorized(), fmt.Sprintf(`command="borg serve --append-only --restrict-to-repository %s --restrict-to-repository %s",restrict `, repo("ann"), repo("bob")))
+	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 1, code, out)
+	row := connectRow(t, out, "profile ao (client ann)", "isolation")
+	require.True(t, strings.HasPrefix(row, "FAIL "), row)
+	require.Contains(t, row, "the clients share credentials")
+}

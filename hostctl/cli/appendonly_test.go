@@ -41,6 +41,7 @@ identity_file = "secrets/nas-prune_ed25519"
 
 	code, out, stderr = runMain(t, "check", "--offline", "-c", cfg)
 	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "target:      ssh://backup@nas/srv/backup/web (append-only: its key runs only borg serve --append-only on this repository; hostctl prune deletes with "+filepath.Join(dir, "secrets", "nas-prune_ed25519")+")")
 	require.Contains(t, out, "borg prune --log-json --list --glob-archives 'web-*' --keep-daily 7")
 	require.Contains(t, out, "(never run by backup jobs: the target is append-only; hostctl prune runs it with "+filepath.Join(dir, "secrets", "nas-prune_ed25519"))
 

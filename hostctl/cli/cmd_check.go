@@ -231,7 +231,16 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
 	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
-	p.field("target", cl.Target.String())
+	target := cl.Target.String()
+	if prof.AppendOnly {
+		target += " (append-only: its key runs only borg serve --append-only on this repository; "
+		if m := prof.Maintenance.IdentityFile; m != "" {
+			target += "hostctl prune deletes with " + m + ")"
+		} else {
+			target += "nothing here deletes: prune on the server)"
+		}
+	}
+	p.field("target", target)
 	enc := prof.Encryption.Mode
 	if prof.Encryption.PassphraseFile != "" {
 		enc += ", passphrase file " + prof.Encryption.PassphraseFile

@@ -36,7 +36,7 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Res
 		}
 		users[name] = append(users[name], cl)
 	}
-	probe := func(what string, p *config.Profile, users []*config.Resolved) {
+	probeProfile := func(what string, p *config.Profile, users []*config.Resolved) {
 		for _, r := range probe.CheckKeys(ctx, p) {
 			rows = append(rows, fromResult(what, r))
 		}
@@ -56,11 +56,19 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Res
 		// the same; with it, each client has its own keys: each is
 		// checked, and logs in, with its own.
 		if !cfg.Profiles[name].PerClient() {
-			probe("profile "+name, us[0].Profile, us)
+			probeProfile("profile "+name, us[0].Profile, us)
 			continue
 		}
-		for _, c := range us {
-			probe(fmt.Sprintf("profile %s (client %s)", name, c.Name), c.Profile, []*config.Resolved{c})
+		for i, c := range us {
+			what := fmt.Sprintf("profile %s (client %s)", name, c.Name)
+			probeProfile(what, c.Profile, []*config.Resolved{c})
+			// One client's credential on the next client's repository.
+			if other := us[(i+1)%len(us)]; other != c && c.Profile.AppendOnly && c.Profile.Backend == "borg" {
+				pctx, cancel := context.WithTimeout(ctx, limit)
+				r := probe.CrossRead(pctx, c.Profile, c.Target, cfg.Host.Network.Gateway, "client "+other.Name+"'s repository "+other.Target.Path, other.Target.Path)
+				cancel()
+				rows = append(rows, fromResult(what, r))
+			}
 		}
 	}
 	for _, cl := range clients {

@@ -177,6 +177,17 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		}
 	}
 	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
+	// The repositories each key file serves: a key shared by clients
+	// whose other secrets are their own (a {client} passphrase) is set
+	// up once per client, each time with all of its repositories.
+	reposOf := map[string][]string{}
+	for _, un := range units {
+		for _, f := range []string{un.prof.SSH.IdentityFile, un.prof.Maintenance.IdentityFile} {
+			if f != "" {
+				reposOf[f] = append(reposOf[f], un.dirs...)
+			}
+		}
+	}
 	for _, un := range units {
 		o := probe.SetupOptions{
 			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
@@ -185,9 +196,9 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		if p.AppendOnly {
 			// The appliance's key adds to its clients' repositories and
 			// nothing else; the maintenance key may delete in them.
-			o.Options = probe.BorgServeOptions(un.dirs, true)
+			o.Options = probe.BorgServeOptions(reposOf[o.Identity], true)
 			if m := un.prof.Maintenance.IdentityFile; m != "" {
-				o.Also = []probe.AuthorizedKey{{Identity: m, Options: probe.BorgServeOptions(un.dirs, false)}}
+				o.Also = []probe.AuthorizedKey{{Identity: m, Options: probe.BorgServeOptions(reposOf[m], false)}}
 			}
 		}
 		if err := probe.Setup(ctx, o); err != nil {

@@ -6,9 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // BorgServeOptions are the authorized_keys options that limit a key to
@@ -81,4 +86,35 @@ func checkRestricted(ctx context.Context, e Endpoint, check, identity string, hk
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
+}
+
+// CrossRead is the "isolation" row of an append-only borg profile with a
+// key per client: client a's credential (its profile: key and passphrase)
+// tries to list the repository of another client at dir, with this host's
+// borg. OK is either barrier (borg serve refuses a's key there, or the
+// repository does not open with a's passphrase); a listing is a failure.
+func CrossRead(ctx context.Context, a *config.Profile, t target.Target, gateway, item, dir string) Result {
+	r := Result{Check: "isolation", Item: item}
+	if _, err := exec.LookPath("borg"); err != nil {
+		r.Detail = "not checked: borg is not installed on this host"
+		return r
+	}
+	c, err := toolCmd(a, EndpointFor(t, gateway), dir)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	c.Argv = []string{"borg", "list", "--short", "--", c.Argv[0]}
+	_, err = execx.Run(ctx, c)
+	switch {
+	case err == nil:
+		r.Err = fmt.Errorf("%s and its passphrase list %s: the clients share credentials", a.SSH.IdentityFile, dir)
+	case strings.Contains(err.Error(), "not allowed"):
+		r.Detail = "borg serve refuses " + a.SSH.IdentityFile + " there"
+	case strings.Contains(err.Error(), "passphrase") && strings.Contains(err.Error(), "incorrect"):
+		r.Detail = "it does not open with this client's passphrase (its key reaches it: give ssh.identity_file a {client})"
+	default:
+		r.Err = err
+	}
+	return r
 }

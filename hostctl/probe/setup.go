@@ -112,11 +112,11 @@ func Setup(ctx context.Context, o SetupOptions) error {
 	fmt.Fprintf(o.Log, "logged in to %s with %s\n", o.Endpoint, o.Identity)
 	if o.Options != "" {
 		for _, k := range keys {
-			if r := checkRestricted(ctx, o.Endpoint, "restricted", k.Identity, pinned, o.Endpoint.String()); r.Err != nil {
+			r := checkRestricted(ctx, o.Endpoint, "restricted", k.Identity, pinned, o.Endpoint.String())
+			if r.Err != nil {
 				return r.Err
-			} else {
-				fmt.Fprintf(o.Log, "%s\n", r.Detail)
 			}
+			fmt.Fprintf(o.Log, "%s\n", r.Detail)
 		}
 		return nil
 	}

@@ -75,7 +75,7 @@ func pruneRefusal(missing, unknown []string) error {
 		why = append(why, fmt.Sprintf("%d backup(s) this host recorded are gone without a prune (%s): deleted through the append-only key? They are still in the repository's segments until a prune compacts it; roll the repository back on the server (README: Append-only targets)", len(missing), listSome(missing)))
 	}
 	if len(unknown) > 0 {
-		why = append(why, fmt.Sprintf("%d backup(s) this host did not record (%s): retention would count them; check where they come from and delete them on the server", len(unknown), listSome(unknown)))
+		why = append(why, fmt.Sprintf("%d backup(s) this host did not record (%s): retention would count them. A backup whose end hostctl did not see (killed, crashed) is one; if hostctl list shows them as this client's, run hostctl prune --trust once, else delete them on the server", len(unknown), listSome(unknown)))
 	}
 	return fmt.Errorf("nothing pruned: %s", strings.Join(why, "; "))
 }
