@@ -314,7 +314,7 @@ func (h *hypervisor) waitFor(t testing.TB, what string, timeout time.Duration, c
 			return
 		}
 		if time.Now().After(deadline) {
-			out, _ := h.Run(context.Background(), "virsh list --all; lvs; tail -20 /root/*.log")
+			out, _ := h.Run(context.Background(), "virsh list --all; lvs; ps -eo pid,etime,args | grep [h]ostctl || true; for f in /root/*.log; do echo \"== $f\"; tail -n 30 \"$f\"; done")
 			require.FailNow(t, "timed out waiting for "+what, "after %s; the VM:\n%s", timeout, out)
 		}
 		time.Sleep(2 * time.Second)
