@@ -35,7 +35,7 @@ test-qemu: test-image
 
 # test-hypervisor: hostctl in a Debian 12 hypervisor VM with real LVM, set up
 # by the README's steps, its appliance a nested VM (qemu-tests/hypervisor*,
-# build tag "hypervisor": about 15 minutes under TCG on 2 cores).
+# build tag "hypervisor": about 25 minutes under TCG on 2 cores).
 # Narrow it with RUN=, e.g. make test-hypervisor RUN=TestHypervisorLVM/backup
 RUN ?= TestHypervisor
 test-hypervisor: test-image
