@@ -89,12 +89,7 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 	sp := sessionSpec{clients: prunable, image: true, progress: sink, reported: true, mode: report.ModePrune, asJSON: o.JSON}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
-		var reports []*report.Job
-		for _, c := range clients {
-			if ctx.Err() != nil {
-				reports = append(reports, &report.Job{Client: c.Name, Mode: report.ModePrune, Status: job.StatusFailed, Error: "not started: " + ctx.Err().Error()})
-				continue
-			}
+		reports := eachClient(ctx, clients, report.ModePrune, func(c *config.Resolved) *report.Job {
 			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, c.Profile.Maintenance.IdentityFile)
 			rep := s.runner.Prune(ctx, c, runner.PruneOptions{Trust: o.Trust})
 			if rep.Status == job.StatusOK {
@@ -104,8 +99,8 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 				}
 				fmt.Fprintf(g.Stderr, "%s: pruned %s; %d backup(s) kept\n", c.Name, removed, rep.Kept)
 			}
-			reports = append(reports, rep)
-		}
+			return rep
+		})
 		return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, o.JSON)
 	})
 }

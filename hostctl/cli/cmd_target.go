@@ -132,12 +132,12 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	for i := range units {
 		un := &units[i]
-		for key, f := range map[string]string{"ssh.identity_file": un.prof.SSH.IdentityFile, "maintenance.identity_file": un.prof.Maintenance.IdentityFile} {
-			if f == "" {
+		for _, k := range [][2]string{{"ssh.identity_file", un.prof.SSH.IdentityFile}, {"maintenance.identity_file", un.prof.Maintenance.IdentityFile}} {
+			if k[1] == "" {
 				continue
 			}
-			if _, err := os.Stat(f); err != nil {
-				return &UsageError{fmt.Errorf("%s: key %q: %v (make it with: hostctl keygen ssh %s)", p.File, key, err, name)}
+			if _, err := os.Stat(k[1]); err != nil {
+				return &UsageError{fmt.Errorf("%s: key %q: %v (make it with: hostctl keygen ssh %s)", p.File, k[0], err, name)}
 			}
 		}
 		for _, cl := range un.clients {

@@ -94,14 +94,24 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: report.ModeVerify, asJSON: o.JSON}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
-		var reports []*report.Job
-		for _, c := range clients {
-			if ctx.Err() != nil {
-				reports = append(reports, &report.Job{Client: c.Name, Mode: report.ModeVerify, Status: job.StatusFailed, Error: "not started: " + ctx.Err().Error()})
-				continue
-			}
-			reports = append(reports, verifyOne(ctx, g, s.runner, c, vo))
-		}
+		reports := eachClient(ctx, clients, report.ModeVerify, func(c *config.Resolved) *report.Job {
+			return verifyOne(ctx, g, s.runner, c, vo)
+		})
 		return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, o.JSON)
 	})
+}
+
+// eachClient runs one job per client in turn and returns their reports;
+// once ctx is done (SIGTERM), the clients left are reported failed, "not
+// started".
+func eachClient(ctx context.Context, clients []*config.Resolved, mode string, run func(*config.Resolved) *report.Job) []*report.Job {
+	var reports []*report.Job
+	for _, c := range clients {
+		if ctx.Err() != nil {
+			reports = append(reports, &report.Job{Client: c.Name, Mode: mode, Status: job.StatusFailed, Error: "not started: " + ctx.Err().Error()})
+			continue
+		}
+		reports = append(reports, run(c))
+	}
+	return reports
 }

@@ -5,14 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
-	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
@@ -95,18 +94,10 @@ func firstLine(s string) string {
 // repository does not open with a's passphrase); a listing is a failure.
 func CrossRead(ctx context.Context, a *config.Profile, t target.Target, gateway, item, dir string) Result {
 	r := Result{Check: "isolation", Item: item}
-	if _, err := exec.LookPath("borg"); err != nil {
-		r.Detail = "not checked: borg is not installed on this host"
-		return r
-	}
-	c, err := toolCmd(a, EndpointFor(t, gateway), dir)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	c.Argv = []string{"borg", "list", "--short", "--", c.Argv[0]}
-	_, err = execx.Run(ctx, c)
+	_, err := hostBorgList(ctx, a, EndpointFor(t, gateway), dir)
 	switch {
+	case errors.Is(err, errNoBorg):
+		r.Detail = "not checked: borg is not installed on this host"
 	case err == nil:
 		r.Err = fmt.Errorf("%s and its passphrase list %s: the clients share credentials", a.SSH.IdentityFile, dir)
 	case strings.Contains(err.Error(), "not allowed"):

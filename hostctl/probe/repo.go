@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -87,29 +88,43 @@ func toolCmd(p *config.Profile, e Endpoint, dir string) (execx.Cmd, error) {
 	return c, nil
 }
 
+// errNoBorg: borg is not installed on this host.
+var errNoBorg = errors.New("borg is not installed on this host")
+
+// hostBorgList lists the archives of the repository at dir on the ssh
+// target with this host's borg and p's credential (errNoBorg without
+// borg): what check --connect asks of a key that has no sftp.
+func hostBorgList(ctx context.Context, p *config.Profile, e Endpoint, dir string) ([]string, error) {
+	if _, err := exec.LookPath("borg"); err != nil {
+		return nil, errNoBorg
+	}
+	c, err := toolCmd(p, e, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.Argv = []string{"borg", "list", "--short", "--", c.Argv[0]}
+	out, err := execx.Run(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
 // borgRepoRow is the "repository" row of an append-only borg target,
 // whose key cannot list directories: the archives as this host's borg
 // lists them through borg serve, when borg is installed here.
 func borgRepoRow(ctx context.Context, p *config.Profile, e Endpoint, item, dir string) Result {
 	r := Result{Check: "repository", Item: item}
-	if _, err := exec.LookPath("borg"); err != nil {
-		r.Detail = "not listed: borg is not installed on this host (hostctl list CLIENT reads it through the appliance)"
-		return r
-	}
-	c, err := toolCmd(p, e, dir)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	c.Argv = []string{"borg", "list", "--short", "--", c.Argv[0]}
-	out, err := execx.Run(ctx, c)
+	archives, err := hostBorgList(ctx, p, e, dir)
 	switch {
+	case errors.Is(err, errNoBorg):
+		r.Detail = "not listed: borg is not installed on this host (hostctl list CLIENT reads it through the appliance)"
 	case err != nil && strings.Contains(err.Error(), "does not exist"):
 		r.Detail = "none yet: the first backup initialises it"
 	case err != nil:
 		r.Err = err
 	default:
-		r.Detail = fmt.Sprintf("borg repository, %d archive(s)", len(strings.Fields(string(out))))
+		r.Detail = fmt.Sprintf("borg repository, %d archive(s)", len(archives))
 	}
 	return r
 }

@@ -30,7 +30,8 @@ func (s *supervisor) prune(ctx context.Context, j *job.Job) (job.Done, error) {
 	if err := end(err); err != nil {
 		return job.Done{}, err
 	}
-	missing, unknown := j.Prune.Compare(snapshotIDs(before))
+	had := snapshotIDs(before)
+	missing, unknown := j.Prune.Compare(had)
 	if len(missing) > 0 || len(unknown) > 0 {
 		return job.Done{}, pruneRefusal(missing, unknown)
 	}
@@ -43,7 +44,7 @@ func (s *supervisor) prune(ctx context.Context, j *job.Job) (job.Done, error) {
 		return job.Done{}, err
 	}
 	kept := snapshotIDs(after)
-	for _, id := range snapshotIDs(before) {
+	for _, id := range had {
 		if !slices.Contains(kept, id) {
 			if err := s.rep.Record(job.Pruned{Archive: id}.Record()); err != nil {
 				return job.Done{}, err
@@ -51,8 +52,7 @@ func (s *supervisor) prune(ctx context.Context, j *job.Job) (job.Done, error) {
 		}
 	}
 	for _, sn := range after {
-		if err := s.rep.Record(job.Snapshot{Archive: sn.ID, Time: sn.Time, Full: sn.Full,
-			Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored}.Record()); err != nil {
+		if err := s.rep.Record(snapshotRecord(sn)); err != nil {
 			return job.Done{}, err
 		}
 	}
