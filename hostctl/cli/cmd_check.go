@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -231,16 +232,20 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
 	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
-	target := cl.Target.String()
+	where := cl.Target.String()
 	if prof.AppendOnly {
-		target += " (append-only: its key runs only borg serve --append-only on this repository; "
-		if m := prof.Maintenance.IdentityFile; m != "" {
-			target += "hostctl prune deletes with " + m + ")"
+		if cl.Target.Scheme == target.REST {
+			where += " (append-only: the REST server must run with --append-only; "
 		} else {
-			target += "nothing here deletes: prune on the server)"
+			where += " (append-only: its key runs only borg serve --append-only on this repository; "
+		}
+		if runner.PruneReady(cl) == "" {
+			where += "hostctl prune deletes with " + runner.MaintenanceCredential(cl) + ")"
+		} else {
+			where += "nothing here deletes: prune on the server)"
 		}
 	}
-	p.field("target", target)
+	p.field("target", where)
 	enc := prof.Encryption.Mode
 	if prof.Encryption.PassphraseFile != "" {
 		enc += ", passphrase file " + prof.Encryption.PassphraseFile

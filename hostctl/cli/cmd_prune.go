@@ -90,7 +90,7 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
 		reports := eachClient(ctx, clients, report.ModePrune, func(c *config.Resolved) *report.Job {
-			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, c.Profile.Maintenance.IdentityFile)
+			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, runner.MaintenanceCredential(c))
 			rep := s.runner.Prune(ctx, c, runner.PruneOptions{Trust: o.Trust})
 			if rep.Status == job.StatusOK {
 				removed := "nothing"

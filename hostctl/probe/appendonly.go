@@ -92,7 +92,12 @@ func firstLine(s string) string {
 // tries to list the repository of another client at dir, with this host's
 // borg. OK is either barrier (borg serve refuses a's key there, or the
 // repository does not open with a's passphrase); a listing is a failure.
+//
+// For a rest:// target it is crossReadREST.
 func CrossRead(ctx context.Context, a *config.Profile, t target.Target, gateway, item, dir string) Result {
+	if t.Scheme == target.REST {
+		return crossReadREST(ctx, a, t, gateway, item, dir)
+	}
 	r := Result{Check: "isolation", Item: item}
 	_, err := hostBorgList(ctx, a, EndpointFor(t, gateway), dir)
 	switch {
