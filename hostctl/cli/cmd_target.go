@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 func newTargetCmd(g *Globals) *cobra.Command {
@@ -102,8 +103,11 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	clients := cfg.UsersOf(p)
 	u := p.Sample()
+	if u.Scheme == target.REST {
+		return runTargetSetupREST(g, name)
+	}
 	if !u.Scheme.OverSSH() {
-		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
+		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp://, ssh:// and rest://", p.File, u.Scheme)}
 	}
 	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {
 		if v == "" {
