@@ -167,8 +167,18 @@ func minFreeNote(h config.Host) string {
 		return "0 (not checked)"
 	}
 	s := fmt.Sprintf("%s in the state dir before a snapshot", h.MinFreeSpace)
-	if free, err := runner.FreeSpace(h.StateDir); err == nil {
-		s += fmt.Sprintf(" (%s free now)", units.Bytes(free))
+	// A state dir the first run will create: its nearest parent's
+	// filesystem.
+	dir, made := h.StateDir, ""
+	for dir != "/" && dir != "." {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+		made = " on " + dir + ": the state dir does not exist yet"
+	}
+	if free, err := runner.FreeSpace(dir); err == nil {
+		s += fmt.Sprintf(" (%s free now%s)", units.Bytes(free), made)
 	}
 	return s
 }
