@@ -19,7 +19,7 @@ import (
 func newKeygenCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keygen passphrase|gpg|ssh|rest PROFILE",
-		Short: "Create the keys a profile refers to: per-client passphrases, GnuPG encryption + signing keys, the ssh target identity",
+		Short: "Create the keys a profile refers to: per-client passphrases, GnuPG encryption + signing keys, the ssh target identity, REST server passwords",
 		Long: `keygen creates the key files a profile names, never overwriting one:
 
   hostctl keygen passphrase PROFILE   (encryption.passphrase_file, per client with {client})

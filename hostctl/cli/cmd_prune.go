@@ -25,7 +25,7 @@ func newPruneCmd(g *Globals) *cobra.Command {
 	var o pruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune [CLIENT…] [--trust]",
-		Short: "Apply the retention of append-only clients with the profile's maintenance key",
+		Short: "Apply the retention of append-only clients with the profile's maintenance credential",
 		Long: `prune applies the retention of clients whose profile is append_only (their
 backup jobs never prune) with the profile's maintenance.identity_file, the key
 that may delete and that backup appliances never receive. Without CLIENT it

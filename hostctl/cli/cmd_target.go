@@ -19,8 +19,9 @@ import (
 func newTargetCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "target setup PROFILE",
-		Short: "Prepare a profile's sftp/ssh target once with a password: key, pinned host key, directories, repositories",
-		Long: `target setup prepares the ssh server of a profile's sftp:// or ssh:// target.
+		Short: "Prepare a profile's sftp/ssh target once with a password (key, pinned host key, directories), or print a REST server's setup",
+		Long: `target setup prepares the ssh server of a profile's sftp:// or ssh:// target,
+or prints what the REST server of a rest:// target needs.
 See "hostctl target setup --help".
 
 ` + exitCodeHelp,
@@ -78,6 +79,14 @@ on the terminal. The appliance's gateway ([network] gateway, 10.0.2.2) is
 this host: a target there is reached on 127.0.0.1 from here. proxy_command is
 the appliance's way out and is not used here: this host connects directly.
 Running setup again changes nothing that is in place.
+
+A rest:// target (restic's REST server) cannot be set up from here: target
+setup prints the rest-server command line of the backup server (with
+--append-only for an append_only profile, and --private-repos) and, with
+maintenance.password_file, of the maintenance server, each with the htpasswd
+lines (user:bcrypt of the client's password file; "hostctl keygen rest
+PROFILE" makes them) to install on the server. Then run hostctl check
+--connect.
 
 ` + exitCodeHelp,
 		Args: exactArgs(1),
