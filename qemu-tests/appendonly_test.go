@@ -435,3 +435,85 @@ known_hosts = "secrets/ao.known_hosts"
 	require.True(t, strings.HasPrefix(row, "FAIL "), row)
 	require.Contains(t, row, "the clients share credentials")
 }
+
+// TestSFTPClientIsolation: two clients of a restic profile over sftp on
+// one server (no appliance needed). With one account (a key per client),
+// check --connect fails its isolation row: ann's key lists bob's
+// repository directory. With an account and a key per client
+// (sftp://{client-account}@…, {client} in ssh.identity_file and in
+// --password-file), target setup logs in to each account with its own
+// password and makes each client's directory mode 0700, and check
+// --connect shows that ann's key, as ann's account, is refused bob's
+// directory, and the other way round.
+func TestSFTPClientIsolation(t *testing.T) {
+	t.Parallel()
+	needTools(t, "ssh-keygen", "useradd", "chpasswd")
+	ctx := context.Background()
+	srv := startPasswordSSHD(t)
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "sftp")
+	// The repositories' parent, writable by every account (as a shared
+	// /srv/backup that the server's administrator made).
+	remote, err := os.MkdirTemp("", "sbtest-home-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(remote) })
+	require.NoError(t, os.Chmod(remote, 0o1777))
+	profile := func(user, identity string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "sftp.toml"), []byte(fmt.Sprintf(`backend = "restic"
+target = "sftp://%s@%s:%d%s/{client}"
+[encryption]
+passphrase_file = "secrets/{client}.pass"
+[ssh]
+identity_file = %q
+known_hosts = "secrets/sftp.known_hosts"
+`, user, guestHost, srv.port, remote, identity)), 0o600))
+	}
+	for _, c := range []string{"ann", "bob"} {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "clients", c+".toml"), []byte("type = \"self\"\npaths = [\"/etc\"]\n"), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte(c+"'s passphrase\n"), 0o600))
+	}
+	setup := func(pwFile string) string {
+		t.Helper()
+		code, _, stderr := hostctl(t, ctx, "keygen", "ssh", "sftp", "-c", cfgPath)
+		require.Equal(t, 0, code, "keygen ssh: %s", stderr)
+		code, out, stderr := hostctl(t, ctx, "target", "setup", "sftp", "-c", cfgPath, "--no-init", "--password-file", pwFile, "--host-key-fingerprint", srv.hostKeyFpr)
+		require.Equal(t, 0, code, "target setup: %s\n%s", out, stderr)
+		return out
+	}
+
+	// A key per client, one account: each key reads the other's
+	// directory (and could delete it).
+	pwFile := filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(pwFile, []byte(srv.password+"\n"), 0o600))
+	profile(srv.user, "secrets/{client}_ed25519")
+	setup(pwFile)
+	code, out, _ := hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 1, code, out)
+	row := connectRow(t, out, "profile sftp (client ann)", "isolation")
+	require.True(t, strings.HasPrefix(row, "FAIL "), row)
+	require.Contains(t, row, "ann_ed25519 as "+srv.user+" lists "+filepath.Join(remote, "bob")+": give each client its own account")
+
+	// An account per client: ann's and bob's, each with its password.
+	accounts := map[string]sshAccount{}
+	for _, c := range []string{"ann", "bob"} {
+		accounts[c] = newAccount(t, srv.user+c)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, c+".password"), []byte(accounts[c].password+"\n"), 0o600))
+	}
+	profile(srv.user+"{client}", "secrets/{client}_ed25519")
+	require.NoError(t, os.RemoveAll(filepath.Join(remote, "ann")))
+	require.NoError(t, os.RemoveAll(filepath.Join(remote, "bob")))
+	out = setup(filepath.Join(dir, "{client}.password"))
+	for _, c := range []string{"ann", "bob"} {
+		require.Contains(t, out, fmt.Sprintf("directory [%s]:%d:%s ready (mode 0700)", guestHost, srv.port, filepath.Join(remote, c)))
+		fi, err := os.Stat(filepath.Join(remote, c))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+	}
+	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, connectRow(t, out, "profile sftp (client ann)", "isolation"),
+		"OK client bob's repository "+filepath.Join(remote, "bob")+": "+filepath.Join(etc, "secrets", "ann_ed25519")+" as "+srv.user+"ann: permission denied")
+	require.Contains(t, connectRow(t, out, "profile sftp (client bob)", "isolation"),
+		"OK client ann's repository "+filepath.Join(remote, "ann")+": "+filepath.Join(etc, "secrets", "bob_ed25519")+" as "+srv.user+"bob: permission denied")
+}

@@ -126,12 +126,14 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	// One setup per identity: the profile's, or with {client} in its ssh
 	// files each client's own, for that client's directory only.
 	type unit struct {
-		prof    *config.Profile
-		clients []*config.Resolved
-		dirs    []string
+		prof     *config.Profile
+		clients  []*config.Resolved
+		dirs     []string
+		e        probe.Endpoint // the account: one per client with {client} in the target's user
+		password string
 	}
 	units := []unit{{prof: p, clients: clients}}
-	if strings.Contains(p.SSH.IdentityFile+p.SSH.KnownHosts, config.ClientPlaceholder) {
+	if strings.Contains(p.SSH.IdentityFile+p.SSH.KnownHosts, config.ClientPlaceholder) || accountPerClient(clients) {
 		if len(clients) == 0 {
 			return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: nothing to set up", p.File, config.ClientPlaceholder)}
 		}
@@ -166,9 +168,28 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 
 	in := bufio.NewReader(g.Stdin)
 	tty := isTerminal(g.Stdin)
-	password, err := readPassword(g, in, tty, o.PasswordFile, probe.EndpointFor(u, cfg.Host.Network.Gateway))
-	if err != nil {
-		return err
+	// Each account's password, asked once: --password-file may name a
+	// file per client ({client}).
+	asked := map[string]string{}
+	for i := range units {
+		un := &units[i]
+		t, file := u, o.PasswordFile
+		if len(un.clients) > 0 {
+			t = un.clients[0].Target // its clients share the account
+		}
+		if len(un.clients) == 1 {
+			file = strings.ReplaceAll(file, config.ClientPlaceholder, un.clients[0].Name)
+		}
+		un.e = probe.EndpointFor(t, cfg.Host.Network.Gateway)
+		key := un.e.String() + "\x00" + file
+		if pw, ok := asked[key]; ok {
+			un.password = pw
+			continue
+		}
+		if un.password, err = readPassword(g, in, tty, file, un.e); err != nil {
+			return err
+		}
+		asked[key] = un.password
 	}
 	accept := func(fpr string) bool {
 		switch {
@@ -189,7 +210,6 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 			return false
 		}
 	}
-	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	// The repositories each key file serves: a key shared by clients
 	// whose other secrets are their own (a {client} passphrase) is set
 	// up once per client, each time with all of its repositories.
@@ -203,8 +223,8 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	for _, un := range units {
 		o := probe.SetupOptions{
-			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
-			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
+			Endpoint: un.e, Password: un.password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
+			AcceptHostKey: accept, Dirs: un.dirs, PrivateDirs: len(un.clients) > 0, Log: g.Stdout,
 		}
 		if p.AppendOnly {
 			// The appliance's key adds to its clients' repositories and
@@ -223,7 +243,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := probe.InitRepo(ctx, un.clients[i].Profile, e, d)
+				ok, err := probe.InitRepo(ctx, un.clients[i].Profile, un.e, d)
 				if err != nil {
 					return err
 				}
@@ -237,6 +257,17 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	fmt.Fprintf(g.Stdout, "\ntarget of profile %s is set up. Next: hostctl check --connect\n", name)
 	return nil
+}
+
+// accountPerClient says whether the clients log in as accounts of their
+// own (sftp://{client}@…): then each is set up with its account's password.
+func accountPerClient(clients []*config.Resolved) bool {
+	for _, c := range clients {
+		if c.Target.User != clients[0].Target.User {
+			return true
+		}
+	}
+	return false
 }
 
 func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {
