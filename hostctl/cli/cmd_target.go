@@ -62,7 +62,12 @@ ssh://USER@HOST[:PORT]/PATH) with the account's password, once, and:
      borg or restic of this host when installed (borg needs borg on the
      server too); otherwise the first backup does it.
 With {client} in ssh.identity_file or ssh.known_hosts, steps 1-3 run for
-every client of the profile with its own files and directory.
+every client of the profile with its own files and directory. With {client}
+in the target's user (sftp://bk-{client}@nas/srv/backup/{client}: an account
+per client, which the server's administrator makes) each account is logged
+in to with its own password: --password-file may carry {client} too. Each
+client's directory is made mode 0700, so that with an account per client
+no client's key reads another's backups (check --connect: row isolation).
 
 An append_only profile's key is installed limited to borg serve
 --append-only on its clients' repositories (command="…",restrict: no shell,
@@ -99,7 +104,7 @@ PROFILE" makes them) to install on the server. Then run hostctl check
 }
 
 func (o *targetSetupOptions) AddFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal")
+	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal ({client}: a file per client's account)")
 	f.StringVar(&o.HostKeyFingerprint, "host-key-fingerprint", "", "accept the server's host key if its fingerprint is this (SHA256:…)")
 	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "accept and pin an unknown host key without asking (trust on first use)")
 	f.BoolVar(&o.NoInit, "no-init", false, "do not initialise borg/restic repositories")
