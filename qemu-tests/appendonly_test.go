@@ -437,9 +437,11 @@ known_hosts = "secrets/ao.known_hosts"
 }
 
 // TestSFTPClientIsolation: two clients of a restic profile over sftp on
-// one server (no appliance needed). With one account (a key per client),
-// check --connect fails its isolation row: ann's key lists bob's
-// repository directory. With an account and a key per client
+// one server (no appliance needed). With one account (a key per client)
+// nothing keeps them apart and check --connect claims nothing. With an
+// account per client whose directories are still the shared account's,
+// the isolation row fails: ann's key lists bob's directory. With an
+// account and a key per client
 // (sftp://{client-account}@…, {client} in ssh.identity_file and in
 // --password-file), target setup logs in to each account with its own
 // password and makes each client's directory mode 0700, and check
@@ -482,25 +484,40 @@ known_hosts = "secrets/sftp.known_hosts"
 		return out
 	}
 
-	// A key per client, one account: each key reads the other's
-	// directory (and could delete it).
+	// A key per client, one account: nothing keeps the clients apart
+	// (README: Clients on one sftp server), and check claims nothing.
 	pwFile := filepath.Join(dir, "password")
 	require.NoError(t, os.WriteFile(pwFile, []byte(srv.password+"\n"), 0o600))
 	profile(srv.user, "secrets/{client}_ed25519")
 	setup(pwFile)
 	code, out, _ := hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 0, code, out)
+	require.NotContains(t, out, "isolation")
+
+	// What that leaves: ann's key lists bob's directory. With an account
+	// per client made by hand on the server but both directories still
+	// the shared account's (an earlier setup's, mode 0755), the isolation
+	// row fails, naming the way out.
+	for _, c := range []string{"ann", "bob"} {
+		require.NoError(t, os.Chmod(filepath.Join(remote, c), 0o755))
+	}
+	ann := newAccount(t, srv.user+"ann")
+	bob := newAccount(t, srv.user+"bob")
+	for c, a := range map[string]sshAccount{"ann": ann, "bob": bob} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, c+".password"), []byte(a.password+"\n"), 0o600))
+	}
+	profile(srv.user+"{client}", "secrets/{client}_ed25519")
+	code, out, stderr := hostctl(t, ctx, "target", "setup", "sftp", "-c", cfgPath, "--no-init", "--password-file", filepath.Join(dir, "{client}.password"))
+	require.Equal(t, 1, code, "the directories are another account's: %s\n%s", out, stderr)
+	require.Contains(t, stderr, "mode 0700 (only its account may read it)")
+	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
 	require.Equal(t, 1, code, out)
 	row := connectRow(t, out, "profile sftp (client ann)", "isolation")
 	require.True(t, strings.HasPrefix(row, "FAIL "), row)
-	require.Contains(t, row, "ann_ed25519 as "+srv.user+" lists "+filepath.Join(remote, "bob")+": give each client its own account")
+	require.Contains(t, row, "ann_ed25519 as "+srv.user+"ann lists "+filepath.Join(remote, "bob")+": give each client its own account")
 
-	// An account per client: ann's and bob's, each with its password.
-	accounts := map[string]sshAccount{}
-	for _, c := range []string{"ann", "bob"} {
-		accounts[c] = newAccount(t, srv.user+c)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, c+".password"), []byte(accounts[c].password+"\n"), 0o600))
-	}
-	profile(srv.user+"{client}", "secrets/{client}_ed25519")
+	// The shared account's directories removed, each account makes its
+	// own.
 	require.NoError(t, os.RemoveAll(filepath.Join(remote, "ann")))
 	require.NoError(t, os.RemoveAll(filepath.Join(remote, "bob")))
 	out = setup(filepath.Join(dir, "{client}.password"))

@@ -244,9 +244,12 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
 	where := cl.Target.String()
 	if prof.AppendOnly {
-		if cl.Target.Scheme == target.REST {
+		switch cl.Target.Scheme {
+		case target.REST:
 			where += " (append-only: the REST server must run with --append-only; "
-		} else {
+		case target.S3:
+			where += " (append-only: the bucket's policy must refuse the key deletions, README \"S3 bucket policy\"; "
+		default:
 			where += " (append-only: its key runs only borg serve --append-only on this repository; "
 		}
 		if runner.PruneReady(cl) == "" {

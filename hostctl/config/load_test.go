@@ -192,7 +192,7 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 2, "ssh.identity_file", "missing: required for sftp://"}, {"profiles/p.toml", 2, "ssh.known_hosts", "missing"}}},
 		// append_only: only where the server enforces it.
 		{"append-only file target", map[string]string{"profiles/p.toml": "append_only = true\n" + baseTree["profiles/p.toml"]},
-			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// targets can be append-only"}}},
+			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// or s3:// targets can be append-only"}}},
 		{"append-only restic over sftp", map[string]string{"profiles/p.toml": "append_only = true\n" + strings.Replace(strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "sftp://backup@nas/srv", 1), "borg", "restic", 1) + sshKeys},
 			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "this profile is restic to sftp://"}}},
 		{"maintenance key without append-only", map[string]string{"profiles/p.toml": borgSSH + "[maintenance]\nidentity_file = \"secrets/p.pass\"\n"},

@@ -319,8 +319,15 @@ func (v *validator) appendOnly(p *Profile) {
 	case t.Scheme == target.REST && p.Backend == "restic":
 		v.appendOnlyREST(p, t)
 		return
+	case t.Scheme == target.S3 && p.Backend == "restic":
+		// The bucket's policy enforces it (README: S3 bucket policy;
+		// check --connect asks the bucket); the bucket's owner prunes.
+		if m != (Maintenance{}) {
+			v.at(f, "maintenance", "is not for s3:// targets: prune with the bucket owner's keys (README: S3 bucket policy)")
+		}
+		return
 	case p.Backend != "borg" || !t.Scheme.OverSSH():
-		v.at(f, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// targets can be append-only, where the server enforces it (borg serve --append-only, rest-server --append-only); this profile is %s to %s://", p.Backend, t.Scheme)
+		v.at(f, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// or s3:// targets can be append-only, where the server enforces it (borg serve --append-only, rest-server --append-only, the bucket's policy); this profile is %s to %s://", p.Backend, t.Scheme)
 		return
 	case !strings.HasPrefix(t.Path, "/"):
 		v.at(f, "target", "append_only needs an absolute repository path (borg serve --restrict-to-repository takes it), not %q", t.Path)

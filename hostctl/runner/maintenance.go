@@ -46,6 +46,8 @@ func PruneReady(c *config.Resolved) string {
 	switch {
 	case !p.AppendOnly:
 		return fmt.Sprintf("profile %s is not append-only: its backup jobs apply its retention", p.Name)
+	case c.Target.Scheme == target.S3:
+		return fmt.Sprintf("profile %s writes to an S3 bucket: its owner prunes, with keys of their own (README: S3 bucket policy)", p.Name)
 	case c.Target.Scheme == target.REST && p.Maintenance.PasswordFile == "":
 		return fmt.Sprintf("profile %s has no maintenance.password_file: prune on the backup server", p.Name)
 	case c.Target.Scheme != target.REST && p.Maintenance.IdentityFile == "":
