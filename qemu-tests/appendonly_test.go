@@ -175,32 +175,17 @@ identity_file = "secrets/ao-prune_ed25519"
 	lastGood := lastTransaction(t, repo)
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, cfg.Host.StateDir)
 	secret := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(etc, "secrets", name))
 		require.NoError(t, err)
 		return b
 	}
 	script := strings.NewReplacer("USER", srv.user, "PORT", strconv.Itoa(srv.port), "REPO", repo).Replace(aoAttack)
-	h := &hijack{Hypervisor: lv, match: "hostctl-backup-ao-", prog: []byte(script), secrets: map[string][]byte{
+	log, attack := takeOverBackup(t, ctx, e, cfg, "ao", script, map[string][]byte{
 		job.SecretFile(target.SSHIdentity): secret("ao_ed25519"), job.SecretFile(target.SSHKnownHosts): secret("ao.known_hosts"),
-		job.SecretPrefix + "passphrase": secret("ao.pass")}}
-	var progressOut bytes.Buffer
-	r := runner.New(cfg, runner.Deps{Virt: h, Ledger: l}, runner.WithImage(image, accel),
-		runner.WithRunID(runner.NewRunID(time.Now().Add(time.Hour))), runner.WithOutput(&progressOut), runner.WithProgress(progress.NewText(&progressOut, false)))
-	cls, err := cfg.SelectClients([]string{"ao"})
-	require.NoError(t, err)
-	rep := r.Backup(ctx, cls[0])
-	require.NoError(t, h.err)
-	require.NotEmpty(t, h.xml, "ao's appliance was taken over")
-	require.Equal(t, job.StatusFailed, rep.Status)
-	logData, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "runs", r.RunID(), "ao", job.FileLog))
-	require.NoError(t, err)
-	log := string(logData)
-	t.Logf("the attacker in ao's appliance:\n%s", log)
-	attack := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^ATTACK (\S+)(?: \S+)? rc=(\d+)$`).FindAllStringSubmatch(log, -1) {
-		attack[m[1]] = m[2]
+		job.SecretPrefix + "passphrase": secret("ao.pass")})
+	for _, a := range []string{"list", "delete", "compact", "delete-repository", "shell", "sftp", "change-passphrase"} {
+		require.Contains(t, attack, a, "the attacker tried %s", a)
 	}
 	require.Equal(t, "0", attack["list"], "the credential reads: %v", attack)
 	require.Equal(t, "0", attack["delete"], "borg serve --append-only takes deletions as new transactions")
@@ -252,6 +237,34 @@ identity_file = "secrets/ao-prune_ed25519"
 	require.NoError(t, err)
 	require.Equal(t, archives[1]+"\n", string(rec), "the record holds what the prune kept")
 	require.Empty(t, appliances(t, cfg.Host.StateDir, false), "appliance left")
+}
+
+// takeOverBackup runs a backup of client whose appliance runs script (an
+// attacker, "ATTACK <what> rc=N" per attempt) with secrets on its job disk:
+// the job fails, and the attacker's output comes back in the job log. It
+// returns the log and each attempt's exit status.
+func takeOverBackup(t *testing.T, ctx context.Context, e *env, cfg *config.Config, client, script string, secrets map[string][]byte) (string, map[string]string) {
+	t.Helper()
+	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, cfg.Host.StateDir)
+	h := &hijack{Hypervisor: lv, match: "hostctl-backup-" + client + "-", prog: []byte(script), secrets: secrets}
+	var progressOut bytes.Buffer
+	r := runner.New(cfg, runner.Deps{Virt: h, Ledger: l}, runner.WithImage(image, accel),
+		runner.WithRunID(runner.NewRunID(time.Now().Add(time.Hour))), runner.WithOutput(&progressOut), runner.WithProgress(progress.NewText(&progressOut, false)))
+	cls, err := cfg.SelectClients([]string{client})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
+	require.NoError(t, h.err)
+	require.NotEmpty(t, h.xml, "%s's appliance was taken over", client)
+	require.Equal(t, job.StatusFailed, rep.Status)
+	logData, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "runs", r.RunID(), client, job.FileLog))
+	require.NoError(t, err)
+	log := string(logData)
+	t.Logf("the attacker in %s's appliance:\n%s", client, log)
+	attack := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^ATTACK (\S+)(?: \S+)? rc=(\d+)$`).FindAllStringSubmatch(log, -1) {
+		attack[m[1]] = m[2]
+	}
+	return log, attack
 }
 
 // writeHostConfig makes a configuration directory etc (profiles, clients,
