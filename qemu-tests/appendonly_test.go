@@ -175,32 +175,17 @@ identity_file = "secrets/ao-prune_ed25519"
 	lastGood := lastTransaction(t, repo)
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, cfg.Host.StateDir)
 	secret := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(etc, "secrets", name))
 		require.NoError(t, err)
 		return b
 	}
 	script := strings.NewReplacer("USER", srv.user, "PORT", strconv.Itoa(srv.port), "REPO", repo).Replace(aoAttack)
-	h := &hijack{Hypervisor: lv, match: "hostctl-backup-ao-", prog: []byte(script), secrets: map[string][]byte{
+	log, attack := takeOverBackup(t, ctx, e, cfg, "ao", script, map[string][]byte{
 		job.SecretFile(target.SSHIdentity): secret("ao_ed25519"), job.SecretFile(target.SSHKnownHosts): secret("ao.known_hosts"),
-		job.SecretPrefix + "passphrase": secret("ao.pass")}}
-	var progressOut bytes.Buffer
-	r := runner.New(cfg, runner.Deps{Virt: h, Ledger: l}, runner.WithImage(image, accel),
-		runner.WithRunID(runner.NewRunID(time.Now().Add(time.Hour))), runner.WithOutput(&progressOut), runner.WithProgress(progress.NewText(&progressOut, false)))
-	cls, err := cfg.SelectClients([]string{"ao"})
-	require.NoError(t, err)
-	rep := r.Backup(ctx, cls[0])
-	require.NoError(t, h.err)
-	require.NotEmpty(t, h.xml, "ao's appliance was taken over")
-	require.Equal(t, job.StatusFailed, rep.Status)
-	logData, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "runs", r.RunID(), "ao", job.FileLog))
-	require.NoError(t, err)
-	log := string(logData)
-	t.Logf("the attacker in ao's appliance:\n%s", log)
-	attack := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^ATTACK (\S+)(?: \S+)? rc=(\d+)$`).FindAllStringSubmatch(log, -1) {
-		attack[m[1]] = m[2]
+		job.SecretPrefix + "passphrase": secret("ao.pass")})
+	for _, a := range []string{"list", "delete", "compact", "delete-repository", "shell", "sftp", "change-passphrase"} {
+		require.Contains(t, attack, a, "the attacker tried %s", a)
 	}
 	require.Equal(t, "0", attack["list"], "the credential reads: %v", attack)
 	require.Equal(t, "0", attack["delete"], "borg serve --append-only takes deletions as new transactions")
@@ -252,6 +237,34 @@ identity_file = "secrets/ao-prune_ed25519"
 	require.NoError(t, err)
 	require.Equal(t, archives[1]+"\n", string(rec), "the record holds what the prune kept")
 	require.Empty(t, appliances(t, cfg.Host.StateDir, false), "appliance left")
+}
+
+// takeOverBackup runs a backup of client whose appliance runs script (an
+// attacker, "ATTACK <what> rc=N" per attempt) with secrets on its job disk:
+// the job fails, and the attacker's output comes back in the job log. It
+// returns the log and each attempt's exit status.
+func takeOverBackup(t *testing.T, ctx context.Context, e *env, cfg *config.Config, client, script string, secrets map[string][]byte) (string, map[string]string) {
+	t.Helper()
+	lv, l, image, accel := applianceDeps(t, ctx, e, cfg.Host.LibvirtURI, cfg.Host.StateDir)
+	h := &hijack{Hypervisor: lv, match: "hostctl-backup-" + client + "-", prog: []byte(script), secrets: secrets}
+	var progressOut bytes.Buffer
+	r := runner.New(cfg, runner.Deps{Virt: h, Ledger: l}, runner.WithImage(image, accel),
+		runner.WithRunID(runner.NewRunID(time.Now().Add(time.Hour))), runner.WithOutput(&progressOut), runner.WithProgress(progress.NewText(&progressOut, false)))
+	cls, err := cfg.SelectClients([]string{client})
+	require.NoError(t, err)
+	rep := r.Backup(ctx, cls[0])
+	require.NoError(t, h.err)
+	require.NotEmpty(t, h.xml, "%s's appliance was taken over", client)
+	require.Equal(t, job.StatusFailed, rep.Status)
+	logData, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "runs", r.RunID(), client, job.FileLog))
+	require.NoError(t, err)
+	log := string(logData)
+	t.Logf("the attacker in %s's appliance:\n%s", client, log)
+	attack := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^ATTACK (\S+)(?: \S+)? rc=(\d+)$`).FindAllStringSubmatch(log, -1) {
+		attack[m[1]] = m[2]
+	}
+	return log, attack
 }
 
 // writeHostConfig makes a configuration directory etc (profiles, clients,
@@ -434,4 +447,103 @@ known_hosts = "secrets/ao.known_hosts"
 	row := connectRow(t, out, "profile ao (client ann)", "isolation")
 	require.True(t, strings.HasPrefix(row, "FAIL "), row)
 	require.Contains(t, row, "the clients share credentials")
+}
+
+// TestSFTPClientIsolation: two clients of a restic profile over sftp on
+// one server (no appliance needed). With one account (a key per client)
+// nothing keeps them apart and check --connect claims nothing. With an
+// account per client whose directories are still the shared account's,
+// the isolation row fails: ann's key lists bob's directory. With an
+// account and a key per client
+// (sftp://{client-account}@…, {client} in ssh.identity_file and in
+// --password-file), target setup logs in to each account with its own
+// password and makes each client's directory mode 0700, and check
+// --connect shows that ann's key, as ann's account, is refused bob's
+// directory, and the other way round.
+func TestSFTPClientIsolation(t *testing.T) {
+	t.Parallel()
+	needTools(t, "ssh-keygen", "useradd", "chpasswd")
+	ctx := context.Background()
+	srv := startPasswordSSHD(t)
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "sftp")
+	// The repositories' parent, writable by every account (as a shared
+	// /srv/backup that the server's administrator made).
+	remote, err := os.MkdirTemp("", "sbtest-home-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(remote) })
+	require.NoError(t, os.Chmod(remote, 0o1777))
+	profile := func(user, identity string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "sftp.toml"), []byte(fmt.Sprintf(`backend = "restic"
+target = "sftp://%s@%s:%d%s/{client}"
+[encryption]
+passphrase_file = "secrets/{client}.pass"
+[ssh]
+identity_file = %q
+known_hosts = "secrets/sftp.known_hosts"
+`, user, guestHost, srv.port, remote, identity)), 0o600))
+	}
+	for _, c := range []string{"ann", "bob"} {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "clients", c+".toml"), []byte("type = \"self\"\npaths = [\"/etc\"]\n"), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte(c+"'s passphrase\n"), 0o600))
+	}
+	setup := func(pwFile string) string {
+		t.Helper()
+		code, _, stderr := hostctl(t, ctx, "keygen", "ssh", "sftp", "-c", cfgPath)
+		require.Equal(t, 0, code, "keygen ssh: %s", stderr)
+		code, out, stderr := hostctl(t, ctx, "target", "setup", "sftp", "-c", cfgPath, "--no-init", "--password-file", pwFile, "--host-key-fingerprint", srv.hostKeyFpr)
+		require.Equal(t, 0, code, "target setup: %s\n%s", out, stderr)
+		return out
+	}
+
+	// A key per client, one account: nothing keeps the clients apart
+	// (README: Clients on one sftp server), and check claims nothing.
+	pwFile := filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(pwFile, []byte(srv.password+"\n"), 0o600))
+	profile(srv.user, "secrets/{client}_ed25519")
+	setup(pwFile)
+	code, out, _ := hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 0, code, out)
+	require.NotContains(t, out, "isolation")
+
+	// What that leaves: ann's key lists bob's directory. With an account
+	// per client made by hand on the server but both directories still
+	// the shared account's (an earlier setup's, mode 0755), the isolation
+	// row fails, naming the way out.
+	for _, c := range []string{"ann", "bob"} {
+		require.NoError(t, os.Chmod(filepath.Join(remote, c), 0o755))
+	}
+	ann := newAccount(t, srv.user+"ann")
+	bob := newAccount(t, srv.user+"bob")
+	for c, a := range map[string]sshAccount{"ann": ann, "bob": bob} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, c+".password"), []byte(a.password+"\n"), 0o600))
+	}
+	profile(srv.user+"{client}", "secrets/{client}_ed25519")
+	code, out, stderr := hostctl(t, ctx, "target", "setup", "sftp", "-c", cfgPath, "--no-init", "--password-file", filepath.Join(dir, "{client}.password"))
+	require.Equal(t, 1, code, "the directories are another account's: %s\n%s", out, stderr)
+	require.Contains(t, stderr, "mode 0700 (only its account may read it)")
+	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 1, code, out)
+	row := connectRow(t, out, "profile sftp (client ann)", "isolation")
+	require.True(t, strings.HasPrefix(row, "FAIL "), row)
+	require.Contains(t, row, "ann_ed25519 as "+srv.user+"ann lists "+filepath.Join(remote, "bob")+": give each client its own account")
+
+	// The shared account's directories removed, each account makes its
+	// own.
+	require.NoError(t, os.RemoveAll(filepath.Join(remote, "ann")))
+	require.NoError(t, os.RemoveAll(filepath.Join(remote, "bob")))
+	out = setup(filepath.Join(dir, "{client}.password"))
+	for _, c := range []string{"ann", "bob"} {
+		require.Contains(t, out, fmt.Sprintf("directory [%s]:%d:%s ready (mode 0700)", guestHost, srv.port, filepath.Join(remote, c)))
+		fi, err := os.Stat(filepath.Join(remote, c))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+	}
+	code, out, _ = hostctl(t, ctx, "check", "--connect", "-c", cfgPath)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, connectRow(t, out, "profile sftp (client ann)", "isolation"),
+		"OK client bob's repository "+filepath.Join(remote, "bob")+": "+filepath.Join(etc, "secrets", "ann_ed25519")+" as "+srv.user+"ann: permission denied")
+	require.Contains(t, connectRow(t, out, "profile sftp (client bob)", "isolation"),
+		"OK client ann's repository "+filepath.Join(remote, "ann")+": "+filepath.Join(etc, "secrets", "bob_ed25519")+" as "+srv.user+"bob: permission denied")
 }

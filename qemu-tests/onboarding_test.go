@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,40 +133,28 @@ type passwordSSHD struct {
 	hostKeyFpr     string // SHA256:… of its host key
 }
 
+// sshdCount numbers the passwordSSHDs of this test process.
+var sshdCount atomic.Int32
+
 func startPasswordSSHD(t *testing.T) *passwordSSHD {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
 		testutil.SkipOrFail(t, "openssh-server is not installed: run qemu-tests/setup-host.sh")
 	}
 	dir := t.TempDir()
-	pw := make([]byte, 12)
-	_, _ = rand.Read(pw)
-	s := &passwordSSHD{port: freePort(t), user: "sbt" + runTag, password: hex.EncodeToString(pw)}
-	// The home must be reachable for the user: not under t.TempDir (0700).
-	home, err := os.MkdirTemp("", "sbtest-home-")
-	require.NoError(t, err)
-	s.home = home
-	t.Cleanup(func() { os.RemoveAll(home) })
-	exec.Command("userdel", s.user).Run()
-	out, err := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh", s.user).CombinedOutput()
-	require.NoError(t, err, "useradd: %s", out)
-	t.Cleanup(func() { exec.Command("userdel", s.user).Run() })
-	require.NoError(t, os.Chmod(home, 0o755))
-	out, err = exec.Command("chown", s.user+":", home).CombinedOutput()
-	require.NoError(t, err, "chown: %s", out)
-	cp := exec.Command("chpasswd")
-	cp.Stdin = strings.NewReader(s.user + ":" + s.password + "\n")
-	out, err = cp.CombinedOutput()
-	require.NoError(t, err, "chpasswd: %s", out)
+	s := &passwordSSHD{port: freePort(t)}
+	// An account of its own: tests run in parallel.
+	a := newAccount(t, fmt.Sprintf("sbt%sn%d", runTag, sshdCount.Add(1)))
+	s.user, s.password, s.home = a.user, a.password, a.home
 
 	hostKey := filepath.Join(dir, "host_key")
-	out, err = exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput()
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	out, err = exec.Command("ssh-keygen", "-l", "-f", hostKey+".pub").Output()
 	require.NoError(t, err)
 	s.hostKeyFpr = strings.Fields(string(out))[1]
 	runSSHD(t, dir, s.port, fmt.Sprintf(`HostKey %s
-AllowUsers %s
+AllowUsers %s*
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
@@ -173,6 +162,37 @@ UsePAM no
 Subsystem sftp internal-sftp
 `, hostKey, s.user))
 	return s
+}
+
+// sshAccount is a login of this host's made for a test: a password, a
+// home of its own (mode 0755, as a plain account's).
+type sshAccount struct{ user, password, home string }
+
+// newAccount makes the account user (removed again at the end of the
+// test). A passwordSSHD lets in every account whose name starts with its
+// own user's.
+func newAccount(t *testing.T, user string) sshAccount {
+	t.Helper()
+	pw := make([]byte, 12)
+	_, _ = rand.Read(pw)
+	a := sshAccount{user: user, password: hex.EncodeToString(pw)}
+	// The home must be reachable for the user: not under t.TempDir (0700).
+	home, err := os.MkdirTemp("", "sbtest-home-")
+	require.NoError(t, err)
+	a.home = home
+	t.Cleanup(func() { os.RemoveAll(home) })
+	exec.Command("userdel", a.user).Run()
+	out, err := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh", a.user).CombinedOutput()
+	require.NoError(t, err, "useradd: %s", out)
+	t.Cleanup(func() { exec.Command("userdel", a.user).Run() })
+	require.NoError(t, os.Chmod(home, 0o755))
+	out, err = exec.Command("chown", a.user+":", home).CombinedOutput()
+	require.NoError(t, err, "chown: %s", out)
+	cp := exec.Command("chpasswd")
+	cp.Stdin = strings.NewReader(a.user + ":" + a.password + "\n")
+	out, err = cp.CombinedOutput()
+	require.NoError(t, err, "chpasswd: %s", out)
+	return a
 }
 
 // connectRow finds the row "CHECKED CHECK RESULT …" of check --connect.

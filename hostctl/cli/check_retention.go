@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 )
@@ -50,8 +51,8 @@ func retentionDesc(c *config.Resolved) []string {
 	}
 	if p.AppendOnly {
 		// Backup jobs carry no retention (runner: clientRepo).
-		if m := p.Maintenance.IdentityFile; m != "" {
-			return append(out, "(never run by backup jobs: the target is append-only; hostctl prune runs it with "+m+", keeping at least the newest backup)")
+		if runner.PruneReady(c) == "" {
+			return append(out, "(never run by backup jobs: the target is append-only; hostctl prune runs it with "+runner.MaintenanceCredential(c)+", keeping at least the newest backup)")
 		}
 		return append(out, "(never run by backup jobs: the target is append-only; run it on the backup server, as README \"Append-only targets\" says)")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/runner"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/units"
 )
 
@@ -166,8 +167,18 @@ func minFreeNote(h config.Host) string {
 		return "0 (not checked)"
 	}
 	s := fmt.Sprintf("%s in the state dir before a snapshot", h.MinFreeSpace)
-	if free, err := runner.FreeSpace(h.StateDir); err == nil {
-		s += fmt.Sprintf(" (%s free now)", units.Bytes(free))
+	// A state dir the first run will create: its nearest parent's
+	// filesystem.
+	dir, made := h.StateDir, ""
+	for dir != "/" && dir != "." {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+		made = " on " + dir + ": the state dir does not exist yet"
+	}
+	if free, err := runner.FreeSpace(dir); err == nil {
+		s += fmt.Sprintf(" (%s free now%s)", units.Bytes(free), made)
 	}
 	return s
 }
@@ -231,16 +242,23 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
 	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
-	target := cl.Target.String()
+	where := cl.Target.String()
 	if prof.AppendOnly {
-		target += " (append-only: its key runs only borg serve --append-only on this repository; "
-		if m := prof.Maintenance.IdentityFile; m != "" {
-			target += "hostctl prune deletes with " + m + ")"
+		switch cl.Target.Scheme {
+		case target.REST:
+			where += " (append-only: the REST server must run with --append-only; "
+		case target.S3:
+			where += " (append-only: the bucket's policy must refuse the key deletions, README \"S3 bucket policy\"; "
+		default:
+			where += " (append-only: its key runs only borg serve --append-only on this repository; "
+		}
+		if runner.PruneReady(cl) == "" {
+			where += "hostctl prune deletes with " + runner.MaintenanceCredential(cl) + ")"
 		} else {
-			target += "nothing here deletes: prune on the server)"
+			where += "nothing here deletes: prune on the server)"
 		}
 	}
-	p.field("target", target)
+	p.field("target", where)
 	enc := prof.Encryption.Mode
 	if prof.Encryption.PassphraseFile != "" {
 		enc += ", passphrase file " + prof.Encryption.PassphraseFile

@@ -63,7 +63,13 @@ func checkConnect(ctx context.Context, cfg *config.Config, clients []*config.Res
 			what := fmt.Sprintf("profile %s (client %s)", name, c.Name)
 			probeProfile(what, c.Profile, []*config.Resolved{c})
 			// One client's credential on the next client's repository.
-			if other := us[(i+1)%len(us)]; other != c && c.Profile.AppendOnly && c.Profile.Backend == "borg" {
+			// Where the profile means to keep them apart: borg
+			// append-only (its forced command), or an account per client
+			// (sftp: the accounts and their modes; a REST server:
+			// --private-repos).
+			separate := c.Profile.AppendOnly && c.Profile.Backend == "borg" ||
+				accountPerClient(us) && (c.Target.Scheme.OverSSH() || c.Target.Scheme == target.REST)
+			if other := us[(i+1)%len(us)]; other != c && separate {
 				pctx, cancel := context.WithTimeout(ctx, limit)
 				r := probe.CrossRead(pctx, c.Profile, c.Target, cfg.Host.Network.Gateway, "client "+other.Name+"'s repository "+other.Target.Path, other.Target.Path)
 				cancel()

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/hostctl/keygen"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
 	"github.com/snapshot-backup/snapshot-backup/profiles"
 )
@@ -113,7 +114,7 @@ func runInit(ctx context.Context, g *Globals, o initOptions) error {
 	if err != nil {
 		return err
 	}
-	n, err := makePassphrases(g.Stdout, passes)
+	n, err := makePassphrases(g.Stdout, passes, keygen.Passphrase, "passphrase")
 	if err != nil {
 		return err
 	}

@@ -18,27 +18,28 @@ import (
 
 func newKeygenCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "keygen passphrase|gpg|ssh PROFILE",
-		Short: "Create the keys a profile refers to: per-client passphrases, GnuPG encryption + signing keys, the ssh target identity",
+		Use:   "keygen passphrase|gpg|ssh|rest PROFILE",
+		Short: "Create the keys a profile refers to: per-client passphrases, GnuPG encryption + signing keys, the ssh target identity, REST server passwords",
 		Long: `keygen creates the key files a profile names, never overwriting one:
 
   hostctl keygen passphrase PROFILE   (encryption.passphrase_file, per client with {client})
   hostctl keygen gpg PROFILE          (duplicity, encryption.mode = "gpg")
   hostctl keygen ssh PROFILE          (sftp:// and ssh:// targets)
+  hostctl keygen rest PROFILE         (rest:// targets: the REST server passwords)
 
-See "hostctl keygen passphrase --help", "hostctl keygen gpg --help" and
-"hostctl keygen ssh --help".
+See "hostctl keygen passphrase --help", "hostctl keygen gpg --help",
+"hostctl keygen ssh --help" and "hostctl keygen rest --help".
 
 ` + exitCodeHelp,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return flagError{fmt.Errorf("keygen needs a kind: passphrase, gpg or ssh")}
+				return flagError{fmt.Errorf("keygen needs a kind: passphrase, gpg, ssh or rest")}
 			}
-			return flagError{fmt.Errorf("keygen %q: unknown kind: want passphrase, gpg or ssh", args[0])}
+			return flagError{fmt.Errorf("keygen %q: unknown kind: want passphrase, gpg, ssh or rest", args[0])}
 		},
 	}
-	cmd.AddCommand(newKeygenPassphraseCmd(g), newKeygenGPGCmd(g), newKeygenSSHCmd(g))
+	cmd.AddCommand(newKeygenPassphraseCmd(g), newKeygenGPGCmd(g), newKeygenSSHCmd(g), newKeygenRESTCmd(g))
 	return cmd
 }
 
@@ -318,7 +319,7 @@ func runKeygenPassphrase(g *Globals, profile string) error {
 	if len(files) == 0 {
 		return &UsageError{fmt.Errorf("%s: encryption.passphrase_file has %s but no client uses the profile: no passphrase to make", p.File, config.ClientPlaceholder)}
 	}
-	wrote, err := makePassphrases(g.Stdout, files)
+	wrote, err := makePassphrases(g.Stdout, files, keygen.Passphrase, "passphrase")
 	if err != nil {
 		return err
 	}
@@ -340,20 +341,21 @@ func clientFiles(cfg *config.Config, p *config.Profile, file string) (files []st
 	return files, true
 }
 
-// makePassphrases writes a random passphrase to each of files that does
-// not exist yet and says which it wrote and kept; it returns how many it wrote.
-func makePassphrases(w io.Writer, files []string) (int, error) {
+// makePassphrases writes a random passphrase or password (what; made
+// by mk: keygen.Passphrase or keygen.Password) to each of files that does not exist yet and says
+// which it wrote and kept; it returns how many it wrote.
+func makePassphrases(w io.Writer, files []string, mk func(string) error, what string) (int, error) {
 	wrote := 0
 	for _, f := range files {
 		if _, err := os.Lstat(f); err == nil {
 			fmt.Fprintf(w, "kept   %s (exists)\n", f)
 			continue
 		}
-		if err := keygen.Passphrase(f); err != nil {
+		if err := mk(f); err != nil {
 			return wrote, err
 		}
 		wrote++
-		fmt.Fprintf(w, "wrote  %s (new random passphrase)\n", f)
+		fmt.Fprintf(w, "wrote  %s (new random %s)\n", f, what)
 	}
 	return wrote, nil
 }

@@ -25,7 +25,7 @@ func newPruneCmd(g *Globals) *cobra.Command {
 	var o pruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune [CLIENT…] [--trust]",
-		Short: "Apply the retention of append-only clients with the profile's maintenance key",
+		Short: "Apply the retention of append-only clients with the profile's maintenance credential",
 		Long: `prune applies the retention of clients whose profile is append_only (their
 backup jobs never prune) with the profile's maintenance.identity_file, the key
 that may delete and that backup appliances never receive. Without CLIENT it
@@ -90,7 +90,7 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
 		reports := eachClient(ctx, clients, report.ModePrune, func(c *config.Resolved) *report.Job {
-			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, c.Profile.Maintenance.IdentityFile)
+			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, runner.MaintenanceCredential(c))
 			rep := s.runner.Prune(ctx, c, runner.PruneOptions{Trust: o.Trust})
 			if rep.Status == job.StatusOK {
 				removed := "nothing"

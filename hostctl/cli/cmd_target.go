@@ -13,13 +13,15 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/probe"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 func newTargetCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "target setup PROFILE",
-		Short: "Prepare a profile's sftp/ssh target once with a password: key, pinned host key, directories, repositories",
-		Long: `target setup prepares the ssh server of a profile's sftp:// or ssh:// target.
+		Short: "Prepare a profile's sftp/ssh target once with a password (key, pinned host key, directories), or print a REST server's setup",
+		Long: `target setup prepares the ssh server of a profile's sftp:// or ssh:// target,
+or prints what the REST server of a rest:// target needs.
 See "hostctl target setup --help".
 
 ` + exitCodeHelp,
@@ -60,7 +62,12 @@ ssh://USER@HOST[:PORT]/PATH) with the account's password, once, and:
      borg or restic of this host when installed (borg needs borg on the
      server too); otherwise the first backup does it.
 With {client} in ssh.identity_file or ssh.known_hosts, steps 1-3 run for
-every client of the profile with its own files and directory.
+every client of the profile with its own files and directory. With {client}
+in the target's user (sftp://bk-{client}@nas/srv/backup/{client}: an account
+per client, which the server's administrator makes) each account is logged
+in to with its own password: --password-file may carry {client} too. Each
+client's directory is made mode 0700, so that with an account per client
+no client's key reads another's backups (check --connect: row isolation).
 
 An append_only profile's key is installed limited to borg serve
 --append-only on its clients' repositories (command="…",restrict: no shell,
@@ -78,6 +85,14 @@ this host: a target there is reached on 127.0.0.1 from here. proxy_command is
 the appliance's way out and is not used here: this host connects directly.
 Running setup again changes nothing that is in place.
 
+A rest:// target (restic's REST server) cannot be set up from here: target
+setup prints the rest-server command line of the backup server (with
+--append-only for an append_only profile, and --private-repos) and, with
+maintenance.password_file, of the maintenance server, each with the htpasswd
+lines (user:bcrypt of the client's password file; "hostctl keygen rest
+PROFILE" makes them) to install on the server. Then run hostctl check
+--connect.
+
 ` + exitCodeHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,7 +104,7 @@ Running setup again changes nothing that is in place.
 }
 
 func (o *targetSetupOptions) AddFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal")
+	f.StringVar(&o.PasswordFile, "password-file", "", "read the account's password from this file instead of the terminal ({client}: a file per client's account)")
 	f.StringVar(&o.HostKeyFingerprint, "host-key-fingerprint", "", "accept the server's host key if its fingerprint is this (SHA256:…)")
 	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "accept and pin an unknown host key without asking (trust on first use)")
 	f.BoolVar(&o.NoInit, "no-init", false, "do not initialise borg/restic repositories")
@@ -102,8 +117,11 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	clients := cfg.UsersOf(p)
 	u := p.Sample()
+	if u.Scheme == target.REST {
+		return runTargetSetupREST(g, name)
+	}
 	if !u.Scheme.OverSSH() {
-		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp:// and ssh://", p.File, u.Scheme)}
+		return &UsageError{fmt.Errorf("%s: key \"target\": %s:// is not an ssh target: target setup is for sftp://, ssh:// and rest://", p.File, u.Scheme)}
 	}
 	for key, v := range map[string]string{"ssh.identity_file": p.SSH.IdentityFile, "ssh.known_hosts": p.SSH.KnownHosts} {
 		if v == "" {
@@ -113,12 +131,14 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	// One setup per identity: the profile's, or with {client} in its ssh
 	// files each client's own, for that client's directory only.
 	type unit struct {
-		prof    *config.Profile
-		clients []*config.Resolved
-		dirs    []string
+		prof     *config.Profile
+		clients  []*config.Resolved
+		dirs     []string
+		e        probe.Endpoint // the account: one per client with {client} in the target's user
+		password string
 	}
 	units := []unit{{prof: p, clients: clients}}
-	if strings.Contains(p.SSH.IdentityFile+p.SSH.KnownHosts, config.ClientPlaceholder) {
+	if strings.Contains(p.SSH.IdentityFile+p.SSH.KnownHosts, config.ClientPlaceholder) || accountPerClient(clients) {
 		if len(clients) == 0 {
 			return &UsageError{fmt.Errorf("%s: ssh.identity_file has %s but no client uses the profile: nothing to set up", p.File, config.ClientPlaceholder)}
 		}
@@ -153,9 +173,28 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 
 	in := bufio.NewReader(g.Stdin)
 	tty := isTerminal(g.Stdin)
-	password, err := readPassword(g, in, tty, o.PasswordFile, probe.EndpointFor(u, cfg.Host.Network.Gateway))
-	if err != nil {
-		return err
+	// Each account's password, asked once: --password-file may name a
+	// file per client ({client}).
+	asked := map[string]string{}
+	for i := range units {
+		un := &units[i]
+		t, file := u, o.PasswordFile
+		if len(un.clients) > 0 {
+			t = un.clients[0].Target // its clients share the account
+		}
+		if len(un.clients) == 1 {
+			file = strings.ReplaceAll(file, config.ClientPlaceholder, un.clients[0].Name)
+		}
+		un.e = probe.EndpointFor(t, cfg.Host.Network.Gateway)
+		key := un.e.String() + "\x00" + file
+		if pw, ok := asked[key]; ok {
+			un.password = pw
+			continue
+		}
+		if un.password, err = readPassword(g, in, tty, file, un.e); err != nil {
+			return err
+		}
+		asked[key] = un.password
 	}
 	accept := func(fpr string) bool {
 		switch {
@@ -176,7 +215,6 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 			return false
 		}
 	}
-	e := probe.EndpointFor(u, cfg.Host.Network.Gateway)
 	// The repositories each key file serves: a key shared by clients
 	// whose other secrets are their own (a {client} passphrase) is set
 	// up once per client, each time with all of its repositories.
@@ -190,8 +228,8 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	for _, un := range units {
 		o := probe.SetupOptions{
-			Endpoint: e, Password: password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
-			AcceptHostKey: accept, Dirs: un.dirs, Log: g.Stdout,
+			Endpoint: un.e, Password: un.password, Identity: un.prof.SSH.IdentityFile, KnownHosts: un.prof.SSH.KnownHosts,
+			AcceptHostKey: accept, Dirs: un.dirs, PrivateDirs: len(un.clients) > 0, Log: g.Stdout,
 		}
 		if p.AppendOnly {
 			// The appliance's key adds to its clients' repositories and
@@ -210,7 +248,7 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 		for _, un := range units {
 			for i, d := range un.dirs {
 				// Each repository with its client's own passphrase.
-				ok, err := probe.InitRepo(ctx, un.clients[i].Profile, e, d)
+				ok, err := probe.InitRepo(ctx, un.clients[i].Profile, un.e, d)
 				if err != nil {
 					return err
 				}
@@ -224,6 +262,17 @@ func runTargetSetup(ctx context.Context, g *Globals, o targetSetupOptions, name 
 	}
 	fmt.Fprintf(g.Stdout, "\ntarget of profile %s is set up. Next: hostctl check --connect\n", name)
 	return nil
+}
+
+// accountPerClient says whether the clients log in as accounts of their
+// own (sftp://{client}@…): then each is set up with its account's password.
+func accountPerClient(clients []*config.Resolved) bool {
+	for _, c := range clients {
+		if c.Target.User != clients[0].Target.User {
+			return true
+		}
+	}
+	return false
 }
 
 func readPassword(g *Globals, in *bufio.Reader, tty bool, file string, e probe.Endpoint) (string, error) {

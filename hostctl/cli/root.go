@@ -142,16 +142,16 @@ next to it; --config points elsewhere. Every key is in the README's
 configuration reference.
 
 Setting up a hypervisor:
-  hostctl init                      commented config, one client per domain
-  hostctl build-image               the appliance
-  hostctl keygen gpg|ssh PROFILE    the profile's keys (gpg: duplicity; ssh: sftp targets)
-  hostctl target setup PROFILE      an sftp target, once, with its password
-  hostctl check --connect           everything checked, a table of OK/FAIL rows
-  hostctl run                       a first backup
-  hostctl install-timer             nightly runs
+  hostctl init                         commented config, one client per domain
+  hostctl build-image                  the appliance
+  hostctl keygen gpg|ssh|rest PROFILE  the profile's keys (gpg: duplicity; ssh: sftp targets; rest: REST servers)
+  hostctl target setup PROFILE         an sftp target, once, with its password (rest: what the server needs)
+  hostctl check --connect              everything checked, a table of OK/FAIL rows
+  hostctl run                          a first backup
+  hostctl install-timer                nightly runs
 Restoring:
-  hostctl restore CLIENT --to-dir DIR   a backup into a directory (or --to-disk IMAGE)
-  hostctl recover CLIENT                the VM itself, in place (asks first)
+  hostctl restore CLIENT --to-dir DIR  a backup into a directory (or --to-disk IMAGE)
+  hostctl recover CLIENT               the VM itself, in place (asks first)
 
 ` + exitCodeHelp,
 		SilenceUsage:  true,

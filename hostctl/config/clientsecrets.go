@@ -37,6 +37,9 @@ func (p *Profile) secretFiles() []secretFile {
 	add("s3.access_key_file", &p.S3.AccessKeyFile)
 	add("s3.secret_key_file", &p.S3.SecretKeyFile)
 	add("ftp.password_file", &p.FTP.PasswordFile)
+	add("rest.password_file", &p.REST.PasswordFile)
+	add("rest.ca_file", &p.REST.CAFile)
+	add("maintenance.password_file", &p.Maintenance.PasswordFile)
 	return out
 }
 

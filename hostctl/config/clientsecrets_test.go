@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
+	"github.com/snapshot-backup/snapshot-backup/internal/target"
 )
 
 // TestPerClientSecrets: a profile's secret files may carry {client}, so
@@ -58,4 +59,33 @@ func TestPerClientSecretsPlaceholders(t *testing.T) {
 	c, err := config.LoadAllowMissing(filepath.Join(dir, "hostctl.toml"))
 	require.NoError(t, err)
 	require.True(t, c.Profiles["p"].PerClient())
+}
+
+// A rest:// profile with a user, a password and a maintenance password per
+// client: each client's job disk carries its own password and the CA, and
+// never the maintenance password.
+func TestPerClientRESTSecrets(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"profiles/p.toml": "backend = \"restic\"\ntarget = \"rest://{client}@nas:8000/{client}\"\nappend_only = true\n" +
+			"[encryption]\npassphrase_file = \"secrets/p.pass\"\n[retention]\nkeep_last = 3\n" +
+			"[rest]\npassword_file = \"secrets/{client}.rest\"\nca_file = \"secrets/ca.pem\"\n" +
+			"[maintenance]\npassword_file = \"secrets/{client}.rest-prune\"\nport = 8001\n",
+		"clients/db.toml": "",
+	})
+	for _, f := range []string{"web.rest", "db.rest", "web.rest-prune", "db.rest-prune", "ca.pem"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "secrets", f), []byte(f+"\n"), 0o600))
+	}
+	c, err := config.Load(filepath.Join(dir, "hostctl.toml"))
+	require.NoError(t, err)
+	cls, err := c.SelectClients([]string{"web", "db"})
+	require.NoError(t, err)
+	for _, rc := range cls {
+		require.Equal(t, target.Target{Scheme: target.REST, User: rc.Name, Host: "nas", Port: 8000, Path: "/" + rc.Name}, rc.Target)
+		require.Equal(t, map[target.Secret]string{
+			target.RESTPassword: filepath.Join(dir, "secrets", rc.Name+".rest"),
+			target.RESTCA:       filepath.Join(dir, "secrets", "ca.pem"),
+		}, rc.Secrets.Target, "the job disk: its own password, the CA, no maintenance password")
+		require.Equal(t, filepath.Join(dir, "secrets", rc.Name+".rest-prune"), rc.Profile.Maintenance.PasswordFile)
+		require.Equal(t, 8001, rc.Profile.Maintenance.Port)
+	}
 }

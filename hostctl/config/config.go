@@ -61,6 +61,10 @@ func (p *Profile) SecretFile(s target.Secret) (key, file string) {
 		return "s3.access_key_file", p.S3.AccessKeyFile
 	case target.S3SecretKey:
 		return "s3.secret_key_file", p.S3.SecretKeyFile
+	case target.RESTPassword:
+		return "rest.password_file", p.REST.PasswordFile
+	case target.RESTCA:
+		return "rest.ca_file", p.REST.CAFile
 	}
 	return string(s), ""
 }

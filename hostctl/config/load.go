@@ -218,6 +218,9 @@ func (c *Config) profileDefaults(p *Profile) {
 	p.S3.AccessKeyFile = c.resolve(p.S3.AccessKeyFile)
 	p.S3.SecretKeyFile = c.resolve(p.S3.SecretKeyFile)
 	p.FTP.PasswordFile = c.resolve(p.FTP.PasswordFile)
+	p.REST.PasswordFile = c.resolve(p.REST.PasswordFile)
+	p.REST.CAFile = c.resolve(p.REST.CAFile)
+	p.Maintenance.PasswordFile = c.resolve(p.Maintenance.PasswordFile)
 	p.Borg.Compression = or(p.Borg.Compression, DefaultCompression)
 }
 

@@ -64,6 +64,15 @@ const sshKeys = "[ssh]\nidentity_file = \"secrets/p.pass\"\nknown_hosts = \"secr
 
 var borgSSH = strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "ssh://backup@nas/srv", 1) + sshKeys
 
+// resticREST is a restic profile to a REST server, one user per client.
+const resticREST = "backend = \"restic\"\ntarget = \"rest://{client}@nas/{client}\"\n[encryption]\npassphrase_file = \"secrets/p.pass\"\n" +
+	"[rest]\npassword_file = \"secrets/p.pass\"\nca_file = \"secrets/p.pass\"\n"
+
+// secretM writes secrets/m.pass, a second secret file.
+func secretM(t *testing.T, dir string) {
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secrets", "m.pass"), []byte("m\n"), 0o600))
+}
+
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -171,7 +180,7 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 2, "target", `backend "borg" cannot write to ftp://`}, {"profiles/p.toml", 2, "ftp.password_file", "missing"}}},
 		{"s3 for borg", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "s3://bucket/srv", 1) +
 			"[s3]\naccess_key_file = \"k\"\nsecret_key_file = \"s\"\n"},
-			nil, []wantErr{{"profiles/p.toml", 2, "target", "borg serve` on an ssh server; for S3 or FTP use restic or duplicity"},
+			nil, []wantErr{{"profiles/p.toml", 2, "target", "borg serve` on an ssh server; for S3, FTP or a REST server use restic or duplicity"},
 				{"profiles/p.toml", 6, "s3.access_key_file", "does not exist"}, {"profiles/p.toml", 7, "s3.secret_key_file", "does not exist"}}},
 		{"s3 for duplicity", map[string]string{"profiles/p.toml": strings.Replace(strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "s3://bucket/srv", 1), "borg", "duplicity", 1) +
 			"[s3]\naccess_key_file = \"k\"\nsecret_key_file = \"s\"\n"},
@@ -183,7 +192,7 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 2, "ssh.identity_file", "missing: required for sftp://"}, {"profiles/p.toml", 2, "ssh.known_hosts", "missing"}}},
 		// append_only: only where the server enforces it.
 		{"append-only file target", map[string]string{"profiles/p.toml": "append_only = true\n" + baseTree["profiles/p.toml"]},
-			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "only borg over ssh:// (or sftp://) targets can be append-only so far"}}},
+			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// or s3:// targets can be append-only"}}},
 		{"append-only restic over sftp", map[string]string{"profiles/p.toml": "append_only = true\n" + strings.Replace(strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "sftp://backup@nas/srv", 1), "borg", "restic", 1) + sshKeys},
 			nil, []wantErr{{"profiles/p.toml", 1, "append_only", "this profile is restic to sftp://"}}},
 		{"maintenance key without append-only", map[string]string{"profiles/p.toml": borgSSH + "[maintenance]\nidentity_file = \"secrets/p.pass\"\n"},
@@ -192,6 +201,25 @@ func TestLoadErrors(t *testing.T) {
 			nil, []wantErr{{"profiles/p.toml", 10, "maintenance.identity_file", "must be another key, one that backup appliances never receive"}}},
 		{"maintenance key missing", map[string]string{"profiles/p.toml": "append_only = true\n" + borgSSH + "[maintenance]\nidentity_file = \"secrets/prune\"\n"},
 			nil, []wantErr{{"profiles/p.toml", 10, "maintenance.identity_file", "secrets/prune does not exist"}}},
+		{"rest for borg", map[string]string{"profiles/p.toml": strings.Replace(resticREST, "restic", "borg", 1)},
+			nil, []wantErr{{"profiles/p.toml", 2, "target", "for S3, FTP or a REST server use restic or duplicity"}}},
+		{"rest target without its files", map[string]string{"profiles/p.toml": strings.Split(resticREST, "[rest]")[0]},
+			nil, []wantErr{{"profiles/p.toml", 2, "rest.password_file", "missing: required for rest:// targets (the REST server user's password)"},
+				{"profiles/p.toml", 2, "rest.ca_file", "the appliance trusts no other"}}},
+		{"rest target without user", map[string]string{"profiles/p.toml": strings.Replace(resticREST, "{client}@", "", 1)},
+			nil, []wantErr{{"profiles/p.toml", 2, "target", "want rest://user@host[:port]/path"}}},
+		{"rest maintenance without append-only", map[string]string{"profiles/p.toml": resticREST + "[maintenance]\npassword_file = \"secrets/m.pass\"\nport = 8001\n"},
+			secretM, []wantErr{{"profiles/p.toml", 9, "maintenance.password_file", "set, but append_only is not"}, {"profiles/p.toml", 10, "maintenance.port", "set, but append_only is not"}}},
+		{"rest maintenance without port", map[string]string{"profiles/p.toml": "append_only = true\n" + resticREST + "[maintenance]\npassword_file = \"secrets/m.pass\"\n"},
+			secretM, []wantErr{{"profiles/p.toml", 10, "maintenance.port", "missing: the port of the REST server prune jobs use"}}},
+		{"rest maintenance on the append-only port", map[string]string{"profiles/p.toml": "append_only = true\n" + resticREST + "[maintenance]\npassword_file = \"secrets/m.pass\"\nport = 8000\n"},
+			secretM, []wantErr{{"profiles/p.toml", 11, "maintenance.port", "8000 is the target's port: the append-only server cannot prune"}}},
+		{"rest maintenance password is the backup password", map[string]string{"profiles/p.toml": "append_only = true\n" + resticREST + "[maintenance]\npassword_file = \"secrets/p.pass\"\nport = 8001\n"},
+			nil, []wantErr{{"profiles/p.toml", 10, "maintenance.password_file", "must be another, one that backup appliances never receive"}}},
+		{"rest maintenance with an ssh key", map[string]string{"profiles/p.toml": "append_only = true\n" + resticREST + "[maintenance]\nidentity_file = \"secrets/m.pass\"\n"},
+			secretM, []wantErr{{"profiles/p.toml", 10, "maintenance.identity_file", "is for borg over ssh"}}},
+		{"borg maintenance with a rest password", map[string]string{"profiles/p.toml": "append_only = true\n" + borgSSH + "[maintenance]\npassword_file = \"secrets/m.pass\"\n"},
+			secretM, []wantErr{{"profiles/p.toml", 9, "maintenance", "password_file and port are for rest:// targets"}}},
 		{"append-only path with a space", map[string]string{"profiles/p.toml": "append_only = true\n" + strings.Replace(borgSSH, "/srv", "/srv/my backups", 1)},
 			nil, []wantErr{{"profiles/p.toml", 3, "target", "spaces, quotes and backslashes cannot"}}},
 		{"unknown target scheme", map[string]string{"profiles/p.toml": strings.Replace(baseTree["profiles/p.toml"], "file:///srv", "gopher://srv", 1)},

@@ -18,7 +18,8 @@ func TestShippedProfiles(t *testing.T) {
 	require.NotEmpty(t, shipped)
 	secrets := []string{"local-borg-web.passphrase", "sftp-restic-web.passphrase", "s3-restic-web.passphrase", "nas_ed25519", "nas.known_hosts",
 		"backup-recipient.asc", "backup-sign.asc", "s3.access", "s3.secret",
-		"append-only-borg-web.passphrase", "nas-borg_ed25519", "nas-borg-prune_ed25519"}
+		"append-only-borg-web.passphrase", "nas-borg_ed25519", "nas-borg-prune_ed25519",
+		"append-only-rest-web.passphrase", "rest-web.password", "rest-web.prune-password", "rest-server.pem"}
 	for _, p := range shipped {
 		name := filepath.Base(p)
 		t.Run(name, func(t *testing.T) {

@@ -111,6 +111,7 @@ type Profile struct {
 	SSH        SSH        `toml:"ssh"`
 	S3         S3         `toml:"s3"`
 	FTP        FTP        `toml:"ftp"`
+	REST       REST       `toml:"rest"`
 	Borg       Borg       `toml:"borg"`
 	Duplicity  Duplicity  `toml:"duplicity"`
 	// CheckEvery runs borg check / restic check / duplicity verify after
@@ -121,7 +122,7 @@ type Profile struct {
 	BandwidthLimit Size `toml:"bandwidth_limit"`
 	// ExtraOptions are appended to the backend's backup command.
 	ExtraOptions []string `toml:"extra_options"`
-	// AppendOnly: backup jobs can add backups to the target but not delete or rewrite them: borg over ssh, whose key target setup installs with the forced command borg serve --append-only; backup jobs then never prune, retention is the maintenance key's or the backup server's.
+	// AppendOnly: backup jobs can add backups to the target but not delete or rewrite them: borg over ssh, whose key target setup installs with the forced command borg serve --append-only, or restic to a rest:// server run with --append-only; backup jobs then never prune, retention is the maintenance credential's or the backup server's.
 	AppendOnly  bool        `toml:"append_only"`
 	Maintenance Maintenance `toml:"maintenance"`
 
@@ -133,6 +134,10 @@ type Profile struct {
 type Maintenance struct {
 	// IdentityFile: the ssh key of prune jobs, which may delete (target setup installs it with borg serve restricted to the clients' repositories, without --append-only); mode 0600; {client} allowed.
 	IdentityFile string `toml:"identity_file"`
+	// PasswordFile: rest:// targets: the password of the target's user on the maintenance REST server (the same --path, without --append-only), which prune jobs use; mode 0600; {client} allowed.
+	PasswordFile string `toml:"password_file"`
+	// Port: rest:// targets: the maintenance REST server's port, on the target's host (required with password_file).
+	Port int `toml:"port"`
 }
 
 // Encryption of the repository.
@@ -188,6 +193,13 @@ type S3 struct {
 // FTP options for ftp:// and ftps:// targets.
 type FTP struct {
 	PasswordFile string `toml:"password_file"` // required; mode 0600; {client} allowed
+}
+
+// REST options for rest://USER@HOST[:PORT]/PATH targets (restic's REST
+// server, over HTTPS).
+type REST struct {
+	PasswordFile string `toml:"password_file"` // required: the user's password; mode 0600; {client} allowed
+	CAFile       string `toml:"ca_file"`       // required: the server's certificate or its CA, the only one the appliance trusts (PEM); mode 0600; {client} allowed
 }
 
 // Duplicity options.

@@ -295,14 +295,20 @@ func (v *validator) retention(p *Profile) {
 	}
 }
 
-// appendOnly checks append_only and the maintenance key: only a server
-// that enforces it makes a target append-only, and so far that is borg
-// serve --append-only behind a forced ssh command.
+// appendOnly checks append_only and the maintenance credential: only a
+// server that enforces it makes a target append-only, and so far that is
+// borg serve --append-only behind a forced ssh command, or a REST server
+// run with --append-only.
 func (v *validator) appendOnly(p *Profile) {
 	f, m := p.File, p.Maintenance
 	if !p.AppendOnly {
-		if m.IdentityFile != "" {
-			v.at(f, "maintenance.identity_file", "set, but append_only is not: backup jobs prune with ssh.identity_file; set append_only = true or remove it")
+		for _, s := range []struct {
+			key string
+			set bool
+		}{{"maintenance.identity_file", m.IdentityFile != ""}, {"maintenance.password_file", m.PasswordFile != ""}, {"maintenance.port", m.Port != 0}} {
+			if s.set {
+				v.at(f, s.key, "set, but append_only is not: backup jobs apply the retention with the target's own credential; set append_only = true or remove it")
+			}
 		}
 		return
 	}
@@ -310,13 +316,26 @@ func (v *validator) appendOnly(p *Profile) {
 	switch {
 	case err != nil:
 		return // the target's own error says it
+	case t.Scheme == target.REST && p.Backend == "restic":
+		v.appendOnlyREST(p, t)
+		return
+	case t.Scheme == target.S3 && p.Backend == "restic":
+		// The bucket's policy enforces it (README: S3 bucket policy;
+		// check --connect asks the bucket); the bucket's owner prunes.
+		if m != (Maintenance{}) {
+			v.at(f, "maintenance", "is not for s3:// targets: prune with the bucket owner's keys (README: S3 bucket policy)")
+		}
+		return
 	case p.Backend != "borg" || !t.Scheme.OverSSH():
-		v.at(f, "append_only", "only borg over ssh:// (or sftp://) targets can be append-only so far, where the server's borg serve --append-only enforces it; this profile is %s to %s://", p.Backend, t.Scheme)
+		v.at(f, "append_only", "only borg over ssh:// (or sftp://) and restic to rest:// or s3:// targets can be append-only, where the server enforces it (borg serve --append-only, rest-server --append-only, the bucket's policy); this profile is %s to %s://", p.Backend, t.Scheme)
 		return
 	case !strings.HasPrefix(t.Path, "/"):
 		v.at(f, "target", "append_only needs an absolute repository path (borg serve --restrict-to-repository takes it), not %q", t.Path)
 	case strings.ContainsAny(p.Target, " \t\"'\\"):
 		v.at(f, "target", "append_only: the repository path goes into the server's authorized_keys; spaces, quotes and backslashes cannot")
+	}
+	if m.PasswordFile != "" || m.Port != 0 {
+		v.at(f, "maintenance", "password_file and port are for rest:// targets; a borg target's maintenance credential is identity_file")
 	}
 	if m.IdentityFile == "" {
 		return
@@ -324,6 +343,33 @@ func (v *validator) appendOnly(p *Profile) {
 	v.secretFile(p, "maintenance.identity_file", m.IdentityFile)
 	if m.IdentityFile == p.SSH.IdentityFile {
 		v.at(f, "maintenance.identity_file", "is ssh.identity_file: the maintenance key must be another key, one that backup appliances never receive")
+	}
+}
+
+// appendOnlyREST checks the maintenance credential of an append-only
+// rest:// profile: a password for the target's user on a second REST
+// server, on the same host and data, without --append-only.
+func (v *validator) appendOnlyREST(p *Profile, t target.Target) {
+	f, m := p.File, p.Maintenance
+	if m.IdentityFile != "" {
+		v.at(f, "maintenance.identity_file", "is for borg over ssh; a rest:// target's maintenance credential is password_file and port")
+	}
+	switch {
+	case m.PasswordFile == "" && m.Port == 0:
+		return // pruned on the server
+	case m.PasswordFile == "":
+		v.at(f, "maintenance.password_file", "missing: maintenance.port is set; prune jobs log in to that server with this password")
+		return
+	case m.Port == 0:
+		v.atOr(f, "maintenance.port", "maintenance.password_file", "missing: the port of the REST server prune jobs use (the same --path without --append-only)")
+	case m.Port < 1 || m.Port > 65535:
+		v.at(f, "maintenance.port", "%d: want 1 to 65535", m.Port)
+	case m.Port == t.PortOrDefault():
+		v.at(f, "maintenance.port", "%d is the target's port: the append-only server cannot prune; run a second rest-server without --append-only on another port", m.Port)
+	}
+	v.secretFile(p, "maintenance.password_file", m.PasswordFile)
+	if m.PasswordFile == p.REST.PasswordFile {
+		v.at(f, "maintenance.password_file", "is rest.password_file: the maintenance password must be another, one that backup appliances never receive")
 	}
 }
 
@@ -343,8 +389,8 @@ func (v *validator) targetOptions(p *Profile, scheme target.Scheme) {
 			v.at(f, "s3.endpoint", "%q: want http(s)://host[:port]", e)
 		}
 	}
-	if !scheme.NeedsNetwork() && (p.SSH != (SSH{}) || p.S3 != (S3{}) || p.FTP != (FTP{})) {
-		v.at(f, "target", "ssh, s3 and ftp options are set but the target is a file:// directory")
+	if !scheme.NeedsNetwork() && (p.SSH != (SSH{}) || p.S3 != (S3{}) || p.FTP != (FTP{}) || p.REST != (REST{})) {
+		v.at(f, "target", "ssh, s3, ftp and rest options are set but the target is a file:// directory")
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
@@ -92,7 +94,16 @@ func firstLine(s string) string {
 // tries to list the repository of another client at dir, with this host's
 // borg. OK is either barrier (borg serve refuses a's key there, or the
 // repository does not open with a's passphrase); a listing is a failure.
+//
+// For a rest:// target it is crossReadREST, for a key with sftp (no
+// forced command) crossReadSFTP.
 func CrossRead(ctx context.Context, a *config.Profile, t target.Target, gateway, item, dir string) Result {
+	switch {
+	case t.Scheme == target.REST:
+		return crossReadREST(ctx, a, t, gateway, item, dir)
+	case !a.AppendOnly:
+		return crossReadSFTP(ctx, a, t, gateway, item, dir)
+	}
 	r := Result{Check: "isolation", Item: item}
 	_, err := hostBorgList(ctx, a, EndpointFor(t, gateway), dir)
 	switch {
@@ -104,6 +115,50 @@ func CrossRead(ctx context.Context, a *config.Profile, t target.Target, gateway,
 		r.Detail = "borg serve refuses " + a.SSH.IdentityFile + " there"
 	case strings.Contains(err.Error(), "passphrase") && strings.Contains(err.Error(), "incorrect"):
 		r.Detail = "it does not open with this client's passphrase (its key reaches it: give ssh.identity_file a {client})"
+	default:
+		r.Err = err
+	}
+	return r
+}
+
+// crossReadSFTP is the "isolation" row of an sftp:// or ssh:// profile
+// whose keys have sftp: client a's key logs in as a's account and lists
+// the directory of another client at dir. Refused (permission denied, or
+// no such directory for a's account) is OK; a listing is a failure: a's
+// appliance could read, and delete, that client's backups.
+func crossReadSFTP(ctx context.Context, a *config.Profile, t target.Target, gateway, item, dir string) Result {
+	r := Result{Check: "isolation", Item: item}
+	e := EndpointFor(t, gateway)
+	auth, _, err := identityAuth(a.SSH.IdentityFile)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	hk, err := pinnedHostKey(e, a.SSH.KnownHosts)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	c, err := dial(ctx, e, []ssh.AuthMethod{auth}, hk)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	defer c.Close()
+	fc, err := sftp.NewClient(c)
+	if err != nil {
+		r.Err = fmt.Errorf("no sftp: %w", err)
+		return r
+	}
+	defer fc.Close()
+	_, err = fc.ReadDir(dir)
+	switch {
+	case err == nil:
+		r.Err = fmt.Errorf("%s as %s lists %s: give each client its own account (sftp://{client}@…) and key, its directory mode 0700 (target setup makes it so)", a.SSH.IdentityFile, e.User, dir)
+	case errors.Is(err, os.ErrPermission):
+		r.Detail = fmt.Sprintf("%s as %s: permission denied", a.SSH.IdentityFile, e.User)
+	case errors.Is(err, os.ErrNotExist):
+		r.Detail = fmt.Sprintf("%s as %s: not there for this account (a chroot, or not made yet: this row cannot tell)", a.SSH.IdentityFile, e.User)
 	default:
 		r.Err = err
 	}

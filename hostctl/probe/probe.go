@@ -64,6 +64,11 @@ func Target(ctx context.Context, p *config.Profile, targets map[string]target.Ta
 		out = append(out, probeSSH(ctx, p, targets, gateway)...)
 	case t.Scheme == target.S3:
 		out = append(out, probeS3(ctx, p, t, gateway))
+		if p.AppendOnly {
+			out = append(out, probeS3AppendOnly(ctx, p, t, gateway)...)
+		}
+	case t.Scheme == target.REST:
+		out = append(out, probeREST(ctx, p, targets, gateway)...)
 	case t.Scheme == target.FTP:
 		out = append(out, probeFTP(ctx, t, gateway))
 	default:

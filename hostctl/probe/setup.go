@@ -30,9 +30,12 @@ type SetupOptions struct {
 	// AcceptHostKey decides about a host key that is not pinned yet; it
 	// gets the key's SHA256 fingerprint. nil refuses.
 	AcceptHostKey func(fingerprint string) bool
-	// Dirs are made (with parents) on the target, mode 0700.
+	// Dirs are made (with parents) on the target.
 	Dirs []string
-	Log  io.Writer
+	// PrivateDirs: each of Dirs is one client's, made mode 0700, so that
+	// clients with accounts of their own cannot read each other's.
+	PrivateDirs bool
+	Log         io.Writer
 	// Options, when set, are the authorized_keys options of Identity
 	// (BorgServeOptions: a forced borg serve --append-only). Such a key
 	// has no sftp, so Dirs are made in the password's session, and the
@@ -85,7 +88,7 @@ func Setup(ctx context.Context, o SetupOptions) error {
 	keys := append([]AuthorizedKey{{o.Identity, o.Options}}, o.Also...)
 	err = authorizeAll(fc, keys, o.Log)
 	if err == nil && o.Options != "" {
-		err = makeDirs(fc, o.Endpoint, o.Dirs, o.Log)
+		err = makeDirs(fc, o, o.Log)
 	}
 	fc.Close()
 	c.Close()
@@ -125,15 +128,27 @@ func Setup(ctx context.Context, o SetupOptions) error {
 		return fmt.Errorf("sftp on %s: %w", o.Endpoint, err)
 	}
 	defer fc.Close()
-	return makeDirs(fc, o.Endpoint, o.Dirs, o.Log)
+	return makeDirs(fc, o, o.Log)
 }
 
-func makeDirs(fc *sftp.Client, e Endpoint, dirs []string, log io.Writer) error {
-	for _, d := range dirs {
+func makeDirs(fc *sftp.Client, o SetupOptions, log io.Writer) error {
+	e := o.Endpoint
+	for _, d := range o.Dirs {
 		if err := fc.MkdirAll(d); err != nil {
 			return fmt.Errorf("make %s on %s: %w", d, e, err)
 		}
-		fmt.Fprintf(log, "directory %s:%s ready\n", e.Name, d)
+		mode := ""
+		if o.PrivateDirs {
+			fi, err := fc.Stat(d)
+			if err == nil && fi.Mode().Perm()&0o077 != 0 {
+				err = fc.Chmod(d, 0o700)
+			}
+			if err != nil {
+				return fmt.Errorf("make %s on %s mode 0700 (only its account may read it): %w", d, e, err)
+			}
+			mode = " (mode 0700)"
+		}
+		fmt.Fprintf(log, "directory %s:%s ready%s\n", e.Name, d, mode)
 	}
 	return nil
 }

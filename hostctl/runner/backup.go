@@ -52,9 +52,15 @@ func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
 	}
 	if rep.Status == job.StatusOK || rep.Status == job.StatusWarning {
 		// An append-only client's prune trusts only recorded backups; one
-		// that is not recorded makes it refuse, nothing worse.
-		if err := r.recordArchive(c, rep.Archive); err != nil {
-			rep.Cleanups = append(rep.Cleanups, fmt.Sprintf("record backup %s for hostctl prune: %v", rep.Archive, err))
+		// that is not recorded makes it refuse, nothing worse. The
+		// record holds what the backend's listing calls it (restic: the
+		// snapshot's id; borg: the archive's name).
+		archive := rep.Archive
+		if rep.Stats != nil && rep.Stats.Archive != "" {
+			archive = rep.Stats.Archive
+		}
+		if err := r.recordArchive(c, archive); err != nil {
+			rep.Cleanups = append(rep.Cleanups, fmt.Sprintf("record backup %s for hostctl prune: %v", archive, err))
 		}
 	}
 	return rep.Job

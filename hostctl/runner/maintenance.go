@@ -30,7 +30,7 @@ type PruneOptions struct {
 }
 
 // Prune applies an append-only client's retention with its profile's
-// maintenance key, which backup appliances never receive: the appliance
+// maintenance credential, which backup appliances never receive: the appliance
 // checks the repository, compares its backups with the ones this host
 // recorded (archivesPath) and prunes only when they are the same. The
 // record then holds what the prune kept.
@@ -46,7 +46,11 @@ func PruneReady(c *config.Resolved) string {
 	switch {
 	case !p.AppendOnly:
 		return fmt.Sprintf("profile %s is not append-only: its backup jobs apply its retention", p.Name)
-	case p.Maintenance.IdentityFile == "":
+	case c.Target.Scheme == target.S3:
+		return fmt.Sprintf("profile %s writes to an S3 bucket: its owner prunes, with keys of their own (README: S3 bucket policy)", p.Name)
+	case c.Target.Scheme == target.REST && p.Maintenance.PasswordFile == "":
+		return fmt.Sprintf("profile %s has no maintenance.password_file: prune on the backup server", p.Name)
+	case c.Target.Scheme != target.REST && p.Maintenance.IdentityFile == "":
 		return fmt.Sprintf("profile %s has no maintenance.identity_file: prune on the backup server", p.Name)
 	case job.Retention(p.Retention).Empty():
 		return fmt.Sprintf("profile %s has no retention: every backup is kept", p.Name)
@@ -54,28 +58,57 @@ func PruneReady(c *config.Resolved) string {
 	return ""
 }
 
+// MaintenanceCredential names the credential prune jobs of c use, for
+// check and the reports: the maintenance key, or the maintenance
+// password and server.
+func MaintenanceCredential(c *config.Resolved) string {
+	m := c.Profile.Maintenance
+	if c.Target.Scheme == target.REST {
+		return fmt.Sprintf("%s on port %d", m.PasswordFile, m.Port)
+	}
+	return m.IdentityFile
+}
+
+// withMaintenance gives a prune job the maintenance credential in place
+// of the backup one: for borg over ssh the maintenance key, for a REST
+// server the maintenance password and the port of the server without
+// --append-only.
+func withMaintenance(c *config.Resolved, ret job.Retention) (jobOption, error) {
+	m := c.Profile.Maintenance
+	file, secret := m.IdentityFile, target.SSHIdentity
+	if c.Target.Scheme == target.REST {
+		file, secret = m.PasswordFile, target.RESTPassword
+	}
+	cred, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: maintenance credential: %w", c.Profile.Name, err)
+	}
+	return func(aj *applianceJob) error {
+		aj.job.Repo.Retention = ret
+		aj.secrets[job.SecretFile(secret)] = cred
+		if c.Target.Scheme == target.REST {
+			aj.job.Repo.Target.Port = m.Port
+		}
+		return nil
+	}, nil
+}
+
 func (r *Runner) prune(ctx context.Context, c *config.Resolved, o PruneOptions, rv *reverter, rep *jobReport) error {
 	if why := PruneReady(c); why != "" {
 		return errors.New(why)
 	}
-	p := c.Profile
 	known, err := r.recordedArchives(c.Name)
 	if err != nil {
 		return err
 	}
-	key, err := os.ReadFile(p.Maintenance.IdentityFile)
-	if err != nil {
-		return fmt.Errorf("profile %s: maintenance key: %w", p.Name, err)
-	}
-	ret := job.Retention(p.Retention)
+	ret := job.Retention(c.Profile.Retention)
 	ret.KeepLast = max(ret.KeepLast, 1) // never the last backup
-	withKey := func(aj *applianceJob) error {
-		aj.job.Repo.Retention = ret
-		aj.secrets[job.SecretFile(target.SSHIdentity)] = key
-		return nil
+	withCred, err := withMaintenance(c, ret)
+	if err != nil {
+		return err
 	}
 	jp := &job.Prune{Known: known, Trust: o.Trust || known == nil}
-	aj, res, err := r.runFromArchive(ctx, rv, rep, c, pruneTable(jp), named("prune-"+c.Name), withKey)
+	aj, res, err := r.runFromArchive(ctx, rv, rep, c, pruneTable(jp), named("prune-"+c.Name), withCred)
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,20 @@ func TestPruneCompare(t *testing.T) {
 	if m, u := (Prune{Trust: true}).Compare([]string{"x"}); m != nil || u != nil {
 		t.Fatalf("trust: missing %v unknown %v", m, u)
 	}
+	// restic: the backup's short id names the listing's whole one; a
+	// shorter or non-hex prefix does not, nor does a borg-like name.
+	full := "4b1a6edb7e2de383daefb55be67bcdbf4e6fa3e580b5abaa5e1e1f847e2a1e0e"
+	if m, u := (Prune{Known: []string{"4b1a6edb"}}).Compare([]string{full}); m != nil || u != nil {
+		t.Fatalf("short id: missing %v unknown %v", m, u)
+	}
+	for _, k := range []string{"4b1a6ed", "4b1a6edX", "4B1A6EDB"} {
+		if m, u := (Prune{Known: []string{k}}).Compare([]string{full}); len(m) != 1 || len(u) != 1 {
+			t.Errorf("%q matched %s: missing %v unknown %v", k, full, m, u)
+		}
+	}
+	if m, u := (Prune{Known: []string{"web-2026"}}).Compare([]string{"web-20261201T000000Z"}); len(m) != 1 || len(u) != 1 {
+		t.Errorf("a name that begins another: missing %v unknown %v", m, u)
+	}
 }
 
 func TestRoundTripPerMode(t *testing.T) {

@@ -2,6 +2,7 @@ package job
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -187,19 +188,32 @@ type Prune struct {
 // Compare says which Known backups the repository does not have (missing)
 // and which it has that the host did not record (unknown); nothing with
 // Trust.
+//
+// A recorded name is the backend's name for a backup: a borg archive's, or
+// a restic snapshot's id, which restic 0.14's backup reports in its short
+// form (the first 8 hex digits) while its listing has the whole id. A
+// recorded id of 8 or more hex digits therefore names the one listed id it
+// begins with.
 func (p Prune) Compare(have []string) (missing, unknown []string) {
 	if p.Trust {
 		return nil, nil
 	}
+	same := func(known, listed string) bool {
+		return known == listed || len(known) >= 8 && len(known) < len(listed) && isHex(known) && isHex(listed) && strings.HasPrefix(listed, known)
+	}
 	for _, k := range p.Known {
-		if !slices.Contains(have, k) {
+		if !slices.ContainsFunc(have, func(h string) bool { return same(k, h) }) {
 			missing = append(missing, k)
 		}
 	}
 	for _, h := range have {
-		if !slices.Contains(p.Known, h) {
+		if !slices.ContainsFunc(p.Known, func(k string) bool { return same(k, h) }) {
 			unknown = append(unknown, h)
 		}
 	}
 	return missing, unknown
+}
+
+func isHex(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789abcdef") == ""
 }

@@ -200,6 +200,10 @@ func (r Record) Check() error {
 			return fmt.Errorf("%s record: an archive name that is empty, longer than %d bytes or has control characters", r.Type, MaxArchiveName)
 		}
 	}
+	// (A backend may name no archive in its stats.)
+	if s := r.Stats; s != nil && (len(s.Archive) > MaxArchiveName || strings.IndexFunc(s.Archive, unicode.IsControl) >= 0) {
+		return fmt.Errorf("stats record: an archive name longer than %d bytes or with control characters", MaxArchiveName)
+	}
 	return nil
 }
 

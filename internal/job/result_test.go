@@ -171,6 +171,9 @@ func TestParsePrunedRecord(t *testing.T) {
 	if err != nil || r.Pruned.Archive != "web-20260101T000000Z" {
 		t.Fatalf("%+v %v", r, err)
 	}
+	if r, err := ParseRecord([]byte(`{"type":"stats","stats":{"files":1}}`)); err != nil || r.Stats.Archive != "" {
+		t.Fatalf("stats without an archive: %+v %v", r, err)
+	}
 	long := strings.Repeat("a", MaxArchiveName+1)
 	for _, bad := range []string{
 		`{"type":"pruned"}`,
@@ -179,6 +182,8 @@ func TestParsePrunedRecord(t *testing.T) {
 		`{"type":"pruned","pruned":{"archive":"` + long + `"}}`,
 		`{"type":"snapshot","snapshot":{"archive":"x\n","kind":"snapshot"}}`,
 		`{"type":"pruned","pruned":{"archive":"a"},"snapshot":{"archive":"a","kind":"snapshot"}}`,
+		`{"type":"stats","stats":{"archive":"a\nb","files":1}}`,
+		`{"type":"stats","stats":{"archive":"` + long + `","files":1}}`,
 	} {
 		if _, err := ParseRecord([]byte(bad)); err == nil {
 			t.Errorf("ParseRecord(%s) accepted", bad)

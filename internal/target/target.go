@@ -32,6 +32,10 @@ const (
 	FTP  Scheme = "ftp"
 	FTPS Scheme = "ftps" // FTP over implicit TLS
 	S3   Scheme = "s3"   // s3://BUCKET/PREFIX, at the profile's endpoint
+	// REST is restic's REST server (rest-server), over HTTPS with a user
+	// and password: rest://USER@HOST[:PORT]/PATH. Run with --append-only
+	// and --private-repos it lets each user only add to /USER/….
+	REST Scheme = "rest"
 )
 
 // Secret is a credential file a target's scheme needs on the job disk,
@@ -46,6 +50,8 @@ const (
 	FTPPassword   Secret = "ftp-password"
 	S3AccessKey   Secret = "s3-access-key"
 	S3SecretKey   Secret = "s3-secret-key"
+	RESTPassword  Secret = "rest-password" // the REST server user's password
+	RESTCA        Secret = "rest-ca"       // the server's certificate or its CA (not secret, but pinned)
 )
 
 // secretWhy says what each secret is, for the error that it is missing.
@@ -55,6 +61,8 @@ var secretWhy = map[Secret]string{
 	FTPPassword:   "the ftp password",
 	S3AccessKey:   "the access key id",
 	S3SecretKey:   "the secret access key",
+	RESTPassword:  "the REST server user's password",
+	RESTCA:        "the server's TLS certificate or its CA: the appliance trusts no other",
 }
 
 // Why says what the secret is.
@@ -83,11 +91,12 @@ var schemes = []scheme{
 	{name: FTP, network: true, port: 21, secrets: []Secret{FTPPassword}},
 	{name: FTPS, network: true, port: 990, secrets: []Secret{FTPPassword}},
 	{name: S3, network: true, secrets: []Secret{S3AccessKey, S3SecretKey}},
+	{name: REST, network: true, port: 8000, secrets: []Secret{RESTPassword, RESTCA}},
 }
 
 // schemesLater are target schemes the design has in mind but this version
 // does not implement yet.
-var schemesLater = []Scheme{"b2", "rest", "rclone", "scp"}
+var schemesLater = []Scheme{"b2", "rclone", "scp"}
 
 // Schemes lists the implemented schemes.
 func Schemes() []Scheme {
@@ -133,9 +142,9 @@ var backendSchemes = map[string]struct {
 	schemes []Scheme
 	why     string
 }{
-	"borg":      {[]Scheme{File, SSH, SFTP}, " (borg stores only in a directory or through `borg serve` on an ssh server; for S3 or FTP use restic or duplicity)"},
-	"restic":    {[]Scheme{File, SSH, SFTP, S3}, ""},
-	"duplicity": {[]Scheme{File, SSH, SFTP, FTP, FTPS}, " (duplicity's S3 backend needs python3-boto3, which the appliance leaves out; restic writes to S3)"},
+	"borg":      {[]Scheme{File, SSH, SFTP}, " (borg stores only in a directory or through `borg serve` on an ssh server; for S3, FTP or a REST server use restic or duplicity)"},
+	"restic":    {[]Scheme{File, SSH, SFTP, S3, REST}, ""},
+	"duplicity": {[]Scheme{File, SSH, SFTP, FTP, FTPS}, " (duplicity's S3 backend needs python3-boto3, which the appliance leaves out; restic writes to S3 and to restic's REST server)"},
 }
 
 // BackendSchemes lists the schemes a backend writes to (nil for a backend
@@ -228,7 +237,8 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // Parse reads a target URL strictly: file:///path (a directory of this
 // host), sftp://[user@]host[:port]/path and ssh://… (the same: an ssh
 // server; borg needs borg on it), ftp:// and ftps://[user@]host[:port]/path,
-// and s3://bucket/prefix. Passwords never go into the URL: they come from
+// s3://bucket/prefix, and rest://user@host[:port]/path (restic's REST
+// server, always over HTTPS). Passwords never go into the URL: they come from
 // files. Errors are *ParseError.
 func Parse(s string) (Target, error) {
 	fail := func(format string, args ...any) (Target, error) {
@@ -274,7 +284,10 @@ func Parse(s string) (Target, error) {
 		return Target{}, &ParseError{Input: s, Msg: ": ", Err: err}
 	}
 	if _, ok := u.User.Password(); ok {
-		return fail(": no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)")
+		return fail(": no password in the URL: put it in a file (ftp.password_file, rest.password_file, ssh.identity_file)")
+	}
+	if sc == REST && (t.Host == "" || u.Opaque != "" || t.User == "") {
+		return fail(": want rest://user@host[:port]/path: the REST server's user (with --private-repos the path starts with it), always over HTTPS")
 	}
 	if t.Host == "" || u.Opaque != "" {
 		return fail(": want %s://[user@]host[:port]/path", sc)

@@ -26,9 +26,12 @@ func TestParse(t *testing.T) {
 
 		{in: "file:///srv/%zz", err: `"file:///srv/%zz" is not a URL: parse "file:///srv/%zz": invalid URL escape "%zz"`},
 		{in: "srv/web", err: `"srv/web" has no scheme: want e.g. "file:///srv/backup/{client}"`},
-		{in: "b2://bucket/web", err: `"b2://bucket/web": b2:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps and s3`},
-		{in: "rest:https://host/repo", err: `"rest:https://host/repo": rest:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps and s3`},
-		{in: "gopher://host/x", err: `"gopher://host/x": unknown scheme "gopher": want file, sftp, ssh, ftp, ftps or s3`},
+		{in: "b2://bucket/web", err: `"b2://bucket/web": b2:// targets are not supported yet: this version implements file, sftp, ssh, ftp, ftps, s3 and rest`},
+		{in: "rest://web@backup.example.net:8000/web", want: Target{Scheme: REST, User: "web", Host: "backup.example.net", Port: 8000, Path: "/web"}},
+		{in: "rest:https://host/repo", err: `"rest:https://host/repo": want rest://user@host[:port]/path: the REST server's user (with --private-repos the path starts with it), always over HTTPS`},
+		{in: "rest://host/repo", err: `"rest://host/repo": want rest://user@host[:port]/path: the REST server's user (with --private-repos the path starts with it), always over HTTPS`},
+		{in: "rest://web:pw@host/web", err: `"rest://web:pw@host/web": no password in the URL: put it in a file (ftp.password_file, rest.password_file, ssh.identity_file)`},
+		{in: "gopher://host/x", err: `"gopher://host/x": unknown scheme "gopher": want file, sftp, ssh, ftp, ftps, s3 or rest`},
 		{in: "file:///srv/../etc/web", err: `"file:///srv/../etc/web": the path must not contain ".."`},
 		{in: "sftp://nas/srv/../web", err: `"sftp://nas/srv/../web": the path must not contain ".."`},
 		{in: "file:///srv/web?x=1", err: `"file:///srv/web?x=1": a target takes no query or fragment`},
@@ -37,7 +40,7 @@ func TestParse(t *testing.T) {
 		{in: "sftp://back%20up@nas/srv", err: `"sftp://back%20up@nas/srv": user "back up": whitespace or control characters are not allowed`},
 		{in: "sftp://bk%0a@nas/srv", err: `"sftp://bk%0a@nas/srv": user "bk\n": whitespace or control characters are not allowed`},
 		{in: "sftp://-nas/srv", err: `"sftp://-nas/srv": host "-nas" starts with "-" (ssh would read it as an option)`},
-		{in: "sftp://backup:pw@nas/srv", err: `"sftp://backup:pw@nas/srv": no password in the URL: put it in a file (ftp.password_file, ssh.identity_file)`},
+		{in: "sftp://backup:pw@nas/srv", err: `"sftp://backup:pw@nas/srv": no password in the URL: put it in a file (ftp.password_file, rest.password_file, ssh.identity_file)`},
 		{in: "sftp:nas/srv", err: `"sftp:nas/srv": want sftp://[user@]host[:port]/path`},
 		{in: "sftp:///srv", err: `"sftp:///srv": want sftp://[user@]host[:port]/path`},
 		{in: "sftp://:22/srv", err: `"sftp://:22/srv": want sftp://[user@]host[:port]/path`},
@@ -151,6 +154,7 @@ func TestSchemeData(t *testing.T) {
 		FTP:  {true, false, 21, []Secret{FTPPassword}},
 		FTPS: {true, false, 990, []Secret{FTPPassword}},
 		S3:   {true, false, 0, []Secret{S3AccessKey, S3SecretKey}},
+		REST: {true, false, 8000, []Secret{RESTPassword, RESTCA}},
 	}
 	if got := Schemes(); len(got) != len(want) {
 		t.Fatalf("Schemes() = %v", got)
@@ -166,8 +170,8 @@ func TestSchemeData(t *testing.T) {
 			}
 		}
 	}
-	if Scheme("rest").Known() || Scheme("rest").NeedsNetwork() {
-		t.Error("rest is not implemented")
+	if Scheme("b2").Known() || Scheme("b2").NeedsNetwork() {
+		t.Error("b2 is not implemented")
 	}
 	s := Schemes()
 	s[0] = "x"
@@ -186,7 +190,7 @@ func TestBackendSchemes(t *testing.T) {
 		why     string
 	}{
 		{"borg", []Scheme{File, SSH, SFTP}, "borg serve"},
-		{"restic", []Scheme{File, SSH, SFTP, S3}, ""},
+		{"restic", []Scheme{File, SSH, SFTP, S3, REST}, ""},
 		{"duplicity", []Scheme{File, SSH, SFTP, FTP, FTPS}, "python3-boto3"},
 		{"tar", nil, ""},
 	} {

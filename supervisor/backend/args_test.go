@@ -33,10 +33,16 @@ func TestLocations(t *testing.T) {
 			[]string{"-o", "sftp.command=ssh -F /run/sb/backend/home/.ssh/config nas -s sftp"}},
 		{"s3://bucket/web", "s3:http://127.0.0.1:9000/bucket/web", "", "", []string{"-o", "s3.bucket-lookup=path"}},
 		{"ftp://bk@nas/web", "", "", "lftp+ftp://bk@nas/web", nil},
+		{"rest://web@nas/web", "", "", "", []string{"--repository-file", "/run/sb/backend/restic-repository", "--cacert", "/job/secret-rest-ca"}},
 	} {
-		r := job.Repo{Target: mustParse(t, tc.url), S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true}}
+		r := job.Repo{Target: mustParse(t, tc.url), S3: job.S3{Endpoint: "http://127.0.0.1:9000", PathStyle: true},
+			Secrets: map[target.Secret]string{target.RESTCA: job.SecretFile(target.RESTCA)}}
 		got, opts, err := ResticRepo(r, "/target", d)
-		if tc.restic == "" {
+		if tc.ropts != nil && tc.ropts[0] == "--repository-file" {
+			if err != nil || got != "" || !reflect.DeepEqual(opts, tc.ropts) {
+				t.Errorf("ResticRepo(%s) = %q %q %v", tc.url, got, opts, err)
+			}
+		} else if tc.restic == "" {
 			if err == nil {
 				t.Errorf("ResticRepo(%s): no error", tc.url)
 			}
@@ -144,5 +150,19 @@ func TestParseOutputs(t *testing.T) {
 `))
 	if err != nil || len(snaps) != 2 || !snaps[0].Full || snaps[1].Full || snaps[1].Time.Day() != 2 {
 		t.Errorf("ParseDuplicityStatus = %+v, %v", snaps, err)
+	}
+}
+
+// A rest:// target's URL: HTTPS, the port always, the password escaped
+// (it is the repository file's only secret, never in an argv).
+func TestResticRESTURL(t *testing.T) {
+	for _, tc := range []struct{ url, pass, want string }{
+		{"rest://web@nas/web", "s3cret", "rest:https://web:s3cret@nas:8000/web"},
+		{"rest://web@10.0.2.2:18443/web/", "a:b@c/d e", "rest:https://web:a%3Ab%40c%2Fd%20e@10.0.2.2:18443/web/"},
+		{"rest://db@[fd00::1]:8000/db", "x", "rest:https://db:x@[fd00::1]:8000/db"},
+	} {
+		if got := ResticRESTURL(mustParse(t, tc.url), tc.pass); got != tc.want {
+			t.Errorf("ResticRESTURL(%s, %q) = %s, want %s", tc.url, tc.pass, got, tc.want)
+		}
 	}
 }

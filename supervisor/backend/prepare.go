@@ -11,7 +11,8 @@ import (
 )
 
 // prepareTarget writes the per-boot files a network target needs into the
-// work dir: the ssh configuration, S3 credentials. They live on the /run
+// work dir: the ssh configuration, S3 credentials, a REST server's URL
+// with its password. They live on the /run
 // tmpfs and name the secret files on the job disk, or (S3, whose tools read
 // keys only from their environment or a credentials file) hold them.
 func prepareTarget(req Request) error {
@@ -34,6 +35,13 @@ func prepareTarget(req Request) error {
 		}
 		creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", keys[0], keys[1])
 		return os.WriteFile(filepath.Join(req.Root, path.Join(d.Work, "aws-credentials")), []byte(creds), 0o600)
+	case r.Target.Scheme == target.REST:
+		b, err := os.ReadFile(filepath.Join(req.Root, req.secret(r.Secrets[target.RESTPassword])))
+		if err != nil {
+			return fmt.Errorf("rest password: %w", err)
+		}
+		repo := ResticRESTURL(r.Target, strings.TrimRight(string(b), "\r\n"))
+		return os.WriteFile(filepath.Join(req.Root, d.ResticRepositoryFile()), []byte(repo+"\n"), 0o600)
 	}
 	return nil
 }

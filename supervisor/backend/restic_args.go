@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -40,8 +41,25 @@ func ResticRepo(r job.Repo, local string, d Dirs) (string, []string, error) {
 			opts = append(opts, "-o", "s3.region="+r.S3.Region)
 		}
 		return "s3:" + strings.TrimSuffix(endpoint, "/") + "/" + t.Host + t.Path, opts, nil
+	case target.REST:
+		// The URL carries the password: restic reads it from a file in
+		// the work dir (prepareTarget), so it is in no argv and no log.
+		// The server's certificate is the only one restic trusts.
+		ca := path.Join(d.Secrets, path.Clean("/"+r.Secrets[target.RESTCA]))
+		return "", []string{"--repository-file", d.ResticRepositoryFile(), "--cacert", ca}, nil
 	}
 	return "", nil, fmt.Errorf("restic cannot write to %s:// targets", t.Scheme)
+}
+
+// ResticRepositoryFile is where prepareTarget writes a rest:// target's
+// repository URL, with its password.
+func (d Dirs) ResticRepositoryFile() string { return path.Join(d.Work, "restic-repository") }
+
+// ResticRESTURL is restic's repository URL for a rest:// target, always
+// HTTPS: rest:https://USER:PASSWORD@HOST:PORT/PATH.
+func ResticRESTURL(t target.Target, password string) string {
+	u := url.URL{Scheme: "https", User: url.UserPassword(t.User, password), Host: hostPort(t.Host, t.PortOrDefault()), Path: t.Path}
+	return "rest:" + u.String()
 }
 
 // ResticEnv is the environment of every restic run: the password from its
@@ -62,9 +80,13 @@ func ResticEnv(client, passFile string, d Dirs) []string {
 	return env
 }
 
-// ResticGlobal are the options before the subcommand.
+// ResticGlobal are the options before the subcommand; repo "" when opts
+// name a --repository-file.
 func ResticGlobal(repo string, opts []string, r job.Repo) []string {
-	argv := []string{"restic", "--repo", repo}
+	argv := []string{"restic"}
+	if repo != "" {
+		argv = append(argv, "--repo", repo)
+	}
 	if r.BandwidthLimit > 0 {
 		argv = append(argv, "--limit-upload", strconv.FormatInt(max(1, r.BandwidthLimit/1024), 10))
 	}
