@@ -248,7 +248,8 @@ port = %d
 // and reads rb's repository: all refused, every file of the repository
 // still there unchanged (locks aside) and readable with the passphrase; PUT over a file and DELETE of a snapshot
 // with that credential are refused too. hostctl prune then applies
-// keep_last = 1 through the maintenance server, and restic check passes.
+// keep_last = 1 through the maintenance server, restic check passes, and
+// hostctl verify reads the backup that is left.
 func TestAppendOnlyRESTTarget(t *testing.T) {
 	t.Parallel()
 	e := needEnv(t)
@@ -344,6 +345,12 @@ func TestAppendOnlyRESTTarget(t *testing.T) {
 	rec, err := os.ReadFile(filepath.Join(cfg.Host.StateDir, "archives", "ra"))
 	require.NoError(t, err)
 	require.Equal(t, snaps[1]+"\n", string(rec), "the record holds what the prune kept")
+
+	// What is left restores: verify reads the newest backup back through
+	// the append-only server with the backup password.
+	code, out, stderr = hostctl(t, ctx, "verify", "-c", cfgPath, "ra")
+	require.Equal(t, 0, code, "verify: %s\n%s\n%s", out, stderr, jobLogIn(out))
+	require.Regexp(t, `(?m)^ra \(verify\)\s+ok\s`, out)
 	require.Empty(t, appliances(t, cfg.Host.StateDir, false), "appliance left")
 }
 

@@ -50,7 +50,8 @@ func newRESTServer(t target.Target, port int, passFile, caFile, gateway string) 
 		port = t.PortOrDefault()
 	}
 	tr := &http.Transport{
-		Proxy: nil,
+		Proxy:             nil, // the appliance goes to the server directly
+		DisableKeepAlives: true,
 		// The name the appliance checks, though this host dials the
 		// gateway as 127.0.0.1.
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: t.Host, MinVersion: tls.VersionTLS12},
