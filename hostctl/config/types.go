@@ -122,7 +122,7 @@ type Profile struct {
 	BandwidthLimit Size `toml:"bandwidth_limit"`
 	// ExtraOptions are appended to the backend's backup command.
 	ExtraOptions []string `toml:"extra_options"`
-	// AppendOnly: backup jobs can add backups to the target but not delete or rewrite them: borg over ssh, whose key target setup installs with the forced command borg serve --append-only, or restic to a rest:// server run with --append-only; backup jobs then never prune, retention is the maintenance credential's or the backup server's.
+	// AppendOnly: backup jobs can add backups to the target but not delete or rewrite them: borg over ssh, whose key target setup installs with the forced command borg serve --append-only, restic to a rest:// server run with --append-only, or restic to an s3:// bucket whose policy refuses deletions (README: S3 bucket policy); backup jobs then never prune, retention is the maintenance credential's or the backup server's.
 	AppendOnly  bool        `toml:"append_only"`
 	Maintenance Maintenance `toml:"maintenance"`
 
