@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -32,21 +33,30 @@ func s3Creds(p *config.Profile) (id, secret string, err error) {
 	return strings.TrimSpace(string(a)), strings.TrimSpace(string(s)), nil
 }
 
-// signV4 signs req for S3 with AWS Signature Version 4 (an empty payload).
+// signV4 signs req for S3 with AWS Signature Version 4, for an empty
+// payload: the host, x-amz-content-sha256, x-amz-date and every header
+// already set on req are signed.
 func signV4(req *http.Request, id, secret, region string, now time.Time) {
 	const empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" // SHA-256 of ""
 	amzDate := now.UTC().Format("20060102T150405Z")
 	day := amzDate[:8]
 	req.Header.Set("x-amz-date", amzDate)
 	req.Header.Set("x-amz-content-sha256", empty)
-	canonical := strings.Join([]string{
-		req.Method,
-		req.URL.EscapedPath(),
-		req.URL.RawQuery,
-		"host:" + req.URL.Host + "\nx-amz-content-sha256:" + empty + "\nx-amz-date:" + amzDate + "\n",
-		"host;x-amz-content-sha256;x-amz-date",
-		empty,
-	}, "\n")
+	headers := map[string]string{"host": req.URL.Host}
+	for k, v := range req.Header {
+		headers[strings.ToLower(k)] = strings.TrimSpace(strings.Join(v, ","))
+	}
+	names := make([]string, 0, len(headers))
+	for k := range headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var canonHeaders strings.Builder
+	for _, k := range names {
+		canonHeaders.WriteString(k + ":" + headers[k] + "\n")
+	}
+	signed := strings.Join(names, ";")
+	canonical := strings.Join([]string{req.Method, req.URL.EscapedPath(), req.URL.RawQuery, canonHeaders.String(), signed, empty}, "\n")
 	scope := day + "/" + region + "/s3/aws4_request"
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
@@ -56,8 +66,8 @@ func signV4(req *http.Request, id, secret, region string, now time.Time) {
 		return h.Sum(nil)
 	}
 	k := mac(mac(mac(mac([]byte("AWS4"+secret), day), region), "s3"), "aws4_request")
-	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=%s",
-		id, scope, hex.EncodeToString(mac(k, toSign))))
+	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+		id, scope, signed, hex.EncodeToString(mac(k, toSign))))
 }
 
 // s3ObjectURL is the URL of key in the target's bucket, dialled on

@@ -29,6 +29,9 @@ type fakeHV struct {
 	// ignoreShutdown: a graceful shutdown request is ignored (a guest
 	// without ACPI handling or agent).
 	ignoreShutdown bool
+	// offBeforeShutdown: the domain goes off by itself just before the
+	// shutdown request, which libvirt then refuses.
+	offBeforeShutdown bool
 	// jobs are the block jobs running, by "domain disk": their type.
 	jobs map[string]string
 	// paused holds the domains that do not simply run: suspended or
@@ -158,6 +161,10 @@ func (f *fakeHV) DomainState(_ context.Context, name string) (virt.DomainState, 
 
 func (f *fakeHV) Shutdown(_ context.Context, domain string) error {
 	f.calls = append(f.calls, "shutdown "+domain)
+	if f.offBeforeShutdown {
+		delete(f.live, domain)
+		return fmt.Errorf("shut down domain %s: Requested operation is not valid: domain is not running", domain)
+	}
 	if !f.ignoreShutdown {
 		delete(f.live, domain)
 	}

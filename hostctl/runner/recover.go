@@ -358,6 +358,12 @@ func endRecoveryResult(res *job.Result, cmd string) *hooks.Result {
 // limit it is forced off.
 func (r *Runner) shutdown(ctx context.Context, domain string, limit time.Duration) error {
 	if err := r.virt.Shutdown(ctx, domain); err != nil {
+		// It may have gone off by itself between the hook and the
+		// request (seen: libvirt's "domain is not running").
+		if _, running, xerr := r.virt.DomainXML(ctx, domain); xerr == nil && !running {
+			r.logf("%s is off already", domain)
+			return nil
+		}
 		r.logf("graceful shutdown of %s refused (%v): forcing it off", domain, err)
 		return r.virt.Destroy(ctx, domain)
 	}

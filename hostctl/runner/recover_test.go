@@ -155,6 +155,29 @@ func TestRecoverForcesShutdown(t *testing.T) {
 	j.requireNothingLeft(t)
 }
 
+// TestRecoverClientOffAlready: the client goes off by itself between its
+// pre_recovery hook and the shutdown request, which libvirt refuses
+// ("domain is not running"): the recovery goes on, forcing nothing.
+func TestRecoverClientOffAlready(t *testing.T) {
+	j, _ := recoverJob(t)
+	j.hv.offBeforeShutdown = true
+	j.c.Hooks = config.Hooks{}
+	j.hv.onStart = func(x string) error {
+		require.NoError(t, writeResult(applianceDisk(t, x), job.Done{Status: job.StatusOK, Archive: "web-1"}.Record()))
+		delete(j.hv.live, domainName(x))
+		return nil
+	}
+	var out strings.Builder
+	j.rebuild(WithOutput(&out))
+	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{ShutdownTimeout: time.Minute})
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
+	require.Equal(t, "shutdown web", j.hv.calls[0])
+	require.NotContains(t, j.hv.calls, "destroy web")
+	require.Contains(t, out.String(), "web is off already")
+	require.NotContains(t, out.String(), "forcing it off")
+	j.requireNothingLeft(t)
+}
+
 func TestRecoverPlanChangesNothing(t *testing.T) {
 	j, _ := recoverJob(t)
 	p, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{MkFS: true})
