@@ -89,11 +89,15 @@ type Request struct {
 }
 
 // secret is the path (inside the chroot) of a secret file on the job disk.
-func (r Request) secret(name string) string {
+func (r Request) secret(name string) string { return r.Dirs.secret(name) }
+
+// secret is the path of the job disk's secret file name ("" for none),
+// never outside the secrets directory.
+func (d Dirs) secret(name string) string {
 	if name == "" {
 		return ""
 	}
-	return path.Join(r.Dirs.Secrets, path.Clean("/"+name))
+	return path.Join(d.Secrets, path.Clean("/"+name))
 }
 
 // Incomplete is a restore the tool finished with warnings (borg extract's

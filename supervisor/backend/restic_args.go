@@ -45,8 +45,7 @@ func ResticRepo(r job.Repo, local string, d Dirs) (string, []string, error) {
 		// The URL carries the password: restic reads it from a file in
 		// the work dir (prepareTarget), so it is in no argv and no log.
 		// The server's certificate is the only one restic trusts.
-		ca := path.Join(d.Secrets, path.Clean("/"+r.Secrets[target.RESTCA]))
-		return "", []string{"--repository-file", d.ResticRepositoryFile(), "--cacert", ca}, nil
+		return "", []string{"--repository-file", d.ResticRepositoryFile(), "--cacert", d.secret(r.Secrets[target.RESTCA])}, nil
 	}
 	return "", nil, fmt.Errorf("restic cannot write to %s:// targets", t.Scheme)
 }
