@@ -14,6 +14,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
 // shell mounts what it can and gives the operator a root shell on the
@@ -25,6 +26,11 @@ func (s *supervisor) shell() {
 		return
 	}
 	ctx := context.Background()
+	// The operator mounts by hand, and the userland has no modprobe:
+	// every filesystem now.
+	if n, failed := boot.LoadModules(boot.OnDemandList, s.rep.Logf); n > 0 || len(failed) > 0 {
+		s.rep.Logf("loaded %d on-demand modules, %d failed", n, len(failed))
+	}
 	var notes []string
 	if err := s.mountCache(ctx); err != nil {
 		notes = append(notes, "cache: "+err.Error())
