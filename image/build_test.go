@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,7 @@ func fakeKernel(t *testing.T) (bootDir, modulesRoot string) {
 	os.MkdirAll(bootDir, 0o755)
 	os.WriteFile(filepath.Join(bootDir, "vmlinuz-6.1.0-fake"), []byte("fake bzImage"), 0o644)
 	var dep strings.Builder
-	for _, m := range Modules {
+	for _, m := range append(slices.Clone(Modules), OnDemand...) {
 		if m == "af_packet" {
 			continue
 		}

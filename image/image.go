@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,8 +168,11 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 		Rootfs:         FileInfo{Name: filepath.Base(rfs.Path), Size: rfs.Size, SHA256: rfs.SHA256},
 		Tools:          toolVersions(rfs.Tools),
 	}
+	m.Modules = mods.BootList()
 	for _, mod := range mods.Load {
-		m.Modules = append(m.Modules, mod.Name)
+		if !slices.Contains(m.Modules, mod.Name) {
+			m.ModulesOnDemand = append(m.ModulesOnDemand, mod.Name)
+		}
 	}
 	if err := writeOutputs(ctx, opts, kernel, mods, rfs, m, p); err != nil {
 		return nil, err
@@ -196,16 +200,26 @@ func resolveKernelModules(k *Kernel) (*ModuleSet, []string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("kernel modules: %w", err)
 	}
-	set, err := ResolveModules(dep, builtin, Modules)
+	set, err := ResolveModules(dep, builtin, append(slices.Clone(Modules), OnDemand...))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kernel %s: %w", k.Version, err)
+	}
+	boot, err := ResolveModules(dep, builtin, Modules)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kernel %s: %w", k.Version, err)
+	}
+	set.Boot = boot.BootList()
+	for _, m := range OnDemand {
+		if !slices.Contains(set.Builtin, m) {
+			set.OnDemand = append(set.OnDemand, m)
+		}
 	}
 	return set, set.Builtin, nil
 }
 
 func modulesHash(set *ModuleSet) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", strings.Join(Modules, " "))
+	fmt.Fprintf(h, "%s\n%s\n", strings.Join(Modules, " "), strings.Join(OnDemand, " "))
 	h.Write(set.Dep)
 	return fmt.Sprintf("%x", h.Sum(nil))
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/u-root/mkuimage/cpio"
 )
@@ -13,6 +14,10 @@ import (
 // ModulesListPath is where the initramfs lists the modules to load, one
 // name per line, dependencies first (see ModulesList).
 const ModulesListPath = "etc/sb-modules"
+
+// OnDemandListPath lists the modules (OnDemand) that the supervisor loads
+// at their first mount, or all at once for a rescue shell.
+const OnDemandListPath = "etc/sb-modules-on-demand"
 
 // initramfsDirs exist in every initramfs: mount points for the supervisor
 // and the directory the root squashfs is mounted on.
@@ -59,6 +64,9 @@ func initramfsRecords(s InitramfsSpec) ([]cpio.Record, error) {
 	mdir := path.Join("lib/modules", s.KernelVersion)
 	add(cpio.Directory(mdir, 0o755))
 	add(cpio.StaticRecord(ModulesList(s.Modules), cpio.Info{Name: ModulesListPath, Mode: cpio.S_IFREG | 0o644}))
+	if len(s.Modules.OnDemand) > 0 {
+		add(cpio.StaticRecord([]byte(strings.Join(s.Modules.OnDemand, "\n")+"\n"), cpio.Info{Name: OnDemandListPath, Mode: cpio.S_IFREG | 0o644}))
+	}
 	add(cpio.StaticRecord(s.Modules.Dep, cpio.Info{Name: path.Join(mdir, "modules.dep"), Mode: cpio.S_IFREG | 0o644}))
 	add(cpio.StaticRecord(s.ModulesBuiltin, cpio.Info{Name: path.Join(mdir, "modules.builtin"), Mode: cpio.S_IFREG | 0o644}))
 	for _, m := range s.Modules.Load {

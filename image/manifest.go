@@ -77,8 +77,11 @@ type Manifest struct {
 
 	// Modules in load order (etc/sb-modules); ModulesBuiltin are wanted
 	// names the kernel has built in.
-	Modules        []string `json:"modules"`
-	ModulesBuiltin []string `json:"modules_builtin"`
+	Modules []string `json:"modules"`
+	// ModulesOnDemand are in the initramfs for the supervisor to load at
+	// a filesystem's first mount (OnDemand and what they need).
+	ModulesOnDemand []string `json:"modules_on_demand,omitempty"`
+	ModulesBuiltin  []string `json:"modules_builtin"`
 
 	RootfsInfo rootfs.Result     `json:"rootfs_info"` // key, suite, mirrors, package versions
 	Tools      map[string]string `json:"tools"`

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +138,26 @@ func TestHostKernelModules(t *testing.T) {
 		if !names[dep] {
 			t.Errorf("dependency %s not selected", dep)
 		}
+	}
+	// xfs and btrfs (and what only btrfs needs: raid6_pq and xor, whose
+	// benchmarks run at load) are in the initramfs but not in the boot
+	// list; what the boot list's modules need stays in it.
+	boot := map[string]bool{}
+	for _, m := range set.BootList() {
+		boot[m] = true
+	}
+	for _, m := range []string{"xfs", "btrfs", "raid6_pq", "xor"} {
+		if !names[m] || boot[m] {
+			t.Errorf("module %s: in the initramfs %v, in the boot list %v; want on demand", m, names[m], boot[m])
+		}
+	}
+	for _, m := range []string{"ext4", "jbd2", "vfat", "dm_mod", "libcrc32c", "crc32c_generic"} {
+		if !boot[m] && !contains(builtin, m) {
+			t.Errorf("module %s not in the boot list", m)
+		}
+	}
+	if !slices.Equal(set.OnDemand, OnDemand) {
+		t.Errorf("on demand %v, want %v", set.OnDemand, OnDemand)
 	}
 
 	root := t.TempDir()

@@ -89,6 +89,9 @@ func TestBootQEMU(t *testing.T) {
 	if got["modules-loaded"] != strconv.Itoa(len(m.Modules)) {
 		t.Errorf("modules-loaded = %s, want %d", got["modules-loaded"], len(m.Modules))
 	}
+	if got["ondemand-loaded"] != strconv.Itoa(len(OnDemand)) {
+		t.Errorf("ondemand-loaded = %s, want %d (%v)", got["ondemand-loaded"], len(OnDemand), OnDemand)
+	}
 	if t.Failed() {
 		t.Logf("console:\n%s", console.String())
 	}

@@ -288,8 +288,10 @@ func (p *Plan) mksquashfs(ctx context.Context, tree, out string) error {
 	// -mkfs-time fixes the superblock time. File times are kept on purpose
 	// (no -all-time): Python checks its .pyc files against the sources'
 	// mtimes, and zeroing them would make borg and duplicity recompile on
-	// every start.
-	argv := []string{"mksquashfs", tree, out, "-comp", "zstd", "-noappend", "-no-progress",
+	// every start. zstd level 3, not mksquashfs's default 15: on the
+	// agent VM's 114 MiB tree, 0.6 s of CPU against 17.5 s for a squashfs
+	// 15 % larger, and reading it back is as fast.
+	argv := []string{"mksquashfs", tree, out, "-comp", "zstd", "-Xcompression-level", "3", "-noappend", "-no-progress",
 		"-mkfs-time", "0", "-reproducible"}
 	_, err := execx.Run(ctx, execx.Cmd{Argv: argv, Stdout: orDiscard(p.opts.Log), Stderr: p.opts.Log})
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 // FormatVersion changes whenever the tree is produced differently in a way
 // the other key inputs do not show (mmdebstrap or mksquashfs options,
 // post-processing), so that such a change invalidates every cached rootfs.
-const FormatVersion = 1
+//
+// 2: zstd level 3 (was mksquashfs's default, 15).
+const FormatVersion = 2
 
 // KeyInputs is everything the squashfs content depends on.
 type KeyInputs struct {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
@@ -13,6 +16,36 @@ import (
 
 // ModuleList is where the image builder lists the modules to load, in order.
 const ModuleList = "/etc/sb-modules"
+
+// OnDemandList lists the filesystem modules that are in the initramfs but
+// loaded only at their filesystem's first mount (Stack.Mount), or all at
+// once for a rescue shell, whose operator mounts by hand.
+const OnDemandList = "/etc/sb-modules-on-demand"
+
+// fsModules serializes loading filesystem modules on demand.
+var fsModules sync.Mutex
+
+// LoadFilesystem loads the module of filesystem type fstype when the
+// kernel does not know the type yet (/proc/filesystems) and the image
+// has it on demand (OnDemandList); anything else is left to mount(2),
+// which names an unknown type itself.
+func LoadFilesystem(fstype string, logf func(string, ...any)) {
+	fsModules.Lock()
+	defer fsModules.Unlock()
+	known, _ := os.ReadFile("/proc/filesystems")
+	for _, l := range strings.Split(string(known), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[len(f)-1] == fstype {
+			return
+		}
+	}
+	list, err := os.ReadFile(OnDemandList)
+	if err != nil || !slices.Contains(ParseModuleList(string(list)), fstype) {
+		return
+	}
+	start := time.Now()
+	n, failed := loadModules([]string{fstype}, logf)
+	logf("filesystem %s: loaded its %d module(s) on demand in %v, %d failed", fstype, n, time.Since(start).Round(time.Millisecond), len(failed))
+}
 
 // LoadModules loads every module named in listFile (dependencies are
 // resolved through modules.dep as well). A module that is already loaded or
@@ -23,6 +56,11 @@ func LoadModules(listFile string, logf func(string, ...any)) (loaded int, failed
 	if err != nil {
 		return 0, []error{fmt.Errorf("read module list: %w", err)}
 	}
+	return loadModules(ParseModuleList(string(data)), logf)
+}
+
+// loadModules loads mods and their dependencies (modules.dep).
+func loadModules(mods []string, logf func(string, ...any)) (loaded int, failed []error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return 0, []error{fmt.Errorf("uname: %w", err)}
@@ -32,7 +70,7 @@ func LoadModules(listFile string, logf func(string, ...any)) (loaded int, failed
 	if err != nil {
 		return 0, []error{fmt.Errorf("modules of kernel %s: %w", kver, err)}
 	}
-	for _, m := range ParseModuleList(string(data)) {
+	for _, m := range mods {
 		if err := p.Probe(m, ""); err != nil {
 			if errors.Is(err, unix.EEXIST) || builtin(m) {
 				continue

@@ -66,6 +66,8 @@ var EarlyMounts = []Mount{
 type Stack struct {
 	mu      sync.Mutex
 	mounted []Mount
+	// Logf, when set, hears of filesystem modules loaded on demand.
+	Logf func(string, ...any)
 }
 
 // Mount mounts m (creating its mountpoint) and pushes it. An error names device,
@@ -78,6 +80,9 @@ func (s *Stack) Mount(m Mount) error {
 	}
 	if dir != nil {
 		defer dir.Close()
+	}
+	if s.Logf != nil {
+		LoadFilesystem(m.FSType, s.Logf)
 	}
 	if _, err := mount.Mount(m.Source, mountpoint, m.FSType, m.Data, m.Flags); err != nil {
 		var pe *os.PathError

@@ -88,6 +88,7 @@ func (s *supervisor) boot() (booted, error) {
 	n, failed := boot.LoadModules(boot.ModuleList, s.rep.Logf)
 	s.rep.Logf("loaded %d modules, %d failed", n, len(failed))
 	end(nil)
+	s.stack.Logf = s.rep.Logf // xfs, btrfs: at their first mount
 	if p := progressPort(); p != "" {
 		if w, err := openPort(p); err == nil {
 			s.rep.SetPort(w)

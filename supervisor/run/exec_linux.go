@@ -28,6 +28,7 @@ func (s *supervisor) exec(ctx context.Context, j *job.Job) (job.Done, error) {
 	if err := os.MkdirAll(Sysroot+execDir, 0o700); err != nil {
 		return job.Done{}, err
 	}
+	s.loadAllFilesystems()
 	prog := filepath.Join(execDir, e.File)
 	if err := copyFile(filepath.Join(jobDir, e.File), Sysroot+prog, 0o700); err != nil {
 		return job.Done{}, err

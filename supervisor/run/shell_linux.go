@@ -14,17 +14,29 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 )
 
 // shell mounts what it can and gives the operator a root shell on the
 // serial console, chrooted into the userland. It returns when the shell
 // exits.
+// loadAllFilesystems loads the on-demand filesystem modules (xfs, btrfs)
+// now, for modes whose programs mount by hand (a rescue shell, exec): the
+// userland has no modprobe, and their mount(8) does not pass through
+// boot.Stack.
+func (s *supervisor) loadAllFilesystems() {
+	if n, failed := boot.LoadModules(boot.OnDemandList, s.rep.Logf); n > 0 || len(failed) > 0 {
+		s.rep.Logf("loaded %d on-demand modules, %d failed", n, len(failed))
+	}
+}
+
 func (s *supervisor) shell() {
 	if !s.b.root {
 		s.rep.Logf("no appliance userland: no shell possible")
 		return
 	}
 	ctx := context.Background()
+	s.loadAllFilesystems()
 	var notes []string
 	if err := s.mountCache(ctx); err != nil {
 		notes = append(notes, "cache: "+err.Error())

@@ -49,20 +49,28 @@ func main() {
 		say("error", err)
 		return
 	}
-	loaded, failed := 0, []string{}
-	for _, l := range strings.Split(string(data), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
+	load := func(data []byte) (loaded int, failed []string) {
+		for _, l := range strings.Split(string(data), "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if err := p.Probe(l, ""); err != nil {
+				failed = append(failed, l+": "+err.Error())
+				continue
+			}
+			loaded++
 		}
-		if err := p.Probe(l, ""); err != nil {
-			failed = append(failed, l+": "+err.Error())
-			continue
-		}
-		loaded++
+		return loaded, failed
 	}
+	loaded, failed := load(data)
 	say("modules-loaded", loaded)
-	say("modules-failed", strings.Join(failed, "; "))
+	// The supervisor loads these at their filesystem's first mount; the
+	// stand-in loads them all, as a rescue shell does.
+	od, _ := os.ReadFile("/etc/sb-modules-on-demand")
+	odLoaded, odFailed := load(od)
+	say("ondemand-loaded", odLoaded)
+	say("modules-failed", strings.Join(append(failed, odFailed...), "; "))
 
 	// The disk shows up asynchronously after virtio_blk loads.
 	var dev string
