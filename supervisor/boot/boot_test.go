@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +64,37 @@ func TestParseStat(t *testing.T) {
 	}
 	if _, _, _, ok := parseStat("garbage"); ok {
 		t.Error("garbage parsed")
+	}
+}
+
+// A filesystem type comes from a guest's disk: only a name the image lists
+// on demand, as a whole line, and one the kernel does not know yet, makes
+// the supervisor load a module.
+func TestNeedsModule(t *testing.T) {
+	known := "nodev\tsysfs\nnodev\ttmpfs\n\text4\n\tvfat\nnodev\t9p\n"
+	list := "xfs\nbtrfs\n"
+	for fstype, want := range map[string]bool{
+		"xfs":   true,
+		"btrfs": true,
+		"ext4":  false, // loaded at boot
+		"tmpfs": false,
+		// A hostile guest's names: none is a module to load.
+		"":                        false,
+		"nodev":                   false,
+		"f2fs":                    false,
+		"xfs\nbtrfs":              false,
+		"../xfs":                  false,
+		"xfs ":                    false,
+		"btrfs # comment":         false,
+		"/lib/modules/x.ko":       false,
+		"ext4\x00xfs":             false,
+		strings.Repeat("x", 4096): false,
+	} {
+		if got := NeedsModule(fstype, known, list); got != want {
+			t.Errorf("NeedsModule(%.40q) = %v, want %v", fstype, got, want)
+		}
+	}
+	if NeedsModule("xfs", known+"\txfs\n", list) {
+		t.Error("xfs loaded again once the kernel knows it")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,13 +32,8 @@ func LoadFilesystem(fstype string, logf func(string, ...any)) {
 	fsModules.Lock()
 	defer fsModules.Unlock()
 	known, _ := os.ReadFile("/proc/filesystems")
-	for _, l := range strings.Split(string(known), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[len(f)-1] == fstype {
-			return
-		}
-	}
 	list, err := os.ReadFile(OnDemandList)
-	if err != nil || !slices.Contains(ParseModuleList(string(list)), fstype) {
+	if err != nil || !NeedsModule(fstype, string(known), string(list)) {
 		return
 	}
 	start := time.Now()
