@@ -18,12 +18,12 @@ build:
 image: build
 	$(BIN)/hostctl build-image --out $(IMAGE_DIR)
 
-# test: everything, the VM tests included. The test appliance image is built
-# (or found in the content-hash cache) first; packages then run in parallel,
-# and then, with both cores to itself, the hypervisor VM (test-hypervisor).
+# test: every package, the VM tests included (what CI runs). The test
+# appliance image is built (or found in the content-hash cache) first;
+# packages then run in parallel. The hypervisor VM (test-hypervisor) is
+# not part of it: see there.
 test: lint test-image
 	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 60m ./...
-	$(MAKE) test-hypervisor
 
 # test-unit: table tests and fakes only (-short skips the tests that build
 # images or boot VMs).
@@ -35,7 +35,10 @@ test-qemu: test-image
 
 # test-hypervisor: hostctl in a Debian 12 hypervisor VM with real LVM, set up
 # by the README's steps, its appliance a nested VM (qemu-tests/hypervisor*,
-# build tag "hypervisor": about 25 minutes under TCG on 2 cores).
+# build tag "hypervisor": about 25 minutes under TCG on 2 cores). Not in
+# `make test`: its nested appliances need the VM's KVM on QEMU 7.2's
+# emulated SVM, and that stalls the VM for minutes or crashes its kernel
+# (README, Development). Run it on a host with working nested KVM.
 # Narrow it with RUN=, e.g. make test-hypervisor RUN=TestHypervisorLVM/backup
 RUN ?= TestHypervisor
 test-hypervisor: test-image

@@ -35,6 +35,11 @@ import (
 const (
 	hvMemoryMiB = 4096
 	hvVCPUs     = 2
+	// hvCPU is QEMU's qemu64: SVM without nested paging, which TCG
+	// emulates well enough for the VM's KVM to run the client and the
+	// appliance. "max" (NPT, 5-level paging) crashed the VM's kernel at
+	// the nested appliance's start (a kernel stack fault in error_entry).
+	hvCPU = "qemu64"
 	// hvShare is where the VM mounts what the test brings from the host:
 	// the build machine's files, as the README's step 1 copies them.
 	hvShare = "/root/snapshot-backup"
@@ -85,7 +90,7 @@ func newHypervisor(t testing.TB, e *env) *hypervisor {
 
 	start = time.Now()
 	vm, err := fixture.StartHypervisor(ctx, img, fixture.HypervisorSpec{Dir: h.dir, MemoryMiB: hvMemoryMiB, VCPUs: hvVCPUs,
-		ScratchGiB: 24, PVGiB: []int{8, 8}, Share: h.share})
+		ScratchGiB: 24, PVGiB: []int{8, 8}, Share: h.share, CPU: hvCPU})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -227,14 +232,22 @@ func (h *hypervisor) startClient(t testing.TB) {
 	t.Helper()
 	// KVM where it works in the VM (QEMU's TCG emulates SVM, so the
 	// VM's kvm_amd may run guests), probed as hostctl probes it: the
-	// kernel must reach its panic for want of a root.
+	// kernel must reach its panic for want of a root, and halts there
+	// (panic=0) until it is killed: a guest reset through the emulated
+	// SVM crashed or hung the VM (virt.kvmBoots).
 	out := h.run(t, fmt.Sprintf(`mkdir -p /var/lib/libvirt/boot
 cp %[1]s/vmlinuz /var/lib/libvirt/boot/myvm-vmlinuz
 cp %[1]s/bootvm.cpio /var/lib/libvirt/boot/myvm-bootvm.cpio
 accel=qemu
-probe=$(timeout 60 qemu-system-x86_64 -accel kvm -m 128 -nodefaults -nographic -no-reboot -serial stdio \
-  -kernel /var/lib/libvirt/boot/myvm-vmlinuz -append 'console=ttyS0 panic=-1 root=/dev/sb-probe-none' 2>&1 || true)
-case "$probe" in *"Kernel panic"*) accel=kvm ;; esac
+timeout 90 qemu-system-x86_64 -accel kvm -m 128 -nodefaults -nographic -no-reboot -serial stdio \
+  -kernel /var/lib/libvirt/boot/myvm-vmlinuz -append 'console=ttyS0 panic=0 root=/dev/sb-probe-none' >/root/kvm-probe.log 2>&1 &
+probe=$!
+for i in $(seq 180); do
+  grep -q "Kernel panic" /root/kvm-probe.log && { accel=kvm; break; }
+  kill -0 $probe 2>/dev/null || break
+  sleep 0.5
+done
+kill $probe 2>/dev/null; wait $probe || true
 sed "s/<domain type=\"qemu\">/<domain type=\"$accel\">/" %[1]s/myvm.xml > /root/myvm.xml
 virsh -q define /root/myvm.xml
 virsh -q start %[2]s
