@@ -103,17 +103,15 @@ func (w *panicWatch) Write(p []byte) (int, error) {
 	if w.hit {
 		return len(p), nil
 	}
-	keep := len(panicLine) - 1
-	edge := append(w.tail, p[:min(len(p), keep)]...)
-	if bytes.Contains(edge, panicLine) || bytes.Contains(p, panicLine) {
-		w.hit = true
+	w.tail = append(w.tail, p...)
+	if bytes.Contains(w.tail, panicLine) {
+		w.hit, w.tail = true, nil
 		w.found()
 		return len(p), nil
 	}
-	if len(p) >= keep {
-		edge = p
+	if keep := len(panicLine) - 1; len(w.tail) > keep {
+		w.tail = append(w.tail[:0:0], w.tail[len(w.tail)-keep:]...)
 	}
-	w.tail = append(w.tail[:0:0], edge[max(0, len(edge)-keep):]...)
 	return len(p), nil
 }
 
