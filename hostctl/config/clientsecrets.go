@@ -70,7 +70,7 @@ func (p *Profile) forClient(client string) *Profile {
 func (v *validator) usersOf(p *Profile) []string {
 	var users []string
 	for _, name := range sortedKeys(v.c.Clients) {
-		if v.c.profileFor(v.c.Clients[name]) == p {
+		if slices.Contains(v.c.profilesFor(v.c.Clients[name]), p) {
 			users = append(users, name)
 		}
 	}

@@ -308,6 +308,20 @@ func TestLoadErrors(t *testing.T) {
 			{"hostctl.toml", 2, "nice", "out of range"},
 			{"hostctl.toml", 3, "ionice", "want a string"},
 		}},
+		// Destinations (profiles = [...]).
+		{"profile and profiles", map[string]string{"clients/web.toml": "profile = \"p\"\nprofiles = [\"p\"]\n"},
+			nil, []wantErr{{"clients/web.toml", 2, "profiles", "set together with profile"}}},
+		{"profiles empty", map[string]string{"clients/web.toml": "profiles = []\n"},
+			nil, []wantErr{{"clients/web.toml", 1, "profiles", "empty: name at least one profile"}}},
+		{"profiles unknown", map[string]string{"clients/web.toml": "profiles = [\"p\", \"offsite\"]\n"},
+			nil, []wantErr{{"clients/web.toml", 1, "profiles", `profile "offsite" not found`}}},
+		{"profiles twice", map[string]string{"clients/web.toml": "\nprofiles = [\"p\", \"p\"]\n"},
+			nil, []wantErr{{"clients/web.toml", 2, "profiles", `profile "p" is named twice`}}},
+		{"profiles one repository", map[string]string{"clients/web.toml": "profiles = [\"p\", \"q\"]\n",
+			"profiles/q.toml": strings.Replace(baseTree["profiles/p.toml"], "/srv/backup/{client}", "/srv/backup/web", 1)},
+			nil, []wantErr{{"clients/web.toml", 1, "profiles", `profiles "p" and "q" both write to file:///srv/backup/web`}}},
+		{"profiles wrong type", map[string]string{"clients/web.toml": "profiles = \"p\"\n"},
+			nil, []wantErr{{"clients/web.toml", 1, "profiles", "wrong type"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

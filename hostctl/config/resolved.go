@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -29,6 +30,45 @@ type Resolved struct {
 	Secrets Secrets
 	// Tree is backup.mount: one selector or the table of mount points.
 	Tree job.Tree
+	// Also are the client's further destinations (profiles = [...] after
+	// the first), each resolved as if it were the client's only profile.
+	// Their own Also is nil.
+	Also []*Resolved
+	// Index is the destination's place among the client's profiles (0
+	// the first, which every job without --profile uses).
+	Index int
+}
+
+// Destinations are the client's destinations in the order of its
+// profiles: c itself, then c.Also.
+func (c *Resolved) Destinations() []*Resolved {
+	return append([]*Resolved{c}, c.Also...)
+}
+
+// Destination is the client's destination through profile name ("" the
+// first: the one list, restore and verify use unless told).
+func (c *Resolved) Destination(name string) (*Resolved, error) {
+	var names []string
+	for _, d := range c.Destinations() {
+		if name == "" || d.Profile.Name == name {
+			return d, nil
+		}
+		names = append(names, d.Profile.Name)
+	}
+	return nil, fmt.Errorf("client %s has no destination with profile %q (its profiles: %s)", c.Name, name, strings.Join(names, ", "))
+}
+
+// Multi says whether the client has more than one destination.
+func (c *Resolved) Multi() bool { return len(c.Also) > 0 }
+
+// RowProfile names destination c in report rows and hostctl's lines: its
+// profile when its client has several destinations, else "" (the rows of
+// a client with one destination are named as they always were).
+func (c *Resolved) RowProfile() string {
+	if len(c.Client.Profiles) > 1 {
+		return c.Profile.Name
+	}
+	return ""
 }
 
 // Secrets are the host files of the secrets a client's job disk carries:
@@ -45,16 +85,25 @@ type Secrets struct {
 // (SelectClients returns them); a Config built in code, as in tests,
 // resolves its clients with Resolve.
 func (c *Config) Resolve(cl *Client) (*Resolved, error) {
-	p := c.profileFor(cl)
-	if p == nil {
+	ps := c.profilesFor(cl)
+	if len(ps) == 0 || slices.Contains(ps, nil) {
 		return nil, fmt.Errorf("client %s: no profile", cl.Name)
 	}
-	t, err := p.targetFor(cl.Name)
-	if err != nil {
-		return nil, fmt.Errorf("client %s, profile %s: key \"target\": %w", cl.Name, p.Name, err)
+	var first *Resolved
+	for i, p := range ps {
+		t, err := p.targetFor(cl.Name)
+		if err != nil {
+			return nil, fmt.Errorf("client %s, profile %s: key \"target\": %w", cl.Name, p.Name, err)
+		}
+		own := p.forClient(cl.Name)
+		d := &Resolved{Client: cl, Profile: own, Target: t, Secrets: own.secretsFor(t), Tree: cl.Backup.Mount.Tree(), Index: i}
+		if first == nil {
+			first = d
+		} else {
+			first.Also = append(first.Also, d)
+		}
 	}
-	own := p.forClient(cl.Name)
-	return &Resolved{Client: cl, Profile: own, Target: t, Secrets: own.secretsFor(t), Tree: cl.Backup.Mount.Tree()}, nil
+	return first, nil
 }
 
 // resolveClients resolves every client that has a profile and a target
@@ -90,12 +139,15 @@ func (p *Profile) secretsFor(t target.Target) Secrets {
 	return s
 }
 
-// UsersOf lists the clients that use profile p, sorted by name.
+// UsersOf lists the clients that use profile p, sorted by name, each as
+// its destination through p.
 func (c *Config) UsersOf(p *Profile) []*Resolved {
 	var out []*Resolved
 	for _, name := range sortedKeys(c.resolved) {
-		if rc := c.resolved[name]; rc.Profile.Name == p.Name && rc.Profile.File == p.File {
-			out = append(out, rc)
+		for _, d := range c.resolved[name].Destinations() {
+			if d.Profile.Name == p.Name && d.Profile.File == p.File {
+				out = append(out, d)
+			}
 		}
 	}
 	return out
@@ -107,14 +159,23 @@ func (c *Config) UsersOf(p *Profile) []*Resolved {
 // clients' repositories are in), as for a profile no client uses.
 func (p *Profile) Sample() target.Target { return p.sample }
 
-// profileFor returns the profile client cl uses (its own, or the host's
-// default_profile), or nil if there is none.
-func (c *Config) profileFor(cl *Client) *Profile {
-	name := cl.Profile
-	if name == "" {
-		name = c.Host.DefaultProfile
+// profilesFor returns the profiles client cl uses, in its order: its
+// profiles, or its profile, or the host's default_profile. A name that
+// names no profile is nil in the list; none at all is an empty list.
+func (c *Config) profilesFor(cl *Client) []*Profile {
+	names := cl.Profiles
+	switch {
+	case len(names) > 0:
+	case cl.Profile != "":
+		names = []string{cl.Profile}
+	case c.Host.DefaultProfile != "":
+		names = []string{c.Host.DefaultProfile}
 	}
-	return c.Profiles[name]
+	var out []*Profile
+	for _, n := range names {
+		out = append(out, c.Profiles[n])
+	}
+	return out
 }
 
 // targetFor returns the profile's target for client: {client} replaced by

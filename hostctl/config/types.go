@@ -223,11 +223,14 @@ const (
 
 // Client is one clients/NAME.toml: one thing to back up.
 type Client struct {
-	Name         string       `toml:"-"`
-	File         string       `toml:"-"`
-	Type         string       `toml:"type"`          // "lvm_libvirt", "lvm_host", "self" or "plain"
-	Domain       string       `toml:"domain"`        // libvirt domain; default the client name; no control characters, not starting with "-"
-	Profile      string       `toml:"profile"`       // the profile's name; default default_profile of hostctl.toml
+	Name    string `toml:"-"`
+	File    string `toml:"-"`
+	Type    string `toml:"type"`    // "lvm_libvirt", "lvm_host", "self" or "plain"
+	Domain  string `toml:"domain"`  // libvirt domain; default the client name; no control characters, not starting with "-"
+	Profile string `toml:"profile"` // the profile's name; default default_profile of hostctl.toml
+	// Profiles are the client's destinations when it has more than one
+	// (instead of profile): every backup goes to each, from one snapshot.
+	Profiles     []string     `toml:"profiles"`
 	OfflineOK    *bool        `toml:"offline_ok"`    // back up a shut-off domain from its disks; false skips it (exit 3)
 	TimeLimit    job.Duration `toml:"time_limit"`    // of the job; default time_limit of hostctl.toml; at most 30 days
 	VerifyEvery  int          `toml:"verify_every"`  // verify after every Nth successful backup; default verify_every of hostctl.toml

@@ -443,6 +443,10 @@ func (v *validator) client(cl *Client) {
 		v.at(f, "domain", "%v", err)
 	}
 	switch {
+	case cl.Profiles != nil && cl.Profile != "":
+		v.at(f, "profiles", "set together with profile: name the destinations in profiles alone")
+	case cl.Profiles != nil:
+		v.destinations(cl)
 	case cl.Profile != "":
 		if v.c.Profiles[cl.Profile] == nil {
 			v.at(f, "profile", "%s", v.noProfile(cl.Profile))
@@ -475,6 +479,36 @@ func (v *validator) client(cl *Client) {
 		if err := checkGuestPath(s); err != nil {
 			v.at(f, "backup.exclude", "%v", err)
 		}
+	}
+}
+
+// destinations checks a client's profiles = [...]: known profiles, each
+// once, and no two of them writing to the same repository.
+func (v *validator) destinations(cl *Client) {
+	f := cl.File
+	if len(cl.Profiles) == 0 {
+		v.at(f, "profiles", "empty: name at least one profile (or leave it out for default_profile)")
+		return
+	}
+	targets := map[string]string{} // the client's target → the profile
+	for i, name := range cl.Profiles {
+		p := v.c.Profiles[name]
+		switch {
+		case slices.Index(cl.Profiles, name) < i:
+			v.at(f, "profiles", "profile %q is named twice", name)
+			continue
+		case p == nil:
+			v.at(f, "profiles", "%s", v.noProfile(name))
+			continue
+		}
+		t, err := p.targetFor(cl.Name)
+		if err != nil {
+			continue // the profile's own error
+		}
+		if other, dup := targets[t.String()]; dup {
+			v.at(f, "profiles", "profiles %q and %q both write to %s: two destinations must be two repositories", other, name, t)
+		}
+		targets[t.String()] = name
 	}
 }
 

@@ -9,6 +9,7 @@ package job
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ const (
 // 9p mount tags of host directories handed to the appliance.
 const (
 	// TagTarget is a file target's directory: the client's repository
-	// itself, never its parent.
+	// itself, never its parent (further destinations: TargetTag).
 	TagTarget  = "sbtarget"
 	TagRestore = "sbrestore" // restore destination directory on the host
 )
@@ -60,6 +61,58 @@ const (
 
 // SecretFile is the name on the job disk of a secret a target needs.
 func SecretFile(s target.Secret) string { return SecretPrefix + string(s) }
+
+// MaxDestinations bounds a backup's destinations (Repo and Also).
+const MaxDestinations = 8
+
+// TargetTag is the 9p tag of destination i's file target: TagTarget for
+// the first (Job.Repo), TagTarget+i for Also[i-1].
+func TargetTag(i int) string {
+	if i == 0 {
+		return TagTarget
+	}
+	return fmt.Sprintf("%s%d", TagTarget, i)
+}
+
+// DestPrefix begins the names of destination i's secret files: "" for
+// the first, "d1-" for Also[0], so that no two destinations share one.
+func DestPrefix(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return fmt.Sprintf("d%d-", i)
+}
+
+// Destinations are a backup's repositories in order: Repo, then Also.
+func (j *Job) Destinations() []*Repo {
+	if j.Repo == nil {
+		return nil
+	}
+	out := []*Repo{j.Repo}
+	for i := range j.Also {
+		out = append(out, &j.Also[i])
+	}
+	return out
+}
+
+// CacheName is what the repository's caches are named by (Repo.Cache).
+func (r *Repo) CacheName(client string) string {
+	if r.Cache == "" {
+		return client
+	}
+	return r.Cache
+}
+
+// cacheName is what Repo.Cache may be: a file name, no path.
+var cacheName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// ShareTag is the 9p tag of the repository's file target.
+func (r *Repo) ShareTag() string {
+	if r.Tag == "" {
+		return TagTarget
+	}
+	return r.Tag
+}
 
 // Kernel command-line keys the supervisor understands. Nothing secret ever
 // goes on the command line.
@@ -104,6 +157,11 @@ type Job struct {
 	// Repo is the client's repository: modes backup, restore, verify and
 	// list have one, exec and shell none.
 	Repo *Repo `toml:"repo,omitempty"`
+	// Also are a backup's further destinations (a client with several
+	// profiles): the same data, after Repo, each written by its own
+	// backend with its own secrets. One failing does not stop the others;
+	// each gets a RecDestination record. Only mode backup has them.
+	Also []Repo `toml:"also,omitempty"`
 	// Net configures the appliance's network; nil means no network (file
 	// targets). Only a network target gets a network interface.
 	Net *Net `toml:"net,omitempty"`
@@ -144,11 +202,22 @@ type Disk struct {
 
 // Repo is where the backend repository lives and how it is protected.
 type Repo struct {
+	// Profile names the destination in logs and records (the profile's
+	// name); set when the job has several (Job.Also).
+	Profile string `toml:"profile,omitempty"`
 	Backend string `toml:"backend"` // "borg", "duplicity" or "restic"
 	// Target is where the repository is. A file target (one that needs no
 	// network) is a directory of the host, shared with the appliance as
-	// 9p share TagTarget; its Path is the host's, for the record.
+	// 9p share Tag; its Path is the host's, for the record.
 	Target target.Target `toml:"target"`
+	// Tag is the 9p tag of a file target's share: "" is TagTarget (the
+	// first destination's), TargetTag(i) the i-th further one's.
+	Tag string `toml:"tag,omitempty"`
+	// Cache names the destination's caches on the cache volume
+	// (duplicity's --name and archive dir, the check_every counter): ""
+	// is the client's name (its first destination's, as before there
+	// were several), CLIENT.PROFILE a further destination's.
+	Cache string `toml:"cache,omitempty"`
 	// Encryption: "none", "repokey" (borg, restic) or "gpg" (duplicity).
 	Encryption string `toml:"encryption"`
 	// PassphraseFile is relative to the job disk, e.g. "secret-passphrase".
@@ -309,10 +378,57 @@ func (j *Job) check() error {
 		return fmt.Errorf("mode %q reads no repository: a [repo] is not for it", j.Mode)
 	case j.Mode == ModePrune && j.Repo.Retention.Empty():
 		return fmt.Errorf("mode %q without a retention policy: nothing to prune", j.Mode)
+	case len(j.Also) > 0 && j.Mode != ModeBackup:
+		return fmt.Errorf("mode %q with [[also]] destinations: only a backup writes to several", j.Mode)
+	case len(j.Also) >= MaxDestinations:
+		return fmt.Errorf("%d destinations: at most %d", len(j.Also)+1, MaxDestinations)
 	case mode.repo:
-		return j.Repo.check()
+		return checkDestinations(j.Destinations())
 	}
 	return nil
+}
+
+// checkDestinations checks each repository and that no two share a
+// secret file or a share: each destination reads its own secrets only.
+func checkDestinations(repos []*Repo) error {
+	files, tags := map[string]int{}, map[string]int{}
+	for i, r := range repos {
+		if err := r.check(); err != nil {
+			if len(repos) > 1 {
+				return fmt.Errorf("destination %d: %w", i, err)
+			}
+			return err
+		}
+		if len(repos) > 1 && r.Profile == "" {
+			return fmt.Errorf("destination %d: no profile name (a job with several destinations names each)", i)
+		}
+		for _, f := range r.secretFiles() {
+			if o, dup := files[f]; dup {
+				return fmt.Errorf("destinations %d and %d share secret file %s", o, i, f)
+			}
+			files[f] = i
+		}
+		if !r.Target.NeedsNetwork() {
+			if o, dup := tags[r.ShareTag()]; dup {
+				return fmt.Errorf("destinations %d and %d share 9p tag %s", o, i, r.ShareTag())
+			}
+			tags[r.ShareTag()] = i
+		}
+	}
+	return nil
+}
+
+// secretFiles are the job disk's files the repository reads.
+func (r *Repo) secretFiles() []string {
+	var out []string
+	if r.PassphraseFile != "" {
+		out = append(out, r.PassphraseFile)
+	}
+	out = append(out, r.GPG.KeyFiles...)
+	for _, f := range r.Secrets {
+		out = append(out, f)
+	}
+	return out
 }
 
 // check checks the repository's target and that the job names exactly the
@@ -320,6 +436,12 @@ func (j *Job) check() error {
 func (r *Repo) check() error {
 	if err := r.Target.Check(); err != nil {
 		return fmt.Errorf("repo: %w", err)
+	}
+	if r.Cache != "" && (!cacheName.MatchString(r.Cache) || strings.Contains(r.Cache, "..")) {
+		return fmt.Errorf("repo: cache name %.64q: want letters, digits, '.', '_', '-'", r.Cache)
+	}
+	if r.Tag != "" && !strings.HasPrefix(r.Tag, TagTarget) {
+		return fmt.Errorf("repo: 9p tag %.64q: want %s…", r.Tag, TagTarget)
 	}
 	need := r.Target.Scheme.Secrets()
 	for _, s := range need {

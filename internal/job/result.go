@@ -21,7 +21,10 @@ const (
 	RecVerify   = "verify"   // the outcome of a verify: Verify
 	RecSnapshot = "snapshot" // one backup in the repository (modes list, prune): Snapshot
 	RecPruned   = "pruned"   // one backup a prune removed: Pruned
-	RecDone     = "done"     // final record: Done
+	// RecDestination is the outcome of one destination of a backup with
+	// several (Job.Also): Destination. The done record then sums them up.
+	RecDestination = "destination"
+	RecDone        = "done" // final record: Done
 )
 
 // Status values of the done record.
@@ -59,7 +62,18 @@ type Record struct {
 	Verify   *Verification `json:"verify,omitempty"`
 	Snapshot *Snapshot     `json:"snapshot,omitempty"`
 	Pruned   *Pruned       `json:"pruned,omitempty"`
+	Dest     *Destination  `json:"destination,omitempty"`
 	Done     *Done         `json:"done,omitempty"`
+}
+
+// Destination is the outcome of destination Index of a backup with
+// several (0 Job.Repo, i Job.Also[i-1]): its status, error, archive and
+// warnings as a done record has them, and its backend's statistics (none
+// when it failed before the backend finished).
+type Destination struct {
+	Index int    `json:"index"`
+	Done  Done   `json:"done"`
+	Stats *Stats `json:"stats,omitempty"`
 }
 
 // Pruned is one backup a prune removed, by its Snapshot.Archive.
@@ -163,6 +177,9 @@ func (p Snapshot) Record() Record { return Record{Type: RecSnapshot, Snapshot: &
 // Record returns the pruned record.
 func (p Pruned) Record() Record { return Record{Type: RecPruned, Pruned: &p} }
 
+// Record returns the destination's record.
+func (p Destination) Record() Record { return Record{Type: RecDestination, Dest: &p} }
+
 // Record returns the done record.
 func (p Done) Record() Record { return Record{Type: RecDone, Done: &p} }
 
@@ -175,6 +192,7 @@ func (r Record) Check() error {
 	}{
 		{RecStep, r.Step != nil}, {RecProgress, r.Progress != nil}, {RecStats, r.Stats != nil},
 		{RecVerify, r.Verify != nil}, {RecSnapshot, r.Snapshot != nil}, {RecPruned, r.Pruned != nil}, {RecDone, r.Done != nil},
+		{RecDestination, r.Dest != nil},
 	}
 	known := false
 	for _, p := range payloads {
@@ -201,8 +219,18 @@ func (r Record) Check() error {
 		}
 	}
 	// (A backend may name no archive in its stats.)
-	if s := r.Stats; s != nil && (len(s.Archive) > MaxArchiveName || strings.IndexFunc(s.Archive, unicode.IsControl) >= 0) {
-		return fmt.Errorf("stats record: an archive name longer than %d bytes or with control characters", MaxArchiveName)
+	stats := r.Stats
+	if d := r.Dest; d != nil {
+		if d.Index < 0 || d.Index >= MaxDestinations {
+			return fmt.Errorf("destination record: index %d out of range", d.Index)
+		}
+		if err := d.Done.check(); err != nil {
+			return fmt.Errorf("destination record: %w", err)
+		}
+		stats = d.Stats
+	}
+	if s := stats; s != nil && (len(s.Archive) > MaxArchiveName || strings.IndexFunc(s.Archive, unicode.IsControl) >= 0) {
+		return fmt.Errorf("%s record: an archive name longer than %d bytes or with control characters", r.Type, MaxArchiveName)
 	}
 	return nil
 }
@@ -372,6 +400,19 @@ func (r *Result) Pruned() []string {
 	for _, rec := range r.Records {
 		if rec.Type == RecPruned {
 			out = append(out, rec.Pruned.Archive)
+		}
+	}
+	return out
+}
+
+// Destinations returns the destination records' of a backup with several
+// destinations, by index; a destination without one is missing (its
+// appliance stopped before it got there).
+func (r *Result) Destinations() map[int]Destination {
+	out := map[int]Destination{}
+	for _, rec := range r.Records {
+		if rec.Type == RecDestination {
+			out[rec.Dest.Index] = *rec.Dest
 		}
 	}
 	return out
