@@ -44,7 +44,7 @@ func DuplicityURL(r job.Repo, local, relay string) (string, error) {
 func DuplicityCommon(j *job.Job, d Dirs, knownHosts string) []string {
 	r := j.Repo
 	argv := []string{
-		"--name", safeName(j.Client),
+		"--name", safeName(r.CacheName(j.Client)),
 		"--archive-dir", path.Join(d.Cache, "duplicity"),
 		"--tempdir", path.Join(d.Cache, "tmp"),
 		"--allow-source-mismatch",

@@ -20,7 +20,7 @@ import (
 
 // passCheckFile is the check file (inside the chroot) for a job.
 func passCheckFile(req Request) string {
-	return path.Join(req.Dirs.Cache, "duplicity", safeName(req.Job.Client), "passphrase-check.gpg")
+	return path.Join(req.Dirs.Cache, "duplicity", safeName(req.Job.Repo.CacheName(req.Job.Client)), "passphrase-check.gpg")
 }
 
 const passCheckText = "snapshot-backup: duplicity passphrase check\n"

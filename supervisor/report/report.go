@@ -175,6 +175,20 @@ func (r *Reporter) Step(name string) func(error) error {
 // ok, or warning when d carries the backend's Warning; an error makes
 // the job failed and its warnings moot.
 func (r *Reporter) Done(d job.Done, err error) error {
+	if e := r.Record(outcome(d, err).Record()); e != nil {
+		return e
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.log != nil {
+		return r.log.Sync()
+	}
+	return nil
+}
+
+// outcome is d with its status: failed with err, else warning with a
+// warning, else ok; its texts on one line.
+func outcome(d job.Done, err error) job.Done {
 	d.Status = job.StatusOK
 	if d.Warning != "" {
 		d.Status = job.StatusWarning
@@ -185,15 +199,13 @@ func (r *Reporter) Done(d job.Done, err error) error {
 		d.Error = oneLine(err.Error())
 		d.Warnings = job.Warnings{}
 	}
-	if e := r.Record(d.Record()); e != nil {
-		return e
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.log != nil {
-		return r.log.Sync()
-	}
-	return nil
+	return d
+}
+
+// Destination records the outcome of destination i of a backup with
+// several destinations, its status decided as Done decides the job's.
+func (r *Reporter) Destination(i int, d job.Done, stats *job.Stats, err error) error {
+	return r.Record(job.Destination{Index: i, Done: outcome(d, err), Stats: stats}.Record())
 }
 
 // IsDone reports whether the done record has been written.

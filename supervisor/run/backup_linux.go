@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
@@ -29,29 +30,84 @@ func (s *supervisor) backup(ctx context.Context, j *job.Job) (job.Done, error) {
 	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 && len(j.Disks) > 0 {
 		_ = s.rep.Record(job.Progress{Total: total}.Record())
 	}
-	r, err := s.openRepo(ctx, j)
+	if err := s.prepareRepos(ctx, j); err != nil {
+		return done, err
+	}
+	if err := s.mountPlain(j.Backup.Plain); err != nil { // needs the cache, mounted by prepareRepos
+		return done, err
+	}
+	if len(j.Also) == 0 {
+		done, _, err := s.backupTo(ctx, j, 0, done)
+		return done, err
+	}
+	return s.backupEach(ctx, j, done)
+}
+
+// backupTo backs up to destination i and, after an ok backup, maintains
+// it (retention, the periodic check).
+func (s *supervisor) backupTo(ctx context.Context, j *job.Job, i int, done job.Done) (job.Done, *job.Stats, error) {
+	r, err := s.destination(ctx, j, i)
 	if err != nil {
-		return done, err
+		return done, nil, err
 	}
-	if err := s.mountPlain(j.Backup.Plain); err != nil { // needs the cache, mounted by openRepo
-		return done, err
+	step := "backup"
+	if len(j.Also) > 0 {
+		step = "backup to " + r.req.Job.Repo.Profile
 	}
-	end = s.rep.Step("backup")
+	end := s.rep.Step(step)
 	var stats job.Stats
 	err = timed(&done, func() (err error) {
 		stats, err = r.Backup(ctx, r.req)
 		return err
 	})
 	if err := end(err); err != nil {
-		return done, err
+		return done, nil, err
 	}
 	_ = s.rep.Record(stats.Record())
 	done, retain := afterBackup(done, stats)
 	if !retain {
 		s.rep.Logf("backup finished with warnings: %s; retention and check_every skipped", stats.Warning)
-		return done, nil
+		return done, &stats, nil
 	}
-	return done, s.maintain(ctx, r)
+	return done, &stats, s.maintain(ctx, r)
+}
+
+// backupEach backs up to every destination of the job in order, each
+// whatever became of the ones before (a dead offsite server must not
+// cost the local backup), and records each one's outcome. The job is
+// ok when every destination is, failed when every one failed, and a
+// warning otherwise: written somewhere, but not everywhere.
+func (s *supervisor) backupEach(ctx context.Context, j *job.Job, done job.Done) (job.Done, error) {
+	var failed, warned []string
+	var elapsed time.Duration
+	for i, r := range j.Destinations() {
+		d, stats, err := s.backupTo(ctx, j, i, job.Done{Archive: done.Archive})
+		elapsed += d.BackendElapsed
+		switch {
+		case err != nil:
+			failed = append(failed, r.Profile)
+			s.rep.Logf("destination %s failed: %v", r.Profile, err)
+		case d.Warning != "":
+			warned = append(warned, r.Profile)
+		}
+		_ = s.rep.Destination(i, d, stats, err)
+	}
+	done.BackendElapsed = elapsed
+	n := len(j.Also) + 1
+	switch {
+	case len(failed) == n:
+		return done, fmt.Errorf("every destination failed (%s)", strings.Join(failed, ", "))
+	case len(failed) > 0 || len(warned) > 0:
+		var parts []string
+		if len(failed) > 0 {
+			parts = append(parts, "failed: "+strings.Join(failed, ", "))
+		}
+		if len(warned) > 0 {
+			parts = append(parts, "incomplete: "+strings.Join(warned, ", "))
+		}
+		done.Warning = fmt.Sprintf("%d of %d destinations not ok (%s)", len(failed)+len(warned), n, strings.Join(parts, "; "))
+	}
+	return done, nil
 }
 
 // maintain runs retention after an "ok" backup (never after a failed one
@@ -68,7 +124,7 @@ func (s *supervisor) maintain(ctx context.Context, r repo) error {
 	if j.Repo.CheckEvery <= 0 {
 		return nil
 	}
-	counter := filepath.Join(Sysroot, backend.CacheDir, "sb-state", j.Client+".backups")
+	counter := filepath.Join(Sysroot, backend.CacheDir, "sb-state", j.Repo.CacheName(j.Client)+".backups")
 	n := 0
 	if b, err := os.ReadFile(counter); err == nil {
 		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))

@@ -23,30 +23,64 @@ type repo struct {
 // the cache, the network, the target's 9p share for a file target, the
 // passphrase, and (Repo.BreakLock) the lock a stopped appliance left.
 func (s *supervisor) openRepo(ctx context.Context, j *job.Job) (repo, error) {
+	if err := s.prepareRepos(ctx, j); err != nil {
+		return repo{}, err
+	}
+	return s.destination(ctx, j, 0)
+}
+
+// prepareRepos does, once per job, what every destination needs: the
+// backends named (all refused before anything is mounted), the cache,
+// the work directory and the network.
+func (s *supervisor) prepareRepos(ctx context.Context, j *job.Job) error {
+	needNet := false
+	for _, r := range j.Destinations() {
+		if _, err := backend.New(r.Backend, s.runner, s.rep); err != nil {
+			return err
+		}
+		needNet = needNet || r.Target.NeedsNetwork()
+	}
+	if err := s.rep.Step("mount cache")(s.mountCache(ctx)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(backend.WorkDir, 0o700); err != nil {
+		return err
+	}
+	if j.Net != nil {
+		return s.rep.Step("network")(s.setupNetwork(ctx, j.Net))
+	}
+	if needNet {
+		return fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.Target)
+	}
+	return nil
+}
+
+// destination opens destination i of the job (0 Job.Repo, i Also[i-1])
+// once prepareRepos ran: its backend, its target's share, its passphrase
+// and (Repo.BreakLock) the lock a stopped appliance left. The request's
+// job is j with that destination as its only repository, so backends
+// read Job.Repo as they always do.
+func (s *supervisor) destination(ctx context.Context, j *job.Job, i int) (repo, error) {
+	if i > 0 {
+		d := *j
+		d.Repo, d.Also = &j.Also[i-1], nil
+		j = &d
+	}
 	b, err := backend.New(j.Repo.Backend, s.runner, s.rep)
 	if err != nil {
 		return repo{}, err
 	}
 	req := backend.Request{Job: j, Root: Sysroot, Dirs: backend.ApplianceDirs()}
-	if err := s.rep.Step("mount cache")(s.mountCache(ctx)); err != nil {
-		return repo{}, err
-	}
-	if err := os.MkdirAll(backend.WorkDir, 0o700); err != nil {
-		return repo{}, err
-	}
-	if j.Net != nil {
-		if err := s.rep.Step("network")(s.setupNetwork(ctx, j.Net)); err != nil {
-			return repo{}, err
-		}
-	} else if j.Repo.Target.NeedsNetwork() {
-		return repo{}, fmt.Errorf("repository %s: a network target, but the job gives the appliance no network", j.Repo.Target)
-	}
 	if !j.Repo.Target.NeedsNetwork() {
 		// The host shares the client's repository directory itself.
-		if err := s.rep.Step("mount target")(s.mount9p(job.TagTarget, backend.TargetDir)); err != nil {
-			return repo{}, s.shareErr(job.TagTarget, err)
+		tag, dir := j.Repo.ShareTag(), backend.TargetDir
+		if i > 0 {
+			dir = fmt.Sprintf("%s%d", backend.TargetDir, i)
 		}
-		req.Repo = backend.TargetDir
+		if err := s.rep.Step("mount target")(s.mount9p(tag, dir)); err != nil {
+			return repo{}, s.shareErr(tag, err)
+		}
+		req.Repo = dir
 	}
 	if j.Repo.PassphraseFile != "" {
 		p, err := readJobFile(j.Repo.PassphraseFile)
