@@ -22,7 +22,10 @@ const ModePrune = "prune"
 // Job is the outcome of one client job, as `hostctl run --json`, the
 // status file and the mail report it.
 type Job struct {
-	Client  string        `json:"client"`
+	Client string `json:"client"`
+	// Profile names the destination of a backup row when the client has
+	// several (one row each); "" for a client with one.
+	Profile string        `json:"profile,omitempty"`
 	Status  string        `json:"status"`
 	Error   string        `json:"error,omitempty"`
 	Archive string        `json:"archive,omitempty"`
@@ -55,4 +58,17 @@ type Job struct {
 	// it could not read or write (Unreadable) and how many
 	// (UnreadableCount); the same keys in JSON.
 	job.Warnings
+}
+
+// Name is how the report names the job's client: "web", or for one of
+// several destinations "web (offsite)".
+func (j *Job) Name() string { return RowName(j.Client, j.Profile) }
+
+// RowName is "CLIENT", or "CLIENT (PROFILE)" for a destination of a client
+// with several.
+func RowName(client, profile string) string {
+	if profile == "" {
+		return client
+	}
+	return client + " (" + profile + ")"
 }

@@ -16,7 +16,7 @@ import (
 // SB_WARNING, SB_UNREADABLE_COUNT and the first paths in SB_UNREADABLE).
 func JournalEntry(runID string, j *Job) (msg string, prio journal.Priority, fields map[string]string) {
 	prio = journal.PriInfo
-	msg = fmt.Sprintf("hostctl: %s: %s %s in %s", j.Client, jobKind(j), j.Status, dur(j.Elapsed))
+	msg = fmt.Sprintf("hostctl: %s: %s %s in %s", j.Name(), jobKind(j), j.Status, dur(j.Elapsed))
 	switch j.Status {
 	case job.StatusFailed:
 		prio = journal.PriErr
@@ -35,6 +35,9 @@ func JournalEntry(runID string, j *Job) (msg string, prio journal.Priority, fiel
 		"SB_STATUS":         j.Status,
 		"SB_DURATION_SEC":   fmt.Sprintf("%.3f", j.Elapsed.Seconds()),
 		"SB_JOB":            jobKind(j),
+	}
+	if j.Profile != "" {
+		fields["SB_PROFILE"] = j.Profile
 	}
 	if j.Error != "" {
 		fields["SB_ERROR"] = textsafe.Line(j.Error)

@@ -60,7 +60,7 @@ func Metrics(latest *Run, history []*Run) string {
 		help(g.name, "gauge", g.help)
 		for _, j := range jobs {
 			if v, ok := g.val(j); ok {
-				fmt.Fprintf(&b, "%s{client=%q} %s\n", g.name, j.Client, num(v))
+				fmt.Fprintf(&b, "%s{%s} %s\n", g.name, labels(j), num(v))
 			}
 		}
 	}
@@ -75,7 +75,7 @@ func Metrics(latest *Run, history []*Run) string {
 		help(g.name, "gauge", g.help)
 		for _, j := range verifies {
 			if v, ok := g.val(j); ok {
-				fmt.Fprintf(&b, "%s{client=%q} %s\n", g.name, j.Client, num(v))
+				fmt.Fprintf(&b, "%s{%s} %s\n", g.name, labels(j), num(v))
 			}
 		}
 	}
@@ -83,6 +83,15 @@ func Metrics(latest *Run, history []*Run) string {
 	lastSuccess(&b, latest, history, false, "hostctl_last_success_timestamp_seconds", "End of the client's last successful backup.")
 	lastSuccess(&b, latest, history, true, "hostctl_last_verify_success_timestamp_seconds", "End of the client's last successful verify (restore test).")
 	return b.String()
+}
+
+// labels are a job's series labels: its client, and its profile for one
+// of several destinations of a client.
+func labels(j *Job) string {
+	if j.Profile == "" {
+		return fmt.Sprintf("client=%q", j.Client)
+	}
+	return fmt.Sprintf("client=%q,profile=%q", j.Client, j.Profile)
 }
 
 // jobStatuses are the values of hostctl_job_status's status label.
@@ -95,7 +104,7 @@ func jobStatus(b *strings.Builder, jobs []*Job) {
 	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", "hostctl_job_status", "1 for the status of the client's last backup (ok, warning, failed, skipped), 0 for the others.", "hostctl_job_status")
 	for _, j := range jobs {
 		for _, st := range jobStatuses {
-			fmt.Fprintf(b, "hostctl_job_status{client=%q,status=%q} %s\n", j.Client, st, num(b2f(j.Status == st)))
+			fmt.Fprintf(b, "hostctl_job_status{%s,status=%q} %s\n", labels(j), st, num(b2f(j.Status == st)))
 		}
 	}
 }
@@ -106,8 +115,8 @@ func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, n
 	last := map[string]int64{}
 	for _, r := range append([]*Run{latest}, history...) {
 		for _, j := range r.Jobs {
-			if j.Mode != ModePrune && (j.Mode == ModeVerify) == verify && j.Status == job.StatusOK && last[j.Client] == 0 {
-				last[j.Client] = j.Started.Add(j.Elapsed).Unix()
+			if j.Mode != ModePrune && (j.Mode == ModeVerify) == verify && j.Status == job.StatusOK && last[labels(j)] == 0 {
+				last[labels(j)] = j.Started.Add(j.Elapsed).Unix()
 			}
 		}
 	}
@@ -121,7 +130,7 @@ func lastSuccess(b *strings.Builder, latest *Run, history []*Run, verify bool, n
 	}
 	sort.Strings(clients)
 	for _, c := range clients {
-		fmt.Fprintf(b, "%s{client=%q} %d\n", name, c, last[c])
+		fmt.Fprintf(b, "%s{%s} %d\n", name, c, last[c])
 	}
 }
 

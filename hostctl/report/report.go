@@ -100,7 +100,7 @@ func Text(r *Run) string {
 		if j.Pause > 0 {
 			pause = dur(j.Pause)
 		}
-		name := j.Client
+		name := j.Name()
 		switch j.Mode {
 		case ModeVerify:
 			// files and bytes compared; nothing written
@@ -115,7 +115,7 @@ func Text(r *Run) string {
 		if j.Status == job.StatusOK && len(j.Cleanups) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\n--- %s %s: %s\n", j.Client, jobKind(j), j.Status)
+		fmt.Fprintf(&b, "\n--- %s %s: %s\n", j.Name(), jobKind(j), j.Status)
 		if j.Error != "" {
 			fmt.Fprintf(&b, "reason: %s\n", textsafe.Line(j.Error))
 		}

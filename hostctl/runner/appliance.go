@@ -59,7 +59,9 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	usesRepo := aj.job.Repo != nil
 	if usesRepo {
 		if what, ok := r.staleLock(aj.job.Client); ok {
-			aj.job.Repo.BreakLock = true
+			for _, repo := range aj.job.Destinations() {
+				repo.BreakLock = true
+			}
 			r.logf("%s: %s was stopped while it used the repository: this job first removes the lock it may have left", aj.job.Client, what)
 		}
 	}

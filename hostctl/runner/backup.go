@@ -25,7 +25,16 @@ func backupTable(b *job.Backup) modeTable {
 // Backup runs one client's backup job from snapshot to cleanup. It never
 // returns with a resource of its own still in place, unless removing it
 // failed, which the report says (and the ledger keeps for the next run).
+// A client with several destinations gets the report of its first here;
+// BackupAll reports each.
 func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
+	return r.BackupAll(ctx, c)[0]
+}
+
+// BackupAll runs one client's backup job and reports it: one report for
+// a client with one destination, one per destination (report.Job.Profile)
+// for a client with several, each with that destination's outcome.
+func (r *Runner) BackupAll(ctx context.Context, c *config.Resolved) []*report.Job {
 	rep := newJobReport(c.Name, "", r.jobDir(c.Name))
 	jctx, deadline, cancel := withJobLimit(ctx, c.TimeLimit.Duration)
 	defer cancel()
@@ -50,20 +59,68 @@ func (r *Runner) Backup(ctx context.Context, c *config.Resolved) *report.Job {
 	default:
 		rep.Status = job.StatusOK
 	}
-	if rep.Status == job.StatusOK || rep.Status == job.StatusWarning {
+	rows := []*report.Job{rep.Job}
+	if c.Multi() {
+		rows = destinationRows(c, rep)
+	}
+	for i, row := range rows {
+		if row.Status != job.StatusOK && row.Status != job.StatusWarning {
+			continue
+		}
 		// An append-only client's prune trusts only recorded backups; one
 		// that is not recorded makes it refuse, nothing worse. The
 		// record holds what the backend's listing calls it (restic: the
 		// snapshot's id; borg: the archive's name).
-		archive := rep.Archive
-		if rep.Stats != nil && rep.Stats.Archive != "" {
-			archive = rep.Stats.Archive
+		archive := row.Archive
+		if row.Stats != nil && row.Stats.Archive != "" {
+			archive = row.Stats.Archive
 		}
-		if err := r.recordArchive(c, archive); err != nil {
-			rep.Cleanups = append(rep.Cleanups, fmt.Sprintf("record backup %s for hostctl prune: %v", archive, err))
+		if err := r.recordArchive(c.Destinations()[i], archive); err != nil {
+			row.Cleanups = append(row.Cleanups, fmt.Sprintf("record backup %s for hostctl prune: %v", archive, err))
 		}
 	}
-	return rep.Job
+	return rows
+}
+
+// destinationRows splits the report of a client with several destinations
+// into one per destination, each with what the appliance's destination
+// record says of it. A job that ended before its destinations (no
+// snapshot, a skip, an appliance that died) gives every row its outcome;
+// a destination the appliance wrote no record for failed.
+func destinationRows(c *config.Resolved, rep *jobReport) []*report.Job {
+	var recs map[int]job.Destination
+	if rep.result != nil {
+		recs = rep.result.Destinations()
+	}
+	var rows []*report.Job
+	for i, d := range c.Destinations() {
+		row := *rep.Job
+		row.Profile = d.Profile.Name
+		if i > 0 {
+			row.Cleanups = nil // reported once, with the first
+		}
+		if len(recs) > 0 || (rep.result != nil && rep.Status != report.StatusSkipped) {
+			dr, ok := recs[i]
+			switch {
+			case !ok && rep.Status == job.StatusFailed:
+				// The job's own error (time limit, a dead appliance).
+			case !ok:
+				row.Status, row.Error, row.Stats = job.StatusFailed, "the appliance reported no outcome for this destination", nil
+			default:
+				row.Status, row.Error, row.Warnings, row.Stats = dr.Done.Status, dr.Done.Error, dr.Done.Warnings, dr.Stats
+				if dr.Done.Archive != "" {
+					row.Archive = dr.Done.Archive
+				}
+				if dr.Done.Status == job.StatusOK || dr.Done.Status == job.StatusWarning {
+					if err := backupStats(dr.Stats); err != nil {
+						row.Status, row.Error, row.Warnings = job.StatusFailed, err.Error(), job.Warnings{}
+					}
+				}
+			}
+		}
+		rows = append(rows, &row)
+	}
+	return rows
 }
 
 type skipError struct{ reason string }
@@ -189,6 +246,18 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 	if err != nil {
 		return err
 	}
+	rep.result = res
+	if c.Multi() {
+		// Each destination's outcome is its row's (destinationRows);
+		// the job is ok or a warning as the appliance says.
+		switch res.Done.Status {
+		case job.StatusOK:
+			return nil
+		case job.StatusWarning:
+			return &warningError{res.Done}
+		}
+		return applianceFailure(res, aj.logPath())
+	}
 	if s, ok := res.Stats(); ok {
 		rep.Stats = &s
 	}
@@ -213,11 +282,19 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 // sees the client's disks.)
 func backupWritten(res *job.Result) error {
 	s, ok := res.Stats()
-	switch {
-	case !ok:
+	if !ok {
 		return fmt.Errorf("the appliance reported %q but no backup statistics: not counted as a backup", res.Done.Status)
+	}
+	return backupStats(&s)
+}
+
+// backupStats is backupWritten's check of the stats of one destination.
+func backupStats(s *job.Stats) error {
+	switch {
+	case s == nil:
+		return fmt.Errorf("the appliance reported a backup but no backup statistics: not counted as a backup")
 	case s.Files <= 0:
-		return fmt.Errorf("the appliance reported %q for an archive of %d files: not counted as a backup", res.Done.Status, s.Files)
+		return fmt.Errorf("the appliance reported a backup of %d files: not counted as a backup", s.Files)
 	}
 	return nil
 }

@@ -131,37 +131,58 @@ func (r *Runner) newJob(c *config.Resolved, t modeTable, opts ...jobOption) (app
 
 // addRepo gives aj the client's repository: its description, its network,
 // its secrets and, for a file:// target, its directory.
+//
+// A backup of a client with several profiles gets every destination, in
+// the client's order: the first as Job.Repo, the others as Job.Also.
 func (r *Runner) addRepo(aj *applianceJob, c *config.Resolved, rm repoMode) error {
-	repo, share := clientRepo(c)
-	if share.Dir != "" {
-		switch rm {
-		case repoWrite:
-			if err := os.MkdirAll(share.Dir, 0o700); err != nil {
-				return fmt.Errorf("target directory: %w", err)
-			}
-		case repoExisting:
-			if _, err := os.Stat(share.Dir); err != nil {
-				return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
-			}
+	dests := []*config.Resolved{c}
+	if aj.job.Mode == job.ModeBackup {
+		dests = c.Destinations()
+	}
+	aj.secrets = map[string][]byte{}
+	var repos []job.Repo
+	for slot, d := range dests {
+		repo, share := clientRepo(d, slot)
+		if len(dests) > 1 {
+			repo.Profile = d.Profile.Name
 		}
-		// Writable even to read: borg takes its repository lock there.
-		aj.shares = append(aj.shares, share)
+		if share.Dir != "" {
+			switch rm {
+			case repoWrite:
+				if err := os.MkdirAll(share.Dir, 0o700); err != nil {
+					return fmt.Errorf("target directory: %w", err)
+				}
+			case repoExisting:
+				if _, err := os.Stat(share.Dir); err != nil {
+					return fmt.Errorf("client %s has no repository at %s: %w", c.Name, share.Dir, err)
+				}
+			}
+			// Writable even to read: borg takes its repository lock there.
+			aj.shares = append(aj.shares, share)
+		}
+		// Only this client's secrets: with {client} in the profile's
+		// secret paths, no other client's appliance ever holds them.
+		secrets, err := clientSecrets(d, slot)
+		if err != nil {
+			return err
+		}
+		for name, data := range secrets {
+			aj.secrets[name] = data
+		}
+		repos = append(repos, repo)
 	}
-	// Only this client's secrets: with {client} in the profile's secret
-	// paths, no other client's appliance ever holds them.
-	secrets, err := clientSecrets(c)
-	if err != nil {
-		return err
+	aj.job.Repo, aj.job.Also = &repos[0], repos[1:]
+	if len(aj.job.Also) == 0 {
+		aj.job.Also = nil
 	}
-	aj.secrets = secrets
-	aj.job.Repo = &repo
-	aj.job.Net = jobNet(r.cfg.Host, repo)
+	aj.job.Net = jobNet(r.cfg.Host, repos...)
 	return nil
 }
 
-// jobNet is the appliance's network for a job whose target needs one.
-func jobNet(h config.Host, repo job.Repo) *job.Net {
-	if !repo.Target.NeedsNetwork() {
+// jobNet is the appliance's network for a job one of whose targets needs
+// one.
+func jobNet(h config.Host, repos ...job.Repo) *job.Net {
+	if !slices.ContainsFunc(repos, func(r job.Repo) bool { return r.Target.NeedsNetwork() }) {
 		return nil
 	}
 	n := h.Network
@@ -180,6 +201,9 @@ func (aj applianceJob) logPath() string { return filepath.Join(aj.dir, job.FileL
 type jobReport struct {
 	*report.Job
 	hooks *jobHooks // for post_snapshot
+	// result is the appliance's result once it answered (a backup's
+	// destination records).
+	result *job.Result
 	// deadline is when the job's time_limit passes (zero: none).
 	deadline time.Time
 }

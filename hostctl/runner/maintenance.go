@@ -34,10 +34,16 @@ type PruneOptions struct {
 // checks the repository, compares its backups with the ones this host
 // recorded (archivesPath) and prunes only when they are the same. The
 // record then holds what the prune kept.
+//
+// c is one destination of its client (config.Resolved.Destinations): a
+// client with several has one prune job, log directory and report row
+// per append-only destination, the row named by its profile.
 func (r *Runner) Prune(ctx context.Context, c *config.Resolved, o PruneOptions) *report.Job {
-	return r.applianceReport(ctx, c.Name, report.ModePrune, r.jobDir("prune-"+c.Name), func(rv *reverter, rep *jobReport) error {
+	rep := r.applianceReport(ctx, c.Name, report.ModePrune, r.jobDir("prune-"+destKey(c)), func(rv *reverter, rep *jobReport) error {
 		return r.prune(ctx, c, o, rv, rep)
 	})
+	rep.Profile = c.RowProfile()
+	return rep
 }
 
 // PruneReady says why c cannot be pruned by hostctl prune ("" when it can).
@@ -97,7 +103,7 @@ func (r *Runner) prune(ctx context.Context, c *config.Resolved, o PruneOptions, 
 	if why := PruneReady(c); why != "" {
 		return errors.New(why)
 	}
-	known, err := r.recordedArchives(c.Name)
+	known, err := r.recordedArchives(destKey(c))
 	if err != nil {
 		return err
 	}
@@ -120,7 +126,17 @@ func (r *Runner) prune(ctx context.Context, c *config.Resolved, o PruneOptions, 
 		kept = append(kept, s.Archive)
 	}
 	rep.Pruned, rep.Kept = res.Pruned(), len(kept)
-	return r.writeArchives(c.Name, kept)
+	return r.writeArchives(destKey(c), kept)
+}
+
+// destKey names what the host keeps per destination of a client: the
+// client's name for its first (as before clients had several), CLIENT.PROFILE
+// for the others (as the appliance names their caches: job.Repo.Cache).
+func destKey(c *config.Resolved) string {
+	if c.Index == 0 {
+		return c.Name
+	}
+	return c.Name + "." + c.Profile.Name
 }
 
 // archivesPath is where the host records an append-only client's
@@ -156,7 +172,7 @@ func (r *Runner) recordArchive(c *config.Resolved, archive string) error {
 	if !c.Profile.AppendOnly || archive == "" {
 		return nil
 	}
-	p := r.archivesPath(c.Name)
+	p := r.archivesPath(destKey(c))
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -17,10 +18,18 @@ const (
 	secretGPGKey     = job.SecretPrefix + "gpg-key-" // + index
 )
 
-// clientRepo turns a client's profile and target into the job's repo
-// description and, for a file:// target, the host directory shared with the
-// appliance (a zero ShareSpec for network targets).
-func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
+// slotName is the job disk's name of a secret of the destination in
+// place slot of the job (0: Job.Repo, whose names are the ones above;
+// i: Also[i-1], whose names carry job.DestPrefix(i)).
+func slotName(slot int, name string) string {
+	return job.SecretPrefix + job.DestPrefix(slot) + strings.TrimPrefix(name, job.SecretPrefix)
+}
+
+// clientRepo turns a client's destination c (its profile and target) into
+// the description of the job's repository in place slot (0 Job.Repo, i
+// Also[i-1]) and, for a file:// target, the host directory shared with
+// the appliance (a zero ShareSpec for network targets).
+func clientRepo(c *config.Resolved, slot int) (job.Repo, virt.ShareSpec) {
 	p, t := c.Profile, c.Target
 	repo := job.Repo{
 		Backend:         p.Backend,
@@ -39,25 +48,34 @@ func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
 		// key's (hostctl prune) or the server's.
 		repo.Retention = job.Retention{}
 	}
+	if c.Index > 0 {
+		// A further destination's caches are its own (duplicity's
+		// archive dir above all), whichever job uses it.
+		repo.Cache = c.Name + "." + p.Name
+	}
 	if p.Encryption.PassphraseFile != "" {
-		repo.PassphraseFile = secretPassphrase
+		repo.PassphraseFile = slotName(slot, secretPassphrase)
 	}
 	if p.Encryption.Mode == "gpg" {
 		repo.GPG = job.GPG{EncryptKeys: p.Encryption.EncryptKeys, SignKey: p.Encryption.SignKey}
 		for i := range p.Encryption.KeyFiles {
-			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, fmt.Sprintf("%s%d", secretGPGKey, i))
+			repo.GPG.KeyFiles = append(repo.GPG.KeyFiles, slotName(slot, fmt.Sprintf("%s%d", secretGPGKey, i)))
 		}
 	}
 	if !t.NeedsNetwork() {
 		// Only this client's repository directory is shared, never its
 		// parent: an appliance must not see other clients' backups.
-		return repo, virt.ShareSpec{Dir: t.Path, Tag: job.TagTarget}
+		tag := job.TargetTag(slot)
+		if slot > 0 {
+			repo.Tag = tag
+		}
+		return repo, virt.ShareSpec{Dir: t.Path, Tag: tag}
 	}
 	for _, s := range t.Scheme.Secrets() {
 		if repo.Secrets == nil {
 			repo.Secrets = map[target.Secret]string{}
 		}
-		repo.Secrets[s] = job.SecretFile(s)
+		repo.Secrets[s] = slotName(slot, job.SecretFile(s))
 	}
 	if t.Scheme.OverSSH() {
 		repo.SSH = job.SSH{ProxyCommand: p.SSH.ProxyCommand}
@@ -71,16 +89,16 @@ func clientRepo(c *config.Resolved) (job.Repo, virt.ShareSpec) {
 // clientSecrets reads the secret files of a client's job disk
 // (config.Secrets: {client} resolved, only what its target and encryption
 // need), by their names on the job disk.
-func clientSecrets(c *config.Resolved) (map[string][]byte, error) {
+func clientSecrets(c *config.Resolved, slot int) (map[string][]byte, error) {
 	files := map[string]string{}
 	if f := c.Secrets.Passphrase; f != "" {
-		files[secretPassphrase] = f
+		files[slotName(slot, secretPassphrase)] = f
 	}
 	for i, f := range c.Secrets.GPGKeys {
-		files[fmt.Sprintf("%s%d", secretGPGKey, i)] = f
+		files[slotName(slot, fmt.Sprintf("%s%d", secretGPGKey, i))] = f
 	}
 	for s, f := range c.Secrets.Target {
-		files[job.SecretFile(s)] = f
+		files[slotName(slot, job.SecretFile(s))] = f
 	}
 	out := map[string][]byte{}
 	for name, path := range files {

@@ -35,10 +35,16 @@ type VerifyOptions struct {
 // checksums; the scratch space is removed afterwards. The report's Stats
 // hold the files and bytes compared (Files, OriginalSize), its Verify
 // the appliance's record.
+//
+// c is one destination of its client: a client with several has one
+// verify job and log directory per destination, its row named by its
+// profile.
 func (r *Runner) Verify(ctx context.Context, c *config.Resolved, o VerifyOptions) *report.Job {
-	return r.applianceReport(ctx, c.Name, report.ModeVerify, r.jobDir("verify-"+c.Name), func(rv *reverter, rep *jobReport) error {
+	rep := r.applianceReport(ctx, c.Name, report.ModeVerify, r.jobDir("verify-"+destKey(c)), func(rv *reverter, rep *jobReport) error {
 		return r.verify(ctx, c, o, rv, rep)
 	})
+	rep.Profile = c.RowProfile()
+	return rep
 }
 
 func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions, rv *reverter, rep *jobReport) error {
@@ -46,7 +52,7 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 		return fmt.Errorf("verify: sample %d: want 0 (all) or a number of files", o.Sample)
 	}
 	aj, res, err := r.runFromArchive(ctx, rv, rep, c, verifyTable(&job.Verify{Archive: o.Archive, Time: o.Time, Sample: o.Sample, Paths: o.Paths}),
-		named("verify-"+c.Name), withGPGKeys(c, o.GPGKeys))
+		named("verify-"+destKey(c)), withGPGKeys(c, o.GPGKeys))
 	if err != nil {
 		return err
 	}
@@ -60,15 +66,16 @@ func (r *Runner) verify(ctx context.Context, c *config.Resolved, o VerifyOptions
 	return nil
 }
 
-// VerifyDue counts a successful backup of c and says whether its
-// verify_every schedule calls for a verify now. The count lives in the
-// state dir (verify/CLIENT) and is reset by VerifyDone, so a verify that
-// failed is tried again after the next backup.
-func (r *Runner) VerifyDue(c *config.Client) (bool, error) {
+// VerifyDue counts a successful backup to destination c and says whether
+// its client's verify_every schedule calls for a verify of it now. The
+// count lives in the state dir (verify/CLIENT, verify/CLIENT.PROFILE for a
+// client's further destinations) and is reset by VerifyDone, so a verify
+// that failed is tried again after the next backup.
+func (r *Runner) VerifyDue(c *config.Resolved) (bool, error) {
 	if c.VerifyEvery <= 0 {
 		return false, nil
 	}
-	p := r.verifyCountPath(c.Name)
+	p := r.verifyCountPath(destKey(c))
 	n := 0
 	if b, err := os.ReadFile(p); err == nil {
 		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -85,9 +92,9 @@ func (r *Runner) VerifyDue(c *config.Client) (bool, error) {
 	return n >= c.VerifyEvery, nil
 }
 
-// VerifyDone restarts c's count after a successful verify.
-func (r *Runner) VerifyDone(c *config.Client) error {
-	err := os.Remove(r.verifyCountPath(c.Name))
+// VerifyDone restarts destination c's count after a successful verify.
+func (r *Runner) VerifyDone(c *config.Resolved) error {
+	err := os.Remove(r.verifyCountPath(destKey(c)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
