@@ -235,36 +235,13 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 		}
 		p.field("domain", domain)
 	}
-	prof := cl.Profile // its secret files as this client's job gets them
-	from := ""
-	if cl.Client.Profile == "" {
-		from = ", the host's default_profile"
-	}
-	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
-	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
-	where := cl.Target.String()
-	if prof.AppendOnly {
-		switch cl.Target.Scheme {
-		case target.REST:
-			where += " (append-only: the REST server must run with --append-only; "
-		case target.S3:
-			where += " (append-only: the bucket's policy must refuse the key deletions, README \"S3 bucket policy\"; "
-		default:
-			where += " (append-only: its key runs only borg serve --append-only on this repository; "
+	dests := cl.Destinations()
+	for i, d := range dests {
+		if len(dests) > 1 {
+			p.field("destination", fmt.Sprintf("%d of %d (one appliance boot backs up to each in turn; list, restore and verify take --profile %s)", i+1, len(dests), d.Profile.Name))
 		}
-		if runner.PruneReady(cl) == "" {
-			where += "hostctl prune deletes with " + runner.MaintenanceCredential(cl) + ")"
-		} else {
-			where += "nothing here deletes: prune on the server)"
-		}
+		p.destination(d)
 	}
-	p.field("target", where)
-	enc := prof.Encryption.Mode
-	if prof.Encryption.PassphraseFile != "" {
-		enc += ", passphrase file " + prof.Encryption.PassphraseFile
-	}
-	p.field("encryption", enc)
-	p.field("retention", retentionDesc(cl)...)
 	p.field("mount", config.MountDesc(cl.Tree))
 	p.field("source", cl.Backup.Source...)
 	if len(cl.Backup.Exclude) == 0 {
@@ -295,6 +272,41 @@ func (p *planPrinter) client(ctx context.Context, cfg *config.Config, cl *config
 	}
 	p.field("disks", ds...)
 	return nil
+}
+
+// destination describes one of a client's destinations: its profile,
+// backend, target (and who may delete there), encryption and retention.
+func (p *planPrinter) destination(cl *config.Resolved) {
+	prof := cl.Profile // its secret files as this client's job gets them
+	from := ""
+	if cl.Client.Profile == "" && len(cl.Client.Profiles) == 0 {
+		from = ", the host's default_profile"
+	}
+	p.field("profile", fmt.Sprintf("%s (%s%s)", prof.Name, prof.File, from))
+	p.field("backend", fmt.Sprintf("%s, compression %s", prof.Backend, prof.Borg.Compression))
+	where := cl.Target.String()
+	if prof.AppendOnly {
+		switch cl.Target.Scheme {
+		case target.REST:
+			where += " (append-only: the REST server must run with --append-only; "
+		case target.S3:
+			where += " (append-only: the bucket's policy must refuse the key deletions, README \"S3 bucket policy\"; "
+		default:
+			where += " (append-only: its key runs only borg serve --append-only on this repository; "
+		}
+		if runner.PruneReady(cl) == "" {
+			where += "hostctl prune deletes with " + runner.MaintenanceCredential(cl) + ")"
+		} else {
+			where += "nothing here deletes: prune on the server)"
+		}
+	}
+	p.field("target", where)
+	enc := prof.Encryption.Mode
+	if prof.Encryption.PassphraseFile != "" {
+		enc += ", passphrase file " + prof.Encryption.PassphraseFile
+	}
+	p.field("encryption", enc)
+	p.field("retention", retentionDesc(cl)...)
 }
 
 // cacheFields describes where the clients' cache volumes are, and those a

@@ -18,7 +18,8 @@ import (
 
 type listOptions struct {
 	progressOptions
-	JSON bool
+	Profile string
+	JSON    bool
 }
 
 func newListCmd(g *Globals) *cobra.Command {
@@ -41,6 +42,9 @@ Columns:
           restic, which does not tell per snapshot
   ID      what "hostctl restore --archive" and "hostctl verify --archive" take
 
+A client with several destinations (profiles = [...]): its first, or the one
+--profile names.
+
 --json prints the same as a list of records (snapshot_time, kind, full,
 original_size, deduplicated_size = stored, archive = ID).
 
@@ -58,6 +62,7 @@ original_size, deduplicated_size = stored, archive = ID).
 
 func (o *listOptions) AddFlags(f *pflag.FlagSet) {
 	o.progressOptions.AddFlags(f)
+	addProfileFlag(f, &o.Profile)
 	f.BoolVar(&o.JSON, "json", false, "print the list as JSON")
 }
 
@@ -66,7 +71,7 @@ func runList(ctx context.Context, g *Globals, o listOptions, name string) error 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink, profile: o.Profile}, func(s *session, clients []*config.Resolved) error {
 		snaps, err := s.runner.List(ctx, clients[0])
 		if err != nil {
 			return err

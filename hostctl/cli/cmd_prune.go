@@ -70,7 +70,7 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 	}
 	var prunable []string
 	for _, c := range selected {
-		why := runner.PruneReady(c)
+		_, why := prunableDestinations(c)
 		switch {
 		case why == "":
 			prunable = append(prunable, c.Name)
@@ -89,18 +89,47 @@ func runPrune(ctx context.Context, g *Globals, o pruneOptions, names []string) e
 	sp := sessionSpec{clients: prunable, image: true, progress: sink, reported: true, mode: report.ModePrune, asJSON: o.JSON}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
-		reports := eachClient(ctx, clients, report.ModePrune, func(c *config.Resolved) *report.Job {
-			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", c.Name, runner.MaintenanceCredential(c))
-			rep := s.runner.Prune(ctx, c, runner.PruneOptions{Trust: o.Trust})
+		var dests []*config.Resolved
+		for _, c := range clients {
+			ds, _ := prunableDestinations(c)
+			dests = append(dests, ds...)
+		}
+		reports := eachClient(ctx, dests, report.ModePrune, func(d *config.Resolved) *report.Job {
+			name := destName(d)
+			fmt.Fprintf(g.Stderr, "%s: prune with %s\n", name, runner.MaintenanceCredential(d))
+			rep := s.runner.Prune(ctx, d, runner.PruneOptions{Trust: o.Trust})
 			if rep.Status == job.StatusOK {
 				removed := "nothing"
 				if len(rep.Pruned) > 0 {
 					removed = strings.Join(rep.Pruned, ", ")
 				}
-				fmt.Fprintf(g.Stderr, "%s: pruned %s; %d backup(s) kept\n", c.Name, removed, rep.Kept)
+				fmt.Fprintf(g.Stderr, "%s: pruned %s; %d backup(s) kept\n", name, removed, rep.Kept)
 			}
 			return rep
 		})
 		return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, o.JSON)
 	})
 }
+
+// prunableDestinations are the destinations of c that hostctl prune
+// prunes (append-only, a maintenance credential, a retention); when there
+// are none, why says why for each of its profiles.
+func prunableDestinations(c *config.Resolved) (ds []*config.Resolved, why string) {
+	var whys []string
+	for _, d := range c.Destinations() {
+		w := runner.PruneReady(d)
+		if w == "" {
+			ds = append(ds, d)
+			continue
+		}
+		whys = append(whys, w) // each names its profile
+	}
+	if len(ds) == 0 {
+		return nil, strings.Join(whys, "; ")
+	}
+	return ds, ""
+}
+
+// destName names a destination in hostctl's lines as its report row
+// does: CLIENT, or CLIENT (PROFILE) for a client with several.
+func destName(d *config.Resolved) string { return report.RowName(d.Name, d.RowProfile()) }

@@ -27,6 +27,7 @@ type restoreOptions struct {
 	Time    string
 	Paths   []string
 	Mount   string
+	Profile string
 	JSON    bool
 	// recover's flags, refused here with where they belong: the ones
 	// given on the command line.
@@ -60,6 +61,8 @@ To bring a VM itself back, onto its own disks, use "hostctl recover CLIENT"
 (in-place recovery; it asks first).
 
 The repository is read with the client's profile (borg, restic or duplicity).
+A client with several destinations (profiles = [...]) is restored from its
+first unless --profile names another.
 The backups are plain repositories of those tools: without hostctl, "borg
 extract", "restic restore" and "duplicity restore" restore them too (README).
 
@@ -82,6 +85,7 @@ extract", "restic restore" and "duplicity restore" restore them too (README).
 
 func (o *restoreOptions) AddFlags(f *pflag.FlagSet) {
 	addGPGKeyFlag(f, &o.GPGKeys)
+	addProfileFlag(f, &o.Profile)
 	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.ToDir, "to-dir", "", "restore into this empty (or new) host directory, made mode 0700")
 	f.StringVar(&o.ToDisk, "to-disk", "", "restore into the filesystem of this disk image")
@@ -124,7 +128,7 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, name string) 
 	if err != nil {
 		return err
 	}
-	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink}, func(s *session, clients []*config.Resolved) error {
+	return g.withSession(ctx, sessionSpec{clients: []string{name}, image: true, progress: sink, profile: o.Profile}, func(s *session, clients []*config.Resolved) error {
 		rep := s.runner.Restore(ctx, clients[0], ro)
 		restored := rep.Status == job.StatusOK || rep.Status == job.StatusWarning
 		err := printResult(g.Stdout, o.JSON, rep, func(w io.Writer) error {

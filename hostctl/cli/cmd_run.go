@@ -138,19 +138,25 @@ func backupAll(ctx context.Context, g *Globals, s *session, clients []*config.Re
 			continue
 		}
 		fmt.Fprintf(g.Stderr, "%s: backup of domain %s\n", c.Name, c.Domain)
-		rep := s.runner.Backup(ctx, c)
-		fmt.Fprintf(g.Stderr, "%s: %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
-		reports = append(reports, rep)
-		if rep.Status != job.StatusOK || ctx.Err() != nil {
-			continue
+		rows := s.runner.BackupAll(ctx, c)
+		for _, rep := range rows {
+			fmt.Fprintf(g.Stderr, "%s: %s in %s\n", rep.Name(), rep.Status, rep.Elapsed.Round(time.Second))
 		}
-		// verify_every: a restore test after every Nth successful backup.
-		due, err := s.runner.VerifyDue(c.Client)
-		if err != nil {
-			fmt.Fprintf(g.Stderr, "%s: %v\n", c.Name, err)
-		}
-		if due {
-			reports = append(reports, verifyOne(ctx, g, s.runner, c, runner.VerifyOptions{Sample: c.VerifySample}))
+		reports = append(reports, rows...)
+		// verify_every: a restore test of each destination after every
+		// Nth successful backup to it.
+		for _, rep := range rows {
+			d, err := c.Destination(rep.Profile)
+			if err != nil || rep.Status != job.StatusOK || ctx.Err() != nil {
+				continue
+			}
+			due, err := s.runner.VerifyDue(d)
+			if err != nil {
+				fmt.Fprintf(g.Stderr, "%s: %v\n", rep.Name(), err)
+			}
+			if due {
+				reports = append(reports, verifyOne(ctx, g, s.runner, d, runner.VerifyOptions{Sample: c.VerifySample}))
+			}
 		}
 	}
 	return reportRun(ctx, g, s.cfg, s.runner.RunID(), started, reports, asJSON)
@@ -193,12 +199,12 @@ func printSummary(w io.Writer, reports []*report.Job) {
 			size = units.Bytes(r.Stats.OriginalSize)
 			dedup = units.Bytes(r.Stats.DedupSize)
 		}
-		name := r.Client
+		name := r.Name()
 		switch r.Mode {
 		case report.ModeVerify:
-			name, dedup = r.Client+" (verify)", "-" // files and bytes compared
+			name, dedup = name+" (verify)", "-" // files and bytes compared
 		case report.ModePrune:
-			name = r.Client + " (prune)"
+			name += " (prune)"
 		}
 		// Both come from the appliance: no control character reaches the terminal.
 		detail := textsafe.Line(r.Archive)
@@ -222,12 +228,13 @@ func verifyOne(ctx context.Context, g *Globals, r *runner.Runner, c *config.Reso
 	if o.Sample > 0 {
 		what = fmt.Sprintf("a sample of %d files", o.Sample)
 	}
-	fmt.Fprintf(g.Stderr, "%s: verify (restore test of %s)\n", c.Name, what)
+	name := destName(c)
+	fmt.Fprintf(g.Stderr, "%s: verify (restore test of %s)\n", name, what)
 	rep := r.Verify(ctx, c, o)
-	fmt.Fprintf(g.Stderr, "%s: verify %s in %s\n", c.Name, rep.Status, rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(g.Stderr, "%s: verify %s in %s\n", name, rep.Status, rep.Elapsed.Round(time.Second))
 	if rep.Status == job.StatusOK {
-		if err := r.VerifyDone(c.Client); err != nil {
-			fmt.Fprintf(g.Stderr, "%s: verify schedule: %v\n", c.Name, err)
+		if err := r.VerifyDone(c); err != nil {
+			fmt.Fprintf(g.Stderr, "%s: verify schedule: %v\n", name, err)
 		}
 	}
 	return rep

@@ -21,6 +21,7 @@ type verifyOptions struct {
 	Time    string
 	Sample  int
 	Paths   []string
+	Profile string
 	JSON    bool
 }
 
@@ -33,6 +34,8 @@ func newVerifyCmd(g *Globals) *cobra.Command {
 backup (or --archive, or the newest at or before --time) into scratch space on
 the cache volume, compares what it restored with the backend's own listing, and
 removes the scratch space. Without CLIENT it verifies every configured client.
+A client with several destinations (profiles = [...]) is verified at its
+first unless --profile names another.
 
 What is compared, per backend:
   borg       type, size, permissions, mtime and the SHA-256 of every file's
@@ -68,6 +71,7 @@ client after every Nth successful backup (verify_sample = N for a sample).
 
 func (o *verifyOptions) AddFlags(f *pflag.FlagSet) {
 	addGPGKeyFlag(f, &o.GPGKeys)
+	addProfileFlag(f, &o.Profile)
 	o.progressOptions.AddFlags(f)
 	f.StringVar(&o.Archive, "archive", "", "backup to verify, an ID from hostctl list (default: the latest)")
 	f.StringVar(&o.Time, "time", "", `verify the newest backup at or before this time`)
@@ -91,7 +95,7 @@ func runVerify(ctx context.Context, g *Globals, o verifyOptions, names []string)
 	if vo.Time, err = backupSelector("verify", o.Archive, o.Time, o.Paths); err != nil {
 		return err
 	}
-	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: report.ModeVerify, asJSON: o.JSON}
+	sp := sessionSpec{clients: names, image: true, progress: sink, reported: true, mode: report.ModeVerify, asJSON: o.JSON, profile: o.Profile}
 	return g.withSession(ctx, sp, func(s *session, clients []*config.Resolved) error {
 		started := time.Now()
 		reports := eachClient(ctx, clients, report.ModeVerify, func(c *config.Resolved) *report.Job {

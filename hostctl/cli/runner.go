@@ -58,6 +58,9 @@ type sessionSpec struct {
 	// backupTime, when set, is the time the backups of this run are
 	// recorded at (run --backup-time).
 	backupTime time.Time
+	// profile (list, restore, verify --profile) picks each client's
+	// destination by its profile's name; "" is its first.
+	profile string
 }
 
 // withSession is the preamble of every command that takes the run lock:
@@ -83,10 +86,27 @@ func (g *Globals) sessionClients(sp sessionSpec) (*config.Config, []*config.Reso
 	} else {
 		cfg, clients, err = g.LoadClients(sp.clients)
 	}
+	if err == nil {
+		clients, err = destinations(clients, sp.profile)
+	}
 	if err != nil && sp.reported {
 		journalConfigFailure(g.ConfigPath, err, g.Stderr)
 	}
 	return cfg, clients, err
+}
+
+// destinations is each client's destination through profile ("" its
+// first). A client without it is a usage error, before anything starts.
+func destinations(clients []*config.Resolved, profile string) ([]*config.Resolved, error) {
+	out := make([]*config.Resolved, len(clients))
+	for i, c := range clients {
+		d, err := c.Destination(profile)
+		if err != nil {
+			return nil, &UsageError{err}
+		}
+		out[i] = d
+	}
+	return out, nil
 }
 
 // inSession is withSession's second half.

@@ -62,3 +62,8 @@ func backupSelector(cmd, archive, at string, paths []string) (time.Time, error) 
 func addGPGKeyFlag(f *pflag.FlagSet, keys *[]string) {
 	f.StringArrayVar(keys, "gpg-key", nil, "a gpg key file for this job only, e.g. the recipient's secret key a duplicity profile keeps off this host (repeatable)")
 }
+
+// addProfileFlag is --profile of the commands that read one destination.
+func addProfileFlag(f *pflag.FlagSet, profile *string) {
+	f.StringVar(profile, "profile", "", "for a client with several destinations (profiles = [...]): the one to read, by profile name (default: its first)")
+}
