@@ -21,9 +21,10 @@ image: build
 # test: every package, the VM tests included (what CI runs). The test
 # appliance image is built (or found in the content-hash cache) first;
 # packages then run in parallel. The hypervisor VM (test-hypervisor) is
-# not part of it: see there.
+# not part of it: see there. TESTFLAGS adds go test flags, e.g.
+# TESTFLAGS=-json for per-test times (qemu-tests/tools/times.py reads them).
 test: lint test-image
-	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 60m ./...
+	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 60m $(TESTFLAGS) ./...
 
 # test-unit: table tests and fakes only (-short skips the tests that build
 # images or boot VMs).
