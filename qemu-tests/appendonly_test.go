@@ -79,7 +79,7 @@ func TestAppendOnlyBorgTarget(t *testing.T) {
 	require.NoError(t, fixtureFiles(tree, 20))
 
 	etc := filepath.Join(dir, "etc")
-	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "ao")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "ao", e.accel)
 	remote := filepath.Join(srv.home, "backup")
 	repo := filepath.Join(remote, "ao")
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "ao.toml"), []byte(fmt.Sprintf(`backend = "borg"
@@ -269,8 +269,9 @@ func takeOverBackup(t *testing.T, ctx context.Context, e *env, cfg *config.Confi
 
 // writeHostConfig makes a configuration directory etc (profiles, clients,
 // secrets) with a hostctl.toml for appliance tests: state and image dirs,
-// the default profile, a 1 GiB cache per client. It returns its path.
-func writeHostConfig(t *testing.T, etc, stateDir, imageDir, defaultProfile string) string {
+// the default profile, a 1 GiB cache per client, the accelerator when
+// accel is not "" (env.accel). It returns its path.
+func writeHostConfig(t *testing.T, etc, stateDir, imageDir, defaultProfile, accel string) string {
 	t.Helper()
 	for _, d := range []string{"profiles", "clients", "secrets"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(etc, d), 0o700))
@@ -283,10 +284,18 @@ time_limit = "30m"
 [appliance]
 memory_mib = 1024
 vcpus = 2
-[cache]
+%s[cache]
 size = "1G"
-`, stateDir, imageDir, defaultProfile)), 0o600))
+`, stateDir, imageDir, defaultProfile, accelLine(accel))), 0o600))
 	return cfgPath
+}
+
+// accelLine is the [appliance] line naming accel, if any.
+func accelLine(accel string) string {
+	if accel == "" {
+		return ""
+	}
+	return fmt.Sprintf("accel = %q\n", accel)
 }
 
 // jobLogIn is the tail of the job log a report line names ("(log: …)").
@@ -393,7 +402,7 @@ func TestAppendOnlyClientIsolation(t *testing.T) {
 	srv := startPasswordSSHD(t)
 	dir := t.TempDir()
 	etc := filepath.Join(dir, "etc")
-	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "ao")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "ao", "")
 	remote := filepath.Join(srv.home, "backup")
 	profile := func(identity string) {
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "ao.toml"), []byte(fmt.Sprintf(`backend = "borg"
@@ -467,7 +476,7 @@ func TestSFTPClientIsolation(t *testing.T) {
 	srv := startPasswordSSHD(t)
 	dir := t.TempDir()
 	etc := filepath.Join(dir, "etc")
-	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "sftp")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), filepath.Join(dir, "image"), "sftp", "")
 	// The repositories' parent, writable by every account (as a shared
 	// /srv/backup that the server's administrator made).
 	remote, err := os.MkdirTemp("", "sbtest-home-")

@@ -69,7 +69,7 @@ func newClient(t testing.TB, e *env, name, format string, opts ...clientOption) 
 		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
 	})
 	c.runDir = testRunDir(t, dir)
-	c.config, err = fixture.Config{
+	c.config, err = fixture.Config{Accel: e.accel,
 		StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: name, Domain: c.domain, Exclude: []string{fixture.Excluded}, Passphrase: c.pass,
 		RunDir: c.runDir,

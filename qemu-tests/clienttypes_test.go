@@ -42,7 +42,7 @@ func TestSelfAndPlainClients(t *testing.T) {
 
 	stateDir := filepath.Join(dir, "state")
 	pass := "self and plain"
-	cfg, err := fixture.Config{StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+	cfg, err := fixture.Config{Accel: e.accel, StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: "hostdirs", Domain: "unused", Passphrase: pass}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	clients := filepath.Join(dir, "etc", "clients")

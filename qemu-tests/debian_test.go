@@ -89,7 +89,7 @@ func testDebianGuest(t *testing.T, name string, layout fixture.DebianLayout) {
 		exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
 		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
 	})
-	c.config, err = fixture.Config{StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+	c.config, err = fixture.Config{Accel: e.accel, StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: c.name, Domain: c.domain, Passphrase: c.pass}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	rec := `echo $SB_HOOK $SB_OUTCOME >> /run/sb-hooks.log`

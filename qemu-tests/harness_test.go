@@ -81,6 +81,12 @@ type env struct {
 	imageDir string
 	idle     string // the idle client VM's initramfs
 	kernel   string
+	// accel is the appliance accelerator, probed once per test process
+	// (cached beside the image). The tests' configs name it: hostctl's
+	// own probe caches per state_dir, and a test's state_dir is new, so
+	// each test would probe again, and where /dev/kvm exists but KVM
+	// hangs (this machine) a probe holds a core for its full 60 s.
+	accel string
 }
 
 // shared is the env, built by the first test that needs it.
@@ -173,6 +179,11 @@ func buildEnv() (*env, error) {
 	}
 	fmt.Printf("appliance image ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), e.imageDir)
 	e.kernel = filepath.Join(e.imageDir, "vmlinuz")
+	start = time.Now()
+	if e.accel, err = virt.ProbeAccel(ctx, e.kernel, filepath.Join(filepath.Dir(e.imageDir), "accel")); err != nil {
+		return nil, err
+	}
+	fmt.Printf("appliance accelerator: %s (probed or cached in %s)\n", e.accel, time.Since(start).Round(time.Millisecond))
 	e.idle = filepath.Join(e.bin, "idlevm.cpio")
 	if err := fixture.IdleInitramfs(ctx, filepath.Join(root, "qemu-tests", "idlevm"), e.idle); err != nil {
 		return nil, fmt.Errorf("idle VM initramfs: %w", err)
@@ -207,9 +218,7 @@ func applianceDeps(t testing.TB, ctx context.Context, e *env, uri, stateDir stri
 	require.NoError(t, err)
 	image, err := runner.ImageIn(e.imageDir)
 	require.NoError(t, err)
-	accel, err := virt.ProbeAccel(ctx, image.Kernel, filepath.Join(stateDir, "accel"))
-	require.NoError(t, err)
-	return lv, l, image, accel
+	return lv, l, image, e.accel
 }
 
 // progressText adds --progress text to the commands that have the flag

@@ -1,7 +1,6 @@
 package qemutests
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +30,6 @@ type execResult struct {
 // harness for code that needs device-mapper, which the hosts lack.
 func runInAppliance(t testing.TB, e *env, bin string, args []string, diskMiB []int, limit time.Duration) execResult {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	prog, err := os.ReadFile(bin)
 	require.NoError(t, err)
@@ -52,9 +50,7 @@ func runInAppliance(t testing.TB, e *env, bin string, args []string, diskMiB []i
 		j.Disks = append(j.Disks, job.Disk{Serial: serial, Dev: "vd" + string(rune('a'+i))})
 	}
 	require.NoError(t, jobdisk.Create(disks[1].Path, j, map[string][]byte{j.Exec.File: prog}))
-	accel, err := virt.ProbeAccel(ctx, filepath.Join(e.imageDir, "vmlinuz"), filepath.Join(dir, "accel"))
-	require.NoError(t, err)
-	x, err := virt.ApplianceXML(virt.ApplianceSpec{Name: name, Accel: accel, MemoryMiB: 1024, VCPUs: 2,
+	x, err := virt.ApplianceXML(virt.ApplianceSpec{Name: name, Accel: e.accel, MemoryMiB: 1024, VCPUs: 2,
 		Kernel: filepath.Join(e.imageDir, "vmlinuz"), Initrd: filepath.Join(e.imageDir, "initramfs.img"),
 		Cmdline: virt.Cmdline(job.CmdlineModeJob, true), Disks: disks, ConsoleLog: filepath.Join(dir, "console.log")})
 	require.NoError(t, err)

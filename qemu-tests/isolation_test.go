@@ -114,7 +114,7 @@ func TestCompromisedApplianceReachesOnlyItsClient(t *testing.T) {
 
 	etc := filepath.Join(dir, "etc")
 	stateDir := filepath.Join(dir, "state")
-	cfgPath := writeHostConfig(t, etc, stateDir, e.imageDir, "local")
+	cfgPath := writeHostConfig(t, etc, stateDir, e.imageDir, "local", e.accel)
 	pass := map[string]string{"alpha": "alpha's passphrase", "bravo": "bravo's passphrase"}
 	for c, p := range pass {
 		require.NoError(t, os.WriteFile(filepath.Join(etc, "secrets", c+".pass"), []byte(p+"\n"), 0o600))

@@ -42,7 +42,7 @@ func TestGuestLayoutFstab(t *testing.T) {
 
 	pass := "layout passphrase"
 	stateDir := filepath.Join(dir, "state")
-	cfg, err := fixture.Config{StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+	cfg, err := fixture.Config{Accel: e.accel, StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: name, Domain: domain, Exclude: []string{fixture.Excluded}, Passphrase: pass}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	clientFile := filepath.Join(dir, "etc", "clients", name+".toml")

@@ -159,7 +159,7 @@ func TestLVMSnapshotOverflow(t *testing.T) {
 	virsh(t, "start", domain)
 
 	stateDir := filepath.Join(dir, "state")
-	cfgPath, err := fixture.Config{StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+	cfgPath, err := fixture.Config{Accel: e.accel, StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: name, Domain: domain, Passphrase: "lvguard passphrase"}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	cfg, err := config.Load(cfgPath)

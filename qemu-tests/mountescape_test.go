@@ -60,7 +60,7 @@ func TestGuestMountEscape(t *testing.T) {
 		virsh(t, "define", xf)
 		t.Cleanup(func() { exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run() })
 		if i == 0 {
-			cfg, err = fixture.Config{StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+			cfg, err = fixture.Config{Accel: e.accel, StateDir: stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 				Client: v.name, Domain: domain, Passphrase: "escape passphrase"}.Write(etc)
 			require.NoError(t, err)
 		}

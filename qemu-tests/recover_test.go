@@ -58,7 +58,7 @@ func TestRecoverInPlace(t *testing.T) {
 		exec.Command("virsh", "-c", "qemu:///system", "destroy", c.domain).Run()
 		exec.Command("virsh", "-c", "qemu:///system", "undefine", c.domain).Run()
 	})
-	c.config, err = fixture.Config{StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
+	c.config, err = fixture.Config{Accel: e.accel, StateDir: c.stateDir, ImageDir: e.imageDir, TargetRoot: filepath.Join(dir, "backup"),
 		Client: c.name, Domain: c.domain, Passphrase: c.pass}.Write(filepath.Join(dir, "etc"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "etc", "clients", c.name+".toml"), []byte(fmt.Sprintf(`domain = %q

@@ -176,7 +176,7 @@ func restProfile(t *testing.T, ctx context.Context, e *env, srv *restServers) (s
 	t.Helper()
 	dir := t.TempDir()
 	etc := filepath.Join(dir, "etc")
-	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "rest")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "rest", e.accel)
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "rest.toml"), []byte(fmt.Sprintf(`backend = "restic"
 target = "rest://{client}@%s:%d/{client}"
 append_only = true
@@ -397,7 +397,7 @@ func TestS3AppendOnlyCheck(t *testing.T) {
 	s3 := startS3(t, e)
 	dir := t.TempDir()
 	etc := filepath.Join(dir, "etc")
-	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "s3")
+	cfgPath := writeHostConfig(t, etc, filepath.Join(dir, "state"), e.imageDir, "s3", e.accel)
 	require.NoError(t, os.WriteFile(filepath.Join(etc, "profiles", "s3.toml"), []byte(fmt.Sprintf(`backend = "restic"
 target = "s3://%s/hv1/{client}"
 append_only = true
