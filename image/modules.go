@@ -14,8 +14,8 @@ import (
 // kernel has built in is skipped, so the list works for kernels that build
 // some of these in.
 var Modules = []string{
-	// Devices: disks, serial ports (progress channel, console), network, entropy.
-	"virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng",
+	// Devices: disks, serial ports (progress channel, console), entropy.
+	"virtio_pci", "virtio_blk", "virtio_console", "virtio_rng",
 	// crc32c, xxhash and blake2b back ext4/jbd2/xfs/btrfs checksums; they are
 	// only soft dependencies (modules.softdep), so modules.dep does not pull them in.
 	"crc32c_generic", "xxhash_generic", "blake2b_generic",
@@ -27,20 +27,30 @@ var Modules = []string{
 	// FAT (job disk, ESPs) with the code pages vfat needs at mount: cp437
 	// and the default iocharset (ascii), plus utf8.
 	"vfat", "nls_cp437", "nls_ascii", "nls_utf8",
-	// Host directories: 9p (file:// targets, restore) and virtiofs.
-	"9p", "9pnet_virtio", "virtiofs",
-	// LVM inside the guest disks: linear/snapshot/thin/mirror targets.
-	"dm_mod", "dm_snapshot", "dm_thin_pool", "dm_mirror",
-	// Raw sockets (DHCP) and vsock.
-	"af_packet", "vsock", "vmw_vsock_virtio_transport",
 }
 
-// OnDemand are filesystem modules that are in the initramfs but not in
-// etc/sb-modules: the supervisor loads them at their filesystem's first
-// mount (boot.Stack.Mount). Under TCG, loading xfs and btrfs (with the
-// raid6_pq and xor benchmarks btrfs pulls in) took 3.5 s of the 5 s
-// every appliance spent loading modules, and most jobs mount neither.
-var OnDemand = []string{"xfs", "btrfs"}
+// OnDemand are modules that are in the initramfs but not in etc/sb-modules:
+// the supervisor loads them when a job needs them, and all of them for a
+// rescue shell or an exec job, whose programs may use any (the userland has
+// no modprobe). Every boot loaded them all once: under TCG, xfs and btrfs
+// (with the raid6_pq and xor benchmarks btrfs pulls in) took 3.5 s of the
+// 5 s an appliance spent loading modules, the rest here 0.36 s of 1.27 s
+// on an idle host (measured per module), and most jobs use none of them.
+var OnDemand = []string{
+	// Filesystems: at their first mount (boot.Stack.Mount).
+	"xfs", "btrfs",
+	// The network (NetworkModules): for a job with a network target.
+	"virtio_net", "af_packet",
+	// Host directories (NinePModules): when QEMU offers a 9p share
+	// (file:// targets, restores to a directory). virtiofs with fuse
+	// (borg mount in a rescue shell) only for shells.
+	"9pnet_virtio", "9p", "virtiofs",
+	// LVM inside the guest disks (DMModules): once a disk holds an LVM
+	// physical volume.
+	"dm_mod", "dm_snapshot", "dm_thin_pool", "dm_mirror",
+	// vsock: nothing of ours uses it; for shells.
+	"vsock", "vmw_vsock_virtio_transport",
+}
 
 // Module is one module file to put into the initramfs.
 type Module struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,13 +17,52 @@ import (
 // ModuleList is where the image builder lists the modules to load, in order.
 const ModuleList = "/etc/sb-modules"
 
-// OnDemandList lists the filesystem modules that are in the initramfs but
-// loaded only at their filesystem's first mount (Stack.Mount), or all at
-// once for a rescue shell, whose operator mounts by hand.
+// OnDemandList lists the modules that are in the initramfs but loaded only
+// when a job needs them: a filesystem's at its first mount (Stack.Mount),
+// the network's, 9p's and device-mapper's by the supervisor
+// (LoadOnDemand), all at once for a rescue shell or an exec job, whose
+// programs load nothing themselves.
 const OnDemandList = "/etc/sb-modules-on-demand"
 
-// fsModules serializes loading filesystem modules on demand.
+// Groups of on-demand modules, loaded in this order (dependencies come
+// from modules.dep).
+var (
+	// NetworkModules drive the appliance's NIC (af_packet, for DHCP's raw
+	// socket, is built into Debian's kernel).
+	NetworkModules = []string{"virtio_net", "af_packet"}
+	// NinePModules mount QEMU's 9p shares.
+	NinePModules = []string{"9pnet_virtio", "9p"}
+	// DMModules activate LVM volumes inside the guest disks.
+	DMModules = []string{"dm_mod", "dm_snapshot", "dm_thin_pool", "dm_mirror"}
+)
+
+// fsModules serializes loading modules on demand.
 var fsModules sync.Mutex
+
+// LoadOnDemand loads those of mods that the image has on demand
+// (OnDemandList) and the kernel has neither loaded nor built in, for what
+// (a log line says how long it took).
+func LoadOnDemand(what string, mods []string, logf func(string, ...any)) {
+	fsModules.Lock()
+	defer fsModules.Unlock()
+	list, err := os.ReadFile(OnDemandList)
+	if err != nil {
+		return
+	}
+	offered := ParseModuleList(string(list))
+	var need []string
+	for _, m := range mods {
+		if slices.Contains(offered, m) && !builtin(m) {
+			need = append(need, m)
+		}
+	}
+	if len(need) == 0 {
+		return
+	}
+	start := time.Now()
+	n, failed := loadModules(need, logf)
+	logf("%s: loaded %d module(s) on demand in %v, %d failed", what, n, time.Since(start).Round(time.Millisecond), len(failed))
+}
 
 // LoadFilesystem loads the module of filesystem type fstype when the
 // kernel does not know the type yet (/proc/filesystems) and the image

@@ -42,6 +42,9 @@ type Layout struct {
 	// ProbeDir is where candidate root filesystems are looked into for
 	// an /etc/fstab ("": /run/sb/fstab-probe).
 	ProbeDir string
+	// LoadDM, when set, is called before the first lvm(8) command: the
+	// supervisor loads device-mapper's modules only for guests with LVM.
+	LoadDM func()
 }
 
 func (l *Layout) logf(format string, args ...any) {
@@ -92,6 +95,9 @@ func (l *Layout) ActivateLVM(ctx context.Context, devs []blockdev.Device) ([]blo
 	}
 	if len(pvs) == 0 {
 		return nil, nil
+	}
+	if l.LoadDM != nil {
+		l.LoadDM()
 	}
 	cfg := lvmConfig(pvs)
 	out, err := l.Run.Output(ctx, "lvm", "pvs", "--config", cfg, "--reportformat", "json", "--units", "b", "-o", "pv_name,vg_name,vg_uuid")

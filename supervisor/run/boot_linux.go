@@ -107,7 +107,7 @@ func (s *supervisor) boot() (booted, error) {
 	}
 	b.serials, _ = boot.Serials(boot.SysBlock)
 	s.rep.Logf("disks by serial: %v", b.serials)
-	b.tags = ninePTags()
+	b.tags = s.ninePTags()
 	end(nil)
 
 	if d, ok := b.serials[job.SerialJob]; ok {

@@ -44,7 +44,8 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 
 // layout is the guest-layout code on the userland's tools.
 func (s *supervisor) layout() *layout.Layout {
-	return &layout.Layout{Run: chrootRunner{s.runner}, Logf: s.rep.Logf, SysBlock: boot.SysBlock}
+	return &layout.Layout{Run: chrootRunner{s.runner}, Logf: s.rep.Logf, SysBlock: boot.SysBlock,
+		LoadDM: func() { boot.LoadOnDemand("guest LVM", boot.DMModules, s.rep.Logf) }}
 }
 
 // chrootRunner adapts the chroot runner to layout.Runner.
@@ -151,8 +152,23 @@ func zeroHead(path string) (bool, error) {
 	return bytes.Count(buf[:n], []byte{0}) == n, nil
 }
 
-// ninePTags lists the 9p shares the host offers.
-func ninePTags() []string {
+// virtio9P is the virtio device id of a 9p transport (virtio spec 5).
+const virtio9P = "0x0009"
+
+// ninePTags lists the 9p shares the host offers, loading the 9p modules
+// first when QEMU offers any (most jobs have none).
+func (s *supervisor) ninePTags() []string {
+	ids, _ := filepath.Glob("/sys/bus/virtio/devices/*/device")
+	offered := false
+	for _, p := range ids {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == virtio9P {
+			offered = true
+		}
+	}
+	if !offered {
+		return nil
+	}
+	boot.LoadOnDemand("9p shares", boot.NinePModules, s.rep.Logf)
 	ms, _ := filepath.Glob("/sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag")
 	var tags []string
 	for _, m := range ms {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/supervisor/boot"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
@@ -16,7 +18,12 @@ import (
 // default) or one leased by DHCP, using ip(8) from the userland, and
 // writes resolv.conf.
 func (s *supervisor) setupNetwork(ctx context.Context, n *job.Net) error {
+	boot.LoadOnDemand("network", boot.NetworkModules, s.rep.Logf)
 	dev, err := firstNIC("/sys/class/net")
+	for deadline := time.Now().Add(nicWait); err != nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // the driver registers the NIC as it binds
+		dev, err = firstNIC("/sys/class/net")
+	}
 	if err != nil {
 		return err
 	}
@@ -66,6 +73,9 @@ func NetworkCommands(dev string, n *job.Net) [][]string {
 	}
 	return cmds
 }
+
+// nicWait bounds the wait for the NIC once its driver is loaded.
+const nicWait = 5 * time.Second
 
 // firstNIC is the first network interface besides lo (the kernel names
 // it; there is no udev to rename it).

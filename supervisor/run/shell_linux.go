@@ -20,10 +20,10 @@ import (
 // shell mounts what it can and gives the operator a root shell on the
 // serial console, chrooted into the userland. It returns when the shell
 // exits.
-// loadAllFilesystems loads the on-demand filesystem modules (xfs, btrfs)
-// now, for modes whose programs mount by hand (a rescue shell, exec): the
-// userland has no modprobe, and their mount(8) does not pass through
-// boot.Stack.
+// loadAllFilesystems loads every on-demand module (filesystems, network,
+// 9p, device-mapper, fuse, vsock) now, for modes whose programs mount and
+// activate by hand (a rescue shell, exec): the userland has no modprobe,
+// and their mount(8) does not pass through boot.Stack.
 func (s *supervisor) loadAllFilesystems() {
 	if n, failed := boot.LoadModules(boot.OnDemandList, s.rep.Logf); n > 0 || len(failed) > 0 {
 		s.rep.Logf("loaded %d on-demand modules, %d failed", n, len(failed))
