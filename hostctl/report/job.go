@@ -38,7 +38,10 @@ type Job struct {
 	ApplianceElapsed time.Duration `json:"appliance_ns"`
 	Backend          time.Duration `json:"backend_ns,omitempty"` // inside the backup tool
 	ReadyIn          time.Duration `json:"ready_ns,omitempty"`   // kernel start to supervisor ready
-	Cleanups         []string      `json:"cleanup_errors,omitempty"`
+	// PowerOff is the appliance's result (its done record, on the
+	// progress channel) to its domain gone.
+	PowerOff time.Duration `json:"poweroff_ns,omitempty"`
+	Cleanups []string      `json:"cleanup_errors,omitempty"`
 	// Pause is the pause window: end of pre_snapshot to start of
 	// on_snapshot (the snapshot alone without hooks).
 	Pause  time.Duration  `json:"pause_ns,omitempty"`

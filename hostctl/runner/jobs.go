@@ -265,7 +265,7 @@ func (r *Runner) runFromArchive(ctx context.Context, rv *reverter, rep *jobRepor
 func (r *Runner) runReported(ctx context.Context, rv *reverter, aj applianceJob, rep *jobReport) (*job.Result, error) {
 	out, err := r.runAppliance(ctx, rv, aj)
 	if out != nil {
-		rep.ApplianceElapsed = out.elapsed
+		rep.ApplianceElapsed, rep.PowerOff = out.elapsed, out.powerOff
 	}
 	if err != nil {
 		return nil, err
