@@ -123,13 +123,7 @@ func (s *supervisor) mountCache(ctx context.Context) error {
 			return fmt.Errorf("cache disk %s has no filesystem blkid knows but is not empty; refusing to format it", dev)
 		}
 		s.rep.Logf("cache disk %s is empty: creating ext4", dev)
-		// A 16 MiB journal: mke2fs zeroes the journal it makes, and the
-		// default for a 4 GiB volume (64 MiB) was most of the 4.4 s its
-		// first mount took under TCG. The cache's writes are few large
-		// files (borg's chunks cache, restic's pack cache), which need no
-		// bigger journal. (lazy_journal_init would skip the zeroing, but
-		// an LV reused as a cache may hold an old journal's blocks.)
-		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"mkfs.ext4", "-q", "-J", "size=16", "-L", job.SerialCache, "/dev/" + dev}}); err != nil {
+		if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"mkfs.ext4", "-q", "-L", job.SerialCache, "/dev/" + dev}}); err != nil {
 			return err
 		}
 		fstype = "ext4"
