@@ -23,7 +23,7 @@ image: build
 # packages then run in parallel. The hypervisor VM (test-hypervisor) is
 # not part of it: see there. TESTFLAGS adds go test flags, e.g.
 # TESTFLAGS=-json for per-test times (qemu-tests/tools/times.py reads them).
-# The whole command takes about 50 minutes on 2 cores (README); the 80m
+# The whole command takes about 40 minutes on 2 cores (README); the 80m
 # timeout only stops a hung package inside CI's 90-minute limit.
 test: lint test-image
 	SB_IMAGE_DIR=$(SB_TEST_IMAGE_DIR) $(GO) test -count=1 -timeout 80m $(TESTFLAGS) ./...
