@@ -72,7 +72,8 @@ func TestParseStat(t *testing.T) {
 // the supervisor load a module.
 func TestNeedsModule(t *testing.T) {
 	known := "nodev\tsysfs\nnodev\ttmpfs\n\text4\n\tvfat\nnodev\t9p\n"
-	list := "xfs\nbtrfs\n"
+	// The image's on-demand list, filesystems and the rest.
+	list := "xfs\nbtrfs\nvirtio_net\n9pnet_virtio\n9p\nvirtiofs\ndm_mod\ndm_snapshot\nvsock\n"
 	for fstype, want := range map[string]bool{
 		"xfs":   true,
 		"btrfs": true,
@@ -89,6 +90,9 @@ func TestNeedsModule(t *testing.T) {
 		"/lib/modules/x.ko":       false,
 		"ext4\x00xfs":             false,
 		strings.Repeat("x", 4096): false,
+		// On the list, but not a filesystem a mount may load.
+		"virtio_net": false, "9pnet_virtio": false, "dm_mod": false, "dm_snapshot": false, "vsock": false,
+		"9p": false, "virtiofs": false,
 	} {
 		if got := NeedsModule(fstype, known, list); got != want {
 			t.Errorf("NeedsModule(%.40q) = %v, want %v", fstype, got, want)

@@ -66,19 +66,15 @@ func LoadOnDemand(what string, mods []string, logf func(string, ...any)) {
 
 // LoadFilesystem loads the module of filesystem type fstype when the
 // kernel does not know the type yet (/proc/filesystems) and the image
-// has it on demand (OnDemandList); anything else is left to mount(2),
-// which names an unknown type itself.
+// has it on demand (OnDemandList, FilesystemModules); anything else is
+// left to mount(2), which names an unknown type itself.
 func LoadFilesystem(fstype string, logf func(string, ...any)) {
-	fsModules.Lock()
-	defer fsModules.Unlock()
 	known, _ := os.ReadFile("/proc/filesystems")
 	list, err := os.ReadFile(OnDemandList)
 	if err != nil || !NeedsModule(fstype, string(known), string(list)) {
 		return
 	}
-	start := time.Now()
-	n, failed := loadModules([]string{fstype}, logf)
-	logf("filesystem %s: loaded its %d module(s) on demand in %v, %d failed", fstype, n, time.Since(start).Round(time.Millisecond), len(failed))
+	LoadOnDemand("filesystem "+fstype, []string{fstype}, logf)
 }
 
 // LoadModules loads every module named in listFile (dependencies are
