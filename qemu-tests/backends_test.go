@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,9 +173,10 @@ passphrase_file = %q
 		require.Greater(t, proxy.conns.Load(), before, "borg's ssh went through the ProxyCommand")
 		repo := filepath.Join(ssh.root, "borg", "bk")
 		borg(t, c.pass, c.dir, "check", repo)
-		require.Len(t, strings.Fields(borg(t, c.pass, c.dir, "list", "--short", repo)), 1)
+		backups := borgBackups(t, c.pass, c.dir, repo)
+		require.Len(t, backups, 1)
 		dst := t.TempDir()
-		borg(t, c.pass, dst, "extract", repo+"::"+strings.TrimSpace(borg(t, c.pass, c.dir, "list", "--short", "--last", "1", repo)))
+		borg(t, c.pass, dst, "extract", repo+"::"+backups[0])
 		c.requireTree(t, dst)
 	})
 	t.Run("duplicity-sftp-paramiko-proxycommand", func(t *testing.T) {
@@ -321,7 +323,7 @@ func (r resticRepo) snapshots(t *testing.T) []string {
 	var snaps []struct {
 		Time time.Time `json:"time"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(r.run(t, "snapshots", "--json")), &snaps))
+	require.NoError(t, json.Unmarshal([]byte(r.run(t, "snapshots", "--json", "--tag", retention.ResticTag)), &snaps))
 	var days []string
 	for _, s := range snaps {
 		days = append(days, s.Time.UTC().Format("2006-01-02"))

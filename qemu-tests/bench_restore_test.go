@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,11 +73,11 @@ func hostRestore(b *testing.B, backend, repo, pass, dst string) {
 	var cmd *exec.Cmd
 	switch backend {
 	case "borg":
-		archives := borg(b, pass, dst, "list", "--short", "--last", "1", repo)
-		borg(b, pass, dst, "extract", "--numeric-ids", repo+"::"+trimNL(archives))
+		archives := borgBackups(b, pass, dst, repo)
+		borg(b, pass, dst, "extract", "--numeric-ids", repo+"::"+archives[len(archives)-1])
 		return
 	case "restic":
-		cmd = exec.Command("restic", "--repo", repo, "--cache-dir", b.TempDir(), "restore", "latest", "--target", dst)
+		cmd = exec.Command("restic", "--repo", repo, "--cache-dir", b.TempDir(), "restore", "latest", "--tag", retention.ResticTag, "--target", dst)
 		cmd.Env = append(os.Environ(), "RESTIC_PASSWORD="+pass)
 	case "duplicity":
 		cmd = exec.Command("duplicity", "restore", "--archive-dir", b.TempDir(), "--force", "file://"+repo, dst)
@@ -84,13 +85,6 @@ func hostRestore(b *testing.B, backend, repo, pass, dst string) {
 	}
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "%s restore on the host: %s", backend, out)
-}
-
-func trimNL(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func treeBytes(b *testing.B, root string) int64 {

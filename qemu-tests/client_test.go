@@ -2,6 +2,7 @@ package qemutests
 
 import (
 	"context"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,8 +110,24 @@ func (c *client) requireTree(t testing.TB, got string) {
 
 // archives lists the repository's archives (borg on the host).
 func (c *client) archives(t testing.TB) []string {
-	out := borg(t, c.pass, c.dir, "list", "--short", c.repo)
-	return strings.Fields(out)
+	return borgBackups(t, c.pass, c.dir, c.repo)
+}
+
+// borgBackups lists a borg repository's backups (borg list --short),
+// oldest first, without the VM record archives beside them.
+func borgBackups(t testing.TB, pass, dir, repo string) []string {
+	return backupsOnly(borg(t, pass, dir, "list", "--short", repo))
+}
+
+// backupsOnly keeps the backups of borg list --short's output.
+func backupsOnly(list string) []string {
+	var out []string
+	for _, a := range strings.Fields(list) {
+		if !strings.HasPrefix(a, vmrecord.BorgPrefix) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // requireNothingLeft checks that no run left an appliance, snapshot,

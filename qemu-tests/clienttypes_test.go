@@ -83,7 +83,7 @@ func TestSelfAndPlainClients(t *testing.T) {
 
 	extract := func(client string) map[string]string {
 		repo := filepath.Join(dir, "backup", client)
-		arch := strings.Fields(borg(t, pass, dir, "list", "--short", repo))
+		arch := borgBackups(t, pass, dir, repo)
 		require.Len(t, arch, 1)
 		dst := t.TempDir()
 		borg(t, pass, dst, "extract", repo+"::"+arch[0])

@@ -123,7 +123,7 @@ passphrase_file = %q
 		borgProfile(right)
 		checked(t, succeeds(t))
 		borg(t, c.pass, c.dir, "check", repo)
-		require.Len(t, strings.Fields(borg(t, c.pass, c.dir, "list", "--short", repo)), 1)
+		require.Len(t, borgBackups(t, c.pass, c.dir, repo), 1)
 	})
 
 	ssh := startSSHD(t)

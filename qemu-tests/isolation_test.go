@@ -178,7 +178,7 @@ passphrase_file = "secrets/{client}.pass"
 	code, _, _ = hostctl(t, ctx, "run", "-c", cfgPath, "bravo")
 	require.Equal(t, 0, code, "bravo's next backup")
 	repo := filepath.Join(dir, "backup", "bravo")
-	archives := strings.Fields(borg(t, pass["bravo"], dir, "list", "--short", repo))
+	archives := borgBackups(t, pass["bravo"], dir, repo)
 	require.Len(t, archives, 2)
 	borg(t, pass["bravo"], dir, "check", "--verify-data", repo)
 	dst := filepath.Join(t.TempDir(), "bravo")

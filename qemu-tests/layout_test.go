@@ -70,7 +70,7 @@ func TestGuestLayoutFstab(t *testing.T) {
 	require.Empty(t, appliances(t, stateDir, false), "appliance domain left")
 
 	repo := filepath.Join(dir, "backup", name)
-	arch := strings.Fields(borg(t, pass, dir, "list", "--short", repo))
+	arch := borgBackups(t, pass, dir, repo)
 	require.Len(t, arch, 1)
 	dst := t.TempDir()
 	borg(t, pass, dst, "extract", repo+"::"+arch[0])

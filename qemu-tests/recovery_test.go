@@ -91,6 +91,9 @@ passphrase_file = %q
 			require.Len(t, snaps, 2)
 			require.Equal(t, "2026-03-01", snaps[0].Time.UTC().Format(time.DateOnly))
 			require.Equal(t, "2026-03-02", snaps[1].Time.UTC().Format(time.DateOnly))
+			for _, sn := range snaps {
+				require.Equal(t, backend != "duplicity", sn.VM, "%s: borg and restic store a VM record beside each backup", sn.Archive)
+			}
 			switch backend {
 			case "duplicity":
 				require.Equal(t, []string{job.KindFull, job.KindIncr}, []string{snaps[0].Kind, snaps[1].Kind})

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 	"math/big"
 	"net"
 	"net/http"
@@ -126,10 +127,11 @@ func (s *restServers) restic(t *testing.T, port int, user, password, passFile st
 	return string(out), err
 }
 
-// snapshotIDs lists a repository's snapshots with this host's restic.
+// snapshotIDs lists a repository's backups (not their VM records) with
+// this host's restic.
 func (s *restServers) snapshotIDs(t *testing.T, port int, user, password, passFile string) []string {
 	t.Helper()
-	out, err := s.restic(t, port, user, password, passFile, "snapshots", "--json")
+	out, err := s.restic(t, port, user, password, passFile, "snapshots", "--json", "--tag", retention.ResticTag)
 	require.NoError(t, err, out)
 	var l []struct {
 		ID string `json:"id"`

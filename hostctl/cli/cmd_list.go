@@ -40,13 +40,18 @@ Columns:
   STORED  what it takes on the target: borg the deduplicated bytes no other
           archive shares, duplicity its volumes (file targets only); "-" for
           restic, which does not tell per snapshot
+  VM RECORD "yes": the backup carries its VM record, the disk layout (disks,
+          partition tables, filesystems with type, UUID, label and mount
+          point) by which "hostctl recover" puts each filesystem back on its
+          disk. borg and restic store it beside every backup; duplicity
+          backups, and those made before hostctl recorded it, have none.
   ID      what "hostctl restore --archive" and "hostctl verify --archive" take
 
 A client with several destinations (profiles = [...]): its first, or the one
 --profile names.
 
 --json prints the same as a list of records (snapshot_time, kind, full,
-original_size, deduplicated_size = stored, archive = ID).
+original_size, deduplicated_size = stored, vm_record, archive = ID).
 
 ` + progressHelp + `
 
@@ -85,7 +90,7 @@ func runList(ctx context.Context, g *Globals, o listOptions, name string) error 
 
 func printSnapshots(w io.Writer, snaps []job.Snapshot) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tSIZE\tSTORED\tID")
+	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tSIZE\tSTORED\tVM RECORD\tID")
 	size := func(n int64) string {
 		if n <= 0 {
 			return "-"
@@ -97,7 +102,11 @@ func printSnapshots(w io.Writer, snaps []job.Snapshot) {
 		if kind == "" { // an appliance older than the kinds
 			kind = map[bool]string{true: job.KindFull, false: job.KindIncr}[s.Full]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Time.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), textsafe.Line(s.Archive))
+		vm := "-"
+		if s.VM {
+			vm = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Time.UTC().Format(time.DateTime), kind, size(s.OriginalSize), size(s.DedupSize), vm, textsafe.Line(s.Archive))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d backup(s)\n", len(snaps))

@@ -15,7 +15,7 @@ func TestPrintSnapshotsGolden(t *testing.T) {
 	printSnapshots(&b, []job.Snapshot{
 		{Archive: "2026-03-01T10:00:00Z", Time: t0, Full: true, Kind: job.KindFull, DedupSize: 3 << 20},
 		{Archive: "2026-03-02T10:00:00Z", Time: t0.Add(24 * time.Hour), Kind: job.KindIncr, DedupSize: 2048},
-		{Archive: "web-20260303T100000Z", Time: t0.Add(48 * time.Hour), Full: true, Kind: job.KindSnapshot, OriginalSize: 5 << 30, DedupSize: 12 << 20},
+		{Archive: "web-20260303T100000Z", Time: t0.Add(48 * time.Hour), Full: true, Kind: job.KindSnapshot, OriginalSize: 5 << 30, DedupSize: 12 << 20, VM: true},
 		{Archive: "4f0c2a1b", Time: t0.Add(72 * time.Hour), Full: true, Kind: job.KindSnapshot, OriginalSize: 5 << 30},
 		{Archive: "old-appliance", Time: t0.Add(96 * time.Hour), Full: true}, // no kind: full/incr from Full
 	})

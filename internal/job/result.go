@@ -142,6 +142,9 @@ type Snapshot struct {
 	Kind         string    `json:"kind"`
 	OriginalSize int64     `json:"original_size,omitempty"`
 	DedupSize    int64     `json:"deduplicated_size,omitempty"`
+	// VM says that the backup carries its VM record (vmrecord): the disk
+	// layout an in-place recovery maps mount points by.
+	VM bool `json:"vm_record,omitempty"`
 }
 
 // Done is the final record: the job's Status ("ok", "warning" or

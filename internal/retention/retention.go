@@ -161,6 +161,12 @@ func BorgPrune(repo, client string, r job.Retention) ([]string, error) {
 // series like borg's: restic's default grouping by paths as well would
 // keep the newest of every source list the client ever had.
 func ResticForget(global []string, client string, r job.Retention) ([]string, error) {
+	return ResticForgetTagged(global, client, ResticTag, true, r)
+}
+
+// ResticForgetTagged is ResticForget for the snapshots tagged tag, with
+// --prune when prune is set.
+func ResticForgetTagged(global []string, client, tag string, prune bool, r job.Retention) ([]string, error) {
 	if r.Empty() {
 		return nil, nil
 	}
@@ -171,7 +177,11 @@ func ResticForget(global []string, client string, r job.Retention) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string(nil), global...), "forget", "--prune", "--host", client, "--tag", ResticTag, "--group-by", "host")
+	argv := append(append([]string(nil), global...), "forget")
+	if prune {
+		argv = append(argv, "--prune")
+	}
+	argv = append(argv, "--host", client, "--tag", tag, "--group-by", "host")
 	return append(argv, keep...), nil
 }
 

@@ -86,6 +86,9 @@ type Request struct {
 	// verify table.
 	Archive string
 	Paths   []string
+	// VMDir, when set, is the directory (inside the chroot) of the VM
+	// record that Backup stores beside the backup (Recorder backends).
+	VMDir string
 }
 
 // secret is the path (inside the chroot) of a secret file on the job disk.
@@ -150,6 +153,8 @@ type Snapshot struct {
 	// repository listing tells it (borg info's nfiles); -1 where it does
 	// not (restic, duplicity: Entries lists them).
 	Files int64
+	// VM is the id of the backup's VM record (vmrecord), "" for none.
+	VM string
 }
 
 // New returns the backend named in a job.

@@ -45,6 +45,10 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if err != nil {
 		return job.Stats{}, err
 	}
+	at := j.Backup.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
 	unread := &unreadable{}
 	r, err := b.run(ctx, req, argv, req.Dirs.Snapshot, true, unread)
 	if err != nil {
@@ -60,6 +64,9 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if r.warned {
 		rec.Warning = warning("borg create", 1, unread, r.tail)
 		unread.record(&rec)
+	}
+	if req.VMDir != "" {
+		VMWarning(&rec, b.storeVM(ctx, req, j.Backup.Archive, at))
 	}
 	return rec, nil
 }

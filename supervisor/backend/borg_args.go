@@ -99,9 +99,10 @@ func BorgInitArgs(repo, encryption string) ([]string, error) {
 	return []string{"borg", "init", "--log-json", "--encryption=" + encryption, "--make-parent-dirs", "--", repo}, nil
 }
 
-// BorgLastArgs lists the newest archive as JSON.
+// BorgLastArgs lists the archives as JSON (ParseBorgLast picks the
+// newest backup: the newest archive can be a VM record).
 func BorgLastArgs(repo string) []string {
-	return []string{"borg", "list", "--log-json", "--json", "--last", "1", "--", repo}
+	return []string{"borg", "list", "--log-json", "--json", "--", repo}
 }
 
 // BorgExtractArgs builds the borg extract argv (run with cwd RestoreDir):

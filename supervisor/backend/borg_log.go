@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"io"
 	"strings"
 	"sync"
@@ -168,8 +169,10 @@ func ParseBorgLast(out []byte) (string, error) {
 	if err := json.Unmarshal(out, &l); err != nil {
 		return "", fmt.Errorf("parse borg list --json: %w", err)
 	}
-	if len(l.Archives) == 0 {
-		return "", fmt.Errorf("repository has no archives")
+	for i := len(l.Archives) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(l.Archives[i].Name, vmrecord.BorgPrefix) {
+			return l.Archives[i].Name, nil
+		}
 	}
-	return l.Archives[0].Name, nil
+	return "", fmt.Errorf("repository has no archives")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -52,12 +53,16 @@ func (b *Borg) Retain(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
-	argv, err := retention.BorgPrune(req.Repo, req.Job.Client, req.Job.Repo.Retention)
-	if err != nil || argv == nil {
-		return err
-	}
-	if _, err := b.borg(ctx, req, argv, "/", true); err != nil {
-		return err
+	// The backups, then their VM records by the same policy: the
+	// records' times are the backups', so the same ones stay.
+	for _, series := range []string{req.Job.Client, vmrecord.BorgPrefix + req.Job.Client} {
+		argv, err := retention.BorgPrune(req.Repo, series, req.Job.Repo.Retention)
+		if err != nil || argv == nil {
+			return err
+		}
+		if _, err := b.borg(ctx, req, argv, "/", true); err != nil {
+			return err
+		}
 	}
 	_, err = b.borg(ctx, req, []string{"borg", "compact", "--log-json", "--", req.Repo}, "/", true)
 	return err
@@ -138,13 +143,26 @@ func ParseBorgInfo(out []byte) ([]Snapshot, error) {
 		return nil, fmt.Errorf("parse borg info --json: %w", err)
 	}
 	var s []Snapshot
+	records := map[string]bool{}
 	for _, a := range l.Archives {
+		if strings.HasPrefix(a.Name, vmrecord.BorgPrefix) {
+			records[a.Name] = true
+		}
+	}
+	for _, a := range l.Archives {
+		if records[a.Name] {
+			continue
+		}
 		// borg prints local time without a zone; the appliance runs in UTC.
 		t, err := time.ParseInLocation("2006-01-02T15:04:05.000000", a.Start, time.Local)
 		if err != nil {
 			return nil, fmt.Errorf("borg info: archive %s: time %q: %w", a.Name, a.Start, err)
 		}
-		s = append(s, Snapshot{ID: a.Name, Time: t, Full: true, Kind: job.KindSnapshot, Size: a.Stats.Original, Stored: a.Stats.Dedup, Files: a.Stats.NFiles})
+		sn := Snapshot{ID: a.Name, Time: t, Full: true, Kind: job.KindSnapshot, Size: a.Stats.Original, Stored: a.Stats.Dedup, Files: a.Stats.NFiles}
+		if records[vmrecord.BorgPrefix+a.Name] {
+			sn.VM = vmrecord.BorgPrefix + a.Name
+		}
+		s = append(s, sn)
 	}
 	return s, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/target"
 	"github.com/snapshot-backup/snapshot-backup/internal/testutil"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/chroot"
 )
 
@@ -236,4 +237,102 @@ func testRepo(t *testing.T, dir string, d Dirs, r job.Repo) (Backend, *testSink,
 		t.Fatal(err)
 	}
 	return b, sink, Request{Job: &job.Job{Client: "web", Repo: &r}, Repo: repo, Passphrase: []byte("pw\n"), Root: "/", Dirs: d}
+}
+
+// TestVMRecord: a backup with a VM record directory stores the record
+// beside the backup, where the guest's tree cannot put one; the record is
+// no backup to list, restore as the latest or count for retention, it
+// goes with its backup, and the stock tools read it back.
+func TestVMRecord(t *testing.T) {
+	for _, name := range []string{"borg", "restic"} {
+		t.Run(name, func(t *testing.T) {
+			testutil.NeedTool(t, name, "run qemu-tests/setup-host.sh")
+			dir := t.TempDir()
+			d := testDirs(t, dir)
+			// The guest's own tree holds what looks like a record.
+			os.MkdirAll(filepath.Join(d.Snapshot, "run", "sb", "vm"), 0o700)
+			os.WriteFile(filepath.Join(d.Snapshot, "run", "sb", "vm", vmrecord.File), []byte(`{"forged":true}`), 0o600)
+			os.WriteFile(filepath.Join(d.Snapshot, vmrecord.File), []byte(`{"forged":true}`), 0o600)
+			b, sink, req := testRepo(t, dir, d, job.Repo{Backend: name, Encryption: "repokey", Retention: job.Retention{KeepLast: 1}})
+			ctx := context.Background()
+			fail := func(step string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v\nlog:\n%s", step, err, sink)
+				}
+			}
+			req.VMDir = filepath.Join(dir, "vm")
+			fail("mkdir", os.MkdirAll(req.VMDir, 0o700))
+			j := req.Job
+			var want []string
+			for i, at := range []time.Time{time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} {
+				rec := fmt.Sprintf(`{"version":1,"client":"web","n":%d}`, i)
+				want = append(want, rec)
+				fail("write record", os.WriteFile(filepath.Join(req.VMDir, vmrecord.File), []byte(rec), 0o600))
+				j.Backup = &job.Backup{Archive: fmt.Sprintf("web-%d", i), Time: at}
+				st, err := b.Backup(ctx, req)
+				fail("backup", err)
+				if st.Warning != "" {
+					t.Fatalf("backup %d: warning %s", i, st.Warning)
+				}
+			}
+			snaps, err := b.Snapshots(ctx, req)
+			fail("snapshots", err)
+			if len(snaps) != 2 {
+				t.Fatalf("two backups with records list as %+v", snaps)
+			}
+			for i, sn := range snaps {
+				if sn.VM == "" {
+					t.Fatalf("backup %s has no record", sn.ID)
+				}
+				got, err := b.(Recorder).ReadVM(ctx, req, sn.VM)
+				fail("read record", err)
+				if string(got) != want[i] {
+					t.Errorf("record of %s: %s, want %s", sn.ID, got, want[i])
+				}
+			}
+			// The stock tools, without hostctl.
+			var stock *exec.Cmd
+			if name == "borg" {
+				stock = exec.Command("borg", "extract", "--stdout", req.Repo+"::vm+web-1", vmrecord.File)
+			} else {
+				stock = exec.Command("restic", "--repo", req.Repo, "dump", "--tag", vmrecord.ResticTag, "latest", filepath.Join(req.VMDir, vmrecord.File))
+			}
+			stock.Env = append(os.Environ(), "BORG_PASSPHRASE=pw", "RESTIC_PASSWORD=pw", "BORG_BASE_DIR="+filepath.Join(dir, "stock"), "RESTIC_CACHE_DIR="+filepath.Join(dir, "stock"))
+			out, err := stock.CombinedOutput()
+			if err != nil || string(out) != want[1] {
+				t.Errorf("%s: %s %v", stock, out, err)
+			}
+			// The latest backup restores, not its record; the guest's
+			// look-alike is restored as the guest's file it is.
+			req.Archive = ""
+			_, err = b.Restore(ctx, req)
+			fail("restore", err)
+			if got, _ := os.ReadFile(filepath.Join(d.Restore, "etc", "hostname")); string(got) != "web\n" {
+				t.Errorf("restore of the latest: etc/hostname %q", got)
+			}
+			fail("retain", b.Retain(ctx, req))
+			snaps, err = b.Snapshots(ctx, req)
+			fail("snapshots after retain", err)
+			if len(snaps) != 1 || snaps[0].VM == "" {
+				t.Fatalf("keep_last 1 keeps the newest backup with its record: %+v", snaps)
+			}
+			if got, err := b.(Recorder).ReadVM(ctx, req, snaps[0].VM); err != nil || string(got) != want[1] {
+				t.Errorf("record after retention: %s %v", got, err)
+			}
+			// The first backup's record went with it.
+			var list *exec.Cmd
+			if name == "borg" {
+				list = exec.Command("borg", "list", "--short", req.Repo)
+			} else {
+				list = exec.Command("restic", "--repo", req.Repo, "snapshots", "--tag", vmrecord.ResticTag, "--json")
+			}
+			list.Env = stock.Env
+			out, err = list.CombinedOutput()
+			fail("stock list", err)
+			if n := strings.Count(string(out), map[string]string{"borg": "\n", "restic": `"id"`}[name]); n != 2 && name == "borg" || n != 1 && name == "restic" {
+				t.Errorf("after retention the repository holds: %s", out)
+			}
+		})
+	}
 }

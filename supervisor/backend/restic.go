@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/retention"
@@ -103,6 +105,10 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 			unread.add(item, why)
 		}
 	})
+	at := req.Job.Backup.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
 	out, err := runTool(ctx, r.Run, r.Sink, toolCmd{argv: argv, env: env, dir: d.Snapshot, priority: true, warnCodes: []int{3}, stderr: errs})
 	var w *toolWarning
 	if err != nil && !errors.As(err, &w) {
@@ -118,6 +124,10 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 	if w != nil {
 		rec.Warning = warning("restic backup", w.code, unread, w.tail)
 		unread.record(&rec)
+	}
+	if req.VMDir != "" {
+		_, err := r.run(ctx, env, "/", true, ResticVMArgs(g, req.Job.Client, rec.Archive, req.VMDir, at)...)
+		VMWarning(&rec, err)
 	}
 	return rec, nil
 }
@@ -141,6 +151,9 @@ func (r *Restic) Restore(ctx context.Context, req Request) (string, error) {
 	}
 	stage := path.Join(d.Restore, ".snapshot-backup-restore")
 	argv := append(append([]string(nil), g...), "restore", id, "--host", req.Job.Client, "--target", stage)
+	if id == "latest" {
+		argv = append(argv, "--tag", retention.ResticTag) // a backup, not a VM record
+	}
 	for _, p := range paths {
 		argv = append(argv, "--include", path.Join(d.Snapshot, p))
 	}
@@ -180,8 +193,17 @@ func (r *Restic) Retain(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
+	// The VM records first, by the backups' policy (their times are the
+	// backups'), without a prune: the backups' forget prunes for both.
+	vm, err := retention.ResticForgetTagged(g, req.Job.Client, vmrecord.ResticTag, false, req.Job.Repo.Retention)
+	if err != nil || vm == nil {
+		return err
+	}
+	if _, err := r.run(ctx, env, "/", true, vm...); err != nil {
+		return err
+	}
 	argv, err := retention.ResticForget(g, req.Job.Client, req.Job.Repo.Retention)
-	if err != nil || argv == nil {
+	if err != nil {
 		return err
 	}
 	_, err = r.run(ctx, env, "/", true, argv...)

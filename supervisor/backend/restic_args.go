@@ -3,9 +3,11 @@ package backend
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -177,13 +179,39 @@ func ParseResticSnapshots(out []byte) ([]Snapshot, error) {
 	var l []struct {
 		ID   string    `json:"id"`
 		Time time.Time `json:"time"`
+		Tags []string  `json:"tags"`
 	}
 	if err := json.Unmarshal(out, &l); err != nil {
 		return nil, fmt.Errorf("parse restic snapshots --json: %w", err)
 	}
+	// A VM record snapshot is no backup: it names its backup by a tag.
+	records := map[string]string{}
+	isRecord := func(tags []string) (of string, ok bool) {
+		if !slices.Contains(tags, vmrecord.ResticTag) {
+			return "", false
+		}
+		for _, t := range tags {
+			if strings.HasPrefix(t, vmrecord.ResticOf) {
+				of = strings.TrimPrefix(t, vmrecord.ResticOf)
+			}
+		}
+		return of, true
+	}
+	for _, x := range l {
+		if of, ok := isRecord(x.Tags); ok && of != "" {
+			records[of] = x.ID
+		}
+	}
 	var s []Snapshot
 	for _, x := range l {
-		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true, Kind: job.KindSnapshot, Files: -1})
+		if _, ok := isRecord(x.Tags); ok {
+			continue
+		}
+		vm := records[x.ID]
+		if vm == "" && len(x.ID) >= 8 {
+			vm = records[x.ID[:8]] // restic 0.14's backup --json names the short id
+		}
+		s = append(s, Snapshot{ID: x.ID, Time: x.Time, Full: true, Kind: job.KindSnapshot, Files: -1, VM: vm})
 	}
 	return s, nil
 }

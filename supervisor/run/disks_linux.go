@@ -57,15 +57,21 @@ func (c chrootRunner) Output(ctx context.Context, argv ...string) ([]byte, error
 
 // mountTree mounts the client's tree (one filesystem, a mount table or the
 // guest's fstab) at mountpoint inside the userland.
-func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk, mountpoint string, use blockdev.Use) error {
+// It returns the client's devices and the mounted plan.
+func (s *supervisor) mountTree(ctx context.Context, b job.Tree, disks []job.Disk, mountpoint string, use blockdev.Use) ([]blockdev.Device, []layout.Planned, error) {
 	devs, err := s.devices(ctx, disks)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if _, err = s.layout().MountTree(ctx, &s.stack, devs, b, Sysroot+mountpoint, use); err != nil {
-		return err
+	lay := s.layout()
+	plan, err := lay.PlanTree(&s.stack, devs, b)
+	if err != nil {
+		return nil, nil, err
 	}
-	return s.checkConfined(mountpoint, use)
+	if _, err = lay.MountPlan(&s.stack, plan, Sysroot+mountpoint, use); err != nil {
+		return nil, nil, err
+	}
+	return devs, plan, s.checkConfined(mountpoint, use)
 }
 
 // checkConfined checks in the kernel's mount table that every client

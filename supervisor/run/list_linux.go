@@ -29,5 +29,5 @@ func (s *supervisor) list(ctx context.Context, j *job.Job) (job.Done, error) {
 // snapshotRecord is the record of one backup the repository lists.
 func snapshotRecord(sn backend.Snapshot) job.Record {
 	return job.Snapshot{Archive: sn.ID, Time: sn.Time, Full: sn.Full,
-		Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored}.Record()
+		Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored, VM: sn.VM != ""}.Record()
 }

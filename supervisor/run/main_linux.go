@@ -47,6 +47,10 @@ type supervisor struct {
 	reaper *boot.Reaper
 	runner *chroot.Runner
 	b      booted
+	// vmDir is the backup's VM record directory (recordVM), "" when
+	// there is none; vmErr why a disk client's record is missing.
+	vmDir string
+	vmErr error
 }
 
 // Main is PID 1. It never returns: every path ends in power-off.

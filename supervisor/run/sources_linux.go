@@ -20,7 +20,14 @@ import (
 // that the tree looks like the host's.
 func (s *supervisor) mountSources(ctx context.Context, j *job.Job) error {
 	if len(j.Disks) > 0 {
-		return s.mountTree(ctx, j.Backup.Tree, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
+		devs, plan, err := s.mountTree(ctx, j.Backup.Tree, j.Disks, backend.SnapshotDir, blockdev.Snapshot)
+		if err != nil {
+			return err
+		}
+		if s.vmDir, s.vmErr = s.recordVM(ctx, j, devs, plan); s.vmErr != nil {
+			s.rep.Logf("VM record: %v", s.vmErr)
+		}
+		return nil
 	}
 	// Shallow first: /srv before /srv/data.
 	shares := append(j.Backup.Shares[:0:0], j.Backup.Shares...)
