@@ -2,10 +2,13 @@ package qemutests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +102,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			fmt.Sprintf("disks: vda=%s (qcow2), vdb=%s (qcow2)", disks.Root, disks.Data),
 			"archive the latest",
 			`run pre_recovery in the client: "echo \"HOOK pre_recovery`,
-			`backup.mount = "fstab" says; empty the existing filesystems`,
+			`the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; empty the existing filesystems`,
 			`run end_recovery chrooted into the restored tree: "test -c /dev/null`,
 			"dry run: nothing was changed",
 		} {
@@ -214,6 +217,64 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"), "the client's data is still there")
 		require.Equal(t, "recover-client\n", diskFile(t, disks.Root, "/etc/hostname"), "and its system")
 		require.False(t, c.running(t))
+		c.requireNoLeftovers(t)
+		c.requireDisks(t, disks.Root, disks.Data)
+	})
+
+	// The backup's VM record, not the blank VM's fstab, says where each
+	// filesystem goes. A data disk without its filesystem stops the
+	// recovery before any disk is touched, naming the mount point (before,
+	// the files of a mount point the blank fstab could not resolve went
+	// onto the root filesystem); --mkfs makes the recorded filesystem
+	// there, and the data lands on its own disk.
+	t.Run("recorded-layout", func(t *testing.T) {
+		code, out, errOut := hostctl(t, ctx, "list", "--json", "-c", c.config, c.name)
+		require.Equal(t, 0, code, errOut)
+		var listed []struct {
+			Archive string `json:"archive"`
+			VM      bool   `json:"vm_record"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &listed), out)
+		first := c.archives(t)[0]
+		vm := map[string]bool{}
+		for _, l := range listed {
+			vm[l.Archive] = l.VM
+		}
+		require.Equal(t, map[string]bool{first: true, "recover-empty": false}, vm, "hostctl's backups carry their record; stock borg's has none")
+
+		info, err := exec.Command("qemu-img", "info", "--output", "json", "-U", disks.Data).Output()
+		require.NoError(t, err)
+		var img struct {
+			Size int64 `json:"virtual-size"`
+		}
+		require.NoError(t, json.Unmarshal(info, &img))
+		out2, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", disks.Data, strconv.FormatInt(img.Size, 10)).CombinedOutput()
+		require.NoError(t, err, "%s", out2)
+		code, _, errOut = hostctl(t, ctx, "recover", "--yes", "--archive", first, "-c", c.config, c.name)
+		require.Equal(t, 1, code, errOut)
+		for _, want := range []string{
+			`step "restore in the appliance" failed`,
+			"the backup's filesystems have no counterpart in this VM: /srv/data (ext4 on vdb, LABEL=" + fixture.BootDataLabel + ", UUID=" + orig.DataUUID + "): vdb holds no filesystem (--mkfs creates ext4 on it)",
+			"the appliance stopped before it changed a filesystem",
+		} {
+			require.Contains(t, errOut, want)
+		}
+		require.Equal(t, "recover-client\n", diskFile(t, disks.Root, "/etc/hostname"), "the root filesystem is untouched")
+		logPath := regexp.MustCompile(`appliance log: (\S+/job\.log)`).FindStringSubmatch(errOut)
+		require.NotNil(t, logPath, errOut)
+		jobLog, err := os.ReadFile(logPath[1])
+		require.NoError(t, err)
+		require.Contains(t, string(jobLog), "backup "+first+": 2 disk(s), 2 filesystem(s): / ext4 on vda, /srv/data ext4 on vdb")
+		require.False(t, c.running(t))
+
+		off := consoleSize(t, console)
+		code, _, errOut = hostctl(t, ctx, "recover", "--yes", "--mkfs", "--archive", first, "--agent-timeout", "3m", "-c", c.config, c.name)
+		require.Equal(t, 0, code, errOut)
+		requireConsole(t, console, off,
+			"bootvm: root matches fstab UUID="+orig.RootUUID,
+			"bootvm: mounted UUID="+orig.DataUUID+" on /srv/data",
+			"bootvm: MARKER "+marker)
+		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"), "the data is on its own disk")
 		c.requireNoLeftovers(t)
 		c.requireDisks(t, disks.Root, disks.Data)
 	})

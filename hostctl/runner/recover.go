@@ -94,7 +94,7 @@ func (p *RecoverPlan) Lines() []string {
 	}
 	fs := "empty the existing filesystems (everything but lost+found)"
 	if p.MkFS {
-		fs = "create the filesystems afresh (same type; --mkfs)"
+		fs = "create the filesystems afresh (the recorded type, UUID and label; --mkfs)"
 	}
 	hook := func(name, cmd string) string {
 		if cmd == "" {
@@ -116,7 +116,7 @@ func (p *RecoverPlan) Lines() []string {
 	}
 	steps = append(steps,
 		"boot the appliance with the client's disks attached writable",
-		fmt.Sprintf("mount the client's filesystems as backup.mount = %q says; %s", p.Mount, fs),
+		fmt.Sprintf("mount the client's filesystems where the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = %q says), stopping before any change if one is missing; %s", p.Mount, fs),
 		"restore the archive into them with "+p.Backend,
 		"give the filesystems the UUIDs and labels the restored /etc/fstab names",
 		hook("run "+hooks.EndRecovery+" chrooted into the restored tree", p.Hooks.EndRecovery),

@@ -188,7 +188,7 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 		"backup: borg repository file://" + j.dir + "/backup/web, archive the latest",
 		`1. run pre_recovery in the client: "echo \"pre`,
 		"2. shut the client down (forced off after 2m0s)",
-		`mount the client's filesystems as backup.mount = "fstab" says; create the filesystems afresh`,
+		`a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; create the filesystems afresh`,
 		`run end_recovery chrooted into the restored tree: "touch /recovered"`,
 		"wait for its guest agent (at most 5m0s), run post_recovery in it",
 	} {

@@ -45,6 +45,10 @@ type Layout struct {
 	// LoadDM, when set, is called before the first lvm(8) command: the
 	// supervisor loads device-mapper's modules only for guests with LVM.
 	LoadDM func()
+	// RequireAll makes a "nofail" fstab entry that is not there an error
+	// instead of a filesystem left out (a recovery: its files would land
+	// on the filesystem above).
+	RequireAll bool
 }
 
 func (l *Layout) logf(format string, args ...any) {

@@ -110,6 +110,9 @@ func (l *Layout) PlanTree(mnt Mounter, devs []blockdev.Device, b job.Tree) ([]Pl
 	var out []Planned
 	for _, m := range plan {
 		d, err := blockdev.Select(m.What, devs)
+		if err != nil && m.Optional && l.RequireAll {
+			return nil, fmt.Errorf("%s: %w: the VM's fstab marks it nofail, but its files would be restored onto the filesystem above it (give the VM that filesystem, or restore with --mkfs onto disks that have it)", m.Where, err)
+		}
 		if err != nil && m.Optional {
 			l.logf("fstab: %s on %s is nofail and not there: left out (%v)", m.What, m.Where, err)
 			continue

@@ -130,3 +130,28 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 		require.NoError(t, st.UnmountAll(0))
 	})
 }
+
+// TestPlanTreeNofail: a backup leaves out a "nofail" filesystem that is
+// not there; a recovery by the VM's fstab (RequireAll) stops instead,
+// naming it: its files would otherwise land on the root filesystem.
+func TestPlanTreeNofail(t *testing.T) {
+	testutil.NeedRoot(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed")
+		}
+	}
+	top := t.TempDir()
+	root := loopFS(t, "blank", writeTree(t, t.TempDir(), map[string]string{
+		"etc/fstab": "LABEL=blank / ext4 defaults 0 1\nLABEL=data /srv/data ext4 defaults,nofail 0 2\n"}, nil), "vda")
+	var st boot.Stack
+	t.Cleanup(func() { _ = st.UnmountAll(0) })
+	l := &Layout{Logf: t.Logf, ProbeDir: filepath.Join(top, "probe")}
+	plan, err := l.PlanTree(&st, []blockdev.Device{root}, job.Tree{Mount: job.MountFstab})
+	require.NoError(t, err)
+	require.Len(t, plan, 1, "a backup leaves the missing nofail filesystem out")
+	l.RequireAll = true
+	_, err = l.PlanTree(&st, []blockdev.Device{root}, job.Tree{Mount: job.MountFstab})
+	require.ErrorContains(t, err, "/srv/data: ")
+	require.ErrorContains(t, err, "the VM's fstab marks it nofail, but its files would be restored onto the filesystem above it")
+}

@@ -34,23 +34,15 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 	if len(j.Disks) == 0 {
 		return done, fmt.Errorf("recovery job has no client disks")
 	}
-	lay := s.layout()
-	end := s.rep.Step("find client filesystems")
+	end := s.rep.Step("find client disks")
 	devs, err := s.devices(ctx, j.Disks)
-	if err != nil {
-		return done, end(err)
+	if err := end(err); err != nil {
+		return done, err
 	}
-	plan, err := lay.PlanTree(&s.stack, devs, j.Restore.Tree)
-	if err != nil {
-		return done, end(fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err))
-	}
-	for _, p := range plan {
-		s.rep.Logf("client filesystem %s on %s", p.Dev, p.Where)
-	}
-	end(nil)
-	// The repository and the archive are checked before a disk is
-	// touched: a typo in --archive, a wrong passphrase or a backup that
-	// holds nothing must not cost the blank system.
+	// The repository, the archive and the plan are checked before a disk
+	// is touched: a typo in --archive, a wrong passphrase, a backup that
+	// holds nothing or a filesystem the VM lacks must not cost the blank
+	// system.
 	r, err := s.openRepo(ctx, j)
 	if err != nil {
 		return done, err
@@ -63,6 +55,15 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 	if err := end(err); err != nil {
 		return done, err
 	}
+	end = s.rep.Step("find client filesystems")
+	plan, err := s.recoveryPlan(ctx, r, restoredBackup(j, snaps), devs)
+	if err != nil {
+		return done, end(err)
+	}
+	for _, p := range plan {
+		s.rep.Logf("client filesystem %s on %s", p.Dev, p.Where)
+	}
+	end(nil)
 	if j.Restore.MkFS {
 		end = s.rep.Step("create filesystems")
 		if err := end(s.mkfsPlan(ctx, plan)); err != nil {
@@ -100,6 +101,33 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 	end = s.rep.Step("unmount client filesystems")
 	unix.Sync()
 	return done, end(s.stack.Unmount(mountpoint))
+}
+
+// recoveryPlan maps the backup's mount points to the client's devices:
+// by the backup's VM record where it has one, else by the VM's own fstab
+// (backup.mount), where an entry that is not there stops the recovery
+// rather than leave its files to the filesystem above it.
+func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) ([]layout.Planned, error) {
+	j := r.req.Job
+	plan, recorded, err := s.recordedPlan(ctx, r, sn, devs)
+	if recorded {
+		if err == nil && j.Restore.Archive == "" {
+			j.Restore.Archive = sn.ID // the backup whose record this is
+		}
+		return plan, err
+	}
+	id := j.Restore.Archive
+	if sn != nil {
+		id = sn.ID
+	}
+	s.rep.Logf("backup %s has no VM record (older than recorded layouts, or duplicity): its mount points are found by the VM's fstab", id)
+	lay := s.layout()
+	lay.RequireAll = true
+	plan, err = lay.PlanTree(&s.stack, devs, j.Restore.Tree)
+	if err != nil {
+		return nil, fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err)
+	}
+	return plan, nil
 }
 
 // checkArchive lists the repository (which proves access and passphrase)
