@@ -2,6 +2,9 @@ package qemutests
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +92,22 @@ func TestGuestLayoutFstab(t *testing.T) {
 	require.Empty(t, fixture.Diff(want, got), "the archive is not the guest's assembled tree")
 	require.FileExists(t, filepath.Join(dst, "var/lib/app/state.db"))
 	require.FileExists(t, filepath.Join(dst, "srv/data/reports/2026-11.csv"))
+
+	// The VM record beside it (stock borg): where each filesystem was,
+	// the GPT table of the PV's disk, the guest volume group's metadata.
+	var rec vmrecord.Record
+	require.NoError(t, json.Unmarshal([]byte(borg(t, pass, dir, "extract", "--stdout", repo+"::vm+"+arch[0], vmrecord.File)), &rec))
+	var where []string
+	for _, f := range rec.Filesystems {
+		where = append(where, fmt.Sprintf("%s %s %s %s", f.Where, f.Type, strings.TrimPrefix(f.Device(), "/"), f.Label))
+	}
+	require.Equal(t, []string{"/ ext4 guestvg/root root", "/var ext4 guestvg/var var", "/srv/data xfs vdb data"}, where)
+	require.Len(t, rec.Disks, 2)
+	require.Contains(t, rec.Disks[0].PartitionTable, "label: gpt")
+	require.Empty(t, rec.Disks[1].PartitionTable, "a whole-disk filesystem has no table")
+	require.Len(t, rec.VolumeGroups, 1)
+	require.Equal(t, "guestvg", rec.VolumeGroups[0].Name)
+	require.Contains(t, rec.VolumeGroups[0].Metadata, "logical_volumes {")
+	require.Nil(t, rec.BootLoader, "the fixture has no boot loader")
+	require.Contains(t, rec.Domain, "<name>"+domain+"</name>")
 }

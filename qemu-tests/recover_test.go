@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,6 +242,20 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			vm[l.Archive] = l.VM
 		}
 		require.Equal(t, map[string]bool{first: true, "recover-empty": false}, vm, "hostctl's backups carry their record; stock borg's has none")
+
+		// The record, read with stock borg on the host: the layout and
+		// the domain's definition.
+		var rec vmrecord.Record
+		require.NoError(t, json.Unmarshal([]byte(borg(t, c.pass, dir, "extract", "--stdout", c.repo+"::vm+"+first, vmrecord.File)), &rec))
+		require.Equal(t, []vmrecord.Filesystem{
+			{Where: "/", Disk: "vda", Type: "ext4", UUID: orig.RootUUID, Label: fixture.BootRootLabel, Size: 256 << 20, Options: "defaults"},
+			{Where: "/srv/data", Disk: "vdb", Type: "ext4", UUID: orig.DataUUID, Label: fixture.BootDataLabel, Size: 32 << 20, Options: "defaults"},
+		}, rec.Filesystems)
+		require.Equal(t, []vmrecord.Disk{{Dev: "vda", Size: 256 << 20}, {Dev: "vdb", Size: 32 << 20}}, rec.Disks)
+		require.Contains(t, rec.Domain, "<name>"+c.domain+"</name>")
+		require.Contains(t, rec.Domain, disks.Data, "the definition names the VM's own disks, not a run's overlays")
+		require.NotContains(t, rec.Domain, ".appliance.qcow2")
+		require.Equal(t, rec.Domain, borg(t, c.pass, dir, "extract", "--stdout", c.repo+"::vm+"+first, vmrecord.DomainFile))
 
 		info, err := exec.Command("qemu-img", "info", "--output", "json", "-U", disks.Data).Output()
 		require.NoError(t, err)

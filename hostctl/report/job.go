@@ -41,7 +41,10 @@ type Job struct {
 	// PowerOff is the appliance's result (its done record, on the
 	// progress channel) to its domain gone.
 	PowerOff time.Duration `json:"poweroff_ns,omitempty"`
-	Cleanups []string      `json:"cleanup_errors,omitempty"`
+	// VMRecord is the backup's VM record in one line (the appliance's
+	// words, made safe for a terminal): "" for a backup without one.
+	VMRecord string   `json:"vm_record,omitempty"`
+	Cleanups []string `json:"cleanup_errors,omitempty"`
 	// Pause is the pause window: end of pre_snapshot to start of
 	// on_snapshot (the snapshot alone without hooks).
 	Pause  time.Duration  `json:"pause_ns,omitempty"`

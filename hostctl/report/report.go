@@ -111,6 +111,15 @@ func Text(r *Run) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, j.Status, dur(j.Elapsed), pause, files, read, written, dedup)
 	}
 	tw.Flush()
+	var records []string
+	for _, j := range r.Jobs {
+		if j.VMRecord != "" {
+			records = append(records, fmt.Sprintf("  %s: %s", j.Name(), textsafe.Line(j.VMRecord)))
+		}
+	}
+	if len(records) > 0 {
+		fmt.Fprintf(&b, "\nVM records (what \"hostctl recover\" puts back where):\n%s\n", strings.Join(records, "\n"))
+	}
 	for _, j := range r.Jobs {
 		if j.Status == job.StatusOK && len(j.Cleanups) == 0 {
 			continue

@@ -25,7 +25,8 @@ func sampleRun() *Run {
 		Jobs: []*Job{
 			{Client: "web", Status: job.StatusOK, Archive: "web-20261125T033000Z", Mode: "live-snapshot",
 				Started: t0, Elapsed: 95 * time.Second, Pause: 1234 * time.Millisecond,
-				Stats: &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20}},
+				Stats:    &job.Stats{Files: 1200, OriginalSize: 3 << 30, CompressedSize: 1 << 30, DedupSize: 12 << 20},
+				VMRecord: "2 disk(s), 2 filesystem(s): / ext4 on vda1, /srv/data xfs on vdb; the domain's definition"},
 			{Client: "db", Status: job.StatusFailed, Started: t0.Add(95 * time.Second), Elapsed: 4 * time.Second,
 				Error:  "pre_snapshot failed: snapshot skipped: hook pre_snapshot: exit code 3: cannot lock",
 				LogDir: "/var/lib/hostctl/runs/20261125T033000Z/db",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/snapshot-backup/snapshot-backup/internal/textsafe"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,6 +163,16 @@ func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, r
 	if !running && c.OfflineOK != nil && !*c.OfflineOK {
 		return &skipError{fmt.Sprintf("domain %s is shut off and offline_ok = false", c.Domain)}
 	}
+	// The definition the backup's VM record keeps (the next boot's, not
+	// the live one with a run's overlays).
+	definition, err := r.virt.InactiveXML(ctx, c.Domain)
+	if err == nil {
+		definition, err = virt.ScrubDomainXML(definition, vmrecord.MaxDomain)
+	}
+	if err != nil {
+		r.logf("%s: the VM record goes without the domain's definition: %v", c.Name, err)
+		definition = ""
+	}
 	dir := r.jobDir(c.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -191,7 +203,7 @@ func (r *Runner) backup(ctx context.Context, c *config.Resolved, rv *reverter, r
 	// While the appliance reads them, the classic snapshots are watched:
 	// the guard cancels jctx before one overflows.
 	jctx, stopGuard := r.watchSnapshots(ctx, taken)
-	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen(disks, snaps)})
+	err = r.backupFrom(jctx, c, rv, rep, sources{disks: frozen(disks, snaps), domain: definition})
 	if gerr := stopGuard(); gerr != nil && err != nil {
 		return gerr // the guard's verdict is why the job stopped
 	}
@@ -205,6 +217,7 @@ type sources struct {
 	shares    []virt.ShareSpec
 	jobShares []job.Share
 	plain     string
+	domain    string // the client domain's scrubbed definition, for the VM record
 }
 
 // frozen is disks with each LV replaced by its snapshot in snaps (by
@@ -237,7 +250,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 	}
 	rep.Archive = c.Name + "-" + r.runID
 	aj, err := r.newJob(c, backupTable(&job.Backup{Archive: rep.Archive, Time: r.backupTime,
-		Tree: c.Tree, Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: src.jobShares, Plain: src.plain}),
+		Tree: c.Tree, Source: c.Backup.Source, Exclude: c.Backup.Exclude, Shares: src.jobShares, Plain: src.plain, Domain: src.domain}),
 		timeLimit(applianceLimit(rep.deadline, c.TimeLimit.Duration)), withDisks(overlays), withShares(src.shares...))
 	if err != nil {
 		return err
@@ -247,6 +260,7 @@ func (r *Runner) backupFrom(ctx context.Context, c *config.Resolved, rv *reverte
 		return err
 	}
 	rep.result = res
+	rep.VMRecord = textsafe.Line(res.Done.VMRecord)
 	if c.Multi() {
 		// Each destination's outcome is its row's (destinationRows);
 		// the job is ok or a warning as the appliance says.

@@ -47,6 +47,9 @@ type Backup struct {
 	// Plain (client type "plain") is a directory on the appliance's cache
 	// volume, relative to it, backed up in place of disks.
 	Plain string `toml:"plain,omitempty"`
+	// Domain is the client domain's inactive XML, scrubbed of secrets
+	// (virt.ScrubDomainXML), for the backup's VM record; "" for none.
+	Domain string `toml:"domain,omitempty"`
 }
 
 // Tree selects the client's filesystems among its disks, as the client's

@@ -159,6 +159,8 @@ type Done struct {
 	Archive        string        `json:"archive,omitempty"`
 	BackendElapsed time.Duration `json:"backend_elapsed_ns,omitempty"`
 	ReadyAfter     time.Duration `json:"ready_after_ns,omitempty"`
+	// VMRecord is a backup's VM record in one line (vmrecord.Summary).
+	VMRecord string `json:"vm_record,omitempty"`
 	Warnings
 }
 
@@ -346,9 +348,9 @@ func (d Done) check() error {
 	}
 	// The supervisor writes guest file names printable and bounded
 	// (supervisor/backend); anything else did not come from it.
-	for _, s := range append([]string{d.Warning}, d.Unreadable...) {
+	for _, s := range append([]string{d.Warning, d.VMRecord}, d.Unreadable...) {
 		if len(s) > maxWarningText || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-			return fmt.Errorf("done record: a warning or path longer than %d bytes or with control characters", maxWarningText)
+			return fmt.Errorf("done record: a warning, path or VM record longer than %d bytes or with control characters", maxWarningText)
 		}
 	}
 	return nil

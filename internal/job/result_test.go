@@ -31,6 +31,8 @@ func TestParseResultDone(t *testing.T) {
 		{done(`{"status":"warning","warning":"w","unreadable":["` + strings.Repeat(`a","`, MaxUnreadable) + `a"],"unreadable_count":99}`), "", "21 unreadable paths listed"},
 		{done(`{"status":"warning","warning":"w","unreadable":["a\u001b[2Jb"],"unreadable_count":1}`), "", "control characters"},
 		{done(`{"status":"warning","warning":"w\u0007"}`), "", "control characters"},
+		{done(`{"status":"ok","vm_record":"1 disk(s), 1 filesystem(s): /\u001b[2J ext4 on vda"}`), "", "VM record longer than 1024 bytes or with control characters"},
+		{done(`{"status":"ok","vm_record":"` + strings.Repeat("v", 1025) + `"}`), "", "longer than 1024 bytes"},
 		{done(`{"status":"warning","warning":"` + strings.Repeat("w", 1025) + `"}`), "", "longer than 1024 bytes"},
 		{done(`{"status":"warning","warning":"borg create finished with warnings: Ünïcödé ファイル ok"}`), StatusWarning, ""},
 		{done(`{"status":"` + strings.Repeat("x", 5000) + `"}`), "", `unknown status "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"`},

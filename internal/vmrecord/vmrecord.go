@@ -34,6 +34,13 @@ const (
 	Dir = "/run/sb/vm"
 	// File is the record's file name in Dir.
 	File = "layout.json"
+	// DomainFile is the copy of Record.Domain beside it.
+	DomainFile = "domain.xml"
+	// MaxDomain bounds the domain XML (libvirt's are a few KiB).
+	MaxDomain = 256 << 10
+	// MaxTable bounds a partition table dump and a volume group's
+	// metadata.
+	MaxTable = 64 << 10
 	// BorgPrefix starts the name of a borg record archive: "vm+" and the
 	// backup's archive name. A client's name cannot hold "+", so no
 	// client's archives (CLIENT-*) are ever one.
@@ -49,8 +56,8 @@ const (
 	Version = 1
 
 	maxDisks, maxFilesystems = 64, 256
-	maxText                  = 4096     // a label, UUID, option string
-	maxTable                 = 64 << 10 // an sfdisk dump
+	maxText                  = 4096 // a label, UUID, option string
+
 )
 
 // Record describes a backed-up VM.
@@ -59,6 +66,17 @@ type Record struct {
 	Client      string       `json:"client"`
 	Disks       []Disk       `json:"disks"`
 	Filesystems []Filesystem `json:"filesystems"`
+	Swap        []Swap       `json:"swap,omitempty"`
+	// VolumeGroups are the guest LVM volume groups on the client's disks
+	// with their metadata (vgcfgbackup), from which vgcfgrestore makes
+	// them again.
+	VolumeGroups []VolumeGroup `json:"volume_groups,omitempty"`
+	// BootLoader is the boot loader found, nil for none.
+	BootLoader *BootLoader `json:"boot_loader,omitempty"`
+	// Domain is the libvirt domain's inactive XML as the host had it at
+	// backup time, without passwords ("" for a client without one). Its
+	// copy DomainFile sits beside File for the stock tools.
+	Domain string `json:"domain_xml,omitempty"`
 }
 
 // Disk is one of the client's disks.
@@ -87,6 +105,31 @@ type Filesystem struct {
 	Options string `json:"options,omitempty"` // the fstab's, "" when no fstab line names it
 }
 
+// Swap is a swap area on the client's disks.
+type Swap struct {
+	Disk  string `json:"disk,omitempty"`
+	Part  int    `json:"partition,omitempty"`
+	VG    string `json:"vg,omitempty"`
+	LV    string `json:"lv,omitempty"`
+	UUID  string `json:"uuid,omitempty"`
+	Label string `json:"label,omitempty"`
+	Size  int64  `json:"size,omitempty"`
+}
+
+// VolumeGroup is a guest LVM volume group and its metadata.
+type VolumeGroup struct {
+	Name     string `json:"name"`
+	Metadata string `json:"metadata"`
+}
+
+// BootLoader is the boot loader a backup's VM had: "grub-pc" (GRUB's boot
+// code in the MBR of Disk) or "grub-efi" (GRUB's EFI files in the tree;
+// Disk is then the one with the EFI system partition, when known).
+type BootLoader struct {
+	Kind string `json:"kind"`
+	Disk string `json:"disk,omitempty"`
+}
+
 // Device is the filesystem's device as the client names it: vda2, vg/lv.
 func (f Filesystem) Device() string {
 	switch {
@@ -110,13 +153,38 @@ func (f Filesystem) String() string {
 	return s + ")"
 }
 
-// Summary is the record in one line, for the report.
+// Summary is the record in one line, for the report: at most 1000 bytes.
 func (r *Record) Summary() string {
+	s := r.summary()
+	if len(s) > 1000 {
+		s = strings.ToValidUTF8(s[:996], "") + " …"
+	}
+	return s
+}
+
+func (r *Record) summary() string {
 	var parts []string
 	for _, f := range r.Filesystems {
 		parts = append(parts, fmt.Sprintf("%s %s on %s", f.Where, f.Type, f.Device()))
 	}
-	return fmt.Sprintf("%d disk(s), %d filesystem(s): %s", len(r.Disks), len(r.Filesystems), strings.Join(parts, ", "))
+	var more []string
+	if len(r.Swap) > 0 {
+		more = append(more, fmt.Sprintf("%d swap area(s)", len(r.Swap)))
+	}
+	if len(r.VolumeGroups) > 0 {
+		more = append(more, fmt.Sprintf("%d volume group(s)", len(r.VolumeGroups)))
+	}
+	if b := r.BootLoader; b != nil {
+		more = append(more, strings.TrimSuffix(b.Kind+" on "+b.Disk, " on "))
+	}
+	if r.Domain != "" {
+		more = append(more, "the domain's definition")
+	}
+	s := fmt.Sprintf("%d disk(s), %d filesystem(s): %s", len(r.Disks), len(r.Filesystems), strings.Join(parts, ", "))
+	if len(more) > 0 {
+		s += "; " + strings.Join(more, ", ")
+	}
+	return s
 }
 
 // Marshal encodes a record (after Check, so that what is written is what
@@ -164,8 +232,12 @@ var (
 // the tools it runs accept, text without control characters, each mount
 // point once and on a disk the record lists.
 func (r *Record) Check() error {
-	if len(r.Disks) > maxDisks || len(r.Filesystems) > maxFilesystems {
-		return fmt.Errorf("VM record: %d disks and %d filesystems, at most %d and %d", len(r.Disks), len(r.Filesystems), maxDisks, maxFilesystems)
+	if len(r.Disks) > maxDisks || len(r.Filesystems) > maxFilesystems || len(r.Swap) > maxFilesystems || len(r.VolumeGroups) > maxFilesystems {
+		return fmt.Errorf("VM record: %d disks, %d filesystems, %d swap areas and %d volume groups, at most %d disks and %d of the others",
+			len(r.Disks), len(r.Filesystems), len(r.Swap), len(r.VolumeGroups), maxDisks, maxFilesystems)
+	}
+	if err := text("domain XML", r.Domain, MaxDomain, true); err != nil {
+		return err
 	}
 	disks := map[string]bool{}
 	for _, d := range r.Disks {
@@ -173,9 +245,12 @@ func (r *Record) Check() error {
 			return fmt.Errorf("VM record: disk %q (size %d): not a disk name, or listed twice", clip(d.Dev), d.Size)
 		}
 		disks[d.Dev] = true
-		if err := text("partition table of "+d.Dev, d.PartitionTable, maxTable, true); err != nil {
+		if err := text("partition table of "+d.Dev, d.PartitionTable, MaxTable, true); err != nil {
 			return err
 		}
+	}
+	if err := r.checkRest(disks); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, f := range r.Filesystems {
@@ -189,13 +264,8 @@ func (r *Record) Check() error {
 			return fmt.Errorf("VM record: mount point %s listed twice", f.Where)
 		}
 		seen[f.Where] = true
-		switch {
-		case f.LV != "" || f.VG != "":
-			if !lvmName.MatchString(f.VG) || !lvmName.MatchString(f.LV) || f.Disk != "" || f.Part != 0 {
-				return fmt.Errorf("VM record: %s: volume %q/%q is not a guest LVM volume name", f.Where, clip(f.VG), clip(f.LV))
-			}
-		case !disks[f.Disk] || f.Part < 0 || f.Part > 999:
-			return fmt.Errorf("VM record: %s: device %q partition %d is not on a recorded disk", f.Where, clip(f.Disk), f.Part)
+		if err := checkDevice(f.Where, f.Disk, f.Part, f.VG, f.LV, disks); err != nil {
+			return err
 		}
 		if !fsType.MatchString(f.Type) {
 			return fmt.Errorf("VM record: %s: filesystem type %q", f.Where, clip(f.Type))
@@ -212,6 +282,57 @@ func (r *Record) Check() error {
 	return nil
 }
 
+// checkRest checks the swap areas, volume groups and boot loader.
+func (r *Record) checkRest(disks map[string]bool) error {
+	for _, s := range r.Swap {
+		if err := checkDevice("swap", s.Disk, s.Part, s.VG, s.LV, disks); err != nil {
+			return err
+		}
+		if s.Size < 0 {
+			return fmt.Errorf("VM record: swap size %d", s.Size)
+		}
+		for _, t := range []string{s.UUID, s.Label} {
+			if err := text("swap", t, maxText, false); err != nil {
+				return err
+			}
+		}
+	}
+	vgs := map[string]bool{}
+	for _, vg := range r.VolumeGroups {
+		if !lvmName.MatchString(vg.Name) || vgs[vg.Name] {
+			return fmt.Errorf("VM record: volume group %s: not an LVM name, or listed twice", clip(vg.Name))
+		}
+		vgs[vg.Name] = true
+		if err := text("metadata of volume group "+vg.Name, vg.Metadata, MaxTable, true); err != nil {
+			return err
+		}
+	}
+	if b := r.BootLoader; b != nil {
+		if b.Kind != "grub-pc" && b.Kind != "grub-efi" {
+			return fmt.Errorf("VM record: boot loader %s", clip(b.Kind))
+		}
+		if b.Disk != "" && !disks[b.Disk] || b.Kind == "grub-pc" && b.Disk == "" {
+			return fmt.Errorf("VM record: boot loader %s on disk %s, which the record does not list", b.Kind, clip(b.Disk))
+		}
+	}
+	return nil
+}
+
+// checkDevice checks a device reference: a partition of a listed disk, or
+// a guest LVM volume.
+func checkDevice(what, disk string, part int, vg, lv string, disks map[string]bool) error {
+	if vg != "" || lv != "" {
+		if !lvmName.MatchString(vg) || !lvmName.MatchString(lv) || disk != "" || part != 0 {
+			return fmt.Errorf("VM record: %s: volume %s/%s is not a guest LVM volume name", what, clip(vg), clip(lv))
+		}
+		return nil
+	}
+	if !disks[disk] || part < 0 || part > 999 {
+		return fmt.Errorf("VM record: %s: device %s partition %d is not on a recorded disk", what, clip(disk), part)
+	}
+	return nil
+}
+
 // text checks that s is valid UTF-8 of at most max bytes without control
 // characters (newlines and tabs too where multiline).
 func text(what, s string, max int, multiline bool) error {
@@ -222,7 +343,7 @@ func text(what, s string, max int, multiline bool) error {
 		return fmt.Errorf("VM record: %s is not UTF-8", what)
 	}
 	for _, c := range s {
-		if multiline && (c == '\n' || c == '\t') {
+		if multiline && (c == '\n' || c == '\t' || c == '\r') {
 			continue
 		}
 		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {

@@ -2,6 +2,7 @@ package vmrecord
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -15,7 +16,11 @@ func sample() *Record {
 			{Where: "/", Disk: "vda", Part: 1, Type: "ext4", UUID: "0b6c…", Label: "root", Options: "errors=remount-ro"},
 			{Where: "/var", VG: "deb", LV: "var", Type: "xfs"},
 			{Where: "/srv/data", Disk: "vdb", Type: "ext4", Label: "my data"},
-		}}
+		},
+		Swap:         []Swap{{VG: "deb", LV: "swap", UUID: "5w4p"}},
+		VolumeGroups: []VolumeGroup{{Name: "deb", Metadata: "deb {\n\tid = \"x\"\n}\n"}},
+		BootLoader:   &BootLoader{Kind: "grub-pc", Disk: "vda"},
+		Domain:       "<domain type='kvm'>\n  <name>web</name>\n</domain>\n"}
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -27,7 +32,11 @@ func TestRoundTrip(t *testing.T) {
 	require.Equal(t, "vda1", r.Filesystems[0].Device())
 	require.Equal(t, "deb/var", r.Filesystems[1].Device())
 	require.Equal(t, "vdb", r.Filesystems[2].Device())
-	require.Equal(t, "2 disk(s), 3 filesystem(s): / ext4 on vda1, /var xfs on deb/var, /srv/data ext4 on vdb", r.Summary())
+	require.Equal(t, "2 disk(s), 3 filesystem(s): / ext4 on vda1, /var xfs on deb/var, /srv/data ext4 on vdb; 1 swap area(s), 1 volume group(s), grub-pc on vda, the domain's definition", r.Summary())
+	for i := 0; i < 200; i++ {
+		r.Filesystems = append(r.Filesystems, Filesystem{Where: fmt.Sprintf("/srv/%03d", i), Disk: "vdb", Part: i + 1, Type: "ext4"})
+	}
+	require.LessOrEqual(t, len(r.Summary()), 1000, "the summary fits a done record")
 	require.Equal(t, "/srv/data (ext4 on vdb, LABEL=my data)", r.Filesystems[2].String())
 }
 
@@ -53,6 +62,16 @@ func TestParseRefusesHostileRecords(t *testing.T) {
 		"partition number":          func(r *Record) { r.Filesystems[0].Part = 5000 },
 		"huge options":              func(r *Record) { r.Filesystems[0].Options = strings.Repeat("x", maxText+1) },
 		"escape in partition table": func(r *Record) { r.Disks[0].PartitionTable = "label: dos\x1b]0;x\a" },
+		"escape in domain XML":      func(r *Record) { r.Domain = "<domain>\x1b[2J</domain>" },
+		"huge domain XML":           func(r *Record) { r.Domain = strings.Repeat("x", MaxDomain+1) },
+		"swap on an unlisted disk":  func(r *Record) { r.Swap[0] = Swap{Disk: "vdz"} },
+		"swap volume name":          func(r *Record) { r.Swap[0].LV = "../x" },
+		"volume group twice":        func(r *Record) { r.VolumeGroups = append(r.VolumeGroups, r.VolumeGroups[0]) },
+		"volume group name":         func(r *Record) { r.VolumeGroups[0].Name = "-ff" },
+		"escape in LVM metadata":    func(r *Record) { r.VolumeGroups[0].Metadata = "\x1b[2J" },
+		"unknown boot loader":       func(r *Record) { r.BootLoader.Kind = "lilo; rm -rf /" },
+		"grub-pc without a disk":    func(r *Record) { r.BootLoader.Disk = "" },
+		"boot loader on other disk": func(r *Record) { r.BootLoader.Disk = "sdz" },
 		"too many filesystems": func(r *Record) {
 			for i := 0; i <= maxFilesystems; i++ {
 				r.Filesystems = append(r.Filesystems, Filesystem{Where: "/x" + strings.Repeat("y", i), Disk: "vda", Type: "ext4"})

@@ -192,3 +192,42 @@ func (l *Layout) dmNames() (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// VGMetadata returns the metadata of each guest volume group on devs
+// (vgcfgbackup into dir, one file per group, read back), bounded by max
+// bytes each; nil when devs hold no PV.
+func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir string, max int64) (map[string]string, error) {
+	var pvs []string
+	for _, d := range devs {
+		if d.IsPV() {
+			pvs = append(pvs, d.Dev)
+		}
+	}
+	if len(pvs) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	// %s is vgcfgbackup's: one file per volume group, named after it.
+	if _, err := l.Run.Output(ctx, "lvm", "vgcfgbackup", "--config", lvmConfig(pvs), "-f", filepath.Join(dir, "%s.vg")); err != nil {
+		return nil, fmt.Errorf("guest LVM: vgcfgbackup: %w", err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.vg"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > max {
+			return nil, fmt.Errorf("guest LVM: metadata %s: not a regular file of at most %d bytes", filepath.Base(f), max)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".vg")] = string(b)
+	}
+	return out, nil
+}

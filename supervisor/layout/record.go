@@ -19,6 +19,15 @@ func Record(client string, devs []blockdev.Device, plan []Planned, fstab []block
 		if d.LV == "" && d.Part == 0 {
 			r.Disks = append(r.Disks, vmrecord.Disk{Dev: d.ClientDev, Size: d.Size})
 		}
+		if d.FSType == "swap" {
+			sw := vmrecord.Swap{UUID: d.UUID, Label: d.Label, Size: d.Size}
+			if d.LV != "" {
+				sw.VG, sw.LV = d.VG, d.LV
+			} else {
+				sw.Disk, sw.Part = d.ClientDev, d.Part
+			}
+			r.Swap = append(r.Swap, sw)
+		}
 	}
 	opts := map[string]string{}
 	for _, e := range fstab {

@@ -16,6 +16,7 @@ func recorded() ([]blockdev.Device, *vmrecord.Record) {
 		{Dev: "vdb2", ClientDev: "vda", Part: 2, FSType: "LVM2_member"},
 		{Dev: "vdc", ClientDev: "vdb", Disk: 1, FSType: "ext4", UUID: "d-uuid", Label: "data", Size: 1 << 30},
 		{Dev: "dm-0", VG: "deb", LV: "var", FSType: "xfs", UUID: "v-uuid"},
+		{Dev: "dm-1", VG: "deb", LV: "swap", FSType: "swap", UUID: "s-uuid", Size: 1 << 20},
 	}
 	plan := []Planned{{Where: "/", Dev: devs[1]}, {Where: "/var", Dev: devs[4]}, {Where: "/srv/data", Dev: devs[3]}}
 	fstab := []blockdev.FstabEntry{{File: "/", Options: []string{"errors=remount-ro"}}, {File: "/srv/data/", Options: []string{"noatime", "nofail"}}}
@@ -31,6 +32,7 @@ func TestRecord(t *testing.T) {
 		{Where: "/var", VG: "deb", LV: "var", Type: "xfs", UUID: "v-uuid"},
 		{Where: "/srv/data", Disk: "vdb", Type: "ext4", UUID: "d-uuid", Label: "data", Size: 1 << 30, Options: "noatime,nofail"},
 	}, r.Filesystems)
+	require.Equal(t, []vmrecord.Swap{{VG: "deb", LV: "swap", UUID: "s-uuid", Size: 1 << 20}}, r.Swap)
 }
 
 // The blank VM's filesystems have other UUIDs and labels (and its fstab

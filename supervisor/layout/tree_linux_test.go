@@ -155,3 +155,42 @@ func TestPlanTreeNofail(t *testing.T) {
 	require.ErrorContains(t, err, "/srv/data: ")
 	require.ErrorContains(t, err, "the VM's fstab marks it nofail, but its files would be restored onto the filesystem above it")
 }
+
+// TestVGMetadata: the metadata of a guest volume group on the client's
+// PVs, as vgcfgbackup writes it, and nothing of a PV the client does not
+// have.
+func TestVGMetadata(t *testing.T) {
+	testutil.NeedRoot(t)
+	for _, tool := range []string{"lvm", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed")
+		}
+	}
+	ctx := context.Background()
+	pv := func(vg string) blockdev.Device {
+		img := filepath.Join(t.TempDir(), vg+".img")
+		require.NoError(t, os.WriteFile(img, nil, 0o600))
+		require.NoError(t, os.Truncate(img, 16<<20))
+		out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
+		if err != nil {
+			testutil.SkipOrFail(t, "no loop device: "+err.Error())
+		}
+		loop := strings.TrimSpace(string(out))
+		t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
+		cfg := lvmConfig([]string{strings.TrimPrefix(loop, "/dev/")})
+		_, err = execx.Output(ctx, "lvm", "vgcreate", "--config", cfg, vg, loop)
+		require.NoError(t, err)
+		return blockdev.Device{Dev: strings.TrimPrefix(loop, "/dev/"), ClientDev: "vdb", FSType: "LVM2_member"}
+	}
+	guest := pv("sbtestguest")
+	pv("sbtestother") // another VG the appliance sees, not the client's
+	l := &Layout{Run: Exec{}, Logf: t.Logf}
+	got, err := l.VGMetadata(ctx, []blockdev.Device{guest}, filepath.Join(t.TempDir(), "lvm"), 64<<10)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the client's PVs are looked at: %v", got)
+	require.Contains(t, got["sbtestguest"], "sbtestguest {")
+	require.Contains(t, got["sbtestguest"], "physical_volumes {")
+	none, err := l.VGMetadata(ctx, []blockdev.Device{{Dev: "vdz", FSType: "ext4"}}, t.TempDir(), 64<<10)
+	require.NoError(t, err)
+	require.Nil(t, none)
+}

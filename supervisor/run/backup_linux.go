@@ -25,6 +25,7 @@ func (s *supervisor) backup(ctx context.Context, j *job.Job) (job.Done, error) {
 		return done, end(err)
 	}
 	end(nil)
+	done.VMRecord = s.vmSummary
 	// The used space of the client's own filesystems; a self or plain
 	// client's shares would report the host's or the cache's instead.
 	if total := usedBytes(Sysroot + backend.SnapshotDir); total > 0 && len(j.Disks) > 0 {

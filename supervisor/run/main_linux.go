@@ -49,8 +49,8 @@ type supervisor struct {
 	b      booted
 	// vmDir is the backup's VM record directory (recordVM), "" when
 	// there is none; vmErr why a disk client's record is missing.
-	vmDir string
-	vmErr error
+	vmDir, vmSummary string
+	vmErr            error
 }
 
 // Main is PID 1. It never returns: every path ends in power-off.

@@ -3,9 +3,14 @@ package run
 import (
 	"context"
 	"errors"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
@@ -33,6 +38,15 @@ func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.D
 		s.rep.Logf("VM record: the snapshot's /etc/fstab: %v (recorded without mount options)", err)
 	}
 	rec := layout.Record(j.Client, devs, plan, fstab)
+	rec.Domain = j.Backup.Domain
+	vgs, err := s.layout().VGMetadata(ctx, devs, Sysroot+vmrecord.Dir+"-lvm", vmrecord.MaxTable)
+	if err != nil {
+		return "", err
+	}
+	for _, name := range slices.Sorted(maps.Keys(vgs)) {
+		rec.VolumeGroups = append(rec.VolumeGroups, vmrecord.VolumeGroup{Name: name, Metadata: strings.ToValidUTF8(vgs[name], "?")})
+	}
+	rec.BootLoader = s.bootLoader(devs, plan)
 	for i, d := range rec.Disks {
 		for _, dev := range devs {
 			if dev.ClientDev == d.Dev && dev.Part == 0 && dev.LV == "" {
@@ -51,8 +65,56 @@ func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.D
 	if err := os.WriteFile(filepath.Join(dir, vmrecord.File), data, 0o600); err != nil {
 		return "", err
 	}
-	s.rep.Logf("VM record: %s", rec.Summary())
+	if rec.Domain != "" {
+		if err := os.WriteFile(filepath.Join(dir, vmrecord.DomainFile), []byte(rec.Domain), 0o600); err != nil {
+			return "", err
+		}
+	}
+	s.vmSummary = rec.Summary()
+	s.rep.Logf("VM record: %s", s.vmSummary)
 	return vmrecord.Dir, nil
+}
+
+// grubBoot is where GRUB's boot.img (the MBR boot code grub-install
+// writes) carries its name.
+const grubBoot = 0x180
+
+// bootLoader finds the backup's boot loader: GRUB's boot code in a disk's
+// first sector (grub-pc), or GRUB's EFI modules in the tree (grub-efi, on
+// the disk of the filesystem at /boot/efi). The tree is the guest's: it is
+// looked into without following a symlink out of it.
+func (s *supervisor) bootLoader(devs []blockdev.Device, plan []layout.Planned) *vmrecord.BootLoader {
+	for _, d := range devs {
+		if d.Part != 0 || d.LV != "" {
+			continue
+		}
+		f, err := os.Open("/dev/" + d.Dev)
+		if err != nil {
+			continue
+		}
+		buf := make([]byte, 512)
+		_, err = io.ReadFull(f, buf)
+		f.Close()
+		if err == nil && string(buf[grubBoot:grubBoot+5]) == "GRUB " {
+			return &vmrecord.BootLoader{Kind: "grub-pc", Disk: d.ClientDev}
+		}
+	}
+	tree := Sysroot + backend.SnapshotDir
+	for _, dir := range []string{"/boot/grub/x86_64-efi", "/boot/efi/EFI"} {
+		f, err := boot.OpenInRoot(tree, dir, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			continue
+		}
+		f.Close()
+		b := &vmrecord.BootLoader{Kind: "grub-efi"}
+		for _, p := range plan {
+			if p.Where == "/boot/efi" && p.Dev.LV == "" {
+				b.Disk = p.Dev.ClientDev
+			}
+		}
+		return b
+	}
+	return nil
 }
 
 // partitionTable is sfdisk --dump of the appliance's disk kdev, "" for a
