@@ -110,4 +110,59 @@ func TestGuestLayoutFstab(t *testing.T) {
 	require.Contains(t, rec.VolumeGroups[0].Metadata, "logical_volumes {")
 	require.Nil(t, rec.BootLoader, "the fixture has no boot loader")
 	require.Contains(t, rec.Domain, "<name>"+domain+"</name>")
+
+	// A recovery onto blank disks (the domain kept, its disks replaced by
+	// empty ones of the same size): the record lays them out again, with
+	// the partition table, the guest volume group and the filesystems'
+	// UUIDs and labels, and the backup goes back onto them. A second
+	// backup of the recovered VM holds the same tree.
+	for _, d := range lay.Disks {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(d))
+		require.NoError(t, os.WriteFile(d, nil, 0o644))
+		require.NoError(t, os.Truncate(d, fi.Size()))
+	}
+	code, _, errOut := hostctl(t, ctx, "recover", "--yes", "-c", cfg, name)
+	require.Equal(t, 0, code, errOut)
+	requireOrder(t, errOut, "recover: find client filesystems done", "recover: lay out blank disks done",
+		"recover: create filesystems done", "recover: restore done", "recover: start the client…")
+	exec.Command("virsh", "-c", "qemu:///system", "destroy", domain).Run()
+	dump, err := exec.Command("sfdisk", "--dump", lay.Disks[0]).Output()
+	require.NoError(t, err)
+	partLines := func(d string) []string {
+		var out []string
+		for _, l := range strings.Split(d, "\n") {
+			if i := strings.Index(l, " : "); i >= 0 {
+				out = append(out, l[i:])
+			} else if strings.HasPrefix(l, "label") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	require.Equal(t, partLines(rec.Disks[0].PartitionTable), partLines(string(dump)), "the recorded partition table, ids and all")
+	blkid, err := exec.Command("blkid", "-p", "-o", "export", lay.Disks[1]).Output()
+	require.NoError(t, err)
+	require.Contains(t, string(blkid), "UUID="+rec.Filesystems[2].UUID+"\n")
+	require.Contains(t, string(blkid), "LABEL=data\n")
+
+	code, _, errOut = hostctl(t, ctx, "run", "-c", cfg)
+	require.Equal(t, 0, code, errOut)
+	arch = borgBackups(t, pass, dir, repo)
+	require.Len(t, arch, 2)
+	dst2 := t.TempDir()
+	borg(t, pass, dst2, "extract", repo+"::"+arch[1])
+	got2, err := fixture.Scan(dst2, skip...)
+	require.NoError(t, err)
+	for _, mp := range []string{"var", "srv/data"} {
+		delete(got2, mp)
+	}
+	require.Empty(t, fixture.Diff(want, got2), "the recovered VM is not the backed-up one")
+	var rec2 vmrecord.Record
+	require.NoError(t, json.Unmarshal([]byte(borg(t, pass, dir, "extract", "--stdout", repo+"::vm+"+arch[1], vmrecord.File)), &rec2))
+	for i := range rec.Filesystems {
+		require.Equal(t, rec.Filesystems[i].UUID, rec2.Filesystems[i].UUID, "%s keeps its UUID", rec.Filesystems[i].Where)
+	}
+	require.Equal(t, rec.VolumeGroups[0].PVs, rec2.VolumeGroups[0].PVs, "the PV keeps its UUID")
 }

@@ -103,7 +103,7 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			fmt.Sprintf("disks: vda=%s (qcow2), vdb=%s (qcow2)", disks.Root, disks.Data),
 			"archive the latest",
 			`run pre_recovery in the client: "echo \"HOOK pre_recovery`,
-			`the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; empty the existing filesystems`,
+			`the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; a blank disk (nothing on it) gets the recorded partition table, guest LVM, filesystems and swap; empty the existing filesystems`,
 			`run end_recovery chrooted into the restored tree: "test -c /dev/null`,
 			"dry run: nothing was changed",
 		} {

@@ -116,7 +116,7 @@ func (p *RecoverPlan) Lines() []string {
 	}
 	steps = append(steps,
 		"boot the appliance with the client's disks attached writable",
-		fmt.Sprintf("mount the client's filesystems where the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = %q says), stopping before any change if one is missing; %s", p.Mount, fs),
+		fmt.Sprintf("mount the client's filesystems where the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = %q says), stopping before any change if one is missing; a blank disk (nothing on it) gets the recorded partition table, guest LVM, filesystems and swap; %s", p.Mount, fs),
 		"restore the archive into them with "+p.Backend,
 		"give the filesystems the UUIDs and labels the restored /etc/fstab names",
 		hook("run "+hooks.EndRecovery+" chrooted into the restored tree", p.Hooks.EndRecovery),
@@ -323,7 +323,7 @@ func (r *Runner) recoverDisks(ctx context.Context, c *config.Resolved, p *Recove
 func changedFilesystems(res *job.Result) bool {
 	for _, st := range res.Steps() {
 		switch st.Name {
-		case "create filesystems", "mount client filesystems", "empty client filesystems", "restore":
+		case "lay out blank disks", "create filesystems", "mount client filesystems", "empty client filesystems", "restore":
 			return true
 		}
 	}

@@ -188,7 +188,7 @@ func TestRecoverPlanChangesNothing(t *testing.T) {
 		"backup: borg repository file://" + j.dir + "/backup/web, archive the latest",
 		`1. run pre_recovery in the client: "echo \"pre`,
 		"2. shut the client down (forced off after 2m0s)",
-		`a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; create the filesystems afresh`,
+		`a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; a blank disk (nothing on it) gets the recorded partition table, guest LVM, filesystems and swap; create the filesystems afresh`,
 		`run end_recovery chrooted into the restored tree: "touch /recovered"`,
 		"wait for its guest agent (at most 5m0s), run post_recovery in it",
 	} {
@@ -219,6 +219,7 @@ func TestChangedFilesystems(t *testing.T) {
 	step := func(name string) job.Record { return job.Step{Name: name}.Record() }
 	require.False(t, changedFilesystems(&job.Result{Records: []job.Record{step("find client filesystems"), step("find the archive")}}))
 	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("find the archive"), step("empty client filesystems")}}))
+	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("find client filesystems"), step("lay out blank disks")}}))
 	require.True(t, changedFilesystems(&job.Result{Records: []job.Record{step("create filesystems")}}))
 }
 

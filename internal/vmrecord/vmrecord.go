@@ -116,10 +116,19 @@ type Swap struct {
 	Size  int64  `json:"size,omitempty"`
 }
 
-// VolumeGroup is a guest LVM volume group and its metadata.
+// VolumeGroup is a guest LVM volume group, its metadata and its
+// physical volumes.
 type VolumeGroup struct {
 	Name     string `json:"name"`
 	Metadata string `json:"metadata"`
+	PVs      []PV   `json:"pvs"`
+}
+
+// PV is a physical volume: where it is and its UUID (pvcreate --uuid).
+type PV struct {
+	Disk string `json:"disk"`
+	Part int    `json:"partition,omitempty"`
+	UUID string `json:"uuid"`
 }
 
 // BootLoader is the boot loader a backup's VM had: "grub-pc" (GRUB's boot
@@ -226,6 +235,7 @@ var (
 	diskName = regexp.MustCompile(`^(vd|sd|hd|xvd)[a-z]{1,3}$`)
 	lvmName  = regexp.MustCompile(`^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$`)
 	fsType   = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+	pvUUID   = regexp.MustCompile(`^[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}$`)
 )
 
 // Check says whether every field is in bounds: names the appliance and
@@ -305,6 +315,17 @@ func (r *Record) checkRest(disks map[string]bool) error {
 		vgs[vg.Name] = true
 		if err := text("metadata of volume group "+vg.Name, vg.Metadata, MaxTable, true); err != nil {
 			return err
+		}
+		if len(vg.PVs) == 0 || len(vg.PVs) > maxDisks*4 {
+			return fmt.Errorf("VM record: volume group %s: %d physical volumes", vg.Name, len(vg.PVs))
+		}
+		for _, pv := range vg.PVs {
+			if err := checkDevice("volume group "+vg.Name, pv.Disk, pv.Part, "", "", disks); err != nil {
+				return err
+			}
+			if !pvUUID.MatchString(pv.UUID) {
+				return fmt.Errorf("VM record: volume group %s: PV UUID %s", vg.Name, clip(pv.UUID))
+			}
 		}
 	}
 	if b := r.BootLoader; b != nil {

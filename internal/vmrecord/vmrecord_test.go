@@ -18,7 +18,7 @@ func sample() *Record {
 			{Where: "/srv/data", Disk: "vdb", Type: "ext4", Label: "my data"},
 		},
 		Swap:         []Swap{{VG: "deb", LV: "swap", UUID: "5w4p"}},
-		VolumeGroups: []VolumeGroup{{Name: "deb", Metadata: "deb {\n\tid = \"x\"\n}\n"}},
+		VolumeGroups: []VolumeGroup{{Name: "deb", Metadata: "deb {\n\tid = \"x\"\n}\n", PVs: []PV{{Disk: "vda", Part: 2, UUID: "HfZk0v-3sKY-c1Rk-Jd2r-Hq7W-1xVb-0gYb9Q"}}}},
 		BootLoader:   &BootLoader{Kind: "grub-pc", Disk: "vda"},
 		Domain:       "<domain type='kvm'>\n  <name>web</name>\n</domain>\n"}
 }
@@ -69,6 +69,9 @@ func TestParseRefusesHostileRecords(t *testing.T) {
 		"volume group twice":        func(r *Record) { r.VolumeGroups = append(r.VolumeGroups, r.VolumeGroups[0]) },
 		"volume group name":         func(r *Record) { r.VolumeGroups[0].Name = "-ff" },
 		"escape in LVM metadata":    func(r *Record) { r.VolumeGroups[0].Metadata = "\x1b[2J" },
+		"volume group without PVs":  func(r *Record) { r.VolumeGroups[0].PVs = nil },
+		"PV on an unlisted disk":    func(r *Record) { r.VolumeGroups[0].PVs[0].Disk = "vdq" },
+		"PV UUID as an option":      func(r *Record) { r.VolumeGroups[0].PVs[0].UUID = "--force" },
 		"unknown boot loader":       func(r *Record) { r.BootLoader.Kind = "lilo; rm -rf /" },
 		"grub-pc without a disk":    func(r *Record) { r.BootLoader.Disk = "" },
 		"boot loader on other disk": func(r *Record) { r.BootLoader.Disk = "sdz" },

@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
 	"github.com/snapshot-backup/snapshot-backup/internal/lvmjson"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/blockdev"
 )
 
@@ -193,18 +194,37 @@ func (l *Layout) dmNames() (map[string]string, error) {
 	return m, nil
 }
 
-// VGMetadata returns the metadata of each guest volume group on devs
-// (vgcfgbackup into dir, one file per group, read back), bounded by max
-// bytes each; nil when devs hold no PV.
-func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir string, max int64) (map[string]string, error) {
+// VGMetadata returns each guest volume group on devs with its metadata
+// (vgcfgbackup into dir, one file per group, read back, bounded by max
+// bytes each) and its physical volumes, sorted by name; nil when devs
+// hold no PV.
+func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir string, max int64) ([]vmrecord.VolumeGroup, error) {
 	var pvs []string
+	byName := map[string]blockdev.Device{}
 	for _, d := range devs {
 		if d.IsPV() {
 			pvs = append(pvs, d.Dev)
+			byName["/dev/"+d.Dev] = d
 		}
 	}
 	if len(pvs) == 0 {
 		return nil, nil
+	}
+	out, err := l.Run.Output(ctx, "lvm", "pvs", "--config", lvmConfig(pvs), "--reportformat", "json", "-o", "pv_name,pv_uuid,vg_name")
+	if err != nil {
+		return nil, fmt.Errorf("guest LVM: %w", err)
+	}
+	rows, err := lvmjson.Rows(out, "pv")
+	if err != nil {
+		return nil, err
+	}
+	members := map[string][]vmrecord.PV{}
+	for _, r := range rows {
+		d, ok := byName[r["pv_name"]]
+		if !ok || r["vg_name"] == "" {
+			continue
+		}
+		members[r["vg_name"]] = append(members[r["vg_name"]], vmrecord.PV{Disk: d.ClientDev, Part: d.Part, UUID: r["pv_uuid"]})
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -217,7 +237,7 @@ func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir str
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	var vgs []vmrecord.VolumeGroup
 	for _, f := range files {
 		fi, err := os.Lstat(f)
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() > max {
@@ -227,7 +247,47 @@ func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir str
 		if err != nil {
 			return nil, err
 		}
-		out[strings.TrimSuffix(filepath.Base(f), ".vg")] = string(b)
+		name := strings.TrimSuffix(filepath.Base(f), ".vg")
+		vgs = append(vgs, vmrecord.VolumeGroup{Name: name, Metadata: strings.ToValidUTF8(string(b), "?"), PVs: members[name]})
 	}
-	return out, nil
+	return vgs, nil
+}
+
+// RestoreVG makes guest volume group vg again on the blank devices of its
+// PVs (pvs: the client's devices now, by where the record says each PV
+// was): each PV gets its recorded UUID (pvcreate --uuid --restorefile),
+// then the metadata is restored (vgcfgrestore). The metadata file is
+// written to dir.
+func (l *Layout) RestoreVG(ctx context.Context, vg vmrecord.VolumeGroup, devs []blockdev.Device, dir string) error {
+	var pvs []string
+	dev := map[vmrecord.PV]string{}
+	for _, pv := range vg.PVs {
+		found := false
+		for _, d := range devs {
+			if d.LV == "" && d.ClientDev == pv.Disk && d.Part == pv.Part {
+				pvs, dev[pv], found = append(pvs, d.Dev), d.Dev, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("volume group %s: its PV on %s partition %d is not there after the partition table was written", vg.Name, pv.Disk, pv.Part)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, vg.Name+".vg")
+	if err := os.WriteFile(file, []byte(vg.Metadata), 0o600); err != nil {
+		return err
+	}
+	cfg := lvmConfig(pvs)
+	for _, pv := range vg.PVs {
+		if _, err := l.Run.Output(ctx, "lvm", "pvcreate", "--config", cfg, "--uuid", pv.UUID, "--restorefile", file, "/dev/"+dev[pv]); err != nil {
+			return fmt.Errorf("volume group %s: pvcreate on %s: %w", vg.Name, dev[pv], err)
+		}
+	}
+	if _, err := l.Run.Output(ctx, "lvm", "vgcfgrestore", "--config", cfg, "-f", file, "--", vg.Name); err != nil {
+		return fmt.Errorf("volume group %s: vgcfgrestore: %w", vg.Name, err)
+	}
+	l.logf("guest LVM: volume group %s made again on %s", vg.Name, strings.Join(pvs, ", "))
+	return nil
 }

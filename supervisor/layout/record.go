@@ -47,15 +47,52 @@ func Record(client string, devs []blockdev.Device, plan []Planned, fstab []block
 	return r
 }
 
+// RecordedOpts say which filesystems PlanRecorded plans anew.
+type RecordedOpts struct {
+	// MkFS (--mkfs): every filesystem, on a device of any content.
+	MkFS bool
+	// Blank are client disks with nothing on them (BlankDisks): their
+	// filesystems are left out of the plan, to be planned once the disks
+	// are laid out.
+	Blank map[string]bool
+	// Fresh are client devices (vdb1, vg/lv) that were laid out just now:
+	// their filesystems are made.
+	Fresh map[string]bool
+}
+
+// OnBlank says whether f lies on blank disks: its disk, or every PV of
+// its volume group.
+func OnBlank(rec *vmrecord.Record, disk, vg string, blank map[string]bool) (bool, error) {
+	if vg == "" {
+		return blank[disk], nil
+	}
+	for _, g := range rec.VolumeGroups {
+		if g.Name != vg {
+			continue
+		}
+		n := 0
+		for _, pv := range g.PVs {
+			if blank[pv.Disk] {
+				n++
+			}
+		}
+		if n > 0 && n < len(g.PVs) {
+			return false, fmt.Errorf("volume group %s lies on blank and on used disks: make the others blank too, or create it (hostctl rescue)", vg)
+		}
+		return n > 0, nil
+	}
+	return false, nil
+}
+
 // PlanRecorded maps the filesystems a backup's VM record lists to the
 // client's devices now (devs) by where they were: the same disk and
 // partition, or the same guest LVM volume, with the same filesystem type.
 // A recorded filesystem without its counterpart stops the plan, naming
-// it, before anything is changed; with mkfs a device that is there but
+// it, before anything is changed; with MkFS a device that is there but
 // holds another filesystem, or none, is planned to get the recorded one
-// (type, UUID and label). The plan is ordered shallowest mount point
-// first whatever the record's order.
-func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, mkfs bool) ([]Planned, error) {
+// (type, UUID and label), as is every Fresh one. The plan is ordered
+// shallowest mount point first whatever the record's order.
+func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, o RecordedOpts) ([]Planned, error) {
 	fss := append([]vmrecord.Filesystem(nil), rec.Filesystems...)
 	sort.SliceStable(fss, func(i, k int) bool { return depth(fss[i].Where) < depth(fss[k].Where) })
 	if len(fss) == 0 || fss[0].Where != "/" {
@@ -65,7 +102,15 @@ func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, mkfs bool) ([]Pl
 	used := map[string]string{}
 	var missing []string
 	for _, f := range fss {
+		blank, err := OnBlank(rec, f.Disk, f.VG, o.Blank)
+		if err != nil {
+			return nil, err
+		}
+		if blank {
+			continue
+		}
 		d, ok := recordedDevice(devs, f)
+		mkfs := o.MkFS || o.Fresh[f.Device()]
 		switch {
 		case !ok:
 			missing = append(missing, fmt.Sprintf("%s: the VM has no %s", f, f.Device()))
@@ -85,7 +130,7 @@ func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, mkfs bool) ([]Pl
 		if mkfs {
 			d.FSType, d.UUID, d.Label = f.Type, f.UUID, f.Label
 		}
-		out = append(out, Planned{Where: f.Where, Dev: d, Subvol: f.Subvol})
+		out = append(out, Planned{Where: f.Where, Dev: d, Subvol: f.Subvol, MkFS: mkfs})
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("the backup's filesystems have no counterpart in this VM: %s", strings.Join(missing, "; "))

@@ -59,6 +59,8 @@ type Planned struct {
 	Where  string
 	Dev    blockdev.Device
 	Subvol string
+	// MkFS: the recovery makes Dev's filesystem (FSType, UUID, Label).
+	MkFS bool
 }
 
 // MountTree mounts the client's tree at mountpoint as b says: one filesystem

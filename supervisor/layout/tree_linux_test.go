@@ -188,9 +188,60 @@ func TestVGMetadata(t *testing.T) {
 	got, err := l.VGMetadata(ctx, []blockdev.Device{guest}, filepath.Join(t.TempDir(), "lvm"), 64<<10)
 	require.NoError(t, err)
 	require.Len(t, got, 1, "only the client's PVs are looked at: %v", got)
-	require.Contains(t, got["sbtestguest"], "sbtestguest {")
-	require.Contains(t, got["sbtestguest"], "physical_volumes {")
+	require.Equal(t, "sbtestguest", got[0].Name)
+	require.Contains(t, got[0].Metadata, "sbtestguest {")
+	require.Contains(t, got[0].Metadata, "physical_volumes {")
+	require.Len(t, got[0].PVs, 1)
+	require.Equal(t, "vdb", got[0].PVs[0].Disk)
+	require.Regexp(t, `^\w{6}(-\w{4}){5}-\w{6}$`, got[0].PVs[0].UUID)
+	require.Contains(t, got[0].Metadata, got[0].PVs[0].UUID)
 	none, err := l.VGMetadata(ctx, []blockdev.Device{{Dev: "vdz", FSType: "ext4"}}, t.TempDir(), 64<<10)
 	require.NoError(t, err)
 	require.Nil(t, none)
+}
+
+// TestRestoreVG: a volume group recorded with VGMetadata comes back on a
+// blank device with the same PV UUID and the same logical volumes.
+func TestRestoreVG(t *testing.T) {
+	testutil.NeedRoot(t)
+	for _, tool := range []string{"lvm", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed")
+		}
+	}
+	ctx := context.Background()
+	loop := func() string {
+		img := filepath.Join(t.TempDir(), "pv.img")
+		require.NoError(t, os.WriteFile(img, nil, 0o600))
+		require.NoError(t, os.Truncate(img, 16<<20))
+		out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
+		if err != nil {
+			testutil.SkipOrFail(t, "no loop device: "+err.Error())
+		}
+		l := strings.TrimSpace(string(out))
+		t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", l) })
+		return strings.TrimPrefix(l, "/dev/")
+	}
+	orig, blank := loop(), loop()
+	cfg := lvmConfig([]string{orig})
+	_, err := execx.Output(ctx, "lvm", "vgcreate", "--config", cfg, "sbtestrestore", "/dev/"+orig)
+	require.NoError(t, err)
+	// An LV without activation (the host has no device-mapper).
+	noDM := strings.Replace(cfg, "global {", "global { activation = 0", 1)
+	_, err = execx.Output(ctx, "lvm", "lvcreate", "--config", noDM, "-an", "-Zn", "-L", "4M", "-n", "data", "sbtestrestore")
+	require.NoError(t, err)
+	l := &Layout{Run: Exec{}, Logf: t.Logf}
+	vgs, err := l.VGMetadata(ctx, []blockdev.Device{{Dev: orig, ClientDev: "vdb", FSType: "LVM2_member"}}, filepath.Join(t.TempDir(), "lvm"), 64<<10)
+	require.NoError(t, err)
+	require.Len(t, vgs, 1)
+	// The original goes (as with a lost disk); the blank device takes its place.
+	_, err = execx.Output(ctx, "dd", "if=/dev/zero", "of=/dev/"+orig, "bs=1M", "count=2", "conv=fsync")
+	require.NoError(t, err)
+	require.NoError(t, l.RestoreVG(ctx, vgs[0], []blockdev.Device{{Dev: blank, ClientDev: "vdb"}}, t.TempDir()))
+	out, err := execx.Output(ctx, "lvm", "pvs", "--config", lvmConfig([]string{blank}), "--noheadings", "-o", "pv_uuid,vg_name")
+	require.NoError(t, err)
+	require.Equal(t, vgs[0].PVs[0].UUID+" sbtestrestore", strings.Join(strings.Fields(string(out)), " "))
+	out, err = execx.Output(ctx, "lvm", "lvs", "--config", lvmConfig([]string{blank}), "--noheadings", "-o", "lv_name,lv_size", "--units", "m")
+	require.NoError(t, err)
+	require.Equal(t, "data 4.00m", strings.Join(strings.Fields(string(out)), " "))
 }

@@ -56,15 +56,23 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 		return done, err
 	}
 	end = s.rep.Step("find client filesystems")
-	plan, err := s.recoveryPlan(ctx, r, restoredBackup(j, snaps), devs)
-	if err != nil {
-		return done, end(err)
+	plan, lo, err := s.recoveryPlan(ctx, r, restoredBackup(j, snaps), devs)
+	if err := end(err); err != nil {
+		return done, err
 	}
+	if lo != nil {
+		end = s.rep.Step("lay out blank disks")
+		if plan, err = s.layOutBlank(ctx, j, lo); err != nil {
+			return done, end(err)
+		}
+		end(nil)
+	}
+	mkfs := false
 	for _, p := range plan {
 		s.rep.Logf("client filesystem %s on %s", p.Dev, p.Where)
+		mkfs = mkfs || p.MkFS
 	}
-	end(nil)
-	if j.Restore.MkFS {
+	if mkfs {
 		end = s.rep.Step("create filesystems")
 		if err := end(s.mkfsPlan(ctx, plan)); err != nil {
 			return done, err
@@ -107,14 +115,14 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 // by the backup's VM record where it has one, else by the VM's own fstab
 // (backup.mount), where an entry that is not there stops the recovery
 // rather than leave its files to the filesystem above it.
-func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) ([]layout.Planned, error) {
+func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) ([]layout.Planned, *layOut, error) {
 	j := r.req.Job
-	plan, recorded, err := s.recordedPlan(ctx, r, sn, devs)
+	plan, lo, recorded, err := s.recordedPlan(ctx, r, sn, devs)
 	if recorded {
 		if err == nil && j.Restore.Archive == "" {
 			j.Restore.Archive = sn.ID // the backup whose record this is
 		}
-		return plan, err
+		return plan, lo, err
 	}
 	id := j.Restore.Archive
 	if sn != nil {
@@ -125,9 +133,12 @@ func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snaps
 	lay.RequireAll = true
 	plan, err = lay.PlanTree(&s.stack, devs, j.Restore.Tree)
 	if err != nil {
-		return nil, fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err)
+		return nil, nil, fmt.Errorf("%w (does the blank VM have the backed-up disk layout? --mkfs recreates damaged filesystems)", err)
 	}
-	return plan, nil
+	for i := range plan {
+		plan[i].MkFS = j.Restore.MkFS
+	}
+	return plan, nil, nil
 }
 
 // checkArchive lists the repository (which proves access and passphrase)
@@ -191,11 +202,14 @@ func (s *supervisor) refuseEmpty(ctx context.Context, r repo, snaps []backend.Sn
 	return nil
 }
 
-// mkfsPlan makes a fresh filesystem of the same type on each planned
-// device (once per device), keeping UUID and label.
+// mkfsPlan makes a fresh filesystem on each planned device marked MkFS
+// (once per device), of its type and with its UUID and label.
 func (s *supervisor) mkfsPlan(ctx context.Context, plan []layout.Planned) error {
 	seen := map[string]bool{}
 	for _, p := range plan {
+		if !p.MkFS {
+			continue
+		}
 		if p.Subvol != "" {
 			return fmt.Errorf("%s on %s is btrfs subvolume %q: --mkfs cannot recreate subvolumes; create them (hostctl rescue) and restore without --mkfs", p.Dev.Name(), p.Where, p.Subvol)
 		}

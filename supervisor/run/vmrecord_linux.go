@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -39,12 +40,8 @@ func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.D
 	}
 	rec := layout.Record(j.Client, devs, plan, fstab)
 	rec.Domain = j.Backup.Domain
-	vgs, err := s.layout().VGMetadata(ctx, devs, Sysroot+vmrecord.Dir+"-lvm", vmrecord.MaxTable)
-	if err != nil {
+	if rec.VolumeGroups, err = s.layout().VGMetadata(ctx, devs, Sysroot+vmrecord.Dir+"-lvm", vmrecord.MaxTable); err != nil {
 		return "", err
-	}
-	for _, name := range slices.Sorted(maps.Keys(vgs)) {
-		rec.VolumeGroups = append(rec.VolumeGroups, vmrecord.VolumeGroup{Name: name, Metadata: strings.ToValidUTF8(vgs[name], "?")})
 	}
 	rec.BootLoader = s.bootLoader(devs, plan)
 	for i, d := range rec.Disks {
@@ -127,23 +124,133 @@ func (s *supervisor) partitionTable(ctx context.Context, kdev string) string {
 	return strings.ToValidUTF8(string(out), "?")
 }
 
+// layOut is a recovery's work on blank disks: the record, and the client
+// disks with nothing on them.
+type layOut struct {
+	rec   *vmrecord.Record
+	blank map[string]bool
+}
+
 // recordedPlan reads the VM record of the backup a recovery restores and
-// plans the tree by it (layout.PlanRecorded). ok is false for a backup
-// without a record: the caller plans by the VM's own fstab.
-func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) ([]layout.Planned, bool, error) {
+// plans the tree by it (layout.PlanRecorded), leaving out what lies on
+// blank disks (lo, nil when there are none: layOutBlank plans them once
+// laid out). recorded is false for a backup without a record: the caller
+// plans by the VM's own fstab.
+func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) (plan []layout.Planned, lo *layOut, recorded bool, err error) {
 	rd, isRecorder := r.Backend.(backend.Recorder)
 	if sn == nil || sn.VM == "" || !isRecorder {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	data, err := rd.ReadVM(ctx, r.req, sn.VM)
 	if err != nil {
-		return nil, true, errors.New("read the backup's VM record " + sn.VM + ": " + err.Error())
+		return nil, nil, true, errors.New("read the backup's VM record " + sn.VM + ": " + err.Error())
 	}
 	rec, err := vmrecord.Parse(data)
 	if err != nil {
-		return nil, true, err
+		return nil, nil, true, err
 	}
 	s.rep.Logf("backup %s: %s", sn.ID, rec.Summary())
-	plan, err := layout.PlanRecorded(devs, rec, r.req.Job.Restore.MkFS)
-	return plan, true, err
+	blank := blankDisks(rec, devs)
+	plan, err = layout.PlanRecorded(devs, rec, layout.RecordedOpts{MkFS: r.req.Job.Restore.MkFS, Blank: blank})
+	if err != nil || len(blank) == 0 {
+		s.rep.Logf("the VM's disks have the backup's layout: its filesystems go back onto them")
+		return plan, nil, true, err
+	}
+	names := slices.Sorted(maps.Keys(blank))
+	s.rep.Logf("disk(s) %s are blank: their partitions, guest LVM, filesystems and swap are made as the backup's record says", strings.Join(names, ", "))
+	return plan, &layOut{rec: rec, blank: blank}, true, nil
+}
+
+// blankDisks are the recorded disks of the client with nothing on them:
+// no partition, no signature blkid knows, the first 64 KiB zero. Laying
+// one out loses nothing.
+func blankDisks(rec *vmrecord.Record, devs []blockdev.Device) map[string]bool {
+	blank := map[string]bool{}
+	for _, rd := range rec.Disks {
+		var whole *blockdev.Device
+		parts := 0
+		for i, d := range devs {
+			switch {
+			case d.LV != "" || d.ClientDev != rd.Dev:
+			case d.Part == 0:
+				whole = &devs[i]
+			default:
+				parts++
+			}
+		}
+		if whole == nil || parts > 0 || whole.FSType != "" {
+			continue
+		}
+		if empty, err := zeroHead("/dev/" + whole.Dev); err == nil && empty {
+			blank[rd.Dev] = true
+		}
+	}
+	return blank
+}
+
+// layOutBlank writes the recorded partition tables to the blank disks,
+// makes the guest volume groups that lie on them, and their swap areas,
+// and returns the plan of the whole tree, the filesystems on the blank
+// disks to be made (Planned.MkFS).
+func (s *supervisor) layOutBlank(ctx context.Context, j *job.Job, lo *layOut) ([]layout.Planned, error) {
+	devs, err := s.devices(ctx, j.Disks)
+	if err != nil {
+		return nil, err
+	}
+	for _, rd := range lo.rec.Disks {
+		if !lo.blank[rd.Dev] || rd.PartitionTable == "" {
+			continue
+		}
+		for _, d := range devs {
+			if d.ClientDev == rd.Dev && d.Part == 0 && d.LV == "" {
+				s.rep.Logf("writing the recorded partition table to %s", rd.Dev)
+				if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"sfdisk", "-q", "/dev/" + d.Dev}, In: strings.NewReader(rd.PartitionTable)}); err != nil {
+					return nil, fmt.Errorf("partition table of %s: %w", rd.Dev, err)
+				}
+			}
+		}
+	}
+	if devs, err = s.devices(ctx, j.Disks); err != nil {
+		return nil, err
+	}
+	lay := s.layout()
+	restored := map[string]bool{}
+	for _, vg := range lo.rec.VolumeGroups {
+		if on, err := layout.OnBlank(lo.rec, "", vg.Name, lo.blank); err != nil || !on {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := lay.RestoreVG(ctx, vg, devs, Sysroot+vmrecord.Dir+"-restore"); err != nil {
+			return nil, err
+		}
+		restored[vg.Name] = true
+	}
+	if devs, err = s.devices(ctx, j.Disks); err != nil { // activates them
+		return nil, err
+	}
+	fresh := map[string]bool{}
+	for _, d := range devs {
+		if d.LV == "" && lo.blank[d.ClientDev] || d.LV != "" && restored[d.VG] {
+			fresh[d.Name()] = true
+		}
+	}
+	for _, sw := range lo.rec.Swap {
+		on, _ := layout.OnBlank(lo.rec, sw.Disk, sw.VG, lo.blank)
+		if !on {
+			continue
+		}
+		for _, d := range devs {
+			if sw.LV != "" && d.VG == sw.VG && d.LV == sw.LV || sw.LV == "" && d.LV == "" && d.ClientDev == sw.Disk && d.Part == sw.Part {
+				argv := []string{"mkswap", "-q"}
+				argv = appendIf(argv, "-U", sw.UUID)
+				argv = appendIf(argv, "-L", sw.Label)
+				if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: append(argv, "/dev/"+d.Dev)}); err != nil {
+					return nil, fmt.Errorf("swap on %s: %w", d.Name(), err)
+				}
+			}
+		}
+	}
+	return layout.PlanRecorded(devs, lo.rec, layout.RecordedOpts{MkFS: j.Restore.MkFS, Fresh: fresh})
 }
