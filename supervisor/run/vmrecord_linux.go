@@ -23,10 +23,12 @@ import (
 )
 
 // recordVM writes the VM record of the mounted snapshot tree to
-// vmrecord.Dir: the disks with their partition tables, and every
-// filesystem of the plan with the options of the tree's own fstab. It
-// returns the directory for the backends, or "" when the record could not
-// be made (logged: the backup goes on, and reports a warning).
+// vmrecord.Dir: the disks with their partition tables, every filesystem of
+// the plan with the options of the tree's own fstab, the swap areas, the
+// guest volume groups' metadata, the boot loader and the domain's
+// definition. It returns the directory for the backends, or "" when the
+// record could not be made (logged: the backup goes on, and reports a
+// warning).
 func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.Device, plan []layout.Planned) (string, error) {
 	var fstab []blockdev.FstabEntry
 	b, err := boot.ReadFileInRoot(Sysroot+backend.SnapshotDir, "/etc/fstab", layout.MaxFstab)
@@ -40,8 +42,10 @@ func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.D
 	}
 	rec := layout.Record(j.Client, devs, plan, fstab)
 	rec.Domain = j.Backup.Domain
+	// Without the metadata a recovery still maps filesystems by the
+	// record; only laying out blank disks needs it.
 	if rec.VolumeGroups, err = s.layout().VGMetadata(ctx, devs, Sysroot+vmrecord.Dir+"-lvm", vmrecord.MaxTable); err != nil {
-		return "", err
+		s.rep.Logf("VM record: recorded without the guest LVM metadata: %v", err)
 	}
 	rec.BootLoader = s.bootLoader(devs, plan)
 	for i, d := range rec.Disks {
