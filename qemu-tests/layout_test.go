@@ -125,8 +125,8 @@ func TestGuestLayoutFstab(t *testing.T) {
 	}
 	code, _, errOut := hostctl(t, ctx, "recover", "--yes", "-c", cfg, name)
 	require.Equal(t, 0, code, errOut)
-	requireOrder(t, errOut, "recover: find client filesystems done", "recover: lay out blank disks done",
-		"recover: create filesystems done", "recover: restore done", "recover: start the client…")
+	requireOrder(t, errOut, name+": find client filesystems done", name+": lay out blank disks done",
+		name+": create filesystems done", name+": restore done", name+": start the client…")
 	exec.Command("virsh", "-c", "qemu:///system", "destroy", domain).Run()
 	dump, err := exec.Command("sfdisk", "--dump", lay.Disks[0]).Output()
 	require.NoError(t, err)

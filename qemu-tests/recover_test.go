@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,13 +262,28 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			Size int64 `json:"virtual-size"`
 		}
 		require.NoError(t, json.Unmarshal(info, &img))
-		out2, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", disks.Data, strconv.FormatInt(img.Size, 10)).CombinedOutput()
-		require.NoError(t, err, "%s", out2)
+		// replaceData puts a new data disk of the same size in place:
+		// empty, or holding a swap area (what an installer may leave).
+		replaceData := func(swap bool) {
+			raw := filepath.Join(t.TempDir(), "data.raw")
+			require.NoError(t, os.WriteFile(raw, nil, 0o600))
+			require.NoError(t, os.Truncate(raw, img.Size))
+			if swap {
+				out, err := exec.Command("mkswap", raw).CombinedOutput()
+				require.NoError(t, err, "%s", out)
+			}
+			out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", raw, disks.Data).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		}
+
+		// The data disk holds a swap area, not the recorded ext4: stop,
+		// naming the mount point, before any disk is touched.
+		replaceData(true)
 		code, _, errOut = hostctl(t, ctx, "recover", "--yes", "--archive", first, "-c", c.config, c.name)
 		require.Equal(t, 1, code, errOut)
 		for _, want := range []string{
 			`step "restore in the appliance" failed`,
-			"the backup's filesystems have no counterpart in this VM: /srv/data (ext4 on vdb, LABEL=" + fixture.BootDataLabel + ", UUID=" + orig.DataUUID + "): vdb holds no filesystem (--mkfs creates ext4 on it)",
+			"the backup's filesystems have no counterpart in this VM: /srv/data (ext4 on vdb, LABEL=" + fixture.BootDataLabel + ", UUID=" + orig.DataUUID + "): vdb holds swap (--mkfs creates ext4 on it)",
 			"the appliance stopped before it changed a filesystem",
 		} {
 			require.Contains(t, errOut, want)
@@ -282,6 +296,8 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.Contains(t, string(jobLog), "backup "+first+": 2 disk(s), 2 filesystem(s): / ext4 on vda, /srv/data ext4 on vdb")
 		require.False(t, c.running(t))
 
+		// --mkfs: the recorded filesystem is made there, and the data
+		// lands on its own disk.
 		off := consoleSize(t, console)
 		code, _, errOut = hostctl(t, ctx, "recover", "--yes", "--mkfs", "--archive", first, "--agent-timeout", "3m", "-c", c.config, c.name)
 		require.Equal(t, 0, code, errOut)
@@ -290,6 +306,19 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			"bootvm: mounted UUID="+orig.DataUUID+" on /srv/data",
 			"bootvm: MARKER "+marker)
 		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"), "the data is on its own disk")
+
+		// A blank data disk (a new one) needs no --mkfs: it is laid out
+		// as the record says.
+		virsh(t, "destroy", c.domain)
+		replaceData(false)
+		off = consoleSize(t, console)
+		code, _, errOut = hostctl(t, ctx, "recover", "--yes", "--archive", first, "--agent-timeout", "3m", "-c", c.config, c.name)
+		require.Equal(t, 0, code, errOut)
+		requireOrder(t, errOut, c.name+": lay out blank disks done", c.name+": create filesystems done", c.name+": empty client filesystems done")
+		requireConsole(t, console, off,
+			"bootvm: mounted UUID="+orig.DataUUID+" on /srv/data",
+			"bootvm: MARKER "+marker)
+		require.Equal(t, marker+"\n", diskFile(t, disks.Data, "/marker"))
 		c.requireNoLeftovers(t)
 		c.requireDisks(t, disks.Root, disks.Data)
 	})

@@ -107,8 +107,11 @@ func BorgLastArgs(repo string) []string {
 
 // BorgExtractArgs builds the borg extract argv (run with cwd RestoreDir):
 // the whole archive, or only paths (as stored: relative) and below.
+// --sparse: all-zero chunks become holes, so a sparse file (a VM image, a
+// database's preallocated file) takes on the restored filesystem about
+// the room it took on the backed-up one, not its full size.
 func BorgExtractArgs(repo, archive string, paths []string) []string {
-	return append([]string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", repo + "::" + archive}, paths...)
+	return append([]string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--sparse", "--", repo + "::" + archive}, paths...)
 }
 
 // BorgEntriesArgs lists an archive's items as JSON lines with their

@@ -70,11 +70,11 @@ func TestBorgInitExtractArgs(t *testing.T) {
 		t.Error("keyfile (key outside the repo, lost with the appliance): no error")
 	}
 	got = BorgExtractArgs("/target/web", "a1", nil)
-	if want := []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", "/target/web::a1"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--sparse", "--", "/target/web::a1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgExtractArgs = %q", got)
 	}
 	got = BorgExtractArgs("/target/web", "a1", []string{"etc/nginx", "srv"})
-	if want := []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--", "/target/web::a1", "etc/nginx", "srv"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"borg", "extract", "--log-json", "--progress", "--numeric-ids", "--sparse", "--", "/target/web::a1", "etc/nginx", "srv"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BorgExtractArgs with paths = %q", got)
 	}
 }

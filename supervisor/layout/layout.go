@@ -46,6 +46,10 @@ type Layout struct {
 	// LoadDM, when set, is called before the first lvm(8) command: the
 	// supervisor loads device-mapper's modules only for guests with LVM.
 	LoadDM func()
+	// Root is where the tools' root is (the userland the chroot runner
+	// runs them in), for the files they read and write: "" when they run
+	// directly.
+	Root string
 	// RequireAll makes a "nofail" fstab entry that is not there an error
 	// instead of a filesystem left out (a recovery: its files would land
 	// on the filesystem above).
@@ -195,9 +199,9 @@ func (l *Layout) dmNames() (map[string]string, error) {
 }
 
 // VGMetadata returns each guest volume group on devs with its metadata
-// (vgcfgbackup into dir, one file per group, read back, bounded by max
-// bytes each) and its physical volumes, sorted by name; nil when devs
-// hold no PV.
+// (vgcfgbackup into dir, as the tools see it, one file per group, read
+// back, bounded by max bytes each) and its physical volumes, sorted by
+// name; nil when devs hold no PV.
 func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir string, max int64) ([]vmrecord.VolumeGroup, error) {
 	var pvs []string
 	byName := map[string]blockdev.Device{}
@@ -226,14 +230,14 @@ func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir str
 		}
 		members[r["vg_name"]] = append(members[r["vg_name"]], vmrecord.PV{Disk: d.ClientDev, Part: d.Part, UUID: r["pv_uuid"]})
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(l.Root, dir), 0o700); err != nil {
 		return nil, err
 	}
 	// %s is vgcfgbackup's: one file per volume group, named after it.
 	if _, err := l.Run.Output(ctx, "lvm", "vgcfgbackup", "--config", lvmConfig(pvs), "-f", filepath.Join(dir, "%s.vg")); err != nil {
 		return nil, fmt.Errorf("guest LVM: vgcfgbackup: %w", err)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.vg"))
+	files, err := filepath.Glob(filepath.Join(l.Root, dir, "*.vg"))
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +261,7 @@ func (l *Layout) VGMetadata(ctx context.Context, devs []blockdev.Device, dir str
 // PVs (pvs: the client's devices now, by where the record says each PV
 // was): each PV gets its recorded UUID (pvcreate --uuid --restorefile),
 // then the metadata is restored (vgcfgrestore). The metadata file is
-// written to dir.
+// written to dir (as the tools see it).
 func (l *Layout) RestoreVG(ctx context.Context, vg vmrecord.VolumeGroup, devs []blockdev.Device, dir string) error {
 	var pvs []string
 	dev := map[vmrecord.PV]string{}
@@ -272,11 +276,11 @@ func (l *Layout) RestoreVG(ctx context.Context, vg vmrecord.VolumeGroup, devs []
 			return fmt.Errorf("volume group %s: its PV on %s partition %d is not there after the partition table was written", vg.Name, pv.Disk, pv.Part)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(l.Root, dir), 0o700); err != nil {
 		return err
 	}
 	file := filepath.Join(dir, vg.Name+".vg")
-	if err := os.WriteFile(file, []byte(vg.Metadata), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(l.Root, file), []byte(vg.Metadata), 0o600); err != nil {
 		return err
 	}
 	cfg := lvmConfig(pvs)

@@ -44,7 +44,7 @@ func (s *supervisor) devices(ctx context.Context, disks []job.Disk) ([]blockdev.
 
 // layout is the guest-layout code on the userland's tools.
 func (s *supervisor) layout() *layout.Layout {
-	return &layout.Layout{Run: chrootRunner{s.runner}, Logf: s.rep.Logf, SysBlock: boot.SysBlock,
+	return &layout.Layout{Run: chrootRunner{s.runner}, Logf: s.rep.Logf, SysBlock: boot.SysBlock, Root: Sysroot,
 		LoadDM: func() { boot.LoadOnDemand("guest LVM", boot.DMModules, s.rep.Logf) }}
 }
 

@@ -44,7 +44,7 @@ func (s *supervisor) recordVM(ctx context.Context, j *job.Job, devs []blockdev.D
 	rec.Domain = j.Backup.Domain
 	// Without the metadata a recovery still maps filesystems by the
 	// record; only laying out blank disks needs it.
-	if rec.VolumeGroups, err = s.layout().VGMetadata(ctx, devs, Sysroot+vmrecord.Dir+"-lvm", vmrecord.MaxTable); err != nil {
+	if rec.VolumeGroups, err = s.layout().VGMetadata(ctx, devs, vmrecord.Dir+"-lvm", vmrecord.MaxTable); err != nil {
 		s.rep.Logf("VM record: recorded without the guest LVM metadata: %v", err)
 	}
 	rec.BootLoader = s.bootLoader(devs, plan)
@@ -226,7 +226,7 @@ func (s *supervisor) layOutBlank(ctx context.Context, j *job.Job, lo *layOut) ([
 			}
 			continue
 		}
-		if err := lay.RestoreVG(ctx, vg, devs, Sysroot+vmrecord.Dir+"-restore"); err != nil {
+		if err := lay.RestoreVG(ctx, vg, devs, vmrecord.Dir+"-restore"); err != nil {
 			return nil, err
 		}
 		restored[vg.Name] = true
