@@ -56,12 +56,7 @@ func writeTree(t *testing.T, root string, files map[string]string, links map[str
 // read. A plain tree mounts noexec,nosuid,nodev, confined to its
 // directory.
 func TestMountTreeSymlinkedMountPoint(t *testing.T) {
-	testutil.NeedRoot(t)
-	for _, tool := range []string{"mkfs.ext4", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.SkipOrFail(t, tool+" is not installed")
-		}
-	}
+	needRootAndTools(t, "mkfs.ext4", "losetup")
 	ctx := context.Background()
 	top := t.TempDir()
 	mountpoint := filepath.Join(top, "snapshot")
@@ -135,12 +130,7 @@ func TestMountTreeSymlinkedMountPoint(t *testing.T) {
 // not there; a recovery by the VM's fstab (RequireAll) stops instead,
 // naming it: its files would otherwise land on the root filesystem.
 func TestPlanTreeNofail(t *testing.T) {
-	testutil.NeedRoot(t)
-	for _, tool := range []string{"mkfs.ext4", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.SkipOrFail(t, tool+" is not installed")
-		}
-	}
+	needRootAndTools(t, "mkfs.ext4", "losetup")
 	top := t.TempDir()
 	root := loopFS(t, "blank", writeTree(t, t.TempDir(), map[string]string{
 		"etc/fstab": "LABEL=blank / ext4 defaults 0 1\nLABEL=data /srv/data ext4 defaults,nofail 0 2\n"}, nil), "vda")
@@ -160,12 +150,7 @@ func TestPlanTreeNofail(t *testing.T) {
 // PVs, as vgcfgbackup writes it, and nothing of a PV the client does not
 // have.
 func TestVGMetadata(t *testing.T) {
-	testutil.NeedRoot(t)
-	for _, tool := range []string{"lvm", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.SkipOrFail(t, tool+" is not installed")
-		}
-	}
+	needRootAndTools(t, "lvm", "losetup")
 	ctx := context.Background()
 	pv := func(vg string) blockdev.Device {
 		img := filepath.Join(t.TempDir(), vg+".img")
@@ -203,12 +188,7 @@ func TestVGMetadata(t *testing.T) {
 // TestRestoreVG: a volume group recorded with VGMetadata comes back on a
 // blank device with the same PV UUID and the same logical volumes.
 func TestRestoreVG(t *testing.T) {
-	testutil.NeedRoot(t)
-	for _, tool := range []string{"lvm", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.SkipOrFail(t, tool+" is not installed")
-		}
-	}
+	needRootAndTools(t, "lvm", "losetup")
 	ctx := context.Background()
 	loop := func() string {
 		img := filepath.Join(t.TempDir(), "pv.img")
@@ -244,4 +224,15 @@ func TestRestoreVG(t *testing.T) {
 	out, err = execx.Output(ctx, "lvm", "lvs", "--config", lvmConfig([]string{blank}), "--noheadings", "-o", "lv_name,lv_size", "--units", "m")
 	require.NoError(t, err)
 	require.Equal(t, "data 4.00m", strings.Join(strings.Fields(string(out)), " "))
+}
+
+// needRootAndTools skips (fails under CI) without root or one of tools.
+func needRootAndTools(t *testing.T, tools ...string) {
+	t.Helper()
+	testutil.NeedRoot(t)
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed")
+		}
+	}
 }
