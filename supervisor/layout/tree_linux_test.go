@@ -153,19 +153,10 @@ func TestVGMetadata(t *testing.T) {
 	needRootAndTools(t, "lvm", "losetup")
 	ctx := context.Background()
 	pv := func(vg string) blockdev.Device {
-		img := filepath.Join(t.TempDir(), vg+".img")
-		require.NoError(t, os.WriteFile(img, nil, 0o600))
-		require.NoError(t, os.Truncate(img, 16<<20))
-		out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
-		if err != nil {
-			testutil.SkipOrFail(t, "no loop device: "+err.Error())
-		}
-		loop := strings.TrimSpace(string(out))
-		t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
-		cfg := lvmConfig([]string{strings.TrimPrefix(loop, "/dev/")})
-		_, err = execx.Output(ctx, "lvm", "vgcreate", "--config", cfg, vg, loop)
+		loop := blankLoop(t, 16<<20)
+		_, err := execx.Output(ctx, "lvm", "vgcreate", "--config", lvmConfig([]string{loop}), vg, "/dev/"+loop)
 		require.NoError(t, err)
-		return blockdev.Device{Dev: strings.TrimPrefix(loop, "/dev/"), ClientDev: "vdb", FSType: "LVM2_member"}
+		return blockdev.Device{Dev: loop, ClientDev: "vdb", FSType: "LVM2_member"}
 	}
 	guest := pv("sbtestguest")
 	pv("sbtestother") // another VG the appliance sees, not the client's
@@ -190,19 +181,7 @@ func TestVGMetadata(t *testing.T) {
 func TestRestoreVG(t *testing.T) {
 	needRootAndTools(t, "lvm", "losetup")
 	ctx := context.Background()
-	loop := func() string {
-		img := filepath.Join(t.TempDir(), "pv.img")
-		require.NoError(t, os.WriteFile(img, nil, 0o600))
-		require.NoError(t, os.Truncate(img, 16<<20))
-		out, err := execx.Output(ctx, "losetup", "--find", "--show", img)
-		if err != nil {
-			testutil.SkipOrFail(t, "no loop device: "+err.Error())
-		}
-		l := strings.TrimSpace(string(out))
-		t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", l) })
-		return strings.TrimPrefix(l, "/dev/")
-	}
-	orig, blank := loop(), loop()
+	orig, blank := blankLoop(t, 16<<20), blankLoop(t, 16<<20)
 	cfg := lvmConfig([]string{orig})
 	_, err := execx.Output(ctx, "lvm", "vgcreate", "--config", cfg, "sbtestrestore", "/dev/"+orig)
 	require.NoError(t, err)
@@ -235,4 +214,20 @@ func needRootAndTools(t *testing.T, tools ...string) {
 			testutil.SkipOrFail(t, tool+" is not installed")
 		}
 	}
+}
+
+// blankLoop attaches a zeroed image of size bytes to a loop device and
+// returns its name (loop3), detached at the end of the test.
+func blankLoop(t *testing.T, size int64) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "blank.img")
+	require.NoError(t, os.WriteFile(img, nil, 0o600))
+	require.NoError(t, os.Truncate(img, size))
+	out, err := execx.Output(context.Background(), "losetup", "--find", "--show", img)
+	if err != nil {
+		testutil.SkipOrFail(t, "no loop device: "+err.Error())
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { execx.Output(context.Background(), "losetup", "-d", loop) })
+	return strings.TrimPrefix(loop, "/dev/")
 }
