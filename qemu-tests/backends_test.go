@@ -94,7 +94,7 @@ keep_daily = 1
 		require.Equal(t, []string{"2026-03-02"}, r.snapshots(t), "keep_daily = 1 keeps the newest day")
 		r.run(t, "check")
 		dst := t.TempDir()
-		r.run(t, "restore", "latest", "--target", dst)
+		r.run(t, "restore", "latest", "--tag", retention.ResticTag, "--target", dst) // a backup, not its VM record
 		c.requireTree(t, filepath.Join(dst, "snapshot"))
 		c.requireNothingLeft(t)
 	})
