@@ -41,7 +41,11 @@ func TestGuestLayoutFstab(t *testing.T) {
 	require.NoError(t, os.WriteFile(xf, []byte(x), 0o644))
 	exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run()
 	virsh(t, "define", xf)
-	t.Cleanup(func() { exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run() })
+	t.Cleanup(func() {
+		// recover starts the client: a failed check must not leave it running.
+		exec.Command("virsh", "-c", "qemu:///system", "destroy", domain).Run()
+		exec.Command("virsh", "-c", "qemu:///system", "undefine", domain).Run()
+	})
 
 	pass := "layout passphrase"
 	stateDir := filepath.Join(dir, "state")
