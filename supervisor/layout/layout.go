@@ -266,15 +266,11 @@ func (l *Layout) RestoreVG(ctx context.Context, vg vmrecord.VolumeGroup, devs []
 	var pvs []string
 	dev := map[vmrecord.PV]string{}
 	for _, pv := range vg.PVs {
-		found := false
-		for _, d := range devs {
-			if d.LV == "" && d.ClientDev == pv.Disk && d.Part == pv.Part {
-				pvs, dev[pv], found = append(pvs, d.Dev), d.Dev, true
-			}
-		}
-		if !found {
+		d, ok := FindRecorded(devs, pv.Disk, pv.Part, "", "")
+		if !ok {
 			return fmt.Errorf("volume group %s: its PV on %s partition %d is not there after the partition table was written", vg.Name, pv.Disk, pv.Part)
 		}
+		pvs, dev[pv] = append(pvs, d.Dev), d.Dev
 	}
 	if err := os.MkdirAll(filepath.Join(l.Root, dir), 0o700); err != nil {
 		return err

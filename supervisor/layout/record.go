@@ -109,7 +109,7 @@ func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, o RecordedOpts) 
 		if blank {
 			continue
 		}
-		d, ok := recordedDevice(devs, f)
+		d, ok := FindRecorded(devs, f.Disk, f.Part, f.VG, f.LV)
 		mkfs := o.MkFS || o.Fresh[f.Device()]
 		switch {
 		case !ok:
@@ -138,9 +138,11 @@ func PlanRecorded(devs []blockdev.Device, rec *vmrecord.Record, o RecordedOpts) 
 	return out, nil
 }
 
-func recordedDevice(devs []blockdev.Device, f vmrecord.Filesystem) (blockdev.Device, bool) {
+// FindRecorded finds among devs the device a record names: guest LVM
+// volume vg/lv, or else partition part of disk (0: the whole disk).
+func FindRecorded(devs []blockdev.Device, disk string, part int, vg, lv string) (blockdev.Device, bool) {
 	for _, d := range devs {
-		if f.LV != "" && d.VG == f.VG && d.LV == f.LV || f.LV == "" && d.LV == "" && d.ClientDev == f.Disk && d.Part == f.Part {
+		if lv != "" && d.VG == vg && d.LV == lv || lv == "" && d.LV == "" && d.ClientDev == disk && d.Part == part {
 			return d, true
 		}
 	}

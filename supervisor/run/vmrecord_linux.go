@@ -133,6 +133,7 @@ func (s *supervisor) partitionTable(ctx context.Context, kdev string) string {
 type layOut struct {
 	rec   *vmrecord.Record
 	blank map[string]bool
+	devs  []blockdev.Device // the client's devices as the plan found them
 }
 
 // recordedPlan reads the VM record of the backup a recovery restores and
@@ -157,12 +158,14 @@ func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snaps
 	blank := blankDisks(rec, devs)
 	plan, err = layout.PlanRecorded(devs, rec, layout.RecordedOpts{MkFS: r.req.Job.Restore.MkFS, Blank: blank})
 	if err != nil || len(blank) == 0 {
-		s.rep.Logf("the VM's disks have the backup's layout: its filesystems go back onto them")
+		if err == nil {
+			s.rep.Logf("the VM's disks have the backup's layout: its filesystems go back onto them")
+		}
 		return plan, nil, true, err
 	}
 	names := slices.Sorted(maps.Keys(blank))
 	s.rep.Logf("disk(s) %s are blank: their partitions, guest LVM, filesystems and swap are made as the backup's record says", strings.Join(names, ", "))
-	return plan, &layOut{rec: rec, blank: blank}, true, nil
+	return plan, &layOut{rec: rec, blank: blank, devs: devs}, true, nil
 }
 
 // blankDisks are the recorded disks of the client with nothing on them:
@@ -197,24 +200,20 @@ func blankDisks(rec *vmrecord.Record, devs []blockdev.Device) map[string]bool {
 // and returns the plan of the whole tree, the filesystems on the blank
 // disks to be made (Planned.MkFS).
 func (s *supervisor) layOutBlank(ctx context.Context, j *job.Job, lo *layOut) ([]layout.Planned, error) {
-	devs, err := s.devices(ctx, j.Disks)
-	if err != nil {
-		return nil, err
-	}
+	devs := lo.devs
 	for _, rd := range lo.rec.Disks {
 		if !lo.blank[rd.Dev] || rd.PartitionTable == "" {
 			continue
 		}
-		for _, d := range devs {
-			if d.ClientDev == rd.Dev && d.Part == 0 && d.LV == "" {
-				s.rep.Logf("writing the recorded partition table to %s", rd.Dev)
-				if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"sfdisk", "-q", "/dev/" + d.Dev}, In: strings.NewReader(rd.PartitionTable)}); err != nil {
-					return nil, fmt.Errorf("partition table of %s: %w", rd.Dev, err)
-				}
+		if d, ok := layout.FindRecorded(devs, rd.Dev, 0, "", ""); ok {
+			s.rep.Logf("writing the recorded partition table to %s", rd.Dev)
+			if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: []string{"sfdisk", "-q", "/dev/" + d.Dev}, In: strings.NewReader(rd.PartitionTable)}); err != nil {
+				return nil, fmt.Errorf("partition table of %s: %w", rd.Dev, err)
 			}
 		}
 	}
-	if devs, err = s.devices(ctx, j.Disks); err != nil {
+	devs, err := s.devices(ctx, j.Disks)
+	if err != nil {
 		return nil, err
 	}
 	lay := s.layout()
@@ -245,14 +244,12 @@ func (s *supervisor) layOutBlank(ctx context.Context, j *job.Job, lo *layOut) ([
 		if !on {
 			continue
 		}
-		for _, d := range devs {
-			if sw.LV != "" && d.VG == sw.VG && d.LV == sw.LV || sw.LV == "" && d.LV == "" && d.ClientDev == sw.Disk && d.Part == sw.Part {
-				argv := []string{"mkswap", "-q"}
-				argv = appendIf(argv, "-U", sw.UUID)
-				argv = appendIf(argv, "-L", sw.Label)
-				if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: append(argv, "/dev/"+d.Dev)}); err != nil {
-					return nil, fmt.Errorf("swap on %s: %w", d.Name(), err)
-				}
+		if d, ok := layout.FindRecorded(devs, sw.Disk, sw.Part, sw.VG, sw.LV); ok {
+			argv := []string{"mkswap", "-q"}
+			argv = appendIf(argv, "-U", sw.UUID)
+			argv = appendIf(argv, "-L", sw.Label)
+			if _, err := s.runner.Run(ctx, chroot.Cmd{Argv: append(argv, "/dev/"+d.Dev)}); err != nil {
+				return nil, fmt.Errorf("swap on %s: %w", d.Name(), err)
 			}
 		}
 	}
