@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 )
 
 // The job disk comes back from an appliance a guest may have taken over:
@@ -296,4 +297,33 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("allocated %d bytes", alloc)
 		}
 	})
+}
+
+// A list job's VM record comes back whole; one larger than a record may be
+// is refused before it is read (the guest's appliance could write up to
+// the disk's size).
+func TestReadVMRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{{"record", 40 << 10, true}, {"at the bound", vmrecord.Max, true}, {"beyond the bound", vmrecord.Max + 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCrafted(t, []byte(`{"type":"done","done":{"status":"ok"}}`+"\n"), nil)
+			d, err := diskfs.Open(c.path)
+			require.NoError(t, err)
+			fsys, err := d.GetFilesystem(0)
+			require.NoError(t, err)
+			want := []byte(strings.Repeat("r", tc.size))
+			require.NoError(t, writeFile(fsys, "/"+job.FileVMRecord, want))
+			require.NoError(t, d.Close())
+			got, err, _ := readCrafted(t, c.path)
+			if !tc.ok {
+				require.ErrorContains(t, err, "vmrecord.json claims 1048577 bytes, more than the 1048576 it may have")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, got.VMRecord)
+		})
+	}
 }

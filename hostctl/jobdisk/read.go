@@ -13,12 +13,16 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 )
 
 // Contents is what the appliance left on a job disk.
 type Contents struct {
 	Result []byte // result.jsonl, nil when absent
 	Log    []byte // job.log, nil when absent
+	// VMRecord is the VM record a list job was asked for (FileVMRecord),
+	// nil when absent; at most vmrecord.Max bytes.
+	VMRecord []byte
 }
 
 // Read reads the result and log back from the job disk at p.
@@ -30,8 +34,9 @@ type Contents struct {
 // clusters makes it index out of range. So before go-diskfs sees the disk,
 // the boot sector must describe a FAT32 no larger than the disk and the FAT
 // must be a set of chains without loops inside the data area (checkFAT);
-// the two files together must fit in the disk and in their own chains; a
-// panic in go-diskfs on what is left is an error.
+// the files together must fit in the disk and in their own chains, the VM
+// record in vmrecord.Max; a panic in go-diskfs on what is left is an
+// error.
 func Read(p string) (c *Contents, err error) {
 	if err := checkFAT(p); err != nil {
 		return nil, fmt.Errorf("job disk %s: %w", p, err)
@@ -57,7 +62,8 @@ func Read(p string) (c *Contents, err error) {
 	// Sizes first, from the directory: nothing is allocated for a file
 	// before both are known to fit.
 	budget := int64(Size)
-	names := []string{job.FileResult, job.FileLog}
+	names := []string{job.FileResult, job.FileLog, job.FileVMRecord}
+	limits := []int64{Size, Size, vmrecord.Max}
 	sizes := make([]int64, len(names))
 	for i, n := range names {
 		de := lookup(entries, n)
@@ -73,13 +79,16 @@ func Read(p string) (c *Contents, err error) {
 			return nil, fmt.Errorf("job disk %s: %s is a directory", p, n)
 		}
 		sizes[i] = fi.Size()
+		if sizes[i] > limits[i] {
+			return nil, fmt.Errorf("job disk %s: %s claims %d bytes, more than the %d it may have", p, n, sizes[i], limits[i])
+		}
 		if sizes[i] > budget {
 			return nil, fmt.Errorf("job disk %s: %s claims %d bytes: with the files before it, more than the job disk holds (%d bytes)", p, n, sizes[i], int64(Size))
 		}
 		budget -= sizes[i]
 	}
 	var c2 Contents
-	for i, dst := range []*[]byte{&c2.Result, &c2.Log} {
+	for i, dst := range []*[]byte{&c2.Result, &c2.Log, &c2.VMRecord} {
 		if sizes[i] < 0 {
 			continue
 		}

@@ -48,9 +48,10 @@ const pollInterval = 100 * time.Millisecond
 
 // outcome is what came back from one appliance boot.
 type outcome struct {
-	result  *job.Result
-	log     []byte
-	elapsed time.Duration // domain start to gone
+	result   *job.Result
+	log      []byte
+	vmRecord []byte        // FileVMRecord (a list job asked for it), nil when absent
+	elapsed  time.Duration // domain start to gone
 	// powerOff is the done record's arrival on the progress channel to
 	// the domain gone (0: the record did not come that way).
 	powerOff time.Duration
@@ -152,7 +153,7 @@ func (r *Runner) runAppliance(ctx context.Context, rv *reverter, aj applianceJob
 	if err != nil {
 		return nil, err
 	}
-	out.log = contents.Log
+	out.log, out.vmRecord = contents.Log, contents.VMRecord
 	keep(aj.dir, job.FileLog, contents.Log)
 	keep(aj.dir, job.FileResult, contents.Result)
 	out.result, err = job.ParseResult(contents.Result)

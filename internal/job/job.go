@@ -53,6 +53,9 @@ const (
 	FileJob    = "job.toml"
 	FileResult = "result.jsonl" // Record per line; valid only when the last is a "done" record
 	FileLog    = "job.log"      // the supervisor's and the backend's output
+	// FileVMRecord is the VM record a list job was asked for (List.Record),
+	// as the repository holds it (vmrecord's layout.json).
+	FileVMRecord = "vmrecord.json"
 	// SecretPrefix starts the names of this client's secret files (e.g.
 	// secret-passphrase). They sit at the top level: go-diskfs 1.9.4 writes
 	// FAT32 subdirectories that fsck.vfat rejects.

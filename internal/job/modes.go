@@ -136,9 +136,16 @@ type Verify struct {
 }
 
 // List (mode list) lists the backups in the client's repository: the
-// appliance writes one RecSnapshot record per backup, oldest first. It
-// takes no options.
-type List struct{}
+// appliance writes one RecSnapshot record per backup, oldest first.
+type List struct {
+	// Record asks for the VM record of one backup as well: Archive, else
+	// the newest at or before Time, else the latest. The appliance writes
+	// it to FileVMRecord on the job disk; a backup without one is an
+	// error.
+	Record  bool      `toml:"record,omitempty"`
+	Archive string    `toml:"archive,omitempty"`
+	Time    time.Time `toml:"time,omitempty"`
+}
 
 // Exec is mode exec's program: one program from the job disk run as root
 // in the appliance's userland, with the job's disks attached, its exit

@@ -2,6 +2,12 @@ package run
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
@@ -23,11 +29,66 @@ func (s *supervisor) list(ctx context.Context, j *job.Job) (job.Done, error) {
 			return job.Done{}, end(err)
 		}
 	}
-	return job.Done{}, end(nil)
+	if err := end(nil); err != nil || !j.List.Record {
+		return job.Done{}, err
+	}
+	end = s.rep.Step("read the VM record")
+	id, err := s.writeRecord(ctx, r, snaps, j.List)
+	return job.Done{Archive: id}, end(err)
+}
+
+// writeRecord copies the VM record of the backup l selects to the job
+// disk (FileVMRecord), checked as a recovery reads it, and returns that
+// backup's id.
+func (s *supervisor) writeRecord(ctx context.Context, r repo, snaps []backend.Snapshot, l *job.List) (string, error) {
+	rd, ok := r.Backend.(backend.Recorder)
+	if !ok {
+		return "", fmt.Errorf("%s backups carry no VM record", r.req.Job.Repo.Backend)
+	}
+	if len(snaps) == 0 {
+		return "", fmt.Errorf("the repository %s holds no backup", r.req.Job.Repo.Target)
+	}
+	want := l.Archive
+	if want == "" {
+		var err error
+		if want, err = s.pickAt(snaps, l.Time); err != nil {
+			return "", err
+		}
+	}
+	sn := restoredBackup(&job.Job{Repo: r.req.Job.Repo, Restore: &job.Restore{Archive: want}}, snaps)
+	switch {
+	case sn == nil:
+		return "", fmt.Errorf("archive %q is not in the repository %s", want, r.req.Job.Repo.Target)
+	case sn.VM == "":
+		return "", fmt.Errorf("backup %s has no VM record (taken before backups recorded their VM)", sn.ID)
+	}
+	data, err := rd.ReadVM(ctx, r.req, sn.VM)
+	if err != nil {
+		return "", fmt.Errorf("read the VM record of backup %s: %w", sn.ID, err)
+	}
+	rec, err := vmrecord.Parse(data)
+	if err != nil {
+		return "", fmt.Errorf("backup %s: %w", sn.ID, err)
+	}
+	s.rep.Logf("backup %s: %s", sn.ID, rec.Summary())
+	return sn.ID, writeSynced(filepath.Join(jobDir, job.FileVMRecord), data)
 }
 
 // snapshotRecord is the record of one backup the repository lists.
 func snapshotRecord(sn backend.Snapshot) job.Record {
 	return job.Snapshot{Archive: sn.ID, Time: sn.Time, Full: sn.Full,
 		Kind: sn.Kind, OriginalSize: sn.Size, DedupSize: sn.Stored, VM: sn.VM != ""}.Record()
+}
+
+// writeSynced writes data to a new file p and flushes it to the disk.
+func writeSynced(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
