@@ -76,6 +76,12 @@ func (f *fakeHV) Define(_ context.Context, x string) error {
 	return nil
 }
 
+func (f *fakeHV) Undefine(_ context.Context, name string) error {
+	delete(f.inactive, name)
+	f.calls = append(f.calls, "undefine "+name)
+	return nil
+}
+
 func (f *fakeHV) StartTransient(_ context.Context, x string) error {
 	if f.onStart == nil {
 		return nil // powers off at once

@@ -95,6 +95,21 @@ func (l *Libvirt) Define(ctx context.Context, xml string) error {
 	return d.Free()
 }
 
+func (l *Libvirt) Undefine(ctx context.Context, name string) error {
+	d, err := l.lookup(name)
+	if errors.Is(err, ErrNoDomain) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM); err != nil && !isNoDomain(err) {
+		return fmt.Errorf("undefine domain %s: %w", name, err)
+	}
+	return nil
+}
+
 func (l *Libvirt) StartTransient(ctx context.Context, xml string) error {
 	d, err := l.conn.DomainCreateXML(xml, 0)
 	if err != nil {

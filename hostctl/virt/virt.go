@@ -21,6 +21,9 @@ type Hypervisor interface {
 	InactiveXML(ctx context.Context, name string) (string, error)
 	// Define defines (or redefines) a persistent domain.
 	Define(ctx context.Context, xml string) error
+	// Undefine removes a shut-off domain's definition (and its UEFI
+	// variable store); a missing domain is not an error.
+	Undefine(ctx context.Context, name string) error
 	// StartTransient creates and starts a transient domain.
 	StartTransient(ctx context.Context, xml string) error
 	// Destroy stops a domain at once; a missing domain is not an error.
