@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,14 +30,40 @@ type recoverOptions struct {
 	Yes             bool
 	ShutdownTimeout time.Duration
 	AgentTimeout    time.Duration
+	DiskDir, VG     string
 }
 
-const recoverHelp = `Brings a lost VM back from its backup, in place: its own disks receive the
-backup. The client domain must exist as a freshly installed ("blank") VM with
-the backed-up disk layout: the same disks, partitions and LVM volumes, each
-with a filesystem of the backed-up type (their UUIDs do not matter).
+const recoverHelp = `Brings a lost VM back from its backup: its own disks receive the backup.
+Every borg and restic backup carries a VM record (the domain's definition,
+each disk's size and partition table, the guest LVM, the filesystems with
+their UUIDs, labels and mount points, swap, the boot loader), and recover
+starts from what it finds:
+  1. the domain exists and its disks have filesystems (a blank install):
+     the backup's mount points are matched to them by the record (same
+     disk, partition or LV, same type); one without its counterpart stops
+     the recovery before any disk is touched (--mkfs makes it)
+  2. the domain exists and its disks are empty (no partition, no
+     signature, zeros at the start): the recorded partition tables, guest
+     LVM, filesystems and swap are made on them, with the recorded UUIDs
+     and labels
+  3. the domain does not exist: pass --disk-dir DIR (its disks become
+     sparse qcow2 files DIR/DOMAIN-vda.qcow2, …) or --vg VG (logical
+     volumes VG/DOMAIN-vda, …), at the recorded sizes; nothing existing is
+     overwritten. The domain is defined from the recorded XML, rebuilt
+     from an allow-list (memory, vCPUs, machine, firmware kind, disks,
+     interfaces on a libvirt network or bridge, console, guest agent,
+     graphics on 127.0.0.1): host devices, host directories, other disk
+     sources, direct kernel boot, loader and emulator paths and QEMU
+     command lines are left out, and the plan names each. Then 2. runs. A
+     failed recovery removes the disks and the domain it made.
+GRUB for BIOS is reinstalled on the recorded disk (the appliance's own
+grub-install, with the restored /boot), so the VM boots from its disk.
+A backup without a record (duplicity, or older) needs the domain with the
+backed-up layout and maps mount points by the blank VM's /etc/fstab.
+--dry-run prints the plan; for a domain to be made it boots an appliance
+to read the record first (as hostctl list does), and changes nothing.
 
-It EMPTIES the VM's filesystems. So it asks first: type the domain name at
+It EMPTIES the VM's filesystems (or makes them). So it asks first: type the domain name at
 the prompt, or pass --yes (needed when stdin is not a terminal: without a
 terminal and without --yes it refuses and changes nothing). --dry-run never
 asks and changes nothing.
@@ -49,19 +76,20 @@ Steps, each reported:
   3. the appliance boots with the VM's disks attached writable, lists the
      repository and finds the backup (--archive, --time, default the
      latest): a backup that is missing or holds no file is refused here,
-     before a disk is touched; it then mounts the filesystems as
-     backup.mount says (e.g. "fstab": by the blank system's /etc/fstab),
-     EMPTIES them (everything but lost+found; --mkfs: creates them afresh
-     with the same type, label and UUID instead, for damaged ones), and
-     restores the backup with the client's backend (restic stages the
-     whole tree on the root filesystem first: it needs room there)
+     before a disk is touched; it then lays out blank disks and mounts the
+     filesystems by the record (see above), EMPTIES them (everything but
+     lost+found; --mkfs: creates them afresh with the same type, label and
+     UUID instead, for damaged ones), and restores the backup with the
+     client's backend (restic stages the whole tree on the root filesystem
+     first: it needs room there)
   4. every filesystem gets the UUID and label that the restored /etc/fstab
      names for its mount point (tune2fs, xfs_admin, btrfstune, fatlabel):
      the restored fstab and boot configuration find their disks although
      the blank install made new filesystems; the tree is then mounted
      again by the restored fstab's names, which proves it
-  5. end_recovery runs chrooted into the restored tree (/dev, /proc, /sys
-     bound), e.g. to reinstall a boot loader; then everything is unmounted,
+  5. GRUB for BIOS is reinstalled when the record names it (a failure is
+     a warning: the data is restored); end_recovery runs chrooted into the
+     restored tree (/dev, /proc, /sys bound); then everything is unmounted,
      the appliance powers off and the disks are detached
   6. the VM is started; post_recovery runs in it once its guest agent
      answers (at most --agent-timeout)
@@ -81,13 +109,15 @@ func (o *recoverOptions) addInPlaceFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (steps, disks, filesystems, archive, hooks) and change nothing")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", runner.DefaultShutdownTimeout, "graceful shutdown time before the client is forced off")
 	f.DurationVar(&o.AgentTimeout, "agent-timeout", runner.DefaultAgentTimeout, "how long to wait for the restored client's guest agent before post_recovery")
+	f.StringVar(&o.DiskDir, "disk-dir", "", "the domain does not exist: make its disks as qcow2 files in this directory and define it from the backup's VM record")
+	f.StringVar(&o.VG, "vg", "", "the domain does not exist: make its disks as logical volumes in this host volume group and define it from the backup's VM record")
 }
 
 func newRecoverCmd(g *Globals) *cobra.Command {
 	var o recoverOptions
 	cmd := &cobra.Command{
-		Use:   "recover CLIENT [--archive ID | --time T] [--mkfs] [--dry-run] [--yes]",
-		Short: "Recover a client VM in place from its backup: empties its filesystems and restores them (asks first)",
+		Use:   "recover CLIENT [--archive ID | --time T] [--mkfs] [--disk-dir DIR | --vg VG] [--dry-run] [--yes]",
+		Short: "Recover a lost client VM from its backup, onto its disks or onto disks and a domain made from its VM record (asks first)",
 		Long:  recoverHelp + "\n" + timeArgHelp + "\n\n" + progressHelp + "\n\n" + exitCodeHelp,
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -122,12 +152,19 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if !o.Yes && !o.DryRun && !isTerminal(g.Stdin) {
 		return &UsageError{fmt.Errorf("recover %s empties the filesystems of the client's domain and cannot ask (stdin is not a terminal): pass --yes to go on, or --dry-run to see the plan; nothing was changed", name)}
 	}
+	if o.DiskDir != "" && o.VG != "" {
+		return &UsageError{fmt.Errorf("recover: --disk-dir and --vg exclude each other")}
+	}
+	if o.DiskDir != "" && !filepath.IsAbs(o.DiskDir) {
+		return &UsageError{fmt.Errorf("recover: --disk-dir %q: an absolute path, please (libvirt resolves it, not this shell)", o.DiskDir)}
+	}
 	sp := sessionSpec{clients: []string{name}, image: true, progress: sink}
 	cfg, clients, err := g.sessionClients(sp)
 	if err != nil {
 		return err
 	}
-	ro := runner.RecoverOptions{Archive: o.Archive, Time: at, MkFS: o.MkFS, GPGKeys: o.GPGKeys, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout}
+	ro := runner.RecoverOptions{Archive: o.Archive, Time: at, MkFS: o.MkFS, GPGKeys: o.GPGKeys, ShutdownTimeout: o.ShutdownTimeout, AgentTimeout: o.AgentTimeout,
+		DiskDir: o.DiskDir, VG: o.VG}
 	// The plan (and the confirmation) take no lock, touch no ledger and
 	// clean up no old leftovers: they only read the domain's definition.
 	lv, err := virt.NewLibvirt(cfg.Host.LibvirtURI)
@@ -140,20 +177,37 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", name, err)
 	}
-	if o.DryRun {
-		for _, l := range p.Lines() {
-			fmt.Fprintln(g.Stdout, l)
+	// present shows the plan: printed for a dry run (goOn false), else
+	// confirmed at the terminal unless --yes.
+	present := func() (goOn bool, err error) {
+		if o.DryRun {
+			printRecoverPlan(g, p)
+			return false, nil
 		}
-		fmt.Fprintln(g.Stdout, "dry run: nothing was changed")
-		return nil
+		if !o.Yes {
+			if err := confirmRecover(g, p); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
 	}
-	if !o.Yes {
-		if err := confirmRecover(g, p); err != nil {
+	if !p.Missing {
+		if goOn, err := present(); !goOn || err != nil {
 			return err
 		}
 	}
 	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
-		rep := s.runner.Recover(ctx, clients[0], ro)
+		if p.Missing {
+			// The plan needs the backup's VM record: an appliance reads
+			// it (as hostctl list does), which changes nothing.
+			if err := s.runner.PlanRecreate(ctx, clients[0], p); err != nil {
+				return fmt.Errorf("recover %s: %w", name, err)
+			}
+			if goOn, err := present(); !goOn || err != nil {
+				return err
+			}
+		}
+		rep := s.runner.RecoverPlanned(ctx, clients[0], p)
 		if rep.Status == job.StatusOK || rep.Status == job.StatusWarning {
 			fmt.Fprintf(g.Stdout, "recovered %s from archive %s in %s; domain %s is running\n", name, textsafe.Line(rep.Archive), rep.Elapsed.Round(time.Second), clients[0].Domain)
 		}
@@ -161,14 +215,25 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 	})
 }
 
+// printRecoverPlan prints a dry run's plan.
+func printRecoverPlan(g *Globals, p *runner.RecoverPlan) {
+	for _, l := range p.Lines() {
+		fmt.Fprintln(g.Stdout, textsafe.Line(l))
+	}
+	fmt.Fprintln(g.Stdout, "dry run: nothing was changed")
+}
+
 // confirmRecover shows what the recovery destroys and wants the domain's
 // name typed back on the terminal (runRecover refused already without one).
 func confirmRecover(g *Globals, p *runner.RecoverPlan) error {
 	for _, l := range p.Lines() {
-		fmt.Fprintln(g.Stderr, l)
+		fmt.Fprintln(g.Stderr, textsafe.Line(l))
 	}
 	what := "EMPTIES"
-	if p.MkFS {
+	switch {
+	case p.Missing:
+		what = "MAKES the disks and the definition of a new VM, lays out and MAKES"
+	case p.MkFS:
 		what = "MAKES ANEW (--mkfs)"
 	}
 	fmt.Fprintf(g.Stderr, "\nThis %s the filesystems of domain %s (%s) and restores the backup into them.\nType the domain name to go on: ", what, p.Domain, strings.Join(p.DiskPaths(), ", "))

@@ -350,6 +350,19 @@ func TestOfflineNotOKSkips(t *testing.T) {
 var okStats = job.Stats{Files: 3, OriginalSize: 300}.Record()
 
 func writeResult(img string, recs ...job.Record) error {
+	var b []byte
+	for _, r := range recs {
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		b = append(append(b, line...), '\n')
+	}
+	return writeJobFile(img, job.FileResult, b)
+}
+
+// writeJobFile writes one more file onto a job disk, as the appliance does.
+func writeJobFile(img, name string, data []byte) error {
 	d, err := diskfs.Open(img)
 	if err != nil {
 		return err
@@ -359,18 +372,12 @@ func writeResult(img string, recs ...job.Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := fsys.OpenFile("/"+job.FileResult, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
+	f, err := fsys.OpenFile("/"+name, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Write(append(b, '\n')); err != nil {
-			return err
-		}
+	if _, err := f.Write(data); err != nil {
+		return err
 	}
 	return f.Close()
 }

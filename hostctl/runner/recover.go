@@ -31,6 +31,10 @@ type RecoverOptions struct {
 	// AgentTimeout bounds the wait for the restored client's guest agent
 	// before post_recovery (default DefaultAgentTimeout).
 	AgentTimeout time.Duration
+	// DiskDir or VG, for a domain that does not exist: its disks are made
+	// there (qcow2 files, or logical volumes) and it is defined from the
+	// backup's VM record (Recreate).
+	DiskDir, VG string
 }
 
 // Defaults of RecoverOptions.
@@ -41,6 +45,7 @@ const (
 
 // Steps of an in-place recovery, in order.
 const (
+	StepMakeDomain   = "make the domain"
 	StepPreRecovery  = "pre_recovery"
 	StepShutdown     = "shut down the client"
 	StepRestore      = "restore in the appliance"
@@ -62,8 +67,12 @@ type RecoverPlan struct {
 	Target  string
 	MkFS    bool
 	Hooks   config.Hooks
-	opts    RecoverOptions
-	restore *job.Restore // the job's restore table
+	// Recreate, for a domain that does not exist, makes it; PlanRecreate
+	// fills it in (nil until then, with Missing set).
+	Recreate *Recreate
+	Missing  bool
+	opts     RecoverOptions
+	restore  *job.Restore // the job's restore table
 }
 
 // DiskPaths lists the client's disks the recovery writes to.
@@ -85,8 +94,11 @@ func (p *RecoverPlan) Lines() []string {
 		arch = "the latest (chosen by the backend in the appliance)"
 	}
 	state := "shut off"
-	if p.Running {
+	switch {
+	case p.Running:
 		state = "running"
+	case p.Missing:
+		state = "to be made"
 	}
 	var disks []string
 	for _, d := range p.Disks {
@@ -107,11 +119,17 @@ func (p *RecoverPlan) Lines() []string {
 		fmt.Sprintf("disks: %s", strings.Join(disks, ", ")),
 		fmt.Sprintf("backup: %s repository %s, archive %s", p.Backend, p.Target, arch),
 	}
+	if p.Recreate != nil {
+		out = append(out, p.Recreate.lines()...)
+	}
 	steps := []string{}
-	if p.Running {
+	switch {
+	case p.Missing:
+		steps = append(steps, "make the new disks and define the domain (a failed recovery removes them again)")
+	case p.Running:
 		steps = append(steps, hook("run "+hooks.PreRecovery+" in the client", p.Hooks.PreRecovery),
 			fmt.Sprintf("shut the client down (forced off after %s)", p.opts.ShutdownTimeout))
-	} else {
+	default:
 		steps = append(steps, "the client is shut off: pre_recovery and the shutdown are skipped")
 	}
 	steps = append(steps,
@@ -156,9 +174,28 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 	if c.Type != config.TypeLVMLibvirt && c.Type != "" {
 		return nil, fmt.Errorf("client %s is of type %s: only lvm_libvirt clients (a VM) are recovered in place; use hostctl restore %s --to-dir DIR", c.Name, c.Type, c.Name)
 	}
+	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: c.Profile.Backend,
+		Target: c.Target.String(), MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
+	if p.Mount == "" {
+		p.Mount = "auto"
+	}
+	p.restore = &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS, Tree: c.Tree}
+	if c.Hooks.EndRecovery != "" {
+		p.restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
+			Env: hookEnvList(r.hookEnv(c.Client, hooks.EndRecovery))}
+	}
 	_, running, err := r.virt.DomainXML(ctx, c.Domain)
-	if err != nil {
-		return nil, fmt.Errorf("client %s: the blank VM must exist with the backed-up disk layout: %w", c.Name, err)
+	switch {
+	case errors.Is(err, virt.ErrNoDomain):
+		if err := missingDomain(c, o, err); err != nil {
+			return nil, err
+		}
+		p.Missing = true
+		return p, nil
+	case err != nil:
+		return nil, fmt.Errorf("client %s: %w", c.Name, err)
+	case o.DiskDir != "" || o.VG != "":
+		return nil, fmt.Errorf("client %s: domain %s exists: --disk-dir and --vg only make a domain that does not (its disks are recovered in place without them)", c.Name, c.Domain)
 	}
 	// The persistent definition is what boots after the restore, and its
 	// disks are the ones to restore into.
@@ -178,17 +215,7 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 			return nil, fmt.Errorf("domain %s disk %s is read-only in the domain: a recovery writes to it", c.Domain, d.Target)
 		}
 	}
-	p := &RecoverPlan{Client: c.Name, Domain: c.Domain, Running: running, Disks: disks,
-		Mount: config.MountDesc(c.Tree), Archive: o.Archive, Backend: c.Profile.Backend, Target: c.Target.String(),
-		MkFS: o.MkFS, Hooks: c.Hooks, opts: o}
-	if p.Mount == "" {
-		p.Mount = "auto"
-	}
-	p.restore = &job.Restore{Archive: o.Archive, Time: o.Time, To: job.RestoreToClient, MkFS: o.MkFS, Tree: c.Tree}
-	if c.Hooks.EndRecovery != "" {
-		p.restore.EndRecovery = &job.Hook{Command: c.Hooks.EndRecovery, TimeLimit: c.Hooks.TimeLimit,
-			Env: hookEnvList(r.hookEnv(c.Client, hooks.EndRecovery))}
-	}
+	p.Running, p.Disks = running, disks
 	return p, nil
 }
 
@@ -200,18 +227,31 @@ func (r *Runner) PlanRecovery(ctx context.Context, c *config.Resolved, o Recover
 // error is a *StepError saying how to continue.
 func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptions) *report.Job {
 	rep := newJobReport(c.Name, "recover", r.jobDir(c.Name))
-	return rep.finish(r.recover(ctx, c, o, rep))
+	p, err := r.PlanRecovery(ctx, c, o)
+	if err == nil && p.Missing {
+		err = r.PlanRecreate(ctx, c, p)
+	}
+	if err != nil {
+		return rep.finish(&StepError{Step: "check", Err: err, Hint: "Nothing was changed."})
+	}
+	return rep.finish(r.recover(ctx, c, p, rep))
 }
 
-func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptions, rep *jobReport) error {
+// RecoverPlanned runs the recovery that plan p (PlanRecovery, and
+// PlanRecreate for a domain to be made) describes.
+func (r *Runner) RecoverPlanned(ctx context.Context, c *config.Resolved, p *RecoverPlan) *report.Job {
+	rep := newJobReport(c.Name, "recover", r.jobDir(c.Name))
+	return rep.finish(r.recover(ctx, c, p, rep))
+}
+
+func (r *Runner) recover(ctx context.Context, c *config.Resolved, p *RecoverPlan, rep *jobReport) error {
 	if err := r.leftovers.Blocks(c.Name); err != nil {
 		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
 	}
-	p, err := r.PlanRecovery(ctx, c, o)
-	if err != nil {
-		return &StepError{Step: "check", Err: err, Hint: "Nothing was changed."}
+	if p.Missing && p.Recreate == nil {
+		return &StepError{Step: "check", Err: errors.New("the plan to make the domain is missing (PlanRecreate)"), Hint: "Nothing was changed."}
 	}
-	o = p.opts
+	o := p.opts
 	dir := r.jobDir(c.Name)
 	for _, l := range p.Lines() {
 		r.logf("%s", l)
@@ -233,7 +273,16 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 	logs := fmt.Sprintf("Logs: %s.", dir)
 	offHint := fmt.Sprintf("The client is shut off and its disks are detached (no appliance is left). %s", logs)
 
-	// 1. pre_recovery in the blank VM, 2. shut it down.
+	// 0. make the domain, 1. pre_recovery in the blank VM, 2. shut it down.
+	undoMade := func() {}
+	if p.Recreate != nil {
+		r.logf("%s: %s…", c.Name, StepMakeDomain)
+		undo, err := r.makeDomain(ctx, c.Domain, p.Recreate)
+		if err != nil {
+			return &StepError{Step: StepMakeDomain, Err: err, Hint: "Nothing was left: what was made is removed again. " + logs}
+		}
+		undoMade = undo
+	}
 	if p.Running {
 		if c.Hooks.PreRecovery != "" {
 			r.logf("%s: %s…", c.Name, StepPreRecovery)
@@ -260,6 +309,11 @@ func (r *Runner) recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 		next := fmt.Sprintf("To continue: fix the cause and rerun `hostctl recover %s`", c.Name)
 		if !o.MkFS {
 			next += " (with --mkfs when the client's filesystems are missing or damaged)"
+		}
+		if p.Recreate != nil {
+			undoMade()
+			return &StepError{Step: StepRestore, Err: err, Hint: fmt.Sprintf(
+				"The domain %s and the disks this recovery made are removed again. To continue: fix the cause and rerun `hostctl recover %s` with the same options. %s", c.Domain, c.Name, logs)}
 		}
 		if touched {
 			next += fmt.Sprintf(", or look at its disks with `hostctl rescue %s`; its filesystems may hold a partial restore.", c.Name)

@@ -1,0 +1,163 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/snapshot-backup/snapshot-backup/internal/job"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
+)
+
+// recordedDomain is the VM record's domain XML: the client as it was,
+// with a host device that the rebuilt definition must not carry.
+const recordedDomain = `<domain type='qemu'><name>web</name><uuid>2b8e5a2c-3f1d-4d7e-9a41-1c2b3d4e5f60</uuid><memory unit='MiB'>512</memory>
+<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/old/web-root.qcow2'/><target dev='vda' bus='virtio'/></disk>
+<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/vg0/old-data'/><target dev='vdb' bus='virtio'/></disk>
+<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>
+</devices></domain>`
+
+func testRecord(t *testing.T) []byte {
+	rec := vmrecord.Record{Version: vmrecord.Version, Client: "web",
+		Disks:       []vmrecord.Disk{{Dev: "vda", Size: 8 << 30}, {Dev: "vdb", Size: 2 << 30}},
+		Filesystems: []vmrecord.Filesystem{{Where: "/", Disk: "vda", Part: 1, Type: "ext4"}, {Where: "/srv", Disk: "vdb", Type: "xfs"}},
+		BootLoader:  &vmrecord.BootLoader{Kind: "grub-pc", Disk: "vda"},
+		Domain:      recordedDomain}
+	b, err := json.Marshal(rec)
+	require.NoError(t, err)
+	return b
+}
+
+// missingDomainJob is recoverJob with the client's domain gone: the first
+// appliance reads the record (recorded), the second restores (restore, nil:
+// ok).
+func missingDomainJob(t *testing.T, recorded []byte, restore func(x string) error) (*lvmJob, *[]*job.Job) {
+	j, _ := recoverJob(t)
+	j.c.Hooks.PreRecovery, j.c.Hooks.PostRecovery = "", ""
+	delete(j.hv.live, "web")
+	delete(j.hv.inactive, "web")
+	var jobs []*job.Job
+	j.hv.onStart = func(x string) error {
+		img := applianceDisk(t, x)
+		jb := readJob(t, img)
+		jobs = append(jobs, jb)
+		defer delete(j.hv.live, domainName(x))
+		if jb.Mode == job.ModeList {
+			require.NoError(t, writeJobFile(img, job.FileVMRecord, recorded))
+			return writeResult(img, job.Done{Status: job.StatusOK, Archive: "web-3"}.Record())
+		}
+		if restore != nil {
+			return restore(x)
+		}
+		return writeResult(img, job.Done{Status: job.StatusOK, Archive: "web-3"}.Record())
+	}
+	return j, &jobs
+}
+
+func TestRecoverRecreatesDomain(t *testing.T) {
+	j, jobs := missingDomainJob(t, testRecord(t), nil)
+	diskDir := filepath.Join(j.dir, "new")
+	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{DiskDir: diskDir, ShutdownTimeout: time.Second})
+	require.Equal(t, job.StatusOK, rep.Status, rep.Error)
+
+	require.Len(t, *jobs, 2)
+	require.Equal(t, &job.List{Record: true}, (*jobs)[0].List, "the record of the latest backup")
+	require.Equal(t, "web-3", (*jobs)[1].Restore.Archive, "the recovery restores the backup whose record made the VM")
+	require.Equal(t, []job.Disk{{Serial: "sb-disk0", Dev: "vda"}, {Serial: "sb-disk1", Dev: "vdb"}}, (*jobs)[1].Disks)
+	require.Contains(t, j.img.calls, "create web-vda.qcow2 8589934592")
+	require.Contains(t, j.img.calls, "create web-vdb.qcow2 2147483648")
+
+	var dom libvirtxml.Domain
+	require.NoError(t, dom.Unmarshal(j.hv.inactive["web"]))
+	require.Equal(t, "2b8e5a2c-3f1d-4d7e-9a41-1c2b3d4e5f60", dom.UUID)
+	require.Equal(t, filepath.Join(diskDir, "web-vda.qcow2"), dom.Devices.Disks[0].Source.File.File)
+	require.Equal(t, filepath.Join(diskDir, "web-vdb.qcow2"), dom.Devices.Disks[1].Source.File.File)
+	require.Empty(t, dom.Devices.Hostdevs, "the host device is not carried over")
+	require.Contains(t, j.hv.live, "web", "the recreated client runs")
+	calls := strings.Join(j.hv.calls, ",")
+	require.Regexp(t, `^start hostctl-list-web-[^,]*,destroy [^,]*,define web,start hostctl-restore-web-[^,]*,destroy [^,]*,start-domain web$`, calls)
+	j.requireNothingLeft(t)
+}
+
+// A failed restore into a recreated domain removes the domain and its disks
+// again: a rerun starts from the same point, and nothing is left behind.
+func TestRecoverRecreateFailureRemovesWhatItMade(t *testing.T) {
+	j, _ := missingDomainJob(t, testRecord(t), func(x string) error {
+		return writeResult(applianceDisk(t, x), job.Done{Status: job.StatusFailed, Error: "restore: borg: connection closed"}.Record())
+	})
+	diskDir := filepath.Join(j.dir, "new")
+	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{DiskDir: diskDir, ShutdownTimeout: time.Second})
+	require.Equal(t, job.StatusFailed, rep.Status)
+	require.Contains(t, rep.Error, "The domain web and the disks this recovery made are removed again")
+	require.NotContains(t, j.hv.inactive, "web")
+	entries, err := os.ReadDir(diskDir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+	j.requireNothingLeft(t)
+}
+
+func TestRecoverMissingDomain(t *testing.T) {
+	t.Run("without --disk-dir", func(t *testing.T) {
+		j, jobs := missingDomainJob(t, testRecord(t), nil)
+		rep := j.r.Recover(context.Background(), j.c, RecoverOptions{})
+		require.Equal(t, job.StatusFailed, rep.Status)
+		require.Contains(t, rep.Error, "domain web does not exist")
+		require.Contains(t, rep.Error, "pass --disk-dir DIR (qcow2 files) or --vg VG")
+		require.Empty(t, *jobs)
+	})
+	t.Run("existing domain with --disk-dir", func(t *testing.T) {
+		j, _ := recoverJob(t)
+		_, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{DiskDir: "/srv/x"})
+		require.ErrorContains(t, err, "domain web exists: --disk-dir and --vg only make a domain that does not")
+	})
+	t.Run("a disk file exists", func(t *testing.T) {
+		j, _ := missingDomainJob(t, testRecord(t), nil)
+		diskDir := filepath.Join(j.dir, "new")
+		require.NoError(t, os.MkdirAll(diskDir, 0o700))
+		keep := filepath.Join(diskDir, "web-vdb.qcow2")
+		require.NoError(t, os.WriteFile(keep, []byte("someone's disk"), 0o600))
+		rep := j.r.Recover(context.Background(), j.c, RecoverOptions{DiskDir: diskDir})
+		require.Equal(t, job.StatusFailed, rep.Status)
+		require.Contains(t, rep.Error, keep+" exists already; nothing is overwritten")
+		b, err := os.ReadFile(keep)
+		require.NoError(t, err)
+		require.Equal(t, "someone's disk", string(b))
+		require.NotContains(t, strings.Join(j.img.calls, ","), "web-vd", "no client disk is made")
+	})
+	// The record comes from the repository: a forged one that the record
+	// checks refuse makes nothing.
+	t.Run("forged record", func(t *testing.T) {
+		bad := strings.Replace(string(testRecord(t)), `"dev":"vdb"`, `"dev":"../../etc"`, 1)
+		j, _ := missingDomainJob(t, []byte(bad), nil)
+		rep := j.r.Recover(context.Background(), j.c, RecoverOptions{DiskDir: filepath.Join(j.dir, "new")})
+		require.Equal(t, job.StatusFailed, rep.Status)
+		require.Contains(t, rep.Error, "the VM record of backup web-3: VM record:")
+		require.NotContains(t, strings.Join(j.img.calls, ","), "web-vd", "no client disk is made")
+		require.NotContains(t, j.hv.inactive, "web")
+	})
+}
+
+// The plan of a recreated domain names every disk it makes and what the
+// definition leaves out.
+func TestRecreatePlanLines(t *testing.T) {
+	j, _ := missingDomainJob(t, testRecord(t), nil)
+	p, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{VG: "vg0"})
+	require.NoError(t, err)
+	require.True(t, p.Missing)
+	require.NoError(t, j.r.PlanRecreate(context.Background(), j.c, p))
+	lines := strings.Join(p.Lines(), "\n")
+	require.Contains(t, lines, "domain web, to be made")
+	require.Contains(t, lines, "the domain does not exist: it is made from the VM record of backup web-3")
+	require.Contains(t, lines, "new disk vda: /dev/vg0/web-vda, 8.0 GiB (logical volume vg0/web-vda)")
+	require.Contains(t, lines, "left out: 1 hostdev (host device passthrough)")
+	require.Contains(t, lines, "1. make the new disks and define the domain")
+	require.Equal(t, "web-3", p.Archive)
+}
