@@ -60,7 +60,7 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 	if err := end(err); err != nil {
 		return done, err
 	}
-	if lo != nil {
+	if lo != nil && len(lo.blank) > 0 {
 		end = s.rep.Step("lay out blank disks")
 		if plan, err = s.layOutBlank(ctx, j, lo); err != nil {
 			return done, end(err)
@@ -100,6 +100,16 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 		return done, end(err)
 	}
 	end(nil)
+	if lo != nil && lo.rec.BootLoader != nil {
+		// A boot loader that cannot be put back leaves the data restored:
+		// the recovery ends with a warning, not a failure.
+		end = s.rep.Step("reinstall the boot loader")
+		if err := s.reinstallBootLoader(ctx, lo); err != nil {
+			s.rep.Logf("warning: boot loader: %v", err)
+			done.Warning = joinWarning(done.Warning, "boot loader: "+err.Error()+"; the VM may not boot from its own disk (hostctl rescue CLIENT to repair)")
+		}
+		end(nil)
+	}
 	if h := j.Restore.EndRecovery; h != nil && h.Command != "" {
 		end = s.rep.Step("end_recovery")
 		if err := end(s.endRecovery(ctx, *h, mountpoint)); err != nil {
@@ -117,8 +127,8 @@ func (s *supervisor) recoverClient(ctx context.Context, j *job.Job) (job.Done, e
 // rather than leave its files to the filesystem above it.
 func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) ([]layout.Planned, *layOut, error) {
 	j := r.req.Job
-	plan, lo, recorded, err := s.recordedPlan(ctx, r, sn, devs)
-	if recorded {
+	plan, lo, err := s.recordedPlan(ctx, r, sn, devs)
+	if lo != nil {
 		if err == nil && j.Restore.Archive == "" {
 			j.Restore.Archive = sn.ID // the backup whose record this is
 		}

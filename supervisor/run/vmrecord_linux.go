@@ -128,8 +128,9 @@ func (s *supervisor) partitionTable(ctx context.Context, kdev string) string {
 	return strings.ToValidUTF8(string(out), "?")
 }
 
-// layOut is a recovery's work on blank disks: the record, and the client
-// disks with nothing on them.
+// layOut is a recovery's VM record, the client disks with nothing on them
+// (laid out by the record) and the client's devices as the plan found
+// them.
 type layOut struct {
 	rec   *vmrecord.Record
 	blank map[string]bool
@@ -138,34 +139,34 @@ type layOut struct {
 
 // recordedPlan reads the VM record of the backup a recovery restores and
 // plans the tree by it (layout.PlanRecorded), leaving out what lies on
-// blank disks (lo, nil when there are none: layOutBlank plans them once
-// laid out). recorded is false for a backup without a record: the caller
-// plans by the VM's own fstab.
-func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) (plan []layout.Planned, lo *layOut, recorded bool, err error) {
+// blank disks (layOutBlank plans them once laid out). lo holds the record
+// and the blank disks; it is nil for a backup without a record: the
+// caller plans by the VM's own fstab.
+func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) (plan []layout.Planned, lo *layOut, err error) {
 	rd, isRecorder := r.Backend.(backend.Recorder)
 	if sn == nil || sn.VM == "" || !isRecorder {
-		return nil, nil, false, nil
+		return nil, nil, nil
 	}
+	lo = &layOut{devs: devs}
 	data, err := rd.ReadVM(ctx, r.req, sn.VM)
 	if err != nil {
-		return nil, nil, true, errors.New("read the backup's VM record " + sn.VM + ": " + err.Error())
+		return nil, lo, errors.New("read the backup's VM record " + sn.VM + ": " + err.Error())
 	}
-	rec, err := vmrecord.Parse(data)
-	if err != nil {
-		return nil, nil, true, err
+	if lo.rec, err = vmrecord.Parse(data); err != nil {
+		return nil, lo, err
 	}
-	s.rep.Logf("backup %s: %s", sn.ID, rec.Summary())
-	blank := blankDisks(rec, devs)
-	plan, err = layout.PlanRecorded(devs, rec, layout.RecordedOpts{MkFS: r.req.Job.Restore.MkFS, Blank: blank})
-	if err != nil || len(blank) == 0 {
-		if err == nil {
-			s.rep.Logf("the VM's disks have the backup's layout: its filesystems go back onto them")
-		}
-		return plan, nil, true, err
+	s.rep.Logf("backup %s: %s", sn.ID, lo.rec.Summary())
+	lo.blank = blankDisks(lo.rec, devs)
+	plan, err = layout.PlanRecorded(devs, lo.rec, layout.RecordedOpts{MkFS: r.req.Job.Restore.MkFS, Blank: lo.blank})
+	switch {
+	case err != nil:
+	case len(lo.blank) == 0:
+		s.rep.Logf("the VM's disks have the backup's layout: its filesystems go back onto them")
+	default:
+		names := slices.Sorted(maps.Keys(lo.blank))
+		s.rep.Logf("disk(s) %s are blank: their partitions, guest LVM, filesystems and swap are made as the backup's record says", strings.Join(names, ", "))
 	}
-	names := slices.Sorted(maps.Keys(blank))
-	s.rep.Logf("disk(s) %s are blank: their partitions, guest LVM, filesystems and swap are made as the backup's record says", strings.Join(names, ", "))
-	return plan, &layOut{rec: rec, blank: blank, devs: devs}, true, nil
+	return plan, lo, err
 }
 
 // blankDisks are the recorded disks of the client with nothing on them:
