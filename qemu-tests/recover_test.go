@@ -104,6 +104,10 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 			`run pre_recovery in the client: "echo \"HOOK pre_recovery`,
 			`the backup's VM record says they were (disk, partition or LV, and type; a backup without a record: as backup.mount = "fstab" says), stopping before any change if one is missing; a blank disk (nothing on it) gets the recorded partition table, guest LVM, filesystems and swap; empty the existing filesystems`,
 			`run end_recovery chrooted into the restored tree: "test -c /dev/null`,
+			// The backup's record, read through an appliance.
+			"VM record of backup " + c.archives(t)[0] + ":",
+			"  disk vdb: ",
+			"  filesystem /srv/data (ext4 on vdb, LABEL=" + fixture.BootDataLabel + ", UUID=" + orig.DataUUID + ")",
 			"dry run: nothing was changed",
 		} {
 			require.Contains(t, out, want)
@@ -112,7 +116,12 @@ post_recovery = 'echo "HOOK post_recovery $SB_ARCHIVE $(cat /root/end-recovery)"
 		require.Empty(t, appliances(t, c.stateDir, false))
 		after, err := os.ReadDir(filepath.Join(c.stateDir, "runs"))
 		require.NoError(t, err)
-		require.Len(t, after, len(runs), "a dry run makes no job directory")
+		require.Len(t, after, len(runs)+1, "the record read's logs, and nothing else")
+		jobs, err := os.ReadDir(filepath.Join(c.stateDir, "runs", after[len(after)-1].Name()))
+		require.NoError(t, err)
+		require.Len(t, jobs, 1)
+		require.Equal(t, "record-"+c.name, jobs[0].Name())
+		c.requireNoLeftovers(t)
 	})
 
 	// recover empties the VM's filesystems: without a terminal to ask on

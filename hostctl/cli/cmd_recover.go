@@ -60,8 +60,9 @@ GRUB for BIOS is reinstalled on the recorded disk (the appliance's own
 grub-install, with the restored /boot), so the VM boots from its disk.
 A backup without a record (duplicity, or older) needs the domain with the
 backed-up layout and maps mount points by the blank VM's /etc/fstab.
---dry-run prints the plan; for a domain to be made it boots an appliance
-to read the record first (as hostctl list does), and changes nothing.
+--dry-run prints the plan with the backup's VM record, which an appliance
+reads first (as hostctl list does, its log in the state directory's runs);
+it changes nothing.
 
 It EMPTIES the VM's filesystems (or makes them). So it asks first: type the domain name at
 the prompt, or pass --yes (needed when stdin is not a terminal: without a
@@ -191,12 +192,19 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 		}
 		return true, nil
 	}
-	if !p.Missing {
+	if !p.Missing && !o.DryRun {
 		if goOn, err := present(); !goOn || err != nil {
 			return err
 		}
 	}
 	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
+		if !p.Missing && o.DryRun {
+			// The dry run shows the backup's VM record: an appliance
+			// reads it (as hostctl list does), which changes nothing.
+			s.runner.PlanRecord(ctx, clients[0], p)
+			_, err := present()
+			return err
+		}
 		if p.Missing {
 			// The plan needs the backup's VM record: an appliance reads
 			// it (as hostctl list does), which changes nothing.

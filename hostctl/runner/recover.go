@@ -71,8 +71,12 @@ type RecoverPlan struct {
 	// fills it in (nil until then, with Missing set).
 	Recreate *Recreate
 	Missing  bool
-	opts     RecoverOptions
-	restore  *job.Restore // the job's restore table
+	// Recorded is the backup's VM record for a dry run of an existing
+	// domain (PlanRecord), RecordNote why there is none.
+	Recorded   *Recorded
+	RecordNote string
+	opts       RecoverOptions
+	restore    *job.Restore // the job's restore table
 }
 
 // DiskPaths lists the client's disks the recovery writes to.
@@ -119,8 +123,13 @@ func (p *RecoverPlan) Lines() []string {
 		fmt.Sprintf("disks: %s", strings.Join(disks, ", ")),
 		fmt.Sprintf("backup: %s repository %s, archive %s", p.Backend, p.Target, arch),
 	}
-	if p.Recreate != nil {
+	switch {
+	case p.Recreate != nil:
 		out = append(out, p.Recreate.lines()...)
+	case p.Recorded != nil:
+		out = append(out, recordLines(p.Recorded)...)
+	case p.RecordNote != "":
+		out = append(out, p.RecordNote)
 	}
 	steps := []string{}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/config"
 	"github.com/snapshot-backup/snapshot-backup/hostctl/virt"
@@ -88,9 +89,58 @@ func (r *Runner) PlanRecreate(ctx context.Context, c *config.Resolved, p *Recove
 	return nil
 }
 
+// PlanRecord reads the VM record of the backup p restores into an
+// existing domain, for a dry run's plan: what the recovery will lay out
+// and mount where. A record that cannot be read is said in the plan (the
+// recovery itself would stop there, or map by the blank VM's fstab).
+func (r *Runner) PlanRecord(ctx context.Context, c *config.Resolved, p *RecoverPlan) {
+	if c.Profile.Backend == "duplicity" {
+		p.RecordNote = "duplicity backups carry no VM record: the mount points are found by the blank VM's fstab"
+		return
+	}
+	rd, err := r.ReadRecord(ctx, c, p.opts.Archive, p.opts.Time)
+	if err != nil {
+		p.RecordNote = "the VM record was not read: " + err.Error()
+		return
+	}
+	p.Recorded = rd
+}
+
+// recordLines describe a VM record for the plan.
+func recordLines(rd *Recorded) []string {
+	rec := rd.Record
+	out := []string{"VM record of backup " + rd.Archive + ":"}
+	for _, d := range rec.Disks {
+		table := "no partition table"
+		if d.PartitionTable != "" {
+			table = "partitioned"
+			if strings.Contains(d.PartitionTable, "label: gpt") {
+				table = "GPT"
+			} else if strings.Contains(d.PartitionTable, "label: dos") {
+				table = "MBR"
+			}
+		}
+		out = append(out, fmt.Sprintf("  disk %s: %s, %s", d.Dev, units.Bytes(d.Size), table))
+	}
+	for _, vg := range rec.VolumeGroups {
+		out = append(out, fmt.Sprintf("  guest volume group %s on %d PV(s)", vg.Name, len(vg.PVs)))
+	}
+	for _, f := range rec.Filesystems {
+		out = append(out, "  filesystem "+f.String())
+	}
+	for _, sw := range rec.Swap {
+		out = append(out, "  swap on "+vmrecord.Filesystem{Disk: sw.Disk, Part: sw.Part, VG: sw.VG, LV: sw.LV}.Device())
+	}
+	if b := rec.BootLoader; b != nil {
+		out = append(out, "  boot loader "+strings.TrimSuffix(b.Kind+" on "+b.Disk, " on "))
+	}
+	return out
+}
+
 // lines are the plan's lines for a domain to be made.
 func (rc *Recreate) lines() []string {
-	out := []string{fmt.Sprintf("the domain does not exist: it is made from the VM record of backup %s (%s)", rc.Archive, rc.Record.Summary())}
+	out := []string{fmt.Sprintf("the domain does not exist: it is made from the VM record of backup %s", rc.Archive)}
+	out = append(out, recordLines(&Recorded{Archive: rc.Archive, Record: rc.Record})...)
 	for _, d := range rc.Disks {
 		what := "sparse qcow2 file"
 		if d.LV != "" {

@@ -161,3 +161,24 @@ func TestRecreatePlanLines(t *testing.T) {
 	require.Contains(t, lines, "1. make the new disks and define the domain")
 	require.Equal(t, "web-3", p.Archive)
 }
+
+// A dry run of an existing domain shows the backup's record; one that
+// cannot be read is said, not fatal.
+func TestPlanRecordLines(t *testing.T) {
+	j, _ := missingDomainJob(t, testRecord(t), nil)
+	j.hv.inactive["web"] = `<domain type="qemu"><name>web</name><devices>` + fileDisk(t, j.dir) + `</devices></domain>`
+	p, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{})
+	require.NoError(t, err)
+	j.r.PlanRecord(context.Background(), j.c, p)
+	lines := strings.Join(p.Lines(), "\n")
+	for _, want := range []string{"VM record of backup web-3:", "  disk vda: 8.0 GiB, no partition table", "  filesystem / (ext4 on vda1)",
+		"  filesystem /srv (xfs on vdb)", "  boot loader grub-pc on vda"} {
+		require.Contains(t, lines, want)
+	}
+	bad, _ := missingDomainJob(t, []byte(`{"version":1,"client":"web","disks":[{"dev":"vda","size":-1}]}`), nil)
+	bad.hv.inactive["web"] = j.hv.inactive["web"]
+	p, err = bad.r.PlanRecovery(context.Background(), bad.c, RecoverOptions{})
+	require.NoError(t, err)
+	bad.r.PlanRecord(context.Background(), bad.c, p)
+	require.Contains(t, strings.Join(p.Lines(), "\n"), "the VM record was not read: the VM record of backup web-3: VM record:")
+}
