@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,18 @@ func TestPlanRecordLines(t *testing.T) {
 	require.NoError(t, err)
 	bad.r.PlanRecord(context.Background(), bad.c, p)
 	require.Contains(t, strings.Join(p.Lines(), "\n"), "the VM record was not read: the VM record of backup web-3: VM record:")
+}
+
+// --vg makes the disks as logical volumes, attached as block devices, and
+// removes them again after a failure.
+func TestRecoverRecreateLVs(t *testing.T) {
+	j, _ := missingDomainJob(t, testRecord(t), func(x string) error {
+		return writeResult(applianceDisk(t, x), job.Done{Status: job.StatusFailed, Error: "restore: no space left"}.Record())
+	})
+	rep := j.r.Recover(context.Background(), j.c, RecoverOptions{VG: "vg9", ShutdownTimeout: time.Second})
+	require.Equal(t, job.StatusFailed, rep.Status)
+	require.Equal(t, []string{"create vg9/web-vda size 8589934592", "create vg9/web-vdb size 2147483648", "remove vg9/web-vdb", "remove vg9/web-vda"},
+		slices.DeleteFunc(slices.Clone(j.lm.calls), func(c string) bool { return !strings.Contains(c, "vg9/") }))
+	require.NotContains(t, j.hv.inactive, "web")
+	require.Contains(t, strings.Join(j.hv.calls, ","), "define web")
 }
