@@ -171,12 +171,79 @@ end_recovery = 'echo "END_RECOVERY $(cat /etc/hostname)" > /root/end-recovery'
 	require.Equal(t, marker, strings.TrimSpace(c.guest(t, "cat /srv/data/marker").Stdout))
 	require.Equal(t, "END_RECOVERY "+fixture.DebianHostname, strings.TrimSpace(c.guest(t, "cat /root/end-recovery").Stdout))
 	requireGuestMounts(t, c, orig)
-	got := c.guest(t, "cd /srv/data && find . -type f ! -name marker -exec md5sum {} + | sort -k2").Stdout
-	want, err := exec.Command("sh", "-c", "cd "+tree+" && find . -type f ! -name marker -exec md5sum {} + | sort -k2").Output()
-	require.NoError(t, err)
-	require.Equal(t, string(want), got, "the restored /srv/data")
+	requireDataRestored(t, c, tree)
 	c.requireNoLeftovers(t)
 	c.requireDisks(t, disks.Root, disks.Data)
+	if layout == fixture.DebianLVM {
+		testDebianRecreate(t, c, orig, tree, marker, arch[0])
+	}
+}
+
+// testDebianRecreate loses the whole VM, its definition and its disks,
+// and makes it again from nothing: hostctl recover --disk-dir creates the
+// disks at the recorded sizes, defines the domain from the backup's VM
+// record, lays the disks out (GPT, guest LVM, filesystems with their
+// UUIDs), restores, and reinstalls GRUB, so the guest boots from its own
+// disk as before.
+func testDebianRecreate(t *testing.T, c *client, orig fixture.DebianDisks, tree, marker, archive string) {
+	ctx := context.Background()
+	uuid := strings.TrimSpace(virsh(t, "domuuid", c.domain))
+	virsh(t, "destroy", c.domain)
+	virsh(t, "undefine", c.domain)
+	require.NoError(t, os.Remove(orig.Root))
+	require.NoError(t, os.Remove(orig.Data))
+	diskDir := filepath.Join(c.dir, "recreated")
+
+	code, out, errOut := hostctl(t, ctx, "recover", "--dry-run", "--disk-dir", diskDir, "-c", c.config, c.name)
+	require.Equal(t, 0, code, errOut)
+	for _, want := range []string{"domain " + c.domain + ", to be made", "the domain does not exist: it is made from the VM record of backup " + archive,
+		"new disk vda: " + filepath.Join(diskDir, c.domain+"-vda.qcow2"), "new disk vdb: " + filepath.Join(diskDir, c.domain+"-vdb.qcow2"),
+		"definition: guest agent channel", "left out: serial console's file, socket or log", "dry run: nothing was changed"} {
+		require.Contains(t, out, want)
+	}
+	_, err := os.Stat(diskDir)
+	require.ErrorIs(t, err, os.ErrNotExist, "a dry run makes no disk")
+	require.Equal(t, 1, exec.Command("virsh", "-c", "qemu:///system", "dominfo", c.domain).Run().(*exec.ExitError).ExitCode(), "nor a domain")
+
+	start := time.Now()
+	code, out, errOut = hostctl(t, ctx, "recover", "--yes", "--disk-dir", diskDir, "--agent-timeout", "6m", "-c", c.config, c.name)
+	require.Equal(t, 0, code, errOut)
+	fmt.Printf("Debian guest (lvm): recovery from nothing (disks made, domain defined, laid out, restored, GRUB reinstalled, started) in %s\n", time.Since(start).Round(time.Second))
+	require.Contains(t, out, "recovered "+c.name+" from archive "+archive)
+	requireOrder(t, errOut, c.name+": make the domain…", c.name+": lay out blank disks done", c.name+": restore done",
+		c.name+": reinstall the boot loader done", c.name+": start the client…")
+	require.NotContains(t, errOut, "warning: boot loader")
+	require.Equal(t, uuid, strings.TrimSpace(virsh(t, "domuuid", c.domain)), "the recorded domain UUID")
+	c.requireDisks(t, filepath.Join(diskDir, c.domain+"-vda.qcow2"), filepath.Join(diskDir, c.domain+"-vdb.qcow2"))
+	x := virsh(t, "dumpxml", "--inactive", c.domain)
+	require.NotContains(t, x, "<kernel>", "it boots from its disk")
+
+	start = time.Now()
+	c.waitAgent(t)
+	st := debianSystemState(t, c)
+	fmt.Printf("Debian guest (lvm): the VM made from nothing booted through GRUB: agent answers %s after hostctl returned; systemd: %s\n", time.Since(start).Round(100*time.Millisecond), st)
+	require.Equal(t, "active", strings.TrimSpace(c.guest(t, "systemctl is-active multi-user.target qemu-guest-agent | sort -u").Stdout))
+	require.Equal(t, marker, strings.TrimSpace(c.guest(t, "cat /srv/data/marker").Stdout))
+	requireGuestMounts(t, c, orig)
+	requireDataRestored(t, c, tree)
+	c.requireNoLeftovers(t)
+}
+
+// requireDataRestored: the guest's /srv/data holds tree (but the marker):
+// each file's content, and each entry's type, mode, owner, group,
+// modification time and link target.
+func requireDataRestored(t testing.TB, c *client, tree string) {
+	t.Helper()
+	for _, script := range []string{
+		"find . -type f ! -name marker -exec md5sum {} + | sort -k2",
+		`find . -mindepth 1 ! -name marker -printf '%p %y %m %U %G %Ts %l\n' | sort`,
+	} {
+		got := c.guest(t, "cd /srv/data && "+script).Stdout
+		want, err := exec.Command("sh", "-c", "cd "+tree+" && "+script).Output()
+		require.NoError(t, err)
+		require.NotEmpty(t, want)
+		require.Equal(t, string(want), got, "the restored /srv/data: %s", script)
+	}
 }
 
 // debianSystemState waits (bounded) for systemd in the guest to finish
