@@ -34,7 +34,7 @@ type recoverOptions struct {
 }
 
 const recoverHelp = `Brings a lost VM back from its backup: its own disks receive the backup.
-Every borg and restic backup carries a VM record (the domain's definition,
+Every backup carries a VM record (the domain's definition,
 each disk's size and partition table, the guest LVM, the filesystems with
 their UUIDs, labels and mount points, swap, the boot loader), and recover
 starts from what it finds:
@@ -58,7 +58,7 @@ starts from what it finds:
      failed recovery removes the disks and the domain it made.
 GRUB for BIOS is reinstalled on the recorded disk (the appliance's own
 grub-install, with the restored /boot), so the VM boots from its disk.
-A backup without a record (duplicity, or older) needs the domain with the
+A backup without a record (made before backups had one) needs the domain with the
 backed-up layout and maps mount points by the blank VM's /etc/fstab.
 --dry-run prints the plan with the backup's VM record, which an appliance
 reads first (as hostctl list does, its log in the state directory's runs);

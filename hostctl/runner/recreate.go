@@ -94,10 +94,6 @@ func (r *Runner) PlanRecreate(ctx context.Context, c *config.Resolved, p *Recove
 // and mount where. A record that cannot be read is said in the plan (the
 // recovery itself would stop there, or map by the blank VM's fstab).
 func (r *Runner) PlanRecord(ctx context.Context, c *config.Resolved, p *RecoverPlan) {
-	if c.Profile.Backend == "duplicity" {
-		p.RecordNote = "duplicity backups carry no VM record: the mount points are found by the blank VM's fstab"
-		return
-	}
 	rd, err := r.ReadRecord(ctx, c, p.opts.Archive, p.opts.Time)
 	if err != nil {
 		p.RecordNote = "the VM record was not read: " + err.Error()

@@ -8,10 +8,12 @@
 // The appliance stores the record beside each backup, where the guest
 // cannot write: for borg the archive RecordArchive(archive) (its one file
 // File), for restic a snapshot of Dir tagged ResticTag (and "of:" the
-// backup's id). Stock tools read it back:
+// backup's id), for duplicity a full backup of Dir with the file prefix
+// DuplicityPrefix at the backup's time. Stock tools read it back:
 //
 //	borg extract --stdout REPO::vm+ARCHIVE layout.json
 //	restic dump --tag snapshot-backup-vm latest /run/sb/vm/layout.json
+//	duplicity restore --file-prefix vm- --time TIME --file-to-restore layout.json URL layout.json
 //
 // A record comes back from a repository, which the appliance of a hostile
 // guest may have written: Parse bounds and checks every field.
@@ -50,6 +52,10 @@ const (
 	ResticTag = "snapshot-backup-vm"
 	// ResticOf prefixes the tag that names the backup a record belongs to.
 	ResticOf = "of:"
+	// DuplicityPrefix is the --file-prefix of duplicity's record sets:
+	// one full backup of Dir per backup, at the backup's time, in the same
+	// target. duplicity without the prefix does not see them.
+	DuplicityPrefix = "vm-"
 	// Max bounds a record's encoding.
 	Max = 1 << 20
 	// Version is the record format this code writes.

@@ -244,7 +244,7 @@ func testRepo(t *testing.T, dir string, d Dirs, r job.Repo) (Backend, *testSink,
 // no backup to list, restore as the latest or count for retention, it
 // goes with its backup, and the stock tools read it back.
 func TestVMRecord(t *testing.T) {
-	for _, name := range []string{"borg", "restic"} {
+	for _, name := range []string{"borg", "restic", "duplicity"} {
 		t.Run(name, func(t *testing.T) {
 			testutil.NeedTool(t, name, "run qemu-tests/setup-host.sh")
 			dir := t.TempDir()
@@ -253,7 +253,12 @@ func TestVMRecord(t *testing.T) {
 			os.MkdirAll(filepath.Join(d.Snapshot, "run", "sb", "vm"), 0o700)
 			os.WriteFile(filepath.Join(d.Snapshot, "run", "sb", "vm", vmrecord.File), []byte(`{"forged":true}`), 0o600)
 			os.WriteFile(filepath.Join(d.Snapshot, vmrecord.File), []byte(`{"forged":true}`), 0o600)
-			b, sink, req := testRepo(t, dir, d, job.Repo{Backend: name, Encryption: "repokey", Retention: job.Retention{KeepLast: 1}})
+			repo := job.Repo{Backend: name, Encryption: "repokey", Retention: job.Retention{KeepLast: 1}}
+			if name == "duplicity" {
+				// Each backup a full one, of which retention keeps one.
+				repo.Retention, repo.FullIfOlderThan = job.Retention{MaxFullBackups: 1}, "1h"
+			}
+			b, sink, req := testRepo(t, dir, d, repo)
 			ctx := context.Background()
 			fail := func(step string, err error) {
 				t.Helper()
@@ -293,13 +298,18 @@ func TestVMRecord(t *testing.T) {
 			}
 			// The stock tools, without hostctl.
 			var stock *exec.Cmd
-			if name == "borg" {
+			stockOut := filepath.Join(dir, "stock-record.json")
+			switch name {
+			case "borg":
 				stock = exec.Command("borg", "extract", "--stdout", req.Repo+"::vm+web-1", vmrecord.File)
-			} else {
+			case "restic":
 				stock = exec.Command("restic", "--repo", req.Repo, "dump", "--tag", vmrecord.ResticTag, "latest", filepath.Join(req.VMDir, vmrecord.File))
+			default:
+				stock = exec.Command("sh", "-c", `duplicity restore --file-prefix vm- --archive-dir "$1" --file-to-restore layout.json "file://$2" "$3" >&2 && cat "$3"`,
+					"sh", filepath.Join(dir, "stock"), req.Repo, stockOut)
 			}
-			stock.Env = append(os.Environ(), "BORG_PASSPHRASE=pw", "RESTIC_PASSWORD=pw", "BORG_BASE_DIR="+filepath.Join(dir, "stock"), "RESTIC_CACHE_DIR="+filepath.Join(dir, "stock"))
-			out, err := stock.CombinedOutput()
+			stock.Env = append(os.Environ(), "BORG_PASSPHRASE=pw", "RESTIC_PASSWORD=pw", "PASSPHRASE=pw", "BORG_BASE_DIR="+filepath.Join(dir, "stock"), "RESTIC_CACHE_DIR="+filepath.Join(dir, "stock"))
+			out, err := stock.Output()
 			if err != nil || string(out) != want[1] {
 				t.Errorf("%s: %s %v", stock, out, err)
 			}
@@ -322,15 +332,18 @@ func TestVMRecord(t *testing.T) {
 			}
 			// The first backup's record went with it.
 			var list *exec.Cmd
-			if name == "borg" {
+			switch name {
+			case "borg":
 				list = exec.Command("borg", "list", "--short", req.Repo)
-			} else {
+			case "restic":
 				list = exec.Command("restic", "--repo", req.Repo, "snapshots", "--tag", vmrecord.ResticTag, "--json")
+			default:
+				list = exec.Command("sh", "-c", `ls "$1" | grep manifest`, "sh", req.Repo)
 			}
 			list.Env = stock.Env
 			out, err = list.CombinedOutput()
 			fail("stock list", err)
-			if n := strings.Count(string(out), map[string]string{"borg": "\n", "restic": `"id"`}[name]); n != 2 && name == "borg" || n != 1 && name == "restic" {
+			if n := strings.Count(string(out), map[string]string{"borg": "\n", "restic": `"id"`, "duplicity": "\n"}[name]); n != map[string]int{"borg": 2, "restic": 1, "duplicity": 2}[name] {
 				t.Errorf("after retention the repository holds: %s", out)
 			}
 		})

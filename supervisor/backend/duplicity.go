@@ -197,6 +197,9 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) 
 			return rec, err
 		}
 	}
+	if req.VMDir != "" {
+		VMWarning(&rec, b.storeVM(ctx, req, s))
+	}
 	return rec, nil
 }
 

@@ -41,7 +41,11 @@ func (b *Duplicity) Retain(ctx context.Context, req Request) error {
 			return err
 		}
 	}
-	return nil
+	left, err := b.list(ctx, req, s)
+	if err != nil {
+		return err
+	}
+	return b.retainVM(ctx, s, left)
 }
 
 // Check implements Backend: duplicity verify against the snapshot.
@@ -78,6 +82,26 @@ func (b *Duplicity) Snapshots(ctx context.Context, req Request) ([]Snapshot, err
 		return nil, err
 	}
 	defer s.stop()
+	snaps, err := b.list(ctx, req, s)
+	if err != nil {
+		return nil, err
+	}
+	// Each backup's record has its time. A record listing that fails
+	// leaves the backups without one, which a recovery says.
+	recs, err := b.recordTimes(ctx, s)
+	if err != nil {
+		b.Sink.Logf("list the VM records: %v", err)
+	}
+	for i := range snaps {
+		if recs[snaps[i].ID] {
+			snaps[i].VM = snaps[i].ID
+		}
+	}
+	return snaps, nil
+}
+
+// list is collection-status of the backups.
+func (b *Duplicity) list(ctx context.Context, req Request, s *dupSession) ([]Snapshot, error) {
 	out, err := b.run(ctx, s, "/", append(append([]string{"duplicity", "collection-status"}, s.common...), s.url))
 	if err != nil {
 		return nil, err
@@ -102,8 +126,8 @@ func volumeSizes(dir string, snaps []Snapshot) {
 	byTime := map[string]int64{}
 	for _, e := range entries {
 		n := e.Name()
-		if !strings.Contains(n, ".vol") || !strings.Contains(n, ".difftar") {
-			continue
+		if !strings.HasPrefix(n, "duplicity-") || !strings.Contains(n, ".vol") || !strings.Contains(n, ".difftar") {
+			continue // not a backup's volume (a VM record's: vmrecord.DuplicityPrefix)
 		}
 		fi, err := e.Info()
 		if err != nil {

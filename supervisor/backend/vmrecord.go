@@ -3,7 +3,10 @@ package backend
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
@@ -11,7 +14,7 @@ import (
 )
 
 // Recorder is a backend that stores a VM record beside each backup
-// (vmrecord): borg and restic. Backup stores it when Request.VMDir is set;
+// (vmrecord): borg, restic and duplicity. Backup stores it when Request.VMDir is set;
 // Snapshots names each backup's record in Snapshot.VM.
 type Recorder interface {
 	// ReadVM returns the record file of the record id (a Snapshot.VM).
@@ -21,6 +24,7 @@ type Recorder interface {
 var (
 	_ Recorder = (*Borg)(nil)
 	_ Recorder = (*Restic)(nil)
+	_ Recorder = (*Duplicity)(nil)
 )
 
 // VMWarning adds to rec the warning of a backup whose data is stored and whose
@@ -77,4 +81,93 @@ func (r *Restic) ReadVM(ctx context.Context, req Request, id string) ([]byte, er
 		dir = vmrecord.Dir
 	}
 	return r.run(ctx, env, "/", false, append(append([]string(nil), g...), "dump", "--host", req.Job.Client, id, path.Join(dir, vmrecord.File))...)
+}
+
+// dupVMCommon is duplicity's options for the record sets: their own
+// file prefix in the target, and their own cache (--name) beside the
+// backups'.
+func dupVMCommon(common []string) []string {
+	out := append([]string(nil), common...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == "--name" {
+			out[i+1] += "-vm"
+		}
+	}
+	return append(out, "--file-prefix", vmrecord.DuplicityPrefix)
+}
+
+// DuplicityVMArgs stores the record directory as a full backup with the
+// record prefix (common carries --current-time, the backup's time).
+func DuplicityVMArgs(common []string, dir, url string) []string {
+	return append(append([]string{"duplicity", "full"}, dupVMCommon(common)...), dir, url)
+}
+
+// storeVM stores req.VMDir as the record of the backup just made.
+func (b *Duplicity) storeVM(ctx context.Context, req Request, s *dupSession) error {
+	_, err := b.run(ctx, s, "/", DuplicityVMArgs(s.common, req.VMDir, s.url))
+	return err
+}
+
+// ReadVM implements Recorder: the record set at time id, restored into
+// the work directory.
+func (b *Duplicity) ReadVM(ctx context.Context, req Request, id string) ([]byte, error) {
+	s, err := b.open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	out := path.Join(req.Dirs.Work, "vm-record", vmrecord.File)
+	host := filepath.Join(req.Root, out)
+	if err := os.MkdirAll(filepath.Dir(host), 0o700); err != nil {
+		return nil, err
+	}
+	defer os.Remove(host)
+	argv := append(append([]string{"duplicity", "restore"}, dupVMCommon(s.common)...), "--time", id, "--file-to-restore", vmrecord.File, "--force", s.url, out)
+	if _, err := b.run(ctx, s, "/", argv); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(host)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, vmrecord.Max+1))
+	if err == nil && len(data) > vmrecord.Max {
+		err = fmt.Errorf("VM record: more than %d bytes", vmrecord.Max)
+	}
+	return data, err
+}
+
+// recordTimes lists the times (Snapshot.ID) of the record sets.
+func (b *Duplicity) recordTimes(ctx context.Context, s *dupSession) (map[string]bool, error) {
+	out, err := b.run(ctx, s, "/", append(append([]string{"duplicity", "collection-status"}, dupVMCommon(s.common)...), s.url))
+	if err != nil {
+		return nil, err
+	}
+	sets, err := ParseDuplicityStatus(out)
+	if err != nil {
+		return nil, err
+	}
+	times := map[string]bool{}
+	for _, sn := range sets {
+		times[sn.ID] = true
+	}
+	return times, nil
+}
+
+// retainVM removes the record sets older than the oldest backup left:
+// each record goes with its backup.
+func (b *Duplicity) retainVM(ctx context.Context, s *dupSession, backups []Snapshot) error {
+	if len(backups) == 0 {
+		return nil
+	}
+	oldest := backups[0].Time
+	for _, sn := range backups {
+		if sn.Time.Before(oldest) {
+			oldest = sn.Time
+		}
+	}
+	argv := append(append([]string{"duplicity", "remove-older-than", oldest.UTC().Format(time.RFC3339)}, dupVMCommon(s.common)...), "--force", s.url)
+	_, err := b.run(ctx, s, "/", argv)
+	return err
 }

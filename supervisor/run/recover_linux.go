@@ -138,7 +138,7 @@ func (s *supervisor) recoveryPlan(ctx context.Context, r repo, sn *backend.Snaps
 	if sn != nil {
 		id = sn.ID
 	}
-	s.rep.Logf("backup %s has no VM record (older than recorded layouts, or duplicity): its mount points are found by the VM's fstab", id)
+	s.rep.Logf("backup %s has no VM record (older than recorded layouts): its mount points are found by the VM's fstab", id)
 	lay := s.layout()
 	lay.RequireAll = true
 	plan, err = lay.PlanTree(&s.stack, devs, j.Restore.Tree)
