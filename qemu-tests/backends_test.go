@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/snapshot-backup/snapshot-backup/internal/retention"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/snapshot-backup/snapshot-backup/hostctl/cli"
 	"github.com/snapshot-backup/snapshot-backup/internal/execx"
+	"github.com/snapshot-backup/snapshot-backup/internal/retention"
+	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 	"github.com/snapshot-backup/snapshot-backup/qemu-tests/fixture"
 )
 
@@ -133,6 +134,11 @@ full_if_older_than = "2D"
 		require.Len(t, fulls, 1, "max_fullbackups = 1: one chain left: %v", entries)
 		require.Contains(t, fulls[0], "20260305T", "the newest chain survives")
 		require.Empty(t, incs, "the old chain's incrementals are gone")
+		// Each backup's VM record is a set of its own (prefix vm-); the
+		// records of the removed chain went with it.
+		records, _ := filepath.Glob(filepath.Join(dir, vmrecord.DuplicityPrefix+"duplicity-full.*.manifest.gpg"))
+		require.Len(t, records, 1, "%v", entries)
+		require.Contains(t, records[0], "20260305T")
 		// Encrypted to the recipient and signed by the signing key.
 		status := gk.decryptStatus(t, filepath.Join(dir, fulls[0]))
 		require.Contains(t, status, "ENC_TO "+gk.encSub)
