@@ -66,7 +66,7 @@ func (b *Borg) Backup(ctx context.Context, req Request) (job.Stats, error) {
 		unread.record(&rec)
 	}
 	if req.VMDir != "" {
-		VMWarning(&rec, b.storeVM(ctx, req, j.Backup.Archive, at))
+		VMWarning(&rec, storedVM(b.Sink, func() error { return b.storeVM(ctx, req, j.Backup.Archive, at) }))
 	}
 	return rec, nil
 }

@@ -198,7 +198,7 @@ func (b *Duplicity) Backup(ctx context.Context, req Request) (job.Stats, error) 
 		}
 	}
 	if req.VMDir != "" {
-		VMWarning(&rec, b.storeVM(ctx, req, s))
+		VMWarning(&rec, storedVM(b.Sink, func() error { return b.storeVM(ctx, req, s) }))
 	}
 	return rec, nil
 }

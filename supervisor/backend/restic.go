@@ -126,8 +126,10 @@ func (r *Restic) Backup(ctx context.Context, req Request) (job.Stats, error) {
 		unread.record(&rec)
 	}
 	if req.VMDir != "" {
-		_, err := r.run(ctx, env, "/", true, ResticVMArgs(g, req.Job.Client, rec.Archive, req.VMDir, at)...)
-		VMWarning(&rec, err)
+		VMWarning(&rec, storedVM(r.Sink, func() error {
+			_, err := r.run(ctx, env, "/", true, ResticVMArgs(g, req.Job.Client, rec.Archive, req.VMDir, at)...)
+			return err
+		}))
 	}
 	return rec, nil
 }

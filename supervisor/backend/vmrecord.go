@@ -40,6 +40,17 @@ func VMWarning(rec *job.Stats, err error) {
 	rec.Warning = w
 }
 
+// storedVM runs store and logs how long storing the record took: its
+// cost on each night (make bench reads the line).
+func storedVM(sink Sink, store func() error) error {
+	start := time.Now()
+	err := store()
+	if err == nil {
+		sink.Logf("VM record stored in %s", time.Since(start).Round(time.Millisecond))
+	}
+	return err
+}
+
 // BorgVMArgs stores the record directory (the cwd) as archive
 // vm+ARCHIVE, at the backup's time.
 func BorgVMArgs(repo, archive string, at time.Time) []string {
