@@ -248,8 +248,17 @@ func (r *Runner) Recover(ctx context.Context, c *config.Resolved, o RecoverOptio
 
 // RecoverPlanned runs the recovery that plan p (PlanRecovery, and
 // PlanRecreate for a domain to be made) describes.
+// An existing domain is planned again: it may have been started or shut
+// down while the operator read the plan.
 func (r *Runner) RecoverPlanned(ctx context.Context, c *config.Resolved, p *RecoverPlan) *report.Job {
 	rep := newJobReport(c.Name, "recover", r.jobDir(c.Name))
+	if !p.Missing {
+		fresh, err := r.PlanRecovery(ctx, c, p.opts)
+		if err != nil {
+			return rep.finish(&StepError{Step: "check", Err: err, Hint: "Nothing was changed."})
+		}
+		p = fresh
+	}
 	return rep.finish(r.recover(ctx, c, p, rep))
 }
 

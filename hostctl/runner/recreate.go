@@ -161,7 +161,7 @@ func (rc *Recreate) lines() []string {
 func (r *Runner) makeDomain(ctx context.Context, name string, rc *Recreate) (undo func(), err error) {
 	ctx = context.WithoutCancel(ctx) // what is made is also removed after a signal
 	var made []func() error
-	undo = func() {
+	removeAll := func() {
 		for i := len(made) - 1; i >= 0; i-- {
 			if err := made[i](); err != nil {
 				r.logf("remove what the recovery made: %v", err)
@@ -170,10 +170,22 @@ func (r *Runner) makeDomain(ctx context.Context, name string, rc *Recreate) (und
 	}
 	defer func() {
 		if err != nil {
-			undo()
+			removeAll()
 		}
 	}()
+	// The plan checked that nothing is there; the operator may have read
+	// it for a while.
+	exists, err := r.virt.Exists(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, fmt.Errorf("domain %s was defined since the plan was made: nothing is made (rerun hostctl recover)", name)
+	}
 	for _, d := range rc.Disks {
+		if _, err := os.Lstat(d.Path); !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("disk %s: %s appeared since the plan was made: nothing is overwritten", d.Target, d.Path)
+		}
 		if d.LV != "" {
 			if _, err := r.lvm.Create(ctx, d.VG, d.LV, d.Size); err != nil {
 				return nil, fmt.Errorf("create disk %s: %w", d.Target, err)
@@ -195,5 +207,5 @@ func (r *Runner) makeDomain(ctx context.Context, name string, rc *Recreate) (und
 	}
 	made = append(made, func() error { return r.virt.Undefine(ctx, name) })
 	r.logf("%s: defined the domain from the backup's VM record", name)
-	return undo, nil
+	return removeAll, nil
 }

@@ -197,3 +197,56 @@ func TestRecoverRecreateLVs(t *testing.T) {
 	require.NotContains(t, j.hv.inactive, "web")
 	require.Contains(t, strings.Join(j.hv.calls, ","), "define web")
 }
+
+// What appears between the plan and the recovery (the operator reads the
+// plan at the prompt) is never overwritten, and a domain that was started
+// meanwhile is planned again.
+func TestRecoverPlannedRaces(t *testing.T) {
+	plan := func(t *testing.T) (*lvmJob, *RecoverPlan) {
+		j, _ := missingDomainJob(t, testRecord(t), nil)
+		p, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{DiskDir: filepath.Join(j.dir, "new")})
+		require.NoError(t, err)
+		require.NoError(t, j.r.PlanRecreate(context.Background(), j.c, p))
+		return j, p
+	}
+	t.Run("a domain defined", func(t *testing.T) {
+		j, p := plan(t)
+		j.hv.inactive["web"] = "<domain><name>web</name></domain>"
+		rep := j.r.RecoverPlanned(context.Background(), j.c, p)
+		require.Equal(t, job.StatusFailed, rep.Status)
+		require.Contains(t, rep.Error, "domain web was defined since the plan was made")
+		require.Equal(t, "<domain><name>web</name></domain>", j.hv.inactive["web"])
+	})
+	t.Run("a disk file", func(t *testing.T) {
+		j, p := plan(t)
+		require.NoError(t, os.MkdirAll(filepath.Join(j.dir, "new"), 0o700))
+		keep := filepath.Join(j.dir, "new", "web-vdb.qcow2")
+		require.NoError(t, os.WriteFile(keep, []byte("mine"), 0o600))
+		rep := j.r.RecoverPlanned(context.Background(), j.c, p)
+		require.Equal(t, job.StatusFailed, rep.Status)
+		require.Contains(t, rep.Error, keep+" appeared since the plan was made")
+		b, _ := os.ReadFile(keep)
+		require.Equal(t, "mine", string(b))
+		_, err := os.Stat(filepath.Join(j.dir, "new", "web-vda.qcow2"))
+		require.ErrorIs(t, err, os.ErrNotExist, "the disk made before it is removed again")
+		require.NotContains(t, j.hv.inactive, "web")
+	})
+	t.Run("an existing domain started", func(t *testing.T) {
+		j, _ := recoverJob(t)
+		x := j.hv.live["web"]
+		delete(j.hv.live, "web")
+		p, err := j.r.PlanRecovery(context.Background(), j.c, RecoverOptions{ShutdownTimeout: time.Second})
+		require.NoError(t, err)
+		require.False(t, p.Running)
+		j.hv.live["web"] = x // started while the plan was read
+		j.hv.onStart = func(x string) error {
+			_, running := j.hv.live["web"]
+			require.False(t, running, "the client is off while the appliance has its disks")
+			delete(j.hv.live, domainName(x))
+			return writeResult(applianceDisk(t, x), job.Done{Status: job.StatusOK, Archive: "web-1"}.Record())
+		}
+		rep := j.r.RecoverPlanned(context.Background(), j.c, p)
+		require.Equal(t, job.StatusOK, rep.Status, rep.Error)
+		require.Contains(t, j.hv.calls, "shutdown web")
+	})
+}
