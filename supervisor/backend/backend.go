@@ -136,6 +136,9 @@ type Backend interface {
 	// left by a killed appliance). A repository that does not exist yet
 	// has none.
 	BreakLock(ctx context.Context, req Request) error
+	// ReadVM returns the VM record file of record id (a Snapshot.VM): every
+	// backup stores one beside itself when Request.VMDir is set (vmrecord).
+	ReadVM(ctx context.Context, req Request, id string) ([]byte, error)
 }
 
 // Snapshot is one backup in a repository as the backend lists it.

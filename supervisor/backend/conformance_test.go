@@ -290,7 +290,7 @@ func TestVMRecord(t *testing.T) {
 				if sn.VM == "" {
 					t.Fatalf("backup %s has no record", sn.ID)
 				}
-				got, err := b.(Recorder).ReadVM(ctx, req, sn.VM)
+				got, err := b.ReadVM(ctx, req, sn.VM)
 				fail("read record", err)
 				if string(got) != want[i] {
 					t.Errorf("record of %s: %s, want %s", sn.ID, got, want[i])
@@ -327,7 +327,7 @@ func TestVMRecord(t *testing.T) {
 			if len(snaps) != 1 || snaps[0].VM == "" {
 				t.Fatalf("keep_last 1 keeps the newest backup with its record: %+v", snaps)
 			}
-			if got, err := b.(Recorder).ReadVM(ctx, req, snaps[0].VM); err != nil || string(got) != want[1] {
+			if got, err := b.ReadVM(ctx, req, snaps[0].VM); err != nil || string(got) != want[1] {
 				t.Errorf("record after retention: %s %v", got, err)
 			}
 			// The first backup's record went with it.

@@ -13,19 +13,9 @@ import (
 	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
 )
 
-// Recorder is a backend that stores a VM record beside each backup
-// (vmrecord): borg, restic and duplicity. Backup stores it when Request.VMDir is set;
-// Snapshots names each backup's record in Snapshot.VM.
-type Recorder interface {
-	// ReadVM returns the record file of the record id (a Snapshot.VM).
-	ReadVM(ctx context.Context, req Request, id string) ([]byte, error)
-}
-
-var (
-	_ Recorder = (*Borg)(nil)
-	_ Recorder = (*Restic)(nil)
-	_ Recorder = (*Duplicity)(nil)
-)
+// Every backend stores a VM record beside each backup (vmrecord): Backup
+// stores it when Request.VMDir is set, Snapshots names each backup's
+// record in Snapshot.VM, ReadVM reads it back.
 
 // VMWarning adds to rec the warning of a backup whose data is stored and whose
 // record is not: it restores, but a recovery cannot map its disks.
@@ -64,7 +54,7 @@ func (b *Borg) storeVM(ctx context.Context, req Request, archive string, at time
 	return err
 }
 
-// ReadVM implements Recorder: the record archive's one file.
+// ReadVM implements Backend: the record archive's one file.
 func (b *Borg) ReadVM(ctx context.Context, req Request, id string) ([]byte, error) {
 	req, err := b.resolve(req)
 	if err != nil {
@@ -80,7 +70,7 @@ func ResticVMArgs(global []string, client, of, dir string, at time.Time) []strin
 		"--tag", vmrecord.ResticOf+of, "--time", at.UTC().Format("2006-01-02 15:04:05"), "--", dir)
 }
 
-// ReadVM implements Recorder: restic dump of the record file, stored at
+// ReadVM implements Backend: restic dump of the record file, stored at
 // its absolute path (req.VMDir, vmrecord.Dir when unset).
 func (r *Restic) ReadVM(ctx context.Context, req Request, id string) ([]byte, error) {
 	g, env, err := r.setup(req)
@@ -119,7 +109,7 @@ func (b *Duplicity) storeVM(ctx context.Context, req Request, s *dupSession) err
 	return err
 }
 
-// ReadVM implements Recorder: the record set at time id, restored into
+// ReadVM implements Backend: the record set at time id, restored into
 // the work directory.
 func (b *Duplicity) ReadVM(ctx context.Context, req Request, id string) ([]byte, error) {
 	s, err := b.open(ctx, req)

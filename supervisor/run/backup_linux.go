@@ -57,9 +57,7 @@ func (s *supervisor) backupTo(ctx context.Context, j *job.Job, i int, done job.D
 	}
 	end := s.rep.Step(step)
 	var stats job.Stats
-	if _, ok := r.Backend.(backend.Recorder); ok {
-		r.req.VMDir = s.vmDir
-	}
+	r.req.VMDir = s.vmDir
 	err = timed(&done, func() (err error) {
 		stats, err = r.Backup(ctx, r.req)
 		return err

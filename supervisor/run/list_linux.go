@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/snapshot-backup/snapshot-backup/internal/vmrecord"
-
 	"github.com/snapshot-backup/snapshot-backup/internal/job"
 	"github.com/snapshot-backup/snapshot-backup/supervisor/backend"
 )
@@ -41,10 +39,6 @@ func (s *supervisor) list(ctx context.Context, j *job.Job) (job.Done, error) {
 // disk (FileVMRecord), checked as a recovery reads it, and returns that
 // backup's id.
 func (s *supervisor) writeRecord(ctx context.Context, r repo, snaps []backend.Snapshot, l *job.List) (string, error) {
-	rd, ok := r.Backend.(backend.Recorder)
-	if !ok {
-		return "", fmt.Errorf("%s backups carry no VM record", r.req.Job.Repo.Backend)
-	}
 	if len(snaps) == 0 {
 		return "", fmt.Errorf("the repository %s holds no backup", r.req.Job.Repo.Target)
 	}
@@ -62,15 +56,10 @@ func (s *supervisor) writeRecord(ctx context.Context, r repo, snaps []backend.Sn
 	case sn.VM == "":
 		return "", fmt.Errorf("backup %s has no VM record (taken before backups recorded their VM)", sn.ID)
 	}
-	data, err := rd.ReadVM(ctx, r.req, sn.VM)
+	data, _, err := s.readRecord(ctx, r, sn)
 	if err != nil {
-		return "", fmt.Errorf("read the VM record of backup %s: %w", sn.ID, err)
+		return "", err
 	}
-	rec, err := vmrecord.Parse(data)
-	if err != nil {
-		return "", fmt.Errorf("backup %s: %w", sn.ID, err)
-	}
-	s.rep.Logf("backup %s: %s", sn.ID, rec.Summary())
 	return sn.ID, writeSynced(filepath.Join(jobDir, job.FileVMRecord), data)
 }
 

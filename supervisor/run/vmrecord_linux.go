@@ -143,19 +143,13 @@ type layOut struct {
 // and the blank disks; it is nil for a backup without a record: the
 // caller plans by the VM's own fstab.
 func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snapshot, devs []blockdev.Device) (plan []layout.Planned, lo *layOut, err error) {
-	rd, isRecorder := r.Backend.(backend.Recorder)
-	if sn == nil || sn.VM == "" || !isRecorder {
+	if sn == nil || sn.VM == "" {
 		return nil, nil, nil
 	}
 	lo = &layOut{devs: devs}
-	data, err := rd.ReadVM(ctx, r.req, sn.VM)
-	if err != nil {
-		return nil, lo, errors.New("read the backup's VM record " + sn.VM + ": " + err.Error())
-	}
-	if lo.rec, err = vmrecord.Parse(data); err != nil {
+	if _, lo.rec, err = s.readRecord(ctx, r, sn); err != nil {
 		return nil, lo, err
 	}
-	s.rep.Logf("backup %s: %s", sn.ID, lo.rec.Summary())
 	lo.blank = blankDisks(lo.rec, devs)
 	plan, err = layout.PlanRecorded(devs, lo.rec, layout.RecordedOpts{MkFS: r.req.Job.Restore.MkFS, Blank: lo.blank})
 	switch {
@@ -167,6 +161,22 @@ func (s *supervisor) recordedPlan(ctx context.Context, r repo, sn *backend.Snaps
 		s.rep.Logf("disk(s) %s are blank: their partitions, guest LVM, filesystems and swap are made as the backup's record says", strings.Join(names, ", "))
 	}
 	return plan, lo, err
+}
+
+// readRecord reads backup sn's VM record from the repository and checks
+// it (the repository is where a hostile guest's appliance may have
+// written); it logs its summary.
+func (s *supervisor) readRecord(ctx context.Context, r repo, sn *backend.Snapshot) ([]byte, *vmrecord.Record, error) {
+	data, err := r.ReadVM(ctx, r.req, sn.VM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the VM record of backup %s: %w", sn.ID, err)
+	}
+	rec, err := vmrecord.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backup %s: %w", sn.ID, err)
+	}
+	s.rep.Logf("backup %s: %s", sn.ID, rec.Summary())
+	return data, rec, nil
 }
 
 // blankDisks are the recorded disks of the client with nothing on them:
