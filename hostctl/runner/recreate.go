@@ -32,8 +32,8 @@ type NewDisk struct {
 	VG, LV string // set for an LV
 }
 
-// missingDomain says whether PlanRecovery found no domain to recover
-// into, and what to pass to recreate it.
+// missingDomain is the error for a domain that does not exist, nil when
+// the options say where to make it (--disk-dir, --vg).
 func missingDomain(c *config.Resolved, o RecoverOptions, err error) error {
 	if o.DiskDir != "" || o.VG != "" {
 		return nil
@@ -125,10 +125,10 @@ func recordLines(rd *Recorded) []string {
 		out = append(out, "  filesystem "+f.String())
 	}
 	for _, sw := range rec.Swap {
-		out = append(out, "  swap on "+vmrecord.Filesystem{Disk: sw.Disk, Part: sw.Part, VG: sw.VG, LV: sw.LV}.Device())
+		out = append(out, "  swap on "+sw.Device())
 	}
 	if b := rec.BootLoader; b != nil {
-		out = append(out, "  boot loader "+strings.TrimSuffix(b.Kind+" on "+b.Disk, " on "))
+		out = append(out, "  boot loader "+b.String())
 	}
 	return out
 }

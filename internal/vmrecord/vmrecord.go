@@ -156,6 +156,19 @@ func (f Filesystem) Device() string {
 	return f.Disk
 }
 
+// Device is the swap area's device as the client names it: vda3, vg/lv.
+func (s Swap) Device() string {
+	return Filesystem{Disk: s.Disk, Part: s.Part, VG: s.VG, LV: s.LV}.Device()
+}
+
+// String is the boot loader and its disk: "grub-pc on vda".
+func (b BootLoader) String() string {
+	if b.Disk == "" {
+		return b.Kind
+	}
+	return b.Kind + " on " + b.Disk
+}
+
 // String is a filesystem as the log and errors name it.
 func (f Filesystem) String() string {
 	s := fmt.Sprintf("%s (%s on %s", f.Where, f.Type, f.Device())
@@ -190,7 +203,7 @@ func (r *Record) summary() string {
 		more = append(more, fmt.Sprintf("%d volume group(s)", len(r.VolumeGroups)))
 	}
 	if b := r.BootLoader; b != nil {
-		more = append(more, strings.TrimSuffix(b.Kind+" on "+b.Disk, " on "))
+		more = append(more, b.String())
 	}
 	if r.Domain != "" {
 		more = append(more, "the domain's definition")
