@@ -192,24 +192,23 @@ func runRecover(ctx context.Context, g *Globals, o recoverOptions, name string) 
 		}
 		return true, nil
 	}
-	if !p.Missing && !o.DryRun {
+	// The plan of a domain to be made, and a dry run's, show the
+	// backup's VM record: an appliance reads it (as hostctl list does),
+	// which changes nothing but needs the session.
+	withRecord := p.Missing || o.DryRun
+	if !withRecord {
 		if goOn, err := present(); !goOn || err != nil {
 			return err
 		}
 	}
 	return g.inSession(ctx, cfg, clients, sp, func(s *session, clients []*config.Resolved) error {
-		if !p.Missing && o.DryRun {
-			// The dry run shows the backup's VM record: an appliance
-			// reads it (as hostctl list does), which changes nothing.
-			s.runner.PlanRecord(ctx, clients[0], p)
-			_, err := present()
-			return err
-		}
-		if p.Missing {
-			// The plan needs the backup's VM record: an appliance reads
-			// it (as hostctl list does), which changes nothing.
-			if err := s.runner.PlanRecreate(ctx, clients[0], p); err != nil {
-				return fmt.Errorf("recover %s: %w", name, err)
+		if withRecord {
+			if p.Missing {
+				if err := s.runner.PlanRecreate(ctx, clients[0], p); err != nil {
+					return fmt.Errorf("recover %s: %w", name, err)
+				}
+			} else {
+				s.runner.PlanRecord(ctx, clients[0], p)
 			}
 			if goOn, err := present(); !goOn || err != nil {
 				return err
